@@ -1,0 +1,88 @@
+//! Kratix `Destination` documents: the clusters outputs are written for.
+
+use serde::Deserialize;
+
+use super::{Labels, LoadError, promise::Metadata};
+use crate::yaml;
+
+/// A destination, as read from `destinations/<file>.yaml`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Destination {
+    /// `metadata.name`.
+    pub name: String,
+    /// Repository path of the file it came from.
+    pub path: String,
+    /// `metadata.labels`, matched against selectors.
+    pub labels: Labels,
+    /// The folder under the state directory: `spec.path`, or the name.
+    pub folder: String,
+    /// `spec.strictMatchLabels`: take nothing that comes without selectors.
+    pub strict_match_labels: bool,
+}
+
+#[derive(Deserialize)]
+struct DestinationDoc {
+    kind: String,
+    metadata: Metadata,
+    #[serde(default)]
+    spec: DestinationSpec,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct DestinationSpec {
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    strict_match_labels: bool,
+}
+
+impl Destination {
+    /// Reads a Destination document. `path` is only used in errors.
+    pub fn parse(path: &str, text: &str) -> Result<Self, LoadError> {
+        let fail = |err: yaml::YamlError| LoadError::new(path, err.to_string());
+        let doc: DestinationDoc = yaml::typed(yaml::document(text).map_err(fail)?).map_err(fail)?;
+        if doc.kind != "Destination" {
+            return Err(LoadError::new(
+                path,
+                format!("kind: expected Destination, found {:?}", doc.kind),
+            ));
+        }
+        let folder = doc.spec.path.unwrap_or_else(|| doc.metadata.name.clone());
+        let folder = folder.trim_matches('/').to_string();
+        if !super::is_safe_relative_path(&folder) {
+            return Err(LoadError::new(
+                path,
+                format!("spec.path: {folder:?} must be a relative path inside the state folder"),
+            ));
+        }
+        Ok(Destination {
+            name: doc.metadata.name,
+            path: path.to_string(),
+            labels: doc.metadata.labels,
+            folder,
+            strict_match_labels: doc.spec.strict_match_labels,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folder_defaults_to_the_name() {
+        let text = "kind: Destination\nmetadata:\n  name: dev\n  labels: {env: dev}\n";
+        let dest = Destination::parse("destinations/dev.yaml", text).unwrap();
+        assert_eq!(dest.folder, "dev");
+        assert_eq!(dest.labels["env"], "dev");
+        assert!(!dest.strict_match_labels);
+    }
+
+    #[test]
+    fn path_must_stay_inside_the_state_folder() {
+        let text = "kind: Destination\nmetadata: {name: x}\nspec: {path: ../etc}\n";
+        let err = Destination::parse("destinations/x.yaml", text).unwrap_err();
+        assert!(err.message.starts_with("spec.path:"), "{}", err.message);
+    }
+}

@@ -1,0 +1,107 @@
+//! The platform repository as input: Promises, Destinations and Resource Requests, read
+//! from the files of one commit. Pure: the caller hands over paths and bytes.
+
+mod destination;
+mod pipeline;
+mod platform;
+mod promise;
+mod request;
+
+use std::collections::BTreeMap;
+
+pub use destination::Destination;
+pub use pipeline::{Container, EnvVar, Pipeline};
+pub use platform::{Platform, SourceFile, is_input};
+pub use promise::{Api, ApiVersion, PLATFORM_API_VERSION, Promise};
+pub use request::{DEFAULT_NAMESPACE, RequestDoc, RequestFile, RequestKey, promise_folder};
+
+/// Kubernetes labels, or a selector's `matchLabels`; sorted, so output is stable.
+pub type Labels = BTreeMap<String, String>;
+
+/// A file of the platform repository that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct LoadError {
+    /// Repository path of the file.
+    pub path: String,
+    /// What is wrong, starting with the field where one is known.
+    pub message: String,
+}
+
+impl LoadError {
+    /// An error about the file at `path`.
+    pub fn new(path: &str, message: impl Into<String>) -> Self {
+        LoadError {
+            path: path.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// One entry of a Kratix `destinationSelectors` list.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct KratixSelector {
+    #[serde(default)]
+    pub(crate) match_labels: Labels,
+}
+
+/// Kratix lists selectors; every entry must match, so they merge into one label set.
+fn selectors_from_kratix(list: &[KratixSelector]) -> Labels {
+    let labels = list.iter().flat_map(|s| s.match_labels.clone());
+    labels.collect()
+}
+
+/// Whether every label of `selector` is on `labels` (equality matching, as Kratix does).
+pub fn labels_match(selector: &Labels, labels: &Labels) -> bool {
+    selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+}
+
+/// A Kubernetes name or namespace that is safe as one path component.
+pub fn is_safe_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name != "."
+        && name != ".."
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+}
+
+/// A relative path with no `..`, no empty and no `.` components.
+pub fn is_safe_relative_path(path: &str) -> bool {
+    !path.is_empty()
+        && path
+            .split('/')
+            .all(|part| !part.is_empty() && part != "." && part != "..")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(pairs: &[(&str, &str)]) -> Labels {
+        let pairs = pairs.iter();
+        pairs.map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn selectors_match_by_equality_and_empty_matches_all() {
+        let dest = labels(&[("env", "dev"), ("region", "eu")]);
+        assert!(labels_match(&labels(&[("env", "dev")]), &dest));
+        assert!(!labels_match(&labels(&[("env", "prod")]), &dest));
+        assert!(!labels_match(&labels(&[("tier", "gold")]), &dest));
+        assert!(labels_match(&Labels::new(), &dest));
+    }
+
+    #[test]
+    fn names_and_paths_that_escape_are_refused() {
+        assert!(is_safe_name("team-a.v2"));
+        assert!(!is_safe_name(".."));
+        assert!(!is_safe_name("a/b"));
+        assert!(!is_safe_name("Team"));
+        assert!(is_safe_relative_path("clusters/dev"));
+        assert!(!is_safe_relative_path("a/../b"));
+        assert!(!is_safe_relative_path("a//b"));
+    }
+}

@@ -1,0 +1,209 @@
+//! The whole input of a pass: every Promise, Destination and request of one commit.
+
+use std::collections::BTreeMap;
+
+use super::{Destination, LoadError, Promise, RequestFile, promise_folder};
+
+/// A file of the repository, as the git store hands it over.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceFile {
+    /// Repository path, `/`-separated.
+    pub path: String,
+    /// Git blob id, hex.
+    pub blob: String,
+    /// Content.
+    pub bytes: Vec<u8>,
+}
+
+/// Everything `promised` reads from one commit.
+#[derive(Debug, Clone, Default)]
+pub struct Platform {
+    /// Promises by name.
+    pub promises: BTreeMap<String, Promise>,
+    /// Destinations by name.
+    pub destinations: BTreeMap<String, Destination>,
+    /// Requests, sorted by key; keys are unique.
+    pub requests: Vec<RequestFile>,
+    /// Files that could not be read. Nothing they describe is changed in this pass.
+    pub problems: Vec<LoadError>,
+    /// Whether a Destination file could not be read: then no destination folder is
+    /// removed and no placement is moved, since the missing one may be it.
+    pub destinations_incomplete: bool,
+    /// Whether a Promise file could not be read: then requests whose Promise is missing
+    /// are left as they are (their Promise may be the unreadable one).
+    pub promises_incomplete: bool,
+}
+
+/// Which input folder a path belongs to.
+enum Kind {
+    Promise,
+    Destination,
+    Request,
+}
+
+fn kind_of(path: &str) -> Option<Kind> {
+    if !(path.ends_with(".yaml") || path.ends_with(".yml")) {
+        return None;
+    }
+    let top_level = |dir: &str| {
+        path.strip_prefix(dir)
+            .is_some_and(|rest| !rest.contains('/'))
+    };
+    if top_level("promises/") {
+        Some(Kind::Promise)
+    } else if top_level("destinations/") {
+        Some(Kind::Destination)
+    } else if promise_folder(path).is_some() {
+        Some(Kind::Request)
+    } else {
+        None
+    }
+}
+
+/// Whether a path is an input of the platform (a change to it may change the output).
+pub fn is_input(path: &str) -> bool {
+    kind_of(path).is_some()
+}
+
+impl Platform {
+    /// Reads every input file. Files outside `promises/`, `destinations/` and
+    /// `requests/<promise>/`, and files not ending in `.yaml`/`.yml`, are ignored.
+    /// One bad file never stops the others: it is recorded in [`Platform::problems`].
+    pub fn load(files: impl IntoIterator<Item = SourceFile>) -> Self {
+        let mut files: Vec<SourceFile> = files.into_iter().collect();
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        let mut platform = Platform::default();
+        let mut requests: BTreeMap<_, RequestFile> = BTreeMap::new();
+        for file in files {
+            match kind_of(&file.path) {
+                Some(Kind::Promise) => platform.add_promise(&file),
+                Some(Kind::Destination) => platform.add_destination(&file),
+                Some(Kind::Request) => {
+                    let request = RequestFile::parse(&file.path, file.blob, file.bytes);
+                    if let Some(first) = requests.get(&request.key) {
+                        let message = format!(
+                            "declares request {} which {} declares already; rename one of them",
+                            request.key, first.path
+                        );
+                        platform.problems.push(LoadError::new(&request.path, message));
+                    } else {
+                        requests.insert(request.key.clone(), request);
+                    }
+                }
+                None => {}
+            }
+        }
+        platform.requests = requests.into_values().collect();
+        platform
+    }
+
+    fn add_promise(&mut self, file: &SourceFile) {
+        let promise = text(file).and_then(|t| Promise::parse(&file.path, t));
+        match promise {
+            Ok(p) if self.promises.contains_key(&p.name) => {
+                let first = &self.promises[&p.name].path;
+                let message = format!("Promise {:?} is also defined in {first}", p.name);
+                self.problems.push(LoadError::new(&file.path, message));
+            }
+            Ok(p) => {
+                self.promises.insert(p.name.clone(), p);
+            }
+            Err(err) => {
+                self.promises_incomplete = true;
+                self.problems.push(err);
+            }
+        }
+    }
+
+    fn add_destination(&mut self, file: &SourceFile) {
+        let destination = text(file).and_then(|t| Destination::parse(&file.path, t));
+        let destination = destination.and_then(|d| {
+            let clash = self.destinations.values().find(|o| o.name == d.name || o.folder == d.folder);
+            match clash {
+                Some(other) => Err(LoadError::new(
+                    &file.path,
+                    format!(
+                        "Destination {:?} (folder {:?}) clashes with {} (folder {:?})",
+                        d.name, d.folder, other.path, other.folder
+                    ),
+                )),
+                None => Ok(d),
+            }
+        });
+        match destination {
+            Ok(d) => {
+                self.destinations.insert(d.name.clone(), d);
+            }
+            Err(err) => {
+                self.destinations_incomplete = true;
+                self.problems.push(err);
+            }
+        }
+    }
+}
+
+fn text(file: &SourceFile) -> Result<&str, LoadError> {
+    std::str::from_utf8(&file.bytes).map_err(|_| LoadError::new(&file.path, "the file is not UTF-8 text"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(path: &str, text: &str) -> SourceFile {
+        SourceFile {
+            path: path.into(),
+            blob: format!("blob-of-{path}"),
+            bytes: text.into(),
+        }
+    }
+
+    const DEST: &str = "kind: Destination\nmetadata: {name: dev}\n";
+
+    #[test]
+    fn one_bad_file_does_not_stop_the_others() {
+        let platform = Platform::load([
+            file("destinations/dev.yaml", DEST),
+            file("destinations/broken.yaml", "kind: [\n"),
+            file("requests/redis/a.yaml", "apiVersion: x/v1\nkind: redis\nmetadata: {name: a}\n"),
+            file("README.md", "# not an input"),
+            file("requests/redis/notes.txt", "ignored"),
+        ]);
+        assert_eq!(platform.destinations.len(), 1);
+        assert_eq!(platform.requests.len(), 1);
+        assert_eq!(platform.problems.len(), 1);
+        assert_eq!(platform.problems[0].path, "destinations/broken.yaml");
+        assert!(platform.destinations_incomplete);
+    }
+
+    #[test]
+    fn two_files_claiming_one_request_are_reported() {
+        let doc = "apiVersion: x/v1\nkind: redis\nmetadata: {name: a}\n";
+        let platform = Platform::load([
+            file("requests/redis/b.yaml", doc),
+            file("requests/redis/a.yaml", doc),
+        ]);
+        assert_eq!(platform.requests.len(), 1);
+        assert_eq!(platform.requests[0].path, "requests/redis/a.yaml");
+        assert_eq!(platform.problems[0].path, "requests/redis/b.yaml");
+    }
+
+    #[test]
+    fn destinations_may_not_share_a_folder() {
+        let platform = Platform::load([
+            file("destinations/a.yaml", DEST),
+            file("destinations/b.yaml", "kind: Destination\nmetadata: {name: b}\nspec: {path: dev}\n"),
+        ]);
+        assert_eq!(platform.destinations.len(), 1);
+        assert!(platform.problems[0].message.contains("clashes"));
+    }
+
+    #[test]
+    fn only_input_folders_count_as_inputs() {
+        assert!(is_input("promises/redis.yaml"));
+        assert!(is_input("requests/redis/team/a.yml"));
+        assert!(!is_input("promises/sub/redis.yaml"));
+        assert!(!is_input("state/dev/resources/default/redis/a/x.yaml"));
+        assert!(!is_input("status/redis/default/a.yaml"));
+    }
+}

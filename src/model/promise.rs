@@ -1,0 +1,334 @@
+//! Kratix `Promise` documents: the API a Promise offers, where its output may go, and the
+//! pipelines that turn a request into Kubernetes documents.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{Labels, LoadError, pipeline::Pipeline, selectors_from_kratix};
+use crate::yaml;
+
+/// The `apiVersion` of Kratix platform documents (`Promise`, `Destination`, `Pipeline`).
+pub const PLATFORM_API_VERSION: &str = "platform.kratix.io/v1alpha1";
+
+/// A Promise, as read from `promises/<file>.yaml`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Promise {
+    /// `metadata.name`; requests for it live under `requests/<name>/`.
+    pub name: String,
+    /// Repository path of the file it came from.
+    pub path: String,
+    /// The API that requests must match.
+    pub api: Api,
+    /// `spec.destinationSelectors`, merged into one label set.
+    pub destination_selectors: Labels,
+    /// `spec.workflows.resource.configure`, or the seed's `xaasRequestPipeline` as one
+    /// chained pipeline.
+    pub configure: Vec<Pipeline>,
+    /// `spec.dependencies`: static documents written to every matching destination.
+    pub dependencies: Vec<Value>,
+}
+
+/// The request API of a Promise: what `spec.api` (a CustomResourceDefinition) declares.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Api {
+    /// API group, e.g. `marketplace.kratix.io`.
+    pub group: String,
+    /// Kind of request documents.
+    pub kind: String,
+    /// Plural resource name (`KRATIX_CRD_PLURAL`).
+    pub plural: String,
+    /// Whether requests are cluster-scoped (no namespace).
+    pub cluster_scoped: bool,
+    /// Served versions, each with its schema.
+    pub versions: Vec<ApiVersion>,
+}
+
+/// One served version of a Promise's API.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiVersion {
+    /// Version name, e.g. `v1alpha1`.
+    pub name: String,
+    /// `schema.openAPIV3Schema`, when the version has one.
+    pub schema: Option<Value>,
+}
+
+impl Api {
+    /// The served version that a request's `apiVersion` names, if it names this API.
+    pub fn version_for(&self, api_version: &str, kind: &str) -> Option<&ApiVersion> {
+        let (group, version) = api_version.split_once('/')?;
+        if group != self.group || kind != self.kind {
+            return None;
+        }
+        self.versions.iter().find(|v| v.name == version)
+    }
+
+    /// `group/version` strings of every served version, for error messages.
+    pub fn served(&self) -> Vec<String> {
+        let versions = self.versions.iter();
+        versions.map(|v| format!("{}/{}", self.group, v.name)).collect()
+    }
+}
+
+impl Promise {
+    /// Reads a Promise document. `path` is only used in errors.
+    pub fn parse(path: &str, text: &str) -> Result<Self, LoadError> {
+        let fail = |err: yaml::YamlError| LoadError::new(path, err.to_string());
+        let doc: PromiseDoc = yaml::typed(yaml::document(text).map_err(fail)?).map_err(fail)?;
+        if doc.kind != "Promise" {
+            return Err(LoadError::new(
+                path,
+                format!("kind: expected Promise, found {:?}", doc.kind),
+            ));
+        }
+        let name = doc.metadata.name;
+        let api = doc.spec.api.into_api().map_err(|m| LoadError::new(path, m))?;
+        let configure = pipelines(&name, doc.spec.workflows, doc.spec.xaas_request_pipeline)
+            .map_err(|m| LoadError::new(path, m))?;
+        Ok(Promise {
+            name,
+            path: path.to_string(),
+            api,
+            destination_selectors: selectors_from_kratix(&doc.spec.destination_selectors),
+            configure,
+            dependencies: doc.spec.dependencies,
+        })
+    }
+}
+
+/// Picks the configure pipelines: the `workflows` form, else the seed's image list.
+fn pipelines(
+    promise: &str,
+    workflows: Option<Workflows>,
+    xaas: Vec<String>,
+) -> Result<Vec<Pipeline>, String> {
+    let configure = workflows
+        .and_then(|w| w.resource)
+        .map(|r| r.configure)
+        .unwrap_or_default();
+    match (configure.is_empty(), xaas.is_empty()) {
+        (false, false) => Err(
+            "spec: give spec.workflows.resource.configure or spec.xaasRequestPipeline, not both"
+                .into(),
+        ),
+        (true, false) => Ok(vec![Pipeline::from_seed_images(promise, &xaas)]),
+        _ => configure
+            .into_iter()
+            .enumerate()
+            .map(|(i, value)| {
+                Pipeline::from_value(value)
+                    .map_err(|m| format!("spec.workflows.resource.configure[{i}].{m}"))
+            })
+            .collect(),
+    }
+}
+
+#[derive(Deserialize)]
+struct PromiseDoc {
+    kind: String,
+    metadata: Metadata,
+    spec: PromiseSpec,
+}
+
+#[derive(Deserialize)]
+pub(super) struct Metadata {
+    pub(super) name: String,
+    #[serde(default)]
+    pub(super) labels: Labels,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PromiseSpec {
+    api: CrdDoc,
+    #[serde(default)]
+    destination_selectors: Vec<super::KratixSelector>,
+    #[serde(default)]
+    workflows: Option<Workflows>,
+    #[serde(default)]
+    xaas_request_pipeline: Vec<String>,
+    #[serde(default)]
+    dependencies: Vec<Value>,
+}
+
+#[derive(Deserialize)]
+struct Workflows {
+    #[serde(default)]
+    resource: Option<ResourceWorkflows>,
+}
+
+#[derive(Deserialize)]
+struct ResourceWorkflows {
+    #[serde(default)]
+    configure: Vec<Value>,
+}
+
+#[derive(Deserialize)]
+struct CrdDoc {
+    spec: CrdSpec,
+}
+
+#[derive(Deserialize)]
+struct CrdSpec {
+    group: String,
+    names: CrdNames,
+    #[serde(default)]
+    scope: Option<String>,
+    versions: Vec<CrdVersion>,
+}
+
+#[derive(Deserialize)]
+struct CrdNames {
+    kind: String,
+    #[serde(default)]
+    plural: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CrdVersion {
+    name: String,
+    #[serde(default = "served_default")]
+    served: bool,
+    #[serde(default)]
+    schema: Option<CrdSchema>,
+}
+
+fn served_default() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CrdSchema {
+    #[serde(rename = "openAPIV3Schema")]
+    open_api_v3_schema: Option<Value>,
+}
+
+impl CrdDoc {
+    fn into_api(self) -> Result<Api, String> {
+        let spec = self.spec;
+        let versions: Vec<ApiVersion> = spec
+            .versions
+            .into_iter()
+            .filter(|v| v.served)
+            .map(|v| ApiVersion {
+                name: v.name,
+                schema: v.schema.and_then(|s| s.open_api_v3_schema),
+            })
+            .collect();
+        if versions.is_empty() {
+            return Err("spec.api.spec.versions: no version is served".into());
+        }
+        Ok(Api {
+            plural: spec
+                .names
+                .plural
+                .unwrap_or_else(|| spec.names.kind.to_lowercase()),
+            cluster_scoped: spec.scope.as_deref() == Some("Cluster"),
+            group: spec.group,
+            kind: spec.names.kind,
+            versions,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REDIS: &str = r#"
+apiVersion: platform.kratix.io/v1alpha1
+kind: Promise
+metadata:
+  name: redis
+spec:
+  api:
+    apiVersion: apiextensions.k8s.io/v1
+    kind: CustomResourceDefinition
+    metadata:
+      name: redis.marketplace.kratix.io
+    spec:
+      group: marketplace.kratix.io
+      names: {kind: redis, plural: redis}
+      scope: Namespaced
+      versions:
+        - name: v1alpha1
+          served: true
+          schema:
+            openAPIV3Schema:
+              type: object
+  destinationSelectors:
+    - matchLabels: {environment: dev}
+  workflows:
+    resource:
+      configure:
+        - apiVersion: platform.kratix.io/v1alpha1
+          kind: Pipeline
+          metadata: {name: instance}
+          spec:
+            containers:
+              - name: render
+                image: example/redis-pipeline:v1
+                command: [sh, -c]
+                args: ["cp $KRATIX_INPUT/object.yaml $KRATIX_OUTPUT/"]
+                env:
+                  - {name: SIZE, value: small}
+"#;
+
+    #[test]
+    fn reads_the_kratix_shape() {
+        let promise = Promise::parse("promises/redis.yaml", REDIS).unwrap();
+        assert_eq!(promise.name, "redis");
+        assert_eq!(promise.api.group, "marketplace.kratix.io");
+        assert_eq!(promise.api.served(), ["marketplace.kratix.io/v1alpha1"]);
+        assert_eq!(promise.destination_selectors["environment"], "dev");
+        let pipeline = &promise.configure[0];
+        assert_eq!(pipeline.name, "instance");
+        assert!(!pipeline.chained);
+        assert_eq!(pipeline.containers[0].command, ["sh", "-c"]);
+        assert_eq!(pipeline.containers[0].env[0].value.as_deref(), Some("small"));
+    }
+
+    #[test]
+    fn matches_requests_by_group_version_and_kind() {
+        let api = Promise::parse("p.yaml", REDIS).unwrap().api;
+        assert!(api.version_for("marketplace.kratix.io/v1alpha1", "redis").is_some());
+        assert!(api.version_for("marketplace.kratix.io/v1", "redis").is_none());
+        assert!(api.version_for("marketplace.kratix.io/v1alpha1", "postgres").is_none());
+        assert!(api.version_for("v1", "redis").is_none());
+    }
+
+    #[test]
+    fn accepts_the_seed_form_as_one_chained_pipeline() {
+        let text = r#"
+kind: Promise
+metadata: {name: jenkins}
+spec:
+  api:
+    spec:
+      group: example.promised.dev
+      names: {kind: jenkins}
+      versions: [{name: v1}]
+  xaasRequestPipeline: [example/a:v1, example/b:v1]
+"#;
+        let promise = Promise::parse("promises/jenkins.yaml", text).unwrap();
+        let pipeline = &promise.configure[0];
+        assert!(pipeline.chained);
+        assert_eq!(pipeline.containers.len(), 2);
+        assert_eq!(pipeline.containers[1].image, "example/b:v1");
+        assert_eq!(promise.api.plural, "jenkins");
+    }
+
+    #[test]
+    fn errors_name_the_file_and_field() {
+        let text = REDIS.replace("name: render", "name: [render]");
+        let err = Promise::parse("promises/redis.yaml", &text).unwrap_err();
+        assert_eq!(err.path, "promises/redis.yaml");
+        assert!(
+            err.message
+                .starts_with("spec.workflows.resource.configure[0].spec.containers[0].name:"),
+            "{}",
+            err.message
+        );
+    }
+}

@@ -1,0 +1,163 @@
+//! Request validation against a Promise's `openAPIV3Schema`.
+//!
+//! The schema is a Kubernetes structural schema: JSON Schema draft 4 plus OpenAPI's
+//! `nullable` and the `x-kubernetes-*` extensions. Those two are rewritten into plain
+//! JSON Schema before the `jsonschema` crate compiles it; the other extensions are
+//! annotations and are ignored. Formats are not enforced, as the API server does not
+//! enforce most of them either.
+
+use jsonschema::Draft;
+use serde_json::{Map, Value, json};
+
+/// One way in which a request does not fit its schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// Dotted path of the field, e.g. `spec.size` or `spec.ports[0]`; `.` for the root.
+    pub field: String,
+    /// Why it does not fit.
+    pub message: String,
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+/// A compiled schema of one API version.
+pub struct RequestSchema {
+    validator: jsonschema::Validator,
+}
+
+impl RequestSchema {
+    /// Compiles an `openAPIV3Schema`. The error says what in the schema is invalid.
+    pub fn compile(open_api_v3_schema: &Value) -> Result<Self, String> {
+        let schema = to_json_schema(open_api_v3_schema.clone());
+        let validator = jsonschema::options()
+            .with_draft(Draft::Draft4)
+            .should_validate_formats(false)
+            .build(&schema)
+            .map_err(|err| format!("openAPIV3Schema is not a valid schema: {err}"))?;
+        Ok(RequestSchema { validator })
+    }
+
+    /// Every violation of `document`, sorted by field; empty when it is valid.
+    pub fn violations(&self, document: &Value) -> Vec<Violation> {
+        let mut found: Vec<Violation> = self
+            .validator
+            .iter_errors(document)
+            .map(|err| Violation {
+                field: dotted(err.instance_path().as_str()),
+                message: err.to_string(),
+            })
+            .collect();
+        found.sort_by(|a, b| (&a.field, &a.message).cmp(&(&b.field, &b.message)));
+        found.dedup();
+        found
+    }
+}
+
+/// Rewrites the OpenAPI dialect into JSON Schema, recursively.
+fn to_json_schema(schema: Value) -> Value {
+    match schema {
+        Value::Object(map) => Value::Object(rewrite_object(map)),
+        Value::Array(items) => Value::Array(items.into_iter().map(to_json_schema).collect()),
+        other => other,
+    }
+}
+
+fn rewrite_object(map: Map<String, Value>) -> Map<String, Value> {
+    let mut out: Map<String, Value> = map
+        .into_iter()
+        .map(|(key, value)| (key, to_json_schema(value)))
+        .collect();
+    if out.remove("x-kubernetes-int-or-string") == Some(Value::Bool(true)) {
+        out.remove("type");
+        out.insert(
+            "anyOf".into(),
+            json!([{"type": "integer"}, {"type": "string"}]),
+        );
+    }
+    if out.remove("nullable") == Some(Value::Bool(true)) {
+        if let Some(Value::String(ty)) = out.get("type") {
+            let both = json!([ty, "null"]);
+            out.insert("type".into(), both);
+        }
+        if let Some(Value::Array(choices)) = out.get_mut("enum") {
+            choices.push(Value::Null);
+        }
+    }
+    out
+}
+
+/// `/spec/ports/0/name` becomes `spec.ports[0].name`.
+fn dotted(pointer: &str) -> String {
+    let mut out = String::new();
+    for segment in pointer.split('/').skip(1) {
+        let segment = segment.replace("~1", "/").replace("~0", "~");
+        if !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit()) {
+            out.push_str(&format!("[{segment}]"));
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(&segment);
+        }
+    }
+    if out.is_empty() { ".".into() } else { out }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schema() -> RequestSchema {
+        RequestSchema::compile(&json!({
+            "type": "object",
+            "properties": {
+                "spec": {
+                    "type": "object",
+                    "required": ["size"],
+                    "properties": {
+                        "size": {"type": "string", "enum": ["small", "large"]},
+                        "replicas": {"type": "integer", "minimum": 1},
+                        "port": {"x-kubernetes-int-or-string": true},
+                        "owner": {"type": "string", "nullable": true},
+                        "tags": {"type": "array", "items": {"type": "string"}},
+                        "email": {"type": "string", "format": "email"}
+                    }
+                }
+            }
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_valid_request_has_no_violations() {
+        let doc = json!({"spec": {"size": "small", "port": "http", "owner": null, "email": "x"}});
+        assert_eq!(schema().violations(&doc), []);
+        let doc = json!({"spec": {"size": "large", "port": 8080, "replicas": 3}});
+        assert_eq!(schema().violations(&doc), []);
+    }
+
+    #[test]
+    fn violations_name_the_field() {
+        let doc = json!({"spec": {"size": "huge", "replicas": 0, "tags": ["a", 1]}});
+        let fields: Vec<String> = schema().violations(&doc).into_iter().map(|v| v.field).collect();
+        assert_eq!(fields, ["spec.replicas", "spec.size", "spec.tags[1]"]);
+    }
+
+    #[test]
+    fn missing_required_fields_are_reported_on_the_parent() {
+        let violations = schema().violations(&json!({"spec": {}}));
+        assert_eq!(violations.len(), 1);
+        assert_eq!(violations[0].field, "spec");
+        assert!(violations[0].message.contains("size"), "{}", violations[0]);
+    }
+
+    #[test]
+    fn int_or_string_refuses_other_types() {
+        let violations = schema().violations(&json!({"spec": {"size": "small", "port": true}}));
+        assert_eq!(violations[0].field, "spec.port");
+    }
+}

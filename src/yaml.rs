@@ -1,0 +1,112 @@
+//! YAML in and out: documents become [`serde_json::Value`]s (key order kept), and
+//! typed shapes are read from those values with the failing field named.
+//!
+//! serde-saphyr parses and writes; it quotes ambiguous scalars (`"yes"`, `"2024-01-01"`)
+//! so that what we write reads back the same in Kubernetes.
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// Why a YAML text could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum YamlError {
+    /// The text is not YAML; the message carries the line and column.
+    #[error("{0}")]
+    Syntax(String),
+    /// The YAML is well formed but a field does not have the expected shape.
+    #[error("{field}: {message}")]
+    Shape {
+        /// Dotted path of the field, `.` for the document itself.
+        field: String,
+        /// What was wrong with it.
+        message: String,
+    },
+}
+
+/// Parses every document of a YAML stream. Empty documents (a lone `---`) are dropped.
+pub fn documents(text: &str) -> Result<Vec<Value>, YamlError> {
+    let docs: Vec<Value> = serde_saphyr::from_str_multiple(text).map_err(syntax)?;
+    Ok(docs.into_iter().filter(|doc| !doc.is_null()).collect())
+}
+
+/// Parses a YAML text that must hold exactly one document.
+pub fn document(text: &str) -> Result<Value, YamlError> {
+    let mut docs = documents(text)?;
+    match docs.len() {
+        1 => Ok(docs.remove(0)),
+        0 => Err(YamlError::Syntax("the file holds no YAML document".into())),
+        n => Err(YamlError::Syntax(format!(
+            "the file holds {n} YAML documents; one is expected"
+        ))),
+    }
+}
+
+/// Reads a typed shape out of a parsed document, naming the field that does not fit.
+pub fn typed<T: DeserializeOwned>(value: Value) -> Result<T, YamlError> {
+    serde_path_to_error::deserialize(value).map_err(|err| {
+        let field = err.path().to_string();
+        YamlError::Shape {
+            field,
+            message: err.into_inner().to_string(),
+        }
+    })
+}
+
+/// Writes a value as one YAML document.
+pub fn to_string(value: &impl serde::Serialize) -> String {
+    serde_saphyr::to_string(value).expect("serde_json values always serialize to YAML")
+}
+
+/// Keeps the first line of serde-saphyr's report (`line L column C: message`) and drops
+/// the source snippet it renders below, which would repeat the user's file in a status.
+fn syntax(err: serde_saphyr::Error) -> YamlError {
+    let rendered = err.to_string();
+    let first = rendered.lines().next().unwrap_or_default();
+    YamlError::Syntax(first.trim_start_matches("error: ").to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn syntax_errors_name_line_and_column_without_snippet() {
+        let err = documents("a: 1\nb: [1, 2\n").unwrap_err();
+        assert_eq!(
+            err,
+            YamlError::Syntax("line 2 column 4: unclosed bracket '['".into())
+        );
+    }
+
+    #[test]
+    fn empty_documents_are_dropped() {
+        let docs = documents("---\na: 1\n---\n---\nb: 2\n").unwrap();
+        assert_eq!(docs.len(), 2);
+    }
+
+    #[test]
+    fn shape_errors_name_the_field() {
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Outer {
+            spec: Inner,
+        }
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Inner {
+            size: u32,
+        }
+        let err = typed::<Outer>(document("spec:\n  size: big\n").unwrap()).unwrap_err();
+        let YamlError::Shape { field, message } = err else {
+            panic!("expected a shape error")
+        };
+        assert_eq!(field, "spec.size");
+        assert!(message.contains("invalid type"), "{message}");
+    }
+
+    #[test]
+    fn ambiguous_strings_are_quoted_on_output() {
+        let text = to_string(&serde_json::json!({"a": "yes", "b": "2024-01-01"}));
+        assert_eq!(text, "a: \"yes\"\nb: \"2024-01-01\"\n");
+    }
+}
