@@ -10,3 +10,8 @@
 pub mod model;
 pub mod schema;
 pub mod yaml;
+pub mod executor;
+pub mod git;
+pub mod pipeline;
+pub mod scheduling;
+pub mod state;

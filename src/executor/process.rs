@@ -1,0 +1,250 @@
+//! The process executor: each container's `command` + `args` runs as a local program.
+//!
+//! The embedded default and the fastest; it ignores `image`. Folders are passed as
+//! absolute paths in `KRATIX_INPUT`, `KRATIX_OUTPUT` and `KRATIX_METADATA`. Each
+//! container runs in its own process group so that a timeout kills everything it started.
+
+use std::os::unix::process::CommandExt;
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::Instant;
+
+use fs_err as fs;
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use wait_timeout::ChildExt;
+
+use super::{ExecError, Executor, StepDirs, ensure_dir, step_dirs};
+use crate::model::Container;
+use crate::pipeline::{Job, Workspace};
+
+/// How much of a failed container's stderr goes into the status.
+const STDERR_TAIL_LINES: usize = 20;
+const STDERR_TAIL_BYTES: usize = 4096;
+
+/// Runs containers as local processes.
+#[derive(Debug, Clone, Default)]
+pub struct ProcessExecutor;
+
+impl Executor for ProcessExecutor {
+    fn name(&self) -> &'static str {
+        "process"
+    }
+
+    fn run(&self, job: &Job<'_>, workspace: &Workspace) -> Result<(), ExecError> {
+        let containers = &job.pipeline.containers;
+        let deadline = Instant::now() + job.timeout;
+        let dirs = step_dirs(workspace, containers.len(), job.pipeline.chained);
+        for (i, (container, dirs)) in containers.iter().zip(dirs).enumerate() {
+            ensure_dir(&dirs.output)?;
+            let log = workspace.scratch.join(format!("{i}-{}", container.name));
+            run_container(job, container, &dirs, &log, deadline)?;
+        }
+        Ok(())
+    }
+}
+
+fn run_container(
+    job: &Job<'_>,
+    container: &Container,
+    dirs: &StepDirs,
+    log: &std::path::Path,
+    deadline: Instant,
+) -> Result<(), ExecError> {
+    let (program, rest) = container
+        .command
+        .split_first()
+        .ok_or_else(|| ExecError::NoCommand {
+            container: container.name.clone(),
+        })?;
+    let mut command = Command::new(program);
+    command
+        .args(rest)
+        .args(&container.args)
+        .current_dir(&dirs.input)
+        .env("KRATIX_INPUT", &dirs.input)
+        .env("KRATIX_OUTPUT", &dirs.output)
+        .env("KRATIX_METADATA", &dirs.metadata)
+        .envs(job.kratix_env())
+        .stdin(Stdio::null())
+        .process_group(0);
+    for var in &container.env {
+        let Some(value) = &var.value else {
+            return Err(ExecError::Unsupported {
+                container: container.name.clone(),
+                what: format!(
+                    "env {:?} uses valueFrom, which only the kubernetes executor resolves; give a value",
+                    var.name
+                ),
+            });
+        };
+        command.env(&var.name, value);
+    }
+    let stderr_path = log.with_extension("stderr");
+    command.stdout(fs::File::create(log.with_extension("stdout"))?.into_parts().0);
+    command.stderr(fs::File::create(&stderr_path)?.into_parts().0);
+
+    let mut child = command.spawn().map_err(|source| ExecError::Spawn {
+        container: container.name.clone(),
+        program: program.clone(),
+        source,
+    })?;
+    let left = deadline.saturating_duration_since(Instant::now());
+    let status = match child.wait_timeout(left)? {
+        Some(status) => status,
+        None => {
+            // The group id is the child's pid (process_group(0)); kill all of it.
+            let group = Pid::from_raw(child.id() as i32);
+            let _ = killpg(group, Signal::SIGKILL);
+            child.wait()?;
+            return Err(ExecError::TimedOut {
+                container: container.name.clone(),
+                timeout: job.timeout,
+            });
+        }
+    };
+    if status.success() {
+        return Ok(());
+    }
+    Err(ExecError::Failed {
+        container: container.name.clone(),
+        exit: describe(status),
+        stderr_tail: tail(&fs::read(&stderr_path)?),
+    })
+}
+
+fn describe(status: ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit code {code}"),
+        (None, Some(signal)) => format!("killed by signal {signal}"),
+        _ => status.to_string(),
+    }
+}
+
+/// The last lines of `bytes`, at most a few KiB, lossily decoded.
+pub(crate) fn tail(bytes: &[u8]) -> String {
+    let start = bytes.len().saturating_sub(STDERR_TAIL_BYTES);
+    let text = String::from_utf8_lossy(&bytes[start..]);
+    let lines: Vec<&str> = text.trim_end().lines().collect();
+    let keep = lines.len().saturating_sub(STDERR_TAIL_LINES);
+    lines[keep..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// Long enough for any test, short enough to notice a hang.
+    const TEST_TIMEOUT: Duration = Duration::from_secs(30);
+    use crate::model::{Pipeline, Promise, RequestFile};
+
+    const PROMISE: &str = r#"
+kind: Promise
+metadata: {name: redis}
+spec:
+  api:
+    spec:
+      group: example.promised.dev
+      names: {kind: Redis, plural: redises}
+      versions: [{name: v1}]
+"#;
+
+    fn pipeline(scripts: &[&str], chained: bool) -> Pipeline {
+        let containers = scripts.iter().enumerate();
+        Pipeline {
+            name: "configure".into(),
+            chained,
+            containers: containers
+                .map(|(i, script)| Container {
+                    name: format!("step{i}"),
+                    image: "unused".into(),
+                    command: vec!["sh".into(), "-c".into()],
+                    args: vec![script.to_string()],
+                    env: vec![crate::model::EnvVar {
+                        name: "GREETING".into(),
+                        value: Some("hi".into()),
+                        value_from: None,
+                    }],
+                })
+                .collect(),
+        }
+    }
+
+    fn run(pipeline: &Pipeline, timeout: Duration) -> (Result<(), ExecError>, tempfile::TempDir) {
+        let promise = Promise::parse("promises/redis.yaml", PROMISE).unwrap();
+        let object = "apiVersion: example.promised.dev/v1\nkind: Redis\nmetadata: {name: cache, namespace: team}\n";
+        let request = RequestFile::parse("requests/redis/cache.yaml", "0".into(), object.into());
+        let job = Job {
+            promise: &promise,
+            pipeline,
+            key: &request.key,
+            request: request.document.as_ref().unwrap(),
+            object_yaml: &request.bytes,
+            timeout,
+        };
+        let root = tempfile::tempdir().unwrap();
+        let workspace = Workspace::create(root.path(), &request.bytes).unwrap();
+        (ProcessExecutor.run(&job, &workspace), root)
+    }
+
+    #[test]
+    fn containers_see_the_contract_and_share_output() {
+        let first = r#"echo "$KRATIX_OBJECT_NAME $KRATIX_OBJECT_NAMESPACE $KRATIX_CRD_PLURAL $GREETING" > "$KRATIX_OUTPUT/a" && cp "$KRATIX_INPUT/object.yaml" "$KRATIX_OUTPUT/"
+        "#;
+        let second = r#"ls "$KRATIX_OUTPUT" > "$KRATIX_METADATA/seen""#;
+        let (result, root) = run(&pipeline(&[first, second], false), TEST_TIMEOUT);
+        result.unwrap();
+        let out = root.path().join("output");
+        assert_eq!(fs::read_to_string(out.join("a")).unwrap(), "cache team redises hi\n");
+        let seen = fs::read_to_string(root.path().join("metadata/seen")).unwrap();
+        assert_eq!(seen, "a\nobject.yaml\n");
+    }
+
+    #[test]
+    fn chained_containers_read_the_previous_output() {
+        let first = r#"echo one > "$KRATIX_OUTPUT/from-first""#;
+        let second = r#"cat "$KRATIX_INPUT/from-first" > "$KRATIX_OUTPUT/from-second""#;
+        let (result, root) = run(&pipeline(&[first, second], true), TEST_TIMEOUT);
+        result.unwrap();
+        let out = root.path().join("output");
+        assert_eq!(fs::read_to_string(out.join("from-second")).unwrap(), "one\n");
+        assert!(!out.join("from-first").exists());
+    }
+
+    #[test]
+    fn the_first_failure_stops_the_pipeline_and_keeps_the_stderr_tail() {
+        let failing = "echo starting; echo 'bad size' >&2; exit 3";
+        let never = r#"touch "$KRATIX_OUTPUT/never""#;
+        let (result, root) = run(&pipeline(&[failing, never], false), TEST_TIMEOUT);
+        let err = result.unwrap_err();
+        assert_eq!(err.to_string(), "container \"step0\" failed (exit code 3)\nbad size");
+        assert!(!root.path().join("output/never").exists());
+    }
+
+    #[test]
+    fn a_pipeline_past_its_timeout_is_killed_with_its_children() {
+        let started = Instant::now();
+        let slow = "sleep 30 & sleep 30; wait";
+        let (result, _root) = run(&pipeline(&[slow], false), Duration::from_millis(300));
+        assert!(matches!(result, Err(ExecError::TimedOut { .. })), "{result:?}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn a_container_without_command_names_itself_and_suggests_oci() {
+        let mut pipeline = pipeline(&["true"], false);
+        pipeline.containers[0].command.clear();
+        let err = run(&pipeline, TEST_TIMEOUT).0.unwrap_err().to_string();
+        assert!(err.starts_with("container \"step0\" has no command"), "{err}");
+        assert!(err.contains("podman"), "{err}");
+    }
+
+    #[test]
+    fn tail_keeps_the_last_lines() {
+        let text: String = (0..30).map(|i| format!("line {i}\n")).collect();
+        let tail = tail(text.as_bytes());
+        assert!(tail.starts_with("line 10\n"));
+        assert!(tail.ends_with("line 29"));
+    }
+}

@@ -1,0 +1,181 @@
+//! [`Store`] on a local repository through gix: trees are read and edited in the object
+//! database, and the branch moves by a compare-and-swap ref update.
+
+use std::path::{Path, PathBuf};
+
+use gix::objs::tree::EntryKind;
+
+use super::{CommitRequest, GitError, Snapshot, Store};
+use crate::model::SourceFile;
+use crate::state::Changes;
+
+/// A branch of a local Git repository.
+pub struct GixStore {
+    repo: gix::ThreadSafeRepository,
+    path: PathBuf,
+    reference: String,
+}
+
+impl GixStore {
+    /// Opens the repository at `path` (a worktree or a bare repository) to work on
+    /// `branch`.
+    pub fn open(path: &Path, branch: &str) -> Result<Self, GitError> {
+        let repo = gix::open(path).map_err(|e| GitError::Open {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        Ok(GixStore {
+            repo: repo.into_sync(),
+            path: path.to_path_buf(),
+            reference: format!("refs/heads/{branch}"),
+        })
+    }
+
+    /// The full name of the branch, `refs/heads/<branch>`.
+    pub fn reference(&self) -> &str {
+        &self.reference
+    }
+
+    /// The repository folder given to [`GixStore::open`].
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn read_error(&self, what: &str) -> impl Fn(gix::Error) -> GitError {
+        let what = format!("{what} in {}", self.path.display());
+        move |e| GitError::Read {
+            what: what.clone(),
+            message: e.to_string(),
+        }
+    }
+
+    fn write_error(&self, what: &str) -> impl Fn(gix::Error) -> GitError {
+        let what = format!("{what} in {}", self.path.display());
+        move |e| GitError::Write {
+            what: what.clone(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl Store for GixStore {
+    fn snapshot(&self) -> Result<Snapshot, GitError> {
+        let repo = self.repo.to_thread_local();
+        let reference = repo
+            .try_find_reference(self.reference.as_str())
+            .map_err(self.read_error(&self.reference))?;
+        let Some(mut reference) = reference else {
+            return Ok(Snapshot::default());
+        };
+        let commit_id = reference.peel_to_id().map_err(self.read_error(&self.reference))?;
+        let commit = repo.find_commit(commit_id).map_err(self.read_error("the branch's commit"))?;
+        let tree = commit.tree().map_err(self.read_error("the commit's tree"))?;
+        let entries = tree.traverse().breadthfirst.files().map_err(self.read_error("the commit's tree"))?;
+        let files = entries
+            .into_iter()
+            .filter(|e| e.mode.is_blob())
+            .map(|e| (e.filepath.to_string(), e.oid.to_string()))
+            .collect();
+        Ok(Snapshot {
+            commit: Some(commit_id.to_string()),
+            files,
+        })
+    }
+
+    fn read(&self, snapshot: &Snapshot, paths: &[&str]) -> Result<Vec<SourceFile>, GitError> {
+        let repo = self.repo.to_thread_local();
+        paths
+            .iter()
+            .map(|path| {
+                let blob = snapshot.files.get(*path).ok_or_else(|| GitError::Read {
+                    what: (*path).to_string(),
+                    message: "not in the commit".into(),
+                })?;
+                let id = gix::ObjectId::from_hex(blob.as_bytes()).map_err(|e| GitError::Read {
+                    what: (*path).to_string(),
+                    message: e.to_string(),
+                })?;
+                let data = repo.find_blob(id).map_err(self.read_error(path))?;
+                Ok(SourceFile {
+                    path: (*path).to_string(),
+                    blob: blob.clone(),
+                    bytes: data.data.clone(),
+                })
+            })
+            .collect()
+    }
+
+    fn blob_id(&self, bytes: &[u8]) -> String {
+        let kind = self.repo.to_thread_local().object_hash();
+        gix::objs::compute_hash(kind, gix::objs::Kind::Blob, bytes)
+            .expect("hashing in memory does not fail")
+            .to_string()
+    }
+
+    fn commit(
+        &self,
+        base: &Snapshot,
+        changes: &Changes,
+        request: &CommitRequest<'_>,
+    ) -> Result<String, GitError> {
+        let repo = self.repo.to_thread_local();
+        let parent = base
+            .commit
+            .as_deref()
+            .map(|hex| gix::ObjectId::from_hex(hex.as_bytes()))
+            .transpose()
+            .map_err(|e| GitError::Read {
+                what: self.reference.clone(),
+                message: e.to_string(),
+            })?;
+        let base_tree = match parent {
+            Some(id) => repo
+                .find_commit(id)
+                .and_then(|c| c.tree_id())
+                .map_err(self.read_error("the base commit's tree"))?
+                .detach(),
+            None => gix::ObjectId::empty_tree(repo.object_hash()),
+        };
+        let mut editor = repo.edit_tree(base_tree).map_err(self.write_error("the output tree"))?;
+        for (path, bytes) in &changes.upserts {
+            let id = repo.write_blob(bytes).map_err(self.write_error(path))?;
+            editor
+                .upsert(path.as_str(), EntryKind::Blob, id)
+                .map_err(self.write_error(path))?;
+        }
+        for path in &changes.removals {
+            editor.remove(path.as_str()).map_err(self.write_error(path))?;
+        }
+        let tree = editor.write().map_err(self.write_error("the output tree"))?;
+
+        let signature = gix::actor::Signature {
+            name: request.name.into(),
+            email: request.email.into(),
+            time: gix::date::Time::now_local_or_utc(),
+        };
+        let mut time = gix::date::parse::TimeBuf::default();
+        let signature = signature.to_ref(&mut time);
+        let result = repo.commit_as(
+            signature,
+            signature,
+            self.reference.as_str(),
+            request.message,
+            tree,
+            parent,
+        );
+        match result {
+            Ok(id) => Ok(id.to_string()),
+            Err(err) => {
+                // Tell a lost race apart from other failures by looking at the ref again.
+                let now = self.snapshot().ok().and_then(|s| s.commit);
+                if now != base.commit {
+                    return Err(GitError::Conflict {
+                        reference: self.reference.clone(),
+                        expected: base.commit.clone().unwrap_or_else(|| "nothing".into()),
+                    });
+                }
+                Err(self.write_error(&format!("the commit on {}", self.reference))(err))
+            }
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! The Git edge: reading a branch's files and committing a pass's changes.
+//!
+//! [`Store`] is what the reconcile loop needs from Git; [`GixStore`] implements it with
+//! gix on a local repository (bare or not), without touching a worktree or index.
+
+mod gix_store;
+mod worktree;
+
+use std::collections::BTreeMap;
+
+pub use gix_store::GixStore;
+pub use worktree::sync_worktree;
+
+use crate::model::SourceFile;
+use crate::state::Changes;
+
+/// The files of a branch at one commit.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The commit read; `None` for a branch with no commits yet.
+    pub commit: Option<String>,
+    /// Every file (blob) of the commit's tree: path to blob id, hex.
+    pub files: BTreeMap<String, String>,
+}
+
+/// Who commits, and the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitRequest<'a> {
+    /// Author and committer name.
+    pub name: &'a str,
+    /// Author and committer email.
+    pub email: &'a str,
+    /// The full message: subject, body, trailers.
+    pub message: &'a str,
+}
+
+/// What the reconcile loop needs from a Git repository.
+pub trait Store {
+    /// Lists the files of the branch as it is now.
+    fn snapshot(&self) -> Result<Snapshot, GitError>;
+
+    /// Reads the content of the files at `paths` of `snapshot`.
+    fn read(&self, snapshot: &Snapshot, paths: &[&str]) -> Result<Vec<SourceFile>, GitError>;
+
+    /// The blob id `bytes` would get, without writing it.
+    fn blob_id(&self, bytes: &[u8]) -> String;
+
+    /// Commits `changes` on top of `base` and moves the branch only if it still points at
+    /// `base.commit` (compare-and-swap). Returns the new commit id.
+    fn commit(
+        &self,
+        base: &Snapshot,
+        changes: &Changes,
+        request: &CommitRequest<'_>,
+    ) -> Result<String, GitError>;
+}
+
+/// A Git operation that failed. Each names the repository, ref or path involved.
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    /// The repository could not be opened.
+    #[error("cannot open a Git repository at {path}: {message}")]
+    Open {
+        /// The folder given.
+        path: String,
+        /// What gix said.
+        message: String,
+    },
+    /// Reading a ref, commit, tree or blob failed.
+    #[error("cannot read {what}: {message}")]
+    Read {
+        /// What was being read, e.g. `refs/heads/main` or a path.
+        what: String,
+        /// What gix said.
+        message: String,
+    },
+    /// Writing objects failed.
+    #[error("cannot write {what}: {message}")]
+    Write {
+        /// What was being written.
+        what: String,
+        /// What gix said.
+        message: String,
+    },
+    /// The branch moved while the pass ran: someone else committed. Nothing was
+    /// overwritten; run the pass again on the new commit.
+    #[error(
+        "{reference} moved from {expected} while the pass ran (another writer committed); \
+         nothing was overwritten: run the pass again"
+    )]
+    Conflict {
+        /// The branch.
+        reference: String,
+        /// The commit the pass started from.
+        expected: String,
+    },
+    /// The `git` program failed.
+    #[error("`git {args}` in {dir} failed: {message}")]
+    Command {
+        /// Its arguments.
+        args: String,
+        /// Where it ran.
+        dir: String,
+        /// Its stderr, or why it did not start.
+        message: String,
+    },
+}

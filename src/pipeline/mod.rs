@@ -1,0 +1,143 @@
+//! The pipeline contract: what a pipeline run is given (an `input` folder with
+//! `object.yaml`, empty `output` and `metadata` folders, `KRATIX_*` variables), and what
+//! is read back from it (output documents, selector files, `status.yaml`).
+//!
+//! Executors ([`crate::executor`]) only run containers; preparing the folders and reading
+//! the results is done here, once for all of them.
+
+mod metadata;
+mod output;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use fs_err as fs;
+
+pub use metadata::{Metadata, Selector, read_metadata};
+pub use output::{OutputFiles, read_output};
+
+use crate::executor::{ExecError, Executor};
+use crate::model::{Pipeline, Promise, RequestDoc, RequestKey};
+
+/// One run of one pipeline on one request: everything an executor needs.
+#[derive(Debug, Clone)]
+pub struct Job<'a> {
+    /// The Promise whose workflow this is.
+    pub promise: &'a Promise,
+    /// The pipeline to run.
+    pub pipeline: &'a Pipeline,
+    /// Who the request is.
+    pub key: &'a RequestKey,
+    /// The request document.
+    pub request: &'a RequestDoc,
+    /// The request file as committed, given to the pipeline as `object.yaml`.
+    pub object_yaml: &'a [u8],
+    /// How long the whole pipeline may run.
+    pub timeout: Duration,
+}
+
+impl Job<'_> {
+    /// The variables Kratix sets for every container, besides the folder paths.
+    pub fn kratix_env(&self) -> Vec<(String, String)> {
+        let (group, version) = self
+            .request
+            .api_version
+            .split_once('/')
+            .unwrap_or(("", self.request.api_version.as_str()));
+        let api = &self.promise.api;
+        let pairs = [
+            ("KRATIX_WORKFLOW_ACTION", "configure"),
+            ("KRATIX_WORKFLOW_TYPE", "resource"),
+            ("KRATIX_PROMISE_NAME", &self.promise.name),
+            ("KRATIX_PIPELINE_NAME", &self.pipeline.name),
+            ("KRATIX_OBJECT_KIND", &self.request.kind),
+            ("KRATIX_OBJECT_GROUP", group),
+            ("KRATIX_OBJECT_VERSION", version),
+            ("KRATIX_OBJECT_NAME", &self.key.name),
+            ("KRATIX_OBJECT_NAMESPACE", &self.key.namespace),
+            ("KRATIX_CRD_PLURAL", &api.plural),
+            (
+                "KRATIX_CLUSTER_SCOPED",
+                if api.cluster_scoped { "true" } else { "false" },
+            ),
+        ];
+        let pairs = pairs.into_iter();
+        pairs.map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+}
+
+/// The three folders of a run, on local disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workspace {
+    /// Holds `object.yaml`.
+    pub input: PathBuf,
+    /// Where the (final) container leaves the documents to schedule.
+    pub output: PathBuf,
+    /// Selector files and `status.yaml`.
+    pub metadata: PathBuf,
+    /// Scratch space for executors (chained outputs, logs).
+    pub scratch: PathBuf,
+}
+
+impl Workspace {
+    /// Lays out empty folders under `root` and writes `object.yaml`.
+    pub fn create(root: &Path, object_yaml: &[u8]) -> Result<Self, ExecError> {
+        let workspace = Workspace {
+            input: root.join("input"),
+            output: root.join("output"),
+            metadata: root.join("metadata"),
+            scratch: root.join("scratch"),
+        };
+        for dir in [
+            &workspace.input,
+            &workspace.output,
+            &workspace.metadata,
+            &workspace.scratch,
+        ] {
+            fs::create_dir_all(dir)?;
+        }
+        fs::write(workspace.input.join("object.yaml"), object_yaml)?;
+        Ok(workspace)
+    }
+}
+
+/// What a successful run produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOutput {
+    /// The output documents, by path relative to the output folder.
+    pub files: OutputFiles,
+    /// What the pipeline said in its metadata folder.
+    pub metadata: Metadata,
+}
+
+/// Why a run produced nothing usable.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// A container failed, timed out or could not start.
+    #[error(transparent)]
+    Exec(#[from] ExecError),
+    /// The output folder holds something that is not a Kubernetes document.
+    #[error("output: {0}")]
+    Output(String),
+    /// A metadata file is malformed.
+    #[error("metadata: {0}")]
+    Metadata(String),
+}
+
+/// Runs `job` through `executor` in a fresh temporary workspace and reads back what it
+/// produced. The workspace is removed afterwards, whatever happened.
+pub fn run(executor: &dyn Executor, job: &Job<'_>) -> Result<RunOutput, RunError> {
+    let root = tempfile::Builder::new()
+        .prefix("promised-run-")
+        .tempdir()
+        .map_err(|e| {
+            let dir = std::env::temp_dir();
+            let message = format!("cannot create a run folder in {}: {e}", dir.display());
+            ExecError::Io(std::io::Error::new(e.kind(), message))
+        })?;
+    let workspace = Workspace::create(root.path(), job.object_yaml)?;
+    executor.run(job, &workspace)?;
+    let files = read_output(&workspace.output, job.pipeline.chained).map_err(RunError::Output)?;
+    let metadata = read_metadata(&workspace.metadata).map_err(RunError::Metadata)?;
+    Ok(RunOutput { files, metadata })
+}

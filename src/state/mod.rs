@@ -1,0 +1,11 @@
+//! The repository as output: where files go ([`layout`]), how units are hashed
+//! ([`digest`]), what a request's status file says ([`status`]), and what a pass changes
+//! ([`tree`]).
+
+pub mod digest;
+pub mod layout;
+pub mod status;
+pub mod tree;
+
+pub use layout::{DIGEST_FILE, STATE_DIR, STATUS_DIR};
+pub use tree::{Changes, CurrentTree, DesiredTree, Keep};

@@ -1,0 +1,250 @@
+//! Status files: what the requester reads at `status/<promise>/<namespace>/<request>.yaml`.
+//!
+//! Shaped like a Kubernetes `status`: `message` and `conditions` first, then the keys the
+//! pipeline wrote to `status.yaml`, then promised's own record under `promised`. Nothing
+//! in it depends on the clock, so a rerun that changes nothing writes the same bytes.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::yaml;
+
+/// Where a request stands after a pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Phase {
+    /// Pipelines succeeded and every output group is placed.
+    Ready,
+    /// Pipelines succeeded but some output has no destination yet.
+    Pending,
+    /// A pipeline failed or produced unusable output; earlier outputs stay.
+    Failed,
+    /// The request (or its Promise) cannot be read or fails the schema; earlier outputs stay.
+    Invalid,
+}
+
+/// What promised records about a request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// Where it stands.
+    pub phase: Phase,
+    /// The request file and its blob id.
+    pub request: RequestRef,
+    /// Pipelines run, with their images.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pipelines: Vec<PipelineRef>,
+    /// Where each output group went. Read back on the next pass: a placement is kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub placements: Vec<PlacementRef>,
+    /// The units written, with their digests.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<OutputRef>,
+    /// What went wrong, in full.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The request a status describes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestRef {
+    /// Repository path.
+    pub path: String,
+    /// Git blob id of the file that was reconciled.
+    pub blob: String,
+}
+
+/// A pipeline that ran.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PipelineRef {
+    /// Pipeline name.
+    pub name: String,
+    /// Container images, in order.
+    pub images: Vec<String>,
+}
+
+/// Where one output group went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlacementRef {
+    /// The group: pipeline name, and `/directory` for a directory group.
+    pub group: String,
+    /// The destination, unless pending.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination: Option<String>,
+    /// `placed`, `misplaced` or `pending`.
+    pub state: String,
+    /// Why it is pending or misplaced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// One written unit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutputRef {
+    /// Destination name.
+    pub destination: String,
+    /// Folder in the repository.
+    pub path: String,
+    /// sha256 of its `SHA256SUMS`.
+    pub digest: String,
+}
+
+/// A status file's content, before rendering.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestStatus {
+    /// The message for the requester.
+    pub message: String,
+    /// Keys from the pipelines' `status.yaml`, merged in pipeline order.
+    pub pipeline_status: Map<String, Value>,
+    /// promised's own record.
+    pub record: Record,
+}
+
+impl RequestStatus {
+    /// The status file's bytes.
+    pub fn render(&self) -> Vec<u8> {
+        let mut doc = Map::new();
+        let message = self.pipeline_status.get("message").cloned();
+        doc.insert("message".into(), message.unwrap_or(json!(self.message)));
+        doc.insert("conditions".into(), Value::Array(self.conditions()));
+        for (key, value) in &self.pipeline_status {
+            if key != "message" && key != "conditions" {
+                doc.insert(key.clone(), value.clone());
+            }
+        }
+        let record = serde_json::to_value(&self.record).expect("records serialize");
+        doc.insert("promised".into(), record);
+        let header = format!(
+            "# Status of {}, written by promised: edits are overwritten.\n",
+            self.record.request.path
+        );
+        (header + &yaml::to_string(&doc)).into_bytes()
+    }
+
+    /// promised's conditions, then the pipelines' merged over them by `type`.
+    fn conditions(&self) -> Vec<Value> {
+        let record = &self.record;
+        let workflow = match record.phase {
+            Phase::Ready | Phase::Pending => condition("ConfigureWorkflowCompleted", true, "PipelinesSucceeded", ""),
+            Phase::Failed => condition("ConfigureWorkflowCompleted", false, "PipelineFailed", &self.message),
+            Phase::Invalid => condition("ConfigureWorkflowCompleted", false, "InvalidRequest", &self.message),
+        };
+        let mut conditions = vec![workflow];
+        if matches!(record.phase, Phase::Ready | Phase::Pending) {
+            conditions.push(self.scheduled());
+        }
+        let theirs = self.pipeline_status.get("conditions").and_then(Value::as_array);
+        for cond in theirs.into_iter().flatten() {
+            let kind = cond.get("type");
+            match conditions.iter_mut().find(|c| c.get("type") == kind) {
+                Some(existing) => *existing = cond.clone(),
+                None => conditions.push(cond.clone()),
+            }
+        }
+        conditions
+    }
+
+    fn scheduled(&self) -> Value {
+        let placements = &self.record.placements;
+        let pending: Vec<&PlacementRef> = placements.iter().filter(|p| p.state == "pending").collect();
+        let misplaced: Vec<&PlacementRef> = placements.iter().filter(|p| p.state == "misplaced").collect();
+        if let Some(p) = pending.first() {
+            let reason = p.reason.as_deref().unwrap_or_default();
+            return condition("Scheduled", false, "Pending", &format!("{}: {reason}", p.group));
+        }
+        if let Some(p) = misplaced.first() {
+            let reason = p.reason.as_deref().unwrap_or_default();
+            return condition("Scheduled", true, "Misplaced", &format!("{}: {reason}", p.group));
+        }
+        condition("Scheduled", true, "Placed", "")
+    }
+}
+
+fn condition(kind: &str, ok: bool, reason: &str, message: &str) -> Value {
+    let mut cond = json!({
+        "type": kind,
+        "status": if ok { "True" } else { "False" },
+        "reason": reason,
+    });
+    if !message.is_empty() {
+        cond["message"] = json!(message);
+    }
+    cond
+}
+
+/// Reads promised's record back from a status file written earlier, for the placements
+/// and outputs it holds. A file that cannot be read counts as no record.
+pub fn read_record(bytes: &[u8]) -> Option<Record> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let doc = yaml::document(text).ok()?;
+    serde_json::from_value(doc.get("promised")?.clone()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(phase: Phase) -> RequestStatus {
+        RequestStatus {
+            message: "done".into(),
+            pipeline_status: Map::new(),
+            record: Record {
+                phase,
+                request: RequestRef {
+                    path: "requests/redis/a.yaml".into(),
+                    blob: "abc".into(),
+                },
+                pipelines: vec![PipelineRef {
+                    name: "configure".into(),
+                    images: vec!["example/redis:v1".into()],
+                }],
+                placements: vec![PlacementRef {
+                    group: "configure".into(),
+                    destination: Some("dev".into()),
+                    state: "placed".into(),
+                    reason: None,
+                }],
+                outputs: vec![],
+                error: None,
+            },
+        }
+    }
+
+    #[test]
+    fn the_record_reads_back() {
+        let status = status(Phase::Ready);
+        let record = read_record(&status.render()).unwrap();
+        assert_eq!(record, status.record);
+    }
+
+    #[test]
+    fn pipeline_keys_and_conditions_merge_in() {
+        let mut status = status(Phase::Ready);
+        let theirs = json!({
+            "message": "cache is up",
+            "url": "redis://a",
+            "conditions": [
+                {"type": "Scheduled", "status": "True", "reason": "Custom"},
+                {"type": "Backup", "status": "False"}
+            ]
+        });
+        status.pipeline_status = theirs.as_object().unwrap().clone();
+        let text = String::from_utf8(status.render()).unwrap();
+        let doc = yaml::document(&text).unwrap();
+        assert_eq!(doc["message"], "cache is up");
+        assert_eq!(doc["url"], "redis://a");
+        let types: Vec<&str> = doc["conditions"].as_array().unwrap().iter().map(|c| c["type"].as_str().unwrap()).collect();
+        assert_eq!(types, ["ConfigureWorkflowCompleted", "Scheduled", "Backup"]);
+        assert_eq!(doc["conditions"][1]["reason"], "Custom");
+        let keys: Vec<&String> = doc.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["message", "conditions", "url", "promised"]);
+    }
+
+    #[test]
+    fn a_failure_says_why_in_the_condition() {
+        let mut status = status(Phase::Failed);
+        status.message = "container \"x\" failed".into();
+        let doc = yaml::document(std::str::from_utf8(&status.render()).unwrap()).unwrap();
+        assert_eq!(doc["conditions"][0]["status"], "False");
+        assert_eq!(doc["conditions"][0]["reason"], "PipelineFailed");
+        assert_eq!(doc["promised"]["phase"], "Failed");
+    }
+}
