@@ -15,3 +15,5 @@ pub mod git;
 pub mod pipeline;
 pub mod scheduling;
 pub mod state;
+pub mod reconcile;
+pub mod cli;

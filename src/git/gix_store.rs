@@ -18,12 +18,21 @@ pub struct GixStore {
 
 impl GixStore {
     /// Opens the repository at `path` (a worktree or a bare repository) to work on
-    /// `branch`.
-    pub fn open(path: &Path, branch: &str) -> Result<Self, GitError> {
+    /// `branch`; without one, on the branch `HEAD` names (even before its first commit).
+    pub fn open(path: &Path, branch: Option<&str>) -> Result<Self, GitError> {
         let repo = gix::open(path).map_err(|e| GitError::Open {
             path: path.display().to_string(),
             message: e.to_string(),
         })?;
+        let head = repo.head_name().ok().flatten();
+        let head = head.as_ref().map(|name| name.as_bstr().to_string());
+        let head = head.as_deref().and_then(|name| name.strip_prefix("refs/heads/"));
+        let Some(branch) = branch.or(head) else {
+            return Err(GitError::Open {
+                path: path.display().to_string(),
+                message: "HEAD names no branch (detached?): pass --branch".into(),
+            });
+        };
         Ok(GixStore {
             repo: repo.into_sync(),
             path: path.to_path_buf(),

@@ -68,10 +68,24 @@ pub fn belongs_to_request(path: &str, key: &RequestKey) -> bool {
     path.starts_with("state/") && path.contains(&marker)
 }
 
-/// Whether `path` is a dependency file of `promise` on any destination.
-pub fn belongs_to_promise_dependencies(path: &str, promise: &str) -> bool {
-    let marker = format!("/dependencies/{promise}/");
-    path.starts_with("state/") && path.contains(&marker)
+/// The Promise whose dependency file `path` is, if it is one.
+pub fn dependency_owner(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix("state/")?;
+    let (_, after) = rest.split_once("/dependencies/")?;
+    after.split_once('/').map(|(promise, _)| promise)
+}
+
+/// The request whose output file `path` is, if it is one.
+pub fn resource_owner(path: &str) -> Option<RequestKey> {
+    let rest = path.strip_prefix("state/")?;
+    let (_, after) = rest.split_once("/resources/")?;
+    let mut parts = after.splitn(4, '/');
+    let (namespace, promise, name) = (parts.next()?, parts.next()?, parts.next()?);
+    parts.next().map(|_| RequestKey {
+        promise: promise.into(),
+        namespace: namespace.into(),
+        name: name.into(),
+    })
 }
 
 #[cfg(test)]
@@ -99,7 +113,10 @@ mod tests {
     fn ownership_is_recognised_on_any_destination() {
         assert!(belongs_to_request("state/gone/resources/team-a/redis/cache/x.yaml", &key()));
         assert!(!belongs_to_request("state/dev/resources/team-a/redis/cache2/x.yaml", &key()));
-        assert!(belongs_to_promise_dependencies("state/a/b/dependencies/redis/x.yaml", "redis"));
+        assert_eq!(dependency_owner("state/a/b/dependencies/redis/x.yaml"), Some("redis"));
+        let owner = resource_owner("state/a/b/resources/team-a/redis/cache/sub/x.yaml");
+        assert_eq!(owner, Some(key()));
+        assert_eq!(resource_owner("state/a/resources/team-a/redis/cache"), None);
         assert!(is_managed("status/x") && !is_managed("requests/x"));
     }
 }

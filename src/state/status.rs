@@ -38,9 +38,6 @@ pub struct Record {
     /// The units written, with their digests.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub outputs: Vec<OutputRef>,
-    /// What went wrong, in full.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
 }
 
 /// The request a status describes.
@@ -203,7 +200,6 @@ mod tests {
                     reason: None,
                 }],
                 outputs: vec![],
-                error: None,
             },
         }
     }

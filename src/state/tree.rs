@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::digest::{sums_file, unit_digest};
 use super::layout::{
-    DIGEST_FILE, belongs_to_promise_dependencies, belongs_to_request, is_managed, status_owner,
+    DIGEST_FILE, belongs_to_request, dependency_owner, is_managed, status_owner,
 };
 use crate::model::RequestKey;
 
@@ -21,8 +21,8 @@ pub enum Keep {
     Request(RequestKey),
     /// Output files (not the status) of this request.
     RequestOutputs(RequestKey),
-    /// The dependency files of this Promise on every destination.
-    Dependencies(String),
+    /// The dependency files of every Promise not in this set (the loaded ones).
+    DependenciesOfOtherPromises(BTreeSet<String>),
     /// Everything under `state/` outside these destination folders.
     UnknownDestinations(BTreeSet<String>),
 }
@@ -34,7 +34,9 @@ impl Keep {
                 belongs_to_request(path, key) || status_owner(path).as_ref() == Some(key)
             }
             Keep::RequestOutputs(key) => belongs_to_request(path, key),
-            Keep::Dependencies(promise) => belongs_to_promise_dependencies(path, promise),
+            Keep::DependenciesOfOtherPromises(known) => {
+                dependency_owner(path).is_some_and(|promise| !known.contains(promise))
+            }
             Keep::UnknownDestinations(known) => {
                 let rest = path.strip_prefix("state/").unwrap_or("");
                 !rest.is_empty() && !known.iter().any(|f| rest.starts_with(&format!("{f}/")))

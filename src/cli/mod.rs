@@ -1,0 +1,75 @@
+//! The command line. Arguments are parsed by clap into plain structs; each command is a
+//! function that writes to a `&mut dyn Write` and returns an exit code, so tests and the
+//! binary share it. Exit codes: 0 success, 1 a request or input has a problem (reported),
+//! 2 an error stopped the command (nothing written).
+
+mod reconcile;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Everything went as asked.
+pub const EXIT_OK: u8 = 0;
+/// The command ran, and found requests or inputs with problems.
+pub const EXIT_PROBLEMS: u8 = 1;
+/// An error stopped the command.
+pub const EXIT_ERROR: u8 = 2;
+
+/// promised: a GitOps-native reconciler for Kratix-style Promises.
+#[derive(Debug, Parser)]
+#[command(name = "promised", version, about, long_about = None)]
+pub struct Cli {
+    /// More logging: -v for info, -vv for debug (or set RUST_LOG).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run one reconcile pass over a platform repository and commit what changed.
+    Reconcile(reconcile::ReconcileArgs),
+}
+
+/// Runs the parsed command line, writing its report to `out`.
+pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::Reconcile(args) => reconcile::run(args, out),
+    }
+}
+
+/// Sets up logging to stderr: warnings by default, more with `-v`, or as `RUST_LOG` says.
+pub fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// The binary's `main`: parse, run, print errors as `promised: {error:#}`.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match run(cli, &mut out) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            let _ = out.flush();
+            eprintln!("promised: {err:#}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! `promised reconcile`: one pass, then exit.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::{EXIT_OK, EXIT_PROBLEMS};
+use crate::executor::ProcessExecutor;
+use crate::git::{GixStore, sync_worktree};
+use crate::reconcile::{Options, PassReport, Progress, reconcile};
+use crate::state::status::Phase;
+
+/// Arguments of `promised reconcile`.
+#[derive(Debug, clap::Args)]
+pub struct ReconcileArgs {
+    /// The platform repository (a worktree or a bare repository).
+    #[arg(long, default_value = ".")]
+    pub repo: PathBuf,
+    /// The branch to read and commit to [default: the branch HEAD names].
+    #[arg(long)]
+    pub branch: Option<String>,
+    /// How long one pipeline may run before it is killed (e.g. 90s, 10m).
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+    /// How many pipelines run at once [default: the number of cores].
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Author and committer of output commits, as "Name <email>".
+    #[arg(long, default_value = "promised <promised@localhost>")]
+    pub author: String,
+}
+
+/// Runs the pass and prints a line per request and a summary.
+pub fn run(args: ReconcileArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
+    let (name, email) = parse_author(&args.author)?;
+    let defaults = Options::default();
+    let options = Options {
+        timeout: args.timeout,
+        jobs: args.jobs.unwrap_or(defaults.jobs).max(1),
+        author_name: name,
+        author_email: email,
+    };
+    let store = GixStore::open(&args.repo, args.branch.as_deref())?;
+    let started = Instant::now();
+    let bar = ProgressBar::hidden();
+    let progress = |event: Progress<'_>| match event {
+        Progress::Start(total) => {
+            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            bar.set_length(total as u64);
+            bar.set_style(
+                ProgressStyle::with_template("{bar:30} {pos}/{len} pipelines {msg}")
+                    .expect("the template is valid"),
+            );
+        }
+        Progress::Ran(key) => {
+            bar.inc(1);
+            bar.set_message(key.to_string());
+        }
+    };
+    let report = reconcile(&store, &ProcessExecutor, &options, &progress)?;
+    bar.finish_and_clear();
+    print_report(&report, out)?;
+
+    if let (Some(old), Some(new)) = (&report.input_commit, &report.output_commit) {
+        let synced = sync_worktree(store.path(), store.reference(), old, new)
+            .context("the commit is made, but the checked-out worktree could not be updated")?;
+        if synced {
+            tracing::info!("updated the checked-out worktree");
+        }
+    }
+    writeln!(out, "{}", summary(&report, started.elapsed()))?;
+    Ok(if report.succeeded() { EXIT_OK } else { EXIT_PROBLEMS })
+}
+
+fn parse_author(author: &str) -> anyhow::Result<(String, String)> {
+    let parsed = author
+        .strip_suffix('>')
+        .and_then(|rest| rest.split_once('<'))
+        .map(|(name, email)| (name.trim().to_string(), email.trim().to_string()))
+        .filter(|(name, email)| !name.is_empty() && !email.is_empty());
+    parsed.with_context(|| format!("--author {author:?}: expected \"Name <email>\""))
+}
+
+fn print_report(report: &PassReport, out: &mut dyn Write) -> std::io::Result<()> {
+    for problem in &report.problems {
+        writeln!(out, "error    {}: {}", problem.path, problem.message)?;
+    }
+    for request in &report.requests {
+        let label = match request.phase {
+            Some(Phase::Ready) => "ready",
+            Some(Phase::Pending) => "pending",
+            Some(Phase::Failed) => "failed",
+            Some(Phase::Invalid) => "invalid",
+            None => "skipped",
+        };
+        let mut lines = request.message.lines();
+        let first = lines.next().unwrap_or_default();
+        writeln!(out, "{label:<8} {} ({}): {first}", request.key, request.path)?;
+        for line in lines {
+            writeln!(out, "         {line}")?;
+        }
+    }
+    for (key, path) in &report.removed {
+        writeln!(out, "removed  {key} ({path}): outputs and status removed")?;
+    }
+    Ok(())
+}
+
+fn summary(report: &PassReport, elapsed: Duration) -> String {
+    let failed = report.requests.iter().filter(|r| !matches!(r.phase, Some(Phase::Ready | Phase::Pending))).count();
+    let outcome = match &report.output_commit {
+        Some(commit) => format!(
+            "committed {} ({} files changed)",
+            &commit[..commit.len().min(12)],
+            report.files_changed
+        ),
+        None => "nothing changed, no commit".to_string(),
+    };
+    format!(
+        "{} requests, {failed} with problems, {} unreadable files; {outcome} in {:.2}s",
+        report.requests.len(),
+        report.problems.len(),
+        elapsed.as_secs_f64()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authors_need_a_name_and_an_email() {
+        let parsed = parse_author("Platform Bot <bot@example.com>").unwrap();
+        assert_eq!(parsed, ("Platform Bot".to_string(), "bot@example.com".to_string()));
+        assert!(parse_author("bot@example.com").is_err());
+        assert!(parse_author("<bot@example.com>").is_err());
+    }
+}

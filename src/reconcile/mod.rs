@@ -1,0 +1,192 @@
+//! One reconcile pass: read the branch, run what must run, lay out the outputs, commit
+//! what changed (at most one commit), and report.
+//!
+//! The steps that decide ([`prepare`], [`render`], [`message`]) are pure; this file
+//! only moves data between them and the edges ([`Store`], [`Executor`]).
+
+pub mod message;
+pub mod prepare;
+pub mod render;
+mod run;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+pub use render::{Outcome, RequestReport};
+
+use crate::executor::Executor;
+use crate::git::{CommitRequest, GitError, Snapshot, Store};
+use crate::model::{LoadError, Platform, RequestKey, is_input};
+use crate::state::layout::{is_managed, resource_owner, status_owner, dependency_owner};
+use crate::state::status::{Phase, Record, read_record};
+use crate::state::{Changes, CurrentTree};
+
+/// How a pass runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// How long one pipeline may run before it is killed.
+    pub timeout: Duration,
+    /// How many pipelines run at once.
+    pub jobs: usize,
+    /// Author and committer name of output commits.
+    pub author_name: String,
+    /// Author and committer email of output commits.
+    pub author_email: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            timeout: Duration::from_secs(600),
+            jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            author_name: "promised".into(),
+            author_email: "promised@localhost".into(),
+        }
+    }
+}
+
+/// What a pass did.
+#[derive(Debug, Clone, Default)]
+pub struct PassReport {
+    /// The commit that was read.
+    pub input_commit: Option<String>,
+    /// The commit written, if anything changed.
+    pub output_commit: Option<String>,
+    /// Every request, in key order.
+    pub requests: Vec<RequestReport>,
+    /// Requests whose outputs or status changed.
+    pub changed: BTreeSet<RequestKey>,
+    /// Requests removed with their outputs, with the path they had.
+    pub removed: Vec<(RequestKey, String)>,
+    /// Promises whose dependency files changed.
+    pub dependencies_changed: BTreeSet<String>,
+    /// Input files that could not be read.
+    pub problems: Vec<LoadError>,
+    /// How many files the commit added, changed or removed.
+    pub files_changed: usize,
+}
+
+impl PassReport {
+    /// Whether every input read and every request reconciled (pending counts as
+    /// reconciled: it waits for a destination, which is not an error of the request).
+    pub fn succeeded(&self) -> bool {
+        self.problems.is_empty()
+            && self
+                .requests
+                .iter()
+                .all(|r| matches!(r.phase, Some(Phase::Ready | Phase::Pending)))
+    }
+}
+
+/// Progress of a pass, for a progress bar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress<'a> {
+    /// This many pipelines' worth of requests are about to run.
+    Start(usize),
+    /// One request's pipelines finished.
+    Ran(&'a RequestKey),
+}
+
+/// Why a pass stopped with nothing written.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    /// Reading or writing Git failed.
+    #[error(transparent)]
+    Git(#[from] GitError),
+}
+
+/// Runs one pass over the branch `store` works on.
+pub fn reconcile(
+    store: &dyn Store,
+    executor: &dyn Executor,
+    options: &Options,
+    progress: &(dyn Fn(Progress<'_>) + Sync),
+) -> Result<PassReport, ReconcileError> {
+    let snapshot = store.snapshot()?;
+    tracing::info!(commit = snapshot.commit.as_deref().unwrap_or("none"), files = snapshot.files.len(), "read branch");
+    let inputs: Vec<&str> = snapshot.files.keys().map(String::as_str).filter(|p| is_input(p)).collect();
+    let platform = Platform::load(store.read(&snapshot, &inputs)?);
+    for problem in &platform.problems {
+        tracing::warn!(path = %problem.path, "{}", problem.message);
+    }
+    let previous = previous_records(store, &snapshot)?;
+
+    let outcomes = run::outcomes(&platform, executor, options, progress);
+    let rendered = render::render(&platform, outcomes, &previous);
+
+    let current: CurrentTree = snapshot
+        .files
+        .iter()
+        .filter(|(path, _)| is_managed(path))
+        .map(|(p, id)| (p.clone(), id.clone()))
+        .collect();
+    let changes = rendered.tree.changes(&current, |bytes| store.blob_id(bytes));
+    let mut report = PassReport {
+        input_commit: snapshot.commit.clone(),
+        requests: rendered.requests,
+        problems: platform.problems.clone(),
+        files_changed: changes.upserts.len() + changes.removals.len(),
+        ..PassReport::default()
+    };
+    attribute(&changes, &platform, &previous, &mut report);
+    if changes.is_empty() {
+        tracing::info!("nothing changed; no commit");
+        return Ok(report);
+    }
+    let message = message::commit_message(&report);
+    let commit = store.commit(
+        &snapshot,
+        &changes,
+        &CommitRequest {
+            name: &options.author_name,
+            email: &options.author_email,
+            message: &message,
+        },
+    )?;
+    tracing::info!(commit = %commit, files = report.files_changed, "committed");
+    report.output_commit = Some(commit);
+    Ok(report)
+}
+
+/// The records of every status file on the branch, by request.
+fn previous_records(
+    store: &dyn Store,
+    snapshot: &Snapshot,
+) -> Result<BTreeMap<RequestKey, Record>, GitError> {
+    let paths: Vec<&str> = snapshot
+        .files
+        .keys()
+        .map(String::as_str)
+        .filter(|p| status_owner(p).is_some())
+        .collect();
+    let files = store.read(snapshot, &paths)?;
+    let records = files.into_iter().filter_map(|file| {
+        let key = status_owner(&file.path)?;
+        Some((key, read_record(&file.bytes)?))
+    });
+    Ok(records.collect())
+}
+
+/// Says which requests and Promises the changes belong to.
+fn attribute(
+    changes: &Changes,
+    platform: &Platform,
+    previous: &BTreeMap<RequestKey, Record>,
+    report: &mut PassReport,
+) {
+    let paths = changes.upserts.keys().chain(&changes.removals);
+    for path in paths {
+        if let Some(key) = resource_owner(path).or_else(|| status_owner(path)) {
+            report.changed.insert(key);
+        } else if let Some(promise) = dependency_owner(path) {
+            report.dependencies_changed.insert(promise.to_string());
+        }
+    }
+    let present: BTreeSet<&RequestKey> = platform.requests.iter().map(|r| &r.key).collect();
+    let gone: Vec<RequestKey> = report.changed.iter().filter(|k| !present.contains(k)).cloned().collect();
+    for key in gone {
+        report.changed.remove(&key);
+        let path = previous.get(&key).map(|r| r.request.path.clone()).unwrap_or_default();
+        report.removed.push((key, path));
+    }
+}

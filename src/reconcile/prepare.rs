@@ -1,0 +1,76 @@
+//! Which requests can run: a request runs only when its document reads, its Promise is
+//! loaded, its apiVersion/kind is one the Promise serves, and it fits that version's
+//! schema. Pure.
+
+use std::collections::HashMap;
+
+use super::render::Outcome;
+use crate::model::{Platform, Promise, RequestDoc, RequestFile};
+use crate::schema::RequestSchema;
+
+/// Compiled schemas by Promise and version, so each compiles once per pass.
+#[derive(Default)]
+pub struct Schemas {
+    compiled: HashMap<(String, String), Result<Option<RequestSchema>, String>>,
+}
+
+/// A request that passed every check, ready to run.
+pub struct Ready<'a> {
+    /// Its Promise.
+    pub promise: &'a Promise,
+    /// Its document.
+    pub document: &'a RequestDoc,
+}
+
+/// Checks one request. On failure, says what the requester must fix.
+pub fn prepare<'a>(
+    platform: &'a Platform,
+    schemas: &mut Schemas,
+    request: &'a RequestFile,
+) -> Result<Ready<'a>, Outcome> {
+    let document = request.document.as_ref().map_err(|e| Outcome::Invalid(e.clone()))?;
+    let promise_name = &request.key.promise;
+    let Some(promise) = platform.promises.get(promise_name) else {
+        if platform.promises_incomplete {
+            return Err(Outcome::Unreconciled(format!(
+                "Promise {promise_name:?} is not loaded and a file under promises/ has errors; \
+                 the request is left as it is until they are fixed"
+            )));
+        }
+        return Err(Outcome::Invalid(format!(
+            "no Promise named {promise_name:?}: requests under requests/{promise_name}/ need a \
+             Promise with metadata.name {promise_name:?} in promises/"
+        )));
+    };
+    let Some(version) = promise.api.version_for(&document.api_version, &document.kind) else {
+        return Err(Outcome::Invalid(format!(
+            "apiVersion/kind: Promise {:?} serves kind {} as {}; this request is {} {}",
+            promise.name,
+            promise.api.kind,
+            promise.api.served().join(", "),
+            document.api_version,
+            document.kind,
+        )));
+    };
+    let slot = (promise.name.clone(), version.name.clone());
+    let schema = schemas.compiled.entry(slot).or_insert_with(|| {
+        let schema = version.schema.as_ref().map(RequestSchema::compile).transpose();
+        schema.map_err(|e| format!("Promise {:?} ({}): {e}", promise.name, promise.path))
+    });
+    match schema {
+        Err(message) => Err(Outcome::Invalid(message.clone())),
+        Ok(Some(schema)) => {
+            let violations = schema.violations(&document.value);
+            if violations.is_empty() {
+                return Ok(Ready { promise, document });
+            }
+            let lines: Vec<String> = violations.iter().map(ToString::to_string).collect();
+            Err(Outcome::Invalid(format!(
+                "the request does not match the schema of {}:\n{}",
+                document.api_version,
+                lines.join("\n")
+            )))
+        }
+        Ok(None) => Ok(Ready { promise, document }),
+    }
+}

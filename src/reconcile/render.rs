@@ -1,0 +1,360 @@
+//! From what the pipelines produced to the files the managed folders should hold. Pure:
+//! no Git, no processes; everything it needs comes in as data.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Map, Value};
+
+use crate::model::{Platform, Promise, RequestFile, RequestKey};
+use crate::pipeline::{OutputFiles, RunOutput};
+use crate::scheduling::{GroupId, Placement, merge_selectors, place, place_everywhere};
+use crate::state::layout::{STATIC_DEPENDENCIES_FILE, dependency_dir, resource_dir, status_path};
+use crate::state::status::{
+    OutputRef, Phase, PipelineRef, PlacementRef, Record, RequestRef, RequestStatus,
+};
+use crate::state::{DesiredTree, Keep};
+use crate::yaml;
+
+/// What happened to one request in this pass.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Every pipeline ran; their outputs, in pipeline order.
+    Ran(Vec<(String, RunOutput)>),
+    /// A pipeline failed or its output is unusable. Earlier outputs stay.
+    Failed(String),
+    /// The request cannot run (unreadable, no such Promise, schema). Earlier outputs stay.
+    Invalid(String),
+    /// Left entirely as it is, status included, because its inputs could not be read.
+    Unreconciled(String),
+}
+
+/// What the pass reports about one request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestReport {
+    /// Who it is.
+    pub key: RequestKey,
+    /// Its file.
+    pub path: String,
+    /// Its phase; `None` when it was left unreconciled.
+    pub phase: Option<Phase>,
+    /// The status message.
+    pub message: String,
+    /// Units written, with digests.
+    pub outputs: Vec<OutputRef>,
+    /// Images of the pipelines that ran.
+    pub images: Vec<String>,
+    /// Whether it had no status before this pass.
+    pub new: bool,
+}
+
+/// The managed tree a pass wants, and its per-request reports.
+#[derive(Debug, Default)]
+pub struct Rendered {
+    /// Files wanted and kept.
+    pub tree: DesiredTree,
+    /// One report per request, in key order.
+    pub requests: Vec<RequestReport>,
+}
+
+/// Lays out every request's outcome, and every Promise's static dependencies.
+/// `previous` holds the records of the status files on the branch.
+pub fn render(
+    platform: &Platform,
+    outcomes: Vec<(&RequestFile, Outcome)>,
+    previous: &BTreeMap<RequestKey, Record>,
+) -> Rendered {
+    let mut rendered = Rendered::default();
+    for (request, outcome) in outcomes {
+        let before = previous.get(&request.key);
+        let report = render_request(platform, request, outcome, before, &mut rendered.tree);
+        rendered.requests.push(report);
+    }
+    render_dependencies(platform, &mut rendered.tree);
+    if platform.promises_incomplete {
+        let loaded = platform.promises.keys().cloned().collect();
+        rendered.tree.keep(Keep::DependenciesOfOtherPromises(loaded));
+    }
+    if platform.destinations_incomplete {
+        let known = platform.destinations.values().map(|d| d.folder.clone()).collect();
+        rendered.tree.keep(Keep::UnknownDestinations(known));
+    }
+    rendered
+}
+
+fn render_request(
+    platform: &Platform,
+    request: &RequestFile,
+    outcome: Outcome,
+    before: Option<&Record>,
+    tree: &mut DesiredTree,
+) -> RequestReport {
+    let key = &request.key;
+    let promise = platform.promises.get(&key.promise);
+    let pipelines: Vec<PipelineRef> = promise
+        .map(|p| p.configure.iter())
+        .into_iter()
+        .flatten()
+        .map(|p| PipelineRef {
+            name: p.name.clone(),
+            images: p.images().map(String::from).collect(),
+        })
+        .collect();
+    let mut report = RequestReport {
+        key: key.clone(),
+        path: request.path.clone(),
+        phase: None,
+        message: String::new(),
+        outputs: Vec::new(),
+        images: pipelines.iter().flat_map(|p| p.images.clone()).collect(),
+        new: before.is_none(),
+    };
+    let placed = match outcome {
+        Outcome::Unreconciled(message) => {
+            tree.keep(Keep::Request(key.clone()));
+            report.message = message;
+            return report;
+        }
+        Outcome::Invalid(message) => Err((Phase::Invalid, message)),
+        Outcome::Failed(message) => Err((Phase::Failed, message)),
+        Outcome::Ran(results) => {
+            let promise = promise.expect("a request only runs when its Promise is loaded");
+            place_outputs(platform, promise, key, &results, before)
+                .map(|placed| (placed, results))
+                .map_err(|message| (Phase::Failed, message))
+        }
+    };
+    let request_ref = RequestRef {
+        path: request.path.clone(),
+        blob: request.blob.clone(),
+    };
+    let status = match placed {
+        Ok((placed, results)) => {
+            let mut outputs = Vec::new();
+            for (destination, files) in &placed.by_destination {
+                let folder = &platform.destinations[destination].folder;
+                let dir = resource_dir(folder, key);
+                let digest = tree.unit(&dir, files);
+                outputs.push(OutputRef {
+                    destination: destination.clone(),
+                    path: dir,
+                    digest,
+                });
+            }
+            let phase = if placed.pending.is_empty() { Phase::Ready } else { Phase::Pending };
+            let message = match (&phase, outputs.is_empty()) {
+                (Phase::Pending, _) => format!("waiting for a destination: {}", placed.pending.join("; ")),
+                (_, true) => "pipelines succeeded; they produced no output".to_string(),
+                (_, false) => {
+                    let names: Vec<&str> = outputs.iter().map(|o| o.destination.as_str()).collect();
+                    format!("output written to {}", names.join(", "))
+                }
+            };
+            RequestStatus {
+                message,
+                pipeline_status: merged_status(&results),
+                record: Record {
+                    phase,
+                    request: request_ref,
+                    pipelines,
+                    placements: placed.placements,
+                    outputs,
+                },
+            }
+        }
+        Err((phase, message)) => {
+            // Nothing of this run is written: earlier outputs and placements stay.
+            tree.keep(Keep::RequestOutputs(key.clone()));
+            let before = before.cloned();
+            RequestStatus {
+                message,
+                pipeline_status: Map::new(),
+                record: Record {
+                    phase,
+                    request: request_ref,
+                    pipelines,
+                    placements: before.as_ref().map(|b| b.placements.clone()).unwrap_or_default(),
+                    outputs: before.map(|b| b.outputs).unwrap_or_default(),
+                },
+            }
+        }
+    };
+    tree.file(status_path(key), status.render());
+    report.phase = Some(status.record.phase);
+    report.message = status.message.clone();
+    report.outputs = status.record.outputs.clone();
+    report
+}
+
+/// A request's output split by destination, with the placement record.
+struct Placed {
+    by_destination: BTreeMap<String, OutputFiles>,
+    placements: Vec<PlacementRef>,
+    pending: Vec<String>,
+}
+
+/// One placeable part of a pipeline's output.
+struct Group<'a> {
+    id: GroupId,
+    selectors: crate::model::Labels,
+    files: Vec<(&'a String, &'a Vec<u8>)>,
+}
+
+fn place_outputs(
+    platform: &Platform,
+    promise: &Promise,
+    key: &RequestKey,
+    results: &[(String, RunOutput)],
+    before: Option<&Record>,
+) -> Result<Placed, String> {
+    let mut owners: BTreeMap<&str, &str> = BTreeMap::new();
+    for (pipeline, output) in results {
+        for path in output.files.keys() {
+            if let Some(other) = owners.insert(path, pipeline) {
+                return Err(format!(
+                    "output: pipelines {other:?} and {pipeline:?} both write {path}; \
+                     each file must come from one pipeline"
+                ));
+            }
+        }
+    }
+    let mut placed = Placed {
+        by_destination: BTreeMap::new(),
+        placements: Vec::new(),
+        pending: Vec::new(),
+    };
+    for (pipeline, output) in results {
+        for group in groups(pipeline, output, &promise.destination_selectors) {
+            let group_name = group.id.to_string();
+            let previous = before
+                .and_then(|b| b.placements.iter().find(|p| p.group == group_name))
+                .and_then(|p| p.destination.as_deref());
+            if let Some(name) = previous {
+                if platform.destinations_incomplete && !platform.destinations.contains_key(name) {
+                    return Err(format!(
+                        "output group {group_name} is placed on destination {name:?}, which is \
+                         not loaded while a file under destinations/ has errors; fix it to go on"
+                    ));
+                }
+            }
+            let placement = place(&platform.destinations, key, &group.id, &group.selectors, previous);
+            let (destination, state, reason) = match &placement {
+                Placement::Placed(d) => (Some(d.clone()), "placed", None),
+                Placement::Misplaced(d) => (
+                    Some(d.clone()),
+                    "misplaced",
+                    Some(format!(
+                        "destination {d:?} no longer matches the selectors; the output stays \
+                         there (delete the status file to place it anew)"
+                    )),
+                ),
+                Placement::Pending(why) => {
+                    placed.pending.push(format!("{group_name}: {why}"));
+                    (None, "pending", Some(why.clone()))
+                }
+            };
+            if let Some(d) = &destination {
+                let files = placed.by_destination.entry(d.clone()).or_default();
+                files.extend(group.files.iter().map(|(p, b)| ((*p).clone(), (*b).clone())));
+            }
+            placed.placements.push(PlacementRef {
+                group: group_name,
+                destination,
+                state: state.into(),
+                reason,
+            });
+        }
+    }
+    Ok(placed)
+}
+
+/// Splits a pipeline's output into its directory groups and the rest; groups with no
+/// files are dropped, as there is nothing to place.
+fn groups<'a>(
+    pipeline: &str,
+    output: &'a RunOutput,
+    promise_selectors: &crate::model::Labels,
+) -> Vec<Group<'a>> {
+    let selectors = &output.metadata.selectors;
+    let default_labels = merge_selectors(
+        selectors
+            .iter()
+            .filter(|s| s.directory.is_none())
+            .map(|s| &s.match_labels),
+    );
+    let directories: BTreeSet<&str> = selectors.iter().filter_map(|s| s.directory.as_deref()).collect();
+    let mut rest = Group {
+        id: GroupId {
+            pipeline: pipeline.to_string(),
+            directory: None,
+        },
+        selectors: merge_selectors([&default_labels, promise_selectors]),
+        files: Vec::new(),
+    };
+    let mut by_directory: Vec<Group<'a>> = selectors
+        .iter()
+        .filter_map(|s| {
+            let directory = s.directory.clone()?;
+            Some(Group {
+                id: GroupId {
+                    pipeline: pipeline.to_string(),
+                    directory: Some(directory),
+                },
+                selectors: merge_selectors([&s.match_labels, promise_selectors]),
+                files: Vec::new(),
+            })
+        })
+        .collect();
+    for (path, bytes) in &output.files {
+        let top = path.split_once('/').map(|(dir, _)| dir);
+        match top.filter(|dir| directories.contains(dir)) {
+            Some(dir) => {
+                let group = by_directory.iter_mut().find(|g| g.id.directory.as_deref() == Some(dir));
+                group.expect("every listed directory has a group").files.push((path, bytes));
+            }
+            None => rest.files.push((path, bytes)),
+        }
+    }
+    let mut all = vec![rest];
+    all.extend(by_directory);
+    all.retain(|g| !g.files.is_empty());
+    all
+}
+
+/// The pipelines' `status.yaml` keys: later pipelines overwrite earlier keys, and
+/// `conditions` merge by type.
+fn merged_status(results: &[(String, RunOutput)]) -> Map<String, Value> {
+    let mut merged = Map::new();
+    for (_, output) in results {
+        for (key, value) in &output.metadata.status {
+            if key == "conditions" {
+                let list = merged.entry("conditions").or_insert_with(|| Value::Array(Vec::new()));
+                let list = list.as_array_mut().expect("conditions is always a list here");
+                for cond in value.as_array().into_iter().flatten() {
+                    match list.iter_mut().find(|c| c.get("type") == cond.get("type")) {
+                        Some(existing) => *existing = cond.clone(),
+                        None => list.push(cond.clone()),
+                    }
+                }
+            } else {
+                merged.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    merged
+}
+
+/// Writes each Promise's `spec.dependencies` to every destination that matches it.
+fn render_dependencies(platform: &Platform, tree: &mut DesiredTree) {
+    for promise in platform.promises.values() {
+        if promise.dependencies.is_empty() {
+            continue;
+        }
+        let docs: Vec<String> = promise.dependencies.iter().map(yaml::to_string).collect();
+        let text = docs.join("---\n");
+        let files = BTreeMap::from([(STATIC_DEPENDENCIES_FILE.to_string(), text.into_bytes())]);
+        for name in place_everywhere(&platform.destinations, &promise.destination_selectors) {
+            let folder = &platform.destinations[&name].folder;
+            tree.unit(&dependency_dir(folder, &promise.name), &files);
+        }
+    }
+}
