@@ -25,7 +25,7 @@ struct DestinationDoc {
     kind: String,
     metadata: Metadata,
     #[serde(default)]
-    spec: DestinationSpec,
+    spec: Option<DestinationSpec>,
 }
 
 #[derive(Deserialize, Default)]
@@ -48,7 +48,8 @@ impl Destination {
                 format!("kind: expected Destination, found {:?}", doc.kind),
             ));
         }
-        let folder = doc.spec.path.unwrap_or_else(|| doc.metadata.name.clone());
+        let spec = doc.spec.unwrap_or_default();
+        let folder = spec.path.unwrap_or_else(|| doc.metadata.name.clone());
         let folder = folder.trim_matches('/').to_string();
         if !super::is_safe_relative_path(&folder) {
             return Err(LoadError::new(
@@ -59,9 +60,9 @@ impl Destination {
         Ok(Destination {
             name: doc.metadata.name,
             path: path.to_string(),
-            labels: doc.metadata.labels,
+            labels: doc.metadata.labels.unwrap_or_default(),
             folder,
-            strict_match_labels: doc.spec.strict_match_labels,
+            strict_match_labels: spec.strict_match_labels,
         })
     }
 }
@@ -77,6 +78,13 @@ mod tests {
         assert_eq!(dest.folder, "dev");
         assert_eq!(dest.labels["env"], "dev");
         assert!(!dest.strict_match_labels);
+    }
+
+    #[test]
+    fn an_empty_spec_is_no_spec() {
+        let text = "kind: Destination\nmetadata:\n  name: dev\n  labels:\nspec:\n";
+        let dest = Destination::parse("destinations/dev.yaml", text).unwrap();
+        assert!(dest.labels.is_empty());
     }
 
     #[test]

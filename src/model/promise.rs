@@ -133,7 +133,7 @@ struct PromiseDoc {
 pub(super) struct Metadata {
     pub(super) name: String,
     #[serde(default)]
-    pub(super) labels: Labels,
+    pub(super) labels: Option<Labels>,
 }
 
 #[derive(Deserialize)]

@@ -1,0 +1,8 @@
+//! End-to-end tests: real Git repositories in temporary folders, the real binary.
+
+mod example;
+mod failures;
+mod git_store;
+mod reconcile;
+mod scheduling;
+mod support;

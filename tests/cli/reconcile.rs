@@ -1,0 +1,101 @@
+//! Requests added, changed and removed; statuses; commits.
+
+use crate::support::{CONFIGMAP_SCRIPT, app_repo, request};
+
+#[test]
+fn a_changed_request_rewrites_its_outputs_and_only_those() {
+    let repo = app_repo(CONFIGMAP_SCRIPT);
+    repo.write("requests/app/a.yaml", &request("a", "team", "small"));
+    repo.write("requests/app/b.yaml", &request("b", "team", "small"));
+    repo.commit("Request a and b");
+    assert_eq!(repo.reconcile(&[]).code, 0);
+    let a_dir = repo.git(&["ls-tree", "-r", "--name-only", "main", "--", "state"]);
+    let a_dir = a_dir.lines().find(|p| p.contains("/team/app/a/")).unwrap().rsplit_once('/').unwrap().0.to_string();
+
+    repo.write("requests/app/a.yaml", &request("a", "team", "large"));
+    repo.commit("Make a large");
+    assert_eq!(repo.reconcile(&[]).code, 0);
+    assert!(repo.show(&format!("{a_dir}/configmap.yaml")).contains("size: large"));
+    let changed = repo.git(&["diff", "--name-only", "main~1", "main"]);
+    insta::assert_snapshot!(changed.replace(&a_dir, "[a]"), @r"
+    [a]/SHA256SUMS
+    [a]/configmap.yaml
+    status/app/team/a.yaml
+    ");
+    let trailers = crate::support::redact(&repo.last_trailers()).replace(&a_dir, "[a]");
+    insta::assert_snapshot!(trailers, @r"
+    Promised-Request: requests/app/a.yaml
+    Promised-Request-Commit: [commit]
+    Promised-Images: test/app:v1
+    Promised-Digest: [a] sha256:9cff13da8a84984ff3820cd3698222ec33482f30ba959611e5257f07b77b3560
+    ");
+}
+
+#[test]
+fn a_removed_request_takes_its_outputs_and_status_with_it() {
+    let repo = app_repo(CONFIGMAP_SCRIPT);
+    repo.write("requests/app/a.yaml", &request("a", "team", "small"));
+    repo.write("requests/app/b.yaml", &request("b", "team", "small"));
+    repo.commit("Request a and b");
+    assert_eq!(repo.reconcile(&[]).code, 0);
+
+    repo.remove("requests/app/a.yaml");
+    repo.commit("Drop a");
+    let run = repo.reconcile(&[]);
+    assert_eq!(run.code, 0);
+    assert!(run.stdout.contains("removed  app/team/a (requests/app/a.yaml)"), "{}", run.stdout);
+    let files = repo.managed_files();
+    assert!(!files.contains("/a/") && !files.contains("team/a.yaml"), "{files}");
+    assert!(files.contains("status/app/team/b.yaml"));
+    let message = repo.last_message();
+    assert!(message.starts_with("promised: reconcile 1 request (1 removed)\n"), "{message}");
+    assert!(message.contains("Promised-Request: requests/app/a.yaml"), "{message}");
+}
+
+#[test]
+fn status_yaml_from_the_pipeline_reaches_the_status_file() {
+    let script = format!(
+        "{CONFIGMAP_SCRIPT}\ncat > \"$KRATIX_METADATA/status.yaml\" <<YAML\nmessage: app $KRATIX_OBJECT_NAME is up\nurl: https://$KRATIX_OBJECT_NAME.example.com\nconditions:\n  - type: Healthy\n    status: \"True\"\nYAML"
+    );
+    let repo = app_repo(&script);
+    repo.write("requests/app/a.yaml", &request("a", "team", "small"));
+    repo.commit("Request a");
+    assert_eq!(repo.reconcile(&[]).code, 0);
+    let status = repo.show("status/app/team/a.yaml");
+    let status = regex::Regex::new("dev|prod").unwrap().replace_all(&status, "[dest]");
+    insta::assert_snapshot!(status);
+}
+
+#[test]
+fn a_bare_repository_is_reconciled_in_place() {
+    let repo = app_repo(CONFIGMAP_SCRIPT);
+    repo.write("requests/app/a.yaml", &request("a", "team", "small"));
+    repo.commit("Request a");
+    let bare = tempfile::tempdir().unwrap();
+    let bare_path = bare.path().join("platform.git");
+    crate::support::git_in(
+        repo.path(),
+        &["clone", "-q", "--bare", ".", bare_path.to_str().unwrap()],
+    );
+    let run = crate::support::promised(&["reconcile", "--repo", bare_path.to_str().unwrap(), "--branch", "main"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let files = crate::support::git_in(&bare_path, &["ls-tree", "-r", "--name-only", "main", "--", "status"]);
+    assert_eq!(files, "status/app/team/a.yaml\n");
+}
+
+#[test]
+fn dependencies_go_to_every_matching_destination() {
+    let repo = app_repo(CONFIGMAP_SCRIPT);
+    let deps = "  dependencies:\n    - apiVersion: v1\n      kind: Namespace\n      metadata: {name: app-system}\n";
+    repo.write("promises/app.yaml", &crate::support::promise("app", deps, CONFIGMAP_SCRIPT));
+    repo.commit("Promise with dependencies");
+    assert_eq!(repo.reconcile(&[]).code, 0);
+    insta::assert_snapshot!(repo.managed_files(), @r"
+    state/dev/dependencies/app/SHA256SUMS
+    state/dev/dependencies/app/static-dependencies.yaml
+    state/prod/dependencies/app/SHA256SUMS
+    state/prod/dependencies/app/static-dependencies.yaml
+    ");
+    let message = repo.last_message();
+    assert!(message.starts_with("promised: update dependencies\n\napp: dependencies updated"), "{message}");
+}

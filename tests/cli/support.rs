@@ -1,0 +1,243 @@
+//! A platform repository in a temporary folder, and the binary run against it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A Git repository with a worktree, on branch `main`.
+pub struct TestRepo {
+    dir: tempfile::TempDir,
+}
+
+impl TestRepo {
+    /// An empty repository.
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = TestRepo { dir };
+        repo.git(&["init", "-q", "-b", "main"]);
+        repo.git(&["config", "user.name", "Developer"]);
+        repo.git(&["config", "user.email", "dev@example.com"]);
+        repo
+    }
+
+    /// A repository holding a copy of `examples/platform`, committed.
+    pub fn example() -> Self {
+        let repo = TestRepo::new();
+        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/platform");
+        copy_dir(&source, repo.path());
+        repo.commit("Add the example platform");
+        repo
+    }
+
+    /// The worktree.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes a file of the worktree (not committed).
+    pub fn write(&self, path: &str, text: &str) -> &Self {
+        let path = self.path().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+        self
+    }
+
+    /// Removes a file of the worktree (not committed).
+    pub fn remove(&self, path: &str) -> &Self {
+        std::fs::remove_file(self.path().join(path)).unwrap();
+        self
+    }
+
+    /// Commits everything in the worktree.
+    pub fn commit(&self, message: &str) -> String {
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-q", "--allow-empty", "-m", message]);
+        self.head()
+    }
+
+    /// Runs `git` in the repository and returns its stdout.
+    pub fn git(&self, args: &[&str]) -> String {
+        git_in(self.path(), args)
+    }
+
+    /// The commit `main` points at.
+    pub fn head(&self) -> String {
+        self.git(&["rev-parse", "main"]).trim().to_string()
+    }
+
+    /// Runs `promised reconcile --repo <this> <args>`.
+    pub fn reconcile(&self, args: &[&str]) -> Run {
+        promised(&[&["reconcile", "--repo", self.path().to_str().unwrap()], args].concat())
+    }
+
+    /// Every file under `state/` and `status/` on `main`.
+    pub fn managed_files(&self) -> String {
+        self.git(&["ls-tree", "-r", "--name-only", "main", "--", "state", "status"])
+    }
+
+    /// A file's content on `main`.
+    pub fn show(&self, path: &str) -> String {
+        self.git(&["show", &format!("main:{path}")])
+    }
+
+    /// The full message of the commit `main` points at.
+    pub fn last_message(&self) -> String {
+        self.git(&["log", "-1", "--format=%B", "main"])
+    }
+
+    /// The trailers of the commit `main` points at, as `git interpret-trailers` parses them.
+    pub fn last_trailers(&self) -> String {
+        let message = self.last_message();
+        let mut child = Command::new("git")
+            .args(["interpret-trailers", "--parse"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(message.as_bytes()).unwrap();
+        String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap()
+    }
+}
+
+/// Runs `git` in `dir`, failing the test when it fails.
+pub fn git_in(dir: &Path, args: &[&str]) -> String {
+    let output = Command::new("git").args(args).current_dir(dir).output().unwrap();
+    assert!(
+        output.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// What a run of the binary printed and returned.
+pub struct Run {
+    /// Exit code.
+    pub code: i32,
+    /// Standard output, with timings replaced by `[time]`.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+/// Runs the `promised` binary.
+pub fn promised(args: &[&str]) -> Run {
+    let output: Output = Command::new(env!("CARGO_BIN_EXE_promised"))
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: redact(&stdout),
+        stderr: String::from_utf8(output.stderr).unwrap(),
+    }
+}
+
+/// Replaces what differs between runs (commit ids, timings) with placeholders.
+pub fn redact(text: &str) -> String {
+    let commit = regex::Regex::new(r"\b[0-9a-f]{40}\b|(committed )[0-9a-f]{12}\b").unwrap();
+    let text = commit.replace_all(text, "${1}[commit]");
+    let time = regex::Regex::new(r" in [0-9.]+s$").unwrap();
+    let lines = text.lines().map(|line| time.replace(line, " in [time]").into_owned());
+    lines.map(|line| line + "\n").collect()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target: PathBuf = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// A Promise `name` (kind `App`, group `test.promised.dev`, `spec.size` small|large)
+/// whose one pipeline runs `script` with `sh -c`, indented into the YAML for you.
+pub fn promise(name: &str, extra_spec: &str, script: &str) -> String {
+    let script: String = script.lines().map(|l| format!("                    {l}\n")).collect();
+    format!(
+        r#"apiVersion: platform.kratix.io/v1alpha1
+kind: Promise
+metadata:
+  name: {name}
+spec:
+{extra_spec}  api:
+    apiVersion: apiextensions.k8s.io/v1
+    kind: CustomResourceDefinition
+    metadata:
+      name: apps.test.promised.dev
+    spec:
+      group: test.promised.dev
+      names: {{kind: App, plural: apps}}
+      scope: Namespaced
+      versions:
+        - name: v1
+          served: true
+          schema:
+            openAPIV3Schema:
+              type: object
+              properties:
+                spec:
+                  type: object
+                  required: [size]
+                  properties:
+                    size: {{type: string, enum: [small, large]}}
+  workflows:
+    resource:
+      configure:
+        - apiVersion: platform.kratix.io/v1alpha1
+          kind: Pipeline
+          metadata: {{name: configure}}
+          spec:
+            containers:
+              - name: render
+                image: test/{name}:v1
+                command: [sh, -c]
+                args:
+                  - |
+{script}"#
+    )
+}
+
+/// A request for the test Promise `promise`.
+pub fn request(name: &str, namespace: &str, size: &str) -> String {
+    format!(
+        "apiVersion: test.promised.dev/v1\nkind: App\nmetadata:\n  name: {name}\n  namespace: {namespace}\nspec:\n  size: {size}\n"
+    )
+}
+
+/// A Destination with labels given as `k: v` pairs.
+pub fn destination(name: &str, labels: &[(&str, &str)], extra_spec: &str) -> String {
+    let labels: String = labels.iter().map(|(k, v)| format!("    {k}: {v}\n")).collect();
+    let labels = if labels.is_empty() { "    {}\n".to_string() } else { labels };
+    format!(
+        "apiVersion: platform.kratix.io/v1alpha1\nkind: Destination\nmetadata:\n  name: {name}\n  labels:\n{labels}spec:\n  {extra_spec}\n"
+    )
+}
+
+/// A pipeline script that writes one ConfigMap named after the request, holding its size.
+pub const CONFIGMAP_SCRIPT: &str = r#"size=$(sed -n 's/^ *size: *//p' "$KRATIX_INPUT/object.yaml")
+cat > "$KRATIX_OUTPUT/configmap.yaml" <<YAML
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: $KRATIX_OBJECT_NAME
+  namespace: $KRATIX_OBJECT_NAMESPACE
+data:
+  size: $size
+YAML"#;
+
+/// A repository with the `app` Promise running `script`, and destinations `dev` and
+/// `prod` labelled `env: dev|prod`.
+pub fn app_repo(script: &str) -> TestRepo {
+    let repo = TestRepo::new();
+    repo.write("promises/app.yaml", &promise("app", "", script));
+    repo.write("destinations/dev.yaml", &destination("dev", &[("env", "dev")], ""));
+    repo.write("destinations/prod.yaml", &destination("prod", &[("env", "prod")], ""));
+    repo
+}
