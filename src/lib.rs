@@ -7,13 +7,13 @@
 //! ([`scheduling`]), lays the outputs and statuses out as files ([`state`]), and commits
 //! what changed ([`git`]). [`reconcile`] ties these together.
 
-pub mod model;
-pub mod schema;
-pub mod yaml;
+pub mod cli;
 pub mod executor;
 pub mod git;
+pub mod model;
 pub mod pipeline;
-pub mod scheduling;
-pub mod state;
 pub mod reconcile;
-pub mod cli;
+pub mod scheduling;
+pub mod schema;
+pub mod state;
+pub mod yaml;

@@ -102,8 +102,7 @@ fn accepts(dest: &Destination, selectors: &Labels) -> bool {
 
 fn no_match(selectors: &Labels) -> String {
     if selectors.is_empty() {
-        return "no destination takes output without selectors (all have strictMatchLabels)"
-            .into();
+        return "no destination takes output without selectors (all have strictMatchLabels)".into();
     }
     let labels: Vec<String> = selectors.iter().map(|(k, v)| format!("{k}={v}")).collect();
     format!("no destination has the labels {}", labels.join(", "))
@@ -136,7 +135,10 @@ mod tests {
     }
 
     fn labels(pairs: &[(&str, &str)]) -> Labels {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn key(name: &str) -> RequestKey {
@@ -172,7 +174,9 @@ mod tests {
             let first = place(&fleet(), &key(&name), &group(), &prod, None);
             let again = place(&fleet(), &key(&name), &group(), &prod, None);
             assert_eq!(first, again);
-            *chosen.entry(first.destination().unwrap().to_string()).or_insert(0) += 1;
+            *chosen
+                .entry(first.destination().unwrap().to_string())
+                .or_insert(0) += 1;
         }
         assert_eq!(chosen.len(), 3, "{chosen:?}");
     }
@@ -192,13 +196,25 @@ mod tests {
 
     #[test]
     fn a_destination_that_stops_matching_keeps_the_output_and_says_so() {
-        let placement = place(&fleet(), &key("a"), &group(), &labels(&[("env", "dev")]), Some("prod-eu"));
+        let placement = place(
+            &fleet(),
+            &key("a"),
+            &group(),
+            &labels(&[("env", "dev")]),
+            Some("prod-eu"),
+        );
         assert_eq!(placement, Placement::Misplaced("prod-eu".into()));
     }
 
     #[test]
     fn a_removed_destination_is_replaced() {
-        let placement = place(&fleet(), &key("a"), &group(), &labels(&[("env", "dev")]), Some("gone"));
+        let placement = place(
+            &fleet(),
+            &key("a"),
+            &group(),
+            &labels(&[("env", "dev")]),
+            Some("gone"),
+        );
         assert_eq!(placement, Placement::Placed("dev".into()));
     }
 
@@ -207,14 +223,29 @@ mod tests {
         let fleet = BTreeMap::from([dest("vault", &[("env", "prod")], true)]);
         let placement = place(&fleet, &key("a"), &group(), &Labels::new(), None);
         assert!(matches!(placement, Placement::Pending(_)));
-        assert_eq!(place_everywhere(&fleet, &Labels::new()), Vec::<String>::new());
-        assert_eq!(place_everywhere(&fleet, &labels(&[("env", "prod")])), ["vault"]);
+        assert_eq!(
+            place_everywhere(&fleet, &Labels::new()),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            place_everywhere(&fleet, &labels(&[("env", "prod")])),
+            ["vault"]
+        );
     }
 
     #[test]
     fn no_match_is_pending_with_the_reason() {
-        let placement = place(&fleet(), &key("a"), &group(), &labels(&[("env", "qa")]), None);
-        assert_eq!(placement, Placement::Pending("no destination has the labels env=qa".into()));
+        let placement = place(
+            &fleet(),
+            &key("a"),
+            &group(),
+            &labels(&[("env", "qa")]),
+            None,
+        );
+        assert_eq!(
+            placement,
+            Placement::Pending("no destination has the labels env=qa".into())
+        );
     }
 
     #[test]

@@ -143,7 +143,11 @@ mod tests {
     #[test]
     fn violations_name_the_field() {
         let doc = json!({"spec": {"size": "huge", "replicas": 0, "tags": ["a", 1]}});
-        let fields: Vec<String> = schema().violations(&doc).into_iter().map(|v| v.field).collect();
+        let fields: Vec<String> = schema()
+            .violations(&doc)
+            .into_iter()
+            .map(|v| v.field)
+            .collect();
         assert_eq!(fields, ["spec.replicas", "spec.size", "spec.tags[1]"]);
     }
 

@@ -72,7 +72,11 @@ pub fn run(args: ReconcileArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         }
     }
     writeln!(out, "{}", summary(&report, started.elapsed()))?;
-    Ok(if report.succeeded() { EXIT_OK } else { EXIT_PROBLEMS })
+    Ok(if report.succeeded() {
+        EXIT_OK
+    } else {
+        EXIT_PROBLEMS
+    })
 }
 
 fn parse_author(author: &str) -> anyhow::Result<(String, String)> {
@@ -98,7 +102,11 @@ fn print_report(report: &PassReport, out: &mut dyn Write) -> std::io::Result<()>
         };
         let mut lines = request.message.lines();
         let first = lines.next().unwrap_or_default();
-        writeln!(out, "{label:<8} {} ({}): {first}", request.key, request.path)?;
+        writeln!(
+            out,
+            "{label:<8} {} ({}): {first}",
+            request.key, request.path
+        )?;
         for line in lines {
             writeln!(out, "         {line}")?;
         }
@@ -110,7 +118,11 @@ fn print_report(report: &PassReport, out: &mut dyn Write) -> std::io::Result<()>
 }
 
 fn summary(report: &PassReport, elapsed: Duration) -> String {
-    let failed = report.requests.iter().filter(|r| !matches!(r.phase, Some(Phase::Ready | Phase::Pending))).count();
+    let failed = report
+        .requests
+        .iter()
+        .filter(|r| !matches!(r.phase, Some(Phase::Ready | Phase::Pending)))
+        .count();
     let outcome = match &report.output_commit {
         Some(commit) => format!(
             "committed {} ({} files changed)",
@@ -134,7 +146,10 @@ mod tests {
     #[test]
     fn authors_need_a_name_and_an_email() {
         let parsed = parse_author("Platform Bot <bot@example.com>").unwrap();
-        assert_eq!(parsed, ("Platform Bot".to_string(), "bot@example.com".to_string()));
+        assert_eq!(
+            parsed,
+            ("Platform Bot".to_string(), "bot@example.com".to_string())
+        );
         assert!(parse_author("bot@example.com").is_err());
         assert!(parse_author("<bot@example.com>").is_err());
     }

@@ -99,9 +99,17 @@ pub fn step_dirs(workspace: &Workspace, containers: usize, chained: bool) -> Vec
                     metadata: workspace.metadata.clone(),
                 };
             }
-            let input = if i == 0 { workspace.input.clone() } else { chain_output(i - 1) };
+            let input = if i == 0 {
+                workspace.input.clone()
+            } else {
+                chain_output(i - 1)
+            };
             let last = i + 1 == containers;
-            let output = if last { workspace.output.clone() } else { chain_output(i) };
+            let output = if last {
+                workspace.output.clone()
+            } else {
+                chain_output(i)
+            };
             StepDirs {
                 input,
                 output,

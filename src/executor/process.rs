@@ -80,7 +80,11 @@ fn run_container(
         command.env(&var.name, value);
     }
     let stderr_path = log.with_extension("stderr");
-    command.stdout(fs::File::create(log.with_extension("stdout"))?.into_parts().0);
+    command.stdout(
+        fs::File::create(log.with_extension("stdout"))?
+            .into_parts()
+            .0,
+    );
     command.stderr(fs::File::create(&stderr_path)?.into_parts().0);
 
     let mut child = command.spawn().map_err(|source| ExecError::Spawn {
@@ -196,7 +200,10 @@ spec:
         let (result, root) = run(&pipeline(&[first, second], false), TEST_TIMEOUT);
         result.unwrap();
         let out = root.path().join("output");
-        assert_eq!(fs::read_to_string(out.join("a")).unwrap(), "cache team redises hi\n");
+        assert_eq!(
+            fs::read_to_string(out.join("a")).unwrap(),
+            "cache team redises hi\n"
+        );
         let seen = fs::read_to_string(root.path().join("metadata/seen")).unwrap();
         assert_eq!(seen, "a\nobject.yaml\n");
     }
@@ -208,7 +215,10 @@ spec:
         let (result, root) = run(&pipeline(&[first, second], true), TEST_TIMEOUT);
         result.unwrap();
         let out = root.path().join("output");
-        assert_eq!(fs::read_to_string(out.join("from-second")).unwrap(), "one\n");
+        assert_eq!(
+            fs::read_to_string(out.join("from-second")).unwrap(),
+            "one\n"
+        );
         assert!(!out.join("from-first").exists());
     }
 
@@ -218,7 +228,10 @@ spec:
         let never = r#"touch "$KRATIX_OUTPUT/never""#;
         let (result, root) = run(&pipeline(&[failing, never], false), TEST_TIMEOUT);
         let err = result.unwrap_err();
-        assert_eq!(err.to_string(), "container \"step0\" failed (exit code 3)\nbad size");
+        assert_eq!(
+            err.to_string(),
+            "container \"step0\" failed (exit code 3)\nbad size"
+        );
         assert!(!root.path().join("output/never").exists());
     }
 
@@ -227,7 +240,10 @@ spec:
         let started = Instant::now();
         let slow = "sleep 30 & sleep 30; wait";
         let (result, _root) = run(&pipeline(&[slow], false), Duration::from_millis(300));
-        assert!(matches!(result, Err(ExecError::TimedOut { .. })), "{result:?}");
+        assert!(
+            matches!(result, Err(ExecError::TimedOut { .. })),
+            "{result:?}"
+        );
         assert!(started.elapsed() < Duration::from_secs(10));
     }
 
@@ -236,7 +252,10 @@ spec:
         let mut pipeline = pipeline(&["true"], false);
         pipeline.containers[0].command.clear();
         let err = run(&pipeline, TEST_TIMEOUT).0.unwrap_err().to_string();
-        assert!(err.starts_with("container \"step0\" has no command"), "{err}");
+        assert!(
+            err.starts_with("container \"step0\" has no command"),
+            "{err}"
+        );
         assert!(err.contains("podman"), "{err}");
     }
 

@@ -26,7 +26,9 @@ impl GixStore {
         })?;
         let head = repo.head_name().ok().flatten();
         let head = head.as_ref().map(|name| name.as_bstr().to_string());
-        let head = head.as_deref().and_then(|name| name.strip_prefix("refs/heads/"));
+        let head = head
+            .as_deref()
+            .and_then(|name| name.strip_prefix("refs/heads/"));
         let Some(branch) = branch.or(head) else {
             return Err(GitError::Open {
                 path: path.display().to_string(),
@@ -76,10 +78,20 @@ impl Store for GixStore {
         let Some(mut reference) = reference else {
             return Ok(Snapshot::default());
         };
-        let commit_id = reference.peel_to_id().map_err(self.read_error(&self.reference))?;
-        let commit = repo.find_commit(commit_id).map_err(self.read_error("the branch's commit"))?;
-        let tree = commit.tree().map_err(self.read_error("the commit's tree"))?;
-        let entries = tree.traverse().breadthfirst.files().map_err(self.read_error("the commit's tree"))?;
+        let commit_id = reference
+            .peel_to_id()
+            .map_err(self.read_error(&self.reference))?;
+        let commit = repo
+            .find_commit(commit_id)
+            .map_err(self.read_error("the branch's commit"))?;
+        let tree = commit
+            .tree()
+            .map_err(self.read_error("the commit's tree"))?;
+        let entries = tree
+            .traverse()
+            .breadthfirst
+            .files()
+            .map_err(self.read_error("the commit's tree"))?;
         let files = entries
             .into_iter()
             .filter(|e| e.mode.is_blob())
@@ -145,7 +157,9 @@ impl Store for GixStore {
                 .detach(),
             None => gix::ObjectId::empty_tree(repo.object_hash()),
         };
-        let mut editor = repo.edit_tree(base_tree).map_err(self.write_error("the output tree"))?;
+        let mut editor = repo
+            .edit_tree(base_tree)
+            .map_err(self.write_error("the output tree"))?;
         for (path, bytes) in &changes.upserts {
             let id = repo.write_blob(bytes).map_err(self.write_error(path))?;
             editor
@@ -153,9 +167,13 @@ impl Store for GixStore {
                 .map_err(self.write_error(path))?;
         }
         for path in &changes.removals {
-            editor.remove(path.as_str()).map_err(self.write_error(path))?;
+            editor
+                .remove(path.as_str())
+                .map_err(self.write_error(path))?;
         }
-        let tree = editor.write().map_err(self.write_error("the output tree"))?;
+        let tree = editor
+            .write()
+            .map_err(self.write_error("the output tree"))?;
 
         let signature = gix::actor::Signature {
             name: request.name.into(),
@@ -183,7 +201,10 @@ impl Store for GixStore {
                         expected: base.commit.clone().unwrap_or_else(|| "nothing".into()),
                     });
                 }
-                Err(self.write_error(&format!("the commit on {}", self.reference))(err))
+                Err(self
+                    .write_error(&format!("the commit on {}", self.reference))(
+                    err,
+                ))
             }
         }
     }

@@ -21,7 +21,12 @@ pub fn sync_worktree(dir: &Path, reference: &str, old: &str, new: &str) -> Resul
         return Ok(false);
     }
     let head = repo.head_name().ok().flatten();
-    if head.as_ref().map(|name| name.as_bstr().to_string()).as_deref() != Some(reference) {
+    if head
+        .as_ref()
+        .map(|name| name.as_bstr().to_string())
+        .as_deref()
+        != Some(reference)
+    {
         return Ok(false);
     }
     let args = ["read-tree", "-m", "-u", old, new];
@@ -37,7 +42,9 @@ pub fn sync_worktree(dir: &Path, reference: &str, old: &str, new: &str) -> Resul
     };
     let output = output.map_err(|e| failure(e.to_string()))?;
     if !output.status.success() {
-        return Err(failure(String::from_utf8_lossy(&output.stderr).trim().to_string()));
+        return Err(failure(
+            String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        ));
     }
     Ok(true)
 }

@@ -85,7 +85,9 @@ impl Platform {
                             "declares request {} which {} declares already; rename one of them",
                             request.key, first.path
                         );
-                        platform.problems.push(LoadError::new(&request.path, message));
+                        platform
+                            .problems
+                            .push(LoadError::new(&request.path, message));
                     } else {
                         requests.insert(request.key.clone(), request);
                     }
@@ -118,7 +120,10 @@ impl Platform {
     fn add_destination(&mut self, file: &SourceFile) {
         let destination = text(file).and_then(|t| Destination::parse(&file.path, t));
         let destination = destination.and_then(|d| {
-            let clash = self.destinations.values().find(|o| o.name == d.name || o.folder == d.folder);
+            let clash = self
+                .destinations
+                .values()
+                .find(|o| o.name == d.name || o.folder == d.folder);
             match clash {
                 Some(other) => Err(LoadError::new(
                     &file.path,
@@ -143,7 +148,8 @@ impl Platform {
 }
 
 fn text(file: &SourceFile) -> Result<&str, LoadError> {
-    std::str::from_utf8(&file.bytes).map_err(|_| LoadError::new(&file.path, "the file is not UTF-8 text"))
+    std::str::from_utf8(&file.bytes)
+        .map_err(|_| LoadError::new(&file.path, "the file is not UTF-8 text"))
 }
 
 #[cfg(test)]
@@ -165,7 +171,10 @@ mod tests {
         let platform = Platform::load([
             file("destinations/dev.yaml", DEST),
             file("destinations/broken.yaml", "kind: [\n"),
-            file("requests/redis/a.yaml", "apiVersion: x/v1\nkind: redis\nmetadata: {name: a}\n"),
+            file(
+                "requests/redis/a.yaml",
+                "apiVersion: x/v1\nkind: redis\nmetadata: {name: a}\n",
+            ),
             file("README.md", "# not an input"),
             file("requests/redis/notes.txt", "ignored"),
         ]);
@@ -192,7 +201,10 @@ mod tests {
     fn destinations_may_not_share_a_folder() {
         let platform = Platform::load([
             file("destinations/a.yaml", DEST),
-            file("destinations/b.yaml", "kind: Destination\nmetadata: {name: b}\nspec: {path: dev}\n"),
+            file(
+                "destinations/b.yaml",
+                "kind: Destination\nmetadata: {name: b}\nspec: {path: dev}\n",
+            ),
         ]);
         assert_eq!(platform.destinations.len(), 1);
         assert!(platform.problems[0].message.contains("clashes"));

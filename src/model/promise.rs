@@ -65,7 +65,9 @@ impl Api {
     /// `group/version` strings of every served version, for error messages.
     pub fn served(&self) -> Vec<String> {
         let versions = self.versions.iter();
-        versions.map(|v| format!("{}/{}", self.group, v.name)).collect()
+        versions
+            .map(|v| format!("{}/{}", self.group, v.name))
+            .collect()
     }
 }
 
@@ -81,7 +83,11 @@ impl Promise {
             ));
         }
         let name = doc.metadata.name;
-        let api = doc.spec.api.into_api().map_err(|m| LoadError::new(path, m))?;
+        let api = doc
+            .spec
+            .api
+            .into_api()
+            .map_err(|m| LoadError::new(path, m))?;
         let configure = pipelines(&name, doc.spec.workflows, doc.spec.xaas_request_pipeline)
             .map_err(|m| LoadError::new(path, m))?;
         Ok(Promise {
@@ -286,15 +292,27 @@ spec:
         assert_eq!(pipeline.name, "instance");
         assert!(!pipeline.chained);
         assert_eq!(pipeline.containers[0].command, ["sh", "-c"]);
-        assert_eq!(pipeline.containers[0].env[0].value.as_deref(), Some("small"));
+        assert_eq!(
+            pipeline.containers[0].env[0].value.as_deref(),
+            Some("small")
+        );
     }
 
     #[test]
     fn matches_requests_by_group_version_and_kind() {
         let api = Promise::parse("p.yaml", REDIS).unwrap().api;
-        assert!(api.version_for("marketplace.kratix.io/v1alpha1", "redis").is_some());
-        assert!(api.version_for("marketplace.kratix.io/v1", "redis").is_none());
-        assert!(api.version_for("marketplace.kratix.io/v1alpha1", "postgres").is_none());
+        assert!(
+            api.version_for("marketplace.kratix.io/v1alpha1", "redis")
+                .is_some()
+        );
+        assert!(
+            api.version_for("marketplace.kratix.io/v1", "redis")
+                .is_none()
+        );
+        assert!(
+            api.version_for("marketplace.kratix.io/v1alpha1", "postgres")
+                .is_none()
+        );
         assert!(api.version_for("v1", "redis").is_none());
     }
 

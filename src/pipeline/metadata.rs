@@ -147,7 +147,10 @@ mod tests {
     fn both_selector_file_names_are_read_and_other_files_ignored() {
         let dir = folder(&[
             ("destination-selectors.yaml", "- matchLabels: {env: dev}\n"),
-            ("cluster-selectors.yaml", "- directory: db\n  matchLabels: {tier: data}\n"),
+            (
+                "cluster-selectors.yaml",
+                "- directory: db\n  matchLabels: {tier: data}\n",
+            ),
             ("notes.txt", "for the next container"),
         ]);
         let metadata = read_metadata(dir.path()).unwrap();
@@ -159,7 +162,10 @@ mod tests {
     #[test]
     fn bad_selector_files_are_clear_errors() {
         let cases = [
-            ("- matchLabels: {}\n", "[0].matchLabels: must name at least one label"),
+            (
+                "- matchLabels: {}\n",
+                "[0].matchLabels: must name at least one label",
+            ),
             (
                 "- directory: a/b\n  matchLabels: {x: b}\n",
                 "[0].directory: \"a/b\" must be one top-level folder of the output",
@@ -172,19 +178,34 @@ mod tests {
             assert!(err.starts_with("destination-selectors.yaml: "), "{err}");
             assert!(err.contains(expected), "{err} should contain {expected}");
         }
-        let twice = "- directory: db\n  matchLabels: {a: b}\n- directory: db\n  matchLabels: {c: d}\n";
+        let twice =
+            "- directory: db\n  matchLabels: {a: b}\n- directory: db\n  matchLabels: {c: d}\n";
         let dir = folder(&[("destination-selectors.yaml", twice)]);
-        assert!(read_metadata(dir.path()).unwrap_err().contains("listed twice"));
+        assert!(
+            read_metadata(dir.path())
+                .unwrap_err()
+                .contains("listed twice")
+        );
     }
 
     #[test]
     fn status_keys_are_kept_in_order_and_the_reserved_key_refused() {
-        let dir = folder(&[("status.yaml", "message: ready\nurl: http://x\nconditions: [{type: Ready, status: 'True'}]\n")]);
+        let dir = folder(&[(
+            "status.yaml",
+            "message: ready\nurl: http://x\nconditions: [{type: Ready, status: 'True'}]\n",
+        )]);
         let status = read_metadata(dir.path()).unwrap().status;
-        assert_eq!(status.keys().collect::<Vec<_>>(), ["message", "url", "conditions"]);
+        assert_eq!(
+            status.keys().collect::<Vec<_>>(),
+            ["message", "url", "conditions"]
+        );
         let dir = folder(&[("status.yaml", "promised: {phase: Ready}\n")]);
         assert!(read_metadata(dir.path()).unwrap_err().contains("reserved"));
         let dir = folder(&[("status.yaml", "conditions: [{status: 'True'}]\n")]);
-        assert!(read_metadata(dir.path()).unwrap_err().contains("conditions"));
+        assert!(
+            read_metadata(dir.path())
+                .unwrap_err()
+                .contains("conditions")
+        );
     }
 }

@@ -37,7 +37,9 @@ fn walk(dir: &Path, prefix: &str, flat: bool, files: &mut OutputFiles) -> Result
             return Err(format!("{path}: this name may not be written to Git"));
         }
         if path == DIGEST_FILE {
-            return Err(format!("{path}: this name is reserved for the digests promised writes"));
+            return Err(format!(
+                "{path}: this name is reserved for the digests promised writes"
+            ));
         }
         let kind = fs::symlink_metadata(entry.path())
             .map_err(|e| e.to_string())?

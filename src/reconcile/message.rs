@@ -23,7 +23,10 @@ pub fn commit_message(report: &PassReport) -> String {
         .filter(|r| report.changed.contains(&r.key))
         .collect();
     let count = |phase: Phase| changed.iter().filter(|r| r.phase == Some(phase)).count();
-    let new = changed.iter().filter(|r| r.new && matches!(r.phase, Some(Phase::Ready))).count();
+    let new = changed
+        .iter()
+        .filter(|r| r.new && matches!(r.phase, Some(Phase::Ready)))
+        .count();
     let parts = [
         (new, "new"),
         (count(Phase::Ready) - new, "updated"),
@@ -70,19 +73,29 @@ pub fn commit_message(report: &PassReport) -> String {
     if let Some(commit) = &report.input_commit {
         trailers.push(format!("{TRAILER_REQUEST_COMMIT}: {commit}"));
     }
-    let images: BTreeSet<&str> = changed.iter().flat_map(|r| r.images.iter().map(String::as_str)).collect();
+    let images: BTreeSet<&str> = changed
+        .iter()
+        .flat_map(|r| r.images.iter().map(String::as_str))
+        .collect();
     if !images.is_empty() {
         let images: Vec<&str> = images.into_iter().collect();
         trailers.push(format!("{TRAILER_IMAGES}: {}", images.join(", ")));
     }
     for request in &changed {
         for output in &request.outputs {
-            trailers.push(format!("{TRAILER_DIGEST}: {} {}", output.path, output.digest));
+            trailers.push(format!(
+                "{TRAILER_DIGEST}: {} {}",
+                output.path, output.digest
+            ));
         }
     }
     let sections = [subject, body.join("\n"), trailers.join("\n")];
     let sections: Vec<&String> = sections.iter().filter(|s| !s.is_empty()).collect();
-    let mut message = sections.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n\n");
+    let mut message = sections
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join("\n\n");
     message.push('\n');
     message
 }

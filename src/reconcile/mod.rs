@@ -17,7 +17,7 @@ pub use render::{Outcome, RequestReport};
 use crate::executor::Executor;
 use crate::git::{CommitRequest, GitError, Snapshot, Store};
 use crate::model::{LoadError, Platform, RequestKey, is_input};
-use crate::state::layout::{is_managed, resource_owner, status_owner, dependency_owner};
+use crate::state::layout::{dependency_owner, is_managed, resource_owner, status_owner};
 use crate::state::status::{Phase, Record, read_record};
 use crate::state::{Changes, CurrentTree};
 
@@ -103,8 +103,17 @@ pub fn reconcile(
     progress: &(dyn Fn(Progress<'_>) + Sync),
 ) -> Result<PassReport, ReconcileError> {
     let snapshot = store.snapshot()?;
-    tracing::info!(commit = snapshot.commit.as_deref().unwrap_or("none"), files = snapshot.files.len(), "read branch");
-    let inputs: Vec<&str> = snapshot.files.keys().map(String::as_str).filter(|p| is_input(p)).collect();
+    tracing::info!(
+        commit = snapshot.commit.as_deref().unwrap_or("none"),
+        files = snapshot.files.len(),
+        "read branch"
+    );
+    let inputs: Vec<&str> = snapshot
+        .files
+        .keys()
+        .map(String::as_str)
+        .filter(|p| is_input(p))
+        .collect();
     let platform = Platform::load(store.read(&snapshot, &inputs)?);
     for problem in &platform.problems {
         tracing::warn!(path = %problem.path, "{}", problem.message);
@@ -120,7 +129,9 @@ pub fn reconcile(
         .filter(|(path, _)| is_managed(path))
         .map(|(p, id)| (p.clone(), id.clone()))
         .collect();
-    let changes = rendered.tree.changes(&current, |bytes| store.blob_id(bytes));
+    let changes = rendered
+        .tree
+        .changes(&current, |bytes| store.blob_id(bytes));
     let mut report = PassReport {
         input_commit: snapshot.commit.clone(),
         requests: rendered.requests,
@@ -183,10 +194,18 @@ fn attribute(
         }
     }
     let present: BTreeSet<&RequestKey> = platform.requests.iter().map(|r| &r.key).collect();
-    let gone: Vec<RequestKey> = report.changed.iter().filter(|k| !present.contains(k)).cloned().collect();
+    let gone: Vec<RequestKey> = report
+        .changed
+        .iter()
+        .filter(|k| !present.contains(k))
+        .cloned()
+        .collect();
     for key in gone {
         report.changed.remove(&key);
-        let path = previous.get(&key).map(|r| r.request.path.clone()).unwrap_or_default();
+        let path = previous
+            .get(&key)
+            .map(|r| r.request.path.clone())
+            .unwrap_or_default();
         report.removed.push((key, path));
     }
 }

@@ -28,7 +28,10 @@ pub fn prepare<'a>(
     schemas: &mut Schemas,
     request: &'a RequestFile,
 ) -> Result<Ready<'a>, Outcome> {
-    let document = request.document.as_ref().map_err(|e| Outcome::Invalid(e.clone()))?;
+    let document = request
+        .document
+        .as_ref()
+        .map_err(|e| Outcome::Invalid(e.clone()))?;
     let promise_name = &request.key.promise;
     let Some(promise) = platform.promises.get(promise_name) else {
         if platform.promises_incomplete {
@@ -42,7 +45,10 @@ pub fn prepare<'a>(
              Promise with metadata.name {promise_name:?} in promises/"
         )));
     };
-    let Some(version) = promise.api.version_for(&document.api_version, &document.kind) else {
+    let Some(version) = promise
+        .api
+        .version_for(&document.api_version, &document.kind)
+    else {
         return Err(Outcome::Invalid(format!(
             "apiVersion/kind: Promise {:?} serves kind {} as {}; this request is {} {}",
             promise.name,
@@ -54,7 +60,11 @@ pub fn prepare<'a>(
     };
     let slot = (promise.name.clone(), version.name.clone());
     let schema = schemas.compiled.entry(slot).or_insert_with(|| {
-        let schema = version.schema.as_ref().map(RequestSchema::compile).transpose();
+        let schema = version
+            .schema
+            .as_ref()
+            .map(RequestSchema::compile)
+            .transpose();
         schema.map_err(|e| format!("Promise {:?} ({}): {e}", promise.name, promise.path))
     });
     match schema {

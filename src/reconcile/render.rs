@@ -72,10 +72,16 @@ pub fn render(
     render_dependencies(platform, &mut rendered.tree);
     if platform.promises_incomplete {
         let loaded = platform.promises.keys().cloned().collect();
-        rendered.tree.keep(Keep::DependenciesOfOtherPromises(loaded));
+        rendered
+            .tree
+            .keep(Keep::DependenciesOfOtherPromises(loaded));
     }
     if platform.destinations_incomplete {
-        let known = platform.destinations.values().map(|d| d.folder.clone()).collect();
+        let known = platform
+            .destinations
+            .values()
+            .map(|d| d.folder.clone())
+            .collect();
         rendered.tree.keep(Keep::UnknownDestinations(known));
     }
     rendered
@@ -140,9 +146,15 @@ fn render_request(
                     digest,
                 });
             }
-            let phase = if placed.pending.is_empty() { Phase::Ready } else { Phase::Pending };
+            let phase = if placed.pending.is_empty() {
+                Phase::Ready
+            } else {
+                Phase::Pending
+            };
             let message = match (&phase, outputs.is_empty()) {
-                (Phase::Pending, _) => format!("waiting for a destination: {}", placed.pending.join("; ")),
+                (Phase::Pending, _) => {
+                    format!("waiting for a destination: {}", placed.pending.join("; "))
+                }
                 (_, true) => "pipelines succeeded; they produced no output".to_string(),
                 (_, false) => {
                     let names: Vec<&str> = outputs.iter().map(|o| o.destination.as_str()).collect();
@@ -172,7 +184,10 @@ fn render_request(
                     phase,
                     request: request_ref,
                     pipelines,
-                    placements: before.as_ref().map(|b| b.placements.clone()).unwrap_or_default(),
+                    placements: before
+                        .as_ref()
+                        .map(|b| b.placements.clone())
+                        .unwrap_or_default(),
                     outputs: before.map(|b| b.outputs).unwrap_or_default(),
                 },
             }
@@ -236,7 +251,13 @@ fn place_outputs(
                     ));
                 }
             }
-            let placement = place(&platform.destinations, key, &group.id, &group.selectors, previous);
+            let placement = place(
+                &platform.destinations,
+                key,
+                &group.id,
+                &group.selectors,
+                previous,
+            );
             let (destination, state, reason) = match &placement {
                 Placement::Placed(d) => (Some(d.clone()), "placed", None),
                 Placement::Misplaced(d) => (
@@ -254,7 +275,12 @@ fn place_outputs(
             };
             if let Some(d) = &destination {
                 let files = placed.by_destination.entry(d.clone()).or_default();
-                files.extend(group.files.iter().map(|(p, b)| ((*p).clone(), (*b).clone())));
+                files.extend(
+                    group
+                        .files
+                        .iter()
+                        .map(|(p, b)| ((*p).clone(), (*b).clone())),
+                );
             }
             placed.placements.push(PlacementRef {
                 group: group_name,
@@ -281,7 +307,10 @@ fn groups<'a>(
             .filter(|s| s.directory.is_none())
             .map(|s| &s.match_labels),
     );
-    let directories: BTreeSet<&str> = selectors.iter().filter_map(|s| s.directory.as_deref()).collect();
+    let directories: BTreeSet<&str> = selectors
+        .iter()
+        .filter_map(|s| s.directory.as_deref())
+        .collect();
     let mut rest = Group {
         id: GroupId {
             pipeline: pipeline.to_string(),
@@ -308,8 +337,13 @@ fn groups<'a>(
         let top = path.split_once('/').map(|(dir, _)| dir);
         match top.filter(|dir| directories.contains(dir)) {
             Some(dir) => {
-                let group = by_directory.iter_mut().find(|g| g.id.directory.as_deref() == Some(dir));
-                group.expect("every listed directory has a group").files.push((path, bytes));
+                let group = by_directory
+                    .iter_mut()
+                    .find(|g| g.id.directory.as_deref() == Some(dir));
+                group
+                    .expect("every listed directory has a group")
+                    .files
+                    .push((path, bytes));
             }
             None => rest.files.push((path, bytes)),
         }
@@ -327,8 +361,12 @@ fn merged_status(results: &[(String, RunOutput)]) -> Map<String, Value> {
     for (_, output) in results {
         for (key, value) in &output.metadata.status {
             if key == "conditions" {
-                let list = merged.entry("conditions").or_insert_with(|| Value::Array(Vec::new()));
-                let list = list.as_array_mut().expect("conditions is always a list here");
+                let list = merged
+                    .entry("conditions")
+                    .or_insert_with(|| Value::Array(Vec::new()));
+                let list = list
+                    .as_array_mut()
+                    .expect("conditions is always a list here");
                 for cond in value.as_array().into_iter().flatten() {
                     match list.iter_mut().find(|c| c.get("type") == cond.get("type")) {
                         Some(existing) => *existing = cond.clone(),

@@ -30,16 +30,21 @@ pub fn outcomes<'p>(
         .collect();
     progress(Progress::Start(runnable.len()));
 
-    let results: Mutex<Vec<Option<Outcome>>> = Mutex::new((0..checked.len()).map(|_| None).collect());
+    let results: Mutex<Vec<Option<Outcome>>> =
+        Mutex::new((0..checked.len()).map(|_| None).collect());
     let next = AtomicUsize::new(0);
     let workers = options.jobs.clamp(1, runnable.len().max(1));
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| {
-                while let Some((i, request, ready)) = runnable.get(next.fetch_add(1, Ordering::Relaxed)) {
+                while let Some((i, request, ready)) =
+                    runnable.get(next.fetch_add(1, Ordering::Relaxed))
+                {
                     let outcome = run_request(executor, options, request, ready);
                     progress(Progress::Ran(&request.key));
-                    results.lock().expect("no worker panics while holding the lock")[*i] = Some(outcome);
+                    results
+                        .lock()
+                        .expect("no worker panics while holding the lock")[*i] = Some(outcome);
                 }
             });
         }

@@ -61,10 +61,7 @@ pub fn status_owner(path: &str) -> Option<RequestKey> {
 /// Whether `path` is a file of `key`'s output on any destination, including ones that
 /// are no longer declared.
 pub fn belongs_to_request(path: &str, key: &RequestKey) -> bool {
-    let marker = format!(
-        "/resources/{}/{}/{}/",
-        key.namespace, key.promise, key.name
-    );
+    let marker = format!("/resources/{}/{}/{}/", key.namespace, key.promise, key.name);
     path.starts_with("state/") && path.contains(&marker)
 }
 
@@ -102,8 +99,14 @@ mod tests {
 
     #[test]
     fn paths_follow_the_documented_layout() {
-        assert_eq!(resource_dir("dev", &key()), "state/dev/resources/team-a/redis/cache");
-        assert_eq!(dependency_dir("clusters/dev", "redis"), "state/clusters/dev/dependencies/redis");
+        assert_eq!(
+            resource_dir("dev", &key()),
+            "state/dev/resources/team-a/redis/cache"
+        );
+        assert_eq!(
+            dependency_dir("clusters/dev", "redis"),
+            "state/clusters/dev/dependencies/redis"
+        );
         assert_eq!(status_path(&key()), "status/redis/team-a/cache.yaml");
         assert_eq!(status_owner("status/redis/team-a/cache.yaml"), Some(key()));
         assert_eq!(status_owner("status/redis/cache.yaml"), None);
@@ -111,9 +114,18 @@ mod tests {
 
     #[test]
     fn ownership_is_recognised_on_any_destination() {
-        assert!(belongs_to_request("state/gone/resources/team-a/redis/cache/x.yaml", &key()));
-        assert!(!belongs_to_request("state/dev/resources/team-a/redis/cache2/x.yaml", &key()));
-        assert_eq!(dependency_owner("state/a/b/dependencies/redis/x.yaml"), Some("redis"));
+        assert!(belongs_to_request(
+            "state/gone/resources/team-a/redis/cache/x.yaml",
+            &key()
+        ));
+        assert!(!belongs_to_request(
+            "state/dev/resources/team-a/redis/cache2/x.yaml",
+            &key()
+        ));
+        assert_eq!(
+            dependency_owner("state/a/b/dependencies/redis/x.yaml"),
+            Some("redis")
+        );
         let owner = resource_owner("state/a/b/resources/team-a/redis/cache/sub/x.yaml");
         assert_eq!(owner, Some(key()));
         assert_eq!(resource_owner("state/a/resources/team-a/redis/cache"), None);

@@ -120,15 +120,30 @@ impl RequestStatus {
     fn conditions(&self) -> Vec<Value> {
         let record = &self.record;
         let workflow = match record.phase {
-            Phase::Ready | Phase::Pending => condition("ConfigureWorkflowCompleted", true, "PipelinesSucceeded", ""),
-            Phase::Failed => condition("ConfigureWorkflowCompleted", false, "PipelineFailed", &self.message),
-            Phase::Invalid => condition("ConfigureWorkflowCompleted", false, "InvalidRequest", &self.message),
+            Phase::Ready | Phase::Pending => {
+                condition("ConfigureWorkflowCompleted", true, "PipelinesSucceeded", "")
+            }
+            Phase::Failed => condition(
+                "ConfigureWorkflowCompleted",
+                false,
+                "PipelineFailed",
+                &self.message,
+            ),
+            Phase::Invalid => condition(
+                "ConfigureWorkflowCompleted",
+                false,
+                "InvalidRequest",
+                &self.message,
+            ),
         };
         let mut conditions = vec![workflow];
         if matches!(record.phase, Phase::Ready | Phase::Pending) {
             conditions.push(self.scheduled());
         }
-        let theirs = self.pipeline_status.get("conditions").and_then(Value::as_array);
+        let theirs = self
+            .pipeline_status
+            .get("conditions")
+            .and_then(Value::as_array);
         for cond in theirs.into_iter().flatten() {
             let kind = cond.get("type");
             match conditions.iter_mut().find(|c| c.get("type") == kind) {
@@ -141,15 +156,29 @@ impl RequestStatus {
 
     fn scheduled(&self) -> Value {
         let placements = &self.record.placements;
-        let pending: Vec<&PlacementRef> = placements.iter().filter(|p| p.state == "pending").collect();
-        let misplaced: Vec<&PlacementRef> = placements.iter().filter(|p| p.state == "misplaced").collect();
+        let pending: Vec<&PlacementRef> =
+            placements.iter().filter(|p| p.state == "pending").collect();
+        let misplaced: Vec<&PlacementRef> = placements
+            .iter()
+            .filter(|p| p.state == "misplaced")
+            .collect();
         if let Some(p) = pending.first() {
             let reason = p.reason.as_deref().unwrap_or_default();
-            return condition("Scheduled", false, "Pending", &format!("{}: {reason}", p.group));
+            return condition(
+                "Scheduled",
+                false,
+                "Pending",
+                &format!("{}: {reason}", p.group),
+            );
         }
         if let Some(p) = misplaced.first() {
             let reason = p.reason.as_deref().unwrap_or_default();
-            return condition("Scheduled", true, "Misplaced", &format!("{}: {reason}", p.group));
+            return condition(
+                "Scheduled",
+                true,
+                "Misplaced",
+                &format!("{}: {reason}", p.group),
+            );
         }
         condition("Scheduled", true, "Placed", "")
     }
@@ -227,7 +256,12 @@ mod tests {
         let doc = yaml::document(&text).unwrap();
         assert_eq!(doc["message"], "cache is up");
         assert_eq!(doc["url"], "redis://a");
-        let types: Vec<&str> = doc["conditions"].as_array().unwrap().iter().map(|c| c["type"].as_str().unwrap()).collect();
+        let types: Vec<&str> = doc["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["type"].as_str().unwrap())
+            .collect();
         assert_eq!(types, ["ConfigureWorkflowCompleted", "Scheduled", "Backup"]);
         assert_eq!(doc["conditions"][1]["reason"], "Custom");
         let keys: Vec<&String> = doc.as_object().unwrap().keys().collect();

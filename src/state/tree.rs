@@ -4,9 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::digest::{sums_file, unit_digest};
-use super::layout::{
-    DIGEST_FILE, belongs_to_request, dependency_owner, is_managed, status_owner,
-};
+use super::layout::{DIGEST_FILE, belongs_to_request, dependency_owner, is_managed, status_owner};
 use crate::model::RequestKey;
 
 /// Managed files as they are: path to blob id (hex).
@@ -120,7 +118,9 @@ mod tests {
 
     fn current(pairs: &[(&str, &str)]) -> CurrentTree {
         let pairs = pairs.iter();
-        pairs.map(|(p, c)| (p.to_string(), id(c.as_bytes()))).collect()
+        pairs
+            .map(|(p, c)| (p.to_string(), id(c.as_bytes())))
+            .collect()
     }
 
     fn key(name: &str) -> RequestKey {
@@ -147,14 +147,19 @@ mod tests {
             ("requests/redis/a.yaml", "r"),
         ]);
         let changes = desired.changes(&now, id);
-        assert_eq!(changes.removals, BTreeSet::from(["state/dev/resources/default/redis/a/x.yaml".to_string()]));
+        assert_eq!(
+            changes.removals,
+            BTreeSet::from(["state/dev/resources/default/redis/a/x.yaml".to_string()])
+        );
     }
 
     #[test]
     fn kept_requests_and_folders_are_left_alone() {
         let mut desired = DesiredTree::default();
         desired.keep(Keep::Request(key("a")));
-        desired.keep(Keep::UnknownDestinations(BTreeSet::from(["dev".to_string()])));
+        desired.keep(Keep::UnknownDestinations(BTreeSet::from([
+            "dev".to_string()
+        ])));
         let now = current(&[
             ("state/dev/resources/default/redis/a/x.yaml", "x"),
             ("status/redis/default/a.yaml", "s"),
@@ -162,7 +167,10 @@ mod tests {
             ("state/prod/resources/default/redis/b/x.yaml", "x"),
         ]);
         let changes = desired.changes(&now, id);
-        assert_eq!(changes.removals, BTreeSet::from(["state/dev/resources/default/redis/b/x.yaml".to_string()]));
+        assert_eq!(
+            changes.removals,
+            BTreeSet::from(["state/dev/resources/default/redis/b/x.yaml".to_string()])
+        );
     }
 
     #[test]
@@ -172,7 +180,13 @@ mod tests {
         let digest = desired.unit("state/dev/resources/default/redis/a", &files);
         let changes = desired.changes(&CurrentTree::new(), id);
         let paths: Vec<&String> = changes.upserts.keys().collect();
-        assert_eq!(paths, ["state/dev/resources/default/redis/a/SHA256SUMS", "state/dev/resources/default/redis/a/svc.yaml"]);
+        assert_eq!(
+            paths,
+            [
+                "state/dev/resources/default/redis/a/SHA256SUMS",
+                "state/dev/resources/default/redis/a/svc.yaml"
+            ]
+        );
         assert!(digest.starts_with("sha256:"));
     }
 }

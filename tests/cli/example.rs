@@ -9,7 +9,10 @@ fn the_example_reconciles_into_the_documented_layout() {
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     insta::assert_snapshot!("example_stdout", run.stdout);
     insta::assert_snapshot!("example_tree", repo.managed_files());
-    insta::assert_snapshot!("example_commit", crate::support::redact(&repo.last_message()));
+    insta::assert_snapshot!(
+        "example_commit",
+        crate::support::redact(&repo.last_message())
+    );
     insta::assert_snapshot!(
         "example_status_orders",
         repo.show("status/postgres/payments/orders.yaml")
@@ -28,7 +31,11 @@ fn a_second_pass_over_unchanged_inputs_commits_nothing() {
     let second = repo.reconcile(&[]);
     assert_eq!(second.code, 0);
     assert_eq!(repo.head(), after_first, "the second pass must not commit");
-    assert!(second.stdout.contains("nothing changed, no commit"), "{}", second.stdout);
+    assert!(
+        second.stdout.contains("nothing changed, no commit"),
+        "{}",
+        second.stdout
+    );
 }
 
 #[test]
@@ -36,7 +43,10 @@ fn every_unit_verifies_with_sha256sum() {
     let repo = TestRepo::example();
     assert_eq!(repo.reconcile(&[]).code, 0);
     let files = repo.managed_files();
-    let sums: Vec<&str> = files.lines().filter(|p| p.ends_with("/SHA256SUMS")).collect();
+    let sums: Vec<&str> = files
+        .lines()
+        .filter(|p| p.ends_with("/SHA256SUMS"))
+        .collect();
     assert_eq!(sums.len(), 7);
     for sum in sums {
         let dir = repo.path().join(sum.trim_end_matches("/SHA256SUMS"));
@@ -45,7 +55,11 @@ fn every_unit_verifies_with_sha256sum() {
             .current_dir(&dir)
             .output()
             .unwrap();
-        assert!(check.status.success(), "{sum}: {}", String::from_utf8_lossy(&check.stdout));
+        assert!(
+            check.status.success(),
+            "{sum}: {}",
+            String::from_utf8_lossy(&check.stdout)
+        );
     }
 }
 
@@ -54,7 +68,11 @@ fn the_checked_out_worktree_follows_the_commit() {
     let repo = TestRepo::example();
     assert_eq!(repo.reconcile(&[]).code, 0);
     assert_eq!(repo.git(&["status", "--porcelain"]), "");
-    assert!(repo.path().join("status/redis/team-a/team-a-cache.yaml").exists());
+    assert!(
+        repo.path()
+            .join("status/redis/team-a/team-a-cache.yaml")
+            .exists()
+    );
 }
 
 #[test]

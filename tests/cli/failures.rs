@@ -10,8 +10,12 @@ fn reconciled_then(script: &str) -> TestRepo {
     repo.write("requests/app/b.yaml", &request("b", "team", "small"));
     repo.commit("Requests a and b");
     assert_eq!(repo.reconcile(&[]).code, 0);
-    let script = format!("if [ \"$KRATIX_OBJECT_NAME\" = a ]; then\n{script}\nfi\n{CONFIGMAP_SCRIPT}");
-    repo.write("promises/app.yaml", &crate::support::promise("app", "", &script));
+    let script =
+        format!("if [ \"$KRATIX_OBJECT_NAME\" = a ]; then\n{script}\nfi\n{CONFIGMAP_SCRIPT}");
+    repo.write(
+        "promises/app.yaml",
+        &crate::support::promise("app", "", &script),
+    );
     repo.write("requests/app/a.yaml", &request("a", "team", "large"));
     repo.commit("Change the pipeline and request a");
     repo
@@ -31,7 +35,11 @@ fn assert_a_failed_and_kept(repo: &TestRepo) -> String {
     let before = outputs(repo);
     let run = repo.reconcile(&[]);
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
-    assert_eq!(outputs(repo), before, "a failed run must not touch earlier outputs");
+    assert_eq!(
+        outputs(repo),
+        before,
+        "a failed run must not touch earlier outputs"
+    );
     let status = repo.show("status/app/team/a.yaml");
     assert!(status.contains("phase: Failed"), "{status}");
     assert!(status.contains("reason: PipelineFailed"), "{status}");
@@ -43,9 +51,15 @@ fn assert_a_failed_and_kept(repo: &TestRepo) -> String {
 fn a_failing_pipeline_reports_its_stderr_tail_and_keeps_the_earlier_outputs() {
     let repo = reconciled_then("echo 'warming up'\necho 'quota exceeded for team' >&2\nexit 4");
     let status = assert_a_failed_and_kept(&repo);
-    assert!(status.contains("container \"render\" failed (exit code 4)"), "{status}");
+    assert!(
+        status.contains("container \"render\" failed (exit code 4)"),
+        "{status}"
+    );
     assert!(status.contains("quota exceeded for team"), "{status}");
-    assert!(!status.contains("warming up"), "stdout is not stderr: {status}");
+    assert!(
+        !status.contains("warming up"),
+        "stdout is not stderr: {status}"
+    );
 }
 
 #[test]
@@ -56,14 +70,20 @@ fn a_pipeline_past_its_timeout_is_killed_and_reported() {
     assert!(started.elapsed() < std::time::Duration::from_secs(20));
     assert_eq!(run.code, 1);
     let status = repo.show("status/app/team/a.yaml");
-    assert!(status.contains("the pipeline ran longer than 1s"), "{status}");
+    assert!(
+        status.contains("the pipeline ran longer than 1s"),
+        "{status}"
+    );
 }
 
 #[test]
 fn a_symlink_in_the_output_fails_the_run() {
     let repo = reconciled_then("ln -s /etc/passwd \"$KRATIX_OUTPUT/passwd.yaml\"");
     let status = assert_a_failed_and_kept(&repo);
-    assert!(status.contains("passwd.yaml: is a symbolic link"), "{status}");
+    assert!(
+        status.contains("passwd.yaml: is a symbolic link"),
+        "{status}"
+    );
 }
 
 #[test]
@@ -84,14 +104,23 @@ fn a_file_that_is_not_a_kubernetes_document_fails_the_run() {
 fn a_file_that_is_not_yaml_fails_the_run() {
     let repo = reconciled_then("printf 'key: [unclosed\\n' > \"$KRATIX_OUTPUT/broken.yaml\"");
     let status = assert_a_failed_and_kept(&repo);
-    assert!(status.contains("broken.yaml: is not YAML: line 1"), "{status}");
+    assert!(
+        status.contains("broken.yaml: is not YAML: line 1"),
+        "{status}"
+    );
 }
 
 #[test]
 fn a_malformed_selector_file_fails_the_run_with_the_field() {
-    let repo = reconciled_then("printf -- '- matchLabels: {}\\n' > \"$KRATIX_METADATA/destination-selectors.yaml\"");
+    let repo = reconciled_then(
+        "printf -- '- matchLabels: {}\\n' > \"$KRATIX_METADATA/destination-selectors.yaml\"",
+    );
     let status = assert_a_failed_and_kept(&repo);
-    assert!(status.contains("destination-selectors.yaml: [0].matchLabels: must name at least one label"), "{status}");
+    assert!(
+        status
+            .contains("destination-selectors.yaml: [0].matchLabels: must name at least one label"),
+        "{status}"
+    );
 }
 
 #[test]
@@ -109,10 +138,17 @@ fn a_request_that_fails_the_schema_names_the_field_and_runs_nothing() {
     2 requests, 1 with problems, 0 unreadable files; committed [commit] (4 files changed) in [time]
     "#);
     let files = repo.managed_files();
-    assert!(!files.contains("/app/bad/"), "an invalid request runs no pipeline: {files}");
+    assert!(
+        !files.contains("/app/bad/"),
+        "an invalid request runs no pipeline: {files}"
+    );
     let status = repo.show("status/app/team/bad.yaml");
     assert!(status.contains("reason: InvalidRequest"), "{status}");
-    assert!(status.contains("spec.size: \\\"huge\\\" is not one of") || status.contains("spec.size: \"huge\" is not one of"), "{status}");
+    assert!(
+        status.contains("spec.size: \\\"huge\\\" is not one of")
+            || status.contains("spec.size: \"huge\" is not one of"),
+        "{status}"
+    );
 }
 
 #[test]
@@ -123,8 +159,17 @@ fn a_broken_promise_file_is_named_and_the_others_go_on() {
     assert_eq!(repo.reconcile(&[]).code, 0);
     let before = repo.managed_files();
 
-    repo.write("promises/app.yaml", &crate::support::promise("app", "", CONFIGMAP_SCRIPT).replace("name: render", "name: [render]"));
-    repo.write("promises/other.yaml", &crate::support::promise("other", "", CONFIGMAP_SCRIPT).replace("apps.test", "others.test").replace("kind: App", "kind: Other"));
+    repo.write(
+        "promises/app.yaml",
+        &crate::support::promise("app", "", CONFIGMAP_SCRIPT)
+            .replace("name: render", "name: [render]"),
+    );
+    repo.write(
+        "promises/other.yaml",
+        &crate::support::promise("other", "", CONFIGMAP_SCRIPT)
+            .replace("apps.test", "others.test")
+            .replace("kind: App", "kind: Other"),
+    );
     repo.commit("Break the app Promise");
     let run = repo.reconcile(&[]);
     assert_eq!(run.code, 1);
@@ -134,7 +179,11 @@ fn a_broken_promise_file_is_named_and_the_others_go_on() {
         run.stdout
     );
     assert!(run.stdout.contains("skipped  app/team/a"), "{}", run.stdout);
-    assert_eq!(repo.managed_files(), before, "nothing of the app Promise may change");
+    assert_eq!(
+        repo.managed_files(),
+        before,
+        "nothing of the app Promise may change"
+    );
 }
 
 #[test]
@@ -144,13 +193,21 @@ fn a_request_without_a_promise_is_invalid_and_says_what_to_add() {
     repo.commit("A request for a Promise that does not exist");
     let run = repo.reconcile(&[]);
     assert_eq!(run.code, 1);
-    assert!(run.stdout.contains("invalid  cache/team/a (requests/cache/a.yaml): no Promise named \"cache\""), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("invalid  cache/team/a (requests/cache/a.yaml): no Promise named \"cache\""),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
 fn an_unreadable_request_gets_a_status_named_after_its_file() {
     let repo = app_repo(CONFIGMAP_SCRIPT);
-    repo.write("requests/app/typo.yaml", "apiVersion: test.promised.dev/v1\nkind: App\nmetadata: {name: x\n");
+    repo.write(
+        "requests/app/typo.yaml",
+        "apiVersion: test.promised.dev/v1\nkind: App\nmetadata: {name: x\n",
+    );
     repo.commit("A request with a YAML error");
     let run = repo.reconcile(&[]);
     assert_eq!(run.code, 1);
@@ -162,12 +219,17 @@ fn an_unreadable_request_gets_a_status_named_after_its_file() {
 #[test]
 fn a_container_without_a_command_is_named_and_pointed_to_an_oci_executor() {
     let repo = app_repo(CONFIGMAP_SCRIPT);
-    let text = crate::support::promise("app", "", CONFIGMAP_SCRIPT).replace("command: [sh, -c]", "command: []");
+    let text = crate::support::promise("app", "", CONFIGMAP_SCRIPT)
+        .replace("command: [sh, -c]", "command: []");
     repo.write("promises/app.yaml", &text);
     repo.write("requests/app/a.yaml", &request("a", "team", "small"));
     repo.commit("A container with no command");
     assert_eq!(repo.reconcile(&[]).code, 1);
     let status = repo.show("status/app/team/a.yaml");
-    assert!(status.contains("container \\\"render\\\" has no command") || status.contains("container \"render\" has no command"), "{status}");
+    assert!(
+        status.contains("container \\\"render\\\" has no command")
+            || status.contains("container \"render\" has no command"),
+        "{status}"
+    );
     assert!(status.contains("podman"), "{status}");
 }

@@ -30,7 +30,9 @@ fn a_concurrent_writer_is_detected_and_never_overwritten() {
         upserts: BTreeMap::from([("status/x.yaml".to_string(), b"x".to_vec())]),
         removals: BTreeSet::new(),
     };
-    let err = store.commit(&base, &changes, &author("promised: late")).unwrap_err();
+    let err = store
+        .commit(&base, &changes, &author("promised: late"))
+        .unwrap_err();
     assert!(matches!(err, GitError::Conflict { .. }), "{err}");
     assert!(err.to_string().contains("nothing was overwritten"), "{err}");
     assert_eq!(repo.head(), theirs);
@@ -57,7 +59,12 @@ fn removing_the_last_file_of_a_folder_removes_the_folder() {
         upserts: BTreeMap::new(),
         removals: BTreeSet::from(["status/app/team/a.yaml".to_string()]),
     };
-    store.commit(&base, &changes, &author("promised: remove")).unwrap();
-    assert_eq!(repo.git(&["ls-tree", "-r", "-t", "--name-only", "main"]), "requests\nrequests/app\nrequests/app/a.yaml\n");
+    store
+        .commit(&base, &changes, &author("promised: remove"))
+        .unwrap();
+    assert_eq!(
+        repo.git(&["ls-tree", "-r", "-t", "--name-only", "main"]),
+        "requests\nrequests/app\nrequests/app/a.yaml\n"
+    );
     repo.git(&["fsck", "--strict"]);
 }

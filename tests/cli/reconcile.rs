@@ -10,12 +10,22 @@ fn a_changed_request_rewrites_its_outputs_and_only_those() {
     repo.commit("Request a and b");
     assert_eq!(repo.reconcile(&[]).code, 0);
     let a_dir = repo.git(&["ls-tree", "-r", "--name-only", "main", "--", "state"]);
-    let a_dir = a_dir.lines().find(|p| p.contains("/team/app/a/")).unwrap().rsplit_once('/').unwrap().0.to_string();
+    let a_dir = a_dir
+        .lines()
+        .find(|p| p.contains("/team/app/a/"))
+        .unwrap()
+        .rsplit_once('/')
+        .unwrap()
+        .0
+        .to_string();
 
     repo.write("requests/app/a.yaml", &request("a", "team", "large"));
     repo.commit("Make a large");
     assert_eq!(repo.reconcile(&[]).code, 0);
-    assert!(repo.show(&format!("{a_dir}/configmap.yaml")).contains("size: large"));
+    assert!(
+        repo.show(&format!("{a_dir}/configmap.yaml"))
+            .contains("size: large")
+    );
     let changed = repo.git(&["diff", "--name-only", "main~1", "main"]);
     insta::assert_snapshot!(changed.replace(&a_dir, "[a]"), @r"
     [a]/SHA256SUMS
@@ -43,13 +53,27 @@ fn a_removed_request_takes_its_outputs_and_status_with_it() {
     repo.commit("Drop a");
     let run = repo.reconcile(&[]);
     assert_eq!(run.code, 0);
-    assert!(run.stdout.contains("removed  app/team/a (requests/app/a.yaml)"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("removed  app/team/a (requests/app/a.yaml)"),
+        "{}",
+        run.stdout
+    );
     let files = repo.managed_files();
-    assert!(!files.contains("/a/") && !files.contains("team/a.yaml"), "{files}");
+    assert!(
+        !files.contains("/a/") && !files.contains("team/a.yaml"),
+        "{files}"
+    );
     assert!(files.contains("status/app/team/b.yaml"));
     let message = repo.last_message();
-    assert!(message.starts_with("promised: reconcile 1 request (1 removed)\n"), "{message}");
-    assert!(message.contains("Promised-Request: requests/app/a.yaml"), "{message}");
+    assert!(
+        message.starts_with("promised: reconcile 1 request (1 removed)\n"),
+        "{message}"
+    );
+    assert!(
+        message.contains("Promised-Request: requests/app/a.yaml"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -62,7 +86,9 @@ fn status_yaml_from_the_pipeline_reaches_the_status_file() {
     repo.commit("Request a");
     assert_eq!(repo.reconcile(&[]).code, 0);
     let status = repo.show("status/app/team/a.yaml");
-    let status = regex::Regex::new("dev|prod").unwrap().replace_all(&status, "[dest]");
+    let status = regex::Regex::new("dev|prod")
+        .unwrap()
+        .replace_all(&status, "[dest]");
     insta::assert_snapshot!(status);
 }
 
@@ -77,9 +103,18 @@ fn a_bare_repository_is_reconciled_in_place() {
         repo.path(),
         &["clone", "-q", "--bare", ".", bare_path.to_str().unwrap()],
     );
-    let run = crate::support::promised(&["reconcile", "--repo", bare_path.to_str().unwrap(), "--branch", "main"]);
+    let run = crate::support::promised(&[
+        "reconcile",
+        "--repo",
+        bare_path.to_str().unwrap(),
+        "--branch",
+        "main",
+    ]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    let files = crate::support::git_in(&bare_path, &["ls-tree", "-r", "--name-only", "main", "--", "status"]);
+    let files = crate::support::git_in(
+        &bare_path,
+        &["ls-tree", "-r", "--name-only", "main", "--", "status"],
+    );
     assert_eq!(files, "status/app/team/a.yaml\n");
 }
 
@@ -87,7 +122,10 @@ fn a_bare_repository_is_reconciled_in_place() {
 fn dependencies_go_to_every_matching_destination() {
     let repo = app_repo(CONFIGMAP_SCRIPT);
     let deps = "  dependencies:\n    - apiVersion: v1\n      kind: Namespace\n      metadata: {name: app-system}\n";
-    repo.write("promises/app.yaml", &crate::support::promise("app", deps, CONFIGMAP_SCRIPT));
+    repo.write(
+        "promises/app.yaml",
+        &crate::support::promise("app", deps, CONFIGMAP_SCRIPT),
+    );
     repo.commit("Promise with dependencies");
     assert_eq!(repo.reconcile(&[]).code, 0);
     insta::assert_snapshot!(repo.managed_files(), @r"
@@ -97,5 +135,8 @@ fn dependencies_go_to_every_matching_destination() {
     state/prod/dependencies/app/static-dependencies.yaml
     ");
     let message = repo.last_message();
-    assert!(message.starts_with("promised: update dependencies\n\napp: dependencies updated"), "{message}");
+    assert!(
+        message.starts_with("promised: update dependencies\n\napp: dependencies updated"),
+        "{message}"
+    );
 }

@@ -5,7 +5,9 @@ use crate::support::{CONFIGMAP_SCRIPT, TestRepo, app_repo, destination, promise,
 
 /// CONFIGMAP_SCRIPT, then a selector file asking for `env: <env>`.
 fn script_asking_for(env: &str) -> String {
-    format!("{CONFIGMAP_SCRIPT}\nprintf -- '- matchLabels:\\n    env: {env}\\n' > \"$KRATIX_METADATA/destination-selectors.yaml\"")
+    format!(
+        "{CONFIGMAP_SCRIPT}\nprintf -- '- matchLabels:\\n    env: {env}\\n' > \"$KRATIX_METADATA/destination-selectors.yaml\""
+    )
 }
 
 fn reconciled(repo: &TestRepo) -> String {
@@ -20,13 +22,18 @@ fn the_pipeline_selector_file_chooses_the_destination() {
     repo.write("requests/app/a.yaml", &request("a", "team", "small"));
     repo.commit("Request a");
     let files = reconciled(&repo);
-    assert!(files.contains("state/prod/resources/team/app/a/configmap.yaml"), "{files}");
+    assert!(
+        files.contains("state/prod/resources/team/app/a/configmap.yaml"),
+        "{files}"
+    );
     assert!(!files.contains("state/dev/"), "{files}");
 }
 
 #[test]
 fn the_seed_selector_file_name_is_honoured_too() {
-    let script = format!("{CONFIGMAP_SCRIPT}\nprintf -- '- matchLabels:\\n    env: prod\\n' > \"$KRATIX_METADATA/cluster-selectors.yaml\"");
+    let script = format!(
+        "{CONFIGMAP_SCRIPT}\nprintf -- '- matchLabels:\\n    env: prod\\n' > \"$KRATIX_METADATA/cluster-selectors.yaml\""
+    );
     let repo = app_repo(&script);
     repo.write("requests/app/a.yaml", &request("a", "team", "small"));
     repo.commit("Request a");
@@ -37,11 +44,17 @@ fn the_seed_selector_file_name_is_honoured_too() {
 fn the_promise_selectors_win_a_conflict() {
     let repo = app_repo(&script_asking_for("prod"));
     let selectors = "  destinationSelectors:\n    - matchLabels: {env: dev}\n";
-    repo.write("promises/app.yaml", &promise("app", selectors, &script_asking_for("prod")));
+    repo.write(
+        "promises/app.yaml",
+        &promise("app", selectors, &script_asking_for("prod")),
+    );
     repo.write("requests/app/a.yaml", &request("a", "team", "small"));
     repo.commit("Request a");
     let files = reconciled(&repo);
-    assert!(files.contains("state/dev/resources/team/app/a/configmap.yaml"), "{files}");
+    assert!(
+        files.contains("state/dev/resources/team/app/a/configmap.yaml"),
+        "{files}"
+    );
 }
 
 #[test]
@@ -66,7 +79,10 @@ fn a_directory_entry_schedules_its_folder_on_its_own() {
 fn strict_destinations_take_nothing_without_selectors_and_pending_is_reported() {
     let repo = TestRepo::new();
     repo.write("promises/app.yaml", &promise("app", "", CONFIGMAP_SCRIPT));
-    repo.write("destinations/vault.yaml", &destination("vault", &[("env", "prod")], "strictMatchLabels: true"));
+    repo.write(
+        "destinations/vault.yaml",
+        &destination("vault", &[("env", "prod")], "strictMatchLabels: true"),
+    );
     repo.write("requests/app/a.yaml", &request("a", "team", "small"));
     repo.commit("Request a");
     let run = repo.reconcile(&[]);
@@ -82,24 +98,39 @@ fn strict_destinations_take_nothing_without_selectors_and_pending_is_reported() 
 fn adding_destinations_never_moves_a_placed_request() {
     let repo = app_repo(&script_asking_for("prod"));
     for i in 0..20 {
-        repo.write(&format!("requests/app/r{i}.yaml"), &request(&format!("r{i}"), "team", "small"));
+        repo.write(
+            &format!("requests/app/r{i}.yaml"),
+            &request(&format!("r{i}"), "team", "small"),
+        );
     }
     repo.commit("Twenty requests");
     let before = reconciled(&repo);
     for i in 0..5 {
-        repo.write(&format!("destinations/prod-{i}.yaml"), &destination(&format!("prod-{i}"), &[("env", "prod")], ""));
+        repo.write(
+            &format!("destinations/prod-{i}.yaml"),
+            &destination(&format!("prod-{i}"), &[("env", "prod")], ""),
+        );
     }
     for i in 0..20 {
-        repo.write(&format!("requests/app/r{i}.yaml"), &request(&format!("r{i}"), "team", "large"));
+        repo.write(
+            &format!("requests/app/r{i}.yaml"),
+            &request(&format!("r{i}"), "team", "large"),
+        );
     }
     repo.commit("More prod destinations, and every request changed");
     let after = reconciled(&repo);
     assert_eq!(before, after, "every request must stay where it was");
-    assert!(repo.show("state/prod/resources/team/app/r0/configmap.yaml").contains("large"));
+    assert!(
+        repo.show("state/prod/resources/team/app/r0/configmap.yaml")
+            .contains("large")
+    );
 
     // A new request may land on a new destination: the choice spreads.
     for i in 20..60 {
-        repo.write(&format!("requests/app/r{i}.yaml"), &request(&format!("r{i}"), "team", "small"));
+        repo.write(
+            &format!("requests/app/r{i}.yaml"),
+            &request(&format!("r{i}"), "team", "small"),
+        );
     }
     repo.commit("Forty more");
     let spread = reconciled(&repo);
@@ -112,7 +143,10 @@ fn a_destination_that_stops_matching_keeps_the_output_and_the_status_says_so() {
     repo.write("requests/app/a.yaml", &request("a", "team", "small"));
     repo.commit("Request a");
     let before = reconciled(&repo);
-    repo.write("destinations/prod.yaml", &destination("prod", &[("env", "retired")], ""));
+    repo.write(
+        "destinations/prod.yaml",
+        &destination("prod", &[("env", "retired")], ""),
+    );
     repo.commit("Retire prod");
     assert_eq!(reconciled(&repo), before);
     let status = repo.show("status/app/team/a.yaml");
@@ -123,15 +157,27 @@ fn a_destination_that_stops_matching_keeps_the_output_and_the_status_says_so() {
 #[test]
 fn a_removed_destination_is_emptied_and_its_requests_placed_again() {
     let repo = app_repo(&script_asking_for("prod"));
-    repo.write("destinations/prod-2.yaml", &destination("prod-2", &[("env", "prod")], ""));
+    repo.write(
+        "destinations/prod-2.yaml",
+        &destination("prod-2", &[("env", "prod")], ""),
+    );
     repo.write("requests/app/a.yaml", &request("a", "team", "small"));
     repo.commit("Request a");
     let before = reconciled(&repo);
-    let placed = if before.contains("state/prod/") { "prod" } else { "prod-2" };
+    let placed = if before.contains("state/prod/") {
+        "prod"
+    } else {
+        "prod-2"
+    };
     let other = if placed == "prod" { "prod-2" } else { "prod" };
     repo.remove(&format!("destinations/{placed}.yaml"));
     repo.commit("Remove the destination a is on");
     let after = reconciled(&repo);
     assert!(!after.contains(&format!("state/{placed}/")), "{after}");
-    assert!(after.contains(&format!("state/{other}/resources/team/app/a/configmap.yaml")), "{after}");
+    assert!(
+        after.contains(&format!(
+            "state/{other}/resources/team/app/a/configmap.yaml"
+        )),
+        "{after}"
+    );
 }

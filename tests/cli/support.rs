@@ -36,14 +36,14 @@ impl TestRepo {
     /// Writes a file of the worktree (not committed).
     pub fn write(&self, path: &str, text: &str) -> &Self {
         let path = self.path().join(path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
+        fs_err::create_dir_all(path.parent().unwrap()).unwrap();
+        fs_err::write(path, text).unwrap();
         self
     }
 
     /// Removes a file of the worktree (not committed).
     pub fn remove(&self, path: &str) -> &Self {
-        std::fs::remove_file(self.path().join(path)).unwrap();
+        fs_err::remove_file(self.path().join(path)).unwrap();
         self
     }
 
@@ -66,12 +66,26 @@ impl TestRepo {
 
     /// Runs `promised reconcile --repo <this> <args>`.
     pub fn reconcile(&self, args: &[&str]) -> Run {
-        promised(&[&["reconcile", "--repo", self.path().to_str().unwrap()], args].concat())
+        promised(
+            &[
+                &["reconcile", "--repo", self.path().to_str().unwrap()],
+                args,
+            ]
+            .concat(),
+        )
     }
 
     /// Every file under `state/` and `status/` on `main`.
     pub fn managed_files(&self) -> String {
-        self.git(&["ls-tree", "-r", "--name-only", "main", "--", "state", "status"])
+        self.git(&[
+            "ls-tree",
+            "-r",
+            "--name-only",
+            "main",
+            "--",
+            "state",
+            "status",
+        ])
     }
 
     /// A file's content on `main`.
@@ -94,14 +108,23 @@ impl TestRepo {
             .spawn()
             .unwrap();
         use std::io::Write;
-        child.stdin.take().unwrap().write_all(message.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(message.as_bytes())
+            .unwrap();
         String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap()
     }
 }
 
 /// Runs `git` in `dir`, failing the test when it fails.
 pub fn git_in(dir: &Path, args: &[&str]) -> String {
-    let output = Command::new("git").args(args).current_dir(dir).output().unwrap();
+    let output = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
     assert!(
         output.status.success(),
         "git {args:?} failed: {}",
@@ -139,19 +162,21 @@ pub fn redact(text: &str) -> String {
     let commit = regex::Regex::new(r"\b[0-9a-f]{40}\b|(committed )[0-9a-f]{12}\b").unwrap();
     let text = commit.replace_all(text, "${1}[commit]");
     let time = regex::Regex::new(r" in [0-9.]+s$").unwrap();
-    let lines = text.lines().map(|line| time.replace(line, " in [time]").into_owned());
+    let lines = text
+        .lines()
+        .map(|line| time.replace(line, " in [time]").into_owned());
     lines.map(|line| line + "\n").collect()
 }
 
 fn copy_dir(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from).unwrap() {
+    for entry in fs_err::read_dir(from).unwrap() {
         let entry = entry.unwrap();
         let target: PathBuf = to.join(entry.file_name());
         if entry.file_type().unwrap().is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
+            fs_err::create_dir_all(&target).unwrap();
             copy_dir(&entry.path(), &target);
         } else {
-            std::fs::copy(entry.path(), target).unwrap();
+            fs_err::copy(entry.path(), target).unwrap();
         }
     }
 }
@@ -159,7 +184,10 @@ fn copy_dir(from: &Path, to: &Path) {
 /// A Promise `name` (kind `App`, group `test.promised.dev`, `spec.size` small|large)
 /// whose one pipeline runs `script` with `sh -c`, indented into the YAML for you.
 pub fn promise(name: &str, extra_spec: &str, script: &str) -> String {
-    let script: String = script.lines().map(|l| format!("                    {l}\n")).collect();
+    let script: String = script
+        .lines()
+        .map(|l| format!("                    {l}\n"))
+        .collect();
     format!(
         r#"apiVersion: platform.kratix.io/v1alpha1
 kind: Promise
@@ -213,8 +241,15 @@ pub fn request(name: &str, namespace: &str, size: &str) -> String {
 
 /// A Destination with labels given as `k: v` pairs.
 pub fn destination(name: &str, labels: &[(&str, &str)], extra_spec: &str) -> String {
-    let labels: String = labels.iter().map(|(k, v)| format!("    {k}: {v}\n")).collect();
-    let labels = if labels.is_empty() { "    {}\n".to_string() } else { labels };
+    let labels: String = labels
+        .iter()
+        .map(|(k, v)| format!("    {k}: {v}\n"))
+        .collect();
+    let labels = if labels.is_empty() {
+        "    {}\n".to_string()
+    } else {
+        labels
+    };
     format!(
         "apiVersion: platform.kratix.io/v1alpha1\nkind: Destination\nmetadata:\n  name: {name}\n  labels:\n{labels}spec:\n  {extra_spec}\n"
     )
@@ -237,7 +272,13 @@ YAML"#;
 pub fn app_repo(script: &str) -> TestRepo {
     let repo = TestRepo::new();
     repo.write("promises/app.yaml", &promise("app", "", script));
-    repo.write("destinations/dev.yaml", &destination("dev", &[("env", "dev")], ""));
-    repo.write("destinations/prod.yaml", &destination("prod", &[("env", "prod")], ""));
+    repo.write(
+        "destinations/dev.yaml",
+        &destination("dev", &[("env", "dev")], ""),
+    );
+    repo.write(
+        "destinations/prod.yaml",
+        &destination("prod", &[("env", "prod")], ""),
+    );
     repo
 }
