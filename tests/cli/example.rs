@@ -84,3 +84,41 @@ fn the_same_inputs_give_a_byte_identical_tree_in_another_clone() {
     let tree = |repo: &TestRepo| repo.git(&["rev-parse", "main^{tree}"]);
     assert_eq!(tree(&first), tree(&second));
 }
+
+#[test]
+fn the_quickstart_script_reconciles_the_example() {
+    let target = tempfile::tempdir().unwrap();
+    let target = target.path().join("platform");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart.sh");
+    let output = std::process::Command::new(script)
+        .arg(&target)
+        .env("PROMISED", env!("CARGO_BIN_EXE_promised"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("state/dev/resources/team-a/redis/team-a-cache/deployment.yaml"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn the_repo_layout_skeleton_reconciles() {
+    let repo = TestRepo::from_dir("repo-layout/skeleton");
+    let run = repo.reconcile(&[]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    insta::assert_snapshot!(repo.show("state/dev/resources/default/hello/world/configmap.yaml"), @r#"
+    apiVersion: v1
+    kind: ConfigMap
+    metadata:
+      name: hello-world
+      namespace: default
+    data:
+      greeting: "Hello, world"
+    "#);
+}

@@ -21,10 +21,15 @@ impl TestRepo {
 
     /// A repository holding a copy of `examples/platform`, committed.
     pub fn example() -> Self {
+        Self::from_dir("examples/platform")
+    }
+
+    /// A repository holding a copy of `dir` (relative to the crate), committed.
+    pub fn from_dir(dir: &str) -> Self {
         let repo = TestRepo::new();
-        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/platform");
+        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
         copy_dir(&source, repo.path());
-        repo.commit("Add the example platform");
+        repo.commit(&format!("Copy {dir}"));
         repo
     }
 
