@@ -209,3 +209,6 @@ fn attribute(
         report.removed.push((key, path));
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -396,3 +396,183 @@ fn render_dependencies(platform: &Platform, tree: &mut DesiredTree) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::SourceFile;
+    use crate::pipeline::{Metadata, Selector};
+    use serde_json::json;
+
+    const PROMISE: &str = r#"
+kind: Promise
+metadata: {name: app}
+spec:
+  destinationSelectors: [{matchLabels: {tier: gold}}]
+  api:
+    spec:
+      group: test.promised.dev
+      names: {kind: App}
+      versions: [{name: v1}]
+  workflows:
+    resource:
+      configure:
+        - kind: Pipeline
+          metadata: {name: configure}
+          spec:
+            containers: [{name: c, image: test/app:v1, command: ["true"]}]
+"#;
+
+    fn file(path: &str, text: &str) -> SourceFile {
+        SourceFile {
+            path: path.into(),
+            blob: "b".into(),
+            bytes: text.into(),
+        }
+    }
+
+    fn platform() -> Platform {
+        let dest = |name: &str, env: &str| {
+            let text = format!(
+                "kind: Destination\nmetadata: {{name: {name}, labels: {{tier: gold, env: {env}}}}}\n"
+            );
+            file(&format!("destinations/{name}.yaml"), &text)
+        };
+        Platform::load([
+            file("promises/app.yaml", PROMISE),
+            dest("dev", "dev"),
+            dest("prod", "prod"),
+            file(
+                "requests/app/a.yaml",
+                "apiVersion: test.promised.dev/v1\nkind: App\nmetadata: {name: a}\n",
+            ),
+        ])
+    }
+
+    fn output(files: &[&str], selectors: Vec<Selector>) -> RunOutput {
+        RunOutput {
+            files: files
+                .iter()
+                .map(|f| (f.to_string(), b"x".to_vec()))
+                .collect(),
+            metadata: Metadata {
+                selectors,
+                status: Map::new(),
+            },
+        }
+    }
+
+    fn selector(directory: Option<&str>, env: &str) -> Selector {
+        Selector {
+            directory: directory.map(String::from),
+            match_labels: [("env".to_string(), env.to_string())].into(),
+        }
+    }
+
+    #[test]
+    fn directory_groups_split_from_the_rest_and_carry_the_promise_selectors() {
+        let out = output(
+            &["a.yaml", "db/b.yaml", "db2/c.yaml"],
+            vec![selector(None, "dev"), selector(Some("db"), "prod")],
+        );
+        let promise_labels = [("tier".to_string(), "gold".to_string())].into();
+        let groups = groups("configure", &out, &promise_labels);
+        let summary: Vec<(String, Vec<&str>, String)> = groups
+            .iter()
+            .map(|g| {
+                let files = g.files.iter().map(|(p, _)| p.as_str()).collect();
+                let labels = g
+                    .selectors
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>();
+                (g.id.to_string(), files, labels.join(","))
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (
+                    "configure".to_string(),
+                    vec!["a.yaml", "db2/c.yaml"],
+                    "env=dev,tier=gold".to_string()
+                ),
+                (
+                    "configure/db".to_string(),
+                    vec!["db/b.yaml"],
+                    "env=prod,tier=gold".to_string()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn two_pipelines_writing_one_path_fail_the_request() {
+        let platform = platform();
+        let results = vec![
+            ("one".to_string(), output(&["x.yaml"], vec![])),
+            ("two".to_string(), output(&["x.yaml"], vec![])),
+        ];
+        let request = &platform.requests[0];
+        let rendered = render(
+            &platform,
+            vec![(request, Outcome::Ran(results))],
+            &BTreeMap::new(),
+        );
+        let report = &rendered.requests[0];
+        assert_eq!(report.phase, Some(Phase::Failed));
+        assert!(
+            report.message.contains("both write x.yaml"),
+            "{}",
+            report.message
+        );
+    }
+
+    #[test]
+    fn a_placed_request_writes_one_unit_and_its_status() {
+        let platform = platform();
+        let results = vec![(
+            "configure".to_string(),
+            output(&["x.yaml"], vec![selector(None, "prod")]),
+        )];
+        let request = &platform.requests[0];
+        let rendered = render(
+            &platform,
+            vec![(request, Outcome::Ran(results))],
+            &BTreeMap::new(),
+        );
+        let changes = rendered
+            .tree
+            .changes(&Default::default(), |_| String::new());
+        let paths: Vec<&String> = changes.upserts.keys().collect();
+        assert_eq!(
+            paths,
+            [
+                "state/prod/resources/default/app/a/SHA256SUMS",
+                "state/prod/resources/default/app/a/x.yaml",
+                "status/app/default/a.yaml"
+            ]
+        );
+        assert_eq!(rendered.requests[0].phase, Some(Phase::Ready));
+    }
+
+    #[test]
+    fn pipeline_status_keys_merge_in_pipeline_order() {
+        let mut first = output(&[], vec![]);
+        first.metadata.status =
+            json!({"message": "one", "a": 1, "conditions": [{"type": "X", "status": "False"}]})
+                .as_object()
+                .unwrap()
+                .clone();
+        let mut second = output(&[], vec![]);
+        second.metadata.status = json!({"message": "two", "conditions": [{"type": "X", "status": "True"}, {"type": "Y"}]})
+            .as_object()
+            .unwrap()
+            .clone();
+        let merged = merged_status(&[("1".into(), first), ("2".into(), second)]);
+        assert_eq!(
+            Value::Object(merged),
+            json!({"message": "two", "a": 1, "conditions": [{"type": "X", "status": "True"}, {"type": "Y"}]})
+        );
+    }
+}

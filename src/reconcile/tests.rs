@@ -1,0 +1,186 @@
+//! The pass with Git and processes replaced by in-memory fakes.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use super::*;
+use crate::executor::ExecError;
+use crate::git::CommitRequest;
+use crate::model::SourceFile;
+use crate::pipeline::{Job, Workspace};
+
+/// A branch held in memory; blob ids are sha256 of the content.
+#[derive(Default)]
+struct MemoryStore {
+    files: Mutex<BTreeMap<String, Vec<u8>>>,
+    commits: Mutex<Vec<String>>,
+}
+
+impl MemoryStore {
+    fn with(files: &[(&str, &str)]) -> Self {
+        let store = MemoryStore::default();
+        for (path, text) in files {
+            store.put(path, text);
+        }
+        store
+    }
+
+    fn put(&self, path: &str, text: &str) {
+        self.files.lock().unwrap().insert(path.into(), text.into());
+    }
+
+    fn paths(&self) -> Vec<String> {
+        self.files.lock().unwrap().keys().cloned().collect()
+    }
+}
+
+impl Store for MemoryStore {
+    fn snapshot(&self) -> Result<Snapshot, GitError> {
+        let files = self.files.lock().unwrap();
+        let listed = files
+            .iter()
+            .map(|(p, b)| (p.clone(), self.blob_id(b)))
+            .collect();
+        let commits = self.commits.lock().unwrap();
+        Ok(Snapshot {
+            commit: Some(format!("commit-{}", commits.len())),
+            files: listed,
+        })
+    }
+
+    fn read(&self, _: &Snapshot, paths: &[&str]) -> Result<Vec<SourceFile>, GitError> {
+        let files = self.files.lock().unwrap();
+        let read = paths.iter().map(|p| SourceFile {
+            path: p.to_string(),
+            blob: self.blob_id(&files[*p]),
+            bytes: files[*p].clone(),
+        });
+        Ok(read.collect())
+    }
+
+    fn blob_id(&self, bytes: &[u8]) -> String {
+        crate::state::digest::sha256(bytes)
+    }
+
+    fn commit(
+        &self,
+        _: &Snapshot,
+        changes: &Changes,
+        request: &CommitRequest<'_>,
+    ) -> Result<String, GitError> {
+        let mut files = self.files.lock().unwrap();
+        for (path, bytes) in &changes.upserts {
+            files.insert(path.clone(), bytes.clone());
+        }
+        for path in &changes.removals {
+            files.remove(path);
+        }
+        let mut commits = self.commits.lock().unwrap();
+        commits.push(request.message.to_string());
+        Ok(format!("commit-{}", commits.len()))
+    }
+}
+
+/// Writes one ConfigMap named after the request; counts its runs.
+#[derive(Default)]
+struct FakeExecutor {
+    runs: Mutex<usize>,
+}
+
+impl Executor for FakeExecutor {
+    fn name(&self) -> &'static str {
+        "fake"
+    }
+
+    fn run(&self, job: &Job<'_>, workspace: &Workspace) -> Result<(), ExecError> {
+        *self.runs.lock().unwrap() += 1;
+        let doc = format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {}}}\n",
+            job.key.name
+        );
+        fs_err::write(workspace.output.join("cm.yaml"), doc)?;
+        Ok(())
+    }
+}
+
+const PROMISE: &str = r#"
+kind: Promise
+metadata: {name: app}
+spec:
+  api:
+    spec:
+      group: test.promised.dev
+      names: {kind: App}
+      versions: [{name: v1}]
+  workflows:
+    resource:
+      configure:
+        - kind: Pipeline
+          metadata: {name: configure}
+          spec:
+            containers: [{name: c, image: test/app:v1}]
+"#;
+
+fn request(name: &str) -> String {
+    format!("apiVersion: test.promised.dev/v1\nkind: App\nmetadata: {{name: {name}}}\n")
+}
+
+fn pass(store: &MemoryStore, executor: &FakeExecutor) -> PassReport {
+    reconcile(store, executor, &Options::default(), &|_| {}).unwrap()
+}
+
+#[test]
+fn a_pass_writes_outputs_and_a_rerun_commits_nothing() {
+    let store = MemoryStore::with(&[
+        ("promises/app.yaml", PROMISE),
+        (
+            "destinations/dev.yaml",
+            "kind: Destination\nmetadata: {name: dev}\n",
+        ),
+        ("requests/app/a.yaml", &request("a")),
+    ]);
+    let executor = FakeExecutor::default();
+    let first = pass(&store, &executor);
+    assert!(first.succeeded());
+    assert_eq!(first.output_commit.as_deref(), Some("commit-1"));
+    assert!(
+        store
+            .paths()
+            .contains(&"state/dev/resources/default/app/a/cm.yaml".to_string())
+    );
+
+    let second = pass(&store, &executor);
+    assert_eq!(second.output_commit, None);
+    assert_eq!(store.commits.lock().unwrap().len(), 1);
+    assert_eq!(
+        *executor.runs.lock().unwrap(),
+        2,
+        "a full pass reruns every pipeline"
+    );
+}
+
+#[test]
+fn removing_a_request_removes_its_files_and_reports_it() {
+    let store = MemoryStore::with(&[
+        ("promises/app.yaml", PROMISE),
+        (
+            "destinations/dev.yaml",
+            "kind: Destination\nmetadata: {name: dev}\n",
+        ),
+        ("requests/app/a.yaml", &request("a")),
+    ]);
+    let executor = FakeExecutor::default();
+    pass(&store, &executor);
+    store.files.lock().unwrap().remove("requests/app/a.yaml");
+    let report = pass(&store, &executor);
+    let removed: Vec<String> = report
+        .removed
+        .iter()
+        .map(|(k, p)| format!("{k} {p}"))
+        .collect();
+    assert_eq!(removed, ["app/default/a requests/app/a.yaml"]);
+    assert_eq!(
+        store.paths(),
+        ["destinations/dev.yaml", "promises/app.yaml"]
+    );
+}
