@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::{EXIT_OK, EXIT_PROBLEMS};
 use crate::executor::ProcessExecutor;
 use crate::git::{GixStore, sync_worktree};
-use crate::reconcile::{Options, PassReport, Progress, reconcile};
+use crate::reconcile::{Options, PassReport, Progress, Scope, reconcile};
 use crate::state::status::Phase;
 
 /// Arguments of `promised reconcile`.
@@ -31,6 +31,11 @@ pub struct ReconcileArgs {
     /// Author and committer of output commits, as "Name <email>".
     #[arg(long, default_value = "promised <promised@localhost>")]
     pub author: String,
+    /// Rerun only this request file (a repository path such as requests/redis/a.yaml);
+    /// may be given more than once. Other requests are left as they are, except ones
+    /// never reconciled before, which always run.
+    #[arg(long = "request", value_name = "PATH")]
+    pub requests: Vec<String>,
 }
 
 /// Runs the pass and prints a line per request and a summary.
@@ -44,6 +49,18 @@ pub fn run(args: ReconcileArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         author_email: email,
     };
     let store = GixStore::open(&args.repo, args.branch.as_deref())?;
+    let scope = if args.requests.is_empty() {
+        Scope::all()
+    } else {
+        let paths = args
+            .requests
+            .iter()
+            .map(|p| p.trim_start_matches("./").to_string());
+        Scope {
+            request_paths: paths.collect(),
+            ..Scope::default()
+        }
+    };
     let started = Instant::now();
     let bar = ProgressBar::hidden();
     let progress = |event: Progress<'_>| match event {
@@ -60,7 +77,7 @@ pub fn run(args: ReconcileArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
             bar.set_message(key.to_string());
         }
     };
-    let report = reconcile(&store, &ProcessExecutor, &options, &progress)?;
+    let report = reconcile(&store, &scope, &ProcessExecutor, &options, &progress)?;
     bar.finish_and_clear();
     print_report(&report, out)?;
 

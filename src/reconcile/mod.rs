@@ -8,11 +8,13 @@ pub mod message;
 pub mod prepare;
 pub mod render;
 mod run;
+mod scope;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 pub use render::{Outcome, RequestReport};
+pub use scope::Scope;
 
 use crate::executor::Executor;
 use crate::git::{CommitRequest, GitError, Snapshot, Store};
@@ -64,6 +66,8 @@ pub struct PassReport {
     pub problems: Vec<LoadError>,
     /// How many files the commit added, changed or removed.
     pub files_changed: usize,
+    /// How many requests had their pipelines run.
+    pub pipelines_run: usize,
 }
 
 impl PassReport {
@@ -95,9 +99,10 @@ pub enum ReconcileError {
     Git(#[from] GitError),
 }
 
-/// Runs one pass over the branch `store` works on.
+/// Runs one pass over the branch `store` works on, rerunning the requests `scope` selects.
 pub fn reconcile(
     store: &dyn Store,
+    scope: &Scope,
     executor: &dyn Executor,
     options: &Options,
     progress: &(dyn Fn(Progress<'_>) + Sync),
@@ -120,7 +125,11 @@ pub fn reconcile(
     }
     let previous = previous_records(store, &snapshot)?;
 
-    let outcomes = run::outcomes(&platform, executor, options, progress);
+    let outcomes = run::outcomes(&platform, scope, &previous, executor, options, progress);
+    let pipelines_run = outcomes
+        .iter()
+        .filter(|(_, o)| matches!(o, Outcome::Ran(_) | Outcome::Failed(_)))
+        .count();
     let rendered = render::render(&platform, outcomes, &previous);
 
     let current: CurrentTree = snapshot
@@ -137,6 +146,7 @@ pub fn reconcile(
         requests: rendered.requests,
         problems: platform.problems.clone(),
         files_changed: changes.upserts.len() + changes.removals.len(),
+        pipelines_run,
         ..PassReport::default()
     };
     attribute(&changes, &platform, &previous, &mut report);

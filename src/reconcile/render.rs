@@ -26,6 +26,8 @@ pub enum Outcome {
     Invalid(String),
     /// Left entirely as it is, status included, because its inputs could not be read.
     Unreconciled(String),
+    /// Not in this pass's scope: left as it is, and not reported.
+    Unchanged,
 }
 
 /// What the pass reports about one request.
@@ -65,6 +67,10 @@ pub fn render(
 ) -> Rendered {
     let mut rendered = Rendered::default();
     for (request, outcome) in outcomes {
+        if let Outcome::Unchanged = outcome {
+            rendered.tree.keep(Keep::Request(request.key.clone()));
+            continue;
+        }
         let before = previous.get(&request.key);
         let report = render_request(platform, request, outcome, before, &mut rendered.tree);
         rendered.requests.push(report);
@@ -115,6 +121,7 @@ fn render_request(
         new: before.is_none(),
     };
     let placed = match outcome {
+        Outcome::Unchanged => unreachable!("unchanged requests are kept by the caller"),
         Outcome::Unreconciled(message) => {
             tree.keep(Keep::Request(key.clone()));
             report.message = message;

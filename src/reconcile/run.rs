@@ -1,18 +1,22 @@
 //! Running the pipelines of every request that may run, up to `jobs` at once.
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::prepare::{Ready, Schemas, prepare};
 use super::render::Outcome;
-use super::{Options, Progress};
+use super::{Options, Progress, Scope};
 use crate::executor::Executor;
-use crate::model::{Platform, RequestFile};
+use crate::model::{Platform, RequestFile, RequestKey};
 use crate::pipeline::{self, Job};
+use crate::state::status::Record;
 
 /// The outcome of every request of `platform`, in request order.
 pub fn outcomes<'p>(
     platform: &'p Platform,
+    scope: &Scope,
+    previous: &BTreeMap<RequestKey, Record>,
     executor: &dyn Executor,
     options: &Options,
     progress: &(dyn Fn(Progress<'_>) + Sync),
@@ -21,7 +25,12 @@ pub fn outcomes<'p>(
     let checked: Vec<(&RequestFile, Result<Ready<'_>, Outcome>)> = platform
         .requests
         .iter()
-        .map(|request| (request, prepare(platform, &mut schemas, request)))
+        .map(|request| {
+            if !scope.includes(request, previous.get(&request.key)) {
+                return (request, Err(Outcome::Unchanged));
+            }
+            (request, prepare(platform, &mut schemas, request))
+        })
         .collect();
     let runnable: Vec<(usize, &RequestFile, &Ready<'_>)> = checked
         .iter()

@@ -126,7 +126,7 @@ fn request(name: &str) -> String {
 }
 
 fn pass(store: &MemoryStore, executor: &FakeExecutor) -> PassReport {
-    reconcile(store, executor, &Options::default(), &|_| {}).unwrap()
+    reconcile(store, &Scope::all(), executor, &Options::default(), &|_| {}).unwrap()
 }
 
 #[test]

@@ -140,3 +140,54 @@ fn dependencies_go_to_every_matching_destination() {
         "{message}"
     );
 }
+
+#[test]
+fn reconcile_request_reruns_that_request_only() {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let script = format!(
+        "echo \"$KRATIX_OBJECT_NAME\" >> \"{}\"\n{CONFIGMAP_SCRIPT}",
+        log.path().display()
+    );
+    let repo = app_repo(&script);
+    repo.write("requests/app/a.yaml", &request("a", "team", "small"));
+    repo.write("requests/app/b.yaml", &request("b", "team", "small"));
+    repo.commit("Requests a and b");
+    assert_eq!(repo.reconcile(&[]).code, 0);
+    let ran = || {
+        let mut names: Vec<String> = fs_err::read_to_string(log.path())
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect();
+        names.sort();
+        names.join(" ")
+    };
+    assert_eq!(ran(), "a b");
+
+    let changed = script.replace("data:", "data:\n  tier: gold");
+    repo.write(
+        "promises/app.yaml",
+        &crate::support::promise("app", "", &changed),
+    );
+    repo.commit("Change the pipeline");
+    let run = repo.reconcile(&["--request", "requests/app/a.yaml"]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(ran(), "a a b", "only a reruns");
+    let files = repo.git(&["diff", "--name-only", "main~1", "main"]);
+    assert!(
+        files
+            .lines()
+            .all(|f| f.contains("/a/") || f.ends_with("/a.yaml")),
+        "{files}"
+    );
+
+    let missing = repo.reconcile(&["--request", "requests/app/nope.yaml"]);
+    assert_eq!(missing.code, 1);
+    assert!(
+        missing
+            .stdout
+            .contains("error    requests/app/nope.yaml: no request file"),
+        "{}",
+        missing.stdout
+    );
+}
