@@ -89,7 +89,18 @@ pub fn run(args: ReconcileArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         }
     }
     writeln!(out, "{}", summary(&report, started.elapsed()))?;
-    Ok(if report.succeeded() {
+    let mut unknown = false;
+    for path in &args.requests {
+        let path = path.trim_start_matches("./");
+        if !report.requests.iter().any(|r| r.path == path) {
+            writeln!(
+                out,
+                "error    {path}: no request file at this path on the branch"
+            )?;
+            unknown = true;
+        }
+    }
+    Ok(if report.succeeded() && !unknown {
         EXIT_OK
     } else {
         EXIT_PROBLEMS
