@@ -77,7 +77,7 @@ pub fn run(args: ReconcileArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
             bar.set_message(key.to_string());
         }
     };
-    let report = reconcile(&store, &scope, &ProcessExecutor, &options, &progress)?;
+    let report = reconcile(&store, None, &scope, &ProcessExecutor, &options, &progress)?;
     bar.finish_and_clear();
     print_report(&report, out)?;
 

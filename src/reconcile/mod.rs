@@ -52,6 +52,9 @@ impl Default for Options {
 pub struct PassReport {
     /// The commit that was read.
     pub input_commit: Option<String>,
+    /// The input files of that commit (`promises/`, `destinations/`, `requests/`): path
+    /// to blob id. What the next scoped pass compares against.
+    pub input_files: BTreeMap<String, String>,
     /// The commit written, if anything changed.
     pub output_commit: Option<String>,
     /// Every request, in key order.
@@ -99,27 +102,34 @@ pub enum ReconcileError {
     Git(#[from] GitError),
 }
 
-/// Runs one pass over the branch `store` works on, rerunning the requests `scope` selects.
+/// Runs one pass: reads the inputs from `inputs`, reruns the requests `scope` selects,
+/// and commits the outputs to `outputs`, or to the inputs' branch when that is `None`.
 pub fn reconcile(
-    store: &dyn Store,
+    inputs: &dyn Store,
+    outputs: Option<&dyn Store>,
     scope: &Scope,
     executor: &dyn Executor,
     options: &Options,
     progress: &(dyn Fn(Progress<'_>) + Sync),
 ) -> Result<PassReport, ReconcileError> {
-    let snapshot = store.snapshot()?;
+    let input_snapshot = inputs.snapshot()?;
+    let (store, snapshot) = match outputs {
+        None => (inputs, input_snapshot.clone()),
+        Some(outputs) => (outputs, outputs.snapshot()?),
+    };
     tracing::info!(
-        commit = snapshot.commit.as_deref().unwrap_or("none"),
-        files = snapshot.files.len(),
-        "read branch"
+        commit = input_snapshot.commit.as_deref().unwrap_or("none"),
+        files = input_snapshot.files.len(),
+        "read inputs"
     );
-    let inputs: Vec<&str> = snapshot
+    let input_files: BTreeMap<String, String> = input_snapshot
         .files
-        .keys()
-        .map(String::as_str)
-        .filter(|p| is_input(p))
+        .iter()
+        .filter(|(path, _)| is_input(path))
+        .map(|(p, id)| (p.clone(), id.clone()))
         .collect();
-    let platform = Platform::load(store.read(&snapshot, &inputs)?);
+    let paths: Vec<&str> = input_files.keys().map(String::as_str).collect();
+    let platform = Platform::load(inputs.read(&input_snapshot, &paths)?);
     for problem in &platform.problems {
         tracing::warn!(path = %problem.path, "{}", problem.message);
     }
@@ -142,7 +152,8 @@ pub fn reconcile(
         .tree
         .changes(&current, |bytes| store.blob_id(bytes));
     let mut report = PassReport {
-        input_commit: snapshot.commit.clone(),
+        input_commit: input_snapshot.commit.clone(),
+        input_files,
         requests: rendered.requests,
         problems: platform.problems.clone(),
         files_changed: changes.upserts.len() + changes.removals.len(),
@@ -151,7 +162,7 @@ pub fn reconcile(
     };
     attribute(&changes, &platform, &previous, &mut report);
     if changes.is_empty() {
-        tracing::info!("nothing changed; no commit");
+        tracing::info!(pipelines = pipelines_run, "nothing changed; no commit");
         return Ok(report);
     }
     let message = message::commit_message(&report);
@@ -164,7 +175,7 @@ pub fn reconcile(
             message: &message,
         },
     )?;
-    tracing::info!(commit = %commit, files = report.files_changed, "committed");
+    tracing::info!(commit = %commit, files = report.files_changed, pipelines = pipelines_run, "committed");
     report.output_commit = Some(commit);
     Ok(report)
 }

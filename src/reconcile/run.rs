@@ -26,7 +26,7 @@ pub fn outcomes<'p>(
         .requests
         .iter()
         .map(|request| {
-            if !scope.includes(request, previous.get(&request.key)) {
+            if !scope.includes(platform, request, previous.get(&request.key)) {
                 return (request, Err(Outcome::Unchanged));
             }
             (request, prepare(platform, &mut schemas, request))

@@ -2,9 +2,9 @@
 //! only the ones whose inputs changed (or that are due for a retry), and leaves every
 //! other request's outputs and status exactly as they are. Pure.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use crate::model::{RequestFile, RequestKey};
+use crate::model::{Platform, RequestFile, RequestKey, is_input};
 use crate::state::status::{Phase, Record};
 
 /// What a pass reruns.
@@ -14,10 +14,14 @@ pub struct Scope {
     pub all: bool,
     /// Request files (repository paths) to rerun.
     pub request_paths: BTreeSet<String>,
-    /// Promises whose every request reruns.
+    /// Promises whose every request reruns, by name.
     pub promises: BTreeSet<String>,
-    /// Destinations that changed: requests placed on them, and pending requests, rerun.
-    pub destinations: BTreeSet<String>,
+    /// Promise files that changed: their requests rerun, and so do requests whose
+    /// Promise is gone.
+    pub promise_files: BTreeSet<String>,
+    /// Destination files that changed: requests placed on those destinations or on ones
+    /// that are gone, and pending requests, rerun.
+    pub destination_files: BTreeSet<String>,
     /// Requests to rerun by key (retries, manual reruns).
     pub requests: BTreeSet<RequestKey>,
 }
@@ -31,12 +35,38 @@ impl Scope {
         }
     }
 
+    /// What reruns when the input files (path to blob id) went from `old` to `new`.
+    /// Only `promises/`, `destinations/` and `requests/` count: a change anywhere else,
+    /// such as promised's own output, selects nothing.
+    pub fn from_input_changes(
+        old: &BTreeMap<String, String>,
+        new: &BTreeMap<String, String>,
+    ) -> Self {
+        let mut scope = Scope::default();
+        let changed = new
+            .iter()
+            .filter(|(path, blob)| old.get(*path) != Some(*blob))
+            .map(|(path, _)| path)
+            .chain(old.keys().filter(|path| !new.contains_key(*path)));
+        for path in changed.filter(|p| is_input(p)) {
+            if path.starts_with("promises/") {
+                scope.promise_files.insert(path.clone());
+            } else if path.starts_with("destinations/") {
+                scope.destination_files.insert(path.clone());
+            } else {
+                scope.request_paths.insert(path.clone());
+            }
+        }
+        scope
+    }
+
     /// Whether nothing would rerun (requests never reconciled still run).
     pub fn is_empty(&self) -> bool {
         !self.all
             && self.request_paths.is_empty()
             && self.promises.is_empty()
-            && self.destinations.is_empty()
+            && self.promise_files.is_empty()
+            && self.destination_files.is_empty()
             && self.requests.is_empty()
     }
 
@@ -45,30 +75,53 @@ impl Scope {
         self.all |= other.all;
         self.request_paths.extend(other.request_paths);
         self.promises.extend(other.promises);
-        self.destinations.extend(other.destinations);
+        self.promise_files.extend(other.promise_files);
+        self.destination_files.extend(other.destination_files);
         self.requests.extend(other.requests);
     }
 
     /// Whether `request` reruns, given its record from the last pass. A request with no
     /// record, or whose record is of another file version, always runs.
-    pub fn includes(&self, request: &RequestFile, record: Option<&Record>) -> bool {
+    pub fn includes(
+        &self,
+        platform: &Platform,
+        request: &RequestFile,
+        record: Option<&Record>,
+    ) -> bool {
         let Some(record) = record else {
             return true;
         };
         if record.request.blob != request.blob || record.request.path != request.path {
             return true;
         }
+        let key = &request.key;
         self.all
             || self.request_paths.contains(&request.path)
-            || self.promises.contains(&request.key.promise)
-            || self.requests.contains(&request.key)
-            || (!self.destinations.is_empty()
-                && (record.phase == Phase::Pending
-                    || record.placements.iter().any(|p| {
-                        p.destination
-                            .as_ref()
-                            .is_some_and(|d| self.destinations.contains(d))
-                    })))
+            || self.promises.contains(&key.promise)
+            || self.requests.contains(key)
+            || (!self.promise_files.is_empty() && self.promise_changed(platform, &key.promise))
+            || (!self.destination_files.is_empty() && self.placement_changed(platform, record))
+    }
+
+    fn promise_changed(&self, platform: &Platform, promise: &str) -> bool {
+        match platform.promises.get(promise) {
+            Some(p) => self.promise_files.contains(&p.path),
+            None => true,
+        }
+    }
+
+    fn placement_changed(&self, platform: &Platform, record: &Record) -> bool {
+        let destinations = record
+            .placements
+            .iter()
+            .filter_map(|p| p.destination.as_ref());
+        record.phase == Phase::Pending
+            || destinations
+                .into_iter()
+                .any(|name| match platform.destinations.get(name) {
+                    Some(d) => self.destination_files.contains(&d.path),
+                    None => true,
+                })
     }
 }
 
@@ -100,32 +153,109 @@ mod tests {
         }
     }
 
-    #[test]
-    fn an_empty_scope_reruns_only_what_was_never_reconciled_or_changed() {
-        let scope = Scope::default();
-        let file = request("requests/app/a.yaml", "b1");
-        assert!(scope.includes(&file, None));
-        let same = record("requests/app/a.yaml", "b1", Phase::Ready, "dev");
-        assert!(!scope.includes(&file, Some(&same)));
-        let older = record("requests/app/a.yaml", "b0", Phase::Ready, "dev");
-        assert!(scope.includes(&file, Some(&older)));
+    fn platform() -> Platform {
+        let file = |path: &str, text: &str| crate::model::SourceFile {
+            path: path.into(),
+            blob: "x".into(),
+            bytes: text.into(),
+        };
+        let promise = "kind: Promise\nmetadata: {name: app}\nspec:\n  api:\n    spec:\n      group: a.b\n      names: {kind: App}\n      versions: [{name: v1}]\n";
+        Platform::load([
+            file("promises/app.yaml", promise),
+            file(
+                "destinations/dev.yaml",
+                "kind: Destination\nmetadata: {name: dev}\n",
+            ),
+            file(
+                "destinations/prod.yaml",
+                "kind: Destination\nmetadata: {name: prod}\n",
+            ),
+        ])
+    }
+
+    fn scope(promise_files: &[&str], destination_files: &[&str]) -> Scope {
+        Scope {
+            promise_files: promise_files.iter().map(|s| s.to_string()).collect(),
+            destination_files: destination_files.iter().map(|s| s.to_string()).collect(),
+            ..Scope::default()
+        }
     }
 
     #[test]
-    fn promises_and_destinations_select_their_requests() {
+    fn only_input_changes_select_work() {
+        let files = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(p, b)| (p.to_string(), b.to_string()))
+                .collect()
+        };
+        let old = files(&[
+            ("promises/app.yaml", "1"),
+            ("requests/app/a.yaml", "1"),
+            ("requests/app/b.yaml", "1"),
+            ("state/dev/x.yaml", "1"),
+        ]);
+        let new = files(&[
+            ("promises/app.yaml", "1"),
+            ("requests/app/a.yaml", "2"),
+            ("requests/app/c.yaml", "1"),
+            ("destinations/dev.yaml", "1"),
+            ("state/dev/x.yaml", "2"),
+            ("README.md", "2"),
+        ]);
+        let scope = Scope::from_input_changes(&old, &new);
+        let paths: Vec<&String> = scope.request_paths.iter().collect();
+        assert_eq!(
+            paths,
+            [
+                "requests/app/a.yaml",
+                "requests/app/b.yaml",
+                "requests/app/c.yaml"
+            ]
+        );
+        assert!(scope.promise_files.is_empty());
+        assert_eq!(scope.destination_files.len(), 1);
+        assert!(Scope::from_input_changes(&new, &new).is_empty());
+    }
+
+    #[test]
+    fn an_empty_scope_reruns_only_what_was_never_reconciled_or_changed() {
+        let platform = platform();
+        let scope = Scope::default();
+        let file = request("requests/app/a.yaml", "b1");
+        assert!(scope.includes(&platform, &file, None));
+        let same = record("requests/app/a.yaml", "b1", Phase::Ready, "dev");
+        assert!(!scope.includes(&platform, &file, Some(&same)));
+        let older = record("requests/app/a.yaml", "b0", Phase::Ready, "dev");
+        assert!(scope.includes(&platform, &file, Some(&older)));
+    }
+
+    #[test]
+    fn a_changed_promise_file_selects_its_requests() {
+        let platform = platform();
         let file = request("requests/app/a.yaml", "b1");
         let on_dev = record("requests/app/a.yaml", "b1", Phase::Ready, "dev");
-        let promise = Scope {
-            promises: ["app".to_string()].into(),
-            ..Scope::default()
-        };
-        assert!(promise.includes(&file, Some(&on_dev)));
-        let prod = Scope {
-            destinations: ["prod".to_string()].into(),
-            ..Scope::default()
-        };
-        assert!(!prod.includes(&file, Some(&on_dev)));
+        assert!(scope(&["promises/app.yaml"], &[]).includes(&platform, &file, Some(&on_dev)));
+        assert!(!scope(&["promises/other.yaml"], &[]).includes(&platform, &file, Some(&on_dev)));
+        let orphan = RequestFile::parse(
+            "requests/gone/a.yaml",
+            "b1".into(),
+            b"metadata: {name: a}".to_vec(),
+        );
+        let record = record("requests/gone/a.yaml", "b1", Phase::Ready, "dev");
+        assert!(scope(&["promises/gone.yaml"], &[]).includes(&platform, &orphan, Some(&record)));
+    }
+
+    #[test]
+    fn a_changed_destination_file_selects_what_is_placed_there_and_what_waits() {
+        let platform = platform();
+        let file = request("requests/app/a.yaml", "b1");
+        let on_dev = record("requests/app/a.yaml", "b1", Phase::Ready, "dev");
+        assert!(!scope(&[], &["destinations/prod.yaml"]).includes(&platform, &file, Some(&on_dev)));
+        assert!(scope(&[], &["destinations/dev.yaml"]).includes(&platform, &file, Some(&on_dev)));
         let pending = record("requests/app/a.yaml", "b1", Phase::Pending, "dev");
-        assert!(prod.includes(&file, Some(&pending)));
+        assert!(scope(&[], &["destinations/prod.yaml"]).includes(&platform, &file, Some(&pending)));
+        let on_gone = record("requests/app/a.yaml", "b1", Phase::Ready, "gone");
+        assert!(scope(&[], &["destinations/gone.yaml"]).includes(&platform, &file, Some(&on_gone)));
     }
 }

@@ -126,7 +126,15 @@ fn request(name: &str) -> String {
 }
 
 fn pass(store: &MemoryStore, executor: &FakeExecutor) -> PassReport {
-    reconcile(store, &Scope::all(), executor, &Options::default(), &|_| {}).unwrap()
+    reconcile(
+        store,
+        None,
+        &Scope::all(),
+        executor,
+        &Options::default(),
+        &|_| {},
+    )
+    .unwrap()
 }
 
 #[test]
