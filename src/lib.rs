@@ -15,5 +15,6 @@ pub mod pipeline;
 pub mod reconcile;
 pub mod scheduling;
 pub mod schema;
+pub mod serve;
 pub mod state;
 pub mod yaml;

@@ -4,6 +4,7 @@
 //! 2 an error stopped the command (nothing written).
 
 mod reconcile;
+mod serve;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -24,6 +25,9 @@ pub struct Cli {
     /// More logging: -v for info, -vv for debug (or set RUST_LOG).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+    /// How log lines on stderr look.
+    #[arg(long, value_enum, default_value = "text", global = true)]
+    pub log_format: LogFormat,
     /// The command to run.
     #[command(subcommand)]
     pub command: Command,
@@ -34,17 +38,30 @@ pub struct Cli {
 pub enum Command {
     /// Run one reconcile pass over a platform repository and commit what changed.
     Reconcile(reconcile::ReconcileArgs),
+    /// Follow a remote repository: rerun what changes, rerun everything on a schedule,
+    /// push the outputs back.
+    Serve(serve::ServeArgs),
 }
 
 /// Runs the parsed command line, writing its report to `out`.
 pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<u8> {
     match cli.command {
         Command::Reconcile(args) => reconcile::run(args, out),
+        Command::Serve(args) => serve::run(args, out),
     }
 }
 
+/// The format of log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines, coloured on a terminal.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
 /// Sets up logging to stderr: warnings by default, more with `-v`, or as `RUST_LOG` says.
-pub fn init_logging(verbose: u8) {
+pub fn init_logging(verbose: u8, format: LogFormat) {
     let default = match verbose {
         0 => "warn",
         1 => "info",
@@ -52,16 +69,22 @@ pub fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => {
+            use std::io::IsTerminal;
+            builder.with_ansi(std::io::stderr().is_terminal()).init()
+        }
+    }
 }
 
 /// The binary's `main`: parse, run, print errors as `promised: {error:#}`.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    init_logging(cli.verbose, cli.log_format);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match run(cli, &mut out) {

@@ -107,7 +107,7 @@ pub fn run(args: ReconcileArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     })
 }
 
-fn parse_author(author: &str) -> anyhow::Result<(String, String)> {
+pub(super) fn parse_author(author: &str) -> anyhow::Result<(String, String)> {
     let parsed = author
         .strip_suffix('>')
         .and_then(|rest| rest.split_once('<'))

@@ -42,6 +42,20 @@ impl GixStore {
         })
     }
 
+    /// Opens the repository at `path` to work on the full reference name `reference`
+    /// (e.g. `refs/heads/main`), which need not exist yet.
+    pub fn open_reference(path: &Path, reference: &str) -> Result<Self, GitError> {
+        let repo = gix::open(path).map_err(|e| GitError::Open {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        Ok(GixStore {
+            repo: repo.into_sync(),
+            path: path.to_path_buf(),
+            reference: reference.to_string(),
+        })
+    }
+
     /// The full name of the branch, `refs/heads/<branch>`.
     pub fn reference(&self) -> &str {
         &self.reference

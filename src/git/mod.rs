@@ -4,11 +4,13 @@
 //! gix on a local repository (bare or not), without touching a worktree or index.
 
 mod gix_store;
+mod remote;
 mod worktree;
 
 use std::collections::BTreeMap;
 
 pub use gix_store::GixStore;
+pub use remote::{GitCli, PushOutcome};
 pub use worktree::sync_worktree;
 
 use crate::model::SourceFile;

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 pub use destination::Destination;
 pub use pipeline::{Container, EnvVar, Pipeline};
 pub use platform::{Platform, SourceFile, is_input};
-pub use promise::{Api, ApiVersion, PLATFORM_API_VERSION, Promise};
+pub use promise::{Api, ApiVersion, INTERVAL_ANNOTATION, PLATFORM_API_VERSION, Promise};
 pub use request::{DEFAULT_NAMESPACE, RequestDoc, RequestFile, RequestKey, promise_folder};
 
 /// Kubernetes labels, or a selector's `matchLabels`; sorted, so output is stable.

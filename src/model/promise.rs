@@ -1,6 +1,9 @@
 //! Kratix `Promise` documents: the API a Promise offers, where its output may go, and the
 //! pipelines that turn a request into Kubernetes documents.
 
+use std::collections::BTreeMap;
+use std::time::Duration;
+
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -26,7 +29,14 @@ pub struct Promise {
     pub configure: Vec<Pipeline>,
     /// `spec.dependencies`: static documents written to every matching destination.
     pub dependencies: Vec<Value>,
+    /// How often its requests rerun, from `spec.workflows.config.reconciliationInterval`
+    /// or the `kratix.io/reconciliation-interval` annotation; `None` follows the global
+    /// schedule.
+    pub reconciliation_interval: Option<Duration>,
 }
+
+/// The annotation Kratix reads a Promise's rerun interval from.
+pub const INTERVAL_ANNOTATION: &str = "kratix.io/reconciliation-interval";
 
 /// The request API of a Promise: what `spec.api` (a CustomResourceDefinition) declares.
 #[derive(Debug, Clone, PartialEq)]
@@ -82,6 +92,8 @@ impl Promise {
                 format!("kind: expected Promise, found {:?}", doc.kind),
             ));
         }
+        let interval = interval(&doc.metadata.annotations, doc.spec.workflows.as_ref())
+            .map_err(|m| LoadError::new(path, m))?;
         let name = doc.metadata.name;
         let api = doc
             .spec
@@ -97,8 +109,35 @@ impl Promise {
             destination_selectors: selectors_from_kratix(&doc.spec.destination_selectors),
             configure,
             dependencies: doc.spec.dependencies,
+            reconciliation_interval: interval,
         })
     }
+}
+
+/// The rerun interval, from the workflow config or else the annotation.
+fn interval(
+    annotations: &Option<BTreeMap<String, String>>,
+    workflows: Option<&Workflows>,
+) -> Result<Option<Duration>, String> {
+    let from_spec = workflows
+        .and_then(|w| w.config.as_ref())
+        .and_then(|c| c.reconciliation_interval.as_deref())
+        .map(|text| ("spec.workflows.config.reconciliationInterval", text));
+    let from_annotation = annotations
+        .as_ref()
+        .and_then(|a| a.get(INTERVAL_ANNOTATION))
+        .map(|text| {
+            (
+                "metadata.annotations[kratix.io/reconciliation-interval]",
+                text.as_str(),
+            )
+        });
+    let Some((field, text)) = from_spec.or(from_annotation) else {
+        return Ok(None);
+    };
+    let duration = humantime::parse_duration(text)
+        .map_err(|e| format!("{field}: {text:?} is not a duration such as 30m or 1h: {e}"))?;
+    Ok(Some(duration))
 }
 
 /// Picks the configure pipelines: the `workflows` form, else the seed's image list.
@@ -139,6 +178,8 @@ struct PromiseDoc {
 pub(super) struct Metadata {
     pub(super) name: String,
     #[serde(default)]
+    pub(super) annotations: Option<BTreeMap<String, String>>,
+    #[serde(default)]
     pub(super) labels: Option<Labels>,
 }
 
@@ -160,6 +201,15 @@ struct PromiseSpec {
 struct Workflows {
     #[serde(default)]
     resource: Option<ResourceWorkflows>,
+    #[serde(default)]
+    config: Option<WorkflowConfig>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WorkflowConfig {
+    #[serde(default)]
+    reconciliation_interval: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -335,6 +385,41 @@ spec:
         assert_eq!(pipeline.containers.len(), 2);
         assert_eq!(pipeline.containers[1].image, "example/b:v1");
         assert_eq!(promise.api.plural, "jenkins");
+    }
+
+    #[test]
+    fn the_rerun_interval_comes_from_the_spec_or_the_annotation() {
+        let promise = Promise::parse("p.yaml", REDIS).unwrap();
+        assert_eq!(promise.reconciliation_interval, None);
+        let annotated = REDIS.replace(
+            "  name: redis\n",
+            "  name: redis\n  annotations: {kratix.io/reconciliation-interval: 30m}\n",
+        );
+        let promise = Promise::parse("p.yaml", &annotated).unwrap();
+        assert_eq!(
+            promise.reconciliation_interval,
+            Some(Duration::from_secs(1800))
+        );
+        let spec = REDIS.replace(
+            "  workflows:\n",
+            "  workflows:\n    config: {reconciliationInterval: 1h}\n",
+        );
+        let promise = Promise::parse("p.yaml", &spec).unwrap();
+        assert_eq!(
+            promise.reconciliation_interval,
+            Some(Duration::from_secs(3600))
+        );
+        let bad = REDIS.replace(
+            "  workflows:\n",
+            "  workflows:\n    config: {reconciliationInterval: soon}\n",
+        );
+        let err = Promise::parse("p.yaml", &bad).unwrap_err();
+        assert!(
+            err.message
+                .starts_with("spec.workflows.config.reconciliationInterval:"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]

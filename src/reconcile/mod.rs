@@ -71,6 +71,8 @@ pub struct PassReport {
     pub files_changed: usize,
     /// How many requests had their pipelines run.
     pub pipelines_run: usize,
+    /// Promises with their own rerun interval.
+    pub intervals: BTreeMap<String, Duration>,
 }
 
 impl PassReport {
@@ -158,6 +160,11 @@ pub fn reconcile(
         problems: platform.problems.clone(),
         files_changed: changes.upserts.len() + changes.removals.len(),
         pipelines_run,
+        intervals: platform
+            .promises
+            .values()
+            .filter_map(|p| Some((p.name.clone(), p.reconciliation_interval?)))
+            .collect(),
         ..PassReport::default()
     };
     attribute(&changes, &platform, &previous, &mut report);

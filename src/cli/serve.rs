@@ -1,0 +1,102 @@
+//! `promised serve`: the daemon.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use super::EXIT_OK;
+use crate::executor::ProcessExecutor;
+use crate::reconcile::Options;
+use crate::serve::timing::{Backoff, DEFAULT_SCHEDULE, Schedule};
+use crate::serve::{ServeConfig, serve};
+
+/// Arguments of `promised serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// The platform repository to follow: a path, file://, https:// or ssh URL.
+    /// Authentication is Git's own: ssh-agent, GIT_SSH_COMMAND, credential helpers.
+    #[arg(long)]
+    pub remote: String,
+    /// The branch holding the inputs.
+    #[arg(long, default_value = "main")]
+    pub branch: String,
+    /// Where to keep the local clone (a bare repository).
+    #[arg(long, default_value = ".promised")]
+    pub workdir: PathBuf,
+    /// How often to fetch.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub poll: Duration,
+    /// When to rerun every pipeline: a cron expression, 5 fields, or 6 with seconds first.
+    #[arg(long, default_value = DEFAULT_SCHEDULE)]
+    pub schedule: String,
+    /// Push outputs to this repository instead of the input repository.
+    #[arg(long)]
+    pub output_remote: Option<String>,
+    /// Push outputs to this branch [default: the input branch].
+    #[arg(long)]
+    pub output_branch: Option<String>,
+    /// Serve /healthz, /readyz, /metrics and /hooks/git on this address (port 0 picks one).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// The webhook's shared secret (GitHub's X-Hub-Signature-256 or GitLab's
+    /// X-Gitlab-Token). Without it, POST /hooks/git is off.
+    #[arg(long, env = "PROMISED_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
+    /// Also wake on file-system changes of a remote on this machine.
+    #[arg(long)]
+    pub watch: bool,
+    /// How long one pipeline may run before it is killed.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+    /// How many pipelines run at once [default: the number of cores].
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// First delay before a failed pipeline is retried; it doubles each time.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub retry_base: Duration,
+    /// Longest delay between retries of a failed pipeline.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    pub retry_max: Duration,
+    /// Author and committer of output commits, as "Name <email>".
+    #[arg(long, default_value = "promised <promised@localhost>")]
+    pub author: String,
+}
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub fn run(args: ServeArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
+    let (author_name, author_email) = super::reconcile::parse_author(&args.author)?;
+    let schedule = Schedule::parse(&args.schedule).map_err(anyhow::Error::msg)?;
+    let defaults = Options::default();
+    let config = ServeConfig {
+        remote: args.remote,
+        branch: args.branch,
+        workdir: args.workdir,
+        poll: args.poll,
+        schedule,
+        output_remote: args.output_remote,
+        output_branch: args.output_branch,
+        listen: args.listen,
+        webhook_secret: args.webhook_secret,
+        watch: args.watch,
+        options: Options {
+            timeout: args.timeout,
+            jobs: args.jobs.unwrap_or(defaults.jobs).max(1),
+            author_name,
+            author_email,
+        },
+        retry_backoff: Backoff {
+            base: args.retry_base,
+            max: args.retry_max,
+        },
+    };
+    out.flush()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(config, Box::new(ProcessExecutor)))?;
+    Ok(EXIT_OK)
+}

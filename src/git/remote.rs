@@ -1,0 +1,173 @@
+//! The network edge: fetch and push through the `git` program.
+//!
+//! gix cannot push, and the `git` program already knows how to reach every remote a
+//! platform team uses (file paths, `file://`, https with credential helpers, ssh with the
+//! agent and `GIT_SSH_COMMAND`). Every call runs with `GIT_TERMINAL_PROMPT=0` and a
+//! timeout, so a remote that asks for a password or hangs fails instead of blocking.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use wait_timeout::ChildExt;
+
+use super::GitError;
+
+/// What became of a push.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushOutcome {
+    /// The remote branch now points at the commit.
+    Pushed,
+    /// The remote branch moved since it was fetched (or the remote refused); nothing
+    /// was overwritten. Fetch and try again.
+    Rejected(String),
+}
+
+/// A local repository driven through the `git` program.
+#[derive(Debug, Clone)]
+pub struct GitCli {
+    dir: PathBuf,
+    timeout: Duration,
+}
+
+impl GitCli {
+    /// Works on the repository at `dir`; each command is killed after `timeout`.
+    pub fn new(dir: &Path, timeout: Duration) -> Self {
+        GitCli {
+            dir: dir.to_path_buf(),
+            timeout,
+        }
+    }
+
+    /// The repository folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Creates a bare repository at the folder unless one is there, and points the
+    /// remote `name` at `url`.
+    pub fn init_with_remote(&self, name: &str, url: &str) -> Result<(), GitError> {
+        if !self.dir.join("HEAD").exists() {
+            fs_err::create_dir_all(&self.dir)
+                .map_err(|e| self.failure(&["init"], e.to_string()))?;
+            self.run(&["init", "--quiet", "--bare"])?;
+        }
+        if self.run(&["remote", "get-url", name]).is_ok() {
+            self.run(&["remote", "set-url", name, url])?;
+        } else {
+            self.run(&["remote", "add", name, url])?;
+        }
+        Ok(())
+    }
+
+    /// Fetches every branch of `remote` and returns the commit its `branch` points at,
+    /// or `None` when the remote has no such branch yet.
+    pub fn fetch(&self, remote: &str, branch: &str) -> Result<Option<String>, GitError> {
+        let refspec = format!("+refs/heads/*:refs/remotes/{remote}/*");
+        self.run(&["fetch", "--quiet", "--prune", "--no-tags", remote, &refspec])?;
+        let tracking = format!("refs/remotes/{remote}/{branch}");
+        Ok(self.resolve(&tracking))
+    }
+
+    /// The commit `reference` points at, if it exists.
+    pub fn resolve(&self, reference: &str) -> Option<String> {
+        let spec = format!("{reference}^{{commit}}");
+        let out = self
+            .run(&["rev-parse", "--verify", "--quiet", &spec])
+            .ok()?;
+        Some(out.trim().to_string()).filter(|s| !s.is_empty())
+    }
+
+    /// Points `reference` at `commit`, or deletes it when `commit` is `None`.
+    pub fn set_ref(&self, reference: &str, commit: Option<&str>) -> Result<(), GitError> {
+        match commit {
+            Some(commit) => self.run(&["update-ref", reference, commit]).map(drop),
+            None => {
+                if self.resolve(reference).is_some() {
+                    self.run(&["update-ref", "-d", reference])?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Pushes `commit` to `branch` of `remote`, only if the remote branch is still at
+    /// `expected` (`None`: only if it does not exist).
+    pub fn push(
+        &self,
+        remote: &str,
+        commit: &str,
+        branch: &str,
+        expected: Option<&str>,
+    ) -> Result<PushOutcome, GitError> {
+        let lease = format!(
+            "--force-with-lease=refs/heads/{branch}:{}",
+            expected.unwrap_or("")
+        );
+        let refspec = format!("{commit}:refs/heads/{branch}");
+        let args = ["push", "--porcelain", "--atomic", &lease, remote, &refspec];
+        match self.output(&args)? {
+            (true, _, _) => Ok(PushOutcome::Pushed),
+            (false, stdout, stderr) => {
+                let rejected = stdout.lines().find(|line| line.starts_with('!'));
+                match rejected {
+                    Some(line) => Ok(PushOutcome::Rejected(line.trim().to_string())),
+                    None => Err(self.failure(&args, stderr)),
+                }
+            }
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Result<String, GitError> {
+        match self.output(args)? {
+            (true, stdout, _) => Ok(stdout),
+            (false, _, stderr) => Err(self.failure(args, stderr)),
+        }
+    }
+
+    /// Runs `git` with output going to temporary files (no pipe can fill up and block),
+    /// and kills it after the timeout.
+    fn output(&self, args: &[&str]) -> Result<(bool, String, String), GitError> {
+        let fail = |message: String| self.failure(args, message);
+        let stdout = tempfile::tempfile().map_err(|e| fail(e.to_string()))?;
+        let stderr = tempfile::tempfile().map_err(|e| fail(e.to_string()))?;
+        let mut child = Command::new("git")
+            .args(args)
+            .current_dir(&self.dir)
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .stdin(Stdio::null())
+            .stdout(stdout.try_clone().map_err(|e| fail(e.to_string()))?)
+            .stderr(stderr.try_clone().map_err(|e| fail(e.to_string()))?)
+            .spawn()
+            .map_err(|e| fail(format!("cannot run git: {e}")))?;
+        let status = match child
+            .wait_timeout(self.timeout)
+            .map_err(|e| fail(e.to_string()))?
+        {
+            Some(status) => status,
+            None => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(fail(format!("timed out after {:?}", self.timeout)));
+            }
+        };
+        let read = |mut file: std::fs::File| {
+            use std::io::{Read, Seek};
+            let mut text = String::new();
+            file.rewind()
+                .and_then(|_| file.read_to_string(&mut text))
+                .map(|_| text)
+        };
+        let out = read(stdout).map_err(|e| fail(e.to_string()))?;
+        let err = read(stderr).map_err(|e| fail(e.to_string()))?;
+        Ok((status.success(), out, err))
+    }
+
+    fn failure(&self, args: &[&str], message: String) -> GitError {
+        GitError::Command {
+            args: args.join(" "),
+            dir: self.dir.display().to_string(),
+            message: message.trim().to_string(),
+        }
+    }
+}

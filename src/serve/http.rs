@@ -1,0 +1,134 @@
+//! The daemon's HTTP endpoints: health, readiness, metrics, and the push webhook.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+use tokio::sync::Notify;
+
+use super::metrics::Metrics;
+
+/// What the handlers share with the daemon.
+#[derive(Clone)]
+pub struct AppState {
+    /// The daemon's metrics.
+    pub metrics: Arc<Metrics>,
+    /// Set once the first sync succeeded.
+    pub ready: Arc<AtomicBool>,
+    /// Wakes the daemon for a sync.
+    pub wake: Arc<Notify>,
+    /// The webhook's shared secret; without one the webhook is off.
+    pub secret: Option<Arc<str>>,
+}
+
+/// The routes: `GET /healthz`, `GET /readyz`, `GET /metrics`, `POST /hooks/git`.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/hooks/git", post(hook))
+        .with_state(state)
+}
+
+async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
+    if state.ready.load(Ordering::Relaxed) {
+        (StatusCode::OK, "ready\n")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "no successful sync yet\n")
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> ([(&'static str, &'static str); 1], String) {
+    let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    ([("content-type", content_type)], state.metrics.render())
+}
+
+async fn hook(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, &'static str) {
+    let Some(secret) = &state.secret else {
+        return (
+            StatusCode::NOT_FOUND,
+            "the webhook is off: start serve with a webhook secret\n",
+        );
+    };
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let verified = verify(
+        secret.as_bytes(),
+        &body,
+        header("x-hub-signature-256"),
+        header("x-gitlab-token"),
+    );
+    if !verified {
+        tracing::warn!("webhook call with a missing or wrong signature refused");
+        return (StatusCode::UNAUTHORIZED, "bad signature\n");
+    }
+    tracing::info!("webhook: syncing now");
+    state.wake.notify_one();
+    (StatusCode::ACCEPTED, "sync scheduled\n")
+}
+
+/// Checks a webhook call: GitHub's `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the
+/// body>`, or GitLab's `X-Gitlab-Token: <secret>`. Both compare in constant time.
+pub fn verify(secret: &[u8], body: &[u8], github: Option<&str>, gitlab: Option<&str>) -> bool {
+    if let Some(signature) = github {
+        let Some(hex_digest) = signature.strip_prefix("sha256=") else {
+            return false;
+        };
+        let Ok(expected) = hex::decode(hex_digest) else {
+            return false;
+        };
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
+        mac.update(body);
+        return mac.verify_slice(&expected).is_ok();
+    }
+    if let Some(token) = gitlab {
+        // Compare MACs of both tokens, so the time taken says nothing about the secret.
+        let tag = |bytes: &[u8]| {
+            let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("any key length");
+            mac.update(bytes);
+            mac
+        };
+        let expected = tag(secret).finalize().into_bytes();
+        return tag(token.as_bytes()).verify_slice(&expected).is_ok();
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn github_signature(secret: &[u8], body: &[u8]) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret).unwrap();
+        mac.update(body);
+        format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    }
+
+    #[test]
+    fn github_signatures_are_checked_against_the_body() {
+        let body = br#"{"ref":"refs/heads/main"}"#;
+        let good = github_signature(b"s3cret", body);
+        assert!(verify(b"s3cret", body, Some(&good), None));
+        assert!(!verify(b"other", body, Some(&good), None));
+        assert!(!verify(b"s3cret", b"tampered", Some(&good), None));
+        assert!(!verify(b"s3cret", body, Some("sha1=abc"), None));
+    }
+
+    #[test]
+    fn gitlab_tokens_must_equal_the_secret_and_nothing_is_not_enough() {
+        assert!(verify(b"s3cret", b"", None, Some("s3cret")));
+        assert!(!verify(b"s3cret", b"", None, Some("s3cre")));
+        assert!(!verify(b"s3cret", b"", None, None));
+    }
+}

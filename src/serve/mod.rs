@@ -1,0 +1,197 @@
+//! `promised serve`: the daemon. It follows a remote repository, reruns the pipelines
+//! whose inputs changed, reruns everything on a schedule, retries failures with backoff,
+//! and pushes its output commits back.
+//!
+//! The loop wakes on the poll interval, a webhook call, a file-system change of a local
+//! remote, the cron schedule, a Promise's own interval, or a due retry; each wake is one
+//! [`daemon::Daemon::sync`] on a worker thread. SIGTERM or SIGINT lets the sync in
+//! flight finish (its ref updates are atomic either way) and then exits.
+
+pub mod daemon;
+pub mod http;
+pub mod metrics;
+pub mod timing;
+mod watch;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::Notify;
+
+use daemon::{Daemon, INPUT_REMOTE, OUTPUT_REMOTE, OutputTarget, SyncConfig};
+use metrics::Metrics;
+use timing::{Backoff, Schedule};
+
+use crate::executor::Executor;
+use crate::git::GitCli;
+use crate::reconcile::{Options, Scope};
+
+/// Everything `serve` is told.
+pub struct ServeConfig {
+    /// The input repository's URL or path.
+    pub remote: String,
+    /// The input branch.
+    pub branch: String,
+    /// Where the local bare repository lives.
+    pub workdir: PathBuf,
+    /// How often to fetch.
+    pub poll: Duration,
+    /// When to rerun everything.
+    pub schedule: Schedule,
+    /// Another repository for outputs.
+    pub output_remote: Option<String>,
+    /// Another branch for outputs.
+    pub output_branch: Option<String>,
+    /// Where the HTTP endpoints listen; `None`: no HTTP.
+    pub listen: Option<SocketAddr>,
+    /// The webhook's shared secret.
+    pub webhook_secret: Option<String>,
+    /// Watch a local remote's folder for changes.
+    pub watch: bool,
+    /// How passes run.
+    pub options: Options,
+    /// Retry delays of failed pipelines.
+    pub retry_backoff: Backoff,
+}
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub async fn serve(config: ServeConfig, executor: Box<dyn Executor>) -> anyhow::Result<()> {
+    let git = GitCli::new(&config.workdir, Duration::from_secs(300));
+    git.init_with_remote(INPUT_REMOTE, &config.remote)?;
+    let output = match (&config.output_remote, &config.output_branch) {
+        (None, None) => None,
+        (Some(url), branch) => {
+            git.init_with_remote(OUTPUT_REMOTE, url)?;
+            let branch = branch.clone().unwrap_or_else(|| config.branch.clone());
+            Some(OutputTarget {
+                remote: OUTPUT_REMOTE.into(),
+                branch,
+            })
+        }
+        (None, Some(branch)) if *branch == config.branch => None,
+        (None, Some(branch)) => Some(OutputTarget {
+            remote: INPUT_REMOTE.into(),
+            branch: branch.clone(),
+        }),
+    };
+    let metrics = Arc::new(Metrics::default());
+    let ready = Arc::new(AtomicBool::new(false));
+    let wake = Arc::new(Notify::new());
+    let stop = Arc::new(AtomicBool::new(false));
+    spawn_signal_handler(stop.clone(), wake.clone());
+
+    if let Some(addr) = config.listen {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let local = listener.local_addr()?;
+        println!("promised: listening on http://{local}");
+        let state = http::AppState {
+            metrics: metrics.clone(),
+            ready: ready.clone(),
+            wake: wake.clone(),
+            secret: config.webhook_secret.as_deref().map(Arc::from),
+        };
+        tokio::spawn(async move {
+            if let Err(err) = axum::serve(listener, http::router(state)).await {
+                tracing::error!("HTTP server stopped: {err}");
+            }
+        });
+    }
+    let _watcher = if config.watch {
+        Some(watch::watch_remote(&config.remote, wake.clone())?)
+    } else {
+        None
+    };
+
+    let sync_config = SyncConfig {
+        workdir: config.workdir.clone(),
+        branch: config.branch.clone(),
+        output,
+        options: config.options.clone(),
+        push_backoff: Backoff {
+            base: Duration::from_millis(200),
+            max: Duration::from_secs(10),
+        },
+        retry_backoff: config.retry_backoff,
+        push_attempts: 8,
+    };
+    let mut daemon = Some(Daemon::new(sync_config, executor, metrics.clone()));
+    let mut next_cron = config.schedule.next_after(Utc::now());
+    tracing::info!(remote = %config.remote, branch = %config.branch, schedule = config.schedule.as_str(), "serving");
+    println!("promised: following {} ({})", config.remote, config.branch);
+
+    loop {
+        let mut owned = daemon.take().expect("the daemon is back after each sync");
+        let now = Utc::now();
+        if next_cron.is_some_and(|at| at <= now) {
+            tracing::info!("scheduled full pass");
+            owned.select(Scope::all());
+            next_cron = config.schedule.next_after(now);
+        }
+        let due = owned.intervals.take_due(now);
+        if !due.is_empty() {
+            tracing::info!(promises = ?due, "Promise intervals due");
+            owned.select(Scope {
+                promises: due.into_iter().collect(),
+                ..Scope::default()
+            });
+        }
+        let (owned, result) = tokio::task::spawn_blocking(move || {
+            let result = owned.sync(now);
+            (owned, result)
+        })
+        .await?;
+        match result {
+            Ok(synced) => {
+                tracing::debug!(?synced, "sync done");
+                ready.store(true, Ordering::Relaxed);
+            }
+            Err(err) => {
+                metrics.sync_errors.inc();
+                tracing::error!("sync failed: {err}");
+            }
+        }
+        let wake_at = [next_cron, owned.retries.next(), owned.intervals.next()]
+            .into_iter()
+            .flatten()
+            .map(|at| (at - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+            .fold(config.poll, Duration::min);
+        daemon = Some(owned);
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(wake_at) => {}
+            _ = wake.notified() => {}
+        }
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+    }
+    println!("promised: stopped");
+    Ok(())
+}
+
+/// Sets `stop` and wakes the loop on SIGTERM or SIGINT.
+fn spawn_signal_handler(stop: Arc<AtomicBool>, wake: Arc<Notify>) {
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            tracing::error!("cannot listen for SIGTERM/SIGINT");
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        tracing::info!("stopping: the sync in flight finishes first");
+        stop.store(true, Ordering::Relaxed);
+        wake.notify_one();
+    });
+}

@@ -1,0 +1,209 @@
+//! When the daemon wakes up: the cron schedule, per-Promise intervals, and retry backoff.
+//! Pure: the current time is always passed in.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use croner::Cron;
+
+use crate::model::RequestKey;
+
+/// The default schedule: every 10 hours, as Kratix reruns.
+pub const DEFAULT_SCHEDULE: &str = "0 */10 * * *";
+
+/// A cron schedule of full passes. Five fields (minutes) or six (seconds first), and
+/// `@hourly`-style nicknames.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    cron: Cron,
+    text: String,
+}
+
+impl Schedule {
+    /// Parses a cron expression; the error says what is wrong with it.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let cron = Cron::from_str(text).map_err(|e| format!("schedule {text:?}: {e}"))?;
+        Ok(Schedule {
+            cron,
+            text: text.to_string(),
+        })
+    }
+
+    /// The first time after `now` the schedule fires.
+    pub fn next_after(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.cron.find_next_occurrence(&now, false).ok()
+    }
+
+    /// The expression as given.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+/// Exponential backoff: `base`, `2 * base`, `4 * base`, ... up to `max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// The first delay.
+    pub base: Duration,
+    /// The longest delay.
+    pub max: Duration,
+}
+
+impl Backoff {
+    /// The delay before attempt `attempt` (0 for the first retry).
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempt.min(30));
+        self.base.saturating_mul(factor).min(self.max)
+    }
+}
+
+/// Requests whose pipelines failed, and when each is retried.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Retries {
+    due: BTreeMap<RequestKey, (u32, DateTime<Utc>)>,
+}
+
+impl Retries {
+    /// Records that `key` failed at `now`; its next retry waits longer each time.
+    pub fn failed(&mut self, key: RequestKey, now: DateTime<Utc>, backoff: Backoff) {
+        let attempt = self.due.get(&key).map_or(0, |(n, _)| n + 1);
+        let delay =
+            chrono::Duration::from_std(backoff.delay(attempt)).unwrap_or(chrono::Duration::MAX);
+        self.due.insert(key, (attempt, now + delay));
+    }
+
+    /// Forgets `key`: it succeeded, or is gone.
+    pub fn succeeded(&mut self, key: &RequestKey) {
+        self.due.remove(key);
+    }
+
+    /// The requests due at `now`.
+    pub fn due(&self, now: DateTime<Utc>) -> Vec<RequestKey> {
+        let due = self.due.iter().filter(|(_, (_, at))| *at <= now);
+        due.map(|(key, _)| key.clone()).collect()
+    }
+
+    /// The earliest retry time.
+    pub fn next(&self) -> Option<DateTime<Utc>> {
+        self.due.values().map(|(_, at)| *at).min()
+    }
+
+    /// How many requests wait for a retry.
+    pub fn len(&self) -> usize {
+        self.due.len()
+    }
+
+    /// Whether none does.
+    pub fn is_empty(&self) -> bool {
+        self.due.is_empty()
+    }
+}
+
+/// Promises with their own rerun interval, and when each is next due.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Intervals {
+    next: BTreeMap<String, (Duration, DateTime<Utc>)>,
+}
+
+impl Intervals {
+    /// Takes the intervals of the latest pass: new ones start counting at `now`,
+    /// changed ones restart, removed ones are dropped.
+    pub fn update(&mut self, intervals: &BTreeMap<String, Duration>, now: DateTime<Utc>) {
+        self.next
+            .retain(|name, (interval, _)| intervals.get(name) == Some(interval));
+        for (name, interval) in intervals {
+            self.next.entry(name.clone()).or_insert_with(|| {
+                (
+                    *interval,
+                    now + chrono::Duration::from_std(*interval).unwrap_or(chrono::Duration::MAX),
+                )
+            });
+        }
+    }
+
+    /// The Promises due at `now`; their next time moves one interval on.
+    pub fn take_due(&mut self, now: DateTime<Utc>) -> Vec<String> {
+        let mut due = Vec::new();
+        for (name, (interval, at)) in &mut self.next {
+            if *at <= now {
+                due.push(name.clone());
+                *at = now + chrono::Duration::from_std(*interval).unwrap_or(chrono::Duration::MAX);
+            }
+        }
+        due
+    }
+
+    /// The earliest time a Promise is due.
+    pub fn next(&self) -> Option<DateTime<Utc>> {
+        self.next.values().map(|(_, at)| *at).min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + seconds, 0).unwrap()
+    }
+
+    fn key(name: &str) -> RequestKey {
+        RequestKey {
+            promise: "app".into(),
+            namespace: "default".into(),
+            name: name.into(),
+        }
+    }
+
+    #[test]
+    fn five_and_six_field_schedules_parse() {
+        let every_ten_hours = Schedule::parse(DEFAULT_SCHEDULE).unwrap();
+        let next = every_ten_hours.next_after(at(0)).unwrap();
+        assert!(next > at(0) && next <= at(10 * 3600));
+        let every_second = Schedule::parse("* * * * * *").unwrap();
+        assert_eq!(every_second.next_after(at(0)), Some(at(1)));
+        assert!(Schedule::parse("@hourly").is_ok());
+        let err = Schedule::parse("every day").unwrap_err();
+        assert!(err.starts_with("schedule \"every day\":"), "{err}");
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let backoff = Backoff {
+            base: Duration::from_secs(10),
+            max: Duration::from_secs(60),
+        };
+        let delays: Vec<u64> = (0..5).map(|n| backoff.delay(n).as_secs()).collect();
+        assert_eq!(delays, [10, 20, 40, 60, 60]);
+    }
+
+    #[test]
+    fn failed_requests_come_due_later_each_time() {
+        let backoff = Backoff {
+            base: Duration::from_secs(10),
+            max: Duration::from_secs(600),
+        };
+        let mut retries = Retries::default();
+        retries.failed(key("a"), at(0), backoff);
+        assert!(retries.due(at(9)).is_empty());
+        assert_eq!(retries.due(at(10)), [key("a")]);
+        retries.failed(key("a"), at(10), backoff);
+        assert_eq!(retries.next(), Some(at(30)));
+        retries.succeeded(&key("a"));
+        assert!(retries.is_empty());
+    }
+
+    #[test]
+    fn promise_intervals_come_due_and_move_on() {
+        let mut intervals = Intervals::default();
+        let one_minute = BTreeMap::from([("app".to_string(), Duration::from_secs(60))]);
+        intervals.update(&one_minute, at(0));
+        assert!(intervals.take_due(at(59)).is_empty());
+        assert_eq!(intervals.take_due(at(60)), ["app"]);
+        assert_eq!(intervals.next(), Some(at(120)));
+        intervals.update(&BTreeMap::new(), at(61));
+        assert_eq!(intervals.next(), None);
+    }
+}
