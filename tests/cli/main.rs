@@ -1,8 +1,10 @@
 //! End-to-end tests: real Git repositories in temporary folders, the real binary.
 
+mod daemon_support;
 mod example;
 mod failures;
 mod git_store;
 mod reconcile;
 mod scheduling;
+mod serve;
 mod support;
