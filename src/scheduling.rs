@@ -80,6 +80,9 @@ pub fn place(
         .max_by_key(|d| Sha256::digest(format!("{seed}{}", d.name).as_bytes()));
     match best {
         Some(dest) => Placement::Placed(dest.name.clone()),
+        None if destinations.is_empty() => {
+            Placement::Pending("no destinations are declared".into())
+        }
         None => Placement::Pending(no_match(selectors)),
     }
 }

@@ -57,19 +57,34 @@ impl RequestSchema {
     }
 }
 
-/// Rewrites the OpenAPI dialect into JSON Schema, recursively.
+/// Rewrites the OpenAPI dialect into JSON Schema. Only schema positions are visited
+/// (`properties` values, `items`, `allOf`, ...), so a property that happens to be named
+/// `nullable` keeps its own schema.
 fn to_json_schema(schema: Value) -> Value {
-    match schema {
-        Value::Object(map) => Value::Object(rewrite_object(map)),
-        Value::Array(items) => Value::Array(items.into_iter().map(to_json_schema).collect()),
-        other => other,
-    }
-}
-
-fn rewrite_object(map: Map<String, Value>) -> Map<String, Value> {
+    let Value::Object(map) = schema else {
+        return schema;
+    };
     let mut out: Map<String, Value> = map
         .into_iter()
-        .map(|(key, value)| (key, to_json_schema(value)))
+        .map(|(key, value)| {
+            let value = match key.as_str() {
+                "properties" | "patternProperties" | "definitions" => map_of_schemas(value),
+                "items" | "additionalProperties" | "additionalItems" | "not" => match value {
+                    Value::Array(list) => {
+                        Value::Array(list.into_iter().map(to_json_schema).collect())
+                    }
+                    other => to_json_schema(other),
+                },
+                "allOf" | "anyOf" | "oneOf" => match value {
+                    Value::Array(list) => {
+                        Value::Array(list.into_iter().map(to_json_schema).collect())
+                    }
+                    other => other,
+                },
+                _ => value,
+            };
+            (key, value)
+        })
         .collect();
     if out.remove("x-kubernetes-int-or-string") == Some(Value::Bool(true)) {
         out.remove("type");
@@ -87,7 +102,18 @@ fn rewrite_object(map: Map<String, Value>) -> Map<String, Value> {
             choices.push(Value::Null);
         }
     }
-    out
+    Value::Object(out)
+}
+
+fn map_of_schemas(value: Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(name, schema)| (name, to_json_schema(schema)))
+                .collect(),
+        ),
+        other => other,
+    }
 }
 
 /// `/spec/ports/0/name` becomes `spec.ports[0].name`.
@@ -157,6 +183,22 @@ mod tests {
         assert_eq!(violations.len(), 1);
         assert_eq!(violations[0].field, "spec");
         assert!(violations[0].message.contains("size"), "{}", violations[0]);
+    }
+
+    #[test]
+    fn properties_named_like_keywords_keep_their_schema() {
+        let schema = RequestSchema::compile(&json!({
+            "type": "object",
+            "properties": {
+                "nullable": {"type": "integer"},
+                "x-kubernetes-int-or-string": {"type": "boolean"}
+            }
+        }))
+        .unwrap();
+        let violations =
+            schema.violations(&json!({"nullable": "text", "x-kubernetes-int-or-string": 1}));
+        let fields: Vec<String> = violations.into_iter().map(|v| v.field).collect();
+        assert_eq!(fields, ["nullable", "x-kubernetes-int-or-string"]);
     }
 
     #[test]

@@ -33,7 +33,7 @@ pub struct ReconcileArgs {
     pub author: String,
     /// Rerun only this request file (a repository path such as requests/redis/a.yaml);
     /// may be given more than once. Other requests are left as they are, except ones
-    /// never reconciled before, which always run.
+    /// never reconciled before and ones whose file changed since, which always run.
     #[arg(long = "request", value_name = "PATH")]
     pub requests: Vec<String>,
 }
@@ -68,7 +68,7 @@ pub fn run(args: ReconcileArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
             bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
             bar.set_length(total as u64);
             bar.set_style(
-                ProgressStyle::with_template("{bar:30} {pos}/{len} pipelines {msg}")
+                ProgressStyle::with_template("{bar:30} {pos}/{len} requests {msg}")
                     .expect("the template is valid"),
             );
         }
@@ -82,10 +82,13 @@ pub fn run(args: ReconcileArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     print_report(&report, out)?;
 
     if let (Some(old), Some(new)) = (&report.input_commit, &report.output_commit) {
-        let synced = sync_worktree(store.path(), store.reference(), old, new)
-            .context("the commit is made, but the checked-out worktree could not be updated")?;
-        if synced {
-            tracing::info!("updated the checked-out worktree");
+        match sync_worktree(store.path(), store.reference(), old, new) {
+            Ok(true) => tracing::info!("updated the checked-out worktree"),
+            Ok(false) => {}
+            Err(err) => writeln!(
+                out,
+                "warning  the commit is made, but the checked-out worktree was left as it was: {err}"
+            )?,
         }
     }
     writeln!(out, "{}", summary(&report, started.elapsed()))?;

@@ -61,14 +61,10 @@ fn run_container(
         .args(rest)
         .args(&container.args)
         .current_dir(&dirs.input)
-        .env("KRATIX_INPUT", &dirs.input)
-        .env("KRATIX_OUTPUT", &dirs.output)
-        .env("KRATIX_METADATA", &dirs.metadata)
-        .envs(job.kratix_env())
         .stdin(Stdio::null())
         .process_group(0);
     for var in &container.env {
-        let Some(value) = &var.value else {
+        if var.value_from.is_some() {
             return Err(ExecError::Unsupported {
                 container: container.name.clone(),
                 what: format!(
@@ -76,9 +72,15 @@ fn run_container(
                     var.name
                 ),
             });
-        };
-        command.env(&var.name, value);
+        }
+        command.env(&var.name, var.value.as_deref().unwrap_or_default());
     }
+    // The contract's variables come last, so a container's env cannot redirect them.
+    command
+        .env("KRATIX_INPUT", &dirs.input)
+        .env("KRATIX_OUTPUT", &dirs.output)
+        .env("KRATIX_METADATA", &dirs.metadata)
+        .envs(job.kratix_env());
     let stderr_path = log.with_extension("stderr");
     command.stdout(
         fs::File::create(log.with_extension("stdout"))?

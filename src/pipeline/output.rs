@@ -33,7 +33,7 @@ fn walk(dir: &Path, prefix: &str, flat: bool, files: &mut OutputFiles) -> Result
             return Err(format!("{prefix}{name:?}: file names must be UTF-8"));
         };
         let path = format!("{prefix}{name}");
-        if name == ".git" || name.contains('\\') {
+        if name == ".git" || name.contains('\\') || name.chars().any(char::is_control) {
             return Err(format!("{path}: this name may not be written to Git"));
         }
         if path == DIGEST_FILE {

@@ -131,11 +131,12 @@ pub fn reconcile(
         .map(|(p, id)| (p.clone(), id.clone()))
         .collect();
     let paths: Vec<&str> = input_files.keys().map(String::as_str).collect();
-    let platform = Platform::load(inputs.read(&input_snapshot, &paths)?);
+    let mut platform = Platform::load(inputs.read(&input_snapshot, &paths)?);
     for problem in &platform.problems {
         tracing::warn!(path = %problem.path, "{}", problem.message);
     }
     let previous = previous_records(store, &snapshot)?;
+    prepare::keep_identities(&mut platform, &previous);
 
     let outcomes = run::outcomes(&platform, scope, &previous, executor, options, progress);
     let pipelines_run = outcomes

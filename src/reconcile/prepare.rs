@@ -2,11 +2,12 @@
 //! loaded, its apiVersion/kind is one the Promise serves, and it fits that version's
 //! schema. Pure.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::render::Outcome;
-use crate::model::{Platform, Promise, RequestDoc, RequestFile};
+use crate::model::{Platform, Promise, RequestDoc, RequestFile, RequestKey};
 use crate::schema::RequestSchema;
+use crate::state::status::Record;
 
 /// Compiled schemas by Promise and version, so each compiles once per pass.
 #[derive(Default)]
@@ -82,5 +83,59 @@ pub fn prepare<'a>(
             )))
         }
         Ok(None) => Ok(Ready { promise, document }),
+    }
+}
+
+/// Gives a request file that no longer reads (a YAML error, a missing name) the identity
+/// its last status recorded for that path. Its identity would otherwise come from the
+/// file name, and the outputs of the service it names would look orphaned and be removed.
+pub fn keep_identities(platform: &mut Platform, previous: &BTreeMap<RequestKey, Record>) {
+    let by_path: HashMap<&str, &RequestKey> = previous
+        .iter()
+        .map(|(key, record)| (record.request.path.as_str(), key))
+        .collect();
+    let taken: BTreeSet<RequestKey> = platform.requests.iter().map(|r| r.key.clone()).collect();
+    for request in platform.requests.iter_mut().filter(|r| r.document.is_err()) {
+        if let Some(key) = by_path.get(request.path.as_str()) {
+            if **key != request.key && !taken.contains(*key) {
+                request.key = (*key).clone();
+            }
+        }
+    }
+    platform.requests.sort_by(|a, b| a.key.cmp(&b.key));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::SourceFile;
+    use crate::state::status::{Phase, RequestRef};
+
+    #[test]
+    fn an_unreadable_request_keeps_its_recorded_identity() {
+        let file = SourceFile {
+            path: "requests/app/cache.yaml".into(),
+            blob: "b2".into(),
+            bytes: b"metadata: {name: [\n".to_vec(),
+        };
+        let mut platform = Platform::load([file]);
+        assert_eq!(platform.requests[0].key.to_string(), "app/default/cache");
+        let recorded = RequestKey {
+            promise: "app".into(),
+            namespace: "team".into(),
+            name: "redis-cache".into(),
+        };
+        let record = Record {
+            phase: Phase::Ready,
+            request: RequestRef {
+                path: "requests/app/cache.yaml".into(),
+                blob: "b1".into(),
+            },
+            pipelines: vec![],
+            placements: vec![],
+            outputs: vec![],
+        };
+        keep_identities(&mut platform, &BTreeMap::from([(recorded.clone(), record)]));
+        assert_eq!(platform.requests[0].key, recorded);
     }
 }

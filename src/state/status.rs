@@ -99,7 +99,10 @@ impl RequestStatus {
     /// The status file's bytes.
     pub fn render(&self) -> Vec<u8> {
         let mut doc = Map::new();
-        let message = self.pipeline_status.get("message").cloned();
+        // The pipeline's message is shown once its request is Ready; until then, what
+        // keeps it from being ready is what the requester needs to read.
+        let theirs = self.pipeline_status.get("message").cloned();
+        let message = theirs.filter(|_| self.record.phase == Phase::Ready);
         doc.insert("message".into(), message.unwrap_or(json!(self.message)));
         doc.insert("conditions".into(), Value::Array(self.conditions()));
         for (key, value) in &self.pipeline_status {
@@ -116,7 +119,8 @@ impl RequestStatus {
         (header + &yaml::to_string(&doc)).into_bytes()
     }
 
-    /// promised's conditions, then the pipelines' merged over them by `type`.
+    /// promised's conditions, then the pipelines', merged by `type`; a pipeline cannot
+    /// replace promised's own two (ConfigureWorkflowCompleted, Scheduled).
     fn conditions(&self) -> Vec<Value> {
         let record = &self.record;
         let workflow = match record.phase {
@@ -144,9 +148,19 @@ impl RequestStatus {
             .pipeline_status
             .get("conditions")
             .and_then(Value::as_array);
+        let ours = conditions.len();
         for cond in theirs.into_iter().flatten() {
             let kind = cond.get("type");
-            match conditions.iter_mut().find(|c| c.get("type") == kind) {
+            if kind
+                .and_then(Value::as_str)
+                .is_some_and(|k| OWN_CONDITIONS.contains(&k))
+            {
+                continue;
+            }
+            match conditions[ours..]
+                .iter_mut()
+                .find(|c| c.get("type") == kind)
+            {
                 Some(existing) => *existing = cond.clone(),
                 None => conditions.push(cond.clone()),
             }
@@ -183,6 +197,9 @@ impl RequestStatus {
         condition("Scheduled", true, "Placed", "")
     }
 }
+
+/// The condition types promised sets itself.
+const OWN_CONDITIONS: [&str; 2] = ["ConfigureWorkflowCompleted", "Scheduled"];
 
 fn condition(kind: &str, ok: bool, reason: &str, message: &str) -> Value {
     let mut cond = json!({
@@ -263,7 +280,10 @@ mod tests {
             .map(|c| c["type"].as_str().unwrap())
             .collect();
         assert_eq!(types, ["ConfigureWorkflowCompleted", "Scheduled", "Backup"]);
-        assert_eq!(doc["conditions"][1]["reason"], "Custom");
+        assert_eq!(
+            doc["conditions"][1]["reason"], "Placed",
+            "promised's own conditions stay"
+        );
         let keys: Vec<&String> = doc.as_object().unwrap().keys().collect();
         assert_eq!(keys, ["message", "conditions", "url", "promised"]);
     }

@@ -233,3 +233,41 @@ fn a_container_without_a_command_is_named_and_pointed_to_an_oci_executor() {
     );
     assert!(status.contains("podman"), "{status}");
 }
+
+#[test]
+fn a_request_broken_after_it_ran_keeps_its_outputs_and_identity() {
+    let repo = app_repo(CONFIGMAP_SCRIPT);
+    repo.write(
+        "requests/app/cache.yaml",
+        &request("redis-cache", "team", "small"),
+    );
+    repo.commit("Request redis-cache");
+    assert_eq!(repo.reconcile(&[]).code, 0);
+    let before: Vec<String> = repo
+        .managed_files()
+        .lines()
+        .filter(|p| p.starts_with("state/"))
+        .map(String::from)
+        .collect();
+
+    repo.write(
+        "requests/app/cache.yaml",
+        "apiVersion: test.promised.dev/v1\nkind: App\nmetadata: {name: [\n",
+    );
+    repo.commit("Break the request's YAML");
+    assert_eq!(repo.reconcile(&[]).code, 1);
+    let after: Vec<String> = repo
+        .managed_files()
+        .lines()
+        .filter(|p| p.starts_with("state/"))
+        .map(String::from)
+        .collect();
+    assert_eq!(before, after, "a typo must not take a running service away");
+    let status = repo.show("status/app/team/redis-cache.yaml");
+    assert!(status.contains("phase: Invalid"), "{status}");
+    assert!(
+        !repo
+            .managed_files()
+            .contains("status/app/default/cache.yaml")
+    );
+}
