@@ -3,6 +3,7 @@
 //! binary share it. Exit codes: 0 success, 1 a request or input has a problem (reported),
 //! 2 an error stopped the command (nothing written).
 
+mod pipeline;
 mod reconcile;
 mod serve;
 
@@ -41,6 +42,9 @@ pub enum Command {
     /// Follow a remote repository: rerun what changes, rerun everything on a schedule,
     /// push the outputs back.
     Serve(serve::ServeArgs),
+    /// Work on one Promise's pipelines, without Git.
+    #[command(subcommand)]
+    Pipeline(pipeline::PipelineCommand),
 }
 
 /// Runs the parsed command line, writing its report to `out`.
@@ -48,6 +52,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<u8> {
     match cli.command {
         Command::Reconcile(args) => reconcile::run(args, out),
         Command::Serve(args) => serve::run(args, out),
+        Command::Pipeline(command) => pipeline::run(command, out),
     }
 }
 

@@ -8,7 +8,7 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{EXIT_OK, EXIT_PROBLEMS};
-use crate::executor::ProcessExecutor;
+use crate::executor::{ExecutorKind, Executors};
 use crate::git::{GixStore, sync_worktree};
 use crate::reconcile::{Options, PassReport, Progress, Scope, reconcile};
 use crate::state::status::Phase;
@@ -31,6 +31,9 @@ pub struct ReconcileArgs {
     /// Author and committer of output commits, as "Name <email>".
     #[arg(long, default_value = "promised <promised@localhost>")]
     pub author: String,
+    /// Where pipelines run, unless a Promise's promised.dev/executor annotation says.
+    #[arg(long, value_enum, default_value = "process")]
+    pub executor: ExecutorKind,
     /// Rerun only this request file (a repository path such as requests/redis/a.yaml);
     /// may be given more than once. Other requests are left as they are, except ones
     /// never reconciled before and ones whose file changed since, which always run.
@@ -77,7 +80,14 @@ pub fn run(args: ReconcileArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
             bar.set_message(key.to_string());
         }
     };
-    let report = reconcile(&store, None, &scope, &ProcessExecutor, &options, &progress)?;
+    let report = reconcile(
+        &store,
+        None,
+        &scope,
+        &Executors::new(args.executor),
+        &options,
+        &progress,
+    )?;
     bar.finish_and_clear();
     print_report(&report, out)?;
 

@@ -1,11 +1,14 @@
 //! Executors run a pipeline's containers. The contract (folders, variables) is prepared
 //! by [`crate::pipeline`]; an executor only has to run each container against it.
 
+mod oci;
 mod process;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use oci::{NETWORK_ANNOTATION, OciExecutor};
 pub use process::ProcessExecutor;
 
 use crate::pipeline::{Job, Workspace};
@@ -18,6 +21,85 @@ pub trait Executor: Send + Sync {
     /// Runs every container of `job.pipeline` in order against `workspace`, stopping at
     /// the first failure and within `job.timeout`.
     fn run(&self, job: &Job<'_>, workspace: &Workspace) -> Result<(), ExecError>;
+}
+
+/// The annotation with which a Promise picks its executor, overriding `--executor`.
+pub const EXECUTOR_ANNOTATION: &str = "promised.dev/executor";
+
+/// The executors `--executor` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub enum ExecutorKind {
+    /// Each container's command runs as a local process (no image).
+    Process,
+    /// Each container's image runs with podman.
+    Podman,
+    /// Each container's image runs with docker.
+    Docker,
+}
+
+impl ExecutorKind {
+    /// The name used on the command line and in the annotation.
+    pub fn name(self) -> &'static str {
+        match self {
+            ExecutorKind::Process => "process",
+            ExecutorKind::Podman => "podman",
+            ExecutorKind::Docker => "docker",
+        }
+    }
+
+    fn build(self) -> Box<dyn Executor> {
+        match self {
+            ExecutorKind::Process => Box::new(ProcessExecutor),
+            ExecutorKind::Podman => Box::new(OciExecutor::new("podman")),
+            ExecutorKind::Docker => Box::new(OciExecutor::new("docker")),
+        }
+    }
+}
+
+/// Every executor, and the default one; a Promise's `promised.dev/executor` annotation
+/// picks another for its pipelines.
+pub struct Executors {
+    default: ExecutorKind,
+    all: BTreeMap<ExecutorKind, Box<dyn Executor>>,
+}
+
+impl Executors {
+    /// The executors, with `default` for Promises that do not pick one.
+    pub fn new(default: ExecutorKind) -> Self {
+        let kinds = [
+            ExecutorKind::Process,
+            ExecutorKind::Podman,
+            ExecutorKind::Docker,
+        ];
+        Executors {
+            default,
+            all: kinds.into_iter().map(|k| (k, k.build())).collect(),
+        }
+    }
+}
+
+impl Executor for Executors {
+    fn name(&self) -> &'static str {
+        self.default.name()
+    }
+
+    fn run(&self, job: &Job<'_>, workspace: &Workspace) -> Result<(), ExecError> {
+        let chosen = match job.promise.annotations.get(EXECUTOR_ANNOTATION) {
+            None => self.default,
+            Some(name) => {
+                let kinds = self.all.keys().copied();
+                kinds.into_iter().find(|k| k.name() == name).ok_or_else(|| ExecError::Unsupported {
+                    container: "(all)".into(),
+                    what: format!(
+                        "Promise {:?} asks for executor {name:?} ({EXECUTOR_ANNOTATION}); known: process, podman, docker",
+                        job.promise.name
+                    ),
+                })?
+            }
+        };
+        tracing::debug!(executor = chosen.name(), pipeline = %job.pipeline.name, "running pipeline");
+        self.all[&chosen].run(job, workspace)
+    }
 }
 
 /// Why a pipeline run did not complete.

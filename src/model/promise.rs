@@ -18,6 +18,9 @@ pub const PLATFORM_API_VERSION: &str = "platform.kratix.io/v1alpha1";
 pub struct Promise {
     /// `metadata.name`; requests for it live under `requests/<name>/`.
     pub name: String,
+    /// `metadata.annotations`; promised reads `promised.dev/executor` and
+    /// `promised.dev/pipeline-network` from them.
+    pub annotations: BTreeMap<String, String>,
     /// Repository path of the file it came from.
     pub path: String,
     /// The API that requests must match.
@@ -95,6 +98,7 @@ impl Promise {
         let interval = interval(&doc.metadata.annotations, doc.spec.workflows.as_ref())
             .map_err(|m| LoadError::new(path, m))?;
         let name = doc.metadata.name;
+        let annotations = doc.metadata.annotations.unwrap_or_default();
         let api = doc
             .spec
             .api
@@ -104,6 +108,7 @@ impl Promise {
             .map_err(|m| LoadError::new(path, m))?;
         Ok(Promise {
             name,
+            annotations,
             path: path.to_string(),
             api,
             destination_selectors: selectors_from_kratix(&doc.spec.destination_selectors),

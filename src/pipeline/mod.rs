@@ -135,7 +135,14 @@ pub fn run(executor: &dyn Executor, job: &Job<'_>) -> Result<RunOutput, RunError
             let message = format!("cannot create a run folder in {}: {e}", dir.display());
             ExecError::Io(std::io::Error::new(e.kind(), message))
         })?;
-    let workspace = Workspace::create(root.path(), job.object_yaml)?;
+    run_in(executor, job, root.path())
+}
+
+/// Runs `job` with its workspace under `root` (which must be empty or absent), and
+/// leaves the folders there: how `promised pipeline run` shows a Promise author
+/// everything the pipeline wrote.
+pub fn run_in(executor: &dyn Executor, job: &Job<'_>, root: &Path) -> Result<RunOutput, RunError> {
+    let workspace = Workspace::create(root, job.object_yaml)?;
     executor.run(job, &workspace)?;
     let files = read_output(&workspace.output, job.pipeline.chained).map_err(RunError::Output)?;
     let metadata = read_metadata(&workspace.metadata).map_err(RunError::Metadata)?;

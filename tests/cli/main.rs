@@ -4,6 +4,7 @@ mod daemon_support;
 mod example;
 mod failures;
 mod git_store;
+mod podman;
 mod reconcile;
 mod scheduling;
 mod serve;

@@ -1,0 +1,141 @@
+//! `promised pipeline run`: one Promise's pipelines on one request file, for Promise
+//! authors. Nothing is read from or written to Git.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use fs_err as fs;
+
+use super::{EXIT_OK, EXIT_PROBLEMS};
+use crate::executor::{ExecutorKind, Executors};
+use crate::model::{Platform, Promise, RequestFile, SourceFile};
+use crate::pipeline::{self, Job};
+use crate::reconcile::Outcome;
+use crate::reconcile::prepare::{Schemas, prepare};
+
+/// `promised pipeline ...`
+#[derive(Debug, clap::Subcommand)]
+pub enum PipelineCommand {
+    /// Run a Promise's configure pipelines on a request file and keep what they wrote.
+    Run(RunArgs),
+}
+
+/// Arguments of `promised pipeline run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The Promise file.
+    #[arg(long)]
+    pub promise: PathBuf,
+    /// The request file.
+    #[arg(long)]
+    pub request: PathBuf,
+    /// Where to write each pipeline's input, output and metadata folders
+    /// (`<out>/<pipeline>/{input,output,metadata}`); must not exist or be empty.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Where the pipelines run, unless the Promise's promised.dev/executor annotation says.
+    #[arg(long, value_enum, default_value = "process")]
+    pub executor: ExecutorKind,
+    /// How long each pipeline may run before it is killed.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+}
+
+/// Runs `promised pipeline ...`.
+pub fn run(command: PipelineCommand, out: &mut dyn Write) -> anyhow::Result<u8> {
+    match command {
+        PipelineCommand::Run(args) => run_pipelines(args, out),
+    }
+}
+
+fn run_pipelines(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
+    let promise_text = fs::read_to_string(&args.promise)?;
+    let promise = Promise::parse(&args.promise.display().to_string(), &promise_text)?;
+    if args.out.exists() && fs::read_dir(&args.out)?.next().is_some() {
+        anyhow::bail!("--out {}: the folder is not empty", args.out.display());
+    }
+    let file_name = args
+        .request
+        .file_name()
+        .context("--request names no file")?;
+    let bytes = fs::read(&args.request)?;
+    let repo_path = format!("requests/{}/{}", promise.name, file_name.to_string_lossy());
+    let platform = Platform::load([
+        SourceFile {
+            path: "promises/promise.yaml".into(),
+            blob: String::new(),
+            bytes: promise_text.into_bytes(),
+        },
+        SourceFile {
+            path: repo_path,
+            blob: String::new(),
+            bytes,
+        },
+    ]);
+    let request: &RequestFile = platform
+        .requests
+        .first()
+        .context("the request file was not read")?;
+    let ready = match prepare(&platform, &mut Schemas::default(), request) {
+        Ok(ready) => ready,
+        Err(
+            Outcome::Invalid(message) | Outcome::Unreconciled(message) | Outcome::Failed(message),
+        ) => {
+            writeln!(out, "invalid  {}: {message}", args.request.display())?;
+            return Ok(EXIT_PROBLEMS);
+        }
+        Err(other) => anyhow::bail!("unexpected outcome {other:?}"),
+    };
+    let executors = Executors::new(args.executor);
+    for pipeline in &ready.promise.configure {
+        let job = Job {
+            promise: ready.promise,
+            pipeline,
+            key: &request.key,
+            request: ready.document,
+            object_yaml: &request.bytes,
+            timeout: args.timeout,
+        };
+        let root = args.out.join(&pipeline.name);
+        match pipeline::run_in(&executors, &job, &root) {
+            Ok(result) => {
+                writeln!(
+                    out,
+                    "pipeline {}: succeeded; {}",
+                    pipeline.name,
+                    root.display()
+                )?;
+                for path in result.files.keys() {
+                    writeln!(out, "  output   {path}")?;
+                }
+                for selector in &result.metadata.selectors {
+                    let labels: Vec<String> = selector
+                        .match_labels
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect();
+                    let scope = selector
+                        .directory
+                        .as_deref()
+                        .unwrap_or("(rest of the output)");
+                    writeln!(out, "  selector {scope}: {}", labels.join(", "))?;
+                }
+                for (key, value) in &result.metadata.status {
+                    writeln!(out, "  status   {key}: {value}")?;
+                }
+            }
+            Err(err) => {
+                writeln!(
+                    out,
+                    "pipeline {}: failed; {}\n{err}",
+                    pipeline.name,
+                    root.display()
+                )?;
+                return Ok(EXIT_PROBLEMS);
+            }
+        }
+    }
+    Ok(EXIT_OK)
+}
