@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use oci::{NETWORK_ANNOTATION, OciExecutor};
+pub use oci::{NETWORK_ANNOTATION, OciExecutor, OciExit, OciRun};
 pub use process::ProcessExecutor;
 
 use crate::pipeline::{Job, Workspace};

@@ -8,6 +8,7 @@
 //! by a probe that starts the first image with an entrypoint that does not exist, and
 //! logged at info level (`-v`).
 
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -100,112 +101,71 @@ fn probe(program: &str, image: &str) -> Result<Vec<String>, String> {
     ))
 }
 
-impl Executor for OciExecutor {
-    fn name(&self) -> &'static str {
-        self.program
-    }
+/// One container to run: what the pipeline executor and a Pod's init containers both
+/// come down to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OciRun {
+    /// Container name, for errors.
+    pub name: String,
+    /// Image reference.
+    pub image: String,
+    /// Entrypoint override (Kubernetes `command`).
+    pub command: Vec<String>,
+    /// Arguments (Kubernetes `args`).
+    pub args: Vec<String>,
+    /// Environment, in order; a later duplicate wins.
+    pub env: Vec<(String, String)>,
+    /// Host folder, path in the container, read-only.
+    pub mounts: Vec<(PathBuf, String, bool)>,
+    /// Whether the container may reach the network.
+    pub network: bool,
+}
 
-    fn run(&self, job: &Job<'_>, workspace: &Workspace) -> Result<(), ExecError> {
-        let containers = &job.pipeline.containers;
-        let deadline = Instant::now() + job.timeout;
-        let dirs = step_dirs(workspace, containers.len(), job.pipeline.chained);
-        for (i, (container, dirs)) in containers.iter().zip(dirs).enumerate() {
-            ensure_dir(&dirs.output)?;
-            let flags = self.host_flags(&container.image)?.to_vec();
-            let log = workspace.scratch.join(format!("{i}-{}", container.name));
-            self.run_container(job, container, &dirs, &flags, &log, deadline)?;
-        }
-        Ok(())
-    }
+/// How a container ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OciExit {
+    /// Exit code; `None` when killed by a signal.
+    pub code: Option<i32>,
+    /// What it wrote to stdout.
+    pub stdout: Vec<u8>,
+    /// What it wrote to stderr.
+    pub stderr: Vec<u8>,
 }
 
 impl OciExecutor {
-    fn run_container(
-        &self,
-        job: &Job<'_>,
-        container: &Container,
-        dirs: &StepDirs,
-        flags: &[String],
-        log: &std::path::Path,
-        deadline: Instant,
-    ) -> Result<(), ExecError> {
+    /// Runs one container to completion, or kills it at `deadline` (then `Ok(None)`).
+    /// `scratch` holds its stdout and stderr files.
+    pub fn run_one(&self, spec: &OciRun, scratch: &Path, deadline: Instant) -> Result<Option<OciExit>, ExecError> {
         static RUNS: AtomicUsize = AtomicUsize::new(0);
-        let name = format!(
-            "promised-{}-{}",
-            std::process::id(),
-            RUNS.fetch_add(1, Ordering::Relaxed)
-        );
+        let name = format!("promised-{}-{}", std::process::id(), RUNS.fetch_add(1, Ordering::Relaxed));
+        let flags = self.host_flags(&spec.image)?.to_vec();
         let mut command = Command::new(self.program);
-        command.args(["run", "--rm", "--name", &name]);
-        command.args(flags);
-        let network = job
-            .promise
-            .annotations
-            .get(NETWORK_ANNOTATION)
-            .map(String::as_str);
-        if network != Some("enabled") {
+        command.args(["run", "--rm", "--name", &name]).args(&flags);
+        if !spec.network {
             command.args(["--network", "none"]);
         }
         command.args(["--cap-drop", "ALL", "--security-opt", "no-new-privileges"]);
-        let mount = |host: &std::path::Path, at: &str, read_only: bool| {
-            let mode = if read_only { ":ro" } else { "" };
-            format!("{}:{at}{mode}", host.display())
-        };
-        for (host, at, read_only) in [
-            (&dirs.input, "/kratix/input", true),
-            (&dirs.output, "/kratix/output", false),
-            (&dirs.metadata, "/kratix/metadata", false),
-            (&dirs.input, "/input", true),
-            (&dirs.output, "/output", false),
-            (&dirs.metadata, "/metadata", false),
-        ] {
-            command.arg("--volume").arg(mount(host, at, read_only));
+        for (host, at, read_only) in &spec.mounts {
+            let mode = if *read_only { ":ro" } else { "" };
+            command.arg("--volume").arg(format!("{}:{at}{mode}", host.display()));
         }
-        for var in &container.env {
-            if var.value_from.is_some() {
-                return Err(ExecError::Unsupported {
-                    container: container.name.clone(),
-                    what: format!(
-                        "env {:?} uses valueFrom, which only the kubernetes executor resolves; give a value",
-                        var.name
-                    ),
-                });
-            }
-            let value = var.value.as_deref().unwrap_or_default();
-            command.args(["--env", &format!("{}={value}", var.name)]);
-        }
-        let contract = [
-            ("KRATIX_INPUT", "/kratix/input"),
-            ("KRATIX_OUTPUT", "/kratix/output"),
-            ("KRATIX_METADATA", "/kratix/metadata"),
-        ];
-        for (key, value) in contract
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .chain(job.kratix_env())
-        {
+        for (key, value) in &spec.env {
             command.args(["--env", &format!("{key}={value}")]);
         }
-        let mut words = container.command.iter();
+        let mut words = spec.command.iter();
         if let Some(entrypoint) = words.next() {
             command.args(["--entrypoint", entrypoint]);
         }
-        command
-            .arg(&container.image)
-            .args(words)
-            .args(&container.args);
+        command.arg(&spec.image).args(words).args(&spec.args);
         command.stdin(Stdio::null());
-        let stderr_path = log.with_extension("stderr");
-        command.stdout(
-            fs::File::create(log.with_extension("stdout"))?
-                .into_parts()
-                .0,
-        );
+        let stdout_path = scratch.join(format!("{name}.stdout"));
+        let stderr_path = scratch.join(format!("{name}.stderr"));
+        command.stdout(fs::File::create(&stdout_path)?.into_parts().0);
         command.stderr(fs::File::create(&stderr_path)?.into_parts().0);
-        tracing::debug!(container = %container.name, image = %container.image, "starting container");
+        tracing::debug!(container = %spec.name, image = %spec.image, "starting container");
 
         let mut child = command.spawn().map_err(|source| ExecError::Spawn {
-            container: container.name.clone(),
+            container: spec.name.clone(),
             program: self.program.to_string(),
             source,
         })?;
@@ -219,21 +179,90 @@ impl OciExecutor {
                 .status();
             let _ = child.kill();
             child.wait()?;
-            return Err(ExecError::TimedOut {
-                container: container.name.clone(),
-                timeout: job.timeout,
-            });
+            return Ok(None);
         };
-        if status.success() {
-            return Ok(());
-        }
-        Err(ExecError::Failed {
-            container: container.name.clone(),
-            exit: match status.code() {
-                Some(code) => format!("exit code {code}"),
-                None => status.to_string(),
-            },
-            stderr_tail: tail(&fs::read(&stderr_path)?),
-        })
+        Ok(Some(OciExit {
+            code: status.code(),
+            stdout: fs::read(&stdout_path)?,
+            stderr: fs::read(&stderr_path)?,
+        }))
     }
+}
+
+impl Executor for OciExecutor {
+    fn name(&self) -> &'static str {
+        self.program
+    }
+
+    fn run(&self, job: &Job<'_>, workspace: &Workspace) -> Result<(), ExecError> {
+        let containers = &job.pipeline.containers;
+        let deadline = Instant::now() + job.timeout;
+        let dirs = step_dirs(workspace, containers.len(), job.pipeline.chained);
+        let network = job.promise.annotations.get(NETWORK_ANNOTATION).map(String::as_str) == Some("enabled");
+        for (container, dirs) in containers.iter().zip(dirs) {
+            ensure_dir(&dirs.output)?;
+            let spec = OciRun {
+                name: container.name.clone(),
+                image: container.image.clone(),
+                command: container.command.clone(),
+                args: container.args.clone(),
+                env: container_env(job, container)?,
+                mounts: mounts(&dirs),
+                network,
+            };
+            let Some(exit) = self.run_one(&spec, &workspace.scratch, deadline)? else {
+                return Err(ExecError::TimedOut {
+                    container: container.name.clone(),
+                    timeout: job.timeout,
+                });
+            };
+            if exit.code != Some(0) {
+                return Err(ExecError::Failed {
+                    container: container.name.clone(),
+                    exit: match exit.code {
+                        Some(code) => format!("exit code {code}"),
+                        None => "killed by a signal".into(),
+                    },
+                    stderr_tail: tail(&exit.stderr),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The container's env, then the contract's variables (which therefore win).
+fn container_env(job: &Job<'_>, container: &Container) -> Result<Vec<(String, String)>, ExecError> {
+    let mut env = Vec::new();
+    for var in &container.env {
+        if var.value_from.is_some() {
+            return Err(ExecError::Unsupported {
+                container: container.name.clone(),
+                what: format!(
+                    "env {:?} uses valueFrom, which only the kubernetes executor resolves; give a value",
+                    var.name
+                ),
+            });
+        }
+        env.push((var.name.clone(), var.value.clone().unwrap_or_default()));
+    }
+    let contract = [
+        ("KRATIX_INPUT", "/kratix/input"),
+        ("KRATIX_OUTPUT", "/kratix/output"),
+        ("KRATIX_METADATA", "/kratix/metadata"),
+    ];
+    env.extend(contract.into_iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    env.extend(job.kratix_env());
+    Ok(env)
+}
+
+/// The step's folders at Kratix's paths and at the seed's; inputs read-only.
+fn mounts(dirs: &StepDirs) -> Vec<(PathBuf, String, bool)> {
+    let mut mounts = Vec::new();
+    for root in ["/kratix/", "/"] {
+        mounts.push((dirs.input.clone(), format!("{root}input"), true));
+        mounts.push((dirs.output.clone(), format!("{root}output"), false));
+        mounts.push((dirs.metadata.clone(), format!("{root}metadata"), false));
+    }
+    mounts
 }

@@ -172,8 +172,10 @@ spec:
                         value: Some("hi".into()),
                         value_from: None,
                     }],
+                    extra: Default::default(),
                 })
                 .collect(),
+            pod: Default::default(),
         }
     }
 

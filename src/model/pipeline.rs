@@ -16,6 +16,8 @@ pub struct Pipeline {
     /// output must be flat. Otherwise (Kratix's `workflows` form) all containers share
     /// one output and one metadata folder.
     pub chained: bool,
+    /// Pod-level settings.
+    pub pod: PodSettings,
 }
 
 /// One container of a pipeline.
@@ -34,6 +36,21 @@ pub struct Container {
     /// Environment variables.
     #[serde(default)]
     pub env: Vec<EnvVar>,
+    /// Every other field of the Kubernetes container (`envFrom`, `resources`,
+    /// `volumeMounts`, `securityContext`, ...), passed through by the kubernetes executor.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, Value>,
+}
+
+/// What a Pipeline says about the Pod it runs in, for the kubernetes executor.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PodSettings {
+    /// `spec.rbac.serviceAccount`.
+    pub service_account: Option<String>,
+    /// `spec.volumes`, added to the Pod.
+    pub volumes: Vec<Value>,
+    /// `spec.imagePullSecrets`.
+    pub image_pull_secrets: Vec<Value>,
 }
 
 /// An environment variable of a container.
@@ -58,8 +75,22 @@ struct PipelineDoc {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct PipelineSpec {
     containers: Vec<Container>,
+    #[serde(default)]
+    volumes: Vec<Value>,
+    #[serde(default)]
+    image_pull_secrets: Vec<Value>,
+    #[serde(default)]
+    rbac: Option<Rbac>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Rbac {
+    #[serde(default)]
+    service_account: Option<String>,
 }
 
 impl Pipeline {
@@ -82,10 +113,16 @@ impl Pipeline {
                 ));
             }
         }
+        let spec = doc.spec;
         Ok(Pipeline {
             name: doc.metadata.name,
-            containers: doc.spec.containers,
+            containers: spec.containers,
             chained: false,
+            pod: PodSettings {
+                service_account: spec.rbac.and_then(|r| r.service_account),
+                volumes: spec.volumes,
+                image_pull_secrets: spec.image_pull_secrets,
+            },
         })
     }
 
@@ -102,9 +139,11 @@ impl Pipeline {
                     command: Vec::new(),
                     args: Vec::new(),
                     env: Vec::new(),
+                    extra: Default::default(),
                 })
                 .collect(),
             chained: true,
+            pod: PodSettings::default(),
         }
     }
 
