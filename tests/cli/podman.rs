@@ -208,28 +208,19 @@ fn the_seed_form_refuses_a_subfolder_in_the_final_output() {
 
 #[test]
 fn a_container_past_the_timeout_is_killed() {
-    let image = image("base", None);
+    let image = image("sleeper", Some("sleep 60"));
     let workflows = format!(
-        "  workflows:\n    resource:\n      configure:\n        - kind: Pipeline\n          metadata: {{name: slow}}\n          spec:\n            containers:\n              - {{name: sleeper, image: {image}, command: [sleep, '60']}}\n"
+        "  workflows:\n    resource:\n      configure:\n        - kind: Pipeline\n          metadata: {{name: slow}}\n          spec:\n            containers:\n              - {{name: sleeper, image: {image}}}\n"
     );
     let repo = repo_with(&promise_yaml("app", &workflows, ""));
     let started = std::time::Instant::now();
     let run = repo.reconcile(&["--executor", "podman", "--timeout", "2s"]);
     assert_eq!(run.code, 1, "{}", run.stdout);
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
-    assert!(
-        repo.show("status/app/team/a.yaml")
-            .contains("ran longer than 2s")
-    );
-    let left = Command::new("podman")
-        .args(["ps", "--all", "--quiet", "--filter", "name=promised-"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&left.stdout).trim(),
-        "",
-        "no container is left behind"
-    );
+    assert!(repo.show("status/app/team/a.yaml").contains("ran longer than 2s"));
+    let filter = format!("ancestor={image}");
+    let left = Command::new("podman").args(["ps", "--all", "--quiet", "--filter", &filter]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&left.stdout).trim(), "", "no container is left behind");
 }
 
 #[test]
