@@ -3,6 +3,8 @@
 //! binary share it. Exit codes: 0 success, 1 a request or input has a problem (reported),
 //! 2 an error stopped the command (nothing written).
 
+mod executor_args;
+mod internal;
 mod pipeline;
 mod reconcile;
 mod serve;
@@ -45,6 +47,9 @@ pub enum Command {
     /// Work on one Promise's pipelines, without Git.
     #[command(subcommand)]
     Pipeline(pipeline::PipelineCommand),
+    /// Steps run inside pipeline Pods.
+    #[command(subcommand, hide = true)]
+    Internal(internal::InternalCommand),
 }
 
 /// Runs the parsed command line, writing its report to `out`.
@@ -53,6 +58,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<u8> {
         Command::Reconcile(args) => reconcile::run(args, out),
         Command::Serve(args) => serve::run(args, out),
         Command::Pipeline(command) => pipeline::run(command, out),
+        Command::Internal(command) => internal::run(command, out),
     }
 }
 

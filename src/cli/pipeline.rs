@@ -9,7 +9,7 @@ use anyhow::Context;
 use fs_err as fs;
 
 use super::{EXIT_OK, EXIT_PROBLEMS};
-use crate::executor::{ExecutorKind, Executors};
+use super::executor_args::ExecutorArgs;
 use crate::model::{Platform, Promise, RequestFile, SourceFile};
 use crate::pipeline::{self, Job};
 use crate::reconcile::Outcome;
@@ -35,9 +35,8 @@ pub struct RunArgs {
     /// (`<out>/<pipeline>/{input,output,metadata}`); must not exist or be empty.
     #[arg(long)]
     pub out: PathBuf,
-    /// Where the pipelines run, unless the Promise's promised.dev/executor annotation says.
-    #[arg(long, value_enum, default_value = "process")]
-    pub executor: ExecutorKind,
+    #[command(flatten)]
+    pub executors: ExecutorArgs,
     /// How long each pipeline may run before it is killed.
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
@@ -88,7 +87,7 @@ fn run_pipelines(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         }
         Err(other) => anyhow::bail!("unexpected outcome {other:?}"),
     };
-    let executors = Executors::new(args.executor);
+    let executors = args.executors.executors();
     for pipeline in &ready.promise.configure {
         let job = Job {
             promise: ready.promise,

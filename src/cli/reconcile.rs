@@ -8,7 +8,7 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{EXIT_OK, EXIT_PROBLEMS};
-use crate::executor::{ExecutorKind, Executors};
+use super::executor_args::ExecutorArgs;
 use crate::git::{GixStore, sync_worktree};
 use crate::reconcile::{Options, PassReport, Progress, Scope, reconcile};
 use crate::state::status::Phase;
@@ -31,9 +31,8 @@ pub struct ReconcileArgs {
     /// Author and committer of output commits, as "Name <email>".
     #[arg(long, default_value = "promised <promised@localhost>")]
     pub author: String,
-    /// Where pipelines run, unless a Promise's promised.dev/executor annotation says.
-    #[arg(long, value_enum, default_value = "process")]
-    pub executor: ExecutorKind,
+    #[command(flatten)]
+    pub executors: ExecutorArgs,
     /// Rerun only this request file (a repository path such as requests/redis/a.yaml);
     /// may be given more than once. Other requests are left as they are, except ones
     /// never reconciled before and ones whose file changed since, which always run.
@@ -84,7 +83,7 @@ pub fn run(args: ReconcileArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         &store,
         None,
         &scope,
-        &Executors::new(args.executor),
+        &args.executors.executors(),
         &options,
         &progress,
     )?;

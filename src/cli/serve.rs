@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use super::EXIT_OK;
-use crate::executor::{ExecutorKind, Executors};
+use super::executor_args::ExecutorArgs;
 use crate::reconcile::Options;
 use crate::serve::timing::{Backoff, DEFAULT_SCHEDULE, Schedule};
 use crate::serve::{ServeConfig, serve};
@@ -63,9 +63,8 @@ pub struct ServeArgs {
     /// Author and committer of output commits, as "Name <email>".
     #[arg(long, default_value = "promised <promised@localhost>")]
     pub author: String,
-    /// Where pipelines run, unless a Promise's promised.dev/executor annotation says.
-    #[arg(long, value_enum, default_value = "process")]
-    pub executor: ExecutorKind,
+    #[command(flatten)]
+    pub executors: ExecutorArgs,
 }
 
 /// Runs the daemon until SIGTERM or SIGINT.
@@ -100,6 +99,6 @@ pub fn run(args: ServeArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(config, Box::new(Executors::new(args.executor))))?;
+    runtime.block_on(serve(config, Box::new(args.executors.executors())))?;
     Ok(EXIT_OK)
 }

@@ -1,6 +1,7 @@
 //! Executors run a pipeline's containers. The contract (folders, variables) is prepared
 //! by [`crate::pipeline`]; an executor only has to run each container against it.
 
+pub mod kubernetes;
 mod oci;
 mod process;
 
@@ -8,6 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use kubernetes::{KubeSettings, KubernetesExecutor};
 pub use oci::{NETWORK_ANNOTATION, OciExecutor, OciExit, OciRun};
 pub use process::ProcessExecutor;
 
@@ -35,6 +37,8 @@ pub enum ExecutorKind {
     Podman,
     /// Each container's image runs with docker.
     Docker,
+    /// One Pod per pipeline run, through the Kubernetes API server.
+    Kubernetes,
 }
 
 impl ExecutorKind {
@@ -44,14 +48,16 @@ impl ExecutorKind {
             ExecutorKind::Process => "process",
             ExecutorKind::Podman => "podman",
             ExecutorKind::Docker => "docker",
+            ExecutorKind::Kubernetes => "kubernetes",
         }
     }
 
-    fn build(self) -> Box<dyn Executor> {
+    fn build(self, kube: &KubeSettings) -> Box<dyn Executor> {
         match self {
             ExecutorKind::Process => Box::new(ProcessExecutor),
             ExecutorKind::Podman => Box::new(OciExecutor::new("podman")),
             ExecutorKind::Docker => Box::new(OciExecutor::new("docker")),
+            ExecutorKind::Kubernetes => Box::new(KubernetesExecutor::new(kube.clone())),
         }
     }
 }
@@ -65,15 +71,18 @@ pub struct Executors {
 
 impl Executors {
     /// The executors, with `default` for Promises that do not pick one.
-    pub fn new(default: ExecutorKind) -> Self {
+    ///
+    /// Nothing connects or probes until a pipeline runs.
+    pub fn new(default: ExecutorKind, kube: &KubeSettings) -> Self {
         let kinds = [
             ExecutorKind::Process,
             ExecutorKind::Podman,
             ExecutorKind::Docker,
+            ExecutorKind::Kubernetes,
         ];
         Executors {
             default,
-            all: kinds.into_iter().map(|k| (k, k.build())).collect(),
+            all: kinds.into_iter().map(|k| (k, k.build(kube))).collect(),
         }
     }
 }
@@ -91,7 +100,7 @@ impl Executor for Executors {
                 kinds.into_iter().find(|k| k.name() == name).ok_or_else(|| ExecError::Unsupported {
                     container: "(all)".into(),
                     what: format!(
-                        "Promise {:?} asks for executor {name:?} ({EXECUTOR_ANNOTATION}); known: process, podman, docker",
+                        "Promise {:?} asks for executor {name:?} ({EXECUTOR_ANNOTATION}); known: process, podman, docker, kubernetes",
                         job.promise.name
                     ),
                 })?
@@ -150,6 +159,12 @@ pub enum ExecError {
         container: String,
         /// The timeout in force.
         timeout: Duration,
+    },
+    /// The API server refused or failed a request, or the Pod could not run.
+    #[error("kubernetes: {what}")]
+    Kubernetes {
+        /// What failed, naming the object.
+        what: String,
     },
     /// A file of the workspace could not be read or written; fs-err's message names it.
     #[error(transparent)]

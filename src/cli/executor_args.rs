@@ -1,0 +1,34 @@
+//! The flags that choose and configure where pipelines run, shared by every command
+//! that runs them.
+
+use crate::executor::{ExecutorKind, Executors, KubeSettings};
+
+/// `--executor` and the Kubernetes executor's settings.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ExecutorArgs {
+    /// Where pipelines run, unless a Promise's promised.dev/executor annotation says.
+    #[arg(long, value_enum, default_value = "process")]
+    pub executor: ExecutorKind,
+    /// kubernetes: the namespace for pipeline Pods, Secrets and ServiceAccounts.
+    #[arg(long, default_value = "default")]
+    pub kube_namespace: String,
+    /// kubernetes: the API server URL, used without authentication (e.g. behind
+    /// `kubectl proxy`) [default: the kubeconfig, or the in-cluster configuration].
+    #[arg(long)]
+    pub kube_api_server: Option<String>,
+    /// kubernetes: the promised image that hands each Pod's output back.
+    #[arg(long, default_value = concat!("promised:", env!("CARGO_PKG_VERSION")))]
+    pub helper_image: String,
+}
+
+impl ExecutorArgs {
+    /// The executors these flags describe.
+    pub fn executors(&self) -> Executors {
+        let kube = KubeSettings {
+            api_server: self.kube_api_server.clone(),
+            namespace: self.kube_namespace.clone(),
+            helper_image: self.helper_image.clone(),
+        };
+        Executors::new(self.executor, &kube)
+    }
+}

@@ -1,0 +1,32 @@
+//! `promised internal ...`: steps that run inside pipeline Pods, not for people.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use super::EXIT_OK;
+use crate::executor::kubernetes::pack;
+
+/// Hidden commands run by the Pods promised creates.
+#[derive(Debug, clap::Subcommand)]
+pub enum InternalCommand {
+    /// Print the output and metadata folders as an archive on stdout, for the
+    /// reconciler to read from the Pod's log.
+    Handback {
+        /// The output folder.
+        #[arg(long)]
+        output: PathBuf,
+        /// The metadata folder.
+        #[arg(long)]
+        metadata: PathBuf,
+    },
+}
+
+/// Runs an internal command.
+pub fn run(command: InternalCommand, out: &mut dyn Write) -> anyhow::Result<u8> {
+    match command {
+        InternalCommand::Handback { output, metadata } => {
+            out.write_all(pack(&output, &metadata)?.as_bytes())?;
+            Ok(EXIT_OK)
+        }
+    }
+}

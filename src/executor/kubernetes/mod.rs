@@ -1,0 +1,303 @@
+//! The Kubernetes executor: one Pod per pipeline run, as Kratix runs it, created through
+//! the API server with kube-rs. The reconciler creates a Secret with the request and the
+//! Pod, watches the Pod until it ends, reads the output back from the handback
+//! container's log, and deletes both, also when the run fails or times out.
+//!
+//! Verified here against an in-process API server double that speaks the Kubernetes
+//! JSON wire format and runs the Pod's containers with podman (tests/cli/kubernetes.rs);
+//! not verified against a real cluster.
+
+mod handback;
+mod pod;
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use futures_util::TryStreamExt;
+use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
+use kube::api::{Api, DeleteParams, LogParams, PostParams, WatchEvent, WatchParams};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+pub use handback::{pack, unpack};
+pub use pod::{HANDBACK_CONTAINER, PodNames, default_service_account};
+
+use super::process::tail;
+use super::{ExecError, Executor};
+use crate::pipeline::{Job, Workspace};
+
+/// Where and how Pods are created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KubeSettings {
+    /// The API server's URL, without authentication (for tests and proxies such as
+    /// `kubectl proxy`); `None`: the kubeconfig or the in-cluster configuration.
+    pub api_server: Option<String>,
+    /// The namespace Pods, Secrets and default ServiceAccounts go in.
+    pub namespace: String,
+    /// The `promised` image the handback container runs.
+    pub helper_image: String,
+}
+
+/// Runs pipelines as Pods.
+pub struct KubernetesExecutor {
+    settings: KubeSettings,
+    client: OnceLock<Result<kube::Client, String>>,
+}
+
+impl KubernetesExecutor {
+    /// An executor that connects on first use.
+    pub fn new(settings: KubeSettings) -> Self {
+        KubernetesExecutor {
+            settings,
+            client: OnceLock::new(),
+        }
+    }
+
+    fn client(&self) -> Result<kube::Client, ExecError> {
+        let client = self.client.get_or_init(|| {
+            runtime().block_on(async {
+                let config = match &self.settings.api_server {
+                    Some(url) => kube::Config::new(url.parse().map_err(|e| format!("--kube-api-server {url}: {e}"))?),
+                    None => kube::Config::infer().await.map_err(|e| format!("no Kubernetes configuration: {e}"))?,
+                };
+                kube::Client::try_from(config).map_err(|e| e.to_string())
+            })
+        });
+        client.clone().map_err(|what| ExecError::Kubernetes { what })
+    }
+}
+
+/// The runtime kube-rs runs on. It lives as long as the process, so that no runtime is
+/// ever dropped inside another (the daemon's).
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a tokio runtime starts")
+    })
+}
+
+impl Executor for KubernetesExecutor {
+    fn name(&self) -> &'static str {
+        "kubernetes"
+    }
+
+    fn run(&self, job: &Job<'_>, workspace: &Workspace) -> Result<(), ExecError> {
+        let client = self.client()?;
+        let names = PodNames {
+            pod: pod_name(job),
+            namespace: self.settings.namespace.clone(),
+            service_account: job
+                .pipeline
+                .pod
+                .service_account
+                .clone()
+                .unwrap_or_else(|| default_service_account(&job.promise.name)),
+            helper_image: self.settings.helper_image.clone(),
+        };
+        runtime().block_on(async {
+            let result = run_pod(&client, job, &names, workspace).await;
+            cleanup(&client, &names).await;
+            result
+        })
+    }
+}
+
+/// `promised-<promise>-<request>-<8 hex>`, at most 63 characters.
+fn pod_name(job: &Job<'_>) -> String {
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    let seed = format!(
+        "{}\0{}\0{}\0{}",
+        job.key,
+        job.pipeline.name,
+        std::process::id(),
+        RUNS.fetch_add(1, Ordering::Relaxed)
+    );
+    let hash = hex::encode(&Sha256::digest(seed.as_bytes())[..4]);
+    let mut base = format!("promised-{}-{}", job.promise.name, job.key.name);
+    base.truncate(63 - 9);
+    let base = base.trim_end_matches(['-', '.']);
+    format!("{base}-{hash}")
+}
+
+fn kube_error(what: &str) -> impl Fn(kube::Error) -> ExecError + '_ {
+    move |err| ExecError::Kubernetes {
+        what: format!("{what}: {err}"),
+    }
+}
+
+async fn run_pod(client: &kube::Client, job: &Job<'_>, names: &PodNames, workspace: &Workspace) -> Result<(), ExecError> {
+    let ns = names.namespace.as_str();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+    if job.pipeline.pod.service_account.is_none() {
+        ensure_service_account(client, ns, &names.service_account).await?;
+    }
+    let secret: Secret = serde_json::from_value(pod::secret(job, names)).map_err(|e| ExecError::Kubernetes { what: e.to_string() })?;
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .map_err(kube_error(&format!("creating Secret {ns}/{}", names.pod)))?;
+    let manifest: Pod = serde_json::from_value(pod::pod(job, names)).map_err(|e| ExecError::Kubernetes {
+        what: format!("the Pod for pipeline {:?} is not valid: {e}", job.pipeline.name),
+    })?;
+    pods.create(&PostParams::default(), &manifest)
+        .await
+        .map_err(kube_error(&format!("creating Pod {ns}/{}", names.pod)))?;
+    tracing::debug!(pod = %names.pod, namespace = ns, "created Pod");
+
+    let finished = tokio::time::timeout(job.timeout, wait_finished(&pods, &names.pod)).await;
+    let pod = match finished {
+        Err(_) => {
+            return Err(ExecError::TimedOut {
+                container: running_container(&pods, &names.pod).await,
+                timeout: job.timeout,
+            });
+        }
+        Ok(result) => result?,
+    };
+    let phase = pod.status.as_ref().and_then(|s| s.phase.clone()).unwrap_or_default();
+    if phase != "Succeeded" {
+        return Err(failure(&pods, &pod).await);
+    }
+    let params = LogParams {
+        container: Some(HANDBACK_CONTAINER.into()),
+        ..LogParams::default()
+    };
+    let log = pods
+        .logs(&names.pod, &params)
+        .await
+        .map_err(kube_error(&format!("reading the log of Pod {ns}/{}", names.pod)))?;
+    unpack(&log, &workspace.output, &workspace.metadata).map_err(|what| ExecError::Kubernetes { what })
+}
+
+/// Creates the seed's default ServiceAccount for the Promise unless it exists.
+async fn ensure_service_account(client: &kube::Client, ns: &str, name: &str) -> Result<(), ExecError> {
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
+    let found = accounts
+        .get_opt(name)
+        .await
+        .map_err(kube_error(&format!("reading ServiceAccount {ns}/{name}")))?;
+    if found.is_none() {
+        let account: ServiceAccount = serde_json::from_value(json!({
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": name, "namespace": ns, "labels": {pod::MANAGED_BY.0: pod::MANAGED_BY.1}},
+        }))
+        .map_err(|e| ExecError::Kubernetes { what: e.to_string() })?;
+        accounts
+            .create(&PostParams::default(), &account)
+            .await
+            .map_err(kube_error(&format!("creating ServiceAccount {ns}/{name}")))?;
+        tracing::info!(namespace = ns, name, "created the pipeline ServiceAccount");
+    }
+    Ok(())
+}
+
+/// Watches the Pod until it succeeds or fails; fails early on errors that never clear
+/// by themselves (an image that cannot be pulled, a bad container config).
+async fn wait_finished(pods: &Api<Pod>, name: &str) -> Result<Pod, ExecError> {
+    let fail = |what: String| ExecError::Kubernetes { what };
+    loop {
+        let params = WatchParams::default().fields(&format!("metadata.name={name}")).timeout(60);
+        let stream = pods.watch(&params, "0").await.map_err(kube_error(&format!("watching Pod {name}")))?;
+        let mut stream = Box::pin(stream);
+        while let Some(event) = stream.try_next().await.map_err(kube_error(&format!("watching Pod {name}")))? {
+            match event {
+                WatchEvent::Added(pod) | WatchEvent::Modified(pod) => {
+                    if let Some(problem) = stuck(&pod) {
+                        return Err(fail(problem));
+                    }
+                    let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+                    if matches!(phase, Some("Succeeded" | "Failed")) {
+                        return Ok(pod);
+                    }
+                }
+                WatchEvent::Deleted(_) => return Err(fail(format!("Pod {name} was deleted while it ran"))),
+                WatchEvent::Bookmark(_) => {}
+                WatchEvent::Error(err) => return Err(fail(format!("watching Pod {name}: {}", err.message))),
+            }
+        }
+    }
+}
+
+fn stuck(pod: &Pod) -> Option<String> {
+    const FATAL: [&str; 5] = ["ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError", "CreateContainerError"];
+    let status = pod.status.as_ref()?;
+    let all = status.init_container_statuses.iter().flatten().chain(status.container_statuses.iter().flatten());
+    all.into_iter().find_map(|s| {
+        let waiting = s.state.as_ref()?.waiting.as_ref()?;
+        let reason = waiting.reason.as_deref()?;
+        FATAL.contains(&reason).then(|| {
+            format!("container {:?}: {reason}: {}", s.name, waiting.message.as_deref().unwrap_or(""))
+        })
+    })
+}
+
+/// The failed container, its exit code and the tail of its log.
+async fn failure(pods: &Api<Pod>, pod: &Pod) -> ExecError {
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    let status = pod.status.clone().unwrap_or_default();
+    let all = status.init_container_statuses.into_iter().flatten().chain(status.container_statuses.into_iter().flatten());
+    let failed = all.into_iter().find_map(|s| {
+        let terminated = s.state?.terminated?;
+        (terminated.exit_code != 0).then_some((s.name, terminated.exit_code))
+    });
+    let Some((container, code)) = failed else {
+        return ExecError::Kubernetes {
+            what: format!("Pod {name} failed: {}", status.message.unwrap_or_default()),
+        };
+    };
+    let params = LogParams {
+        container: Some(container.clone()),
+        tail_lines: Some(20),
+        ..LogParams::default()
+    };
+    let log = pods.logs(&name, &params).await.unwrap_or_else(|e| format!("(its log could not be read: {e})"));
+    ExecError::Failed {
+        container,
+        exit: format!("exit code {code}"),
+        stderr_tail: tail(log.as_bytes()),
+    }
+}
+
+/// The container that was running when the time ran out, for the error.
+async fn running_container(pods: &Api<Pod>, name: &str) -> String {
+    let Ok(pod) = pods.get(name).await else {
+        return "(unknown)".into();
+    };
+    let status = pod.status.unwrap_or_default();
+    let all = status.init_container_statuses.into_iter().flatten().chain(status.container_statuses.into_iter().flatten());
+    all.into_iter()
+        .find(|s| s.state.as_ref().is_some_and(|st| st.running.is_some()))
+        .map(|s| s.name)
+        .unwrap_or_else(|| "(not started)".into())
+}
+
+/// Deletes the Pod and the Secret; what is already gone is fine.
+async fn cleanup(client: &kube::Client, names: &PodNames) {
+    let ns = names.namespace.as_str();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+    let params = DeleteParams {
+        grace_period_seconds: Some(0),
+        ..DeleteParams::background()
+    };
+    if let Err(err) = pods.delete(&names.pod, &params).await {
+        if !is_not_found(&err) {
+            tracing::warn!(pod = %names.pod, "could not delete the Pod: {err}");
+        }
+    }
+    if let Err(err) = secrets.delete(&names.pod, &params).await {
+        if !is_not_found(&err) {
+            tracing::warn!(secret = %names.pod, "could not delete the Secret: {err}");
+        }
+    }
+}
+
+fn is_not_found(err: &kube::Error) -> bool {
+    matches!(err, kube::Error::Api(status) if status.code == 404)
+}
