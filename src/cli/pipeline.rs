@@ -8,8 +8,8 @@ use std::time::Duration;
 use anyhow::Context;
 use fs_err as fs;
 
-use super::{EXIT_OK, EXIT_PROBLEMS};
 use super::executor_args::ExecutorArgs;
+use super::{EXIT_OK, EXIT_PROBLEMS};
 use crate::model::{Platform, Promise, RequestFile, SourceFile};
 use crate::pipeline::{self, Job};
 use crate::reconcile::Outcome;

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{EXIT_OK, EXIT_PROBLEMS};
 use super::executor_args::ExecutorArgs;
+use super::{EXIT_OK, EXIT_PROBLEMS};
 use crate::git::{GixStore, sync_worktree};
 use crate::reconcile::{Options, PassReport, Progress, Scope, reconcile};
 use crate::state::status::Phase;

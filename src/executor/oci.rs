@@ -135,9 +135,18 @@ pub struct OciExit {
 impl OciExecutor {
     /// Runs one container to completion, or kills it at `deadline` (then `Ok(None)`).
     /// `scratch` holds its stdout and stderr files.
-    pub fn run_one(&self, spec: &OciRun, scratch: &Path, deadline: Instant) -> Result<Option<OciExit>, ExecError> {
+    pub fn run_one(
+        &self,
+        spec: &OciRun,
+        scratch: &Path,
+        deadline: Instant,
+    ) -> Result<Option<OciExit>, ExecError> {
         static RUNS: AtomicUsize = AtomicUsize::new(0);
-        let name = format!("promised-{}-{}", std::process::id(), RUNS.fetch_add(1, Ordering::Relaxed));
+        let name = format!(
+            "promised-{}-{}",
+            std::process::id(),
+            RUNS.fetch_add(1, Ordering::Relaxed)
+        );
         let flags = self.host_flags(&spec.image)?.to_vec();
         let mut command = Command::new(self.program);
         command.args(["run", "--rm", "--name", &name]).args(&flags);
@@ -147,7 +156,9 @@ impl OciExecutor {
         command.args(["--cap-drop", "ALL", "--security-opt", "no-new-privileges"]);
         for (host, at, read_only) in &spec.mounts {
             let mode = if *read_only { ":ro" } else { "" };
-            command.arg("--volume").arg(format!("{}:{at}{mode}", host.display()));
+            command
+                .arg("--volume")
+                .arg(format!("{}:{at}{mode}", host.display()));
         }
         for (key, value) in &spec.env {
             command.args(["--env", &format!("{key}={value}")]);
@@ -198,7 +209,12 @@ impl Executor for OciExecutor {
         let containers = &job.pipeline.containers;
         let deadline = Instant::now() + job.timeout;
         let dirs = step_dirs(workspace, containers.len(), job.pipeline.chained);
-        let network = job.promise.annotations.get(NETWORK_ANNOTATION).map(String::as_str) == Some("enabled");
+        let network = job
+            .promise
+            .annotations
+            .get(NETWORK_ANNOTATION)
+            .map(String::as_str)
+            == Some("enabled");
         for (container, dirs) in containers.iter().zip(dirs) {
             ensure_dir(&dirs.output)?;
             let spec = OciRun {
@@ -251,7 +267,11 @@ fn container_env(job: &Job<'_>, container: &Container) -> Result<Vec<(String, St
         ("KRATIX_OUTPUT", "/kratix/output"),
         ("KRATIX_METADATA", "/kratix/metadata"),
     ];
-    env.extend(contract.into_iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    env.extend(
+        contract
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
     env.extend(job.kratix_env());
     Ok(env)
 }

@@ -4,6 +4,8 @@ mod daemon_support;
 mod example;
 mod failures;
 mod git_store;
+mod kube_double;
+mod kubernetes;
 mod podman;
 mod reconcile;
 mod scheduling;

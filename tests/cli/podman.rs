@@ -10,7 +10,7 @@ use crate::support::{TestRepo, destination, request};
 const IMAGE: &str = "localhost/promised-test-busybox:1";
 
 /// Imports `IMAGE` (once per test run) and images with the given entrypoint scripts.
-fn image(name: &str, entrypoint: Option<&str>) -> String {
+pub fn image(name: &str, entrypoint: Option<&str>) -> String {
     static BASE: OnceLock<tempfile::TempDir> = OnceLock::new();
     let root = BASE.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
@@ -74,7 +74,7 @@ fn podman_ok(command: &mut Command) {
     );
 }
 
-fn promise_yaml(name: &str, pipeline_spec: &str, annotations: &str) -> String {
+pub fn promise_yaml(name: &str, pipeline_spec: &str, annotations: &str) -> String {
     format!(
         r#"apiVersion: platform.kratix.io/v1alpha1
 kind: Promise
@@ -95,7 +95,7 @@ spec:
     )
 }
 
-fn repo_with(promise: &str) -> TestRepo {
+pub fn repo_with(promise: &str) -> TestRepo {
     let repo = TestRepo::new();
     repo.write("promises/app.yaml", promise);
     repo.write(
@@ -217,10 +217,20 @@ fn a_container_past_the_timeout_is_killed() {
     let run = repo.reconcile(&["--executor", "podman", "--timeout", "2s"]);
     assert_eq!(run.code, 1, "{}", run.stdout);
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
-    assert!(repo.show("status/app/team/a.yaml").contains("ran longer than 2s"));
+    assert!(
+        repo.show("status/app/team/a.yaml")
+            .contains("ran longer than 2s")
+    );
     let filter = format!("ancestor={image}");
-    let left = Command::new("podman").args(["ps", "--all", "--quiet", "--filter", &filter]).output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&left.stdout).trim(), "", "no container is left behind");
+    let left = Command::new("podman")
+        .args(["ps", "--all", "--quiet", "--filter", &filter])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&left.stdout).trim(),
+        "",
+        "no container is left behind"
+    );
 }
 
 #[test]

@@ -39,9 +39,13 @@ pub fn pack(output: &Path, metadata: &Path) -> std::io::Result<String> {
 /// Unpacks what [`pack`] printed, found anywhere in `log`, into `output` and `metadata`.
 /// The error says what is wrong, in the words of the local output checks.
 pub fn unpack(log: &str, output: &Path, metadata: &Path) -> Result<(), String> {
-    let start = log.find(BEGIN).ok_or("the handback container printed no archive")?;
+    let start = log
+        .find(BEGIN)
+        .ok_or("the handback container printed no archive")?;
     let rest = &log[start + BEGIN.len()..];
-    let end = rest.find(END).ok_or("the archive on the handback container's log is cut short")?;
+    let end = rest
+        .find(END)
+        .ok_or("the archive on the handback container's log is cut short")?;
     let encoded: String = rest[..end].split_whitespace().collect();
     let archive = STANDARD
         .decode(encoded)
@@ -57,10 +61,18 @@ pub fn unpack(log: &str, output: &Path, metadata: &Path) -> Result<(), String> {
         let root = match parts.next() {
             Some(Component::Normal(top)) if top == "output" => output,
             Some(Component::Normal(top)) if top == "metadata" => metadata,
-            _ => return Err(format!("{}: is outside the output and metadata folders", path.display())),
+            _ => {
+                return Err(format!(
+                    "{}: is outside the output and metadata folders",
+                    path.display()
+                ));
+            }
         };
         let rest = parts.as_path();
-        if rest.components().any(|c| !matches!(c, Component::Normal(_))) {
+        if rest
+            .components()
+            .any(|c| !matches!(c, Component::Normal(_)))
+        {
             return Err(format!("{}: escapes its folder", path.display()));
         }
         let target = root.join(rest);
@@ -98,12 +110,18 @@ mod tests {
         fs::write(from.path().join("out/a.yaml"), "a").unwrap();
         fs::write(from.path().join("out/sub/b.yaml"), "b").unwrap();
         fs::write(from.path().join("meta/status.yaml"), "message: hi").unwrap();
-        let log = format!("some noise\n{}", pack(&from.path().join("out"), &from.path().join("meta")).unwrap());
+        let log = format!(
+            "some noise\n{}",
+            pack(&from.path().join("out"), &from.path().join("meta")).unwrap()
+        );
         let to = tempfile::tempdir().unwrap();
         let (out, meta) = (to.path().join("output"), to.path().join("metadata"));
         unpack(&log, &out, &meta).unwrap();
         assert_eq!(fs::read_to_string(out.join("sub/b.yaml")).unwrap(), "b");
-        assert_eq!(fs::read_to_string(meta.join("status.yaml")).unwrap(), "message: hi");
+        assert_eq!(
+            fs::read_to_string(meta.join("status.yaml")).unwrap(),
+            "message: hi"
+        );
     }
 
     #[test]

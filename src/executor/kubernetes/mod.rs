@@ -57,13 +57,20 @@ impl KubernetesExecutor {
         let client = self.client.get_or_init(|| {
             runtime().block_on(async {
                 let config = match &self.settings.api_server {
-                    Some(url) => kube::Config::new(url.parse().map_err(|e| format!("--kube-api-server {url}: {e}"))?),
-                    None => kube::Config::infer().await.map_err(|e| format!("no Kubernetes configuration: {e}"))?,
+                    Some(url) => kube::Config::new(
+                        url.parse()
+                            .map_err(|e| format!("--kube-api-server {url}: {e}"))?,
+                    ),
+                    None => kube::Config::infer()
+                        .await
+                        .map_err(|e| format!("no Kubernetes configuration: {e}"))?,
                 };
                 kube::Client::try_from(config).map_err(|e| e.to_string())
             })
         });
-        client.clone().map_err(|what| ExecError::Kubernetes { what })
+        client
+            .clone()
+            .map_err(|what| ExecError::Kubernetes { what })
     }
 }
 
@@ -129,21 +136,33 @@ fn kube_error(what: &str) -> impl Fn(kube::Error) -> ExecError + '_ {
     }
 }
 
-async fn run_pod(client: &kube::Client, job: &Job<'_>, names: &PodNames, workspace: &Workspace) -> Result<(), ExecError> {
+async fn run_pod(
+    client: &kube::Client,
+    job: &Job<'_>,
+    names: &PodNames,
+    workspace: &Workspace,
+) -> Result<(), ExecError> {
     let ns = names.namespace.as_str();
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
     let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
     if job.pipeline.pod.service_account.is_none() {
         ensure_service_account(client, ns, &names.service_account).await?;
     }
-    let secret: Secret = serde_json::from_value(pod::secret(job, names)).map_err(|e| ExecError::Kubernetes { what: e.to_string() })?;
+    let secret: Secret =
+        serde_json::from_value(pod::secret(job, names)).map_err(|e| ExecError::Kubernetes {
+            what: e.to_string(),
+        })?;
     secrets
         .create(&PostParams::default(), &secret)
         .await
         .map_err(kube_error(&format!("creating Secret {ns}/{}", names.pod)))?;
-    let manifest: Pod = serde_json::from_value(pod::pod(job, names)).map_err(|e| ExecError::Kubernetes {
-        what: format!("the Pod for pipeline {:?} is not valid: {e}", job.pipeline.name),
-    })?;
+    let manifest: Pod =
+        serde_json::from_value(pod::pod(job, names)).map_err(|e| ExecError::Kubernetes {
+            what: format!(
+                "the Pod for pipeline {:?} is not valid: {e}",
+                job.pipeline.name
+            ),
+        })?;
     pods.create(&PostParams::default(), &manifest)
         .await
         .map_err(kube_error(&format!("creating Pod {ns}/{}", names.pod)))?;
@@ -159,7 +178,11 @@ async fn run_pod(client: &kube::Client, job: &Job<'_>, names: &PodNames, workspa
         }
         Ok(result) => result?,
     };
-    let phase = pod.status.as_ref().and_then(|s| s.phase.clone()).unwrap_or_default();
+    let phase = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.phase.clone())
+        .unwrap_or_default();
     if phase != "Succeeded" {
         return Err(failure(&pods, &pod).await);
     }
@@ -170,12 +193,20 @@ async fn run_pod(client: &kube::Client, job: &Job<'_>, names: &PodNames, workspa
     let log = pods
         .logs(&names.pod, &params)
         .await
-        .map_err(kube_error(&format!("reading the log of Pod {ns}/{}", names.pod)))?;
-    unpack(&log, &workspace.output, &workspace.metadata).map_err(|what| ExecError::Kubernetes { what })
+        .map_err(kube_error(&format!(
+            "reading the log of Pod {ns}/{}",
+            names.pod
+        )))?;
+    unpack(&log, &workspace.output, &workspace.metadata)
+        .map_err(|what| ExecError::Kubernetes { what })
 }
 
 /// Creates the seed's default ServiceAccount for the Promise unless it exists.
-async fn ensure_service_account(client: &kube::Client, ns: &str, name: &str) -> Result<(), ExecError> {
+async fn ensure_service_account(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+) -> Result<(), ExecError> {
     let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
     let found = accounts
         .get_opt(name)
@@ -202,10 +233,19 @@ async fn ensure_service_account(client: &kube::Client, ns: &str, name: &str) -> 
 async fn wait_finished(pods: &Api<Pod>, name: &str) -> Result<Pod, ExecError> {
     let fail = |what: String| ExecError::Kubernetes { what };
     loop {
-        let params = WatchParams::default().fields(&format!("metadata.name={name}")).timeout(60);
-        let stream = pods.watch(&params, "0").await.map_err(kube_error(&format!("watching Pod {name}")))?;
+        let params = WatchParams::default()
+            .fields(&format!("metadata.name={name}"))
+            .timeout(60);
+        let stream = pods
+            .watch(&params, "0")
+            .await
+            .map_err(kube_error(&format!("watching Pod {name}")))?;
         let mut stream = Box::pin(stream);
-        while let Some(event) = stream.try_next().await.map_err(kube_error(&format!("watching Pod {name}")))? {
+        while let Some(event) = stream
+            .try_next()
+            .await
+            .map_err(kube_error(&format!("watching Pod {name}")))?
+        {
             match event {
                 WatchEvent::Added(pod) | WatchEvent::Modified(pod) => {
                     if let Some(problem) = stuck(&pod) {
@@ -216,23 +256,41 @@ async fn wait_finished(pods: &Api<Pod>, name: &str) -> Result<Pod, ExecError> {
                         return Ok(pod);
                     }
                 }
-                WatchEvent::Deleted(_) => return Err(fail(format!("Pod {name} was deleted while it ran"))),
+                WatchEvent::Deleted(_) => {
+                    return Err(fail(format!("Pod {name} was deleted while it ran")));
+                }
                 WatchEvent::Bookmark(_) => {}
-                WatchEvent::Error(err) => return Err(fail(format!("watching Pod {name}: {}", err.message))),
+                WatchEvent::Error(err) => {
+                    return Err(fail(format!("watching Pod {name}: {}", err.message)));
+                }
             }
         }
     }
 }
 
 fn stuck(pod: &Pod) -> Option<String> {
-    const FATAL: [&str; 5] = ["ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError", "CreateContainerError"];
+    const FATAL: [&str; 5] = [
+        "ErrImagePull",
+        "ImagePullBackOff",
+        "InvalidImageName",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+    ];
     let status = pod.status.as_ref()?;
-    let all = status.init_container_statuses.iter().flatten().chain(status.container_statuses.iter().flatten());
+    let all = status
+        .init_container_statuses
+        .iter()
+        .flatten()
+        .chain(status.container_statuses.iter().flatten());
     all.into_iter().find_map(|s| {
         let waiting = s.state.as_ref()?.waiting.as_ref()?;
         let reason = waiting.reason.as_deref()?;
         FATAL.contains(&reason).then(|| {
-            format!("container {:?}: {reason}: {}", s.name, waiting.message.as_deref().unwrap_or(""))
+            format!(
+                "container {:?}: {reason}: {}",
+                s.name,
+                waiting.message.as_deref().unwrap_or("")
+            )
         })
     })
 }
@@ -241,7 +299,11 @@ fn stuck(pod: &Pod) -> Option<String> {
 async fn failure(pods: &Api<Pod>, pod: &Pod) -> ExecError {
     let name = pod.metadata.name.clone().unwrap_or_default();
     let status = pod.status.clone().unwrap_or_default();
-    let all = status.init_container_statuses.into_iter().flatten().chain(status.container_statuses.into_iter().flatten());
+    let all = status
+        .init_container_statuses
+        .into_iter()
+        .flatten()
+        .chain(status.container_statuses.into_iter().flatten());
     let failed = all.into_iter().find_map(|s| {
         let terminated = s.state?.terminated?;
         (terminated.exit_code != 0).then_some((s.name, terminated.exit_code))
@@ -256,7 +318,10 @@ async fn failure(pods: &Api<Pod>, pod: &Pod) -> ExecError {
         tail_lines: Some(20),
         ..LogParams::default()
     };
-    let log = pods.logs(&name, &params).await.unwrap_or_else(|e| format!("(its log could not be read: {e})"));
+    let log = pods
+        .logs(&name, &params)
+        .await
+        .unwrap_or_else(|e| format!("(its log could not be read: {e})"));
     ExecError::Failed {
         container,
         exit: format!("exit code {code}"),
@@ -270,7 +335,11 @@ async fn running_container(pods: &Api<Pod>, name: &str) -> String {
         return "(unknown)".into();
     };
     let status = pod.status.unwrap_or_default();
-    let all = status.init_container_statuses.into_iter().flatten().chain(status.container_statuses.into_iter().flatten());
+    let all = status
+        .init_container_statuses
+        .into_iter()
+        .flatten()
+        .chain(status.container_statuses.into_iter().flatten());
     all.into_iter()
         .find(|s| s.state.as_ref().is_some_and(|st| st.running.is_some()))
         .map(|s| s.name)

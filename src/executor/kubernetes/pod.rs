@@ -70,8 +70,16 @@ pub fn pod(job: &Job<'_>, names: &PodNames) -> Value {
         .enumerate()
         .map(|(i, container)| {
             let last = i + 1 == containers.len();
-            let input = if chained && i > 0 { step_volume(i - 1) } else { "promised-input".into() };
-            let output = if chained && !last { step_volume(i) } else { "promised-output".into() };
+            let input = if chained && i > 0 {
+                step_volume(i - 1)
+            } else {
+                "promised-input".into()
+            };
+            let output = if chained && !last {
+                step_volume(i)
+            } else {
+                "promised-output".into()
+            };
             init_container(job, container, &input, &output)
         })
         .collect();
@@ -154,8 +162,14 @@ fn init_container(job: &Job<'_>, container: &Container, input: &str, output: &st
         ("KRATIX_OUTPUT", "/kratix/output"),
         ("KRATIX_METADATA", "/kratix/metadata"),
     ];
-    let contract = contract.into_iter().map(|(k, v)| (k.to_string(), v.to_string()));
-    env.extend(contract.chain(job.kratix_env()).map(|(name, value)| json!({"name": name, "value": value})));
+    let contract = contract
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+    env.extend(
+        contract
+            .chain(job.kratix_env())
+            .map(|(name, value)| json!({"name": name, "value": value})),
+    );
     spec.insert("env".into(), Value::Array(env));
     let mut mounts: Vec<Value> = spec
         .get("volumeMounts")

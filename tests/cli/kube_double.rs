@@ -1,0 +1,531 @@
+//! An in-process Kubernetes API server double, for the kubernetes executor's tests.
+//!
+//! It speaks the real JSON wire format for what the executor uses (Pods: create, get,
+//! list, watch, delete, log; Secrets and ServiceAccounts: create, get, delete) and has a
+//! simulated kubelet: each Pod's init containers, then its containers, run in order
+//! through promised's podman executor, with the Pod's volumes as folders (Secret volumes
+//! filled from the stored Secret, emptyDirs empty) and `valueFrom.secretKeyRef`
+//! resolved. It is a double: no scheduling, no admission, no RBAC.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use base64::Engine;
+use futures_util::StreamExt;
+use promised::executor::{OciExecutor, OciRun};
+use serde_json::{Value, json};
+use tokio::sync::broadcast;
+
+type Key = (String, String);
+
+#[derive(Default)]
+struct Store {
+    pods: BTreeMap<Key, Value>,
+    secrets: BTreeMap<Key, Value>,
+    service_accounts: BTreeMap<Key, Value>,
+    logs: BTreeMap<(String, String, String), String>,
+    version: u64,
+}
+
+struct Cluster {
+    store: Mutex<Store>,
+    events: broadcast::Sender<(Key, &'static str, Value)>,
+    /// Every Pod as the executor sent it.
+    received: Mutex<Vec<Value>>,
+    scratch: tempfile::TempDir,
+}
+
+/// A running double; it stops when dropped.
+pub struct ApiServer {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    cluster: Arc<Cluster>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl ApiServer {
+    /// Starts the double on a free loopback port.
+    pub fn start() -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let cluster = Arc::new(Cluster {
+            store: Mutex::default(),
+            events: broadcast::channel(1024).0,
+            received: Mutex::default(),
+            scratch: tempfile::tempdir().unwrap(),
+        });
+        let app = Router::new()
+            .route(
+                "/api/v1/namespaces/{ns}/pods",
+                get(list_or_watch_pods).post(create_pod),
+            )
+            .route(
+                "/api/v1/namespaces/{ns}/pods/{name}",
+                get(get_pod).delete(delete_pod),
+            )
+            .route("/api/v1/namespaces/{ns}/pods/{name}/log", get(pod_log))
+            .route(
+                "/api/v1/namespaces/{ns}/secrets",
+                axum::routing::post(create_secret),
+            )
+            .route(
+                "/api/v1/namespaces/{ns}/secrets/{name}",
+                get(get_secret).delete(delete_secret),
+            )
+            .route(
+                "/api/v1/namespaces/{ns}/serviceaccounts",
+                axum::routing::post(create_service_account),
+            )
+            .route(
+                "/api/v1/namespaces/{ns}/serviceaccounts/{name}",
+                get(get_service_account),
+            )
+            .with_state(cluster.clone());
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        runtime.spawn(async move { axum::serve(listener, app).await.unwrap() });
+        ApiServer {
+            url,
+            cluster,
+            _runtime: runtime,
+        }
+    }
+
+    /// Stores a Secret, as `kubectl create secret generic` would.
+    pub fn add_secret(&self, namespace: &str, name: &str, key: &str, value: &str) {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(value);
+        let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace}, "data": {key: encoded}});
+        self.cluster
+            .store
+            .lock()
+            .unwrap()
+            .secrets
+            .insert((namespace.into(), name.into()), secret);
+    }
+
+    /// Names of the stored objects of a kind: `pods`, `secrets` or `serviceaccounts`.
+    pub fn names(&self, kind: &str) -> Vec<String> {
+        let store = self.cluster.store.lock().unwrap();
+        let map = match kind {
+            "pods" => &store.pods,
+            "secrets" => &store.secrets,
+            _ => &store.service_accounts,
+        };
+        map.keys()
+            .map(|(ns, name)| format!("{ns}/{name}"))
+            .collect()
+    }
+
+    /// The Pods the executor created, as sent.
+    pub fn received_pods(&self) -> Vec<Value> {
+        self.cluster.received.lock().unwrap().clone()
+    }
+}
+
+fn status(code: StatusCode, reason: &str, message: String) -> Response {
+    let body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message, "reason": reason, "code": code.as_u16()});
+    (code, axum::Json(body)).into_response()
+}
+
+fn not_found(kind: &str, name: &str) -> Response {
+    status(
+        StatusCode::NOT_FOUND,
+        "NotFound",
+        format!("{kind} \"{name}\" not found"),
+    )
+}
+
+impl Cluster {
+    /// Stores an object with a new resourceVersion and tells watchers.
+    fn put_pod(&self, key: &Key, mut pod: Value, event: &'static str) {
+        let mut store = self.store.lock().unwrap();
+        store.version += 1;
+        pod["metadata"]["resourceVersion"] = json!(store.version.to_string());
+        store.pods.insert(key.clone(), pod.clone());
+        let _ = self.events.send((key.clone(), event, pod));
+    }
+
+    /// Applies `change` to a stored Pod's status, unless the Pod is gone.
+    fn update_status(&self, key: &Key, change: impl FnOnce(&mut Value)) -> bool {
+        let Some(mut pod) = self.store.lock().unwrap().pods.get(key).cloned() else {
+            return false;
+        };
+        change(&mut pod["status"]);
+        self.put_pod(key, pod, "MODIFIED");
+        true
+    }
+}
+
+async fn create_pod(
+    State(cluster): State<Arc<Cluster>>,
+    Path(ns): Path<String>,
+    body: Bytes,
+) -> Response {
+    let mut pod: Value = serde_json::from_slice(&body).unwrap();
+    cluster.received.lock().unwrap().push(pod.clone());
+    let name = pod["metadata"]["name"].as_str().unwrap().to_string();
+    let key = (ns.clone(), name.clone());
+    if cluster.store.lock().unwrap().pods.contains_key(&key) {
+        return status(
+            StatusCode::CONFLICT,
+            "AlreadyExists",
+            format!("pods \"{name}\" already exists"),
+        );
+    }
+    pod["metadata"]["namespace"] = json!(ns);
+    pod["metadata"]["uid"] = json!(format!("uid-{name}"));
+    pod["status"] = json!({"phase": "Pending"});
+    cluster.put_pod(&key, pod.clone(), "ADDED");
+    let kubelet = cluster.clone();
+    std::thread::spawn(move || run_pod(&kubelet, &key));
+    (StatusCode::CREATED, axum::Json(pod)).into_response()
+}
+
+async fn get_pod(
+    State(cluster): State<Arc<Cluster>>,
+    Path((ns, name)): Path<(String, String)>,
+) -> Response {
+    match cluster.store.lock().unwrap().pods.get(&(ns, name.clone())) {
+        Some(pod) => axum::Json(pod.clone()).into_response(),
+        None => not_found("pods", &name),
+    }
+}
+
+async fn delete_pod(
+    State(cluster): State<Arc<Cluster>>,
+    Path((ns, name)): Path<(String, String)>,
+) -> Response {
+    let key = (ns, name.clone());
+    let removed = cluster.store.lock().unwrap().pods.remove(&key);
+    match removed {
+        Some(pod) => {
+            let _ = cluster.events.send((key, "DELETED", pod.clone()));
+            axum::Json(pod).into_response()
+        }
+        None => not_found("pods", &name),
+    }
+}
+
+async fn list_or_watch_pods(
+    State(cluster): State<Arc<Cluster>>,
+    Path(ns): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let wanted = query
+        .get("fieldSelector")
+        .and_then(|s| s.strip_prefix("metadata.name="))
+        .map(String::from);
+    let matches = move |key: &Key| key.0 == ns && wanted.as_ref().is_none_or(|n| *n == key.1);
+    let receiver = cluster.events.subscribe();
+    let current: Vec<(Key, Value)> = {
+        let store = cluster.store.lock().unwrap();
+        store
+            .pods
+            .iter()
+            .filter(|(k, _)| matches(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    };
+    if query.get("watch").map(String::as_str) != Some("true") {
+        let items: Vec<Value> = current.into_iter().map(|(_, v)| v).collect();
+        let version = cluster.store.lock().unwrap().version.to_string();
+        return axum::Json(json!({"apiVersion": "v1", "kind": "PodList", "metadata": {"resourceVersion": version}, "items": items})).into_response();
+    }
+    let line = |kind: &str, object: &Value| {
+        Ok::<_, std::convert::Infallible>(Bytes::from(format!(
+            "{}\n",
+            json!({"type": kind, "object": object})
+        )))
+    };
+    let initial: Vec<_> = current.iter().map(|(_, pod)| line("ADDED", pod)).collect();
+    let updates = futures_util::stream::unfold(receiver, move |mut receiver| {
+        let matches = matches.clone();
+        async move {
+            loop {
+                match receiver.recv().await {
+                    Ok((key, kind, pod)) if matches(&key) => {
+                        return Some((line(kind, &pod), receiver));
+                    }
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        }
+    });
+    let body = Body::from_stream(futures_util::stream::iter(initial).chain(updates));
+    (StatusCode::OK, [("content-type", "application/json")], body).into_response()
+}
+
+async fn pod_log(
+    State(cluster): State<Arc<Cluster>>,
+    Path((ns, name)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let container = query.get("container").cloned().unwrap_or_default();
+    let store = cluster.store.lock().unwrap();
+    let Some(log) = store.logs.get(&(ns, name.clone(), container.clone())) else {
+        return status(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            format!("container \"{container}\" in pod \"{name}\" has no log"),
+        );
+    };
+    let text = match query.get("tailLines").and_then(|n| n.parse::<usize>().ok()) {
+        Some(n) => {
+            let lines: Vec<&str> = log.lines().collect();
+            lines[lines.len().saturating_sub(n)..].join("\n")
+        }
+        None => log.clone(),
+    };
+    (StatusCode::OK, text).into_response()
+}
+
+fn create_object(map: &mut BTreeMap<Key, Value>, ns: String, body: &[u8], kind: &str) -> Response {
+    let mut object: Value = serde_json::from_slice(body).unwrap();
+    let name = object["metadata"]["name"].as_str().unwrap().to_string();
+    object["metadata"]["namespace"] = json!(ns);
+    if map.contains_key(&(ns.clone(), name.clone())) {
+        return status(
+            StatusCode::CONFLICT,
+            "AlreadyExists",
+            format!("{kind} \"{name}\" already exists"),
+        );
+    }
+    map.insert((ns, name), object.clone());
+    (StatusCode::CREATED, axum::Json(object)).into_response()
+}
+
+async fn create_secret(
+    State(cluster): State<Arc<Cluster>>,
+    Path(ns): Path<String>,
+    body: Bytes,
+) -> Response {
+    create_object(
+        &mut cluster.store.lock().unwrap().secrets,
+        ns,
+        &body,
+        "secrets",
+    )
+}
+
+async fn get_secret(
+    State(cluster): State<Arc<Cluster>>,
+    Path((ns, name)): Path<(String, String)>,
+) -> Response {
+    match cluster
+        .store
+        .lock()
+        .unwrap()
+        .secrets
+        .get(&(ns, name.clone()))
+    {
+        Some(secret) => axum::Json(secret.clone()).into_response(),
+        None => not_found("secrets", &name),
+    }
+}
+
+async fn delete_secret(
+    State(cluster): State<Arc<Cluster>>,
+    Path((ns, name)): Path<(String, String)>,
+) -> Response {
+    match cluster
+        .store
+        .lock()
+        .unwrap()
+        .secrets
+        .remove(&(ns, name.clone()))
+    {
+        Some(secret) => axum::Json(secret).into_response(),
+        None => not_found("secrets", &name),
+    }
+}
+
+async fn create_service_account(
+    State(cluster): State<Arc<Cluster>>,
+    Path(ns): Path<String>,
+    body: Bytes,
+) -> Response {
+    create_object(
+        &mut cluster.store.lock().unwrap().service_accounts,
+        ns,
+        &body,
+        "serviceaccounts",
+    )
+}
+
+async fn get_service_account(
+    State(cluster): State<Arc<Cluster>>,
+    Path((ns, name)): Path<(String, String)>,
+) -> Response {
+    match cluster
+        .store
+        .lock()
+        .unwrap()
+        .service_accounts
+        .get(&(ns, name.clone()))
+    {
+        Some(account) => axum::Json(account.clone()).into_response(),
+        None => not_found("serviceaccounts", &name),
+    }
+}
+
+/// The simulated kubelet: runs the Pod's containers in order and reports their states.
+fn run_pod(cluster: &Cluster, key: &Key) {
+    let pod = cluster.store.lock().unwrap().pods[key].clone();
+    let root = cluster.scratch.path().join(&key.1);
+    let volumes = materialize_volumes(cluster, &key.0, &pod, &root);
+    let podman = OciExecutor::new("podman");
+    cluster.update_status(key, |s| s["phase"] = json!("Running"));
+    for (field, statuses) in [
+        ("initContainers", "initContainerStatuses"),
+        ("containers", "containerStatuses"),
+    ] {
+        for container in pod["spec"][field].as_array().cloned().unwrap_or_default() {
+            let name = container["name"].as_str().unwrap().to_string();
+            let running = json!({"name": name, "state": {"running": {}}, "ready": false, "restartCount": 0, "image": container["image"], "imageID": ""});
+            let still_there = cluster.update_status(key, |s| push_status(s, statuses, running));
+            if !still_there {
+                return;
+            }
+            let spec = OciRun {
+                name: name.clone(),
+                image: container["image"].as_str().unwrap().to_string(),
+                command: strings(&container["command"]),
+                args: strings(&container["args"]),
+                env: resolve_env(cluster, &key.0, &container["env"]),
+                mounts: container["volumeMounts"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|m| {
+                        let dir = volumes[m["name"].as_str().unwrap()].clone();
+                        (
+                            dir,
+                            m["mountPath"].as_str().unwrap().to_string(),
+                            m["readOnly"] == json!(true),
+                        )
+                    })
+                    .collect(),
+                network: false,
+            };
+            let deadline = Instant::now() + Duration::from_secs(60);
+            let exit = podman.run_one(&spec, &root, deadline).unwrap().unwrap_or(
+                promised::executor::OciExit {
+                    code: Some(137),
+                    stdout: vec![],
+                    stderr: vec![],
+                },
+            );
+            let log = format!(
+                "{}{}",
+                String::from_utf8_lossy(&exit.stdout),
+                String::from_utf8_lossy(&exit.stderr)
+            );
+            cluster
+                .store
+                .lock()
+                .unwrap()
+                .logs
+                .insert((key.0.clone(), key.1.clone(), name.clone()), log);
+            let code = exit.code.unwrap_or(137);
+            let terminated = json!({"name": name, "state": {"terminated": {"exitCode": code, "reason": if code == 0 { "Completed" } else { "Error" }}}, "ready": false, "restartCount": 0, "image": container["image"], "imageID": ""});
+            cluster.update_status(key, |s| push_status(s, statuses, terminated));
+            if code != 0 {
+                cluster.update_status(key, |s| s["phase"] = json!("Failed"));
+                return;
+            }
+        }
+    }
+    cluster.update_status(key, |s| s["phase"] = json!("Succeeded"));
+}
+
+fn push_status(status: &mut Value, field: &str, entry: Value) {
+    let list = status[field]
+        .as_array_mut()
+        .map(std::mem::take)
+        .unwrap_or_default();
+    let mut list: Vec<Value> = list
+        .into_iter()
+        .filter(|e| e["name"] != entry["name"])
+        .collect();
+    list.push(entry);
+    status[field] = Value::Array(list);
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
+}
+
+fn materialize_volumes(
+    cluster: &Cluster,
+    ns: &str,
+    pod: &Value,
+    root: &std::path::Path,
+) -> HashMap<String, PathBuf> {
+    let mut dirs = HashMap::new();
+    for volume in pod["spec"]["volumes"].as_array().into_iter().flatten() {
+        let name = volume["name"].as_str().unwrap().to_string();
+        let dir = root.join("volumes").join(&name);
+        fs_err::create_dir_all(&dir).unwrap();
+        if let Some(secret) = volume["secret"]["secretName"].as_str() {
+            let store = cluster.store.lock().unwrap();
+            let data = &store.secrets[&(ns.to_string(), secret.to_string())]["data"];
+            for (file, encoded) in data.as_object().unwrap() {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(encoded.as_str().unwrap())
+                    .unwrap();
+                fs_err::write(dir.join(file), bytes).unwrap();
+            }
+        }
+        dirs.insert(name, dir);
+    }
+    dirs
+}
+
+fn resolve_env(cluster: &Cluster, ns: &str, env: &Value) -> Vec<(String, String)> {
+    let store = cluster.store.lock().unwrap();
+    env.as_array()
+        .into_iter()
+        .flatten()
+        .map(|var| {
+            let name = var["name"].as_str().unwrap().to_string();
+            let value = match var["valueFrom"]["secretKeyRef"].as_object() {
+                Some(reference) => {
+                    let secret = &store.secrets[&(
+                        ns.to_string(),
+                        reference["name"].as_str().unwrap().to_string(),
+                    )];
+                    let encoded = secret["data"][reference["key"].as_str().unwrap()]
+                        .as_str()
+                        .unwrap();
+                    String::from_utf8(
+                        base64::engine::general_purpose::STANDARD
+                            .decode(encoded)
+                            .unwrap(),
+                    )
+                    .unwrap()
+                }
+                None => var["value"].as_str().unwrap_or_default().to_string(),
+            };
+            (name, value)
+        })
+        .collect()
+}

@@ -1,0 +1,195 @@
+//! The kubernetes executor over HTTP against the API server double (kube_double.rs),
+//! whose simulated kubelet runs the Pod's containers with podman. No real cluster.
+
+use std::process::Command;
+use std::sync::OnceLock;
+
+use crate::kube_double::ApiServer;
+use crate::podman::{image, promise_yaml, repo_with};
+
+/// The helper image: the promised binary under test and the libraries it links, imported
+/// into podman as `localhost/promised-helper:test`.
+fn helper_image() -> &'static str {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let binary = env!("CARGO_BIN_EXE_promised");
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("rootfs");
+        fs_err::create_dir_all(root.join("bin")).unwrap();
+        fs_err::copy(binary, root.join("bin/promised")).unwrap();
+        let ldd = Command::new("ldd").arg(binary).output().unwrap();
+        for line in String::from_utf8_lossy(&ldd.stdout).lines() {
+            let path = line.split_whitespace().find(|word| word.starts_with('/'));
+            if let Some(path) = path {
+                let target = root.join(path.trim_start_matches('/'));
+                fs_err::create_dir_all(target.parent().unwrap()).unwrap();
+                fs_err::copy(path, target).unwrap();
+            }
+        }
+        let tar = dir.path().join("helper.tar");
+        let status = Command::new("tar")
+            .arg("-C")
+            .arg(&root)
+            .arg("-cf")
+            .arg(&tar)
+            .arg(".")
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let output = Command::new("podman")
+            .args(["import", "--quiet"])
+            .arg(&tar)
+            .arg("localhost/promised-helper:test")
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    });
+    "localhost/promised-helper:test"
+}
+
+fn reconcile_on(api: &ApiServer, repo: &crate::support::TestRepo) -> crate::support::Run {
+    repo.reconcile(&[
+        "--executor",
+        "kubernetes",
+        "--kube-api-server",
+        &api.url,
+        "--kube-namespace",
+        "pipelines",
+        "--helper-image",
+        helper_image(),
+    ])
+}
+
+#[test]
+fn a_pipeline_runs_as_a_pod_and_everything_it_created_is_deleted() {
+    let api = ApiServer::start();
+    api.add_secret("pipelines", "promise-secret", "apikey", "topsecret");
+    let image = image("base", None);
+    let workflows = format!(
+        r#"  workflows:
+    resource:
+      configure:
+        - apiVersion: platform.kratix.io/v1alpha1
+          kind: Pipeline
+          metadata: {{name: configure}}
+          spec:
+            imagePullSecrets: [{{name: registry-credentials}}]
+            containers:
+              - name: render
+                image: {image}
+                command: [sh, -c]
+                args:
+                  - |
+                    size=$(sed -n 's/^ *size: *//p' /kratix/input/object.yaml)
+                    printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s\ndata:\n  size: %s\n' "$KRATIX_OBJECT_NAME" "$size" > /kratix/output/configmap.yaml
+                resources:
+                  limits: {{memory: 64Mi}}
+              - name: report
+                image: {image}
+                command: [sh, -c, 'printf "message: key %s, files %s\n" "$APIKEY" "$(ls /kratix/output)" > /kratix/metadata/status.yaml']
+                env:
+                  - name: APIKEY
+                    valueFrom:
+                      secretKeyRef: {{name: promise-secret, key: apikey}}
+"#
+    );
+    let repo = repo_with(&promise_yaml("app", &workflows, ""));
+    let run = reconcile_on(&api, &repo);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        repo.show("state/dev/resources/team/app/a/configmap.yaml")
+            .contains("size: small")
+    );
+    let status = repo.show("status/app/team/a.yaml");
+    assert!(
+        status.contains("message: key topsecret, files configmap.yaml"),
+        "{status}"
+    );
+
+    assert_eq!(
+        api.names("pods"),
+        Vec::<String>::new(),
+        "the Pod is deleted"
+    );
+    assert_eq!(
+        api.names("secrets"),
+        ["pipelines/promise-secret"],
+        "the request's Secret is deleted"
+    );
+    assert_eq!(
+        api.names("serviceaccounts"),
+        ["pipelines/app-default-promise-pipeline"]
+    );
+
+    let pods = api.received_pods();
+    assert_eq!(pods.len(), 1);
+    let name = pods[0]["metadata"]["name"].as_str().unwrap().to_string();
+    let text = serde_json::to_string_pretty(&pods[0])
+        .unwrap()
+        .replace(&name, "[pod]")
+        .replace(&image, "[image]");
+    insta::assert_snapshot!("kubernetes_pod_spec", text);
+}
+
+#[test]
+fn a_failing_container_reports_its_log_tail_and_is_cleaned_up() {
+    let api = ApiServer::start();
+    let image = image("base", None);
+    let workflows = format!(
+        "  workflows:\n    resource:\n      configure:\n        - kind: Pipeline\n          metadata: {{name: configure}}\n          spec:\n            containers:\n              - {{name: broken, image: {image}, command: [sh, -c, 'echo no quota left >&2; exit 3']}}\n"
+    );
+    let repo = repo_with(&promise_yaml("app", &workflows, ""));
+    let run = reconcile_on(&api, &repo);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let status = repo.show("status/app/team/a.yaml");
+    assert!(
+        status.contains("container \"broken\" failed (exit code 3)"),
+        "{status}"
+    );
+    assert!(status.contains("no quota left"), "{status}");
+    assert_eq!(api.names("pods"), Vec::<String>::new());
+    assert_eq!(api.names("secrets"), Vec::<String>::new());
+}
+
+#[test]
+fn the_seed_form_chains_through_step_volumes() {
+    let api = ApiServer::start();
+    let first = image(
+        "k8s-seed-first",
+        Some("sed -n 's/^ *size: *//p' /input/object.yaml > /output/size"),
+    );
+    let second = image(
+        "k8s-seed-second",
+        Some(
+            "printf 'apiVersion: v1\\nkind: ConfigMap\\nmetadata:\\n  name: chained\\ndata:\\n  size: %s\\n' \"$(cat /input/size)\" > /output/configmap.yaml",
+        ),
+    );
+    let seed = format!("  xaasRequestPipeline:\n    - {first}\n    - {second}\n");
+    let repo = repo_with(&promise_yaml("app", &seed, ""));
+    let run = reconcile_on(&api, &repo);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        repo.show("state/dev/resources/team/app/a/configmap.yaml")
+            .contains("size: small")
+    );
+    let pod = &api.received_pods()[0];
+    let volumes: Vec<&str> = pod["spec"]["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        volumes,
+        [
+            "promised-input",
+            "promised-output",
+            "promised-metadata",
+            "promised-step-0"
+        ]
+    );
+}
