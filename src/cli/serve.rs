@@ -71,6 +71,11 @@ pub struct ServeArgs {
 pub fn run(args: ServeArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     let (author_name, author_email) = super::reconcile::parse_author(&args.author)?;
     let schedule = Schedule::parse(&args.schedule).map_err(anyhow::Error::msg)?;
+    anyhow::ensure!(
+        args.poll >= Duration::from_millis(10),
+        "--poll {:?}: give at least 10ms",
+        args.poll
+    );
     let defaults = Options::default();
     let config = ServeConfig {
         remote: args.remote,

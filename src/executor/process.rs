@@ -21,6 +21,10 @@ use crate::pipeline::{Job, Workspace};
 const STDERR_TAIL_LINES: usize = 20;
 const STDERR_TAIL_BYTES: usize = 4096;
 
+/// The only variables a pipeline inherits from promised's environment: what programs
+/// need to run at all. Nothing else leaks in (promised's own secrets included).
+pub const INHERITED_ENV: [&str; 7] = ["PATH", "HOME", "USER", "LANG", "LC_ALL", "TZ", "TMPDIR"];
+
 /// Runs containers as local processes.
 #[derive(Debug, Clone, Default)]
 pub struct ProcessExecutor;
@@ -62,7 +66,12 @@ fn run_container(
         .args(&container.args)
         .current_dir(&dirs.input)
         .stdin(Stdio::null())
-        .process_group(0);
+        .process_group(0)
+        .env_clear()
+        .envs(
+            std::env::vars_os()
+                .filter(|(key, _)| key.to_str().is_some_and(|k| INHERITED_ENV.contains(&k))),
+        );
     for var in &container.env {
         if var.value_from.is_some() {
             return Err(ExecError::Unsupported {
@@ -261,6 +270,23 @@ spec:
             "{err}"
         );
         assert!(err.contains("podman"), "{err}");
+    }
+
+    #[test]
+    fn only_the_basic_environment_is_inherited() {
+        // Variables cargo sets for the test process stand in for promised's own.
+        let script = r#"env | cut -d= -f1 | sort > "$KRATIX_OUTPUT/env""#;
+        let (result, root) = run(&pipeline(&[script], false), TEST_TIMEOUT);
+        result.unwrap();
+        let names = fs::read_to_string(root.path().join("output/env")).unwrap();
+        assert!(
+            !names
+                .lines()
+                .any(|n| n == "CARGO_PKG_NAME" || n == "RUST_TEST_THREADS"),
+            "{names}"
+        );
+        assert!(names.lines().any(|n| n == "KRATIX_OBJECT_NAME"), "{names}");
+        assert!(names.lines().any(|n| n == "GREETING"), "{names}");
     }
 
     #[test]

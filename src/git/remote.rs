@@ -109,9 +109,15 @@ impl GitCli {
         match self.output(&args)? {
             (true, _, _) => Ok(PushOutcome::Pushed),
             (false, stdout, stderr) => {
+                // "[rejected] (stale info)", "(fetch first)", "(non-fast-forward)": the
+                // branch moved. "[remote rejected]" (a protected branch, a hook) is not a
+                // race, and retrying would not help.
                 let rejected = stdout.lines().find(|line| line.starts_with('!'));
                 match rejected {
-                    Some(line) => Ok(PushOutcome::Rejected(line.trim().to_string())),
+                    Some(line) if !line.contains("[remote rejected]") => {
+                        Ok(PushOutcome::Rejected(line.trim().to_string()))
+                    }
+                    Some(line) => Err(self.failure(&args, format!("{}\n{stderr}", line.trim()))),
                     None => Err(self.failure(&args, stderr)),
                 }
             }

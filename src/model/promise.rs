@@ -142,6 +142,9 @@ fn interval(
     };
     let duration = humantime::parse_duration(text)
         .map_err(|e| format!("{field}: {text:?} is not a duration such as 30m or 1h: {e}"))?;
+    if duration < Duration::from_secs(1) {
+        return Err(format!("{field}: {text:?} is too short; give at least 1s"));
+    }
     Ok(Some(duration))
 }
 

@@ -47,7 +47,7 @@ pub struct SyncConfig {
     pub output: Option<OutputTarget>,
     /// How the pass runs.
     pub options: Options,
-    /// Delays between push attempts, and between retries of failed requests.
+    /// Delays between push attempts.
     pub push_backoff: Backoff,
     /// Retry delays of failed pipelines.
     pub retry_backoff: Backoff,

@@ -59,7 +59,16 @@ pub struct ServeConfig {
 }
 
 /// Runs the daemon until SIGTERM or SIGINT.
-pub async fn serve(config: ServeConfig, executor: Box<dyn Executor>) -> anyhow::Result<()> {
+pub async fn serve(mut config: ServeConfig, executor: Box<dyn Executor>) -> anyhow::Result<()> {
+    // git runs in the work folder: a relative path remote must not be read from there.
+    config.remote = absolute_if_local(&config.remote);
+    config.output_remote = config.output_remote.as_deref().map(absolute_if_local);
+    let wake = Arc::new(Notify::new());
+    let _watcher = if config.watch {
+        Some(watch::watch_remote(&config.remote, wake.clone())?)
+    } else {
+        None
+    };
     let git = GitCli::new(&config.workdir, Duration::from_secs(300));
     git.init_with_remote(INPUT_REMOTE, &config.remote)?;
     let output = match (&config.output_remote, &config.output_branch) {
@@ -80,7 +89,6 @@ pub async fn serve(config: ServeConfig, executor: Box<dyn Executor>) -> anyhow::
     };
     let metrics = Arc::new(Metrics::default());
     let ready = Arc::new(AtomicBool::new(false));
-    let wake = Arc::new(Notify::new());
     let stop = Arc::new(AtomicBool::new(false));
     spawn_signal_handler(stop.clone(), wake.clone());
 
@@ -100,11 +108,6 @@ pub async fn serve(config: ServeConfig, executor: Box<dyn Executor>) -> anyhow::
             }
         });
     }
-    let _watcher = if config.watch {
-        Some(watch::watch_remote(&config.remote, wake.clone())?)
-    } else {
-        None
-    };
 
     let sync_config = SyncConfig {
         workdir: config.workdir.clone(),
@@ -120,8 +123,12 @@ pub async fn serve(config: ServeConfig, executor: Box<dyn Executor>) -> anyhow::
     };
     let mut daemon = Some(Daemon::new(sync_config, executor, metrics.clone()));
     let mut next_cron = config.schedule.next_after(Utc::now());
-    tracing::info!(remote = %config.remote, branch = %config.branch, schedule = config.schedule.as_str(), "serving");
-    println!("promised: following {} ({})", config.remote, config.branch);
+    tracing::info!(remote = %redact_url(&config.remote), branch = %config.branch, schedule = config.schedule.as_str(), "serving");
+    println!(
+        "promised: following {} ({})",
+        redact_url(&config.remote),
+        config.branch
+    );
 
     loop {
         let mut owned = daemon.take().expect("the daemon is back after each sync");
@@ -147,10 +154,11 @@ pub async fn serve(config: ServeConfig, executor: Box<dyn Executor>) -> anyhow::
         match result {
             Ok(synced) => {
                 tracing::debug!(?synced, "sync done");
-                ready.store(true, Ordering::Relaxed);
+                ready.store(synced != daemon::Synced::NoBranch, Ordering::Relaxed);
             }
             Err(err) => {
                 metrics.sync_errors.inc();
+                ready.store(false, Ordering::Relaxed);
                 tracing::error!("sync failed: {err}");
             }
         }
@@ -175,6 +183,26 @@ pub async fn serve(config: ServeConfig, executor: Box<dyn Executor>) -> anyhow::
     Ok(())
 }
 
+/// A remote that is a folder on this machine, made absolute; URLs are returned as given.
+fn absolute_if_local(remote: &str) -> String {
+    let path = std::path::Path::new(remote);
+    if remote.contains("://") || !path.exists() {
+        return remote.to_string();
+    }
+    std::path::absolute(path).map_or_else(|_| remote.to_string(), |p| p.display().to_string())
+}
+
+/// A URL with any user name and password hidden, for logs.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.split_once('@') {
+        Some((user, host)) if !user.contains('/') => format!("{scheme}://***@{host}"),
+        _ => url.to_string(),
+    }
+}
+
 /// Sets `stop` and wakes the loop on SIGTERM or SIGINT.
 fn spawn_signal_handler(stop: Arc<AtomicBool>, wake: Arc<Notify>) {
     tokio::spawn(async move {
@@ -194,4 +222,26 @@ fn spawn_signal_handler(stop: Arc<AtomicBool>, wake: Arc<Notify>) {
         stop.store(true, Ordering::Relaxed);
         wake.notify_one();
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_in_urls_stay_out_of_logs() {
+        assert_eq!(
+            redact_url("https://bot:t0ken@git.example.com/p.git"),
+            "https://***@git.example.com/p.git"
+        );
+        assert_eq!(
+            redact_url("ssh://git@git.example.com/p.git"),
+            "ssh://***@git.example.com/p.git"
+        );
+        assert_eq!(
+            redact_url("https://git.example.com/a@b"),
+            "https://git.example.com/a@b"
+        );
+        assert_eq!(redact_url("/srv/platform.git"), "/srv/platform.git");
+    }
 }

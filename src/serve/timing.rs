@@ -10,7 +10,8 @@ use croner::Cron;
 
 use crate::model::RequestKey;
 
-/// The default schedule: every 10 hours, as Kratix reruns.
+/// The default schedule, close to Kratix's 10-hour interval: at 00:00, 10:00 and 20:00
+/// UTC (cron cannot say "every 10 hours" exactly; the last gap of a day is 4 hours).
 pub const DEFAULT_SCHEDULE: &str = "0 */10 * * *";
 
 /// A cron schedule of full passes. Five fields (minutes) or six (seconds first), and
