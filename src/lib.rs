@@ -17,4 +17,5 @@ pub mod scheduling;
 pub mod schema;
 pub mod serve;
 pub mod state;
+pub mod validate;
 pub mod yaml;

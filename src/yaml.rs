@@ -57,6 +57,90 @@ pub fn to_string(value: &impl serde::Serialize) -> String {
     serde_saphyr::to_string(value).expect("serde_json values always serialize to YAML")
 }
 
+/// The line (1-based) of every field of the first document of `text`, keyed by the
+/// dotted path [`crate::schema::Violation`] uses (`spec.ports[0].name`; `.` for the
+/// document). A key's line is where the key is written.
+pub fn field_lines(text: &str) -> std::collections::HashMap<String, usize> {
+    use serde_saphyr::granit_parser::{Event, Parser};
+    enum Frame {
+        Map { path: String, key: Option<String> },
+        Seq { path: String, index: usize },
+    }
+    let join = |path: &str, key: &str| {
+        if path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    let mut lines = std::collections::HashMap::from([(".".to_string(), 1)]);
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut documents = 0;
+    for item in Parser::new_from_str(text) {
+        let Ok((event, span)) = item else { break };
+        let line = span.start.line();
+        // The path of a node that starts here, if it is a value (not a mapping key).
+        let value_path =
+            |stack: &mut Vec<Frame>, lines: &mut std::collections::HashMap<String, usize>| {
+                match stack.last_mut() {
+                    Some(Frame::Map { path, key }) => key.take().map(|k| join(path, &k)),
+                    Some(Frame::Seq { path, index }) => {
+                        let item = format!("{path}[{index}]");
+                        *index += 1;
+                        lines.insert(item.clone(), line);
+                        Some(item)
+                    }
+                    None => Some(String::new()),
+                }
+            };
+        match event {
+            Event::DocumentStart(..) => {
+                documents += 1;
+                if documents > 1 {
+                    break;
+                }
+            }
+            Event::Scalar(value, ..) => {
+                if let Some(Frame::Map { path, key }) = stack.last_mut() {
+                    if key.is_none() {
+                        lines.insert(join(path, &value), line);
+                        *key = Some(value.to_string());
+                        continue;
+                    }
+                }
+                value_path(&mut stack, &mut lines);
+            }
+            Event::MappingStart(..) => {
+                let path = value_path(&mut stack, &mut lines).unwrap_or_default();
+                stack.push(Frame::Map { path, key: None });
+            }
+            Event::SequenceStart(..) => {
+                let path = value_path(&mut stack, &mut lines).unwrap_or_default();
+                stack.push(Frame::Seq { path, index: 0 });
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                stack.pop();
+            }
+            _ => {}
+        }
+    }
+    lines
+}
+
+/// The line of `field`, or of its nearest ancestor that has one.
+pub fn line_of(lines: &std::collections::HashMap<String, usize>, field: &str) -> usize {
+    let mut field = field;
+    loop {
+        if let Some(line) = lines.get(field) {
+            return *line;
+        }
+        match field.rfind(['.', '[']) {
+            Some(at) => field = &field[..at],
+            None => return 1,
+        }
+    }
+}
+
 /// Keeps the first line of serde-saphyr's report (`line L column C: message`) and drops
 /// the source snippet it renders below, which would repeat the user's file in a status.
 fn syntax(err: serde_saphyr::Error) -> YamlError {
@@ -102,6 +186,19 @@ mod tests {
         };
         assert_eq!(field, "spec.size");
         assert!(message.contains("invalid type"), "{message}");
+    }
+
+    #[test]
+    fn fields_are_found_on_their_lines() {
+        let text = "apiVersion: v1\nspec:\n  size: big\n  ports:\n    - name: http\n      port: 80\n    - 443\n";
+        let lines = field_lines(text);
+        assert_eq!(lines["spec"], 2);
+        assert_eq!(lines["spec.size"], 3);
+        assert_eq!(lines["spec.ports[0].name"], 5);
+        assert_eq!(lines["spec.ports[0].port"], 6);
+        assert_eq!(lines["spec.ports[1]"], 7);
+        assert_eq!(line_of(&lines, "spec.ports[0].missing"), 5);
+        assert_eq!(line_of(&lines, "nothing.here"), 1);
     }
 
     #[test]

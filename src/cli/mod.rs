@@ -8,6 +8,8 @@ mod internal;
 mod pipeline;
 mod reconcile;
 mod serve;
+mod status;
+mod validate;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -44,6 +46,10 @@ pub enum Command {
     /// Follow a remote repository: rerun what changes, rerun everything on a schedule,
     /// push the outputs back.
     Serve(serve::ServeArgs),
+    /// Check every Promise, Destination and request of a commit against its schema.
+    Validate(validate::ValidateArgs),
+    /// Show what the status files say, as a table or for one request.
+    Status(status::StatusArgs),
     /// Work on one Promise's pipelines, without Git.
     #[command(subcommand)]
     Pipeline(pipeline::PipelineCommand),
@@ -58,6 +64,8 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<u8> {
         Command::Reconcile(args) => reconcile::run(args, out),
         Command::Serve(args) => serve::run(args, out),
         Command::Pipeline(command) => pipeline::run(command, out),
+        Command::Validate(args) => validate::run(args, out),
+        Command::Status(args) => status::run(args, out),
         Command::Internal(command) => internal::run(command, out),
     }
 }

@@ -14,6 +14,9 @@ pub struct GixStore {
     repo: gix::ThreadSafeRepository,
     path: PathBuf,
     reference: String,
+    /// A revision (`HEAD~1`, a commit id, a tag) read instead of the branch; such a
+    /// store cannot commit.
+    revision: Option<String>,
 }
 
 impl GixStore {
@@ -39,6 +42,22 @@ impl GixStore {
             repo: repo.into_sync(),
             path: path.to_path_buf(),
             reference: format!("refs/heads/{branch}"),
+            revision: None,
+        })
+    }
+
+    /// Opens the repository at `path` to read the commit `revision` names (anything
+    /// `git rev-parse` takes). Committing to it fails.
+    pub fn open_revision(path: &Path, revision: &str) -> Result<Self, GitError> {
+        let repo = gix::open(path).map_err(|e| GitError::Open {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        Ok(GixStore {
+            repo: repo.into_sync(),
+            path: path.to_path_buf(),
+            reference: revision.to_string(),
+            revision: Some(revision.to_string()),
         })
     }
 
@@ -53,6 +72,7 @@ impl GixStore {
             repo: repo.into_sync(),
             path: path.to_path_buf(),
             reference: reference.to_string(),
+            revision: None,
         })
     }
 
@@ -74,27 +94,12 @@ impl GixStore {
         }
     }
 
-    fn write_error(&self, what: &str) -> impl Fn(gix::Error) -> GitError {
-        let what = format!("{what} in {}", self.path.display());
-        move |e| GitError::Write {
-            what: what.clone(),
-            message: e.to_string(),
-        }
-    }
-}
-
-impl Store for GixStore {
-    fn snapshot(&self) -> Result<Snapshot, GitError> {
-        let repo = self.repo.to_thread_local();
-        let reference = repo
-            .try_find_reference(self.reference.as_str())
-            .map_err(self.read_error(&self.reference))?;
-        let Some(mut reference) = reference else {
-            return Ok(Snapshot::default());
-        };
-        let commit_id = reference
-            .peel_to_id()
-            .map_err(self.read_error(&self.reference))?;
+    /// Every file of `commit_id`'s tree.
+    fn snapshot_of(
+        &self,
+        repo: &gix::Repository,
+        commit_id: gix::ObjectId,
+    ) -> Result<Snapshot, GitError> {
         let commit = repo
             .find_commit(commit_id)
             .map_err(self.read_error("the branch's commit"))?;
@@ -115,6 +120,39 @@ impl Store for GixStore {
             commit: Some(commit_id.to_string()),
             files,
         })
+    }
+
+    fn write_error(&self, what: &str) -> impl Fn(gix::Error) -> GitError {
+        let what = format!("{what} in {}", self.path.display());
+        move |e| GitError::Write {
+            what: what.clone(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl Store for GixStore {
+    fn snapshot(&self) -> Result<Snapshot, GitError> {
+        let repo = self.repo.to_thread_local();
+        if let Some(revision) = &self.revision {
+            let id = repo
+                .rev_parse_single(revision.as_str())
+                .map_err(|e| GitError::Read {
+                    what: format!("revision {revision:?} in {}", self.path.display()),
+                    message: e.to_string(),
+                })?;
+            return self.snapshot_of(&repo, id.detach());
+        }
+        let reference = repo
+            .try_find_reference(self.reference.as_str())
+            .map_err(self.read_error(&self.reference))?;
+        let Some(mut reference) = reference else {
+            return Ok(Snapshot::default());
+        };
+        let commit_id = reference
+            .peel_to_id()
+            .map_err(self.read_error(&self.reference))?;
+        self.snapshot_of(&repo, commit_id.detach())
     }
 
     fn read(&self, snapshot: &Snapshot, paths: &[&str]) -> Result<Vec<SourceFile>, GitError> {
@@ -153,6 +191,12 @@ impl Store for GixStore {
         changes: &Changes,
         request: &CommitRequest<'_>,
     ) -> Result<String, GitError> {
+        if let Some(revision) = &self.revision {
+            return Err(GitError::Write {
+                what: format!("revision {revision:?}"),
+                message: "a revision is read-only; open the branch to commit".into(),
+            });
+        }
         let repo = self.repo.to_thread_local();
         let parent = base
             .commit

@@ -23,41 +23,115 @@ pub struct Ready<'a> {
     pub document: &'a RequestDoc,
 }
 
+/// One thing wrong with a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The field, dotted (`spec.size`), when one is to blame.
+    pub field: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.field {
+            Some(field) => write!(f, "{field}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+/// Why a request does not run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    /// Its Promise may be one of the unreadable files: it is left as it is.
+    Unreconciled(String),
+    /// It cannot run until the requester fixes it.
+    Invalid {
+        /// A line that introduces the problems, if there are several.
+        headline: Option<String>,
+        /// What is wrong.
+        problems: Vec<Problem>,
+    },
+}
+
+impl Rejection {
+    fn invalid(field: Option<&str>, message: String) -> Self {
+        Rejection::Invalid {
+            headline: None,
+            problems: vec![Problem {
+                field: field.map(String::from),
+                message,
+            }],
+        }
+    }
+
+    /// The outcome a pass records for it.
+    pub fn into_outcome(self) -> Outcome {
+        match self {
+            Rejection::Unreconciled(message) => Outcome::Unreconciled(message),
+            Rejection::Invalid { headline, problems } => {
+                let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+                let lines = lines.join("\n");
+                Outcome::Invalid(match headline {
+                    Some(headline) => format!("{headline}:\n{lines}"),
+                    None => lines,
+                })
+            }
+        }
+    }
+}
+
 /// Checks one request. On failure, says what the requester must fix.
 pub fn prepare<'a>(
     platform: &'a Platform,
     schemas: &mut Schemas,
     request: &'a RequestFile,
 ) -> Result<Ready<'a>, Outcome> {
+    check(platform, schemas, request).map_err(Rejection::into_outcome)
+}
+
+/// Checks one request, keeping each problem apart (for `promised validate`).
+pub fn check<'a>(
+    platform: &'a Platform,
+    schemas: &mut Schemas,
+    request: &'a RequestFile,
+) -> Result<Ready<'a>, Rejection> {
     let document = request
         .document
         .as_ref()
-        .map_err(|e| Outcome::Invalid(e.clone()))?;
+        .map_err(|e| Rejection::invalid(None, e.clone()))?;
     let promise_name = &request.key.promise;
     let Some(promise) = platform.promises.get(promise_name) else {
         if platform.promises_incomplete {
-            return Err(Outcome::Unreconciled(format!(
+            return Err(Rejection::Unreconciled(format!(
                 "Promise {promise_name:?} is not loaded and a file under promises/ has errors; \
                  the request is left as it is until they are fixed"
             )));
         }
-        return Err(Outcome::Invalid(format!(
-            "no Promise named {promise_name:?}: requests under requests/{promise_name}/ need a \
-             Promise with metadata.name {promise_name:?} in promises/"
-        )));
+        return Err(Rejection::invalid(
+            None,
+            format!(
+                "no Promise named {promise_name:?}: requests under requests/{promise_name}/ need a \
+                 Promise with metadata.name {promise_name:?} in promises/"
+            ),
+        ));
     };
     let Some(version) = promise
         .api
         .version_for(&document.api_version, &document.kind)
     else {
-        return Err(Outcome::Invalid(format!(
-            "apiVersion/kind: Promise {:?} serves kind {} as {}; this request is {} {}",
-            promise.name,
-            promise.api.kind,
-            promise.api.served().join(", "),
-            document.api_version,
-            document.kind,
-        )));
+        return Err(Rejection::invalid(
+            Some("apiVersion"),
+            format!(
+                "Promise {:?} serves kind {} as {}; this request is {} {}",
+                promise.name,
+                promise.api.kind,
+                promise.api.served().join(", "),
+                document.api_version,
+                document.kind,
+            ),
+        ));
     };
     let slot = (promise.name.clone(), version.name.clone());
     let schema = schemas.compiled.entry(slot).or_insert_with(|| {
@@ -69,20 +143,27 @@ pub fn prepare<'a>(
         schema.map_err(|e| format!("Promise {:?} ({}): {e}", promise.name, promise.path))
     });
     match schema {
-        Err(message) => Err(Outcome::Invalid(message.clone())),
+        Err(message) => Err(Rejection::invalid(None, message.clone())),
+        Ok(None) => Ok(Ready { promise, document }),
         Ok(Some(schema)) => {
             let violations = schema.violations(&document.value);
             if violations.is_empty() {
                 return Ok(Ready { promise, document });
             }
-            let lines: Vec<String> = violations.iter().map(ToString::to_string).collect();
-            Err(Outcome::Invalid(format!(
-                "the request does not match the schema of {}:\n{}",
-                document.api_version,
-                lines.join("\n")
-            )))
+            Err(Rejection::Invalid {
+                headline: Some(format!(
+                    "the request does not match the schema of {}",
+                    document.api_version
+                )),
+                problems: violations
+                    .into_iter()
+                    .map(|v| Problem {
+                        field: Some(v.field),
+                        message: v.message,
+                    })
+                    .collect(),
+            })
         }
-        Ok(None) => Ok(Ready { promise, document }),
     }
 }
 

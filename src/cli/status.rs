@@ -1,0 +1,107 @@
+//! `promised status`: what the status files of a branch say.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use super::{EXIT_OK, EXIT_PROBLEMS};
+use crate::git::{GixStore, Store};
+use crate::state::layout::status_owner;
+use crate::state::status::{Phase, read_record};
+use crate::yaml;
+
+/// Arguments of `promised status`.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// The platform repository.
+    #[arg(long, default_value = ".")]
+    pub repo: PathBuf,
+    /// The commit to read (anything `git rev-parse` takes).
+    #[arg(long, default_value = "HEAD")]
+    pub rev: String,
+    /// Show this request's whole status file: a request file path
+    /// (requests/redis/a.yaml) or promise/namespace/name.
+    pub request: Option<String>,
+}
+
+/// Prints a table of every request, or one request's status file.
+pub fn run(args: StatusArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
+    let store = GixStore::open_revision(&args.repo, &args.rev)?;
+    let snapshot = store.snapshot()?;
+    let paths: Vec<&str> = snapshot
+        .files
+        .keys()
+        .map(String::as_str)
+        .filter(|p| status_owner(p).is_some())
+        .collect();
+    let files = store.read(&snapshot, &paths)?;
+    let mut rows = Vec::new();
+    for file in &files {
+        let key = status_owner(&file.path).expect("filtered to status files");
+        let record = read_record(&file.bytes);
+        let request_path = record
+            .as_ref()
+            .map(|r| r.request.path.clone())
+            .unwrap_or_default();
+        if let Some(wanted) = &args.request {
+            if *wanted == key.to_string() || *wanted == request_path {
+                out.write_all(&file.bytes)?;
+                return Ok(EXIT_OK);
+            }
+            continue;
+        }
+        let text = String::from_utf8_lossy(&file.bytes);
+        let message = yaml::document(&text)
+            .ok()
+            .and_then(|doc| {
+                doc.get("message")
+                    .and_then(|m| m.as_str())
+                    .map(String::from)
+            })
+            .unwrap_or_default();
+        let phase = record
+            .as_ref()
+            .map_or("?".to_string(), |r| format!("{:?}", r.phase));
+        let destinations: Vec<String> = record
+            .as_ref()
+            .map(|r| r.outputs.iter().map(|o| o.destination.clone()).collect())
+            .unwrap_or_default();
+        let failed = record
+            .as_ref()
+            .is_none_or(|r| matches!(r.phase, Phase::Failed | Phase::Invalid));
+        rows.push((
+            key.to_string(),
+            phase,
+            destinations.join(","),
+            message.lines().next().unwrap_or_default().to_string(),
+            failed,
+        ));
+    }
+    if let Some(wanted) = &args.request {
+        anyhow::bail!("no status for {wanted} at {}", args.rev);
+    }
+    let width = |column: fn(&(String, String, String, String, bool)) -> &String, title: &str| {
+        rows.iter()
+            .map(|r| column(r).len())
+            .max()
+            .unwrap_or(0)
+            .max(title.len())
+    };
+    let (w0, w1, w2) = (
+        width(|r| &r.0, "REQUEST"),
+        width(|r| &r.1, "PHASE"),
+        width(|r| &r.2, "DESTINATIONS"),
+    );
+    writeln!(
+        out,
+        "{:w0$}  {:w1$}  {:w2$}  MESSAGE",
+        "REQUEST", "PHASE", "DESTINATIONS"
+    )?;
+    for (key, phase, destinations, message, _) in &rows {
+        writeln!(out, "{key:w0$}  {phase:w1$}  {destinations:w2$}  {message}")?;
+    }
+    Ok(if rows.iter().any(|r| r.4) {
+        EXIT_PROBLEMS
+    } else {
+        EXIT_OK
+    })
+}

@@ -1,0 +1,42 @@
+//! `promised validate`: check every input file of a commit, write nothing.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use super::{EXIT_OK, EXIT_PROBLEMS};
+use crate::git::{GixStore, Store};
+use crate::model::is_input;
+use crate::validate::validate;
+
+/// Arguments of `promised validate`.
+#[derive(Debug, clap::Args)]
+pub struct ValidateArgs {
+    /// The platform repository.
+    #[arg(long, default_value = ".")]
+    pub repo: PathBuf,
+    /// The commit to check (anything `git rev-parse` takes).
+    #[arg(long, default_value = "HEAD")]
+    pub rev: String,
+}
+
+/// Prints `path:line: field: message` per problem; exit 1 when there is any.
+pub fn run(args: ValidateArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
+    let store = GixStore::open_revision(&args.repo, &args.rev)?;
+    let snapshot = store.snapshot()?;
+    let paths: Vec<&str> = snapshot
+        .files
+        .keys()
+        .map(String::as_str)
+        .filter(|p| is_input(p))
+        .collect();
+    let (findings, checked) = validate(store.read(&snapshot, &paths)?);
+    for finding in &findings {
+        writeln!(out, "{finding}")?;
+    }
+    writeln!(out, "{checked} files checked, {} problems", findings.len())?;
+    Ok(if findings.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_PROBLEMS
+    })
+}

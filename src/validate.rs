@@ -1,0 +1,136 @@
+//! `promised validate`: every Promise, Destination and request checked, each problem
+//! reported as `path:line: field: message`, the way compilers report. Pure.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use crate::model::{Platform, SourceFile};
+use crate::reconcile::prepare::{Rejection, Schemas, check};
+use crate::yaml::{field_lines, line_of};
+
+/// One problem in one file.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Finding {
+    /// Repository path.
+    pub path: String,
+    /// 1-based line.
+    pub line: usize,
+    /// `field: message`, or the message alone.
+    pub message: String,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.path, self.line, self.message)
+    }
+}
+
+/// Checks the input files of a commit; returns the problems, sorted by file and line,
+/// and how many input files there were.
+pub fn validate(files: Vec<SourceFile>) -> (Vec<Finding>, usize) {
+    let texts: HashMap<String, String> = files
+        .iter()
+        .map(|f| {
+            (
+                f.path.clone(),
+                String::from_utf8_lossy(&f.bytes).into_owned(),
+            )
+        })
+        .collect();
+    let line_for = |path: &str, field: Option<&str>, message: &str| -> usize {
+        let text = texts.get(path).map(String::as_str).unwrap_or_default();
+        if let Some(line) = syntax_line(message) {
+            return line;
+        }
+        let field = field.or_else(|| {
+            let (head, _) = message.split_once(": ")?;
+            (!head.contains(' ')).then_some(head)
+        });
+        field.map_or(1, |field| line_of(&field_lines(text), field))
+    };
+    let platform = Platform::load(files);
+    let mut findings: Vec<Finding> = platform
+        .problems
+        .iter()
+        .map(|p| Finding {
+            path: p.path.clone(),
+            line: line_for(&p.path, None, &p.message),
+            message: p.message.clone(),
+        })
+        .collect();
+    let mut schemas = Schemas::default();
+    for request in &platform.requests {
+        if let Err(Rejection::Invalid { problems, .. }) = check(&platform, &mut schemas, request) {
+            for problem in problems {
+                findings.push(Finding {
+                    path: request.path.clone(),
+                    line: line_for(&request.path, problem.field.as_deref(), &problem.message),
+                    message: problem.to_string(),
+                });
+            }
+        }
+    }
+    findings.sort();
+    let checked = platform.promises.len()
+        + platform.destinations.len()
+        + platform.requests.len()
+        + platform.problems.len();
+    (findings, checked)
+}
+
+/// `line 3 column 5: ...` gives 3.
+fn syntax_line(message: &str) -> Option<usize> {
+    let rest = message.strip_prefix("line ")?;
+    rest.split_whitespace().next()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(path: &str, text: &str) -> SourceFile {
+        SourceFile {
+            path: path.into(),
+            blob: String::new(),
+            bytes: text.into(),
+        }
+    }
+
+    const PROMISE: &str = "kind: Promise\nmetadata: {name: app}\nspec:\n  api:\n    spec:\n      group: a.b\n      names: {kind: App}\n      versions:\n        - name: v1\n          schema:\n            openAPIV3Schema:\n              type: object\n              properties:\n                spec:\n                  type: object\n                  properties:\n                    size: {type: integer}\n";
+
+    #[test]
+    fn findings_name_the_file_line_and_field() {
+        let (findings, checked) = validate(vec![
+            file("promises/app.yaml", PROMISE),
+            file(
+                "requests/app/a.yaml",
+                "apiVersion: a.b/v1\nkind: App\nmetadata:\n  name: a\nspec:\n  size: big\n",
+            ),
+            file(
+                "requests/app/b.yaml",
+                "apiVersion: a.b/v1\nkind: App\nmetadata: {name: [\n",
+            ),
+            file(
+                "destinations/dev.yaml",
+                "kind: Destination\nmetadata:\n  name: dev\n  labels:\n    on: true\n",
+            ),
+        ]);
+        let lines: Vec<String> = findings.iter().map(ToString::to_string).collect();
+        assert_eq!(checked, 4);
+        assert_eq!(lines.len(), 3, "{lines:#?}");
+        assert!(
+            lines[0].starts_with("destinations/dev.yaml:5: metadata.labels"),
+            "{}",
+            lines[0]
+        );
+        assert_eq!(
+            lines[1],
+            "requests/app/a.yaml:6: spec.size: \"big\" is not of type \"integer\""
+        );
+        assert!(
+            lines[2].starts_with("requests/app/b.yaml:3: line 3 column"),
+            "{}",
+            lines[2]
+        );
+    }
+}
