@@ -6,6 +6,7 @@
 mod executor_args;
 mod internal;
 mod pipeline;
+mod plan;
 mod reconcile;
 mod serve;
 mod status;
@@ -46,6 +47,9 @@ pub enum Command {
     /// Follow a remote repository: rerun what changes, rerun everything on a schedule,
     /// push the outputs back.
     Serve(serve::ServeArgs),
+    /// Show what a change (a pull request) would do to the outputs and statuses,
+    /// writing nothing.
+    Plan(plan::PlanArgs),
     /// Check every Promise, Destination and request of a commit against its schema.
     Validate(validate::ValidateArgs),
     /// Show what the status files say, as a table or for one request.
@@ -65,6 +69,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<u8> {
         Command::Serve(args) => serve::run(args, out),
         Command::Pipeline(command) => pipeline::run(command, out),
         Command::Validate(args) => validate::run(args, out),
+        Command::Plan(args) => plan::run(args, out),
         Command::Status(args) => status::run(args, out),
         Command::Internal(command) => internal::run(command, out),
     }

@@ -76,6 +76,12 @@ pub fn run(args: ServeArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         "--poll {:?}: give at least 10ms",
         args.poll
     );
+    anyhow::ensure!(
+        args.retry_base >= Duration::from_millis(100) && args.retry_max >= args.retry_base,
+        "--retry-base {:?} / --retry-max {:?}: give at least 100ms, and a maximum no smaller",
+        args.retry_base,
+        args.retry_max
+    );
     let defaults = Options::default();
     let config = ServeConfig {
         remote: args.remote,

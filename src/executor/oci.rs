@@ -10,7 +10,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
@@ -29,7 +28,8 @@ pub const NETWORK_ANNOTATION: &str = "promised.dev/pipeline-network";
 #[derive(Debug)]
 pub struct OciExecutor {
     program: &'static str,
-    flags: OnceLock<Result<Vec<String>, String>>,
+    /// Set by the first successful probe; a failed probe is tried again next time.
+    flags: std::sync::Mutex<Option<Vec<String>>>,
 }
 
 impl OciExecutor {
@@ -37,20 +37,22 @@ impl OciExecutor {
     pub fn new(program: &'static str) -> Self {
         OciExecutor {
             program,
-            flags: OnceLock::new(),
+            flags: std::sync::Mutex::new(None),
         }
     }
 
-    /// The extra `run` flags this host needs, probed once with `image`.
-    fn host_flags(&self, image: &str) -> Result<&[String], ExecError> {
-        let probed = self.flags.get_or_init(|| probe(self.program, image));
-        match probed {
-            Ok(flags) => Ok(flags),
-            Err(message) => Err(ExecError::Unsupported {
-                container: "(probe)".into(),
-                what: message.clone(),
-            }),
+    /// The extra `run` flags this host needs, probed with `image` until a probe works.
+    fn host_flags(&self, image: &str) -> Result<Vec<String>, ExecError> {
+        let mut flags = self.flags.lock().expect("no panics hold the lock");
+        if let Some(flags) = flags.as_ref() {
+            return Ok(flags.clone());
         }
+        let probed = probe(self.program, image).map_err(|what| ExecError::Unsupported {
+            container: "(probe)".into(),
+            what,
+        })?;
+        *flags = Some(probed.clone());
+        Ok(probed)
     }
 }
 
@@ -147,7 +149,7 @@ impl OciExecutor {
             std::process::id(),
             RUNS.fetch_add(1, Ordering::Relaxed)
         );
-        let flags = self.host_flags(&spec.image)?.to_vec();
+        let flags = self.host_flags(&spec.image)?;
         let mut command = Command::new(self.program);
         command.args(["run", "--rm", "--name", &name]).args(&flags);
         if !spec.network {

@@ -5,6 +5,7 @@
 //! only moves data between them and the edges ([`Store`], [`Executor`]).
 
 pub mod message;
+pub mod plan;
 pub mod prepare;
 pub mod render;
 mod run;
@@ -19,6 +20,7 @@ pub use scope::Scope;
 use crate::executor::Executor;
 use crate::git::{CommitRequest, GitError, Snapshot, Store};
 use crate::model::{LoadError, Platform, RequestKey, is_input};
+use crate::state::kustomization::index_destinations;
 use crate::state::layout::{dependency_owner, is_managed, resource_owner, status_owner};
 use crate::state::status::{Phase, Record, read_record};
 use crate::state::{Changes, CurrentTree};
@@ -151,9 +153,17 @@ pub fn reconcile(
         .filter(|(path, _)| is_managed(path))
         .map(|(p, id)| (p.clone(), id.clone()))
         .collect();
-    let changes = rendered
+    let mut changes = rendered
         .tree
         .changes(&current, |bytes| store.blob_id(bytes));
+    let folders = platform
+        .destinations
+        .values()
+        .map(|d| d.folder.clone())
+        .collect();
+    index_destinations(&mut changes, &current, &folders, |bytes| {
+        store.blob_id(bytes)
+    });
     let mut report = PassReport {
         input_commit: input_snapshot.commit.clone(),
         input_files,

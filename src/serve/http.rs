@@ -41,7 +41,10 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
     if state.ready.load(Ordering::Relaxed) {
         (StatusCode::OK, "ready\n")
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "no successful sync yet\n")
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the last sync failed, or none has succeeded yet\n",
+        )
     }
 }
 

@@ -14,7 +14,8 @@ pub fn watch_remote(remote: &str, wake: Arc<Notify>) -> anyhow::Result<notify::R
     let path = Path::new(path);
     anyhow::ensure!(
         path.is_dir(),
-        "--watch needs a remote on this machine (a path or file:// URL); {remote} is not a folder"
+        "--watch needs a remote on this machine (a path or file:// URL); {} is not a folder",
+        super::redact_url(remote)
     );
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         if event.is_ok() {

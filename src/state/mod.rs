@@ -3,6 +3,7 @@
 //! ([`tree`]).
 
 pub mod digest;
+pub mod kustomization;
 pub mod layout;
 pub mod status;
 pub mod tree;

@@ -18,6 +18,10 @@ fn the_example_reconciles_into_the_documented_layout() {
         repo.show("status/postgres/payments/orders.yaml")
     );
     insta::assert_snapshot!(
+        "example_kustomization_dev",
+        repo.show("state/dev/kustomization.yaml")
+    );
+    insta::assert_snapshot!(
         "example_redis_deployment",
         repo.show("state/dev/resources/team-a/redis/team-a-cache/deployment.yaml")
     );

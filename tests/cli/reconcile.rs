@@ -131,8 +131,10 @@ fn dependencies_go_to_every_matching_destination() {
     insta::assert_snapshot!(repo.managed_files(), @r"
     state/dev/dependencies/app/SHA256SUMS
     state/dev/dependencies/app/static-dependencies.yaml
+    state/dev/kustomization.yaml
     state/prod/dependencies/app/SHA256SUMS
     state/prod/dependencies/app/static-dependencies.yaml
+    state/prod/kustomization.yaml
     ");
     let message = repo.last_message();
     assert!(

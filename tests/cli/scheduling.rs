@@ -67,8 +67,10 @@ fn a_directory_entry_schedules_its_folder_on_its_own() {
     repo.write("requests/app/a.yaml", &request("a", "team", "small"));
     repo.commit("Request a");
     insta::assert_snapshot!(reconciled(&repo), @r"
+    state/dev/kustomization.yaml
     state/dev/resources/team/app/a/SHA256SUMS
     state/dev/resources/team/app/a/configmap.yaml
+    state/prod/kustomization.yaml
     state/prod/resources/team/app/a/SHA256SUMS
     state/prod/resources/team/app/a/monitoring/configmap.yaml
     status/app/team/a.yaml

@@ -41,7 +41,8 @@ pub struct KubeSettings {
 /// Runs pipelines as Pods.
 pub struct KubernetesExecutor {
     settings: KubeSettings,
-    client: OnceLock<Result<kube::Client, String>>,
+    /// Set on the first successful connection; a failure is retried on the next run.
+    client: std::sync::Mutex<Option<kube::Client>>,
 }
 
 impl KubernetesExecutor {
@@ -49,28 +50,30 @@ impl KubernetesExecutor {
     pub fn new(settings: KubeSettings) -> Self {
         KubernetesExecutor {
             settings,
-            client: OnceLock::new(),
+            client: std::sync::Mutex::new(None),
         }
     }
 
     fn client(&self) -> Result<kube::Client, ExecError> {
-        let client = self.client.get_or_init(|| {
-            runtime().block_on(async {
-                let config = match &self.settings.api_server {
-                    Some(url) => kube::Config::new(
-                        url.parse()
-                            .map_err(|e| format!("--kube-api-server {url}: {e}"))?,
-                    ),
-                    None => kube::Config::infer()
-                        .await
-                        .map_err(|e| format!("no Kubernetes configuration: {e}"))?,
-                };
-                kube::Client::try_from(config).map_err(|e| e.to_string())
-            })
+        let mut cached = self.client.lock().expect("no panics hold the lock");
+        if let Some(client) = cached.as_ref() {
+            return Ok(client.clone());
+        }
+        let client: Result<kube::Client, String> = runtime().block_on(async {
+            let config = match &self.settings.api_server {
+                Some(url) => kube::Config::new(
+                    url.parse()
+                        .map_err(|e| format!("--kube-api-server {url}: {e}"))?,
+                ),
+                None => kube::Config::infer()
+                    .await
+                    .map_err(|e| format!("no Kubernetes configuration: {e}"))?,
+            };
+            kube::Client::try_from(config).map_err(|e| e.to_string())
         });
-        client
-            .clone()
-            .map_err(|what| ExecError::Kubernetes { what })
+        let client = client.map_err(|what| ExecError::Kubernetes { what })?;
+        *cached = Some(client.clone());
+        Ok(client)
     }
 }
 
@@ -219,11 +222,16 @@ async fn ensure_service_account(
             "metadata": {"name": name, "namespace": ns, "labels": {pod::MANAGED_BY.0: pod::MANAGED_BY.1}},
         }))
         .map_err(|e| ExecError::Kubernetes { what: e.to_string() })?;
-        accounts
-            .create(&PostParams::default(), &account)
-            .await
-            .map_err(kube_error(&format!("creating ServiceAccount {ns}/{name}")))?;
-        tracing::info!(namespace = ns, name, "created the pipeline ServiceAccount");
+        match accounts.create(&PostParams::default(), &account).await {
+            Ok(_) => tracing::info!(namespace = ns, name, "created the pipeline ServiceAccount"),
+            // Another pipeline of the same Promise created it first.
+            Err(kube::Error::Api(status)) if status.code == 409 => {}
+            Err(err) => {
+                return Err(kube_error(&format!("creating ServiceAccount {ns}/{name}"))(
+                    err,
+                ));
+            }
+        }
     }
     Ok(())
 }

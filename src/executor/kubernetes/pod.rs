@@ -121,11 +121,18 @@ fn step_volume(i: usize) -> String {
 fn labels(job: &Job<'_>) -> Value {
     json!({
         MANAGED_BY.0: MANAGED_BY.1,
-        "promised.dev/promise": job.promise.name,
-        "promised.dev/pipeline": job.pipeline.name,
-        "promised.dev/request-name": job.key.name,
-        "promised.dev/request-namespace": job.key.namespace,
+        "promised.dev/promise": label_value(&job.promise.name),
+        "promised.dev/pipeline": label_value(&job.pipeline.name),
+        "promised.dev/request-name": label_value(&job.key.name),
+        "promised.dev/request-namespace": label_value(&job.key.namespace),
     })
+}
+
+/// Label values are at most 63 characters and end alphanumeric.
+fn label_value(value: &str) -> String {
+    let cut: String = value.chars().take(63).collect();
+    cut.trim_end_matches(|c: char| !c.is_ascii_alphanumeric())
+        .to_string()
 }
 
 /// A user container: its own fields passed through, then the contract's mounts and

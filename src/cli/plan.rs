@@ -1,0 +1,273 @@
+//! `promised plan`: what a pull request would change, as text, Markdown for a PR
+//! comment, or JSON. Writes nothing.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+
+use serde::Serialize;
+use similar::TextDiff;
+
+use super::executor_args::ExecutorArgs;
+use super::{EXIT_OK, EXIT_PROBLEMS};
+use crate::git::GixStore;
+use crate::reconcile::plan::{Change, FileChange, Plan, plan};
+use crate::reconcile::{Options, RequestReport};
+
+/// How the plan is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// For a terminal.
+    Text,
+    /// For a pull-request comment: tables, diffs folded away.
+    Markdown,
+    /// For machines.
+    Json,
+}
+
+/// Arguments of `promised plan`.
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    /// The platform repository.
+    #[arg(long, default_value = ".")]
+    pub repo: PathBuf,
+    /// The commit the change starts from (the target branch).
+    #[arg(long)]
+    pub base: String,
+    /// The commit with the change (the pull request's head).
+    #[arg(long)]
+    pub head: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// How long one pipeline may run before it is killed.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+    #[command(flatten)]
+    pub executors: ExecutorArgs,
+}
+
+/// Runs the plan and prints it; exit 1 when a request would fail.
+pub fn run(args: PlanArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
+    let base = GixStore::open_revision(&args.repo, &args.base)?;
+    let head = GixStore::open_revision(&args.repo, &args.head)?;
+    let options = Options {
+        timeout: args.timeout,
+        ..Options::default()
+    };
+    let plan = plan(&base, &head, &args.executors.executors(), &options, &|_| {})?;
+    let view = View::new(&plan, &args.base, &args.head);
+    match args.format {
+        Format::Text => write!(out, "{}", view.text())?,
+        Format::Markdown => write!(out, "{}", view.markdown())?,
+        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&view)?)?,
+    }
+    Ok(if view.ok { EXIT_OK } else { EXIT_PROBLEMS })
+}
+
+/// The plan as it is shown.
+#[derive(Debug, Serialize)]
+struct View {
+    base: String,
+    head: String,
+    ok: bool,
+    requests: Vec<RequestView>,
+    removed: Vec<String>,
+    problems: Vec<String>,
+    files: Vec<FileView>,
+}
+
+#[derive(Debug, Serialize)]
+struct RequestView {
+    request: String,
+    path: String,
+    phase: String,
+    message: String,
+    destinations: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct FileView {
+    path: String,
+    destination: String,
+    change: Change,
+    diff: String,
+}
+
+impl View {
+    fn new(plan: &Plan, base: &str, head: &str) -> Self {
+        let request = |r: &RequestReport| RequestView {
+            request: r.key.to_string(),
+            path: r.path.clone(),
+            phase: r.phase.map_or("Skipped".into(), |p| format!("{p:?}")),
+            message: r.message.clone(),
+            destinations: r.outputs.iter().map(|o| o.destination.clone()).collect(),
+        };
+        let report = &plan.report;
+        View {
+            base: base.to_string(),
+            head: head.to_string(),
+            ok: report.succeeded(),
+            requests: report.requests.iter().map(request).collect(),
+            removed: report
+                .removed
+                .iter()
+                .map(|(key, path)| format!("{key} ({path})"))
+                .collect(),
+            problems: report.problems.iter().map(ToString::to_string).collect(),
+            files: plan.files.iter().map(file_view).collect(),
+        }
+    }
+
+    fn headline(&self) -> String {
+        let failing = self
+            .requests
+            .iter()
+            .filter(|r| r.phase == "Failed" || r.phase == "Invalid")
+            .count();
+        format!(
+            "{} requests would be reconciled ({failing} failing), {} removed; {} files would change",
+            self.requests.len(),
+            self.removed.len(),
+            self.files.len()
+        )
+    }
+
+    fn text(&self) -> String {
+        let mut out = format!(
+            "Plan for {} -> {}: {}\n",
+            self.base,
+            self.head,
+            self.headline()
+        );
+        for problem in &self.problems {
+            out.push_str(&format!("\nerror    {problem}\n"));
+        }
+        for request in &self.requests {
+            let first = request.message.lines().next().unwrap_or_default();
+            out.push_str(&format!(
+                "\n{:<8} {} ({}): {first}\n",
+                request.phase.to_lowercase(),
+                request.request,
+                request.path
+            ));
+            for line in request.message.lines().skip(1) {
+                out.push_str(&format!("         {line}\n"));
+            }
+        }
+        for removed in &self.removed {
+            out.push_str(&format!("\nremoved  {removed}\n"));
+        }
+        if !self.files.is_empty() {
+            out.push('\n');
+        }
+        for file in &self.files {
+            let mark = match file.change {
+                Change::Added => '+',
+                Change::Changed => '~',
+                Change::Removed => '-',
+            };
+            out.push_str(&format!("{mark} {}\n", file.path));
+        }
+        for file in self.files.iter().filter(|f| !f.diff.is_empty()) {
+            out.push_str(&format!("\n{}", file.diff));
+        }
+        out
+    }
+
+    fn markdown(&self) -> String {
+        let mut out = format!(
+            "### promised plan\n\n`{}` → `{}`: {}\n",
+            self.base,
+            self.head,
+            self.headline()
+        );
+        if !self.problems.is_empty() {
+            out.push_str("\n**Unreadable files**\n\n");
+            for problem in &self.problems {
+                out.push_str(&format!("- `{problem}`\n"));
+            }
+        }
+        if !self.requests.is_empty() || !self.removed.is_empty() {
+            out.push_str("\n| Request | Phase | Destinations | Message |\n|---|---|---|---|\n");
+            for r in &self.requests {
+                let icon = match r.phase.as_str() {
+                    "Ready" => "✅",
+                    "Pending" => "⏳",
+                    _ => "❌",
+                };
+                let message = r.message.replace('\n', "<br>").replace('|', "\\|");
+                out.push_str(&format!(
+                    "| `{}` | {icon} {} | {} | {message} |\n",
+                    r.request,
+                    r.phase,
+                    r.destinations.join(", ")
+                ));
+            }
+            for removed in &self.removed {
+                out.push_str(&format!(
+                    "| `{removed}` | 🗑️ Removed | | outputs and status removed |\n"
+                ));
+            }
+        }
+        let mut by_destination: BTreeMap<&str, Vec<&FileView>> = BTreeMap::new();
+        for file in &self.files {
+            by_destination
+                .entry(file.destination.as_str())
+                .or_default()
+                .push(file);
+        }
+        for (destination, files) in by_destination {
+            out.push_str(&format!(
+                "\n#### {destination}\n\n| File | Change |\n|---|---|\n"
+            ));
+            for file in &files {
+                out.push_str(&format!("| `{}` | {:?} |\n", file.path, file.change));
+            }
+            for file in files.iter().filter(|f| !f.diff.is_empty()) {
+                out.push_str(&format!(
+                    "\n<details><summary>Diff of <code>{}</code></summary>\n\n```diff\n{}```\n\n</details>\n",
+                    file.path, file.diff
+                ));
+            }
+        }
+        out
+    }
+}
+
+fn file_view(file: &FileChange) -> FileView {
+    let text = |bytes: &Option<Vec<u8>>| {
+        bytes
+            .as_deref()
+            .map(String::from_utf8_lossy)
+            .unwrap_or_default()
+            .into_owned()
+    };
+    let (before, after) = (text(&file.before), text(&file.after));
+    let diff = TextDiff::from_lines(&before, &after)
+        .unified_diff()
+        .context_radius(3)
+        .header(&format!("a/{}", file.path), &format!("b/{}", file.path))
+        .to_string();
+    FileView {
+        path: file.path.clone(),
+        destination: destination_of(&file.path),
+        change: file.change.clone(),
+        diff,
+    }
+}
+
+/// `state/<folder>/...` gives the folder; status files group under `status`.
+fn destination_of(path: &str) -> String {
+    let Some(rest) = path.strip_prefix("state/") else {
+        return "status".into();
+    };
+    for marker in ["/resources/", "/dependencies/"] {
+        if let Some((folder, _)) = rest.split_once(marker) {
+            return folder.to_string();
+        }
+    }
+    rest.rsplit_once('/')
+        .map_or(rest, |(folder, _)| folder)
+        .to_string()
+}

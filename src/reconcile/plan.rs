@@ -1,0 +1,141 @@
+//! What a change would do, without writing anything: the pass runs on the head commit
+//! over the requests the change touches, and its commit is captured instead of made.
+//! The same code path as a real pass, so a plan and the reconcile after the merge agree.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use super::{Options, PassReport, Progress, ReconcileError, Scope, reconcile};
+use crate::executor::Executor;
+use crate::git::{CommitRequest, GitError, Snapshot, Store};
+use crate::model::{SourceFile, is_input};
+use crate::state::Changes;
+
+/// How one file would change.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Change {
+    /// A new file.
+    Added,
+    /// A file whose content changes.
+    Changed,
+    /// A file that goes away.
+    Removed,
+}
+
+/// One file the change would add, change or remove.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileChange {
+    /// Repository path.
+    pub path: String,
+    /// What happens to it.
+    pub change: Change,
+    /// Its content on the head commit, if any.
+    pub before: Option<Vec<u8>>,
+    /// Its content after the change, if any.
+    pub after: Option<Vec<u8>>,
+}
+
+/// The outcome of a plan.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The pass as it would run.
+    pub report: PassReport,
+    /// Every file it would write or remove, by path.
+    pub files: Vec<FileChange>,
+}
+
+/// Plans the change from `base` to `head`: reruns what the change touches (as `serve`
+/// would), on `head`, and returns what would be committed.
+pub fn plan(
+    base: &dyn Store,
+    head: &dyn Store,
+    executor: &dyn Executor,
+    options: &Options,
+    progress: &(dyn Fn(Progress<'_>) + Sync),
+) -> Result<Plan, ReconcileError> {
+    let inputs = |store: &dyn Store| -> Result<BTreeMap<String, String>, GitError> {
+        let snapshot = store.snapshot()?;
+        Ok(snapshot
+            .files
+            .into_iter()
+            .filter(|(path, _)| is_input(path))
+            .collect())
+    };
+    let scope = Scope::from_input_changes(&inputs(base)?, &inputs(head)?);
+    let capture = Capture {
+        store: head,
+        changes: Mutex::new(None),
+    };
+    let report = reconcile(&capture, None, &scope, executor, options, progress)?;
+    let changes = capture
+        .changes
+        .into_inner()
+        .expect("no panics hold the lock")
+        .unwrap_or_default();
+    let snapshot = head.snapshot()?;
+    let existing: Vec<&str> = changes
+        .upserts
+        .keys()
+        .chain(&changes.removals)
+        .map(String::as_str)
+        .filter(|p| snapshot.files.contains_key(*p))
+        .collect();
+    let before: BTreeMap<String, Vec<u8>> = head
+        .read(&snapshot, &existing)?
+        .into_iter()
+        .map(|SourceFile { path, bytes, .. }| (path, bytes))
+        .collect();
+    let mut files: Vec<FileChange> = changes
+        .upserts
+        .into_iter()
+        .map(|(path, after)| FileChange {
+            change: if before.contains_key(&path) {
+                Change::Changed
+            } else {
+                Change::Added
+            },
+            before: before.get(&path).cloned(),
+            after: Some(after),
+            path,
+        })
+        .collect();
+    files.extend(changes.removals.into_iter().map(|path| FileChange {
+        change: Change::Removed,
+        before: before.get(&path).cloned(),
+        after: None,
+        path,
+    }));
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(Plan { report, files })
+}
+
+/// A store whose commit is only recorded.
+struct Capture<'a> {
+    store: &'a dyn Store,
+    changes: Mutex<Option<Changes>>,
+}
+
+impl Store for Capture<'_> {
+    fn snapshot(&self) -> Result<Snapshot, GitError> {
+        self.store.snapshot()
+    }
+
+    fn read(&self, snapshot: &Snapshot, paths: &[&str]) -> Result<Vec<SourceFile>, GitError> {
+        self.store.read(snapshot, paths)
+    }
+
+    fn blob_id(&self, bytes: &[u8]) -> String {
+        self.store.blob_id(bytes)
+    }
+
+    fn commit(
+        &self,
+        _: &Snapshot,
+        changes: &Changes,
+        _: &CommitRequest<'_>,
+    ) -> Result<String, GitError> {
+        *self.changes.lock().expect("no panics hold the lock") = Some(changes.clone());
+        Ok("(plan: not committed)".into())
+    }
+}
