@@ -91,6 +91,8 @@ struct FileView {
     path: String,
     destination: String,
     change: Change,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    blob: Option<String>,
     diff: String,
 }
 
@@ -253,6 +255,7 @@ fn file_view(file: &FileChange) -> FileView {
         path: file.path.clone(),
         destination: destination_of(&file.path),
         change: file.change.clone(),
+        blob: file.blob.clone(),
         diff,
     }
 }

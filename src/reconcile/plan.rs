@@ -34,6 +34,8 @@ pub struct FileChange {
     pub before: Option<Vec<u8>>,
     /// Its content after the change, if any.
     pub after: Option<Vec<u8>>,
+    /// The Git blob id of that content: what the real pass will commit at this path.
+    pub blob: Option<String>,
 }
 
 /// The outcome of a plan.
@@ -96,6 +98,7 @@ pub fn plan(
                 Change::Added
             },
             before: before.get(&path).cloned(),
+            blob: Some(head.blob_id(&after)),
             after: Some(after),
             path,
         })
@@ -104,6 +107,7 @@ pub fn plan(
         change: Change::Removed,
         before: before.get(&path).cloned(),
         after: None,
+        blob: None,
         path,
     }));
     files.sort_by(|a, b| a.path.cmp(&b.path));

@@ -6,6 +6,7 @@ mod failures;
 mod git_store;
 mod kube_double;
 mod kubernetes;
+mod plan;
 mod podman;
 mod reconcile;
 mod scheduling;

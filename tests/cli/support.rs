@@ -142,8 +142,10 @@ pub fn git_in(dir: &Path, args: &[&str]) -> String {
 pub struct Run {
     /// Exit code.
     pub code: i32,
-    /// Standard output, with timings replaced by `[time]`.
+    /// Standard output, with commit ids and timings replaced by placeholders.
     pub stdout: String,
+    /// Standard output as printed.
+    pub raw_stdout: String,
     /// Standard error.
     pub stderr: String,
 }
@@ -158,6 +160,7 @@ pub fn promised(args: &[&str]) -> Run {
     Run {
         code: output.status.code().unwrap_or(-1),
         stdout: redact(&stdout),
+        raw_stdout: stdout.clone(),
         stderr: String::from_utf8(output.stderr).unwrap(),
     }
 }
