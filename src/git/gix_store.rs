@@ -94,6 +94,91 @@ impl GixStore {
         }
     }
 
+    /// The input files (`promises/`, `destinations/`, `requests/`) that differ between
+    /// two commits. Only subtrees whose ids differ are read, so when nothing changed
+    /// this costs a few object reads, whatever the size of the repository.
+    pub fn changed_inputs(&self, old: &str, new: &str) -> Result<Vec<String>, GitError> {
+        let repo = self.repo.to_thread_local();
+        let tree_of = |commit: &str| -> Result<gix::ObjectId, GitError> {
+            let id = gix::ObjectId::from_hex(commit.as_bytes()).map_err(|e| GitError::Read {
+                what: commit.to_string(),
+                message: e.to_string(),
+            })?;
+            let commit = repo.find_commit(id).map_err(self.read_error("a commit"))?;
+            Ok(commit
+                .tree_id()
+                .map_err(self.read_error("a commit's tree"))?
+                .detach())
+        };
+        let (old_tree, new_tree) = (tree_of(old)?, tree_of(new)?);
+        let mut changed = Vec::new();
+        for dir in crate::model::INPUT_DIRS {
+            let old_id = self.entry(&repo, old_tree, dir)?;
+            let new_id = self.entry(&repo, new_tree, dir)?;
+            self.compare(&repo, dir, old_id, new_id, &mut changed)?;
+        }
+        Ok(changed)
+    }
+
+    /// The id and whether it is a tree, of the entry `name` of tree `tree`.
+    fn entry(
+        &self,
+        repo: &gix::Repository,
+        tree: gix::ObjectId,
+        name: &str,
+    ) -> Result<Option<(gix::ObjectId, bool)>, GitError> {
+        let tree = repo.find_tree(tree).map_err(self.read_error("a tree"))?;
+        let found = tree.find_entry(name);
+        Ok(found.map(|e| (e.object_id(), e.mode().is_tree())))
+    }
+
+    /// Adds the paths under `path` that differ between two entries.
+    fn compare(
+        &self,
+        repo: &gix::Repository,
+        path: &str,
+        old: Option<(gix::ObjectId, bool)>,
+        new: Option<(gix::ObjectId, bool)>,
+        changed: &mut Vec<String>,
+    ) -> Result<(), GitError> {
+        if old == new {
+            return Ok(());
+        }
+        let children = |entry: Option<(gix::ObjectId, bool)>| -> Result<
+            std::collections::BTreeMap<String, (gix::ObjectId, bool)>,
+            GitError,
+        > {
+            let Some((id, true)) = entry else {
+                return Ok(Default::default());
+            };
+            let tree = repo.find_tree(id).map_err(self.read_error(path))?;
+            let decoded = tree.decode().map_err(self.read_error(path))?;
+            Ok(decoded
+                .entries
+                .iter()
+                .map(|e| (e.filename.to_string(), (e.oid.to_owned(), e.mode.is_tree())))
+                .collect())
+        };
+        let is_file = |entry: Option<(gix::ObjectId, bool)>| entry.is_some_and(|(_, tree)| !tree);
+        if is_file(old) || is_file(new) {
+            changed.push(path.to_string());
+        }
+        let (old_children, new_children) = (children(old)?, children(new)?);
+        let names: std::collections::BTreeSet<&String> =
+            old_children.keys().chain(new_children.keys()).collect();
+        for name in names {
+            let child = format!("{path}/{name}");
+            self.compare(
+                repo,
+                &child,
+                old_children.get(name).copied(),
+                new_children.get(name).copied(),
+                changed,
+            )?;
+        }
+        Ok(())
+    }
+
     /// Every file of `commit_id`'s tree.
     fn snapshot_of(
         &self,

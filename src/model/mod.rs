@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 pub use destination::Destination;
 pub use pipeline::{Container, EnvVar, Pipeline, PodSettings};
-pub use platform::{Platform, SourceFile, is_input};
+pub use platform::{INPUT_DIRS, Platform, SourceFile, is_input};
 pub use promise::{Api, ApiVersion, INTERVAL_ANNOTATION, PLATFORM_API_VERSION, Promise};
 pub use request::{DEFAULT_NAMESPACE, RequestDoc, RequestFile, RequestKey, promise_folder};
 

@@ -34,6 +34,9 @@ pub struct Platform {
     pub promises_incomplete: bool,
 }
 
+/// The folders `promised` reads.
+pub const INPUT_DIRS: [&str; 3] = ["promises", "destinations", "requests"];
+
 /// Which input folder a path belongs to.
 enum Kind {
     Promise,

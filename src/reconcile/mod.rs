@@ -54,9 +54,6 @@ impl Default for Options {
 pub struct PassReport {
     /// The commit that was read.
     pub input_commit: Option<String>,
-    /// The input files of that commit (`promises/`, `destinations/`, `requests/`): path
-    /// to blob id. What the next scoped pass compares against.
-    pub input_files: BTreeMap<String, String>,
     /// The commit written, if anything changed.
     pub output_commit: Option<String>,
     /// Every request, in key order.
@@ -126,13 +123,12 @@ pub fn reconcile(
         files = input_snapshot.files.len(),
         "read inputs"
     );
-    let input_files: BTreeMap<String, String> = input_snapshot
+    let paths: Vec<&str> = input_snapshot
         .files
-        .iter()
-        .filter(|(path, _)| is_input(path))
-        .map(|(p, id)| (p.clone(), id.clone()))
+        .keys()
+        .map(String::as_str)
+        .filter(|path| is_input(path))
         .collect();
-    let paths: Vec<&str> = input_files.keys().map(String::as_str).collect();
     let mut platform = Platform::load(inputs.read(&input_snapshot, &paths)?);
     for problem in &platform.problems {
         tracing::warn!(path = %problem.path, "{}", problem.message);
@@ -166,7 +162,6 @@ pub fn reconcile(
     });
     let mut report = PassReport {
         input_commit: input_snapshot.commit.clone(),
-        input_files,
         requests: rendered.requests,
         problems: platform.problems.clone(),
         files_changed: changes.upserts.len() + changes.removals.len(),

@@ -35,20 +35,11 @@ impl Scope {
         }
     }
 
-    /// What reruns when the input files (path to blob id) went from `old` to `new`.
-    /// Only `promises/`, `destinations/` and `requests/` count: a change anywhere else,
-    /// such as promised's own output, selects nothing.
-    pub fn from_input_changes(
-        old: &BTreeMap<String, String>,
-        new: &BTreeMap<String, String>,
-    ) -> Self {
+    /// What reruns when the files at `paths` changed (were added, changed or removed).
+    /// Only inputs count.
+    pub fn from_changed_paths<'a>(paths: impl IntoIterator<Item = &'a String>) -> Self {
         let mut scope = Scope::default();
-        let changed = new
-            .iter()
-            .filter(|(path, blob)| old.get(*path) != Some(*blob))
-            .map(|(path, _)| path)
-            .chain(old.keys().filter(|path| !new.contains_key(*path)));
-        for path in changed.filter(|p| is_input(p)) {
+        for path in paths.into_iter().filter(|p| is_input(p)) {
             if path.starts_with("promises/") {
                 scope.promise_files.insert(path.clone());
             } else if path.starts_with("destinations/") {
@@ -58,6 +49,21 @@ impl Scope {
             }
         }
         scope
+    }
+
+    /// What reruns when the input files (path to blob id) went from `old` to `new`.
+    /// Only `promises/`, `destinations/` and `requests/` count: a change anywhere else,
+    /// such as promised's own output, selects nothing.
+    pub fn from_input_changes(
+        old: &BTreeMap<String, String>,
+        new: &BTreeMap<String, String>,
+    ) -> Self {
+        let changed = new
+            .iter()
+            .filter(|(path, blob)| old.get(*path) != Some(*blob))
+            .map(|(path, _)| path)
+            .chain(old.keys().filter(|path| !new.contains_key(*path)));
+        Self::from_changed_paths(changed)
     }
 
     /// Whether nothing would rerun (requests never reconciled still run).

@@ -5,7 +5,6 @@
 //! the work that was selected stays selected, the new remote head is fetched, and the
 //! pass runs again on top of it, with backoff.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,7 +15,6 @@ use super::metrics::Metrics;
 use super::timing::{Backoff, Intervals, Retries};
 use crate::executor::Executor;
 use crate::git::{GitCli, GitError, GixStore, PushOutcome, Store};
-use crate::model::is_input;
 use crate::reconcile::{Options, PassReport, ReconcileError, Scope, reconcile};
 use crate::state::status::Phase;
 
@@ -98,9 +96,9 @@ pub struct Daemon {
     git: GitCli,
     executor: Box<dyn Executor>,
     metrics: Arc<Metrics>,
-    /// The input files of the last state pushed; `None` until the first sync, which
+    /// The input commit of the last state pushed; `None` until the first sync, which
     /// reruns everything (as a restarted Kratix controller does).
-    last_inputs: Option<BTreeMap<String, String>>,
+    last_input_commit: Option<String>,
     /// Work selected but not yet pushed.
     pending: Scope,
     /// Failed requests and when they are retried.
@@ -118,7 +116,7 @@ impl Daemon {
             git,
             executor,
             metrics,
-            last_inputs: None,
+            last_input_commit: None,
             pending: Scope::default(),
             retries: Retries::default(),
             intervals: Intervals::default(),
@@ -184,20 +182,16 @@ impl Daemon {
             }
         };
 
-        let files: BTreeMap<String, String> = inputs
-            .snapshot()?
-            .files
-            .into_iter()
-            .filter(|(path, _)| is_input(path))
-            .collect();
         let mut scope = self.pending.clone();
-        match &self.last_inputs {
+        match &self.last_input_commit {
             None => scope.all = true,
-            Some(old) => scope.extend(Scope::from_input_changes(old, &files)),
+            Some(old) => scope.extend(Scope::from_changed_paths(
+                &inputs.changed_inputs(old, &head)?,
+            )),
         }
         scope.requests.extend(self.retries.due(now));
         if scope.is_empty() {
-            self.last_inputs = Some(files);
+            self.last_input_commit = Some(head);
             self.metrics.last_success.set(now.timestamp() as f64);
             return Ok(Attempt::Done(Synced::Idle));
         }
@@ -263,7 +257,7 @@ impl Daemon {
         self.metrics.queue_depth.set(self.retries.len() as i64);
         self.metrics.last_success.set(now.timestamp() as f64);
         self.pending = Scope::default();
-        self.last_inputs = Some(report.input_files);
+        self.last_input_commit = report.input_commit;
         Ok(Attempt::Done(Synced::Reconciled {
             pushed: report.output_commit,
             pipelines_run: report.pipelines_run,

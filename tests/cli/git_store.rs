@@ -68,3 +68,39 @@ fn removing_the_last_file_of_a_folder_removes_the_folder() {
     );
     repo.git(&["fsck", "--strict"]);
 }
+
+#[test]
+fn changed_inputs_match_git_diff() {
+    let repo = TestRepo::new();
+    repo.write("promises/app.yaml", "1");
+    repo.write("requests/app/a.yaml", "1");
+    repo.write("requests/app/team/b.yaml", "1");
+    repo.write("state/dev/x.yaml", "1");
+    let old = repo.commit("First");
+    repo.write("requests/app/a.yaml", "2");
+    repo.remove("requests/app/team/b.yaml");
+    repo.write("requests/other/c.yaml", "1");
+    repo.write("destinations/dev.yaml", "1");
+    repo.write("state/dev/x.yaml", "2");
+    repo.write("README.md", "2");
+    let new = repo.commit("Second");
+    let store = GixStore::open(repo.path(), Some("main")).unwrap();
+    let mut ours = store.changed_inputs(&old, &new).unwrap();
+    ours.sort();
+    let git = repo.git(&[
+        "diff",
+        "--no-renames",
+        "--name-only",
+        &old,
+        &new,
+        "--",
+        "promises",
+        "destinations",
+        "requests",
+    ]);
+    assert_eq!(ours, git.lines().collect::<Vec<_>>());
+    assert_eq!(
+        store.changed_inputs(&new, &new).unwrap(),
+        Vec::<String>::new()
+    );
+}
