@@ -111,12 +111,26 @@ pub fn main() -> ExitCode {
     init_logging(cli.verbose, cli.log_format);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    match run(cli, &mut out) {
+    let code = match run(cli, &mut out) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             let _ = out.flush();
             eprintln!("promised: {err:#}");
             ExitCode::from(EXIT_ERROR)
         }
+    };
+    if std::env::var_os("PROMISED_REPORT_PEAK_RSS").is_some() {
+        report_peak_rss();
+    }
+    code
+}
+
+/// For the benchmark harness: the process's peak resident set size, from Linux's
+/// `/proc/self/status` (`VmHWM`), on stderr.
+fn report_peak_rss() {
+    let status = fs_err::read_to_string("/proc/self/status").unwrap_or_default();
+    let peak = status.lines().find_map(|l| l.strip_prefix("VmHWM:"));
+    if let Some(peak) = peak {
+        eprintln!("promised: peak RSS {}", peak.trim().replace(" kB", " KiB"));
     }
 }

@@ -230,7 +230,7 @@ mod tests {
             input: "/w/input".into(),
             output: "/w/output".into(),
             metadata: "/w/metadata".into(),
-            scratch: "/w/scratch".into(),
+            scratch: "/w".into(),
         }
     }
 
@@ -245,9 +245,9 @@ mod tests {
     fn chained_form_feeds_each_output_to_the_next_input() {
         let dirs = step_dirs(&workspace(), 3, true);
         assert_eq!(dirs[0].input, Path::new("/w/input"));
-        assert_eq!(dirs[0].output, Path::new("/w/scratch/chain-0"));
-        assert_eq!(dirs[1].input, Path::new("/w/scratch/chain-0"));
-        assert_eq!(dirs[2].input, Path::new("/w/scratch/chain-1"));
+        assert_eq!(dirs[0].output, Path::new("/w/chain-0"));
+        assert_eq!(dirs[1].input, Path::new("/w/chain-0"));
+        assert_eq!(dirs[2].input, Path::new("/w/chain-1"));
         assert_eq!(dirs[2].output, Path::new("/w/output"));
     }
 }

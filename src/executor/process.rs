@@ -60,7 +60,12 @@ fn run_container(
         .ok_or_else(|| ExecError::NoCommand {
             container: container.name.clone(),
         })?;
-    let mut command = Command::new(program);
+    let resolved = resolve(program, &dirs.input).map_err(|source| ExecError::Spawn {
+        container: container.name.clone(),
+        program: program.clone(),
+        source,
+    })?;
+    let mut command = Command::new(resolved);
     command
         .args(rest)
         .args(&container.args)
@@ -124,6 +129,24 @@ fn run_container(
         container: container.name.clone(),
         exit: describe(status),
         stderr_tail: tail(&fs::read(&stderr_path)?),
+    })
+}
+
+/// The program's path, looked up in promised's `PATH` (which the pipeline inherits).
+/// Resolving it here, rather than leaving it to `Command`, lets the standard library
+/// start the process with `posix_spawn` instead of `fork`: with the environment
+/// cleared, it would otherwise fork to search the child's `PATH`, and forking copies
+/// the page tables of a process whose pass holds many requests.
+fn resolve(program: &str, cwd: &std::path::Path) -> std::io::Result<std::path::PathBuf> {
+    if program.contains('/') {
+        return Ok(cwd.join(program));
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    which::which_in(program, Some(path), cwd).map_err(|e| {
+        std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("{e} (looked in PATH)"),
+        )
     })
 }
 

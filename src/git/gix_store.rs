@@ -17,6 +17,8 @@ pub struct GixStore {
     /// A revision (`HEAD~1`, a commit id, a tag) read instead of the branch; such a
     /// store cannot commit.
     revision: Option<String>,
+    /// SHA-1 or SHA-256, as the repository says.
+    object_hash: gix::hash::Kind,
 }
 
 impl GixStore {
@@ -39,6 +41,7 @@ impl GixStore {
             });
         };
         Ok(GixStore {
+            object_hash: repo.object_hash(),
             repo: repo.into_sync(),
             path: path.to_path_buf(),
             reference: format!("refs/heads/{branch}"),
@@ -54,6 +57,7 @@ impl GixStore {
             message: e.to_string(),
         })?;
         Ok(GixStore {
+            object_hash: repo.object_hash(),
             repo: repo.into_sync(),
             path: path.to_path_buf(),
             reference: revision.to_string(),
@@ -69,6 +73,7 @@ impl GixStore {
             message: e.to_string(),
         })?;
         Ok(GixStore {
+            object_hash: repo.object_hash(),
             repo: repo.into_sync(),
             path: path.to_path_buf(),
             reference: reference.to_string(),
@@ -264,8 +269,7 @@ impl Store for GixStore {
     }
 
     fn blob_id(&self, bytes: &[u8]) -> String {
-        let kind = self.repo.to_thread_local().object_hash();
-        gix::objs::compute_hash(kind, gix::objs::Kind::Blob, bytes)
+        gix::objs::compute_hash(self.object_hash, gix::objs::Kind::Blob, bytes)
             .expect("hashing in memory does not fail")
             .to_string()
     }

@@ -75,7 +75,8 @@ pub struct Workspace {
     pub output: PathBuf,
     /// Selector files and `status.yaml`.
     pub metadata: PathBuf,
-    /// Scratch space for executors (chained outputs, logs).
+    /// The run's own folder, beside the three: executors keep logs and the seed form's
+    /// intermediate outputs here.
     pub scratch: PathBuf,
 }
 
@@ -86,14 +87,9 @@ impl Workspace {
             input: root.join("input"),
             output: root.join("output"),
             metadata: root.join("metadata"),
-            scratch: root.join("scratch"),
+            scratch: root.to_path_buf(),
         };
-        for dir in [
-            &workspace.input,
-            &workspace.output,
-            &workspace.metadata,
-            &workspace.scratch,
-        ] {
+        for dir in [&workspace.input, &workspace.output, &workspace.metadata] {
             fs::create_dir_all(dir)?;
         }
         fs::write(workspace.input.join("object.yaml"), object_yaml)?;

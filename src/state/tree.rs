@@ -1,10 +1,12 @@
 //! The managed part of the output tree, as it should be after a pass, and what differs
 //! from the tree as it is. Pure: blob ids are computed by a function the caller passes.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use super::digest::{sums_file, unit_digest};
-use super::layout::{DIGEST_FILE, belongs_to_request, dependency_owner, is_managed, status_owner};
+use super::layout::{
+    DIGEST_FILE, belongs_to_request, dependency_owner, is_managed, resource_owner, status_owner,
+};
 use crate::model::RequestKey;
 
 /// Managed files as they are: path to blob id (hex).
@@ -47,7 +49,12 @@ impl Keep {
 #[derive(Debug, Clone, Default)]
 pub struct DesiredTree {
     files: BTreeMap<String, Vec<u8>>,
-    keep: Vec<Keep>,
+    /// Requests kept whole, and requests whose outputs are kept: looked up by the owner
+    /// of each path, so keeping many requests costs no more per path than keeping one.
+    kept_requests: HashSet<RequestKey>,
+    kept_outputs: HashSet<RequestKey>,
+    /// The other rules; a pass has at most a few.
+    rules: Vec<Keep>,
 }
 
 /// What a pass changes in the managed area.
@@ -86,7 +93,29 @@ impl DesiredTree {
 
     /// Leaves what `rule` covers as it is.
     pub fn keep(&mut self, rule: Keep) {
-        self.keep.push(rule);
+        match rule {
+            Keep::Request(key) => {
+                self.kept_requests.insert(key);
+            }
+            Keep::RequestOutputs(key) => {
+                self.kept_outputs.insert(key);
+            }
+            other => self.rules.push(other),
+        }
+    }
+
+    /// Whether a keep rule covers `path`.
+    fn kept(&self, path: &str) -> bool {
+        if let Some(owner) = resource_owner(path) {
+            if self.kept_requests.contains(&owner) || self.kept_outputs.contains(&owner) {
+                return true;
+            }
+        } else if let Some(owner) = status_owner(path) {
+            if self.kept_requests.contains(&owner) {
+                return true;
+            }
+        }
+        self.rules.iter().any(|rule| rule.covers(path))
     }
 
     /// What must change to turn `current` into this tree. `blob_id` computes the id a
@@ -100,7 +129,7 @@ impl DesiredTree {
         }
         for path in current.keys() {
             let wanted = self.files.contains_key(path);
-            if !wanted && is_managed(path) && !self.keep.iter().any(|k| k.covers(path)) {
+            if !wanted && is_managed(path) && !self.kept(path) {
                 changes.removals.insert(path.clone());
             }
         }

@@ -1,0 +1,568 @@
+//! promised's performance figures, each against a baseline measured in the same run.
+//!
+//!     cargo build --release && cargo run --release --example bench -- --sizes 1000,10000,100000
+//!
+//! For each size it generates a platform repository (`--promises` Promises with one-step
+//! process pipelines, `--destinations` destinations, N requests) with `git fast-import`,
+//! then measures:
+//! - a full pass of N pipelines against a plain loop spawning the same step N times with
+//!   the same parallelism;
+//! - a no-op sync (nothing changed for promised) against `git diff --name-only A B`;
+//! - a pass after one changed request: pipeline runs (must be 1) and time against the
+//!   no-op sync;
+//! - committing min(N, 10k) changed output files against git plumbing doing the same;
+//! - the peak RSS of the `promised reconcile` process for the first full pass.
+//!
+//! Absolute times depend on the machine; the ratios are what to compare.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use promised::git::{CommitRequest, GixStore, Store};
+use promised::reconcile::{Options, Scope, reconcile};
+use promised::state::Changes;
+
+/// The pipeline step every generated Promise runs.
+const STEP: &str = r#"size=$(sed -n 's/^ *size: *//p' "$KRATIX_INPUT/object.yaml"); printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s\n  namespace: %s\ndata:\n  size: %s\n' "$KRATIX_OBJECT_NAME" "$KRATIX_OBJECT_NAMESPACE" "$size" > "$KRATIX_OUTPUT/configmap.yaml""#;
+
+struct Args {
+    sizes: Vec<usize>,
+    work: PathBuf,
+    jobs: usize,
+    promises: usize,
+    destinations: usize,
+}
+
+fn parse_args() -> Args {
+    let mut args = Args {
+        sizes: vec![1000],
+        work: std::env::temp_dir().join("promised-bench"),
+        jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        promises: 5,
+        destinations: 10,
+    };
+    let mut words = std::env::args().skip(1);
+    while let Some(flag) = words.next() {
+        let value = words
+            .next()
+            .unwrap_or_else(|| panic!("{flag} needs a value"));
+        match flag.as_str() {
+            "--sizes" => {
+                args.sizes = value
+                    .split(',')
+                    .map(|s| s.parse().expect("a number"))
+                    .collect()
+            }
+            "--work" => args.work = PathBuf::from(value),
+            "--jobs" => args.jobs = value.parse().expect("a number"),
+            "--promises" => args.promises = value.parse().expect("a number"),
+            "--destinations" => args.destinations = value.parse().expect("a number"),
+            other => {
+                panic!("unknown flag {other}: --sizes, --work, --jobs, --promises, --destinations")
+            }
+        }
+    }
+    args
+}
+
+fn main() {
+    let args = parse_args();
+    println!(
+        "# promised bench: {} cores, {} jobs, {}",
+        cores(),
+        args.jobs,
+        git(&Path::new("."), &["--version"]).trim()
+    );
+    println!();
+    println!("| size | measure | promised | baseline | ratio | target |");
+    println!("|---|---|---|---|---|---|");
+    for &size in &args.sizes {
+        for row in run_size(&args, size) {
+            println!("{row}");
+            std::io::stdout().flush().unwrap();
+        }
+    }
+}
+
+/// One line of the table.
+struct Row {
+    size: usize,
+    what: String,
+    ours: String,
+    baseline: String,
+    ratio: Option<f64>,
+    target: &'static str,
+}
+
+impl std::fmt::Display for Row {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ratio = self.ratio.map_or("".to_string(), |r| format!("{r:.2}x"));
+        write!(
+            f,
+            "| {} | {} | {} | {} | {ratio} | {} |",
+            self.size, self.what, self.ours, self.baseline, self.target
+        )
+    }
+}
+
+fn seconds(d: Duration) -> String {
+    format!("{:.3} s", d.as_secs_f64())
+}
+
+fn run_size(args: &Args, size: usize) -> Vec<Row> {
+    let dir = args.work.join(format!("platform-{size}"));
+    if dir.exists() {
+        fs_err::remove_dir_all(&dir).unwrap();
+    }
+    fs_err::create_dir_all(&dir).unwrap();
+    let started = Instant::now();
+    generate(&dir, size, args.promises, args.destinations);
+    eprintln!(
+        "size {size}: generated in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let mut rows = Vec::new();
+
+    // The first full pass, by the binary, for its peak RSS.
+    let jobs = args.jobs.to_string();
+    let started = Instant::now();
+    let (_, rss) = promised_binary(
+        &dir,
+        &[
+            "reconcile",
+            "--repo",
+            dir.to_str().unwrap(),
+            "--jobs",
+            &jobs,
+        ],
+    );
+    let first = started.elapsed();
+    eprintln!("size {size}: first pass in {:.1} s", first.as_secs_f64());
+    rows.push(Row {
+        size,
+        what: "peak RSS of the first full pass (`promised reconcile`)".into(),
+        ours: format!("{} MiB", rss / 1024),
+        baseline: "".into(),
+        ratio: None,
+        target: "≤ 256 MiB at 100k",
+    });
+
+    // A full rerun: every pipeline runs again, nothing changes.
+    let store = GixStore::open(&dir, Some("main")).unwrap();
+    let options = Options {
+        jobs: args.jobs,
+        ..Options::default()
+    };
+    let started = Instant::now();
+    let report = reconcile(
+        &store,
+        None,
+        &Scope::all(),
+        &promised::executor::ProcessExecutor,
+        &options,
+        &|_| {},
+    )
+    .unwrap();
+    let rerun = started.elapsed();
+    assert_eq!(report.pipelines_run, size);
+    assert!(
+        report.output_commit.is_none(),
+        "a rerun of unchanged inputs commits nothing"
+    );
+    let plain = plain_loop(size, args.jobs);
+    rows.push(Row {
+        size,
+        what: format!(
+            "full rerun of {size} one-step pipelines (process) vs a plain loop spawning the step"
+        ),
+        ours: seconds(rerun),
+        baseline: seconds(plain),
+        ratio: Some(rerun.as_secs_f64() / plain.as_secs_f64()),
+        target: "≤ 1.2x at 10k",
+    });
+
+    // A no-op sync: the commit changes only a file promised does not read.
+    let a = git(&dir, &["rev-parse", "main"]).trim().to_string();
+    append_commit(&dir, "README.md", "A platform.\n");
+    let b = git(&dir, &["rev-parse", "main"]).trim().to_string();
+    let noop = median(|| {
+        let changed = store.changed_inputs(&a, &b).unwrap();
+        assert!(Scope::from_changed_paths(&changed).is_empty());
+    });
+    let diff = median(|| {
+        git(&dir, &["diff", "--name-only", &a, &b]);
+    });
+    rows.push(Row {
+        size,
+        what: "no-op sync vs `git diff --name-only A B`".into(),
+        ours: format!("{:.2} ms", noop.as_secs_f64() * 1e3),
+        baseline: format!("{:.2} ms", diff.as_secs_f64() * 1e3),
+        ratio: Some(noop.as_secs_f64() / diff.as_secs_f64()),
+        target: "≤ 2x at 100k",
+    });
+
+    // One changed request: one pipeline run.
+    append_commit(
+        &dir,
+        &request_path(0, args.promises),
+        &request_text(0, args.promises, "large"),
+    );
+    let c = git(&dir, &["rev-parse", "main"]).trim().to_string();
+    let started = Instant::now();
+    let changed = store.changed_inputs(&b, &c).unwrap();
+    let scope = Scope::from_changed_paths(&changed);
+    let report = reconcile(
+        &store,
+        None,
+        &scope,
+        &promised::executor::ProcessExecutor,
+        &options,
+        &|_| {},
+    )
+    .unwrap();
+    let one = started.elapsed();
+    assert_eq!(report.pipelines_run, 1, "one change, one pipeline run");
+    rows.push(Row {
+        size,
+        what: format!(
+            "one changed request: {} pipeline run, pass vs the no-op sync",
+            report.pipelines_run
+        ),
+        ours: seconds(one),
+        baseline: format!("{:.2} ms", noop.as_secs_f64() * 1e3),
+        ratio: Some(one.as_secs_f64() / noop.as_secs_f64()),
+        target: "1 run",
+    });
+
+    // Writing and committing changed output files.
+    let files = size.min(10_000);
+    let (ours, plumbing) = commit_files(&dir, &store, files);
+    rows.push(Row {
+        size,
+        what: format!("write and commit {files} changed files vs git plumbing"),
+        ours: seconds(ours),
+        baseline: seconds(plumbing),
+        ratio: Some(ours.as_secs_f64() / plumbing.as_secs_f64()),
+        target: "≤ 1x",
+    });
+    rows
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let output = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// Runs the promised binary next to this example; returns its stdout and peak RSS (KiB).
+fn promised_binary(dir: &Path, args: &[&str]) -> (String, u64) {
+    let binary = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("promised");
+    let output = Command::new(&binary)
+        .args(args)
+        .env("PROMISED_REPORT_PEAK_RSS", "1")
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}; build it first with cargo build --release",
+                binary.display()
+            )
+        });
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let rss = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("promised: peak RSS "))
+        .and_then(|rest| rest.trim_end_matches(" KiB").parse().ok())
+        .expect("the binary reports its peak RSS");
+    (String::from_utf8_lossy(&output.stdout).into_owned(), rss)
+}
+
+fn request_path(i: usize, promises: usize) -> String {
+    format!("requests/p{}/team-{}/r{i}.yaml", i % promises, i % 50)
+}
+
+fn request_text(i: usize, promises: usize, size: &str) -> String {
+    format!(
+        "apiVersion: bench.promised.dev/v1\nkind: Bench{}\nmetadata:\n  name: r{i}\n  namespace: team-{}\nspec:\n  size: {size}\n",
+        i % promises,
+        i % 50
+    )
+}
+
+fn promise_text(p: usize) -> String {
+    format!(
+        r#"apiVersion: platform.kratix.io/v1alpha1
+kind: Promise
+metadata:
+  name: p{p}
+spec:
+  api:
+    apiVersion: apiextensions.k8s.io/v1
+    kind: CustomResourceDefinition
+    spec:
+      group: bench.promised.dev
+      names: {{kind: Bench{p}, plural: bench{p}s}}
+      scope: Namespaced
+      versions:
+        - name: v1
+          served: true
+          schema:
+            openAPIV3Schema:
+              type: object
+              properties:
+                spec:
+                  type: object
+                  required: [size]
+                  properties:
+                    size: {{type: string, enum: [small, large]}}
+  workflows:
+    resource:
+      configure:
+        - apiVersion: platform.kratix.io/v1alpha1
+          kind: Pipeline
+          metadata: {{name: configure}}
+          spec:
+            containers:
+              - name: render
+                image: bench/p{p}:v1
+                command: [sh, -c]
+                args: ['{}']
+"#,
+        STEP.replace('\'', "''")
+    )
+}
+
+/// A bare repository with the platform on `main`, written by `git fast-import`.
+fn generate(dir: &Path, requests: usize, promises: usize, destinations: usize) {
+    git(dir, &["init", "--quiet", "--bare", "--initial-branch=main"]);
+    let mut files: Vec<(String, String)> = Vec::new();
+    for p in 0..promises {
+        files.push((format!("promises/p{p}.yaml"), promise_text(p)));
+    }
+    for d in 0..destinations {
+        files.push((
+            format!("destinations/d{d}.yaml"),
+            format!("apiVersion: platform.kratix.io/v1alpha1\nkind: Destination\nmetadata:\n  name: d{d}\n  labels:\n    region: r{}\n", d % 3),
+        ));
+    }
+    for i in 0..requests {
+        files.push((
+            request_path(i, promises),
+            request_text(i, promises, "small"),
+        ));
+    }
+    fast_import(dir, None, &files, "The platform");
+}
+
+fn append_commit(dir: &Path, path: &str, text: &str) {
+    fast_import(
+        dir,
+        Some("main"),
+        &[(path.to_string(), text.to_string())],
+        "A change",
+    );
+}
+
+fn fast_import(dir: &Path, parent: Option<&str>, files: &[(String, String)], message: &str) {
+    let mut stream = Vec::new();
+    writeln!(stream, "commit refs/heads/main").unwrap();
+    writeln!(
+        stream,
+        "committer Bench <bench@example.com> 1800000000 +0000"
+    )
+    .unwrap();
+    writeln!(stream, "data {}\n{message}", message.len()).unwrap();
+    if let Some(parent) = parent {
+        let id = git(dir, &["rev-parse", parent]);
+        writeln!(stream, "from {}", id.trim()).unwrap();
+    }
+    for (path, text) in files {
+        writeln!(
+            stream,
+            "M 100644 inline {path}\ndata {}\n{text}",
+            text.len()
+        )
+        .unwrap();
+    }
+    let mut child = Command::new("git")
+        .args(["fast-import", "--quiet", "--force"])
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&stream).unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+/// The baseline for a full pass: the same step spawned `n` times by `jobs` threads,
+/// each with its own input and output folder.
+fn plain_loop(n: usize, jobs: usize) -> Duration {
+    let work = tempfile::tempdir().unwrap();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for worker in 0..jobs {
+            let dir = work.path().join(worker.to_string());
+            let next = &next;
+            scope.spawn(move || {
+                let (input, output) = (dir.join("input"), dir.join("output"));
+                fs_err::create_dir_all(&input).unwrap();
+                fs_err::create_dir_all(&output).unwrap();
+                fs_err::write(input.join("object.yaml"), request_text(0, 1, "small")).unwrap();
+                while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < n {
+                    let status = Command::new("sh")
+                        .args(["-c", STEP])
+                        .env("KRATIX_INPUT", &input)
+                        .env("KRATIX_OUTPUT", &output)
+                        .env("KRATIX_OBJECT_NAME", "r0")
+                        .env("KRATIX_OBJECT_NAMESPACE", "team-0")
+                        .status()
+                        .unwrap();
+                    assert!(status.success());
+                }
+            });
+        }
+    });
+    started.elapsed()
+}
+
+/// The median of seven runs.
+fn median(mut f: impl FnMut()) -> Duration {
+    let mut times: Vec<Duration> = (0..7)
+        .map(|_| {
+            let started = Instant::now();
+            f();
+            started.elapsed()
+        })
+        .collect();
+    times.sort();
+    times[3]
+}
+
+/// Commits `n` changed files with the gix store, and then the same files with git
+/// plumbing (hash-object, update-index, write-tree, commit-tree) on a temporary index.
+fn commit_files(dir: &Path, store: &GixStore, n: usize) -> (Duration, Duration) {
+    let content = |round: usize, i: usize| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: f{i}\ndata:\n  round: \"{round}\"\n"
+        )
+    };
+    let path = |i: usize| format!("state/bench/f{}/f{i}.yaml", i % 100);
+    let base = store.snapshot().unwrap();
+    let changes = Changes {
+        upserts: (0..n)
+            .map(|i| (path(i), content(1, i).into_bytes()))
+            .collect(),
+        removals: Default::default(),
+    };
+    let request = CommitRequest {
+        name: "bench",
+        email: "bench@example.com",
+        message: "bench: write files",
+    };
+    let started = Instant::now();
+    store.commit(&base, &changes, &request).unwrap();
+    let ours = started.elapsed();
+
+    let files = tempfile::tempdir().unwrap();
+    for i in 0..n {
+        fs_err::write(files.path().join(format!("f{i}")), content(2, i)).unwrap();
+    }
+    let index = files.path().join("index");
+    let started = Instant::now();
+    let head = git(dir, &["rev-parse", "main"]);
+    let plumbing = |args: &[&str], input: Option<String>| -> String {
+        let mut child = Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_INDEX_FILE", &index)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let writer = std::thread::spawn(move || {
+            if let Some(input) = input {
+                stdin.write_all(input.as_bytes()).unwrap();
+            }
+        });
+        let output = child.wait_with_output().unwrap();
+        writer.join().unwrap();
+        assert!(output.status.success(), "git {args:?}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    plumbing(&["read-tree", head.trim()], None);
+    let paths: String = (0..n)
+        .map(|i| format!("{}\n", files.path().join(format!("f{i}")).display()))
+        .collect();
+    let ids = plumbing(&["hash-object", "-w", "--stdin-paths"], Some(paths));
+    let info: String = ids
+        .lines()
+        .enumerate()
+        .map(|(i, id)| format!("100644 {id}\t{}\n", path(i)))
+        .collect();
+    plumbing(&["update-index", "--index-info"], Some(info));
+    let tree = plumbing(&["write-tree"], None);
+    let commit = plumbing(
+        &[
+            "commit-tree",
+            tree.trim(),
+            "-p",
+            head.trim(),
+            "-m",
+            "plumbing: write files",
+        ],
+        None,
+    );
+    plumbing(
+        &["update-ref", "refs/heads/main", commit.trim(), head.trim()],
+        None,
+    );
+    (ours, started.elapsed())
+}
+
+#[test]
+fn the_harness_runs_at_a_small_size() {
+    let work = tempfile::tempdir().unwrap();
+    let args = Args {
+        sizes: vec![50],
+        work: work.path().to_path_buf(),
+        jobs: 2,
+        promises: 2,
+        destinations: 3,
+    };
+    if !std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("promised")
+        .exists()
+    {
+        panic!("the promised binary must be built first (cargo test builds it)");
+    }
+    let rows = run_size(&args, 50);
+    assert_eq!(rows.len(), 5);
+}
