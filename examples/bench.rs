@@ -73,7 +73,7 @@ fn main() {
         "# promised bench: {} cores, {} jobs, {}",
         cores(),
         args.jobs,
-        git(&Path::new("."), &["--version"]).trim()
+        git(Path::new("."), &["--version"]).trim()
     );
     println!();
     println!("| size | measure | promised | baseline | ratio | target |");
