@@ -119,7 +119,7 @@ pub fn main() -> ExitCode {
             ExitCode::from(EXIT_ERROR)
         }
     };
-    if std::env::var_os("PROMISED_REPORT_PEAK_RSS").is_some() {
+    if std::env::var("PROMISED_REPORT_PEAK_RSS").is_ok_and(|v| v == "1") {
         report_peak_rss();
     }
     code

@@ -52,8 +52,10 @@ pub fn run(command: PipelineCommand, out: &mut dyn Write) -> anyhow::Result<u8> 
 fn run_pipelines(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     let promise_text = fs::read_to_string(&args.promise)?;
     let promise = Promise::parse(&args.promise.display().to_string(), &promise_text)?;
-    if args.out.exists() && fs::read_dir(&args.out)?.next().is_some() {
-        anyhow::bail!("--out {}: the folder is not empty", args.out.display());
+    // Pipelines run in their input folder: the paths they are given must be absolute.
+    let out_dir = std::path::absolute(&args.out)?;
+    if out_dir.exists() && fs::read_dir(&out_dir)?.next().is_some() {
+        anyhow::bail!("--out {}: the folder is not empty", out_dir.display());
     }
     let file_name = args
         .request
@@ -97,7 +99,7 @@ fn run_pipelines(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
             object_yaml: &request.bytes,
             timeout: args.timeout,
         };
-        let root = args.out.join(&pipeline.name);
+        let root = out_dir.join(&pipeline.name);
         match pipeline::run_in(&executors, &job, &root) {
             Ok(result) => {
                 writeln!(

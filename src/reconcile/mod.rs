@@ -157,7 +157,8 @@ pub fn reconcile(
         .values()
         .map(|d| d.folder.clone())
         .collect();
-    index_destinations(&mut changes, &current, &folders, |bytes| {
+    let keep_unknown = platform.destinations_incomplete;
+    index_destinations(&mut changes, &current, &folders, keep_unknown, |bytes| {
         store.blob_id(bytes)
     });
     let mut report = PassReport {

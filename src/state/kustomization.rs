@@ -11,17 +11,27 @@ use super::tree::{Changes, CurrentTree};
 /// The file's name.
 pub const KUSTOMIZATION_FILE: &str = "kustomization.yaml";
 
+/// Whether `path` is a destination's index: `state/<folder>/kustomization.yaml`, and not
+/// a pipeline's output that happens to have that name.
+fn is_index(path: &str) -> bool {
+    path.starts_with("state/")
+        && path.ends_with(&format!("/{KUSTOMIZATION_FILE}"))
+        && !path.contains("/resources/")
+        && !path.contains("/dependencies/")
+}
+
 /// Adds to `changes` what keeps every destination folder's `kustomization.yaml` in step
 /// with the files the folder will hold. `folders` are the declared destinations' folders.
+///
+/// With `keep_unknown` (a Destination file could not be read), the index of a folder
+/// that no declared destination owns stays, as the rest of that folder does.
 pub fn index_destinations(
     changes: &mut Changes,
     current: &CurrentTree,
     folders: &BTreeSet<String>,
+    keep_unknown: bool,
     blob_id: impl Fn(&[u8]) -> String,
 ) {
-    let is_index = |path: &str| {
-        path.starts_with("state/") && path.ends_with(&format!("/{KUSTOMIZATION_FILE}"))
-    };
     // Indexes are recomputed below from the final tree, whatever the first diff said.
     changes.removals.retain(|path| !is_index(path));
     let final_files: BTreeSet<&String> = current
@@ -61,7 +71,10 @@ pub fn index_destinations(
         wanted.insert(format!("{prefix}{KUSTOMIZATION_FILE}"), text.into_bytes());
     }
     for path in current.keys().filter(|p| is_index(p)) {
-        if !wanted.contains_key(path) {
+        let known = folders
+            .iter()
+            .any(|f| *path == format!("{STATE_DIR}/{f}/{KUSTOMIZATION_FILE}"));
+        if !wanted.contains_key(path) && (known || !keep_unknown) {
             changes.removals.insert(path.clone());
         }
     }
@@ -92,7 +105,7 @@ mod tests {
             changes.upserts.insert(path.into(), b"x".to_vec());
         }
         let folders = BTreeSet::from(["dev".to_string(), "dev/eu".to_string(), "prod".to_string()]);
-        index_destinations(&mut changes, &CurrentTree::new(), &folders, id);
+        index_destinations(&mut changes, &CurrentTree::new(), &folders, false, id);
         let dev =
             String::from_utf8(changes.upserts["state/dev/kustomization.yaml"].clone()).unwrap();
         assert!(dev.ends_with("resources:\n  - dependencies/app/static-dependencies.yaml\n  - resources/ns/app/a/cm.yaml\n"), "{dev}");
@@ -115,7 +128,7 @@ mod tests {
             .upserts
             .insert("state/dev/resources/ns/app/a/cm.yaml".into(), b"x".to_vec());
         let folders = BTreeSet::from(["dev".to_string()]);
-        index_destinations(&mut first, &CurrentTree::new(), &folders, id);
+        index_destinations(&mut first, &CurrentTree::new(), &folders, false, id);
         let current: CurrentTree = first
             .upserts
             .iter()
@@ -123,7 +136,7 @@ mod tests {
             .collect();
 
         let mut again = Changes::default();
-        index_destinations(&mut again, &current, &folders, id);
+        index_destinations(&mut again, &current, &folders, false, id);
         assert!(again.is_empty(), "{again:?}");
 
         let mut emptied = Changes::default();
@@ -133,7 +146,7 @@ mod tests {
         emptied
             .removals
             .insert("state/dev/kustomization.yaml".into());
-        index_destinations(&mut emptied, &current, &folders, id);
+        index_destinations(&mut emptied, &current, &folders, false, id);
         assert!(emptied.removals.contains("state/dev/kustomization.yaml"));
     }
 }

@@ -120,17 +120,18 @@ impl DesiredTree {
 
     /// What must change to turn `current` into this tree. `blob_id` computes the id a
     /// content would have, to compare with `current` without writing anything.
-    pub fn changes(&self, current: &CurrentTree, blob_id: impl Fn(&[u8]) -> String) -> Changes {
+    pub fn changes(self, current: &CurrentTree, blob_id: impl Fn(&[u8]) -> String) -> Changes {
         let mut changes = Changes::default();
-        for (path, bytes) in &self.files {
-            if current.get(path) != Some(&blob_id(bytes)) {
-                changes.upserts.insert(path.clone(), bytes.clone());
-            }
-        }
         for path in current.keys() {
             let wanted = self.files.contains_key(path);
             if !wanted && is_managed(path) && !self.kept(path) {
                 changes.removals.insert(path.clone());
+            }
+        }
+        // The tree is consumed: its bytes move into the changes instead of being copied.
+        for (path, bytes) in self.files {
+            if current.get(&path) != Some(&blob_id(&bytes)) {
+                changes.upserts.insert(path, bytes);
             }
         }
         changes
