@@ -11,7 +11,7 @@ use fs_err as fs;
 use super::executor_args::ExecutorArgs;
 use super::{EXIT_OK, EXIT_PROBLEMS};
 use crate::model::{Platform, Promise, RequestFile, SourceFile};
-use crate::pipeline::{self, Job};
+use crate::pipeline;
 use crate::reconcile::Outcome;
 use crate::reconcile::prepare::{Schemas, prepare};
 
@@ -91,14 +91,7 @@ fn run_pipelines(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     };
     let executors = args.executors.executors();
     for pipeline in &ready.promise.configure {
-        let job = Job {
-            promise: ready.promise,
-            pipeline,
-            key: &request.key,
-            request: ready.document,
-            object_yaml: &request.bytes,
-            timeout: args.timeout,
-        };
+        let job = ready.job(pipeline, request, args.timeout);
         let root = out_dir.join(&pipeline.name);
         match pipeline::run_in(&executors, &job, &root) {
             Ok(result) => {

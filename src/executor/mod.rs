@@ -216,6 +216,27 @@ pub fn step_dirs(workspace: &Workspace, containers: usize, chained: bool) -> Vec
         .collect()
 }
 
+/// A container's `env` as name and value pairs, for the executors that run on this
+/// machine: they cannot resolve `valueFrom` (a Secret or ConfigMap of a cluster).
+pub(crate) fn literal_env(
+    container: &crate::model::Container,
+) -> Result<Vec<(String, String)>, ExecError> {
+    container
+        .env
+        .iter()
+        .map(|var| match &var.value_from {
+            Some(_) => Err(ExecError::Unsupported {
+                container: container.name.clone(),
+                what: format!(
+                    "env {:?} uses valueFrom, which only the kubernetes executor resolves; give a value",
+                    var.name
+                ),
+            }),
+            None => Ok((var.name.clone(), var.value.clone().unwrap_or_default())),
+        })
+        .collect()
+}
+
 /// Creates a step's output folder when the chained form needs a fresh one.
 pub(crate) fn ensure_dir(path: &Path) -> Result<(), ExecError> {
     Ok(fs_err::create_dir_all(path)?)

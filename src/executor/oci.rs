@@ -17,7 +17,7 @@ use fs_err as fs;
 use wait_timeout::ChildExt;
 
 use super::process::tail;
-use super::{ExecError, Executor, StepDirs, ensure_dir, step_dirs};
+use super::{ExecError, Executor, StepDirs, ensure_dir, literal_env, step_dirs};
 use crate::model::Container;
 use crate::pipeline::{Job, Workspace};
 
@@ -252,18 +252,7 @@ impl Executor for OciExecutor {
 /// The container's env, then the contract's variables (which therefore win).
 fn container_env(job: &Job<'_>, container: &Container) -> Result<Vec<(String, String)>, ExecError> {
     let mut env = Vec::new();
-    for var in &container.env {
-        if var.value_from.is_some() {
-            return Err(ExecError::Unsupported {
-                container: container.name.clone(),
-                what: format!(
-                    "env {:?} uses valueFrom, which only the kubernetes executor resolves; give a value",
-                    var.name
-                ),
-            });
-        }
-        env.push((var.name.clone(), var.value.clone().unwrap_or_default()));
-    }
+    env.extend(literal_env(container)?);
     let contract = [
         ("KRATIX_INPUT", "/kratix/input"),
         ("KRATIX_OUTPUT", "/kratix/output"),

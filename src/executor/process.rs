@@ -13,7 +13,7 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use wait_timeout::ChildExt;
 
-use super::{ExecError, Executor, StepDirs, ensure_dir, step_dirs};
+use super::{ExecError, Executor, StepDirs, ensure_dir, literal_env, step_dirs};
 use crate::model::Container;
 use crate::pipeline::{Job, Workspace};
 
@@ -77,18 +77,7 @@ fn run_container(
             std::env::vars_os()
                 .filter(|(key, _)| key.to_str().is_some_and(|k| INHERITED_ENV.contains(&k))),
         );
-    for var in &container.env {
-        if var.value_from.is_some() {
-            return Err(ExecError::Unsupported {
-                container: container.name.clone(),
-                what: format!(
-                    "env {:?} uses valueFrom, which only the kubernetes executor resolves; give a value",
-                    var.name
-                ),
-            });
-        }
-        command.env(&var.name, var.value.as_deref().unwrap_or_default());
-    }
+    command.envs(literal_env(container)?);
     // The contract's variables come last, so a container's env cannot redirect them.
     command
         .env("KRATIX_INPUT", &dirs.input)

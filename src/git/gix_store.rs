@@ -25,10 +25,7 @@ impl GixStore {
     /// Opens the repository at `path` (a worktree or a bare repository) to work on
     /// `branch`; without one, on the branch `HEAD` names (even before its first commit).
     pub fn open(path: &Path, branch: Option<&str>) -> Result<Self, GitError> {
-        let repo = gix::open(path).map_err(|e| GitError::Open {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })?;
+        let repo = open_repo(path)?;
         let head = repo.head_name().ok().flatten();
         let head = head.as_ref().map(|name| name.as_bstr().to_string());
         let head = head
@@ -40,45 +37,42 @@ impl GixStore {
                 message: "HEAD names no branch (detached?): pass --branch".into(),
             });
         };
-        Ok(GixStore {
-            object_hash: repo.object_hash(),
-            repo: repo.into_sync(),
-            path: path.to_path_buf(),
-            reference: format!("refs/heads/{branch}"),
-            revision: None,
-        })
+        let reference = format!("refs/heads/{branch}");
+        Ok(Self::with(repo, path, reference, None))
     }
 
     /// Opens the repository at `path` to read the commit `revision` names (anything
     /// `git rev-parse` takes). Committing to it fails.
     pub fn open_revision(path: &Path, revision: &str) -> Result<Self, GitError> {
-        let repo = gix::open(path).map_err(|e| GitError::Open {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })?;
-        Ok(GixStore {
-            object_hash: repo.object_hash(),
-            repo: repo.into_sync(),
-            path: path.to_path_buf(),
-            reference: revision.to_string(),
-            revision: Some(revision.to_string()),
-        })
+        let repo = open_repo(path)?;
+        Ok(Self::with(
+            repo,
+            path,
+            revision.to_string(),
+            Some(revision.to_string()),
+        ))
     }
 
     /// Opens the repository at `path` to work on the full reference name `reference`
     /// (e.g. `refs/heads/main`), which need not exist yet.
     pub fn open_reference(path: &Path, reference: &str) -> Result<Self, GitError> {
-        let repo = gix::open(path).map_err(|e| GitError::Open {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })?;
-        Ok(GixStore {
+        let repo = open_repo(path)?;
+        Ok(Self::with(repo, path, reference.to_string(), None))
+    }
+
+    fn with(
+        repo: gix::Repository,
+        path: &Path,
+        reference: String,
+        revision: Option<String>,
+    ) -> Self {
+        GixStore {
             object_hash: repo.object_hash(),
             repo: repo.into_sync(),
             path: path.to_path_buf(),
-            reference: reference.to_string(),
-            revision: None,
-        })
+            reference,
+            revision,
+        }
     }
 
     /// The full name of the branch, `refs/heads/<branch>`.
@@ -219,6 +213,13 @@ impl GixStore {
             message: e.to_string(),
         }
     }
+}
+
+fn open_repo(path: &Path) -> Result<gix::Repository, GitError> {
+    gix::open(path).map_err(|e| GitError::Open {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })
 }
 
 impl Store for GixStore {

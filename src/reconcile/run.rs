@@ -9,7 +9,7 @@ use super::render::Outcome;
 use super::{Options, Progress, Scope};
 use crate::executor::Executor;
 use crate::model::{Platform, RequestFile, RequestKey};
-use crate::pipeline::{self, Job};
+use crate::pipeline;
 use crate::state::status::Record;
 
 /// The outcome of every request of `platform`, in request order.
@@ -81,14 +81,7 @@ fn run_request(
     let _entered = span.enter();
     let mut outputs = Vec::new();
     for pipeline in &ready.promise.configure {
-        let job = Job {
-            promise: ready.promise,
-            pipeline,
-            key: &request.key,
-            request: ready.document,
-            object_yaml: &request.bytes,
-            timeout: options.timeout,
-        };
+        let job = ready.job(pipeline, request, options.timeout);
         match pipeline::run(executor, &job) {
             Ok(output) => {
                 tracing::debug!(pipeline = %pipeline.name, files = output.files.len(), "pipeline succeeded");
