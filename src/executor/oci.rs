@@ -184,14 +184,24 @@ impl OciExecutor {
         })?;
         let left = deadline.saturating_duration_since(Instant::now());
         let Some(status) = child.wait_timeout(left)? else {
-            // SIGKILL; --rm then removes the container.
-            let _ = Command::new(self.program)
-                .args(["kill", &name])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
-            let _ = child.kill();
-            child.wait()?;
+            // SIGKILL the container; `run --rm` then removes it and exits. Only if the
+            // client hangs is it killed too, and the container removed by force.
+            let quiet = |args: &[&str]| {
+                let _ = Command::new(self.program)
+                    .args(args)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+            };
+            quiet(&["kill", &name]);
+            if child
+                .wait_timeout(std::time::Duration::from_secs(30))?
+                .is_none()
+            {
+                let _ = child.kill();
+                child.wait()?;
+                quiet(&["rm", "--force", &name]);
+            }
             return Ok(None);
         };
         Ok(Some(OciExit {
