@@ -10,7 +10,7 @@ mod worktree;
 use std::collections::BTreeMap;
 
 pub use gix_store::GixStore;
-pub use remote::{GitCli, PushOutcome};
+pub use remote::{GitCli, PushOutcome, Remote};
 pub use worktree::sync_worktree;
 
 use crate::model::SourceFile;

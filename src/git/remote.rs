@@ -23,6 +23,49 @@ pub enum PushOutcome {
     Rejected(String),
 }
 
+/// What the daemon needs from the network side of Git: fetch a branch, move local
+/// refs, push with a lease. [`GitCli`] implements it with the `git` program.
+pub trait Remote: Send {
+    /// Fetches `remote` and returns the commit its `branch` points at, if any.
+    fn fetch(&self, remote: &str, branch: &str) -> Result<Option<String>, GitError>;
+    /// The commit a local reference points at, if it exists.
+    fn resolve(&self, reference: &str) -> Option<String>;
+    /// Points a local reference at `commit`, or deletes it.
+    fn set_ref(&self, reference: &str, commit: Option<&str>) -> Result<(), GitError>;
+    /// Pushes `commit` to `branch` of `remote` if that branch is still at `expected`.
+    fn push(
+        &self,
+        remote: &str,
+        commit: &str,
+        branch: &str,
+        expected: Option<&str>,
+    ) -> Result<PushOutcome, GitError>;
+}
+
+impl Remote for GitCli {
+    fn fetch(&self, remote: &str, branch: &str) -> Result<Option<String>, GitError> {
+        GitCli::fetch(self, remote, branch)
+    }
+
+    fn resolve(&self, reference: &str) -> Option<String> {
+        GitCli::resolve(self, reference)
+    }
+
+    fn set_ref(&self, reference: &str, commit: Option<&str>) -> Result<(), GitError> {
+        GitCli::set_ref(self, reference, commit)
+    }
+
+    fn push(
+        &self,
+        remote: &str,
+        commit: &str,
+        branch: &str,
+        expected: Option<&str>,
+    ) -> Result<PushOutcome, GitError> {
+        GitCli::push(self, remote, commit, branch, expected)
+    }
+}
+
 /// A local repository driven through the `git` program.
 #[derive(Debug, Clone)]
 pub struct GitCli {

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use super::metrics::Metrics;
 use super::timing::{Backoff, Intervals, Retries};
 use crate::executor::Executor;
-use crate::git::{GitCli, GitError, GixStore, PushOutcome, Store};
+use crate::git::{GitCli, GitError, GixStore, PushOutcome, Remote, Store};
 use crate::reconcile::{Options, PassReport, ReconcileError, Scope, reconcile};
 use crate::state::status::Phase;
 
@@ -93,7 +93,7 @@ pub enum Synced {
 /// The daemon's memory between syncs.
 pub struct Daemon {
     config: SyncConfig,
-    git: GitCli,
+    git: Box<dyn Remote>,
     executor: Box<dyn Executor>,
     metrics: Arc<Metrics>,
     /// The input commit of the last state pushed; `None` until the first sync, which
@@ -110,7 +110,7 @@ pub struct Daemon {
 impl Daemon {
     /// A daemon over the bare repository `config.workdir`, whose remotes are set up.
     pub fn new(config: SyncConfig, executor: Box<dyn Executor>, metrics: Arc<Metrics>) -> Self {
-        let git = GitCli::new(&config.workdir, Duration::from_secs(300));
+        let git = Box::new(GitCli::new(&config.workdir, Duration::from_secs(300)));
         Daemon {
             config,
             git,

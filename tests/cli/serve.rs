@@ -322,3 +322,20 @@ fn one_change_in_a_thousand_requests_runs_one_pipeline() {
         "one change, one pipeline run"
     );
 }
+
+#[test]
+fn watching_a_local_remote_syncs_without_waiting_for_the_poll() {
+    let platform = platform_with(CONFIGMAP_SCRIPT, &["a"]);
+    let _serve = Serve::start(&platform.remote, &["--poll", "1h", "--watch"], &[]);
+    wait_for(LIMIT, "the first sync", || {
+        platform.remote_has("main", &status_path("a"))
+    });
+    platform
+        .developer
+        .write("requests/app/b.yaml", &request("b", "team", "small"));
+    platform.push("Request b");
+    let took = wait_for(LIMIT, "b's status, woken by the watcher", || {
+        platform.remote_has("main", &status_path("b"))
+    });
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+}
