@@ -95,10 +95,11 @@ fn read_document(
     let (Some(api_version), Some(kind)) = (text("/apiVersion"), text("/kind")) else {
         return (key, Err("apiVersion and kind are required".to_string()));
     };
+    let (api_version, kind) = (api_version.to_string(), kind.to_string());
     let doc = RequestDoc {
-        api_version: api_version.to_string(),
-        kind: kind.to_string(),
-        value: value.clone(),
+        api_version,
+        kind,
+        value,
     };
     (key, Ok(doc))
 }

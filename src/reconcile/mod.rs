@@ -114,10 +114,11 @@ pub fn reconcile(
     progress: &(dyn Fn(Progress<'_>) + Sync),
 ) -> Result<PassReport, ReconcileError> {
     let input_snapshot = inputs.snapshot()?;
-    let (store, snapshot) = match outputs {
-        None => (inputs, input_snapshot.clone()),
-        Some(outputs) => (outputs, outputs.snapshot()?),
-    };
+    // With outputs on the input branch, one listing serves both: at 100k requests a copy
+    // of it is tens of MiB.
+    let output_snapshot = outputs.map(|o| o.snapshot()).transpose()?;
+    let store = outputs.unwrap_or(inputs);
+    let snapshot = output_snapshot.as_ref().unwrap_or(&input_snapshot);
     tracing::info!(
         commit = input_snapshot.commit.as_deref().unwrap_or("none"),
         files = input_snapshot.files.len(),
@@ -133,7 +134,7 @@ pub fn reconcile(
     for problem in &platform.problems {
         tracing::warn!(path = %problem.path, "{}", problem.message);
     }
-    let previous = previous_records(store, &snapshot)?;
+    let previous = previous_records(store, snapshot)?;
     prepare::keep_identities(&mut platform, &previous);
 
     let outcomes = run::outcomes(&platform, scope, &previous, executor, options, progress);
@@ -143,12 +144,16 @@ pub fn reconcile(
         .count();
     let rendered = render::render(&platform, outcomes, &previous);
 
-    let current: CurrentTree = snapshot
-        .files
-        .iter()
+    let input_commit = input_snapshot.commit.clone();
+    let Snapshot { commit, files } = output_snapshot.unwrap_or(input_snapshot);
+    let current: CurrentTree = files
+        .into_iter()
         .filter(|(path, _)| is_managed(path))
-        .map(|(p, id)| (p.clone(), id.clone()))
         .collect();
+    let base = Snapshot {
+        commit,
+        files: BTreeMap::new(),
+    };
     let mut changes = rendered
         .tree
         .changes(&current, |bytes| store.blob_id(bytes));
@@ -162,7 +167,7 @@ pub fn reconcile(
         store.blob_id(bytes)
     });
     let mut report = PassReport {
-        input_commit: input_snapshot.commit.clone(),
+        input_commit,
         requests: rendered.requests,
         problems: platform.problems.clone(),
         files_changed: changes.upserts.len() + changes.removals.len(),
@@ -181,7 +186,7 @@ pub fn reconcile(
     }
     let message = message::commit_message(&report);
     let commit = store.commit(
-        &snapshot,
+        &base,
         &changes,
         &CommitRequest {
             name: &options.author_name,
