@@ -198,10 +198,14 @@ async fn get_pod(
     State(cluster): State<Arc<Cluster>>,
     Path((ns, name)): Path<(String, String)>,
 ) -> Response {
-    match cluster.store.lock().unwrap().pods.get(&(ns, name.clone())) {
-        Some(pod) => axum::Json(pod.clone()).into_response(),
-        None => not_found("pods", &name),
-    }
+    let pod = cluster
+        .store
+        .lock()
+        .unwrap()
+        .pods
+        .get(&(ns, name.clone()))
+        .cloned();
+    found(pod, "pods", &name)
 }
 
 async fn delete_pod(
@@ -321,36 +325,39 @@ async fn create_secret(
     )
 }
 
+/// `GET` of a stored object, or the API server's 404 Status.
+fn found(object: Option<Value>, kind: &str, name: &str) -> Response {
+    match object {
+        Some(object) => axum::Json(object).into_response(),
+        None => not_found(kind, name),
+    }
+}
+
 async fn get_secret(
     State(cluster): State<Arc<Cluster>>,
     Path((ns, name)): Path<(String, String)>,
 ) -> Response {
-    match cluster
+    let secret = cluster
         .store
         .lock()
         .unwrap()
         .secrets
         .get(&(ns, name.clone()))
-    {
-        Some(secret) => axum::Json(secret.clone()).into_response(),
-        None => not_found("secrets", &name),
-    }
+        .cloned();
+    found(secret, "secrets", &name)
 }
 
 async fn delete_secret(
     State(cluster): State<Arc<Cluster>>,
     Path((ns, name)): Path<(String, String)>,
 ) -> Response {
-    match cluster
+    let secret = cluster
         .store
         .lock()
         .unwrap()
         .secrets
-        .remove(&(ns, name.clone()))
-    {
-        Some(secret) => axum::Json(secret).into_response(),
-        None => not_found("secrets", &name),
-    }
+        .remove(&(ns, name.clone()));
+    found(secret, "secrets", &name)
 }
 
 async fn create_service_account(
@@ -358,28 +365,22 @@ async fn create_service_account(
     Path(ns): Path<String>,
     body: Bytes,
 ) -> Response {
-    create_object(
-        &mut cluster.store.lock().unwrap().service_accounts,
-        ns,
-        &body,
-        "serviceaccounts",
-    )
+    let mut store = cluster.store.lock().unwrap();
+    create_object(&mut store.service_accounts, ns, &body, "serviceaccounts")
 }
 
 async fn get_service_account(
     State(cluster): State<Arc<Cluster>>,
     Path((ns, name)): Path<(String, String)>,
 ) -> Response {
-    match cluster
+    let account = cluster
         .store
         .lock()
         .unwrap()
         .service_accounts
         .get(&(ns, name.clone()))
-    {
-        Some(account) => axum::Json(account.clone()).into_response(),
-        None => not_found("serviceaccounts", &name),
-    }
+        .cloned();
+    found(account, "serviceaccounts", &name)
 }
 
 /// The simulated kubelet: runs the Pod's containers in order and reports their states.
