@@ -58,13 +58,6 @@ pub fn status_owner(path: &str) -> Option<RequestKey> {
     })
 }
 
-/// Whether `path` is a file of `key`'s output on any destination, including ones that
-/// are no longer declared.
-pub fn belongs_to_request(path: &str, key: &RequestKey) -> bool {
-    let marker = format!("/resources/{}/{}/{}/", key.namespace, key.promise, key.name);
-    path.starts_with("state/") && path.contains(&marker)
-}
-
 /// The Promise whose dependency file `path` is, if it is one.
 pub fn dependency_owner(path: &str) -> Option<&str> {
     let rest = path.strip_prefix("state/")?;
@@ -114,14 +107,10 @@ mod tests {
 
     #[test]
     fn ownership_is_recognised_on_any_destination() {
-        assert!(belongs_to_request(
-            "state/gone/resources/team-a/redis/cache/x.yaml",
-            &key()
-        ));
-        assert!(!belongs_to_request(
-            "state/dev/resources/team-a/redis/cache2/x.yaml",
-            &key()
-        ));
+        let on_gone = resource_owner("state/gone/resources/team-a/redis/cache/x.yaml");
+        assert_eq!(on_gone, Some(key()));
+        let other = resource_owner("state/dev/resources/team-a/redis/cache2/x.yaml");
+        assert_ne!(other, Some(key()));
         assert_eq!(
             dependency_owner("state/a/b/dependencies/redis/x.yaml"),
             Some("redis")

@@ -4,9 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use super::digest::{sums_file, unit_digest};
-use super::layout::{
-    DIGEST_FILE, belongs_to_request, dependency_owner, is_managed, resource_owner, status_owner,
-};
+use super::layout::{DIGEST_FILE, dependency_owner, is_managed, resource_owner, status_owner};
 use crate::model::RequestKey;
 
 /// Managed files as they are: path to blob id (hex).
@@ -31,9 +29,10 @@ impl Keep {
     fn covers(&self, path: &str) -> bool {
         match self {
             Keep::Request(key) => {
-                belongs_to_request(path, key) || status_owner(path).as_ref() == Some(key)
+                resource_owner(path).as_ref() == Some(key)
+                    || status_owner(path).as_ref() == Some(key)
             }
-            Keep::RequestOutputs(key) => belongs_to_request(path, key),
+            Keep::RequestOutputs(key) => resource_owner(path).as_ref() == Some(key),
             Keep::DependenciesOfOtherPromises(known) => {
                 dependency_owner(path).is_some_and(|promise| !known.contains(promise))
             }
