@@ -22,7 +22,11 @@ use std::time::{Duration, Instant};
 
 use promised::git::{CommitRequest, GixStore, Store};
 use promised::reconcile::{Options, Scope, reconcile};
-use promised::state::Changes;
+use promised::state::{Changes, Content};
+
+/// The allocator of the `promised` binary, so that in-process figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// The pipeline step every generated Promise runs.
 const STEP: &str = r#"size=$(sed -n 's/^ *size: *//p' "$KRATIX_INPUT/object.yaml"); printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s\n  namespace: %s\ndata:\n  size: %s\n' "$KRATIX_OBJECT_NAME" "$KRATIX_OBJECT_NAMESPACE" "$size" > "$KRATIX_OUTPUT/configmap.yaml""#;
@@ -33,6 +37,8 @@ struct Args {
     jobs: usize,
     promises: usize,
     destinations: usize,
+    /// Only generate the repositories (for profiling by hand), measure nothing.
+    generate_only: bool,
 }
 
 fn parse_args() -> Args {
@@ -42,9 +48,14 @@ fn parse_args() -> Args {
         jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
         promises: 5,
         destinations: 10,
+        generate_only: false,
     };
     let mut words = std::env::args().skip(1);
     while let Some(flag) = words.next() {
+        if flag == "--generate-only" {
+            args.generate_only = true;
+            continue;
+        }
         let value = words
             .next()
             .unwrap_or_else(|| panic!("{flag} needs a value"));
@@ -60,7 +71,9 @@ fn parse_args() -> Args {
             "--promises" => args.promises = value.parse().expect("a number"),
             "--destinations" => args.destinations = value.parse().expect("a number"),
             other => {
-                panic!("unknown flag {other}: --sizes, --work, --jobs, --promises, --destinations")
+                panic!(
+                    "unknown flag {other}: --sizes, --work, --jobs, --promises, --destinations, --generate-only"
+                )
             }
         }
     }
@@ -124,6 +137,10 @@ fn run_size(args: &Args, size: usize) -> Vec<Row> {
         started.elapsed().as_secs_f64()
     );
     let mut rows = Vec::new();
+    if args.generate_only {
+        eprintln!("size {size}: {}", dir.display());
+        return rows;
+    }
 
     // The first full pass, by the binary, for its peak RSS.
     let jobs = args.jobs.to_string();
@@ -472,7 +489,7 @@ fn commit_files(dir: &Path, store: &GixStore, n: usize) -> (Duration, Duration) 
     let base = store.snapshot().unwrap();
     let changes = Changes {
         upserts: (0..n)
-            .map(|i| (path(i), content(1, i).into_bytes()))
+            .map(|i| (path(i), Content::Bytes(content(1, i).into_bytes())))
             .collect(),
         removals: Default::default(),
     };
@@ -553,6 +570,7 @@ fn the_harness_runs_at_1k() {
         jobs: 2,
         promises: 5,
         destinations: 10,
+        generate_only: false,
     };
     if !std::env::current_exe()
         .unwrap()

@@ -58,9 +58,9 @@ pub fn validate(files: Vec<SourceFile>) -> (Vec<Finding>, usize) {
             message: p.message.clone(),
         })
         .collect();
-    let mut schemas = Schemas::default();
+    let schemas = Schemas::default();
     for request in &platform.requests {
-        if let Err(Rejection::Invalid { problems, .. }) = check(&platform, &mut schemas, request) {
+        if let Err(Rejection::Invalid { problems, .. }) = check(&platform, &schemas, request) {
             for problem in problems {
                 findings.push(Finding {
                     path: request.path.clone(),

@@ -79,7 +79,7 @@ fn run_pipelines(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         .requests
         .first()
         .context("the request file was not read")?;
-    let ready = match prepare(&platform, &mut Schemas::default(), request) {
+    let ready = match prepare(&platform, &Schemas::default(), request) {
         Ok(ready) => ready,
         Err(
             Outcome::Invalid(message) | Outcome::Unreconciled(message) | Outcome::Failed(message),

@@ -98,11 +98,11 @@ fn run_container(
         source,
     })?;
     let left = deadline.saturating_duration_since(Instant::now());
+    // The group id is the child's pid (process_group(0)).
+    let group = Pid::from_raw(child.id() as i32);
     let status = match child.wait_timeout(left)? {
         Some(status) => status,
         None => {
-            // The group id is the child's pid (process_group(0)); kill all of it.
-            let group = Pid::from_raw(child.id() as i32);
             let _ = killpg(group, Signal::SIGKILL);
             child.wait()?;
             return Err(ExecError::TimedOut {
@@ -111,6 +111,10 @@ fn run_container(
             });
         }
     };
+    // What the container left running dies with it, as in a Pod, so that nothing
+    // writes into the run folder after the run (a worker reuses the folder). While
+    // any member is left the kernel keeps the group's id from being reused.
+    let _ = killpg(group, Signal::SIGKILL);
     if status.success() {
         return Ok(());
     }

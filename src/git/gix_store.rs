@@ -3,11 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use gix::objs::tree::EntryKind;
-
+use super::tree_edit::{Edit, write_edited};
 use super::{CommitRequest, GitError, Snapshot, Store};
 use crate::model::SourceFile;
-use crate::state::Changes;
+use crate::state::{Changes, Content};
 
 /// A branch of a local Git repository.
 pub struct GixStore {
@@ -275,6 +274,15 @@ impl Store for GixStore {
             .to_string()
     }
 
+    fn write_blobs(&self, blobs: &[(&str, &[u8])]) -> Result<Vec<String>, GitError> {
+        let repo = self.repo.to_thread_local();
+        let write = |(path, bytes): &(&str, &[u8])| {
+            let id = repo.write_blob(bytes).map_err(self.write_error(path))?;
+            Ok(id.to_string())
+        };
+        blobs.iter().map(write).collect()
+    }
+
     fn commit(
         &self,
         base: &Snapshot,
@@ -298,30 +306,35 @@ impl Store for GixStore {
                 message: e.to_string(),
             })?;
         let base_tree = match parent {
-            Some(id) => repo
-                .find_commit(id)
-                .and_then(|c| c.tree_id())
-                .map_err(self.read_error("the base commit's tree"))?
-                .detach(),
-            None => gix::ObjectId::empty_tree(repo.object_hash()),
+            Some(id) => Some(
+                repo.find_commit(id)
+                    .and_then(|c| c.tree_id())
+                    .map_err(self.read_error("the base commit's tree"))?
+                    .detach(),
+            ),
+            None => None,
         };
-        let mut editor = repo
-            .edit_tree(base_tree)
-            .map_err(self.write_error("the output tree"))?;
-        for (path, bytes) in &changes.upserts {
-            let id = repo.write_blob(bytes).map_err(self.write_error(path))?;
-            editor
-                .upsert(path.as_str(), EntryKind::Blob, id)
-                .map_err(self.write_error(path))?;
+        let mut edits = Vec::with_capacity(changes.upserts.len() + changes.removals.len());
+        for (path, content) in &changes.upserts {
+            let id = match content {
+                Content::Bytes(bytes) => repo
+                    .write_blob(bytes)
+                    .map_err(self.write_error(path))?
+                    .detach(),
+                Content::Blob(hex) => {
+                    gix::ObjectId::from_hex(hex.as_bytes()).map_err(|e| GitError::Write {
+                        what: format!("{path} in {}", self.path.display()),
+                        message: format!("blob id {hex:?}: {e}"),
+                    })?
+                }
+            };
+            edits.push((path.as_str(), Edit::Upsert(id)));
         }
-        for path in &changes.removals {
-            editor
-                .remove(path.as_str())
-                .map_err(self.write_error(path))?;
-        }
-        let tree = editor
-            .write()
-            .map_err(self.write_error("the output tree"))?;
+        let removals = changes.removals.iter();
+        let removals = removals.filter(|path| !changes.upserts.contains_key(*path));
+        edits.extend(removals.map(|path| (path.as_str(), Edit::Remove)));
+        edits.sort_by(|a, b| a.0.cmp(b.0));
+        let tree = write_edited(&repo, base_tree, &edits)?;
 
         let signature = gix::actor::Signature {
             name: request.name.into(),

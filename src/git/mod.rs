@@ -5,6 +5,7 @@
 
 mod gix_store;
 mod remote;
+mod tree_edit;
 mod worktree;
 
 use std::collections::BTreeMap;
@@ -46,6 +47,10 @@ pub trait Store {
 
     /// The blob id `bytes` would get, without writing it.
     fn blob_id(&self, bytes: &[u8]) -> String;
+
+    /// Writes blobs (`(path, bytes)`; the path only names a failure) to the object
+    /// database, and returns their ids in order. Unreferenced, they are left for `git gc`.
+    fn write_blobs(&self, blobs: &[(&str, &[u8])]) -> Result<Vec<String>, GitError>;
 
     /// Commits `changes` on top of `base` and moves the branch only if it still points at
     /// `base.commit` (compare-and-swap). Returns the new commit id.

@@ -42,15 +42,15 @@ pub struct RequestFile {
     pub document: Result<RequestDoc, String>,
 }
 
-/// The parts of a request document that `promised` reads.
+/// The parts of a request document that `promised` reads. The whole document is not
+/// kept: a pass may hold 100k requests, and the schema check parses the bytes again
+/// ([`RequestFile::value`]) only for the requests that run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RequestDoc {
     /// `apiVersion`, `group/version`.
     pub api_version: String,
     /// `kind`.
     pub kind: String,
-    /// The whole document, validated against the Promise's schema.
-    pub value: Value,
 }
 
 impl RequestFile {
@@ -76,6 +76,14 @@ impl RequestFile {
     }
 }
 
+impl RequestFile {
+    /// The whole document, parsed again from the bytes, for the schema check.
+    pub fn value(&self) -> Result<Value, String> {
+        let text = std::str::from_utf8(&self.bytes).map_err(|_| "the file is not UTF-8 text")?;
+        yaml::document(text).map_err(|e| e.to_string())
+    }
+}
+
 fn read_document(
     promise: &str,
     stem: &str,
@@ -96,12 +104,7 @@ fn read_document(
         return (key, Err("apiVersion and kind are required".to_string()));
     };
     let (api_version, kind) = (api_version.to_string(), kind.to_string());
-    let doc = RequestDoc {
-        api_version,
-        kind,
-        value,
-    };
-    (key, Ok(doc))
+    (key, Ok(RequestDoc { api_version, kind }))
 }
 
 fn key(promise: &str, namespace: &str, name: &str) -> RequestKey {

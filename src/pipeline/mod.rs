@@ -123,19 +123,89 @@ pub enum RunError {
 /// Runs `job` through `executor` in a fresh temporary workspace and reads back what it
 /// produced. The workspace is removed afterwards, whatever happened.
 pub fn run(executor: &dyn Executor, job: &Job<'_>) -> Result<RunOutput, RunError> {
-    let root = tempfile::Builder::new()
-        .prefix("promised-run-")
-        .tempdir()
-        .map_err(|e| {
-            let dir = std::env::temp_dir();
-            let message = format!("cannot create a run folder in {}: {e}", dir.display());
-            ExecError::Io(std::io::Error::new(e.kind(), message))
-        })?;
-    run_in(executor, job, root.path())
+    RunFolder::new()?.run(executor, job)
 }
 
-/// Runs `job` with its workspace under `root` (which must be empty or absent), and
-/// leaves the folders there: how `promised pipeline run` shows a Promise author
+/// A temporary run folder that one worker reuses from run to run, emptied in between.
+///
+/// Creating and removing the three folders and the log files for every run costs more
+/// than a short step itself: on ext4 each new inode is a search past recently deleted
+/// ones. A reused folder keeps its folders, `object.yaml` and log files (rewritten by
+/// the next run), and allocates only what the pipeline writes. The folder is removed
+/// when this is dropped.
+#[derive(Debug)]
+pub struct RunFolder {
+    root: tempfile::TempDir,
+}
+
+impl RunFolder {
+    /// Creates an empty folder under the system's temporary directory (`TMPDIR`).
+    pub fn new() -> Result<Self, ExecError> {
+        let root = tempfile::Builder::new()
+            .prefix("promised-run-")
+            .tempdir()
+            .map_err(|e| {
+                let dir = std::env::temp_dir();
+                let message = format!("cannot create a run folder in {}: {e}", dir.display());
+                ExecError::Io(std::io::Error::new(e.kind(), message))
+            })?;
+        Ok(RunFolder { root })
+    }
+
+    /// Where the folder is.
+    pub fn path(&self) -> &Path {
+        self.root.path()
+    }
+
+    /// Empties what an earlier run left, then runs `job` here (see [`run_in`]).
+    pub fn run(&self, executor: &dyn Executor, job: &Job<'_>) -> Result<RunOutput, RunError> {
+        empty_run_folder(self.root.path())?;
+        run_in(executor, job, self.root.path())
+    }
+}
+
+/// Leaves `root` as a new run finds it: `input` (with its `object.yaml`, which the run
+/// rewrites), empty `output` and `metadata`, and the log files directly in `root`,
+/// which the executors truncate before they write them. Anything else goes.
+fn empty_run_folder(root: &Path) -> Result<(), ExecError> {
+    for entry in fs::read_dir(root)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        let path = entry.path();
+        match entry.file_name().to_str() {
+            Some("input") if kind.is_dir() => empty_dir(&path, Some("object.yaml"))?,
+            Some("output" | "metadata") if kind.is_dir() => empty_dir(&path, None)?,
+            _ if kind.is_file() => {}
+            _ => remove(&path, kind)?,
+        }
+    }
+    Ok(())
+}
+
+/// Removes everything in `dir` but the regular file named `keep`.
+fn empty_dir(dir: &Path, keep: Option<&str>) -> Result<(), ExecError> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        if kind.is_file() && keep.is_some_and(|k| entry.file_name() == k) {
+            continue;
+        }
+        remove(&entry.path(), kind)?;
+    }
+    Ok(())
+}
+
+fn remove(path: &Path, kind: std::fs::FileType) -> Result<(), ExecError> {
+    if kind.is_dir() {
+        fs::remove_dir_all(path)?;
+    } else {
+        fs::remove_file(path)?;
+    }
+    Ok(())
+}
+
+/// Runs `job` with its workspace under `root` (empty, absent, or emptied by
+/// [`RunFolder`]), and leaves the folders there: how `promised pipeline run` shows a Promise author
 /// everything the pipeline wrote.
 pub fn run_in(executor: &dyn Executor, job: &Job<'_>, root: &Path) -> Result<RunOutput, RunError> {
     let workspace = Workspace::create(root, job.object_yaml)?;

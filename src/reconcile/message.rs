@@ -1,8 +1,6 @@
 //! The commit message of a pass: a subject a person reads in `git log --oneline`, a line
 //! per request, and trailers a machine parses (`git interpret-trailers --parse`).
 
-use std::collections::BTreeSet;
-
 use super::PassReport;
 use crate::state::status::Phase;
 
@@ -15,6 +13,14 @@ pub const TRAILER_IMAGES: &str = "Promised-Images";
 /// Trailer giving a written unit's folder and digest.
 pub const TRAILER_DIGEST: &str = "Promised-Digest";
 
+/// Trailer saying how many changed requests the message does not list.
+pub const TRAILER_UNLISTED: &str = "Promised-Unlisted-Requests";
+
+/// How many changed and removed requests a message lists, with a line and trailers
+/// each. A first pass over 100k requests would otherwise write a message of many MiB;
+/// the rest are counted, and each has its own status file in the same commit.
+pub const LISTED_REQUESTS: usize = 100;
+
 /// Builds the message for the changes `report` describes.
 pub fn commit_message(report: &PassReport) -> String {
     let changed: Vec<_> = report
@@ -22,6 +28,13 @@ pub fn commit_message(report: &PassReport) -> String {
         .iter()
         .filter(|r| report.changed.contains(&r.key))
         .collect();
+    let listed_changed = &changed[..changed.len().min(LISTED_REQUESTS)];
+    let listed_removed = &report.removed[..report
+        .removed
+        .len()
+        .min(LISTED_REQUESTS - listed_changed.len())];
+    let unlisted =
+        changed.len() + report.removed.len() - listed_changed.len() - listed_removed.len();
     let count = |phase: Phase| changed.iter().filter(|r| r.phase == Some(phase)).count();
     let new = changed
         .iter()
@@ -51,37 +64,41 @@ pub fn commit_message(report: &PassReport) -> String {
     }
 
     let mut body = Vec::new();
-    for request in &changed {
+    for request in listed_changed {
         let phase = request.phase.map(|p| format!("{p:?}")).unwrap_or_default();
         let first_line = request.message.lines().next().unwrap_or_default();
         body.push(format!("{}: {phase}: {first_line}", request.key));
     }
-    for (key, _) in &report.removed {
+    for (key, _) in listed_removed {
         body.push(format!("{key}: removed, with its outputs"));
+    }
+    if unlisted > 0 {
+        body.push(format!(
+            "...and {unlisted} more requests, not listed here: see their files under status/"
+        ));
     }
     for promise in &report.dependencies_changed {
         body.push(format!("{promise}: dependencies updated"));
     }
 
     let mut trailers = Vec::new();
-    for request in &changed {
+    for request in listed_changed {
         trailers.push(format!("{TRAILER_REQUEST}: {}", request.path));
     }
-    for (_, path) in &report.removed {
+    for (_, path) in listed_removed {
         trailers.push(format!("{TRAILER_REQUEST}: {path}"));
+    }
+    if unlisted > 0 {
+        trailers.push(format!("{TRAILER_UNLISTED}: {unlisted}"));
     }
     if let Some(commit) = &report.input_commit {
         trailers.push(format!("{TRAILER_REQUEST_COMMIT}: {commit}"));
     }
-    let images: BTreeSet<&str> = changed
-        .iter()
-        .flat_map(|r| r.images.iter().map(String::as_str))
-        .collect();
-    if !images.is_empty() {
-        let images: Vec<&str> = images.into_iter().collect();
+    if !report.images.is_empty() {
+        let images: Vec<&str> = report.images.iter().map(String::as_str).collect();
         trailers.push(format!("{TRAILER_IMAGES}: {}", images.join(", ")));
     }
-    for request in &changed {
+    for request in listed_changed {
         for output in &request.outputs {
             trailers.push(format!(
                 "{TRAILER_DIGEST}: {} {}",
@@ -98,4 +115,58 @@ pub fn commit_message(report: &PassReport) -> String {
         .join("\n\n");
     message.push('\n');
     message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::RequestKey;
+    use crate::reconcile::RequestReport;
+
+    fn report(changed: usize, removed: usize) -> PassReport {
+        let key = |i: usize| RequestKey {
+            promise: "redis".into(),
+            namespace: "default".into(),
+            name: format!("r{i}"),
+        };
+        let mut report = PassReport::default();
+        for i in 0..changed {
+            report.changed.insert(key(i));
+            report.requests.push(RequestReport {
+                key: key(i),
+                path: format!("requests/redis/r{i}.yaml"),
+                phase: Some(Phase::Ready),
+                message: "output written to dev".into(),
+                outputs: Vec::new(),
+                new: true,
+            });
+        }
+        for i in changed..changed + removed {
+            report
+                .removed
+                .push((key(i), format!("requests/redis/r{i}.yaml")));
+        }
+        report
+    }
+
+    #[test]
+    fn a_few_requests_are_all_listed() {
+        let message = commit_message(&report(2, 1));
+        assert!(message.starts_with("promised: reconcile 3 requests (2 new, 1 removed)\n"));
+        assert_eq!(message.matches(&format!("{TRAILER_REQUEST}: ")).count(), 3);
+        assert!(!message.contains(TRAILER_UNLISTED));
+    }
+
+    #[test]
+    fn past_the_limit_requests_are_counted_not_listed() {
+        let message = commit_message(&report(LISTED_REQUESTS + 40, 20));
+        let subject = "promised: reconcile 160 requests (140 new, 20 removed)\n";
+        assert!(message.starts_with(subject), "{message}");
+        assert_eq!(
+            message.matches(&format!("{TRAILER_REQUEST}: ")).count(),
+            LISTED_REQUESTS
+        );
+        assert!(message.contains("...and 60 more requests, not listed here"));
+        assert!(message.ends_with(&format!("{TRAILER_UNLISTED}: 60\n")));
+    }
 }

@@ -23,7 +23,7 @@ use crate::model::{LoadError, Platform, RequestKey, is_input};
 use crate::state::kustomization::index_destinations;
 use crate::state::layout::{dependency_owner, is_managed, resource_owner, status_owner};
 use crate::state::status::{Phase, Record, read_record};
-use crate::state::{Changes, CurrentTree};
+use crate::state::{Changes, CurrentTree, DesiredTree};
 
 /// How a pass runs.
 #[derive(Debug, Clone)]
@@ -62,6 +62,8 @@ pub struct PassReport {
     pub changed: BTreeSet<RequestKey>,
     /// Requests removed with their outputs, with the path they had.
     pub removed: Vec<(RequestKey, String)>,
+    /// Images of the pipelines of the changed requests' Promises.
+    pub images: BTreeSet<String>,
     /// Promises whose dependency files changed.
     pub dependencies_changed: BTreeSet<String>,
     /// Input files that could not be read.
@@ -89,7 +91,7 @@ impl PassReport {
 /// Progress of a pass, for a progress bar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Progress<'a> {
-    /// This many pipelines' worth of requests are about to run.
+    /// This many requests are about to be checked and, when they may, run.
     Start(usize),
     /// One request's pipelines finished.
     Ran(&'a RequestKey),
@@ -136,14 +138,6 @@ pub fn reconcile(
     }
     let previous = previous_records(store, snapshot)?;
     prepare::keep_identities(&mut platform, &previous);
-
-    let outcomes = run::outcomes(&platform, scope, &previous, executor, options, progress);
-    let pipelines_run = outcomes
-        .iter()
-        .filter(|(_, o)| matches!(o, Outcome::Ran(_) | Outcome::Failed(_)))
-        .count();
-    let rendered = render::render(&platform, outcomes, &previous);
-
     let input_commit = input_snapshot.commit.clone();
     let Snapshot { commit, files } = output_snapshot.unwrap_or(input_snapshot);
     let current: CurrentTree = files
@@ -154,9 +148,31 @@ pub fn reconcile(
         commit,
         files: BTreeMap::new(),
     };
-    let mut changes = rendered
-        .tree
-        .changes(&current, |bytes| store.blob_id(bytes));
+
+    let mut renderer = render::Renderer::new(&platform, &previous, &current);
+    let mut pipelines_run = 0;
+    let mut spilled = Ok(());
+    run::outcomes(
+        &platform,
+        scope,
+        &previous,
+        executor,
+        options,
+        progress,
+        &mut |request, outcome| {
+            if matches!(outcome, Outcome::Ran(_) | Outcome::Failed(_)) {
+                pipelines_run += 1;
+            }
+            renderer.add(request, outcome);
+            if spilled.is_ok() && renderer.tree().pending_bytes() > SPILL_BYTES {
+                spilled = spill(renderer.tree(), store);
+            }
+        },
+    );
+    spilled?;
+    let rendered = renderer.finish();
+
+    let mut changes = rendered.tree.changes(|bytes| store.blob_id(bytes));
     let folders = platform
         .destinations
         .values()
@@ -197,6 +213,21 @@ pub fn reconcile(
     tracing::info!(commit = %commit, files = report.files_changed, pipelines = pipelines_run, "committed");
     report.output_commit = Some(commit);
     Ok(report)
+}
+
+/// How many bytes of rendered files a pass holds before it writes them as blobs.
+const SPILL_BYTES: usize = 8 << 20;
+
+/// Writes the rendered files held as bytes to the object database.
+fn spill(tree: &mut DesiredTree<'_>, store: &dyn Store) -> Result<(), GitError> {
+    tracing::debug!(
+        bytes = tree.pending_bytes(),
+        "writing rendered files as blobs"
+    );
+    tree.spill(
+        |bytes| store.blob_id(bytes),
+        |blobs| store.write_blobs(blobs),
+    )
 }
 
 /// The records of every status file on the branch, by request.
@@ -248,6 +279,15 @@ fn attribute(
             .unwrap_or_default();
         report.removed.push((key, path));
     }
+    let promises = report
+        .changed
+        .iter()
+        .filter_map(|k| platform.promises.get(&k.promise));
+    let pipelines = promises.flat_map(|p| &p.configure);
+    report.images = pipelines
+        .flat_map(|p| p.images())
+        .map(String::from)
+        .collect();
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use super::{Options, PassReport, Progress, ReconcileError, Scope, reconcile};
 use crate::executor::Executor;
 use crate::git::{CommitRequest, GitError, Snapshot, Store};
 use crate::model::{SourceFile, is_input};
-use crate::state::Changes;
+use crate::state::{Changes, Content};
 
 /// How one file would change.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -68,6 +68,7 @@ pub fn plan(
     let capture = Capture {
         store: head,
         changes: Mutex::new(None),
+        blobs: Mutex::new(BTreeMap::new()),
     };
     let report = reconcile(&capture, None, &scope, executor, options, progress)?;
     let changes = capture
@@ -75,6 +76,7 @@ pub fn plan(
         .into_inner()
         .expect("no panics hold the lock")
         .unwrap_or_default();
+    let mut blobs = capture.blobs.into_inner().expect("no panics hold the lock");
     let snapshot = head.snapshot()?;
     let existing: Vec<&str> = changes
         .upserts
@@ -91,16 +93,25 @@ pub fn plan(
     let mut files: Vec<FileChange> = changes
         .upserts
         .into_iter()
-        .map(|(path, after)| FileChange {
-            change: if before.contains_key(&path) {
-                Change::Changed
-            } else {
-                Change::Added
-            },
-            before: before.get(&path).cloned(),
-            blob: Some(head.blob_id(&after)),
-            after: Some(after),
-            path,
+        .map(|(path, after)| {
+            let (blob, after) = match after {
+                Content::Bytes(bytes) => (head.blob_id(&bytes), bytes),
+                Content::Blob(id) => {
+                    let bytes = blobs.remove(&id).unwrap_or_default();
+                    (id, bytes)
+                }
+            };
+            FileChange {
+                change: if before.contains_key(&path) {
+                    Change::Changed
+                } else {
+                    Change::Added
+                },
+                before: before.get(&path).cloned(),
+                blob: Some(blob),
+                after: Some(after),
+                path,
+            }
         })
         .collect();
     files.extend(changes.removals.into_iter().map(|path| FileChange {
@@ -114,10 +125,11 @@ pub fn plan(
     Ok(Plan { report, files })
 }
 
-/// A store whose commit is only recorded.
+/// A store whose commit is only recorded, and whose blobs stay in memory.
 struct Capture<'a> {
     store: &'a dyn Store,
     changes: Mutex<Option<Changes>>,
+    blobs: Mutex<BTreeMap<String, Vec<u8>>>,
 }
 
 impl Store for Capture<'_> {
@@ -131,6 +143,16 @@ impl Store for Capture<'_> {
 
     fn blob_id(&self, bytes: &[u8]) -> String {
         self.store.blob_id(bytes)
+    }
+
+    fn write_blobs(&self, blobs: &[(&str, &[u8])]) -> Result<Vec<String>, GitError> {
+        let mut kept = self.blobs.lock().expect("no panics hold the lock");
+        let ids = blobs.iter().map(|(_, bytes)| {
+            let id = self.store.blob_id(bytes);
+            kept.insert(id.clone(), bytes.to_vec());
+            id
+        });
+        Ok(ids.collect())
     }
 
     fn commit(

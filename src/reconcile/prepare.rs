@@ -3,16 +3,39 @@
 //! schema. Pure.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
 
 use super::render::Outcome;
-use crate::model::{Platform, Promise, RequestDoc, RequestFile, RequestKey};
+use crate::model::{ApiVersion, Platform, Promise, RequestDoc, RequestFile, RequestKey};
 use crate::schema::RequestSchema;
 use crate::state::status::Record;
 
-/// Compiled schemas by Promise and version, so each compiles once per pass.
+/// A version's compiled schema, `None` when it has none, or why it does not compile.
+type Compiled = Arc<Result<Option<RequestSchema>, String>>;
+
+/// Compiled schemas by Promise and version, so each compiles once per pass, whichever
+/// worker checks a request of it first.
 #[derive(Default)]
 pub struct Schemas {
-    compiled: HashMap<(String, String), Result<Option<RequestSchema>, String>>,
+    compiled: Mutex<HashMap<(String, String), Compiled>>,
+}
+
+impl Schemas {
+    fn get(&self, promise: &Promise, version: &ApiVersion) -> Compiled {
+        let mut compiled = self.compiled.lock().expect("no panics hold the lock");
+        let slot = (promise.name.clone(), version.name.clone());
+        let schema = compiled.entry(slot).or_insert_with(|| {
+            let schema = version
+                .schema
+                .as_ref()
+                .map(RequestSchema::compile)
+                .transpose();
+            let schema =
+                schema.map_err(|e| format!("Promise {:?} ({}): {e}", promise.name, promise.path));
+            Arc::new(schema)
+        });
+        Arc::clone(schema)
+    }
 }
 
 /// A request that passed every check, ready to run.
@@ -104,7 +127,7 @@ impl Rejection {
 /// Checks one request. On failure, says what the requester must fix.
 pub fn prepare<'a>(
     platform: &'a Platform,
-    schemas: &mut Schemas,
+    schemas: &Schemas,
     request: &'a RequestFile,
 ) -> Result<Ready<'a>, Outcome> {
     check(platform, schemas, request).map_err(Rejection::into_outcome)
@@ -113,7 +136,7 @@ pub fn prepare<'a>(
 /// Checks one request, keeping each problem apart (for `promised validate`).
 pub fn check<'a>(
     platform: &'a Platform,
-    schemas: &mut Schemas,
+    schemas: &Schemas,
     request: &'a RequestFile,
 ) -> Result<Ready<'a>, Rejection> {
     let document = request
@@ -152,20 +175,12 @@ pub fn check<'a>(
             ),
         ));
     };
-    let slot = (promise.name.clone(), version.name.clone());
-    let schema = schemas.compiled.entry(slot).or_insert_with(|| {
-        let schema = version
-            .schema
-            .as_ref()
-            .map(RequestSchema::compile)
-            .transpose();
-        schema.map_err(|e| format!("Promise {:?} ({}): {e}", promise.name, promise.path))
-    });
-    match schema {
+    match schemas.get(promise, version).as_ref() {
         Err(message) => Err(Rejection::invalid(None, message.clone())),
         Ok(None) => Ok(Ready { promise, document }),
         Ok(Some(schema)) => {
-            let violations = schema.violations(&document.value);
+            let value = request.value().map_err(|e| Rejection::invalid(None, e))?;
+            let violations = schema.violations(&value);
             if violations.is_empty() {
                 return Ok(Ready { promise, document });
             }

@@ -12,7 +12,7 @@ use crate::state::layout::{STATIC_DEPENDENCIES_FILE, dependency_dir, resource_di
 use crate::state::status::{
     OutputRef, Phase, PipelineRef, PlacementRef, Record, RequestRef, RequestStatus,
 };
-use crate::state::{DesiredTree, Keep};
+use crate::state::{CurrentTree, DesiredTree, Keep};
 use crate::yaml;
 
 /// What happened to one request in this pass.
@@ -43,54 +43,101 @@ pub struct RequestReport {
     pub message: String,
     /// Units written, with digests.
     pub outputs: Vec<OutputRef>,
-    /// Images of the pipelines that ran.
-    pub images: Vec<String>,
     /// Whether it had no status before this pass.
     pub new: bool,
 }
 
 /// The managed tree a pass wants, and its per-request reports.
-#[derive(Debug, Default)]
-pub struct Rendered {
+#[derive(Debug)]
+pub struct Rendered<'c> {
     /// Files wanted and kept.
-    pub tree: DesiredTree,
+    pub tree: DesiredTree<'c>,
     /// One report per request, in key order.
     pub requests: Vec<RequestReport>,
 }
 
 /// Lays out every request's outcome, and every Promise's static dependencies.
 /// `previous` holds the records of the status files on the branch.
-pub fn render(
+pub fn render<'c>(
     platform: &Platform,
     outcomes: Vec<(&RequestFile, Outcome)>,
     previous: &BTreeMap<RequestKey, Record>,
-) -> Rendered {
-    let mut rendered = Rendered::default();
+    current: &'c CurrentTree,
+) -> Rendered<'c> {
+    let mut renderer = Renderer::new(platform, previous, current);
     for (request, outcome) in outcomes {
-        if let Outcome::Unchanged = outcome {
-            rendered.tree.keep(Keep::Request(request.key.clone()));
-            continue;
+        renderer.add(request, outcome);
+    }
+    renderer.finish()
+}
+
+/// [`render`] one request at a time, as outcomes arrive.
+pub struct Renderer<'a, 'c> {
+    platform: &'a Platform,
+    previous: &'a BTreeMap<RequestKey, Record>,
+    rendered: Rendered<'c>,
+}
+
+impl<'a, 'c> Renderer<'a, 'c> {
+    /// Starts with nothing rendered, against the managed files as they are.
+    pub fn new(
+        platform: &'a Platform,
+        previous: &'a BTreeMap<RequestKey, Record>,
+        current: &'c CurrentTree,
+    ) -> Self {
+        Renderer {
+            platform,
+            previous,
+            rendered: Rendered {
+                tree: DesiredTree::new(current),
+                requests: Vec::new(),
+            },
         }
-        let before = previous.get(&request.key);
-        let report = render_request(platform, request, outcome, before, &mut rendered.tree);
-        rendered.requests.push(report);
     }
-    render_dependencies(platform, &mut rendered.tree);
-    if platform.promises_incomplete {
-        let loaded = platform.promises.keys().cloned().collect();
+
+    /// Lays out one request's outcome.
+    pub fn add(&mut self, request: &RequestFile, outcome: Outcome) {
+        let tree = &mut self.rendered.tree;
+        if let Outcome::Unchanged = outcome {
+            tree.keep(Keep::Request(request.key.clone()));
+            return;
+        }
+        let before = self.previous.get(&request.key);
+        let report = render_request(self.platform, request, outcome, before, tree);
+        self.rendered.requests.push(report);
+    }
+
+    /// The tree so far, to [spill](DesiredTree::spill) its bytes.
+    pub fn tree(&mut self) -> &mut DesiredTree<'c> {
+        &mut self.rendered.tree
+    }
+
+    /// Adds the static dependencies and the keep rules of files that could not be read,
+    /// and puts the reports in key order.
+    pub fn finish(self) -> Rendered<'c> {
+        let Renderer {
+            platform,
+            mut rendered,
+            ..
+        } = self;
+        rendered.requests.sort_by(|a, b| a.key.cmp(&b.key));
+        render_dependencies(platform, &mut rendered.tree);
+        if platform.promises_incomplete {
+            let loaded = platform.promises.keys().cloned().collect();
+            rendered
+                .tree
+                .keep(Keep::DependenciesOfOtherPromises(loaded));
+        }
+        if platform.destinations_incomplete {
+            let known = platform
+                .destinations
+                .values()
+                .map(|d| d.folder.clone())
+                .collect();
+            rendered.tree.keep(Keep::UnknownDestinations(known));
+        }
         rendered
-            .tree
-            .keep(Keep::DependenciesOfOtherPromises(loaded));
     }
-    if platform.destinations_incomplete {
-        let known = platform
-            .destinations
-            .values()
-            .map(|d| d.folder.clone())
-            .collect();
-        rendered.tree.keep(Keep::UnknownDestinations(known));
-    }
-    rendered
 }
 
 fn render_request(
@@ -117,7 +164,6 @@ fn render_request(
         phase: None,
         message: String::new(),
         outputs: Vec::new(),
-        images: pipelines.iter().flat_map(|p| p.images.clone()).collect(),
         new: before.is_none(),
     };
     let placed = match outcome {
@@ -521,10 +567,12 @@ spec:
             ("two".to_string(), output(&["x.yaml"], vec![])),
         ];
         let request = &platform.requests[0];
+        let current = CurrentTree::new();
         let rendered = render(
             &platform,
             vec![(request, Outcome::Ran(results))],
             &BTreeMap::new(),
+            &current,
         );
         let report = &rendered.requests[0];
         assert_eq!(report.phase, Some(Phase::Failed));
@@ -543,14 +591,14 @@ spec:
             output(&["x.yaml"], vec![selector(None, "prod")]),
         )];
         let request = &platform.requests[0];
+        let current = CurrentTree::new();
         let rendered = render(
             &platform,
             vec![(request, Outcome::Ran(results))],
             &BTreeMap::new(),
+            &current,
         );
-        let changes = rendered
-            .tree
-            .changes(&Default::default(), |_| String::new());
+        let changes = rendered.tree.changes(|_| String::new());
         let paths: Vec<&String> = changes.upserts.keys().collect();
         assert_eq!(
             paths,

@@ -1,18 +1,21 @@
 //! Running the pipelines of every request that may run, up to `jobs` at once.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 
 use super::prepare::{Ready, Schemas, prepare};
 use super::render::Outcome;
 use super::{Options, Progress, Scope};
 use crate::executor::Executor;
 use crate::model::{Platform, RequestFile, RequestKey};
-use crate::pipeline;
+use crate::pipeline::{RunError, RunFolder};
 use crate::state::status::Record;
 
-/// The outcome of every request of `platform`, in request order.
+/// Reconciles every request of `platform` that `scope` selects, up to `jobs` at once,
+/// and hands each outcome to `sink` as soon as it is known, in no particular order (so
+/// that a pass over many requests never holds all their outputs). Requests outside the
+/// scope get [`Outcome::Unchanged`]. `sink` runs on the calling thread.
 pub fn outcomes<'p>(
     platform: &'p Platform,
     scope: &Scope,
@@ -20,60 +23,54 @@ pub fn outcomes<'p>(
     executor: &dyn Executor,
     options: &Options,
     progress: &(dyn Fn(Progress<'_>) + Sync),
-) -> Vec<(&'p RequestFile, Outcome)> {
-    let mut schemas = Schemas::default();
-    let checked: Vec<(&RequestFile, Result<Ready<'_>, Outcome>)> = platform
-        .requests
-        .iter()
-        .map(|request| {
-            if !scope.includes(platform, request, previous.get(&request.key)) {
-                return (request, Err(Outcome::Unchanged));
-            }
-            (request, prepare(platform, &mut schemas, request))
-        })
-        .collect();
-    let runnable: Vec<(usize, &RequestFile, &Ready<'_>)> = checked
-        .iter()
-        .enumerate()
-        .filter_map(|(i, (request, check))| check.as_ref().ok().map(|ready| (i, *request, ready)))
-        .collect();
-    progress(Progress::Start(runnable.len()));
+    sink: &mut dyn FnMut(&'p RequestFile, Outcome),
+) {
+    let mut selected = Vec::new();
+    for request in &platform.requests {
+        if scope.includes(platform, request, previous.get(&request.key)) {
+            selected.push(request);
+        } else {
+            sink(request, Outcome::Unchanged);
+        }
+    }
+    progress(Progress::Start(selected.len()));
 
-    let results: Mutex<Vec<Option<Outcome>>> =
-        Mutex::new((0..checked.len()).map(|_| None).collect());
+    let schemas = Schemas::default();
     let next = AtomicUsize::new(0);
-    let workers = options.jobs.clamp(1, runnable.len().max(1));
-    std::thread::scope(|scope| {
+    let workers = options.jobs.clamp(1, selected.len().max(1));
+    let (done, finished) = mpsc::channel::<(&RequestFile, Outcome)>();
+    std::thread::scope(|threads| {
         for _ in 0..workers {
-            scope.spawn(|| {
-                while let Some((i, request, ready)) =
-                    runnable.get(next.fetch_add(1, Ordering::Relaxed))
-                {
-                    let outcome = run_request(executor, options, request, ready);
+            let done = done.clone();
+            let (selected, next, schemas) = (&selected, &next, &schemas);
+            threads.spawn(move || {
+                let mut folder = None;
+                while let Some(request) = selected.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let outcome = match prepare(platform, schemas, request) {
+                        Ok(ready) => run_request(executor, options, &mut folder, request, &ready),
+                        Err(outcome) => outcome,
+                    };
                     progress(Progress::Ran(&request.key));
-                    results
-                        .lock()
-                        .expect("no worker panics while holding the lock")[*i] = Some(outcome);
+                    if done.send((request, outcome)).is_err() {
+                        return;
+                    }
                 }
             });
         }
+        drop(done);
+        for (request, outcome) in finished {
+            sink(request, outcome);
+        }
     });
-
-    let mut results = results.into_inner().expect("workers are done");
-    checked
-        .into_iter()
-        .zip(results.iter_mut())
-        .map(|((request, check), ran)| match check {
-            Ok(_) => (request, ran.take().expect("every runnable request ran")),
-            Err(outcome) => (request, outcome),
-        })
-        .collect()
 }
 
 /// Runs every pipeline of the request's workflow in order; the first failure stops it.
+/// `folder` is the worker's run folder, created on first use; after a failure it is
+/// dropped, so that the next run starts in a new one.
 fn run_request(
     executor: &dyn Executor,
     options: &Options,
+    folder: &mut Option<RunFolder>,
     request: &RequestFile,
     ready: &Ready<'_>,
 ) -> Outcome {
@@ -82,16 +79,26 @@ fn run_request(
     let mut outputs = Vec::new();
     for pipeline in &ready.promise.configure {
         let job = ready.job(pipeline, request, options.timeout);
-        match pipeline::run(executor, &job) {
+        let ran = reuse(folder).and_then(|folder| folder.run(executor, &job));
+        match ran {
             Ok(output) => {
                 tracing::debug!(pipeline = %pipeline.name, files = output.files.len(), "pipeline succeeded");
                 outputs.push((pipeline.name.clone(), output));
             }
             Err(err) => {
+                *folder = None;
                 tracing::warn!(pipeline = %pipeline.name, "pipeline failed: {err}");
                 return Outcome::Failed(format!("pipeline {:?}: {err}", pipeline.name));
             }
         }
     }
     Outcome::Ran(outputs)
+}
+
+/// The worker's run folder, created if it has none.
+fn reuse(folder: &mut Option<RunFolder>) -> Result<&RunFolder, RunError> {
+    if folder.is_none() {
+        *folder = Some(RunFolder::new()?);
+    }
+    Ok(folder.as_ref().expect("just created"))
 }

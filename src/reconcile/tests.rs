@@ -8,11 +8,13 @@ use crate::executor::ExecError;
 use crate::git::CommitRequest;
 use crate::model::SourceFile;
 use crate::pipeline::{Job, Workspace};
+use crate::state::Content;
 
 /// A branch held in memory; blob ids are sha256 of the content.
 #[derive(Default)]
 struct MemoryStore {
     files: Mutex<BTreeMap<String, Vec<u8>>>,
+    blobs: Mutex<BTreeMap<String, Vec<u8>>>,
     commits: Mutex<Vec<String>>,
 }
 
@@ -62,6 +64,16 @@ impl Store for MemoryStore {
         crate::state::digest::sha256(bytes)
     }
 
+    fn write_blobs(&self, blobs: &[(&str, &[u8])]) -> Result<Vec<String>, GitError> {
+        let mut kept = self.blobs.lock().unwrap();
+        let ids = blobs.iter().map(|(_, bytes)| {
+            let id = self.blob_id(bytes);
+            kept.insert(id.clone(), bytes.to_vec());
+            id
+        });
+        Ok(ids.collect())
+    }
+
     fn commit(
         &self,
         _: &Snapshot,
@@ -69,8 +81,13 @@ impl Store for MemoryStore {
         request: &CommitRequest<'_>,
     ) -> Result<String, GitError> {
         let mut files = self.files.lock().unwrap();
-        for (path, bytes) in &changes.upserts {
-            files.insert(path.clone(), bytes.clone());
+        let blobs = self.blobs.lock().unwrap();
+        for (path, content) in &changes.upserts {
+            let bytes = match content {
+                Content::Bytes(bytes) => bytes.clone(),
+                Content::Blob(id) => blobs[id].clone(),
+            };
+            files.insert(path.clone(), bytes);
         }
         for path in &changes.removals {
             files.remove(path);

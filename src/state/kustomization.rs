@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::layout::STATE_DIR;
-use super::tree::{Changes, CurrentTree};
+use super::tree::{Changes, Content, CurrentTree};
 
 /// The file's name.
 pub const KUSTOMIZATION_FILE: &str = "kustomization.yaml";
@@ -80,7 +80,7 @@ pub fn index_destinations(
     }
     for (path, bytes) in wanted {
         if current.get(&path) != Some(&blob_id(&bytes)) {
-            changes.upserts.insert(path, bytes);
+            changes.upserts.insert(path, Content::Bytes(bytes));
         }
     }
 }
@@ -102,12 +102,16 @@ mod tests {
             "state/dev/dependencies/app/static-dependencies.yaml",
             "state/dev/eu/resources/ns/app/b/cm.yaml",
         ] {
-            changes.upserts.insert(path.into(), b"x".to_vec());
+            changes
+                .upserts
+                .insert(path.into(), Content::Bytes(b"x".to_vec()));
         }
         let folders = BTreeSet::from(["dev".to_string(), "dev/eu".to_string(), "prod".to_string()]);
         index_destinations(&mut changes, &CurrentTree::new(), &folders, false, id);
-        let dev =
-            String::from_utf8(changes.upserts["state/dev/kustomization.yaml"].clone()).unwrap();
+        let dev = changes.upserts["state/dev/kustomization.yaml"]
+            .bytes()
+            .unwrap();
+        let dev = std::str::from_utf8(dev).unwrap();
         assert!(dev.ends_with("resources:\n  - dependencies/app/static-dependencies.yaml\n  - resources/ns/app/a/cm.yaml\n"), "{dev}");
         assert!(
             changes
@@ -124,15 +128,16 @@ mod tests {
     #[test]
     fn an_unchanged_index_is_not_rewritten_and_an_empty_one_goes() {
         let mut first = Changes::default();
-        first
-            .upserts
-            .insert("state/dev/resources/ns/app/a/cm.yaml".into(), b"x".to_vec());
+        first.upserts.insert(
+            "state/dev/resources/ns/app/a/cm.yaml".into(),
+            Content::Bytes(b"x".to_vec()),
+        );
         let folders = BTreeSet::from(["dev".to_string()]);
         index_destinations(&mut first, &CurrentTree::new(), &folders, false, id);
         let current: CurrentTree = first
             .upserts
             .iter()
-            .map(|(p, b)| (p.clone(), id(b)))
+            .map(|(p, b)| (p.clone(), id(b.bytes().unwrap())))
             .collect();
 
         let mut again = Changes::default();

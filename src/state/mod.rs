@@ -9,4 +9,4 @@ pub mod status;
 pub mod tree;
 
 pub use layout::{DIGEST_FILE, STATE_DIR, STATUS_DIR};
-pub use tree::{Changes, CurrentTree, DesiredTree, Keep};
+pub use tree::{Changes, Content, CurrentTree, DesiredTree, Keep};

@@ -216,9 +216,14 @@ fn condition(kind: &str, ok: bool, reason: &str, message: &str) -> Value {
 /// Reads promised's record back from a status file written earlier, for the placements
 /// and outputs it holds. A file that cannot be read counts as no record.
 pub fn read_record(bytes: &[u8]) -> Option<Record> {
+    /// The part of a status file read back; the rest is skipped, not built.
+    #[derive(Deserialize)]
+    struct StatusFile {
+        promised: Record,
+    }
     let text = std::str::from_utf8(bytes).ok()?;
-    let doc = yaml::document(text).ok()?;
-    serde_json::from_value(doc.get("promised")?.clone()).ok()
+    let file: StatusFile = serde_saphyr::from_str(text).ok()?;
+    Some(file.promised)
 }
 
 #[cfg(test)]
@@ -255,6 +260,13 @@ mod tests {
         let status = status(Phase::Ready);
         let record = read_record(&status.render()).unwrap();
         assert_eq!(record, status.record);
+    }
+
+    #[test]
+    fn files_without_a_record_read_as_none() {
+        assert_eq!(read_record(b"message: written by hand\n"), None);
+        assert_eq!(read_record(b"promised: [\n"), None);
+        assert_eq!(read_record(b"promised: {phase: Ready}\n"), None);
     }
 
     #[test]

@@ -44,10 +44,42 @@ impl Keep {
     }
 }
 
-/// The managed files a pass wants, and what it keeps untouched.
-#[derive(Debug, Clone, Default)]
-pub struct DesiredTree {
-    files: BTreeMap<String, Vec<u8>>,
+/// What a wanted file holds: bytes not yet in the repository, or a blob that is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Content {
+    /// The content itself, to be written.
+    Bytes(Vec<u8>),
+    /// The id (hex) of a blob in the repository's object database.
+    Blob(String),
+}
+
+impl Content {
+    /// The bytes, when they are held here.
+    pub fn bytes(&self) -> Option<&[u8]> {
+        match self {
+            Content::Bytes(bytes) => Some(bytes),
+            Content::Blob(_) => None,
+        }
+    }
+}
+
+/// The managed files a pass wants, and what it keeps untouched, against the managed
+/// files as they are (`current`).
+///
+/// A file wanted with the content it already has costs only a borrowed path once it has
+/// been compared (by [`DesiredTree::spill`] or [`DesiredTree::changes`]): a rerun of 100k
+/// requests holds no copy of the 300k files it leaves as they are.
+#[derive(Debug, Clone)]
+pub struct DesiredTree<'c> {
+    current: &'c CurrentTree,
+    /// Wanted as they are in `current`.
+    unchanged: HashSet<&'c str>,
+    /// Wanted with new content, written as blobs.
+    written: BTreeMap<String, String>,
+    /// Wanted, not compared yet.
+    pending: BTreeMap<String, Vec<u8>>,
+    /// How many bytes `pending` holds.
+    pending_bytes: usize,
     /// Requests kept whole, and requests whose outputs are kept: looked up by the owner
     /// of each path, so keeping many requests costs no more per path than keeping one.
     kept_requests: HashSet<RequestKey>,
@@ -60,7 +92,7 @@ pub struct DesiredTree {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Changes {
     /// Files to add or overwrite.
-    pub upserts: BTreeMap<String, Vec<u8>>,
+    pub upserts: BTreeMap<String, Content>,
     /// Files to remove.
     pub removals: BTreeSet<String>,
 }
@@ -72,11 +104,66 @@ impl Changes {
     }
 }
 
-impl DesiredTree {
+impl<'c> DesiredTree<'c> {
+    /// Wants nothing yet; `current` is the managed part of the branch.
+    pub fn new(current: &'c CurrentTree) -> Self {
+        DesiredTree {
+            current,
+            unchanged: HashSet::new(),
+            written: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            pending_bytes: 0,
+            kept_requests: HashSet::new(),
+            kept_outputs: HashSet::new(),
+            rules: Vec::new(),
+        }
+    }
+
     /// Wants `bytes` at `path`, which must be in the managed area.
     pub fn file(&mut self, path: String, bytes: Vec<u8>) {
         debug_assert!(is_managed(&path), "{path} is outside the managed folders");
-        self.files.insert(path, bytes);
+        self.unchanged.remove(path.as_str());
+        self.written.remove(&path);
+        self.pending_bytes += bytes.len();
+        if let Some(old) = self.pending.insert(path, bytes) {
+            self.pending_bytes -= old.len();
+        }
+    }
+
+    /// How many bytes of wanted files are held in memory, not compared or written yet.
+    pub fn pending_bytes(&self) -> usize {
+        self.pending_bytes
+    }
+
+    /// Compares every file held as bytes with the current tree (by `blob_id`), so that
+    /// a pass over many requests does not hold all their outputs: a file with the content
+    /// it has is kept as a path only, and the others go to `write` in one batch of
+    /// `(path, bytes)`, which returns their blob ids in order.
+    pub fn spill<E>(
+        &mut self,
+        blob_id: impl Fn(&[u8]) -> String,
+        write: impl FnOnce(&[(&str, &[u8])]) -> Result<Vec<String>, E>,
+    ) -> Result<(), E> {
+        let mut changed = Vec::new();
+        for (path, bytes) in std::mem::take(&mut self.pending) {
+            let id = blob_id(&bytes);
+            match self.current.get_key_value(&path) {
+                Some((current_path, current_id)) if *current_id == id => {
+                    self.unchanged.insert(current_path);
+                }
+                _ => changed.push((path, bytes)),
+            }
+        }
+        self.pending_bytes = 0;
+        let batch: Vec<(&str, &[u8])> = changed
+            .iter()
+            .map(|(path, bytes)| (path.as_str(), bytes.as_slice()))
+            .collect();
+        let ids = write(&batch)?;
+        drop(batch);
+        self.written
+            .extend(changed.into_iter().map(|(path, _)| path).zip(ids));
+        Ok(())
     }
 
     /// Wants `files` under `dir` plus their `SHA256SUMS`; returns the unit's digest.
@@ -117,21 +204,26 @@ impl DesiredTree {
         self.rules.iter().any(|rule| rule.covers(path))
     }
 
-    /// What must change to turn `current` into this tree. `blob_id` computes the id a
-    /// content would have, to compare with `current` without writing anything.
-    pub fn changes(self, current: &CurrentTree, blob_id: impl Fn(&[u8]) -> String) -> Changes {
+    /// What must change to turn the current tree into this one. `blob_id` computes the
+    /// id a content would have, to compare without writing anything.
+    pub fn changes(self, blob_id: impl Fn(&[u8]) -> String) -> Changes {
         let mut changes = Changes::default();
-        for path in current.keys() {
-            let wanted = self.files.contains_key(path);
+        for path in self.current.keys() {
+            let wanted = self.unchanged.contains(path.as_str())
+                || self.pending.contains_key(path)
+                || self.written.contains_key(path);
             if !wanted && is_managed(path) && !self.kept(path) {
                 changes.removals.insert(path.clone());
             }
         }
         // The tree is consumed: its bytes move into the changes instead of being copied.
-        for (path, bytes) in self.files {
-            if current.get(&path) != Some(&blob_id(&bytes)) {
-                changes.upserts.insert(path, bytes);
+        for (path, bytes) in self.pending {
+            if self.current.get(&path) != Some(&blob_id(&bytes)) {
+                changes.upserts.insert(path, Content::Bytes(bytes));
             }
+        }
+        for (path, id) in self.written {
+            changes.upserts.insert(path, Content::Blob(id));
         }
         changes
     }
@@ -162,20 +254,19 @@ mod tests {
 
     #[test]
     fn an_identical_tree_changes_nothing() {
-        let mut desired = DesiredTree::default();
+        let now = current(&[("status/redis/default/a.yaml", "ok")]);
+        let mut desired = DesiredTree::new(&now);
         desired.file("status/redis/default/a.yaml".into(), b"ok".to_vec());
-        let changes = desired.changes(&current(&[("status/redis/default/a.yaml", "ok")]), id);
-        assert!(changes.is_empty());
+        assert!(desired.changes(id).is_empty());
     }
 
     #[test]
     fn unexplained_managed_files_are_removed_and_inputs_never() {
-        let desired = DesiredTree::default();
         let now = current(&[
             ("state/dev/resources/default/redis/a/x.yaml", "x"),
             ("requests/redis/a.yaml", "r"),
         ]);
-        let changes = desired.changes(&now, id);
+        let changes = DesiredTree::new(&now).changes(id);
         assert_eq!(
             changes.removals,
             BTreeSet::from(["state/dev/resources/default/redis/a/x.yaml".to_string()])
@@ -184,18 +275,18 @@ mod tests {
 
     #[test]
     fn kept_requests_and_folders_are_left_alone() {
-        let mut desired = DesiredTree::default();
-        desired.keep(Keep::Request(key("a")));
-        desired.keep(Keep::UnknownDestinations(BTreeSet::from([
-            "dev".to_string()
-        ])));
         let now = current(&[
             ("state/dev/resources/default/redis/a/x.yaml", "x"),
             ("status/redis/default/a.yaml", "s"),
             ("state/dev/resources/default/redis/b/x.yaml", "x"),
             ("state/prod/resources/default/redis/b/x.yaml", "x"),
         ]);
-        let changes = desired.changes(&now, id);
+        let mut desired = DesiredTree::new(&now);
+        desired.keep(Keep::Request(key("a")));
+        desired.keep(Keep::UnknownDestinations(BTreeSet::from([
+            "dev".to_string()
+        ])));
+        let changes = desired.changes(id);
         assert_eq!(
             changes.removals,
             BTreeSet::from(["state/dev/resources/default/redis/b/x.yaml".to_string()])
@@ -203,11 +294,44 @@ mod tests {
     }
 
     #[test]
+    fn spilled_files_are_written_once_unless_already_current() {
+        let now = current(&[
+            ("status/redis/default/a.yaml", "same"),
+            ("status/redis/default/c.yaml", "gone"),
+        ]);
+        let mut desired = DesiredTree::new(&now);
+        desired.file("status/redis/default/a.yaml".into(), b"same".to_vec());
+        desired.file("status/redis/default/b.yaml".into(), b"new".to_vec());
+        assert_eq!(desired.pending_bytes(), 7);
+        let mut written = Vec::new();
+        let spilled = desired.spill(id, |batch| {
+            written.extend(batch.iter().map(|(path, _)| path.to_string()));
+            Ok::<_, ()>(batch.iter().map(|(_, bytes)| id(bytes)).collect())
+        });
+        assert_eq!(spilled, Ok(()));
+        assert_eq!(written, ["status/redis/default/b.yaml"]);
+        assert_eq!(desired.pending_bytes(), 0);
+        let changes = desired.changes(id);
+        let upserts: Vec<(&String, &Content)> = changes.upserts.iter().collect();
+        let blob = Content::Blob(id(b"new"));
+        assert_eq!(
+            upserts,
+            [(&"status/redis/default/b.yaml".to_string(), &blob)]
+        );
+        let removed = BTreeSet::from(["status/redis/default/c.yaml".to_string()]);
+        assert_eq!(
+            changes.removals, removed,
+            "a.yaml, compared when spilled, stays"
+        );
+    }
+
+    #[test]
     fn units_carry_their_sums_and_digest() {
-        let mut desired = DesiredTree::default();
+        let now = CurrentTree::new();
+        let mut desired = DesiredTree::new(&now);
         let files = BTreeMap::from([("svc.yaml".to_string(), b"kind: Service".to_vec())]);
         let digest = desired.unit("state/dev/resources/default/redis/a", &files);
-        let changes = desired.changes(&CurrentTree::new(), id);
+        let changes = desired.changes(id);
         let paths: Vec<&String> = changes.upserts.keys().collect();
         assert_eq!(
             paths,

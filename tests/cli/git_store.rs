@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use promised::git::{CommitRequest, GitError, GixStore, Store};
-use promised::state::Changes;
+use promised::state::{Changes, Content};
 
 use crate::support::TestRepo;
 
@@ -27,7 +27,7 @@ fn a_concurrent_writer_is_detected_and_never_overwritten() {
     let theirs = repo.commit("Someone else commits meanwhile");
 
     let changes = Changes {
-        upserts: BTreeMap::from([("status/x.yaml".to_string(), b"x".to_vec())]),
+        upserts: BTreeMap::from([("status/x.yaml".to_string(), Content::Bytes(b"x".to_vec()))]),
         removals: BTreeSet::new(),
     };
     let err = store
@@ -45,6 +45,70 @@ fn blob_ids_match_git_hash_object() {
     repo.write("x.txt", "hello\n");
     let expected = repo.git(&["hash-object", "x.txt"]);
     assert_eq!(store.blob_id(b"hello\n"), expected.trim());
+}
+
+#[test]
+fn blobs_written_ahead_are_committed_by_id() {
+    let repo = TestRepo::new();
+    repo.write("requests/app/a.yaml", "a");
+    repo.commit("First");
+    let store = GixStore::open(repo.path(), Some("main")).unwrap();
+    let base = store.snapshot().unwrap();
+    let ids = store
+        .write_blobs(&[
+            ("state/dev/a.yaml", b"kind: A\n"),
+            ("status/a.yaml", b"s\n"),
+        ])
+        .unwrap();
+    assert_eq!(ids[0], store.blob_id(b"kind: A\n"));
+    let changes = Changes {
+        upserts: BTreeMap::from([
+            (
+                "state/dev/a.yaml".to_string(),
+                Content::Blob(ids[0].clone()),
+            ),
+            ("status/a.yaml".to_string(), Content::Blob(ids[1].clone())),
+            ("status/b.yaml".to_string(), Content::Bytes(b"b\n".to_vec())),
+        ]),
+        removals: BTreeSet::new(),
+    };
+    store
+        .commit(&base, &changes, &author("promised: ids"))
+        .unwrap();
+    assert_eq!(repo.git(&["show", "main:state/dev/a.yaml"]), "kind: A\n");
+    assert_eq!(repo.git(&["show", "main:status/b.yaml"]), "b\n");
+    repo.git(&["fsck", "--strict"]);
+}
+
+#[test]
+fn trees_are_ordered_as_git_orders_them() {
+    let repo = TestRepo::new();
+    repo.write("state/x/a/b.yaml", "old");
+    repo.write("state/y/z", "a file that becomes a folder");
+    repo.write("requests/app/a.yaml", "a");
+    repo.commit("First");
+    let store = GixStore::open(repo.path(), None).unwrap();
+    let base = store.snapshot().unwrap();
+    let bytes = |text: &str| Content::Bytes(text.as_bytes().to_vec());
+    let changes = Changes {
+        upserts: BTreeMap::from([
+            ("state/x/a-b.yaml".to_string(), bytes("1")),
+            ("state/x/a.yaml".to_string(), bytes("2")),
+            ("state/x/a/c.yaml".to_string(), bytes("3")),
+            ("state/x/a0".to_string(), bytes("4")),
+            ("state/y/z/w".to_string(), bytes("5")),
+        ]),
+        removals: BTreeSet::from(["state/y/z".to_string()]),
+    };
+    store
+        .commit(&base, &changes, &author("promised: edit"))
+        .unwrap();
+    repo.git(&["fsck", "--strict"]);
+    assert_eq!(
+        repo.git(&["ls-tree", "-r", "--name-only", "main"]),
+        "requests/app/a.yaml\nstate/x/a-b.yaml\nstate/x/a.yaml\nstate/x/a/b.yaml\n\
+         state/x/a/c.yaml\nstate/x/a0\nstate/y/z/w\n"
+    );
 }
 
 #[test]
