@@ -5,13 +5,15 @@
 //! For each size it generates a platform repository (`--promises` Promises with one-step
 //! process pipelines, `--destinations` destinations, N requests) with `git fast-import`,
 //! then measures:
-//! - a full pass of N pipelines against a plain loop spawning the same step N times with
-//!   the same parallelism;
+//! - a full rerun of N pipelines by `promised reconcile` against a plain loop spawning
+//!   the same step N times with the same parallelism (both make their folders under
+//!   `TMPDIR`);
 //! - a no-op sync (nothing changed for promised) against `git diff --name-only A B`;
 //! - a pass after one changed request: pipeline runs (must be 1) and time against the
 //!   no-op sync;
 //! - committing min(N, 10k) changed output files against git plumbing doing the same;
-//! - the peak RSS of the `promised reconcile` process for the first full pass.
+//! - the peak RSS of the `promised reconcile` process for the first full pass and for
+//!   the rerun.
 //!
 //! Absolute times depend on the machine; the ratios are what to compare.
 
@@ -167,27 +169,32 @@ fn run_size(args: &Args, size: usize) -> Vec<Row> {
     });
 
     // A full rerun: every pipeline runs again, nothing changes.
-    let store = GixStore::open(&dir, Some("main")).unwrap();
-    let options = Options {
-        jobs: args.jobs,
-        ..Options::default()
-    };
     let started = Instant::now();
-    let report = reconcile(
-        &store,
-        None,
-        &Scope::all(),
-        &promised::executor::ProcessExecutor,
-        &options,
-        &|_| {},
-    )
-    .unwrap();
-    let rerun = started.elapsed();
-    assert_eq!(report.pipelines_run, size);
-    assert!(
-        report.output_commit.is_none(),
-        "a rerun of unchanged inputs commits nothing"
+    let (stdout, rerun_rss) = promised_binary(
+        &dir,
+        &[
+            "reconcile",
+            "--repo",
+            dir.to_str().unwrap(),
+            "--jobs",
+            &jobs,
+        ],
     );
+    let rerun = started.elapsed();
+    assert!(
+        stdout.contains(&format!("{size} requests, 0 with problems"))
+            && stdout.contains("nothing changed, no commit"),
+        "a rerun of unchanged inputs commits nothing: {}",
+        stdout.lines().last().unwrap_or_default()
+    );
+    rows.push(Row {
+        size,
+        what: "peak RSS of a full rerun (`promised reconcile`, nothing to commit)".into(),
+        ours: format!("{} MiB", rerun_rss / 1024),
+        baseline: "".into(),
+        ratio: None,
+        target: "≤ 256 MiB at 100k",
+    });
     let plain = plain_loop(size, args.jobs);
     rows.push(Row {
         size,
@@ -199,6 +206,12 @@ fn run_size(args: &Args, size: usize) -> Vec<Row> {
         ratio: Some(rerun.as_secs_f64() / plain.as_secs_f64()),
         target: "≤ 1.2x at 10k",
     });
+
+    let store = GixStore::open(&dir, Some("main")).unwrap();
+    let options = Options {
+        jobs: args.jobs,
+        ..Options::default()
+    };
 
     // A no-op sync: the commit changes only a file promised does not read.
     let a = git(&dir, &["rev-parse", "main"]).trim().to_string();
@@ -584,7 +597,7 @@ fn the_harness_runs_at_1k() {
         panic!("the promised binary must be built first (cargo test builds it)");
     }
     let rows = run_size(&args, 1000);
-    assert_eq!(rows.len(), 5);
+    assert_eq!(rows.len(), 6);
     for row in rows {
         eprintln!("{row}");
     }

@@ -171,8 +171,10 @@ impl OciExecutor {
         }
         command.arg(&spec.image).args(words).args(&spec.args);
         command.stdin(Stdio::null());
-        let stdout_path = scratch.join(format!("{name}.stdout"));
-        let stderr_path = scratch.join(format!("{name}.stderr"));
+        // Named after the container, not the run: a worker's run folder is reused, and
+        // the next run of the same container truncates these files instead of adding two.
+        let stdout_path = scratch.join(format!("{}.stdout", spec.name));
+        let stderr_path = scratch.join(format!("{}.stderr", spec.name));
         command.stdout(fs::File::create(&stdout_path)?.into_parts().0);
         command.stderr(fs::File::create(&stderr_path)?.into_parts().0);
         tracing::debug!(container = %spec.name, image = %spec.image, "starting container");

@@ -166,7 +166,8 @@ impl RunFolder {
 
 /// Leaves `root` as a new run finds it: `input` (with its `object.yaml`, which the run
 /// rewrites), empty `output` and `metadata`, and the log files directly in `root`,
-/// which the executors truncate before they write them. Anything else goes.
+/// emptied (so no run reads another's logs) but kept, as the executors write them again
+/// under the same names. Anything else goes.
 fn empty_run_folder(root: &Path) -> Result<(), ExecError> {
     for entry in fs::read_dir(root)? {
         let entry = entry?;
@@ -175,7 +176,12 @@ fn empty_run_folder(root: &Path) -> Result<(), ExecError> {
         match entry.file_name().to_str() {
             Some("input") if kind.is_dir() => empty_dir(&path, Some("object.yaml"))?,
             Some("output" | "metadata") if kind.is_dir() => empty_dir(&path, None)?,
-            _ if kind.is_file() => {}
+            _ if kind.is_file() => {
+                fs::OpenOptions::new()
+                    .write(true)
+                    .truncate(true)
+                    .open(&path)?;
+            }
             _ => remove(&path, kind)?,
         }
     }
@@ -213,4 +219,41 @@ pub fn run_in(executor: &dyn Executor, job: &Job<'_>, root: &Path) -> Result<Run
     let files = read_output(&workspace.output, job.pipeline.chained).map_err(RunError::Output)?;
     let metadata = read_metadata(&workspace.metadata).map_err(RunError::Metadata)?;
     Ok(RunOutput { files, metadata })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reused_run_folder_is_emptied_but_keeps_its_folders_and_log_names() {
+        let folder = RunFolder::new().unwrap();
+        let root = folder.path();
+        let workspace = Workspace::create(root, b"kind: A\n").unwrap();
+        fs::write(workspace.output.join("cm.yaml"), "x").unwrap();
+        fs::create_dir(workspace.output.join("nested")).unwrap();
+        fs::write(workspace.metadata.join("status.yaml"), "x").unwrap();
+        fs::write(workspace.input.join("extra"), "x").unwrap();
+        fs::write(root.join("0-render.stderr"), "a secret").unwrap();
+        fs::create_dir(root.join("chain-0")).unwrap();
+
+        empty_run_folder(root).unwrap();
+
+        let names = |dir: &Path| -> Vec<String> {
+            let mut names: Vec<String> = fs::read_dir(dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        assert_eq!(
+            names(root),
+            ["0-render.stderr", "input", "metadata", "output"]
+        );
+        assert_eq!(names(&workspace.input), ["object.yaml"]);
+        assert!(names(&workspace.output).is_empty());
+        assert!(names(&workspace.metadata).is_empty());
+        assert_eq!(fs::read(root.join("0-render.stderr")).unwrap(), b"");
+    }
 }

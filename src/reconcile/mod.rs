@@ -19,11 +19,11 @@ pub use scope::Scope;
 
 use crate::executor::Executor;
 use crate::git::{CommitRequest, GitError, Snapshot, Store};
-use crate::model::{LoadError, Platform, RequestKey, is_input};
+use crate::model::{LoadError, Platform, RequestFile, RequestKey, is_input};
 use crate::state::kustomization::index_destinations;
 use crate::state::layout::{dependency_owner, is_managed, resource_owner, status_owner};
 use crate::state::status::{Phase, Record, read_record};
-use crate::state::{Changes, CurrentTree, DesiredTree};
+use crate::state::{Changes, DesiredTree};
 
 /// How a pass runs.
 #[derive(Debug, Clone)]
@@ -120,7 +120,6 @@ pub fn reconcile(
     // of it is tens of MiB.
     let output_snapshot = outputs.map(|o| o.snapshot()).transpose()?;
     let store = outputs.unwrap_or(inputs);
-    let snapshot = output_snapshot.as_ref().unwrap_or(&input_snapshot);
     tracing::info!(
         commit = input_snapshot.commit.as_deref().unwrap_or("none"),
         files = input_snapshot.files.len(),
@@ -136,26 +135,40 @@ pub fn reconcile(
     for problem in &platform.problems {
         tracing::warn!(path = %problem.path, "{}", problem.message);
     }
-    let previous = previous_records(store, snapshot)?;
-    prepare::keep_identities(&mut platform, &previous);
     let input_commit = input_snapshot.commit.clone();
+    // From here on only the managed part of the listing is needed.
     let Snapshot { commit, files } = output_snapshot.unwrap_or(input_snapshot);
-    let current: CurrentTree = files
-        .into_iter()
-        .filter(|(path, _)| is_managed(path))
-        .collect();
+    let managed = Snapshot {
+        commit,
+        files: files
+            .into_iter()
+            .filter(|(path, _)| is_managed(path))
+            .collect(),
+    };
+    let previous = previous_records(store, &managed)?;
+    prepare::keep_identities(&mut platform, &previous);
+    let Snapshot {
+        commit,
+        files: current,
+    } = managed;
     let base = Snapshot {
         commit,
         files: BTreeMap::new(),
     };
 
-    let mut renderer = render::Renderer::new(&platform, &previous, &current);
+    let (selected, unselected): (Vec<&RequestFile>, Vec<&RequestFile>) = platform
+        .requests
+        .iter()
+        .partition(|request| scope.includes(&platform, request, previous.get(&request.key)));
+    let mut renderer = render::Renderer::new(&platform, previous, &current);
+    for request in unselected {
+        renderer.add(request, Outcome::Unchanged);
+    }
     let mut pipelines_run = 0;
     let mut spilled = Ok(());
     run::outcomes(
         &platform,
-        scope,
-        &previous,
+        &selected,
         executor,
         options,
         progress,
@@ -195,7 +208,7 @@ pub fn reconcile(
             .collect(),
         ..PassReport::default()
     };
-    attribute(&changes, &platform, &previous, &mut report);
+    attribute(&changes, &platform, &rendered.unrendered, &mut report);
     if changes.is_empty() {
         tracing::info!(pipelines = pipelines_run, "nothing changed; no commit");
         return Ok(report);
@@ -241,19 +254,28 @@ fn previous_records(
         .map(String::as_str)
         .filter(|p| status_owner(p).is_some())
         .collect();
-    let files = store.read(snapshot, &paths)?;
-    let records = files.into_iter().filter_map(|file| {
-        let key = status_owner(&file.path)?;
-        Some((key, read_record(&file.bytes)?))
-    });
-    Ok(records.collect())
+    // Read a slice at a time: at 100k requests the files themselves are ~70 MiB, and
+    // only the records are kept.
+    let mut records = BTreeMap::new();
+    for chunk in paths.chunks(1024) {
+        let files = store.read(snapshot, chunk)?;
+        records.extend(files.into_iter().filter_map(|file| {
+            let key = status_owner(&file.path)?;
+            let mut record = read_record(&file.bytes)?;
+            // A pass records the pipelines it runs; the ones recorded before are not read.
+            record.pipelines = Vec::new();
+            Some((key, record))
+        }));
+    }
+    Ok(records)
 }
 
-/// Says which requests and Promises the changes belong to.
+/// Says which requests and Promises the changes belong to. `gone_records` holds those of
+/// requests whose file is no longer there.
 fn attribute(
     changes: &Changes,
     platform: &Platform,
-    previous: &BTreeMap<RequestKey, Record>,
+    gone_records: &BTreeMap<RequestKey, Record>,
     report: &mut PassReport,
 ) {
     let paths = changes.upserts.keys().chain(&changes.removals);
@@ -273,7 +295,7 @@ fn attribute(
         .collect();
     for key in gone {
         report.changed.remove(&key);
-        let path = previous
+        let path = gone_records
             .get(&key)
             .map(|r| r.request.path.clone())
             .unwrap_or_default();

@@ -54,6 +54,8 @@ pub struct Rendered<'c> {
     pub tree: DesiredTree<'c>,
     /// One report per request, in key order.
     pub requests: Vec<RequestReport>,
+    /// The records of requests that were not rendered: those whose file is gone.
+    pub unrendered: BTreeMap<RequestKey, Record>,
 }
 
 /// Lays out every request's outcome, and every Promise's static dependencies.
@@ -61,7 +63,7 @@ pub struct Rendered<'c> {
 pub fn render<'c>(
     platform: &Platform,
     outcomes: Vec<(&RequestFile, Outcome)>,
-    previous: &BTreeMap<RequestKey, Record>,
+    previous: BTreeMap<RequestKey, Record>,
     current: &'c CurrentTree,
 ) -> Rendered<'c> {
     let mut renderer = Renderer::new(platform, previous, current);
@@ -74,15 +76,18 @@ pub fn render<'c>(
 /// [`render`] one request at a time, as outcomes arrive.
 pub struct Renderer<'a, 'c> {
     platform: &'a Platform,
-    previous: &'a BTreeMap<RequestKey, Record>,
+    /// Records not used yet: each goes once its request is rendered, so a pass does not
+    /// hold every record and every report at once.
+    previous: BTreeMap<RequestKey, Record>,
     rendered: Rendered<'c>,
 }
 
 impl<'a, 'c> Renderer<'a, 'c> {
-    /// Starts with nothing rendered, against the managed files as they are.
+    /// Starts with nothing rendered, from the records of the status files on the branch
+    /// (`previous`) and the managed files as they are (`current`).
     pub fn new(
         platform: &'a Platform,
-        previous: &'a BTreeMap<RequestKey, Record>,
+        previous: BTreeMap<RequestKey, Record>,
         current: &'c CurrentTree,
     ) -> Self {
         Renderer {
@@ -91,19 +96,20 @@ impl<'a, 'c> Renderer<'a, 'c> {
             rendered: Rendered {
                 tree: DesiredTree::new(current),
                 requests: Vec::new(),
+                unrendered: BTreeMap::new(),
             },
         }
     }
 
     /// Lays out one request's outcome.
     pub fn add(&mut self, request: &RequestFile, outcome: Outcome) {
+        let before = self.previous.remove(&request.key);
         let tree = &mut self.rendered.tree;
         if let Outcome::Unchanged = outcome {
             tree.keep(Keep::Request(request.key.clone()));
             return;
         }
-        let before = self.previous.get(&request.key);
-        let report = render_request(self.platform, request, outcome, before, tree);
+        let report = render_request(self.platform, request, outcome, before.as_ref(), tree);
         self.rendered.requests.push(report);
     }
 
@@ -117,9 +123,10 @@ impl<'a, 'c> Renderer<'a, 'c> {
     pub fn finish(self) -> Rendered<'c> {
         let Renderer {
             platform,
+            previous,
             mut rendered,
-            ..
         } = self;
+        rendered.unrendered = previous;
         rendered.requests.sort_by(|a, b| a.key.cmp(&b.key));
         render_dependencies(platform, &mut rendered.tree);
         if platform.promises_incomplete {
@@ -571,7 +578,7 @@ spec:
         let rendered = render(
             &platform,
             vec![(request, Outcome::Ran(results))],
-            &BTreeMap::new(),
+            BTreeMap::new(),
             &current,
         );
         let report = &rendered.requests[0];
@@ -595,7 +602,7 @@ spec:
         let rendered = render(
             &platform,
             vec![(request, Outcome::Ran(results))],
-            &BTreeMap::new(),
+            BTreeMap::new(),
             &current,
         );
         let changes = rendered.tree.changes(|_| String::new());

@@ -1,38 +1,26 @@
-//! Running the pipelines of every request that may run, up to `jobs` at once.
+//! Running the pipelines of the requests a pass selects, up to `jobs` at once.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 
 use super::prepare::{Ready, Schemas, prepare};
 use super::render::Outcome;
-use super::{Options, Progress, Scope};
+use super::{Options, Progress};
 use crate::executor::Executor;
-use crate::model::{Platform, RequestFile, RequestKey};
+use crate::model::{Platform, RequestFile};
 use crate::pipeline::{RunError, RunFolder};
-use crate::state::status::Record;
 
-/// Reconciles every request of `platform` that `scope` selects, up to `jobs` at once,
-/// and hands each outcome to `sink` as soon as it is known, in no particular order (so
-/// that a pass over many requests never holds all their outputs). Requests outside the
-/// scope get [`Outcome::Unchanged`]. `sink` runs on the calling thread.
+/// Reconciles the `selected` requests of `platform`, up to `jobs` at once, and hands
+/// each outcome to `sink` as soon as it is known, in no particular order (so that a pass
+/// over many requests never holds all their outputs). `sink` runs on the calling thread.
 pub fn outcomes<'p>(
     platform: &'p Platform,
-    scope: &Scope,
-    previous: &BTreeMap<RequestKey, Record>,
+    selected: &[&'p RequestFile],
     executor: &dyn Executor,
     options: &Options,
     progress: &(dyn Fn(Progress<'_>) + Sync),
     sink: &mut dyn FnMut(&'p RequestFile, Outcome),
 ) {
-    let mut selected = Vec::new();
-    for request in &platform.requests {
-        if scope.includes(platform, request, previous.get(&request.key)) {
-            selected.push(request);
-        } else {
-            sink(request, Outcome::Unchanged);
-        }
-    }
     progress(Progress::Start(selected.len()));
 
     let schemas = Schemas::default();
@@ -42,7 +30,7 @@ pub fn outcomes<'p>(
     std::thread::scope(|threads| {
         for _ in 0..workers {
             let done = done.clone();
-            let (selected, next, schemas) = (&selected, &next, &schemas);
+            let (next, schemas) = (&next, &schemas);
             threads.spawn(move || {
                 let mut folder = None;
                 while let Some(request) = selected.get(next.fetch_add(1, Ordering::Relaxed)) {

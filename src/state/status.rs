@@ -222,8 +222,15 @@ pub fn read_record(bytes: &[u8]) -> Option<Record> {
         promised: Record,
     }
     let text = std::str::from_utf8(bytes).ok()?;
-    let file: StatusFile = serde_saphyr::from_str(text).ok()?;
-    Some(file.promised)
+    let mut record = serde_saphyr::from_str::<StatusFile>(text).ok()?.promised;
+    // Lists come back with room for four; a pass holds a record per request.
+    record.pipelines.shrink_to_fit();
+    for pipeline in &mut record.pipelines {
+        pipeline.images.shrink_to_fit();
+    }
+    record.placements.shrink_to_fit();
+    record.outputs.shrink_to_fit();
+    Some(record)
 }
 
 #[cfg(test)]
