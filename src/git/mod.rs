@@ -37,8 +37,9 @@ pub struct CommitRequest<'a> {
     pub message: &'a str,
 }
 
-/// What the reconcile loop needs from a Git repository.
-pub trait Store {
+/// What the reconcile loop needs from a Git repository. A pass reads from it on two
+/// threads at once.
+pub trait Store: Sync {
     /// Lists the files of the branch as it is now.
     fn snapshot(&self) -> Result<Snapshot, GitError>;
 

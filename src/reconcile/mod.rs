@@ -116,8 +116,6 @@ pub fn reconcile(
     progress: &(dyn Fn(Progress<'_>) + Sync),
 ) -> Result<PassReport, ReconcileError> {
     let input_snapshot = inputs.snapshot()?;
-    // With outputs on the input branch, one listing serves both: at 100k requests a copy
-    // of it is tens of MiB.
     let output_snapshot = outputs.map(|o| o.snapshot()).transpose()?;
     let store = outputs.unwrap_or(inputs);
     tracing::info!(
@@ -125,27 +123,47 @@ pub fn reconcile(
         files = input_snapshot.files.len(),
         "read inputs"
     );
-    let paths: Vec<&str> = input_snapshot
+    let input_commit = input_snapshot.commit.clone();
+    // Only the inputs and the managed files of the listing are needed, each once.
+    let (input_listing, managed) = match output_snapshot {
+        None => {
+            let Snapshot { commit, files } = input_snapshot;
+            let (files, rest) = files.into_iter().partition(|(path, _)| is_managed(path));
+            let inputs = Snapshot {
+                commit: commit.clone(),
+                files: rest,
+            };
+            (inputs, Snapshot { commit, files })
+        }
+        Some(Snapshot { commit, files }) => {
+            let files = files.into_iter().filter(|(path, _)| is_managed(path));
+            let managed = Snapshot {
+                commit,
+                files: files.collect(),
+            };
+            (input_snapshot, managed)
+        }
+    };
+    let paths: Vec<&str> = input_listing
         .files
         .keys()
         .map(String::as_str)
         .filter(|path| is_input(path))
         .collect();
-    let mut platform = Platform::load(inputs.read(&input_snapshot, &paths)?);
+    // The inputs and the records of the last pass are read side by side: both are a
+    // parse per request, and no pipeline runs yet.
+    let (loaded, previous) = std::thread::scope(|threads| {
+        let records = threads.spawn(|| previous_records(store, &managed));
+        let loaded = inputs.read(&input_listing, &paths).map(Platform::load);
+        let records = records.join().expect("reading records does not panic");
+        (loaded, records)
+    });
+    let (mut platform, previous) = (loaded?, previous?);
+    drop(paths);
+    drop(input_listing);
     for problem in &platform.problems {
         tracing::warn!(path = %problem.path, "{}", problem.message);
     }
-    let input_commit = input_snapshot.commit.clone();
-    // From here on only the managed part of the listing is needed.
-    let Snapshot { commit, files } = output_snapshot.unwrap_or(input_snapshot);
-    let managed = Snapshot {
-        commit,
-        files: files
-            .into_iter()
-            .filter(|(path, _)| is_managed(path))
-            .collect(),
-    };
-    let previous = previous_records(store, &managed)?;
     prepare::keep_identities(&mut platform, &previous);
     let Snapshot {
         commit,
