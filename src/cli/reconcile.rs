@@ -49,6 +49,7 @@ pub fn run(args: ReconcileArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         jobs: args.jobs.unwrap_or(defaults.jobs).max(1),
         author_name: name,
         author_email: email,
+        ..defaults
     };
     let store = GixStore::open(&args.repo, args.branch.as_deref())?;
     let scope = if args.requests.is_empty() {

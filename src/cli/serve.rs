@@ -99,6 +99,7 @@ pub fn run(args: ServeArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
             jobs: args.jobs.unwrap_or(defaults.jobs).max(1),
             author_name,
             author_email,
+            ..defaults
         },
         retry_backoff: Backoff {
             base: args.retry_base,

@@ -36,6 +36,9 @@ pub struct Options {
     pub author_name: String,
     /// Author and committer email of output commits.
     pub author_email: String,
+    /// How many bytes of rendered files a pass holds before it writes them as blobs
+    /// (see [`DesiredTree::spill`]).
+    pub spill_bytes: usize,
 }
 
 impl Default for Options {
@@ -45,6 +48,7 @@ impl Default for Options {
             jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
             author_name: "promised".into(),
             author_email: "promised@localhost".into(),
+            spill_bytes: 8 << 20,
         }
     }
 }
@@ -195,7 +199,7 @@ pub fn reconcile(
                 pipelines_run += 1;
             }
             renderer.add(request, outcome);
-            if spilled.is_ok() && renderer.tree().pending_bytes() > SPILL_BYTES {
+            if spilled.is_ok() && renderer.tree().pending_bytes() > options.spill_bytes {
                 spilled = spill(renderer.tree(), store);
             }
         },
@@ -245,9 +249,6 @@ pub fn reconcile(
     report.output_commit = Some(commit);
     Ok(report)
 }
-
-/// How many bytes of rendered files a pass holds before it writes them as blobs.
-const SPILL_BYTES: usize = 8 << 20;
 
 /// Writes the rendered files held as bytes to the object database.
 fn spill(tree: &mut DesiredTree<'_>, store: &dyn Store) -> Result<(), GitError> {

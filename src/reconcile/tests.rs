@@ -185,6 +185,83 @@ fn a_pass_writes_outputs_and_a_rerun_commits_nothing() {
 }
 
 #[test]
+fn files_written_ahead_as_blobs_commit_the_same_tree() {
+    let inputs = [
+        ("promises/app.yaml", PROMISE),
+        (
+            "destinations/dev.yaml",
+            "kind: Destination\nmetadata: {name: dev}\n",
+        ),
+    ];
+    let requests: Vec<(String, String)> = (0..5)
+        .map(|i| (format!("requests/app/r{i}.yaml"), request(&format!("r{i}"))))
+        .collect();
+    let files = |store: &MemoryStore| store.files.lock().unwrap().clone();
+    let run = |spill_bytes: usize| {
+        let store = MemoryStore::with(&inputs);
+        for (path, text) in &requests {
+            store.put(path, text);
+        }
+        let options = Options {
+            spill_bytes,
+            ..Options::default()
+        };
+        let executor = FakeExecutor::default();
+        reconcile(&store, None, &Scope::all(), &executor, &options, &|_| {}).unwrap();
+        let again = reconcile(&store, None, &Scope::all(), &executor, &options, &|_| {});
+        assert_eq!(
+            again.unwrap().output_commit,
+            None,
+            "a rerun changes nothing"
+        );
+        store
+    };
+    let held = run(usize::MAX);
+    let spilled = run(0);
+    assert!(
+        !spilled.blobs.lock().unwrap().is_empty(),
+        "blobs were written ahead"
+    );
+    assert_eq!(files(&spilled), files(&held));
+}
+
+#[test]
+fn a_plan_shows_the_bytes_of_files_written_ahead() {
+    let platform = [
+        ("promises/app.yaml", PROMISE),
+        (
+            "destinations/dev.yaml",
+            "kind: Destination\nmetadata: {name: dev}\n",
+        ),
+    ];
+    let base = MemoryStore::with(&platform);
+    let head = MemoryStore::with(&platform);
+    head.put("requests/app/a.yaml", &request("a"));
+    let planned = |spill_bytes: usize| {
+        let options = Options {
+            spill_bytes,
+            ..Options::default()
+        };
+        let executor = FakeExecutor::default();
+        plan::plan(&base, &head, &executor, &options, &|_| {})
+            .unwrap()
+            .files
+    };
+    let spilled = planned(0);
+    assert!(
+        spilled
+            .iter()
+            .all(|f| f.after.as_ref().is_some_and(|a| !a.is_empty()))
+    );
+    assert_eq!(spilled, planned(usize::MAX));
+    assert_eq!(
+        head.commits.lock().unwrap().len(),
+        0,
+        "a plan commits nothing"
+    );
+}
+
+#[test]
 fn removing_a_request_removes_its_files_and_reports_it() {
     let store = MemoryStore::with(&[
         ("promises/app.yaml", PROMISE),
