@@ -144,20 +144,17 @@ fn run_size(args: &Args, size: usize) -> Vec<Row> {
         return rows;
     }
 
-    // The first full pass, by the binary, for its peak RSS.
+    // A full pass by the binary: its time, its output and its peak RSS.
     let jobs = args.jobs.to_string();
-    let started = Instant::now();
-    let (_, rss) = promised_binary(
-        &dir,
-        &[
-            "reconcile",
-            "--repo",
-            dir.to_str().unwrap(),
-            "--jobs",
-            &jobs,
-        ],
-    );
-    let first = started.elapsed();
+    let full_pass = || {
+        let started = Instant::now();
+        let repo = dir.to_str().unwrap();
+        let (stdout, rss) = promised_binary(&dir, &["reconcile", "--repo", repo, "--jobs", &jobs]);
+        (started.elapsed(), stdout, rss)
+    };
+
+    // The first full pass: everything is new.
+    let (first, _, rss) = full_pass();
     eprintln!("size {size}: first pass in {:.1} s", first.as_secs_f64());
     rows.push(Row {
         size,
@@ -169,18 +166,7 @@ fn run_size(args: &Args, size: usize) -> Vec<Row> {
     });
 
     // A full rerun: every pipeline runs again, nothing changes.
-    let started = Instant::now();
-    let (stdout, rerun_rss) = promised_binary(
-        &dir,
-        &[
-            "reconcile",
-            "--repo",
-            dir.to_str().unwrap(),
-            "--jobs",
-            &jobs,
-        ],
-    );
-    let rerun = started.elapsed();
+    let (rerun, stdout, rerun_rss) = full_pass();
     assert!(
         stdout.contains(&format!("{size} requests, 0 with problems"))
             && stdout.contains("nothing changed, no commit"),
