@@ -277,6 +277,19 @@ spec:
     }
 
     #[test]
+    fn what_a_container_leaves_running_dies_with_it() {
+        // Without a kill, the background job would write into the (reused) folder later.
+        let leaves =
+            r#"(sleep 1; echo late > "$KRATIX_OUTPUT/late") & echo now > "$KRATIX_OUTPUT/now""#;
+        let (result, root) = run(&pipeline(&[leaves], false), TEST_TIMEOUT);
+        result.unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+        let out = root.path().join("output");
+        assert!(out.join("now").exists());
+        assert!(!out.join("late").exists(), "the background job was killed");
+    }
+
+    #[test]
     fn a_container_without_command_names_itself_and_suggests_oci() {
         let mut pipeline = pipeline(&["true"], false);
         pipeline.containers[0].command.clear();
