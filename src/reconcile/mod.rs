@@ -119,52 +119,13 @@ pub fn reconcile(
     options: &Options,
     progress: &(dyn Fn(Progress<'_>) + Sync),
 ) -> Result<PassReport, ReconcileError> {
-    let input_snapshot = inputs.snapshot()?;
-    let output_snapshot = outputs.map(|o| o.snapshot()).transpose()?;
     let store = outputs.unwrap_or(inputs);
-    tracing::info!(
-        commit = input_snapshot.commit.as_deref().unwrap_or("none"),
-        files = input_snapshot.files.len(),
-        "read inputs"
-    );
-    let input_commit = input_snapshot.commit.clone();
-    // Only the inputs and the managed files of the listing are needed, each once.
-    let (input_listing, managed) = match output_snapshot {
-        None => {
-            let Snapshot { commit, files } = input_snapshot;
-            let (files, rest) = files.into_iter().partition(|(path, _)| is_managed(path));
-            let inputs = Snapshot {
-                commit: commit.clone(),
-                files: rest,
-            };
-            (inputs, Snapshot { commit, files })
-        }
-        Some(Snapshot { commit, files }) => {
-            let files = files.into_iter().filter(|(path, _)| is_managed(path));
-            let managed = Snapshot {
-                commit,
-                files: files.collect(),
-            };
-            (input_snapshot, managed)
-        }
-    };
-    let paths: Vec<&str> = input_listing
-        .files
-        .keys()
-        .map(String::as_str)
-        .filter(|path| is_input(path))
-        .collect();
-    // The inputs and the records of the last pass are read side by side: both are a
-    // parse per request, and no pipeline runs yet.
-    let (loaded, previous) = std::thread::scope(|threads| {
-        let records = threads.spawn(|| previous_records(store, &managed));
-        let loaded = inputs.read(&input_listing, &paths).map(Platform::load);
-        let records = records.join().expect("reading records does not panic");
-        (loaded, records)
-    });
-    let (mut platform, previous) = (loaded?, previous?);
-    drop(paths);
-    drop(input_listing);
+    let Branch {
+        input_commit,
+        mut platform,
+        previous,
+        managed,
+    } = read_branch(inputs, outputs)?;
     for problem in &platform.problems {
         tracing::warn!(path = %problem.path, "{}", problem.message);
     }
@@ -248,6 +209,71 @@ pub fn reconcile(
     tracing::info!(commit = %commit, files = report.files_changed, pipelines = pipelines_run, "committed");
     report.output_commit = Some(commit);
     Ok(report)
+}
+
+/// What a pass reads before it runs anything.
+struct Branch {
+    /// The commit the inputs were read from.
+    input_commit: Option<String>,
+    /// Every Promise, Destination and request.
+    platform: Platform,
+    /// The records of the status files on the output branch.
+    previous: BTreeMap<RequestKey, Record>,
+    /// The managed files of the output branch.
+    managed: Snapshot,
+}
+
+/// Lists the branch (or the two branches) and reads the inputs and the last pass's
+/// records. Of the listing only the inputs and the managed files are kept, each once.
+fn read_branch(inputs: &dyn Store, outputs: Option<&dyn Store>) -> Result<Branch, GitError> {
+    let input_snapshot = inputs.snapshot()?;
+    let output_snapshot = outputs.map(|o| o.snapshot()).transpose()?;
+    let store = outputs.unwrap_or(inputs);
+    tracing::info!(
+        commit = input_snapshot.commit.as_deref().unwrap_or("none"),
+        files = input_snapshot.files.len(),
+        "read inputs"
+    );
+    let input_commit = input_snapshot.commit.clone();
+    let (input_listing, managed) = match output_snapshot {
+        None => {
+            let Snapshot { commit, files } = input_snapshot;
+            let (files, rest) = files.into_iter().partition(|(path, _)| is_managed(path));
+            let inputs = Snapshot {
+                commit: commit.clone(),
+                files: rest,
+            };
+            (inputs, Snapshot { commit, files })
+        }
+        Some(Snapshot { commit, files }) => {
+            let files = files.into_iter().filter(|(path, _)| is_managed(path));
+            let managed = Snapshot {
+                commit,
+                files: files.collect(),
+            };
+            (input_snapshot, managed)
+        }
+    };
+    let paths: Vec<&str> = input_listing
+        .files
+        .keys()
+        .map(String::as_str)
+        .filter(|path| is_input(path))
+        .collect();
+    // The inputs and the records are read side by side: both are a parse per request,
+    // and no pipeline runs yet.
+    let (loaded, previous) = std::thread::scope(|threads| {
+        let records = threads.spawn(|| previous_records(store, &managed));
+        let loaded = inputs.read(&input_listing, &paths).map(Platform::load);
+        let records = records.join().expect("reading records does not panic");
+        (loaded, records)
+    });
+    Ok(Branch {
+        input_commit,
+        platform: loaded?,
+        previous: previous?,
+        managed,
+    })
 }
 
 /// Writes the rendered files held as bytes to the object database.
