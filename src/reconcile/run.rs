@@ -26,7 +26,8 @@ pub fn outcomes<'p>(
     let schemas = Schemas::default();
     let next = AtomicUsize::new(0);
     let workers = options.jobs.clamp(1, selected.len().max(1));
-    let (done, finished) = mpsc::channel::<(&RequestFile, Outcome)>();
+    // Bounded: when rendering falls behind, workers wait rather than pile up outputs.
+    let (done, finished) = mpsc::sync_channel::<(&RequestFile, Outcome)>(workers * 4);
     std::thread::scope(|threads| {
         for _ in 0..workers {
             let done = done.clone();
