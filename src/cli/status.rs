@@ -27,12 +27,7 @@ pub struct StatusArgs {
 pub fn run(args: StatusArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     let store = GixStore::open_revision(&args.repo, &args.rev)?;
     let snapshot = store.snapshot()?;
-    let paths: Vec<&str> = snapshot
-        .files
-        .keys()
-        .map(String::as_str)
-        .filter(|p| status_owner(p).is_some())
-        .collect();
+    let paths = snapshot.paths(|path| status_owner(path).is_some());
     let files = store.read(&snapshot, &paths)?;
     let mut rows = Vec::new();
     for file in &files {

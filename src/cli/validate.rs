@@ -23,12 +23,7 @@ pub struct ValidateArgs {
 pub fn run(args: ValidateArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     let store = GixStore::open_revision(&args.repo, &args.rev)?;
     let snapshot = store.snapshot()?;
-    let paths: Vec<&str> = snapshot
-        .files
-        .keys()
-        .map(String::as_str)
-        .filter(|p| is_input(p))
-        .collect();
+    let paths = snapshot.paths(is_input);
     let (findings, checked) = validate(store.read(&snapshot, &paths)?);
     for finding in &findings {
         writeln!(out, "{finding}")?;

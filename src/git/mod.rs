@@ -26,6 +26,14 @@ pub struct Snapshot {
     pub files: BTreeMap<String, String>,
 }
 
+impl Snapshot {
+    /// The paths of the files that `wanted` picks, in order, to hand to [`Store::read`].
+    pub fn paths(&self, wanted: impl Fn(&str) -> bool) -> Vec<&str> {
+        let paths = self.files.keys().map(String::as_str);
+        paths.filter(|path| wanted(path)).collect()
+    }
+}
+
 /// Who commits, and the message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommitRequest<'a> {

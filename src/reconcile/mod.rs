@@ -254,12 +254,7 @@ fn read_branch(inputs: &dyn Store, outputs: Option<&dyn Store>) -> Result<Branch
             (input_snapshot, managed)
         }
     };
-    let paths: Vec<&str> = input_listing
-        .files
-        .keys()
-        .map(String::as_str)
-        .filter(|path| is_input(path))
-        .collect();
+    let paths = input_listing.paths(is_input);
     // The inputs and the records are read side by side: both are a parse per request,
     // and no pipeline runs yet.
     let (loaded, previous) = std::thread::scope(|threads| {
@@ -293,12 +288,7 @@ fn previous_records(
     store: &dyn Store,
     snapshot: &Snapshot,
 ) -> Result<BTreeMap<RequestKey, Record>, GitError> {
-    let paths: Vec<&str> = snapshot
-        .files
-        .keys()
-        .map(String::as_str)
-        .filter(|p| status_owner(p).is_some())
-        .collect();
+    let paths = snapshot.paths(|path| status_owner(path).is_some());
     // Read a slice at a time: at 100k requests the files themselves are ~70 MiB, and
     // only the records are kept.
     let mut records = BTreeMap::new();
