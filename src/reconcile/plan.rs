@@ -68,7 +68,7 @@ pub fn plan(
     let capture = Capture {
         store: head,
         changes: Mutex::new(None),
-        blobs: Mutex::new(BTreeMap::new()),
+        blobs: HeldBlobs::default(),
     };
     let report = reconcile(&capture, None, &scope, executor, options, progress)?;
     let changes = capture
@@ -76,7 +76,7 @@ pub fn plan(
         .into_inner()
         .expect("no panics hold the lock")
         .unwrap_or_default();
-    let mut blobs = capture.blobs.into_inner().expect("no panics hold the lock");
+
     let snapshot = head.snapshot()?;
     let existing: Vec<&str> = changes
         .upserts
@@ -94,13 +94,11 @@ pub fn plan(
         .upserts
         .into_iter()
         .map(|(path, after)| {
-            let (blob, after) = match after {
-                Content::Bytes(bytes) => (head.blob_id(&bytes), bytes),
-                Content::Blob(id) => {
-                    let bytes = blobs.remove(&id).unwrap_or_default();
-                    (id, bytes)
-                }
+            let blob = match &after {
+                Content::Bytes(bytes) => head.blob_id(bytes),
+                Content::Blob(id) => id.clone(),
             };
+            let after = capture.blobs.bytes(after);
             FileChange {
                 change: if before.contains_key(&path) {
                     Change::Changed
@@ -129,7 +127,47 @@ pub fn plan(
 struct Capture<'a> {
     store: &'a dyn Store,
     changes: Mutex<Option<Changes>>,
-    blobs: Mutex<BTreeMap<String, Vec<u8>>>,
+    blobs: HeldBlobs,
+}
+
+/// Blobs kept in memory by id, for a store that writes nothing to disk.
+#[derive(Default)]
+pub(super) struct HeldBlobs(Mutex<BTreeMap<String, Vec<u8>>>);
+
+impl HeldBlobs {
+    /// Keeps `blobs` under the ids `blob_id` gives them, and returns the ids in order.
+    pub(super) fn write(
+        &self,
+        blobs: &[(&str, &[u8])],
+        blob_id: impl Fn(&[u8]) -> String,
+    ) -> Vec<String> {
+        let mut kept = self.0.lock().expect("no panics hold the lock");
+        let ids = blobs.iter().map(|(_, bytes)| {
+            let id = blob_id(bytes);
+            kept.insert(id.clone(), bytes.to_vec());
+            id
+        });
+        ids.collect()
+    }
+
+    /// Whether no blob was kept.
+    #[cfg(test)]
+    pub(super) fn is_empty(&self) -> bool {
+        self.0.lock().expect("no panics hold the lock").is_empty()
+    }
+
+    /// The bytes of `content`: its own, or those of the blob kept under its id.
+    pub(super) fn bytes(&self, content: Content) -> Vec<u8> {
+        match content {
+            Content::Bytes(bytes) => bytes,
+            Content::Blob(id) => {
+                let kept = self.0.lock().expect("no panics hold the lock");
+                kept.get(&id)
+                    .cloned()
+                    .expect("a blob id names a blob written here")
+            }
+        }
+    }
 }
 
 impl Store for Capture<'_> {
@@ -146,13 +184,7 @@ impl Store for Capture<'_> {
     }
 
     fn write_blobs(&self, blobs: &[(&str, &[u8])]) -> Result<Vec<String>, GitError> {
-        let mut kept = self.blobs.lock().expect("no panics hold the lock");
-        let ids = blobs.iter().map(|(_, bytes)| {
-            let id = self.store.blob_id(bytes);
-            kept.insert(id.clone(), bytes.to_vec());
-            id
-        });
-        Ok(ids.collect())
+        Ok(self.blobs.write(blobs, |bytes| self.store.blob_id(bytes)))
     }
 
     fn commit(

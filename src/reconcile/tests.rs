@@ -3,18 +3,18 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+use super::plan::HeldBlobs;
 use super::*;
 use crate::executor::ExecError;
 use crate::git::CommitRequest;
 use crate::model::SourceFile;
 use crate::pipeline::{Job, Workspace};
-use crate::state::Content;
 
 /// A branch held in memory; blob ids are sha256 of the content.
 #[derive(Default)]
 struct MemoryStore {
     files: Mutex<BTreeMap<String, Vec<u8>>>,
-    blobs: Mutex<BTreeMap<String, Vec<u8>>>,
+    blobs: HeldBlobs,
     commits: Mutex<Vec<String>>,
 }
 
@@ -65,13 +65,7 @@ impl Store for MemoryStore {
     }
 
     fn write_blobs(&self, blobs: &[(&str, &[u8])]) -> Result<Vec<String>, GitError> {
-        let mut kept = self.blobs.lock().unwrap();
-        let ids = blobs.iter().map(|(_, bytes)| {
-            let id = self.blob_id(bytes);
-            kept.insert(id.clone(), bytes.to_vec());
-            id
-        });
-        Ok(ids.collect())
+        Ok(self.blobs.write(blobs, |bytes| self.blob_id(bytes)))
     }
 
     fn commit(
@@ -81,13 +75,8 @@ impl Store for MemoryStore {
         request: &CommitRequest<'_>,
     ) -> Result<String, GitError> {
         let mut files = self.files.lock().unwrap();
-        let blobs = self.blobs.lock().unwrap();
         for (path, content) in &changes.upserts {
-            let bytes = match content {
-                Content::Bytes(bytes) => bytes.clone(),
-                Content::Blob(id) => blobs[id].clone(),
-            };
-            files.insert(path.clone(), bytes);
+            files.insert(path.clone(), self.blobs.bytes(content.clone()));
         }
         for path in &changes.removals {
             files.remove(path);
@@ -218,10 +207,7 @@ fn files_written_ahead_as_blobs_commit_the_same_tree() {
     };
     let held = run(usize::MAX);
     let spilled = run(0);
-    assert!(
-        !spilled.blobs.lock().unwrap().is_empty(),
-        "blobs were written ahead"
-    );
+    assert!(!spilled.blobs.is_empty(), "blobs were written ahead");
     assert_eq!(files(&spilled), files(&held));
 }
 
