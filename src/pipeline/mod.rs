@@ -120,12 +120,6 @@ pub enum RunError {
     Metadata(String),
 }
 
-/// Runs `job` through `executor` in a fresh temporary workspace and reads back what it
-/// produced. The workspace is removed afterwards, whatever happened.
-pub fn run(executor: &dyn Executor, job: &Job<'_>) -> Result<RunOutput, RunError> {
-    RunFolder::new()?.run(executor, job)
-}
-
 /// A temporary run folder that one worker reuses from run to run, emptied in between.
 ///
 /// Creating and removing the three folders and the log files for every run costs more
