@@ -233,7 +233,7 @@ fn run_size(args: &Args, size: usize) -> Vec<Row> {
         &store,
         None,
         &scope,
-        &promised::executor::ProcessExecutor,
+        &promised::executor::ProcessExecutor::default(),
         &options,
         &|_| {},
     )

@@ -41,7 +41,7 @@ fn main() {
 /// Mean time per step by hand and through the executor.
 fn measure(kind: &str, runs: usize, image: &str) -> (Duration, Duration) {
     let executor: Box<dyn Executor> = match kind {
-        "process" => Box::new(ProcessExecutor),
+        "process" => Box::new(ProcessExecutor::default()),
         "podman" => Box::new(OciExecutor::new("podman")),
         other => panic!("unknown executor {other}: process or podman"),
     };

@@ -7,6 +7,7 @@
 //! ([`scheduling`]), lays the outputs and statuses out as files ([`state`]), and commits
 //! what changed ([`git`]). [`reconcile`] ties these together.
 
+mod child;
 pub mod cli;
 pub mod executor;
 pub mod git;

@@ -54,7 +54,7 @@ impl ExecutorKind {
 
     fn build(self, kube: &KubeSettings) -> Box<dyn Executor> {
         match self {
-            ExecutorKind::Process => Box::new(ProcessExecutor),
+            ExecutorKind::Process => Box::new(ProcessExecutor::default()),
             ExecutorKind::Podman => Box::new(OciExecutor::new("podman")),
             ExecutorKind::Docker => Box::new(OciExecutor::new("docker")),
             ExecutorKind::Kubernetes => Box::new(KubernetesExecutor::new(kube.clone())),

@@ -14,12 +14,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use fs_err as fs;
-use wait_timeout::ChildExt;
 
 use super::process::tail;
 use super::{ExecError, Executor, StepDirs, ensure_dir, literal_env, step_dirs};
+use crate::child::wait_timeout;
 use crate::model::Container;
-use crate::pipeline::{Job, Workspace};
+use crate::pipeline::{Job, Workspace, open_log};
 
 /// The annotation with which a Promise lets its pipelines reach the network.
 pub const NETWORK_ANNOTATION: &str = "promised.dev/pipeline-network";
@@ -175,8 +175,8 @@ impl OciExecutor {
         // the next run of the same container truncates these files instead of adding two.
         let stdout_path = scratch.join(format!("{}.stdout", spec.name));
         let stderr_path = scratch.join(format!("{}.stderr", spec.name));
-        command.stdout(fs::File::create(&stdout_path)?.into_parts().0);
-        command.stderr(fs::File::create(&stderr_path)?.into_parts().0);
+        command.stdout(open_log(&stdout_path)?);
+        command.stderr(open_log(&stderr_path)?);
         tracing::debug!(container = %spec.name, image = %spec.image, "starting container");
 
         let mut child = command.spawn().map_err(|source| ExecError::Spawn {
@@ -185,7 +185,7 @@ impl OciExecutor {
             source,
         })?;
         let left = deadline.saturating_duration_since(Instant::now());
-        let Some(status) = child.wait_timeout(left)? else {
+        let Some(status) = wait_timeout(&mut child, left)? else {
             // SIGKILL the container; `run --rm` then removes it and exits. Only if the
             // client hangs is it killed too, and the container removed by force.
             let quiet = |args: &[&str]| {
@@ -196,10 +196,7 @@ impl OciExecutor {
                     .status();
             };
             quiet(&["kill", &name]);
-            if child
-                .wait_timeout(std::time::Duration::from_secs(30))?
-                .is_none()
-            {
+            if wait_timeout(&mut child, std::time::Duration::from_secs(30))?.is_none() {
                 let _ = child.kill();
                 child.wait()?;
                 quiet(&["rm", "--force", &name]);

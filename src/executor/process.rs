@@ -4,18 +4,21 @@
 //! absolute paths in `KRATIX_INPUT`, `KRATIX_OUTPUT` and `KRATIX_METADATA`. Each
 //! container runs in its own process group so that a timeout kills everything it started.
 
+use std::collections::HashMap;
 use std::os::unix::process::CommandExt;
-use std::process::{Command, ExitStatus, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use fs_err as fs;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use wait_timeout::ChildExt;
 
 use super::{ExecError, Executor, StepDirs, ensure_dir, literal_env, step_dirs};
+use crate::child::wait_timeout;
 use crate::model::Container;
-use crate::pipeline::{Job, Workspace};
+use crate::pipeline::{Job, Workspace, open_log};
 
 /// How much of a failed container's stderr goes into the status.
 const STDERR_TAIL_LINES: usize = 20;
@@ -26,8 +29,11 @@ const STDERR_TAIL_BYTES: usize = 4096;
 pub const INHERITED_ENV: [&str; 7] = ["PATH", "HOME", "USER", "LANG", "LC_ALL", "TZ", "TMPDIR"];
 
 /// Runs containers as local processes.
-#[derive(Debug, Clone, Default)]
-pub struct ProcessExecutor;
+#[derive(Debug, Default)]
+pub struct ProcessExecutor {
+    /// Programs already found in `PATH`: a pass runs the same few thousands of times.
+    found: ProgramCache,
+}
 
 impl Executor for ProcessExecutor {
     fn name(&self) -> &'static str {
@@ -41,7 +47,7 @@ impl Executor for ProcessExecutor {
         for (i, (container, dirs)) in containers.iter().zip(dirs).enumerate() {
             ensure_dir(&dirs.output)?;
             let log = workspace.scratch.join(format!("{i}-{}", container.name));
-            run_container(job, container, &dirs, &log, deadline)?;
+            run_container(job, container, &dirs, &log, deadline, &self.found)?;
         }
         Ok(())
     }
@@ -51,8 +57,9 @@ fn run_container(
     job: &Job<'_>,
     container: &Container,
     dirs: &StepDirs,
-    log: &std::path::Path,
+    log: &Path,
     deadline: Instant,
+    found: &ProgramCache,
 ) -> Result<(), ExecError> {
     let (program, rest) = container
         .command
@@ -60,56 +67,63 @@ fn run_container(
         .ok_or_else(|| ExecError::NoCommand {
             container: container.name.clone(),
         })?;
-    let resolved = resolve(program, &dirs.input).map_err(|source| ExecError::Spawn {
-        container: container.name.clone(),
-        program: program.clone(),
-        source,
-    })?;
-    let mut command = Command::new(resolved);
-    command
-        .args(rest)
-        .args(&container.args)
-        .current_dir(&dirs.input)
-        .stdin(Stdio::null())
-        .process_group(0)
-        .env_clear()
-        .envs(
-            std::env::vars_os()
-                .filter(|(key, _)| key.to_str().is_some_and(|k| INHERITED_ENV.contains(&k))),
-        );
-    command.envs(literal_env(container)?);
-    // The contract's variables come last, so a container's env cannot redirect them.
-    command
-        .env("KRATIX_INPUT", &dirs.input)
-        .env("KRATIX_OUTPUT", &dirs.output)
-        .env("KRATIX_METADATA", &dirs.metadata)
-        .envs(job.kratix_env());
     let stderr_path = log.with_extension("stderr");
-    command.stdout(
-        fs::File::create(log.with_extension("stdout"))?
-            .into_parts()
-            .0,
-    );
-    command.stderr(fs::File::create(&stderr_path)?.into_parts().0);
-
-    let mut child = command.spawn().map_err(|source| ExecError::Spawn {
-        container: container.name.clone(),
-        program: program.clone(),
-        source,
-    })?;
-    let left = deadline.saturating_duration_since(Instant::now());
+    let spawn = |path: &Path| -> Result<Child, ExecError> {
+        let mut command = Command::new(path);
+        command
+            .args(rest)
+            .args(&container.args)
+            .current_dir(&dirs.input)
+            .stdin(Stdio::null())
+            .stdout(open_log(&log.with_extension("stdout"))?)
+            .stderr(open_log(&stderr_path)?)
+            .process_group(0)
+            .env_clear()
+            .envs(
+                std::env::vars_os()
+                    .filter(|(key, _)| key.to_str().is_some_and(|k| INHERITED_ENV.contains(&k))),
+            )
+            .envs(literal_env(container)?);
+        // The contract's variables come last, so a container's env cannot redirect them.
+        command
+            .env("KRATIX_INPUT", &dirs.input)
+            .env("KRATIX_OUTPUT", &dirs.output)
+            .env("KRATIX_METADATA", &dirs.metadata)
+            .envs(job.kratix_env());
+        command.spawn().map_err(|source| ExecError::Spawn {
+            container: container.name.clone(),
+            program: program.clone(),
+            source,
+        })
+    };
+    let find = || {
+        found
+            .resolve(program, &dirs.input)
+            .map_err(|source| ExecError::Spawn {
+                container: container.name.clone(),
+                program: program.clone(),
+                source,
+            })
+    };
+    let mut child = match spawn(&find()?) {
+        // The program found by an earlier run may have moved since: look again, once.
+        Err(ExecError::Spawn { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound && found.forget(program) =>
+        {
+            spawn(&find()?)?
+        }
+        spawned => spawned?,
+    };
     // The group id is the child's pid (process_group(0)).
     let group = Pid::from_raw(child.id() as i32);
-    let status = match child.wait_timeout(left)? {
-        Some(status) => status,
-        None => {
-            let _ = killpg(group, Signal::SIGKILL);
-            child.wait()?;
-            return Err(ExecError::TimedOut {
-                container: container.name.clone(),
-                timeout: job.timeout,
-            });
-        }
+    let left = deadline.saturating_duration_since(Instant::now());
+    let Some(status) = wait_timeout(&mut child, left)? else {
+        let _ = killpg(group, Signal::SIGKILL);
+        child.wait()?;
+        return Err(ExecError::TimedOut {
+            container: container.name.clone(),
+            timeout: job.timeout,
+        });
     };
     // What the container left running dies with it, as in a Pod, so that nothing
     // writes into the run folder after the run (a worker reuses the folder). While
@@ -125,22 +139,48 @@ fn run_container(
     })
 }
 
-/// The program's path, looked up in promised's `PATH` (which the pipeline inherits).
-/// Resolving it here, rather than leaving it to `Command`, lets the standard library
-/// start the process with `posix_spawn` instead of `fork`: with the environment
-/// cleared, it would otherwise fork to search the child's `PATH`, and forking copies
-/// the page tables of a process whose pass holds many requests.
-fn resolve(program: &str, cwd: &std::path::Path) -> std::io::Result<std::path::PathBuf> {
-    if program.contains('/') {
-        return Ok(cwd.join(program));
+/// Where the programs named by containers were found: a pass runs the same few
+/// programs thousands of times, and each lookup is a `stat` per `PATH` entry.
+#[derive(Debug, Default)]
+struct ProgramCache {
+    found: Mutex<HashMap<String, PathBuf>>,
+}
+
+impl ProgramCache {
+    /// The program's path, looked up in promised's `PATH` (which the pipeline inherits).
+    /// Resolving it here, rather than leaving it to `Command`, lets the standard library
+    /// start the process with `posix_spawn` instead of `fork`: with the environment
+    /// cleared, it would otherwise fork to search the child's `PATH`, and forking copies
+    /// the page tables of a process whose pass holds many requests.
+    fn resolve(&self, program: &str, cwd: &Path) -> std::io::Result<PathBuf> {
+        if program.contains('/') {
+            return Ok(cwd.join(program));
+        }
+        if let Some(path) = self.lock().get(program) {
+            return Ok(path.clone());
+        }
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let found = which::which_in(program, Some(path), cwd).map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{e} (looked in PATH)"),
+            )
+        })?;
+        self.lock().insert(program.to_string(), found.clone());
+        Ok(found)
     }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    which::which_in(program, Some(path), cwd).map_err(|e| {
-        std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            format!("{e} (looked in PATH)"),
-        )
-    })
+
+    /// Forgets where `program` was found; whether it had been.
+    fn forget(&self, program: &str) -> bool {
+        self.lock().remove(program).is_some()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, PathBuf>> {
+        // The map stays whole whatever panicked while holding it.
+        self.found
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 fn describe(status: ExitStatus) -> String {
@@ -205,6 +245,14 @@ spec:
     }
 
     fn run(pipeline: &Pipeline, timeout: Duration) -> (Result<(), ExecError>, tempfile::TempDir) {
+        run_with(&ProcessExecutor::default(), pipeline, timeout)
+    }
+
+    fn run_with(
+        executor: &ProcessExecutor,
+        pipeline: &Pipeline,
+        timeout: Duration,
+    ) -> (Result<(), ExecError>, tempfile::TempDir) {
         let promise = Promise::parse("promises/redis.yaml", PROMISE).unwrap();
         let object = "apiVersion: example.promised.dev/v1\nkind: Redis\nmetadata: {name: cache, namespace: team}\n";
         let request = RequestFile::parse("requests/redis/cache.yaml", "0".into(), object.into());
@@ -218,7 +266,7 @@ spec:
         };
         let root = tempfile::tempdir().unwrap();
         let workspace = Workspace::create(root.path(), &request.bytes).unwrap();
-        (ProcessExecutor.run(&job, &workspace), root)
+        (executor.run(&job, &workspace), root)
     }
 
     #[test]
@@ -299,6 +347,19 @@ spec:
             "{err}"
         );
         assert!(err.contains("podman"), "{err}");
+    }
+
+    #[test]
+    fn a_program_found_earlier_that_moved_is_looked_up_again() {
+        let executor = ProcessExecutor::default();
+        let moved = PathBuf::from("/nonexistent/promised-test/sh");
+        executor.found.lock().insert("sh".into(), moved.clone());
+        let script = r#"echo ran > "$KRATIX_OUTPUT/ran""#;
+        let (result, root) = run_with(&executor, &pipeline(&[script], false), TEST_TIMEOUT);
+        result.unwrap();
+        assert!(root.path().join("output/ran").exists());
+        let found = executor.found.lock().get("sh").cloned();
+        assert!(found.is_some_and(|path| path != moved && path.ends_with("sh")));
     }
 
     #[test]

@@ -9,9 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use wait_timeout::ChildExt;
-
 use super::GitError;
+use crate::child::wait_timeout;
 
 /// What became of a push.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,17 +188,15 @@ impl GitCli {
             .stderr(stderr.try_clone().map_err(|e| fail(e.to_string()))?)
             .spawn()
             .map_err(|e| fail(format!("cannot run git: {e}")))?;
-        let status = match child
-            .wait_timeout(self.timeout)
-            .map_err(|e| fail(e.to_string()))?
-        {
-            Some(status) => status,
-            None => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(fail(format!("timed out after {:?}", self.timeout)));
-            }
-        };
+        let status =
+            match wait_timeout(&mut child, self.timeout).map_err(|e| fail(e.to_string()))? {
+                Some(status) => status,
+                None => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(fail(format!("timed out after {:?}", self.timeout)));
+                }
+            };
         let read = |mut file: std::fs::File| {
             use std::io::{Read, Seek};
             let mut text = String::new();
