@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::objects::write_objects;
 use super::tree_edit::{Edit, write_edited};
 use super::{CommitRequest, GitError, Snapshot, Store};
 use crate::model::SourceFile;
@@ -205,6 +206,14 @@ impl GixStore {
         })
     }
 
+    /// A blob to write, with its id.
+    fn blob<'b>(&self, bytes: &'b [u8]) -> (gix::ObjectId, gix::objs::Kind, &'b [u8]) {
+        let kind = gix::objs::Kind::Blob;
+        let id = gix::objs::compute_hash(self.object_hash, kind, bytes)
+            .expect("hashing in memory does not fail");
+        (id, kind, bytes)
+    }
+
     fn write_error(&self, what: &str) -> impl Fn(gix::Error) -> GitError {
         let what = format!("{what} in {}", self.path.display());
         move |e| GitError::Write {
@@ -276,11 +285,10 @@ impl Store for GixStore {
 
     fn write_blobs(&self, blobs: &[(&str, &[u8])]) -> Result<Vec<String>, GitError> {
         let repo = self.repo.to_thread_local();
-        let write = |(path, bytes): &(&str, &[u8])| {
-            let id = repo.write_blob(bytes).map_err(self.write_error(path))?;
-            Ok(id.to_string())
-        };
-        blobs.iter().map(write).collect()
+        let objects = blobs.iter().map(|(_, bytes)| self.blob(bytes));
+        let objects: Vec<(gix::ObjectId, gix::objs::Kind, &[u8])> = objects.collect();
+        write_objects(&repo, &objects)?;
+        Ok(objects.iter().map(|(id, _, _)| id.to_string()).collect())
     }
 
     fn commit(
@@ -315,12 +323,14 @@ impl Store for GixStore {
             None => None,
         };
         let mut edits = Vec::with_capacity(changes.upserts.len() + changes.removals.len());
+        let mut blobs = Vec::new();
         for (path, content) in &changes.upserts {
             let id = match content {
-                Content::Bytes(bytes) => repo
-                    .write_blob(bytes)
-                    .map_err(self.write_error(path))?
-                    .detach(),
+                Content::Bytes(bytes) => {
+                    let blob = self.blob(bytes);
+                    blobs.push(blob);
+                    blob.0
+                }
                 Content::Blob(hex) => {
                     gix::ObjectId::from_hex(hex.as_bytes()).map_err(|e| GitError::Write {
                         what: format!("{path} in {}", self.path.display()),
@@ -334,6 +344,8 @@ impl Store for GixStore {
         let removals = removals.filter(|path| !changes.upserts.contains_key(*path));
         edits.extend(removals.map(|path| (path.as_str(), Edit::Remove)));
         edits.sort_by(|a, b| a.0.cmp(b.0));
+        write_objects(&repo, &blobs)?;
+        drop(blobs);
         let tree = write_edited(&repo, base_tree, &edits)?;
 
         let signature = gix::actor::Signature {

@@ -4,6 +4,7 @@
 //! gix on a local repository (bare or not), without touching a worktree or index.
 
 mod gix_store;
+mod objects;
 mod remote;
 mod tree_edit;
 mod worktree;

@@ -7,9 +7,11 @@ use std::collections::BTreeMap;
 
 use gix::ObjectId;
 use gix::bstr::BString;
+use gix::objs::WriteTo;
 use gix::objs::tree::{Entry, EntryKind, EntryMode};
 
 use super::GitError;
+use super::objects::ObjectBatch;
 
 /// What happens at one path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,20 +24,27 @@ pub enum Edit {
 
 /// Writes `base` (`None`: the empty tree) with `edits` applied, and returns the new
 /// root tree's id. `edits` are sorted by path and hold each path once.
+///
+/// The new trees go to the object database as one batch ([`ObjectBatch`]): a pack when
+/// there are many.
 pub fn write_edited(
     repo: &gix::Repository,
     base: Option<ObjectId>,
     edits: &[(&str, Edit)],
 ) -> Result<ObjectId, GitError> {
-    match edit_dir(repo, "", base, edits)? {
-        Some(id) => Ok(id),
-        None => write(repo, "", Vec::new()),
-    }
+    let mut batch = ObjectBatch::new(repo);
+    let root = match edit_dir(repo, &mut batch, "", base, edits)? {
+        Some(id) => id,
+        None => write(&mut batch, "", Vec::new())?,
+    };
+    batch.finish()?;
+    Ok(root)
 }
 
 /// Applies `edits` (relative to `dir`) to the tree `base`; `None` when it ends up empty.
 fn edit_dir(
     repo: &gix::Repository,
+    batch: &mut ObjectBatch<'_>,
     dir: &str,
     base: Option<ObjectId>,
     edits: &[(&str, Edit)],
@@ -70,7 +79,8 @@ fn edit_dir(
                     .remove(&key)
                     .filter(|(mode, _)| mode.is_tree())
                     .map(|(_, id)| id);
-                if let Some(id) = edit_dir(repo, &format!("{dir}{prefix}"), subtree, &inner)? {
+                if let Some(id) = edit_dir(repo, batch, &format!("{dir}{prefix}"), subtree, &inner)?
+                {
                     entries.insert(key, (EntryKind::Tree.into(), id));
                 }
                 rest = &rest[end..];
@@ -85,7 +95,7 @@ fn edit_dir(
         filename,
         oid,
     });
-    write(repo, dir, entries.collect()).map(Some)
+    write(batch, dir, entries.collect()).map(Some)
 }
 
 fn read(
@@ -105,15 +115,20 @@ fn read(
         .collect())
 }
 
-fn write(repo: &gix::Repository, dir: &str, mut entries: Vec<Entry>) -> Result<ObjectId, GitError> {
+fn write(
+    batch: &mut ObjectBatch<'_>,
+    dir: &str,
+    mut entries: Vec<Entry>,
+) -> Result<ObjectId, GitError> {
     // Git orders a directory as if its name ended with '/'; `Entry`'s order does that.
     entries.sort();
     let tree = gix::objs::Tree { entries };
-    let id = repo.write_object(&tree).map_err(|e| GitError::Write {
+    let mut bytes = Vec::new();
+    tree.write_to(&mut bytes).map_err(|e| GitError::Write {
         what: format!("the tree of {}", display(dir)),
         message: e.to_string(),
     })?;
-    Ok(id.detach())
+    batch.add(gix::objs::Kind::Tree, bytes)
 }
 
 fn display(dir: &str) -> &str {

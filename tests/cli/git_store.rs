@@ -168,3 +168,95 @@ fn changed_inputs_match_git_diff() {
         Vec::<String>::new()
     );
 }
+
+/// How many objects there are in the repository: (loose, packed).
+fn object_counts(repo: &TestRepo) -> (usize, usize) {
+    let counts = repo.git(&["count-objects", "-v"]);
+    let field = |name: &str| -> usize {
+        let line = counts.lines().find(|l| l.starts_with(name)).unwrap();
+        line[name.len()..].trim().parse().unwrap()
+    };
+    (field("count:"), field("in-pack:"))
+}
+
+#[test]
+fn many_objects_are_written_as_a_pack_and_few_loose() {
+    let repo = TestRepo::new();
+    repo.write("requests/app/a.yaml", "a");
+    repo.commit("First");
+    repo.git(&["repack", "-a", "-d", "-q"]);
+    let store = GixStore::open(repo.path(), Some("main")).unwrap();
+    let (none, first) = object_counts(&repo);
+    assert_eq!(none, 0);
+
+    // Few blobs written ahead stay loose.
+    let few: Vec<(String, Vec<u8>)> = (0..3)
+        .map(|i| {
+            (
+                format!("status/few-{i}.yaml"),
+                format!("few {i}\n").into_bytes(),
+            )
+        })
+        .collect();
+    let batch: Vec<(&str, &[u8])> = few
+        .iter()
+        .map(|(p, b)| (p.as_str(), b.as_slice()))
+        .collect();
+    let few_ids = store.write_blobs(&batch).unwrap();
+    assert_eq!(object_counts(&repo), (3, first));
+
+    // Many go into one pack, and so do the blobs and trees of a large commit.
+    let many: Vec<(String, Vec<u8>)> = (0..150)
+        .map(|i| {
+            (
+                format!("status/many-{i}.yaml"),
+                format!("many {i}\n").into_bytes(),
+            )
+        })
+        .collect();
+    let batch: Vec<(&str, &[u8])> = many
+        .iter()
+        .map(|(p, b)| (p.as_str(), b.as_slice()))
+        .collect();
+    let many_ids = store.write_blobs(&batch).unwrap();
+    assert_eq!(object_counts(&repo), (3, first + 150));
+
+    let base = store.snapshot().unwrap();
+    let mut upserts = BTreeMap::new();
+    for ((path, _), id) in few.iter().zip(&few_ids).chain(many.iter().zip(&many_ids)) {
+        upserts.insert(path.clone(), Content::Blob(id.clone()));
+    }
+    for i in 0..120 {
+        let path = format!("state/dev/unit-{i}/cm.yaml");
+        upserts.insert(path, Content::Bytes(format!("unit {i}\n").into_bytes()));
+    }
+    let changes = Changes {
+        upserts,
+        removals: BTreeSet::new(),
+    };
+    store
+        .commit(&base, &changes, &author("promised: many"))
+        .unwrap();
+    // 120 blobs; 120 unit trees, state/dev, state, status and the root; the commit.
+    let (loose, packed) = object_counts(&repo);
+    assert_eq!((loose, packed), (3 + 1, first + 150 + 120 + 124));
+    repo.git(&["fsck", "--strict"]);
+    assert_eq!(repo.git(&["show", "main:status/many-7.yaml"]), "many 7\n");
+    assert_eq!(
+        repo.git(&["show", "main:state/dev/unit-119/cm.yaml"]),
+        "unit 119\n"
+    );
+    let packs = fs_err::read_dir(repo.path().join(".git/objects/pack")).unwrap();
+    let names: Vec<String> = packs
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!names.iter().any(|n| n.ends_with(".keep")), "{names:?}");
+
+    // A later pass reads what is packed.
+    let again = GixStore::open(repo.path(), Some("main")).unwrap();
+    let snapshot = again.snapshot().unwrap();
+    let files = again
+        .read(&snapshot, &["state/dev/unit-3/cm.yaml"])
+        .unwrap();
+    assert_eq!(files[0].bytes, b"unit 3\n");
+}
