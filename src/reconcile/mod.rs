@@ -254,12 +254,11 @@ fn read_branch(inputs: &dyn Store, outputs: Option<&dyn Store>) -> Result<Branch
             (input_snapshot, managed)
         }
     };
-    let paths = input_listing.paths(is_input);
     // The inputs and the records are read side by side: both are a parse per request,
     // and no pipeline runs yet.
     let (loaded, previous) = std::thread::scope(|threads| {
         let records = threads.spawn(|| previous_records(store, &managed));
-        let loaded = inputs.read(&input_listing, &paths).map(Platform::load);
+        let loaded = read_inputs(inputs, input_listing);
         let records = records.join().expect("reading records does not panic");
         (loaded, records)
     });
@@ -269,6 +268,16 @@ fn read_branch(inputs: &dyn Store, outputs: Option<&dyn Store>) -> Result<Branch
         previous: previous?,
         managed,
     })
+}
+
+/// Reads and loads the inputs of `listing`, which goes as soon as they are read: the
+/// records, read meanwhile, are the peak of a pass's memory.
+fn read_inputs(inputs: &dyn Store, listing: Snapshot) -> Result<Platform, GitError> {
+    let paths = listing.paths(is_input);
+    let files = inputs.read(&listing, &paths)?;
+    drop(paths);
+    drop(listing);
+    Ok(Platform::load(files))
 }
 
 /// Writes the rendered files held as bytes to the object database.

@@ -260,3 +260,26 @@ fn many_objects_are_written_as_a_pack_and_few_loose() {
         .unwrap();
     assert_eq!(files[0].bytes, b"unit 3\n");
 }
+
+#[test]
+fn a_large_read_gives_every_file_in_order() {
+    // More files than one reader reads (1024): the chunks join up in order.
+    let repo = TestRepo::new();
+    let paths: Vec<String> = (0..1100)
+        .map(|i| format!("requests/app/r{i:04}.yaml"))
+        .collect();
+    for (i, path) in paths.iter().enumerate() {
+        repo.write(path, &format!("n: {i}\n"));
+    }
+    repo.commit("Many");
+    let store = GixStore::open(repo.path(), Some("main")).unwrap();
+    let snapshot = store.snapshot().unwrap();
+    let wanted: Vec<&str> = paths.iter().rev().map(String::as_str).collect();
+    let files = store.read(&snapshot, &wanted).unwrap();
+    assert_eq!(files.len(), 1100);
+    for (file, path) in files.iter().zip(&wanted) {
+        assert_eq!(file.path, *path);
+        let i: usize = path[14..18].parse().unwrap();
+        assert_eq!(file.bytes, format!("n: {i}\n").into_bytes());
+    }
+}
