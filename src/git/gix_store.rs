@@ -327,7 +327,8 @@ impl Store for GixStore {
                 message: "a revision is read-only; open the branch to commit".into(),
             });
         }
-        let repo = self.repo.to_thread_local();
+        // Opened anew like a large read: the trees it reads are mapped only meanwhile.
+        let repo = self.reader()?;
         let parent = base
             .commit
             .as_deref()

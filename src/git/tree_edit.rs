@@ -41,7 +41,9 @@ pub fn write_edited(
     Ok(root)
 }
 
-/// Applies `edits` (relative to `dir`) to the tree `base`; `None` when it ends up empty.
+/// Applies `edits` (whose paths all start with `dir`, `""` or ending in `/`) to the tree
+/// `base`; `None` when it ends up empty. The edits of a subdirectory are a sub-slice of
+/// `edits`, so nothing is copied on the way down.
 fn edit_dir(
     repo: &gix::Repository,
     batch: &mut ObjectBatch<'_>,
@@ -55,9 +57,10 @@ fn edit_dir(
     };
     let mut rest = edits;
     while let Some(((path, edit), _)) = rest.split_first() {
-        match path.split_once('/') {
+        let relative = &path[dir.len()..];
+        match relative.split_once('/') {
             None => {
-                let name = BString::from(*path);
+                let name = BString::from(relative);
                 match edit {
                     Edit::Upsert(id) => entries.insert(name, (EntryKind::Blob.into(), *id)),
                     Edit::Remove => entries.remove(&name),
@@ -65,22 +68,17 @@ fn edit_dir(
                 rest = &rest[1..];
             }
             Some((name, _)) => {
-                let prefix = format!("{name}/");
+                let subdir = format!("{dir}{name}/");
                 let end = rest
                     .iter()
-                    .position(|(p, _)| !p.starts_with(&prefix))
+                    .position(|(p, _)| !p.starts_with(&subdir))
                     .unwrap_or(rest.len());
-                let inner: Vec<(&str, Edit)> = rest[..end]
-                    .iter()
-                    .map(|(p, e)| (&p[prefix.len()..], *e))
-                    .collect();
                 let key = BString::from(name);
                 let subtree = entries
                     .remove(&key)
                     .filter(|(mode, _)| mode.is_tree())
                     .map(|(_, id)| id);
-                if let Some(id) = edit_dir(repo, batch, &format!("{dir}{prefix}"), subtree, &inner)?
-                {
+                if let Some(id) = edit_dir(repo, batch, &subdir, subtree, &rest[..end])? {
                     entries.insert(key, (EntryKind::Tree.into(), id));
                 }
                 rest = &rest[end..];

@@ -167,6 +167,12 @@ pub fn reconcile(
     );
     spilled?;
     let rendered = renderer.finish();
+    drop(selected);
+    // Every pipeline has run, so the request files' bytes are done with; what follows
+    // (the changes and the commit) is where a large first pass peaks in memory.
+    for request in &mut platform.requests {
+        request.bytes = Vec::new();
+    }
 
     let mut changes = rendered.tree.changes(|bytes| store.blob_id(bytes));
     let folders = platform
