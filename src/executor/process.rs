@@ -68,6 +68,11 @@ fn run_container(
             container: container.name.clone(),
         })?;
     let stderr_path = log.with_extension("stderr");
+    let spawn_error = |source| ExecError::Spawn {
+        container: container.name.clone(),
+        program: program.clone(),
+        source,
+    };
     let spawn = |path: &Path| -> Result<Child, ExecError> {
         let mut command = Command::new(path);
         command
@@ -90,21 +95,9 @@ fn run_container(
             .env("KRATIX_OUTPUT", &dirs.output)
             .env("KRATIX_METADATA", &dirs.metadata)
             .envs(job.kratix_env());
-        command.spawn().map_err(|source| ExecError::Spawn {
-            container: container.name.clone(),
-            program: program.clone(),
-            source,
-        })
+        command.spawn().map_err(spawn_error)
     };
-    let find = || {
-        found
-            .resolve(program, &dirs.input)
-            .map_err(|source| ExecError::Spawn {
-                container: container.name.clone(),
-                program: program.clone(),
-                source,
-            })
-    };
+    let find = || found.resolve(program, &dirs.input).map_err(spawn_error);
     let mut child = match spawn(&find()?) {
         // The program found by an earlier run may have moved since: look again, once.
         Err(ExecError::Spawn { source, .. })

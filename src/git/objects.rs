@@ -92,6 +92,8 @@ fn write_pack(repo: &gix::Repository, objects: &[(ObjectId, Kind, &[u8])]) -> Re
     let hash = repo.object_hash();
     let count = u32::try_from(objects.len()).map_err(|e| error(&e))?;
 
+    // A repository made by another tool may have no `pack/` yet.
+    fs_err::create_dir_all(&dir).map_err(|e| error(&e))?;
     // The pack data goes to a temporary file first: only a few objects are compressed
     // and held at a time.
     let mut data = tempfile::tempfile_in(&dir).map_err(|e| error(&e))?;
