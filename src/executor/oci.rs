@@ -8,6 +8,7 @@
 //! by a probe that starts the first image with an entrypoint that does not exist, and
 //! logged at info level (`-v`).
 
+use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -41,16 +42,18 @@ impl OciExecutor {
         }
     }
 
-    /// The extra `run` flags this host needs, probed with `image` until a probe works.
-    fn host_flags(&self, image: &str) -> Result<Vec<String>, ExecError> {
+    /// The extra `run` flags this host needs, probed with `image` until a probe works or
+    /// `deadline` passes (a probe may pull the image).
+    fn host_flags(&self, image: &str, deadline: Instant) -> Result<Vec<String>, ExecError> {
         let mut flags = self.flags.lock().expect("no panics hold the lock");
         if let Some(flags) = flags.as_ref() {
             return Ok(flags.clone());
         }
-        let probed = probe(self.program, image).map_err(|what| ExecError::Unsupported {
-            container: "(probe)".into(),
-            what,
-        })?;
+        let probed =
+            probe(self.program, image, deadline).map_err(|what| ExecError::Unsupported {
+                container: "(probe)".into(),
+                what,
+            })?;
         *flags = Some(probed.clone());
         Ok(probed)
     }
@@ -79,17 +82,10 @@ fn candidates() -> Vec<Vec<String>> {
 
 /// Finds flags with which a container of `image` starts: the probe's entrypoint does not
 /// exist, so "not found" means the runtime got as far as exec, and nothing ran.
-fn probe(program: &str, image: &str) -> Result<Vec<String>, String> {
+fn probe(program: &str, image: &str, deadline: Instant) -> Result<Vec<String>, String> {
     let mut last = String::new();
     for flags in candidates() {
-        let output = Command::new(program)
-            .args(["run", "--rm", "--network", "none"])
-            .args(&flags)
-            .args(["--entrypoint", "/promised-probe-does-not-exist", image])
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run {program}: {e}; is it installed?"))?;
-        let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+        let stderr = probe_once(program, image, &flags, deadline)?;
         let reached_exec = stderr.contains("no such file") || stderr.contains("not found");
         if reached_exec && !stderr.contains("rlimit") {
             tracing::info!(program, flags = ?flags, "container runtime flags that work on this host");
@@ -101,6 +97,41 @@ fn probe(program: &str, image: &str) -> Result<Vec<String>, String> {
         "{program} cannot start containers of {image} on this host: {}",
         last.trim()
     ))
+}
+
+/// Runs one probe with `flags` and returns what it wrote to stderr; an error if it
+/// cannot start or is still running at `deadline` (then it is killed).
+fn probe_once(
+    program: &str,
+    image: &str,
+    flags: &[String],
+    deadline: Instant,
+) -> Result<String, String> {
+    let io = |e: std::io::Error| format!("probing {program}: {e}");
+    // A file rather than a pipe: nothing has to read while the probe is waited for.
+    let mut stderr = tempfile::tempfile().map_err(io)?;
+    let mut child = Command::new(program)
+        .args(["run", "--rm", "--network", "none"])
+        .args(flags)
+        .args(["--entrypoint", "/promised-probe-does-not-exist", image])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr.try_clone().map_err(io)?)
+        .spawn()
+        .map_err(|e| format!("cannot run {program}: {e}; is it installed?"))?;
+    let left = deadline.saturating_duration_since(Instant::now());
+    if wait_timeout(&mut child, left).map_err(io)?.is_none() {
+        let _ = child.kill();
+        child.wait().map_err(io)?;
+        return Err(format!(
+            "{program} did not start a container of {image} within the pipeline's timeout \
+             (while probing which flags this host needs; pulling the image can take that long)"
+        ));
+    }
+    let mut text = String::new();
+    stderr.rewind().map_err(io)?;
+    stderr.read_to_string(&mut text).map_err(io)?;
+    Ok(text)
 }
 
 /// One container to run: what the pipeline executor and a Pod's init containers both
@@ -149,7 +180,7 @@ impl OciExecutor {
             std::process::id(),
             RUNS.fetch_add(1, Ordering::Relaxed)
         );
-        let flags = self.host_flags(&spec.image)?;
+        let flags = self.host_flags(&spec.image, deadline)?;
         let mut command = Command::new(self.program);
         command.args(["run", "--rm", "--name", &name]).args(&flags);
         if !spec.network {
@@ -285,4 +316,51 @@ fn mounts(dirs: &StepDirs) -> Vec<(PathBuf, String, bool)> {
         mounts.push((dirs.metadata.clone(), format!("{root}metadata"), false));
     }
     mounts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+    use std::time::Duration;
+
+    /// A stand-in for podman: a shell script at a path of its own.
+    fn engine(script: &str) -> (tempfile::TempDir, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("engine");
+        fs::write(&path, format!("#!/bin/sh\n{script}\n")).unwrap();
+        fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        (dir, path.to_string_lossy().into_owned())
+    }
+
+    #[test]
+    fn a_probe_still_running_at_the_deadline_is_killed() {
+        let (_dir, engine) = engine("exec sleep 30");
+        let started = Instant::now();
+        let deadline = Instant::now() + Duration::from_millis(300);
+        let err = probe(&engine, "img", deadline).unwrap_err();
+        assert!(err.contains("did not start a container of img"), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn the_first_flags_that_reach_exec_are_kept() {
+        // The engine's defaults fail on rlimits; with explicit ulimits it gets to exec.
+        let (_dir, engine) = engine(
+            r#"case "$*" in
+  *nofile*) echo 'exec: "/promised-probe-does-not-exist": no such file' >&2 ;;
+  *) echo 'error setting rlimits' >&2 ;;
+esac
+exit 127"#,
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let flags = probe(&engine, "img", deadline).unwrap();
+        let expected = [
+            "--ulimit",
+            "nofile=1024:1024",
+            "--ulimit",
+            "nproc=1024:1024",
+        ];
+        assert_eq!(flags, expected);
+    }
 }
