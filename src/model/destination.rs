@@ -37,6 +37,10 @@ struct DestinationSpec {
     strict_match_labels: bool,
 }
 
+/// Folder names a destination's folder may not contain: a path is read back as a
+/// request's output or a Promise's dependency by the first of them it holds.
+const RESERVED: [&str; 2] = ["resources", "dependencies"];
+
 impl Destination {
     /// Reads a Destination document. `path` is only used in errors.
     pub fn parse(path: &str, text: &str) -> Result<Self, LoadError> {
@@ -55,6 +59,16 @@ impl Destination {
             return Err(LoadError::new(
                 path,
                 format!("spec.path: {folder:?} must be a relative path inside the state folder"),
+            ));
+        }
+        if let Some(reserved) = folder.split('/').find(|part| RESERVED.contains(part)) {
+            return Err(LoadError::new(
+                path,
+                format!(
+                    "spec.path: {folder:?} has a folder named {reserved:?}, which the output \
+                     layout reserves (state/<destination>/resources/..., \
+                     state/<destination>/dependencies/...); choose another name"
+                ),
             ));
         }
         Ok(Destination {
@@ -85,6 +99,22 @@ mod tests {
         let text = "kind: Destination\nmetadata:\n  name: dev\n  labels:\nspec:\n";
         let dest = Destination::parse("destinations/dev.yaml", text).unwrap();
         assert!(dest.labels.is_empty());
+    }
+
+    #[test]
+    fn a_folder_may_not_use_the_names_the_layout_reserves() {
+        for path in ["resources", "team/resources/prod", "eu/dependencies"] {
+            let text =
+                format!("kind: Destination\nmetadata: {{name: x}}\nspec: {{path: {path}}}\n");
+            let err = Destination::parse("destinations/x.yaml", &text).unwrap_err();
+            assert!(err.message.starts_with("spec.path:"), "{}", err.message);
+            assert!(err.message.contains("reserves"), "{}", err.message);
+        }
+        let text = "kind: Destination\nmetadata: {name: x}\nspec: {path: team/my-resources}\n";
+        assert!(Destination::parse("destinations/x.yaml", text).is_ok());
+        // The name is the folder when there is no spec.path.
+        let text = "kind: Destination\nmetadata: {name: resources}\n";
+        assert!(Destination::parse("destinations/x.yaml", text).is_err());
     }
 
     #[test]
