@@ -156,6 +156,38 @@ fn a_failing_container_reports_its_log_tail_and_is_cleaned_up() {
 }
 
 #[test]
+fn a_pipeline_past_its_timeout_names_the_running_container_and_is_cleaned_up() {
+    let api = ApiServer::start();
+    let image = image("base", None);
+    let workflows = format!(
+        "  workflows:\n    resource:\n      configure:\n        - kind: Pipeline\n          metadata: {{name: configure}}\n          spec:\n            containers:\n              - {{name: slow, image: {image}, command: [sleep, '20']}}\n"
+    );
+    let repo = repo_with(&promise_yaml("app", &workflows, ""));
+    let started = std::time::Instant::now();
+    let run = repo.reconcile(&[
+        "--executor",
+        "kubernetes",
+        "--kube-api-server",
+        &api.url,
+        "--kube-namespace",
+        "pipelines",
+        "--helper-image",
+        helper_image(),
+        "--timeout",
+        "3s",
+    ]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(started.elapsed() < std::time::Duration::from_secs(15));
+    let status = repo.show("status/app/team/a.yaml");
+    assert!(
+        status.contains(r#"container \"slow\" was killed: the pipeline ran longer than 3s"#),
+        "{status}"
+    );
+    assert_eq!(api.names("pods"), Vec::<String>::new());
+    assert_eq!(api.names("secrets"), Vec::<String>::new());
+}
+
+#[test]
 fn the_seed_form_chains_through_step_volumes() {
     let api = ApiServer::start();
     let first = image(

@@ -109,7 +109,19 @@ impl Executor for KubernetesExecutor {
             helper_image: self.settings.helper_image.clone(),
         };
         runtime().block_on(async {
-            let result = run_pod(&client, job, &names, workspace).await;
+            // The timeout covers the whole run: the Secret, the Pod, the wait and the
+            // output read back through the log.
+            let run = run_pod(&client, job, &names, workspace);
+            let result = match tokio::time::timeout(job.timeout, run).await {
+                Ok(result) => result,
+                Err(_) => {
+                    let pods = Api::namespaced(client.clone(), &names.namespace);
+                    Err(ExecError::TimedOut {
+                        container: running_container(&pods, &names.pod).await,
+                        timeout: job.timeout,
+                    })
+                }
+            };
             cleanup(&client, &names).await;
             result
         })
@@ -171,16 +183,7 @@ async fn run_pod(
         .map_err(kube_error(&format!("creating Pod {ns}/{}", names.pod)))?;
     tracing::debug!(pod = %names.pod, namespace = ns, "created Pod");
 
-    let finished = tokio::time::timeout(job.timeout, wait_finished(&pods, &names.pod)).await;
-    let pod = match finished {
-        Err(_) => {
-            return Err(ExecError::TimedOut {
-                container: running_container(&pods, &names.pod).await,
-                timeout: job.timeout,
-            });
-        }
-        Ok(result) => result?,
-    };
+    let pod = wait_finished(&pods, &names.pod).await?;
     let phase = pod
         .status
         .as_ref()
@@ -340,7 +343,7 @@ async fn failure(pods: &Api<Pod>, pod: &Pod) -> ExecError {
 /// The container that was running when the time ran out, for the error.
 async fn running_container(pods: &Api<Pod>, name: &str) -> String {
     let Ok(pod) = pods.get(name).await else {
-        return "(unknown)".into();
+        return "(not started)".into();
     };
     let status = pod.status.unwrap_or_default();
     let all = status
