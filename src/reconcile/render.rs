@@ -58,22 +58,8 @@ pub struct Rendered<'c> {
     pub unrendered: BTreeMap<RequestKey, Record>,
 }
 
-/// Lays out every request's outcome, and every Promise's static dependencies.
-/// `previous` holds the records of the status files on the branch.
-pub fn render<'c>(
-    platform: &Platform,
-    outcomes: Vec<(&RequestFile, Outcome)>,
-    previous: BTreeMap<RequestKey, Record>,
-    current: &'c CurrentTree,
-) -> Rendered<'c> {
-    let mut renderer = Renderer::new(platform, previous, current);
-    for (request, outcome) in outcomes {
-        renderer.add(request, outcome);
-    }
-    renderer.finish()
-}
-
-/// [`render`] one request at a time, as outcomes arrive.
+/// Lays out every request's outcome, one at a time as outcomes arrive, and every
+/// Promise's static dependencies.
 pub struct Renderer<'a, 'c> {
     platform: &'a Platform,
     /// Records not used yet: each goes once its request is rendered, so a pass does not
@@ -464,6 +450,19 @@ mod tests {
     use crate::pipeline::{Metadata, Selector};
     use serde_json::json;
 
+    /// Renders `outcomes` in order, with no earlier records.
+    fn render<'c>(
+        platform: &Platform,
+        outcomes: Vec<(&RequestFile, Outcome)>,
+        current: &'c CurrentTree,
+    ) -> Rendered<'c> {
+        let mut renderer = Renderer::new(platform, BTreeMap::new(), current);
+        for (request, outcome) in outcomes {
+            renderer.add(request, outcome);
+        }
+        renderer.finish()
+    }
+
     const PROMISE: &str = r#"
 kind: Promise
 metadata: {name: app}
@@ -575,12 +574,7 @@ spec:
         ];
         let request = &platform.requests[0];
         let current = CurrentTree::new();
-        let rendered = render(
-            &platform,
-            vec![(request, Outcome::Ran(results))],
-            BTreeMap::new(),
-            &current,
-        );
+        let rendered = render(&platform, vec![(request, Outcome::Ran(results))], &current);
         let report = &rendered.requests[0];
         assert_eq!(report.phase, Some(Phase::Failed));
         assert!(
@@ -599,12 +593,7 @@ spec:
         )];
         let request = &platform.requests[0];
         let current = CurrentTree::new();
-        let rendered = render(
-            &platform,
-            vec![(request, Outcome::Ran(results))],
-            BTreeMap::new(),
-            &current,
-        );
+        let rendered = render(&platform, vec![(request, Outcome::Ran(results))], &current);
         let changes = rendered.tree.changes(|_| String::new());
         let paths: Vec<&String> = changes.upserts.keys().collect();
         assert_eq!(
