@@ -146,9 +146,9 @@ impl<'c> DesiredTree<'c> {
     ) -> Result<(), E> {
         let mut changed = Vec::new();
         for (path, bytes) in std::mem::take(&mut self.pending) {
-            let id = blob_id(&bytes);
+            // Hashed only to compare: `write` gives the ids of what it writes.
             match self.current.get_key_value(&path) {
-                Some((current_path, current_id)) if *current_id == id => {
+                Some((current_path, current_id)) if *current_id == blob_id(&bytes) => {
                     self.unchanged.insert(current_path);
                 }
                 _ => changed.push((path, bytes)),
@@ -218,7 +218,8 @@ impl<'c> DesiredTree<'c> {
         }
         // The tree is consumed: its bytes move into the changes instead of being copied.
         for (path, bytes) in self.pending {
-            if self.current.get(&path) != Some(&blob_id(&bytes)) {
+            let current = self.current.get(&path);
+            if current.is_none_or(|id| *id != blob_id(&bytes)) {
                 changes.upserts.insert(path, Content::Bytes(bytes));
             }
         }
