@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::objects::write_objects;
+use super::objects::{object_id, write_objects};
 use super::tree_edit::{Edit, write_edited};
 use super::{CommitRequest, GitError, Snapshot, Store};
 use crate::model::SourceFile;
@@ -212,9 +212,7 @@ impl GixStore {
     /// A blob to write, with its id.
     fn blob<'b>(&self, bytes: &'b [u8]) -> (gix::ObjectId, gix::objs::Kind, &'b [u8]) {
         let kind = gix::objs::Kind::Blob;
-        let id = gix::objs::compute_hash(self.object_hash, kind, bytes)
-            .expect("hashing in memory does not fail");
-        (id, kind, bytes)
+        (object_id(self.object_hash, kind, bytes), kind, bytes)
     }
 
     /// Reads the blobs at `paths` of `snapshot` through `repo`.

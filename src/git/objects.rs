@@ -42,8 +42,7 @@ impl<'r> ObjectBatch<'r> {
     /// Adds an object and returns its id; it is in the database once [`Self::finish`]
     /// returns (or earlier, when many bytes are held).
     pub fn add(&mut self, kind: Kind, data: Vec<u8>) -> Result<ObjectId, GitError> {
-        let id = gix::objs::compute_hash(self.repo.object_hash(), kind, &data)
-            .map_err(|e| write_error("an object", e))?;
+        let id = object_id(self.repo.object_hash(), kind, &data);
         self.held_bytes += data.len();
         self.held.push((id, kind, data));
         if self.held_bytes >= HELD_BYTES {
@@ -66,6 +65,11 @@ impl<'r> ObjectBatch<'r> {
             .collect();
         write_objects(self.repo, &objects)
     }
+}
+
+/// The id an object of `kind` holding `data` has.
+pub fn object_id(hash: gix::hash::Kind, kind: Kind, data: &[u8]) -> ObjectId {
+    gix::objs::compute_hash(hash, kind, data).expect("hashing in memory does not fail")
 }
 
 /// Writes `objects` (with their ids): loose if there are fewer than [`LOOSE_LIMIT`],
