@@ -1,7 +1,68 @@
-//! Waiting for a child process with a time limit.
+//! Waiting for a child process with a time limit, and running a short command whose
+//! output is read back.
 
-use std::process::{Child, ExitStatus};
+use std::io::{Read, Seek};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
+
+/// How a command run by [`run_captured`] ended.
+#[derive(Debug)]
+pub(crate) enum Captured {
+    /// It exited (its output must be UTF-8, or reading it is an error).
+    Finished {
+        /// How it exited.
+        status: ExitStatus,
+        /// What it wrote to stdout.
+        stdout: String,
+        /// What it wrote to stderr.
+        stderr: String,
+    },
+    /// It was still running at the timeout, and was killed.
+    TimedOut,
+}
+
+/// Why [`run_captured`] has no outcome.
+#[derive(Debug)]
+pub(crate) enum CaptureError {
+    /// The command could not be started.
+    Start(std::io::Error),
+    /// Its output files could not be made or read, or waiting failed.
+    Io(std::io::Error),
+}
+
+/// Runs `command` with an empty stdin and its stdout and stderr going to temporary files
+/// (no pipe can fill up while nothing reads it), waits at most `timeout`, and reads the
+/// output back. A command still running at the timeout is killed and reaped.
+pub(crate) fn run_captured(
+    command: &mut Command,
+    timeout: Duration,
+) -> Result<Captured, CaptureError> {
+    let io = CaptureError::Io;
+    let stdout = tempfile::tempfile().map_err(io)?;
+    let stderr = tempfile::tempfile().map_err(io)?;
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(stdout.try_clone().map_err(io)?)
+        .stderr(stderr.try_clone().map_err(io)?)
+        .spawn()
+        .map_err(CaptureError::Start)?;
+    let Some(status) = wait_timeout(&mut child, timeout).map_err(io)? else {
+        let _ = child.kill();
+        child.wait().map_err(io)?;
+        return Ok(Captured::TimedOut);
+    };
+    let read = |mut file: std::fs::File| {
+        let mut text = String::new();
+        file.rewind()
+            .and_then(|_| file.read_to_string(&mut text))
+            .map(|_| text)
+    };
+    Ok(Captured::Finished {
+        status,
+        stdout: read(stdout).map_err(io)?,
+        stderr: read(stderr).map_err(io)?,
+    })
+}
 
 /// Waits at most `timeout` for `child` to exit: its status, or `None` if it still runs
 /// (it is left running; killing it is the caller's choice).
@@ -66,6 +127,36 @@ mod tests {
         assert!(child.try_wait().unwrap().is_none(), "still running");
         child.kill().unwrap();
         child.wait().unwrap();
+    }
+
+    #[test]
+    fn a_captured_command_gives_its_output_or_is_killed_at_the_timeout() {
+        let mut command = Command::new("sh");
+        command.args(["-c", "echo out; echo err >&2; exit 2"]);
+        let captured = run_captured(&mut command, Duration::from_secs(30)).unwrap();
+        let Captured::Finished {
+            status,
+            stdout,
+            stderr,
+        } = captured
+        else {
+            panic!("{captured:?}");
+        };
+        assert_eq!(
+            (status.code(), stdout.as_str(), stderr.as_str()),
+            (Some(2), "out\n", "err\n")
+        );
+
+        let started = Instant::now();
+        let mut command = Command::new("sleep");
+        command.arg("30");
+        let captured = run_captured(&mut command, Duration::from_millis(200)).unwrap();
+        assert!(matches!(captured, Captured::TimedOut), "{captured:?}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+
+        let mut command = Command::new("/nonexistent/promised-test");
+        let err = run_captured(&mut command, Duration::from_secs(1)).unwrap_err();
+        assert!(matches!(err, CaptureError::Start(_)), "{err:?}");
     }
 
     #[test]

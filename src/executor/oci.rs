@@ -8,7 +8,6 @@
 //! by a probe that starts the first image with an entrypoint that does not exist, and
 //! logged at info level (`-v`).
 
-use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,7 +17,7 @@ use fs_err as fs;
 
 use super::process::tail;
 use super::{ExecError, Executor, StepDirs, ensure_dir, literal_env, step_dirs};
-use crate::child::wait_timeout;
+use crate::child::{CaptureError, Captured, run_captured, wait_timeout};
 use crate::model::Container;
 use crate::pipeline::{Job, Workspace, open_log};
 
@@ -107,31 +106,21 @@ fn probe_once(
     flags: &[String],
     deadline: Instant,
 ) -> Result<String, String> {
-    let io = |e: std::io::Error| format!("probing {program}: {e}");
-    // A file rather than a pipe: nothing has to read while the probe is waited for.
-    let mut stderr = tempfile::tempfile().map_err(io)?;
-    let mut child = Command::new(program)
+    let mut command = Command::new(program);
+    command
         .args(["run", "--rm", "--network", "none"])
         .args(flags)
-        .args(["--entrypoint", "/promised-probe-does-not-exist", image])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(stderr.try_clone().map_err(io)?)
-        .spawn()
-        .map_err(|e| format!("cannot run {program}: {e}; is it installed?"))?;
+        .args(["--entrypoint", "/promised-probe-does-not-exist", image]);
     let left = deadline.saturating_duration_since(Instant::now());
-    if wait_timeout(&mut child, left).map_err(io)?.is_none() {
-        let _ = child.kill();
-        child.wait().map_err(io)?;
-        return Err(format!(
+    match run_captured(&mut command, left) {
+        Ok(Captured::Finished { stderr, .. }) => Ok(stderr),
+        Ok(Captured::TimedOut) => Err(format!(
             "{program} did not start a container of {image} within the pipeline's timeout \
              (while probing which flags this host needs; pulling the image can take that long)"
-        ));
+        )),
+        Err(CaptureError::Start(e)) => Err(format!("cannot run {program}: {e}; is it installed?")),
+        Err(CaptureError::Io(e)) => Err(format!("probing {program}: {e}")),
     }
-    let mut text = String::new();
-    stderr.rewind().map_err(io)?;
-    stderr.read_to_string(&mut text).map_err(io)?;
-    Ok(text)
 }
 
 /// One container to run: what the pipeline executor and a Pod's init containers both

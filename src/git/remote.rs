@@ -6,11 +6,11 @@
 //! timeout, so a remote that asks for a password or hangs fails instead of blocking.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use super::GitError;
-use crate::child::wait_timeout;
+use crate::child::{CaptureError, Captured, run_captured};
 
 /// What became of a push.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -177,36 +177,21 @@ impl GitCli {
     /// and kills it after the timeout.
     fn output(&self, args: &[&str]) -> Result<(bool, String, String), GitError> {
         let fail = |message: String| self.failure(args, message);
-        let stdout = tempfile::tempfile().map_err(|e| fail(e.to_string()))?;
-        let stderr = tempfile::tempfile().map_err(|e| fail(e.to_string()))?;
-        let mut child = Command::new("git")
+        let mut command = Command::new("git");
+        command
             .args(args)
             .current_dir(&self.dir)
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .stdin(Stdio::null())
-            .stdout(stdout.try_clone().map_err(|e| fail(e.to_string()))?)
-            .stderr(stderr.try_clone().map_err(|e| fail(e.to_string()))?)
-            .spawn()
-            .map_err(|e| fail(format!("cannot run git: {e}")))?;
-        let status =
-            match wait_timeout(&mut child, self.timeout).map_err(|e| fail(e.to_string()))? {
-                Some(status) => status,
-                None => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(fail(format!("timed out after {:?}", self.timeout)));
-                }
-            };
-        let read = |mut file: std::fs::File| {
-            use std::io::{Read, Seek};
-            let mut text = String::new();
-            file.rewind()
-                .and_then(|_| file.read_to_string(&mut text))
-                .map(|_| text)
-        };
-        let out = read(stdout).map_err(|e| fail(e.to_string()))?;
-        let err = read(stderr).map_err(|e| fail(e.to_string()))?;
-        Ok((status.success(), out, err))
+            .env("GIT_TERMINAL_PROMPT", "0");
+        match run_captured(&mut command, self.timeout) {
+            Ok(Captured::Finished {
+                status,
+                stdout,
+                stderr,
+            }) => Ok((status.success(), stdout, stderr)),
+            Ok(Captured::TimedOut) => Err(fail(format!("timed out after {:?}", self.timeout))),
+            Err(CaptureError::Start(e)) => Err(fail(format!("cannot run git: {e}"))),
+            Err(CaptureError::Io(e)) => Err(fail(e.to_string())),
+        }
     }
 
     fn failure(&self, args: &[&str], message: String) -> GitError {
