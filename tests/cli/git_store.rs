@@ -179,6 +179,23 @@ fn object_counts(repo: &TestRepo) -> (usize, usize) {
     (field("count:"), field("in-pack:"))
 }
 
+/// Writes `n` status files named after `word` as blobs ahead of a commit: the files,
+/// and their blob ids.
+fn write_ahead(store: &GixStore, word: &str, n: usize) -> (Vec<(String, Vec<u8>)>, Vec<String>) {
+    let files: Vec<(String, Vec<u8>)> = (0..n)
+        .map(|i| {
+            let path = format!("status/{word}-{i}.yaml");
+            (path, format!("{word} {i}\n").into_bytes())
+        })
+        .collect();
+    let batch: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(p, b)| (p.as_str(), b.as_slice()))
+        .collect();
+    let ids = store.write_blobs(&batch).unwrap();
+    (files, ids)
+}
+
 #[test]
 fn many_objects_are_written_as_a_pack_and_few_loose() {
     let repo = TestRepo::new();
@@ -190,35 +207,11 @@ fn many_objects_are_written_as_a_pack_and_few_loose() {
     assert_eq!(none, 0);
 
     // Few blobs written ahead stay loose.
-    let few: Vec<(String, Vec<u8>)> = (0..3)
-        .map(|i| {
-            (
-                format!("status/few-{i}.yaml"),
-                format!("few {i}\n").into_bytes(),
-            )
-        })
-        .collect();
-    let batch: Vec<(&str, &[u8])> = few
-        .iter()
-        .map(|(p, b)| (p.as_str(), b.as_slice()))
-        .collect();
-    let few_ids = store.write_blobs(&batch).unwrap();
+    let (few, few_ids) = write_ahead(&store, "few", 3);
     assert_eq!(object_counts(&repo), (3, first));
 
     // Many go into one pack, and so do the blobs and trees of a large commit.
-    let many: Vec<(String, Vec<u8>)> = (0..150)
-        .map(|i| {
-            (
-                format!("status/many-{i}.yaml"),
-                format!("many {i}\n").into_bytes(),
-            )
-        })
-        .collect();
-    let batch: Vec<(&str, &[u8])> = many
-        .iter()
-        .map(|(p, b)| (p.as_str(), b.as_slice()))
-        .collect();
-    let many_ids = store.write_blobs(&batch).unwrap();
+    let (many, many_ids) = write_ahead(&store, "many", 150);
     assert_eq!(object_counts(&repo), (3, first + 150));
 
     let base = store.snapshot().unwrap();

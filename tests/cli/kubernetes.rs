@@ -52,7 +52,16 @@ fn helper_image() -> &'static str {
 }
 
 fn reconcile_on(api: &ApiServer, repo: &crate::support::TestRepo) -> crate::support::Run {
-    repo.reconcile(&[
+    reconcile_with(api, repo, &[])
+}
+
+/// `promised reconcile` on the API server double, with `more` arguments.
+fn reconcile_with(
+    api: &ApiServer,
+    repo: &crate::support::TestRepo,
+    more: &[&str],
+) -> crate::support::Run {
+    let mut args = vec![
         "--executor",
         "kubernetes",
         "--kube-api-server",
@@ -61,7 +70,19 @@ fn reconcile_on(api: &ApiServer, repo: &crate::support::TestRepo) -> crate::supp
         "pipelines",
         "--helper-image",
         helper_image(),
-    ])
+    ];
+    args.extend(more);
+    repo.reconcile(&args)
+}
+
+/// A repository whose Promise runs one container, `spec` (a YAML flow mapping's
+/// fields after the image), on the busybox image.
+fn one_container_repo(name: &str, spec: &str) -> crate::support::TestRepo {
+    let image = image("base", None);
+    let workflows = format!(
+        "  workflows:\n    resource:\n      configure:\n        - kind: Pipeline\n          metadata: {{name: configure}}\n          spec:\n            containers:\n              - {{name: {name}, image: {image}, {spec}}}\n"
+    );
+    repo_with(&promise_yaml("app", &workflows, ""))
 }
 
 #[test]
@@ -138,11 +159,10 @@ fn a_pipeline_runs_as_a_pod_and_everything_it_created_is_deleted() {
 #[test]
 fn a_failing_container_reports_its_log_tail_and_is_cleaned_up() {
     let api = ApiServer::start();
-    let image = image("base", None);
-    let workflows = format!(
-        "  workflows:\n    resource:\n      configure:\n        - kind: Pipeline\n          metadata: {{name: configure}}\n          spec:\n            containers:\n              - {{name: broken, image: {image}, command: [sh, -c, 'echo no quota left >&2; exit 3']}}\n"
+    let repo = one_container_repo(
+        "broken",
+        "command: [sh, -c, 'echo no quota left >&2; exit 3']",
     );
-    let repo = repo_with(&promise_yaml("app", &workflows, ""));
     let run = reconcile_on(&api, &repo);
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
     let status = repo.show("status/app/team/a.yaml");
@@ -158,24 +178,9 @@ fn a_failing_container_reports_its_log_tail_and_is_cleaned_up() {
 #[test]
 fn a_pipeline_past_its_timeout_names_the_running_container_and_is_cleaned_up() {
     let api = ApiServer::start();
-    let image = image("base", None);
-    let workflows = format!(
-        "  workflows:\n    resource:\n      configure:\n        - kind: Pipeline\n          metadata: {{name: configure}}\n          spec:\n            containers:\n              - {{name: slow, image: {image}, command: [sleep, '20']}}\n"
-    );
-    let repo = repo_with(&promise_yaml("app", &workflows, ""));
+    let repo = one_container_repo("slow", "command: [sleep, '20']");
     let started = std::time::Instant::now();
-    let run = repo.reconcile(&[
-        "--executor",
-        "kubernetes",
-        "--kube-api-server",
-        &api.url,
-        "--kube-namespace",
-        "pipelines",
-        "--helper-image",
-        helper_image(),
-        "--timeout",
-        "3s",
-    ]);
+    let run = reconcile_with(&api, &repo, &["--timeout", "3s"]);
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
     assert!(started.elapsed() < std::time::Duration::from_secs(15));
     let status = repo.show("status/app/team/a.yaml");
