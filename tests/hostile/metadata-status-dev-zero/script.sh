@@ -1,0 +1,7 @@
+ln -s /dev/zero "$KRATIX_METADATA/status.yaml"
+set -- "$KRATIX_OUTPUT/cm.yaml"
+cat > "$1" <<YAML
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: evil}
+YAML

@@ -1,0 +1,1 @@
+ln -s ../../promises/app.yaml requests/app/link.yaml
