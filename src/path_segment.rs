@@ -61,7 +61,9 @@ pub enum SegmentError {
     #[error("is a device name on Windows (`CON`, `NUL`, `AUX`, `COM1`, ...)")]
     WindowsDevice,
     /// `<>:"|?*`, or a trailing dot or space.
-    #[error("holds a character Windows forbids in file names (`<>:\"|?*`), or ends in `.` or a space")]
+    #[error(
+        "holds a character Windows forbids in file names (`<>:\"|?*`), or ends in `.` or a space"
+    )]
     WindowsCharacter,
     /// Refused by git's rules for another reason.
     #[error("is refused by Git's rules for names: {0}")]
@@ -188,6 +190,13 @@ impl From<&str> for Segment {
     }
 }
 
+#[cfg(test)]
+impl From<String> for Segment {
+    fn from(name: String) -> Self {
+        Segment::from(name.as_str())
+    }
+}
+
 /// One or more [`Segment`]s joined by `/`: a relative folder path that is safe to write,
 /// such as a destination's folder under `state/`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -236,6 +245,14 @@ impl fmt::Display for SegmentPath {
     }
 }
 
+/// For tests, as for [`Segment`].
+#[cfg(test)]
+impl From<&str> for SegmentPath {
+    fn from(path: &str) -> Self {
+        SegmentPath::new(path).expect("a test fixture's path is safe")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,7 +292,15 @@ mod tests {
         let long = "a".repeat(256);
         assert_eq!(check(&long), Err(SegmentError::TooLong(256)));
         assert_eq!(check(&"a".repeat(255)), Ok(()));
-        for good in ["team-a", "cache.yaml", "Deployment_x", "git", "x.git", "..a", "é"] {
+        for good in [
+            "team-a",
+            "cache.yaml",
+            "Deployment_x",
+            "git",
+            "x.git",
+            "..a",
+            "é",
+        ] {
             assert_eq!(check(good), Ok(()), "{good:?}");
         }
         assert_eq!(check(".github"), Err(SegmentError::GitFile));
@@ -314,7 +339,9 @@ mod tests {
             prop::bool::ANY,
             prop::bool::ANY,
             prop::bool::ANY,
-            prop::option::of(prop::sample::select(vec!['\u{200c}', '\u{200d}', '\u{feff}'])),
+            prop::option::of(prop::sample::select(vec![
+                '\u{200c}', '\u{200d}', '\u{feff}',
+            ])),
             "[. ]{0,3}",
         );
         letters.prop_map(|(g, i, t, ignorable, tail)| {

@@ -23,7 +23,7 @@ pub struct Schemas {
 impl Schemas {
     fn get(&self, promise: &Promise, version: &ApiVersion) -> Compiled {
         let mut compiled = self.compiled.lock().expect("no panics hold the lock");
-        let slot = (promise.name.clone(), version.name.clone());
+        let slot = (promise.name.to_string(), version.name.clone());
         let schema = compiled.entry(slot).or_insert_with(|| {
             let schema = version
                 .schema
@@ -144,7 +144,7 @@ pub fn check<'a>(
         .as_ref()
         .map_err(|e| Rejection::invalid(None, e.clone()))?;
     let promise_name = &request.key.promise;
-    let Some(promise) = platform.promises.get(promise_name) else {
+    let Some(promise) = platform.promises.get(promise_name.as_str()) else {
         if platform.promises_incomplete {
             return Err(Rejection::Unreconciled(format!(
                 "Promise {promise_name:?} is not loaded and a file under promises/ has errors; \
