@@ -181,6 +181,7 @@ fn assert_request_refused(name: &str) {
     repo.commit("A request whose names cannot be folders");
     let run = repo.reconcile(&[]);
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert_sound(repo.path());
     assert_good_request_reconciled(&repo);
     let status = status_of(repo.path(), "main", &path);
     assert!(status.contains("phase: Invalid"), "{status}");
@@ -189,7 +190,6 @@ fn assert_request_refused(name: &str) {
         status.contains("# at status/app/_invalid-names/"),
         "{status}"
     );
-    assert_sound(repo.path());
 }
 
 #[test]
@@ -233,6 +233,7 @@ fn assert_platform_file_refused(file: &str) {
     repo.write(path, &text);
     repo.commit("A file whose name cannot be a folder");
     let run = repo.reconcile(&[]);
+    assert_sound(repo.path());
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
     assert!(run.stdout.contains(error), "{}", run.stdout);
     assert_good_request_reconciled(&repo);
@@ -277,6 +278,7 @@ fn assert_output_folder_refused(name: &str) {
     );
     repo.commit("A request whose pipeline writes a folder Git takes for .git");
     let run = repo.reconcile(&[]);
+    assert_sound(repo.path());
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
     assert_good_request_reconciled(&repo);
     let status = repo.show(&format!("status/app/team/{name}.yaml"));
