@@ -253,4 +253,37 @@ mod tests {
         keep_identities(&mut platform, &BTreeMap::from([(recorded.clone(), record)]));
         assert_eq!(platform.requests[0].key, recorded);
     }
+
+    #[test]
+    fn a_request_whose_names_turn_unsafe_keeps_its_recorded_identity() {
+        let file = SourceFile {
+            path: "requests/app/cache.yaml".into(),
+            blob: "b2".into(),
+            bytes: b"apiVersion: a/v1\nkind: App\nmetadata: {name: x, namespace: ../../state}\n"
+                .to_vec(),
+        };
+        let mut platform = Platform::load([file]);
+        assert_eq!(
+            platform.requests[0].key.namespace.as_str(),
+            crate::model::INVALID_NAMES
+        );
+        let recorded = RequestKey {
+            promise: "app".into(),
+            namespace: "team".into(),
+            name: "x".into(),
+        };
+        let record = Record {
+            phase: Phase::Ready,
+            request: RequestRef {
+                path: "requests/app/cache.yaml".into(),
+                blob: "b1".into(),
+            },
+            pipelines: vec![],
+            placements: vec![],
+            outputs: vec![],
+        };
+        keep_identities(&mut platform, &BTreeMap::from([(recorded.clone(), record)]));
+        assert_eq!(platform.requests[0].key, recorded);
+        assert!(platform.requests[0].document.is_err());
+    }
 }
