@@ -138,7 +138,7 @@ fn is_hfs_ignorable(c: char) -> bool {
 }
 
 /// A string that passed [`check`]: one path segment that is safe to write.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Segment(String);
 
 impl Segment {
@@ -160,6 +160,13 @@ impl Deref for Segment {
 
     fn deref(&self) -> &str {
         &self.0
+    }
+}
+
+/// As the name itself: messages quote names with `{:?}`.
+impl fmt::Debug for Segment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
     }
 }
 
@@ -199,7 +206,7 @@ impl From<String> for Segment {
 
 /// One or more [`Segment`]s joined by `/`: a relative folder path that is safe to write,
 /// such as a destination's folder under `state/`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SegmentPath(String);
 
 /// Why a string cannot be a [`SegmentPath`].
@@ -236,6 +243,13 @@ impl Deref for SegmentPath {
 
     fn deref(&self) -> &str {
         &self.0
+    }
+}
+
+/// As the name itself: messages quote names with `{:?}`.
+impl fmt::Debug for SegmentPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
     }
 }
 
