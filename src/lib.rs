@@ -12,6 +12,7 @@ pub mod cli;
 pub mod executor;
 pub mod git;
 pub mod model;
+pub mod path_segment;
 pub mod pipeline;
 pub mod reconcile;
 pub mod scheduling;

@@ -3,6 +3,7 @@
 use serde::Deserialize;
 
 use super::{Labels, LoadError, promise::Metadata};
+use crate::path_segment::SegmentPath;
 use crate::yaml;
 
 /// A destination, as read from `destinations/<file>.yaml`.
@@ -14,8 +15,9 @@ pub struct Destination {
     pub path: String,
     /// `metadata.labels`, matched against selectors.
     pub labels: Labels,
-    /// The folder under the state directory: `spec.path`, or the name.
-    pub folder: String,
+    /// The folder under the state directory: `spec.path`, or the name. Every segment is
+    /// safe to write.
+    pub folder: SegmentPath,
     /// `spec.strictMatchLabels`: take nothing that comes without selectors.
     pub strict_match_labels: bool,
 }
@@ -53,14 +55,23 @@ impl Destination {
             ));
         }
         let spec = doc.spec.unwrap_or_default();
-        let folder = spec.path.unwrap_or_else(|| doc.metadata.name.clone());
-        let folder = folder.trim_matches('/').to_string();
-        if !super::is_safe_relative_path(&folder) {
-            return Err(LoadError::new(
+        // The name is the folder when there is no spec.path, and is written into status
+        // files and commit messages: a Kubernetes name, as Kratix has it.
+        let name = &doc.metadata.name;
+        super::kubernetes_name(name, 253)
+            .map_err(|e| LoadError::new(path, format!("metadata.name: {name:?} {e}")))?;
+        let (field, folder) = match &spec.path {
+            Some(folder) => ("spec.path", folder.trim_matches('/')),
+            None => ("metadata.name", name.as_str()),
+        };
+        let folder = SegmentPath::new(folder).map_err(|e| {
+            LoadError::new(
                 path,
-                format!("spec.path: {folder:?} must be a relative path inside the state folder"),
-            ));
-        }
+                format!(
+                    "{field}: {folder:?} must be a relative path inside the state folder: its {e}"
+                ),
+            )
+        })?;
         if let Some(reserved) = folder.split('/').find(|part| RESERVED.contains(part)) {
             return Err(LoadError::new(
                 path,
@@ -72,7 +83,7 @@ impl Destination {
             ));
         }
         Ok(Destination {
-            name: doc.metadata.name,
+            name: doc.metadata.name.clone(),
             path: path.to_string(),
             labels: doc.metadata.labels.unwrap_or_default(),
             folder,
@@ -89,7 +100,7 @@ mod tests {
     fn folder_defaults_to_the_name() {
         let text = "kind: Destination\nmetadata:\n  name: dev\n  labels: {env: dev}\n";
         let dest = Destination::parse("destinations/dev.yaml", text).unwrap();
-        assert_eq!(dest.folder, "dev");
+        assert_eq!(dest.folder.as_str(), "dev");
         assert_eq!(dest.labels["env"], "dev");
         assert!(!dest.strict_match_labels);
     }
@@ -122,5 +133,28 @@ mod tests {
         let text = "kind: Destination\nmetadata: {name: x}\nspec: {path: ../etc}\n";
         let err = Destination::parse("destinations/x.yaml", text).unwrap_err();
         assert!(err.message.starts_with("spec.path:"), "{}", err.message);
+    }
+
+    #[test]
+    fn no_folder_may_be_named_git_or_anything_git_reads_as_it() {
+        for path in [
+            ".git",
+            ".git/hooks",
+            "dev/.GIT",
+            "git~1/x",
+            "a/.git.",
+            "a\\b",
+            "a//b",
+        ] {
+            let text =
+                format!("kind: Destination\nmetadata: {{name: x}}\nspec: {{path: {path:?}}}\n");
+            let err = Destination::parse("destinations/x.yaml", &text).unwrap_err();
+            assert!(err.message.starts_with("spec.path:"), "{}", err.message);
+        }
+        for name in [".git", "\".git/hooks\"", "Dev"] {
+            let text = format!("kind: Destination\nmetadata: {{name: {name}}}\n");
+            let err = Destination::parse("destinations/x.yaml", &text).unwrap_err();
+            assert!(err.message.starts_with("metadata.name:"), "{}", err.message);
+        }
     }
 }

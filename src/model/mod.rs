@@ -9,11 +9,15 @@ mod request;
 
 use std::collections::BTreeMap;
 
+use crate::path_segment::{Segment, SegmentError};
+
 pub use destination::Destination;
 pub use pipeline::{Container, EnvVar, Pipeline, PodSettings};
 pub use platform::{INPUT_DIRS, Platform, SourceFile, is_input};
 pub use promise::{Api, ApiVersion, INTERVAL_ANNOTATION, PLATFORM_API_VERSION, Promise};
-pub use request::{DEFAULT_NAMESPACE, RequestDoc, RequestFile, RequestKey, promise_folder};
+pub use request::{
+    DEFAULT_NAMESPACE, INVALID_NAMES, RequestDoc, RequestFile, RequestKey, promise_folder,
+};
 
 /// Kubernetes labels, or a selector's `matchLabels`; sorted, so output is stable.
 pub type Labels = BTreeMap<String, String>;
@@ -57,23 +61,29 @@ pub fn labels_match(selector: &Labels, labels: &Labels) -> bool {
     selector.iter().all(|(k, v)| labels.get(k) == Some(v))
 }
 
-/// A Kubernetes name or namespace that is safe as one path component.
-pub fn is_safe_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 253
-        && name != "."
-        && name != ".."
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+/// Why a name is refused: not a Kubernetes name, or not a safe path segment.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum NameError {
+    #[error("is not a Kubernetes name: use at most {0} lowercase letters, digits, '-' and '.'")]
+    NotKubernetes(usize),
+    #[error("cannot be a folder name in Git: it {0}")]
+    Unsafe(#[from] SegmentError),
 }
 
-/// A relative path with no `..`, no empty and no `.` components.
-pub fn is_safe_relative_path(path: &str) -> bool {
-    !path.is_empty()
-        && path
-            .split('/')
-            .all(|part| !part.is_empty() && part != "." && part != "..")
+/// `name` if it is a Kubernetes name of at most `max` bytes (lowercase letters, digits,
+/// `-`, `.`) and a safe path segment (which refuses `.git`, `..`, ...).
+pub(crate) fn kubernetes_name(name: &str, max: usize) -> Result<Segment, NameError> {
+    let kubernetes = !name.is_empty()
+        && name.len() <= max
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+    if !kubernetes {
+        // The segment error says more when there is one (a `/`, a newline, `..`).
+        Segment::new(name)?;
+        return Err(NameError::NotKubernetes(max));
+    }
+    Ok(Segment::new(name)?)
 }
 
 #[cfg(test)]
@@ -92,16 +102,5 @@ mod tests {
         assert!(!labels_match(&labels(&[("env", "prod")]), &dest));
         assert!(!labels_match(&labels(&[("tier", "gold")]), &dest));
         assert!(labels_match(&Labels::new(), &dest));
-    }
-
-    #[test]
-    fn names_and_paths_that_escape_are_refused() {
-        assert!(is_safe_name("team-a.v2"));
-        assert!(!is_safe_name(".."));
-        assert!(!is_safe_name("a/b"));
-        assert!(!is_safe_name("Team"));
-        assert!(is_safe_relative_path("clusters/dev"));
-        assert!(!is_safe_relative_path("a/../b"));
-        assert!(!is_safe_relative_path("a//b"));
     }
 }

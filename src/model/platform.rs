@@ -105,13 +105,13 @@ impl Platform {
     fn add_promise(&mut self, file: &SourceFile) {
         let promise = text(file).and_then(|t| Promise::parse(&file.path, t));
         match promise {
-            Ok(p) if self.promises.contains_key(&p.name) => {
-                let first = &self.promises[&p.name].path;
+            Ok(p) if self.promises.contains_key(p.name.as_str()) => {
+                let first = &self.promises[p.name.as_str()].path;
                 let message = format!("Promise {:?} is also defined in {first}", p.name);
                 self.problems.push(LoadError::new(&file.path, message));
             }
             Ok(p) => {
-                self.promises.insert(p.name.clone(), p);
+                self.promises.insert(p.name.to_string(), p);
             }
             Err(err) => {
                 self.promises_incomplete = true;

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{Labels, LoadError, pipeline::Pipeline, selectors_from_kratix};
+use crate::path_segment::Segment;
 use crate::yaml;
 
 /// The `apiVersion` of Kratix platform documents (`Promise`, `Destination`, `Pipeline`).
@@ -16,8 +17,9 @@ pub const PLATFORM_API_VERSION: &str = "platform.kratix.io/v1alpha1";
 /// A Promise, as read from `promises/<file>.yaml`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Promise {
-    /// `metadata.name`; requests for it live under `requests/<name>/`.
-    pub name: String,
+    /// `metadata.name`; requests for it live under `requests/<name>/`. A Kubernetes name,
+    /// and a safe path segment: it names folders under `status/` and `state/`.
+    pub name: Segment,
     /// `metadata.annotations`; promised reads `promised.dev/executor` and
     /// `promised.dev/pipeline-network` from them.
     pub annotations: BTreeMap<String, String>,
@@ -97,7 +99,9 @@ impl Promise {
         }
         let interval = interval(&doc.metadata.annotations, doc.spec.workflows.as_ref())
             .map_err(|m| LoadError::new(path, m))?;
-        let name = doc.metadata.name;
+        let name = super::kubernetes_name(&doc.metadata.name, 253).map_err(|e| {
+            LoadError::new(path, format!("metadata.name: {:?} {e}", doc.metadata.name))
+        })?;
         let annotations = doc.metadata.annotations.unwrap_or_default();
         let api = doc
             .spec
@@ -441,5 +445,19 @@ spec:
             "{}",
             err.message
         );
+    }
+
+    #[test]
+    fn a_name_that_cannot_be_a_folder_makes_the_promise_unreadable() {
+        for name in ["../x", ".git", "\"a\\nb\"", "Redis"] {
+            let text = REDIS.replacen(
+                "metadata:\n  name: redis\n",
+                &format!("metadata:\n  name: {name}\n"),
+                1,
+            );
+            assert_ne!(text, REDIS);
+            let err = Promise::parse("promises/redis.yaml", &text).unwrap_err();
+            assert!(err.message.starts_with("metadata.name:"), "{}", err.message);
+        }
     }
 }

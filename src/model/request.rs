@@ -4,21 +4,32 @@ use std::fmt;
 
 use serde_json::Value;
 
+use super::kubernetes_name;
+use crate::path_segment::{Segment, SegmentError};
+use crate::state::digest::sha256;
 use crate::yaml;
 
 /// The namespace of a request that names none.
 pub const DEFAULT_NAMESPACE: &str = "default";
 
+/// The namespace folder of the status of a request whose names cannot be folder names
+/// (`status/<promise>/_invalid-names/<hash>.yaml`). No request can claim it: a namespace
+/// must be a Kubernetes name, which has no `_`.
+pub const INVALID_NAMES: &str = "_invalid-names";
+
 /// Who a request is: the Promise it asks, its namespace and name. Outputs and status are
-/// keyed by this, so two files may not claim the same one.
+/// keyed by this, so two files may not claim the same one. Each part is a [`Segment`],
+/// safe as a folder name in Git, and the name is also safe with `.yaml` added: a key is
+/// always a path `promised` may write (see [`RequestFile::parse`] for a request whose
+/// names are not).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RequestKey {
     /// Name of the Promise (the folder under `requests/`).
-    pub promise: String,
+    pub promise: Segment,
     /// `metadata.namespace`, or `default`.
-    pub namespace: String,
+    pub namespace: Segment,
     /// `metadata.name`.
-    pub name: String,
+    pub name: Segment,
 }
 
 impl fmt::Display for RequestKey {
@@ -57,14 +68,24 @@ impl RequestFile {
     /// Reads a request file under `requests/<promise>/`. Never fails: a file that cannot
     /// be read still gets a key (from its path) so that its status can say why.
     pub fn parse(path: &str, blob: String, bytes: Vec<u8>) -> Self {
-        let promise = promise_folder(path).unwrap_or_default().to_string();
-        let stem = file_stem(path).to_string();
+        let promise = promise_folder(path).unwrap_or_default();
+        let stem = file_stem(path);
         let parsed = std::str::from_utf8(&bytes)
             .map_err(|_| "the file is not UTF-8 text".to_string())
             .and_then(|text| yaml::document(text).map_err(|e| e.to_string()));
-        let (key, document) = match parsed {
-            Ok(value) => read_document(&promise, &stem, value),
-            Err(message) => (key(&promise, DEFAULT_NAMESPACE, &stem), Err(message)),
+        let (names, document) = match parsed {
+            Ok(value) => read_document(&value),
+            Err(message) => (Names::default(), Err(message)),
+        };
+        let (key, document) = match names.key(promise, stem) {
+            Ok(key) => (key, document),
+            Err(naming) => {
+                let message = match document {
+                    Ok(_) => naming,
+                    Err(other) => format!("{naming}\n{other}"),
+                };
+                (fallback_key(path, promise), Err(message))
+            }
         };
         RequestFile {
             path: path.to_string(),
@@ -84,35 +105,77 @@ impl RequestFile {
     }
 }
 
-fn read_document(
-    promise: &str,
-    stem: &str,
-    value: Value,
-) -> (RequestKey, Result<RequestDoc, String>) {
-    let text = |pointer: &str| value.pointer(pointer).and_then(Value::as_str);
-    let namespace = text("/metadata/namespace").unwrap_or(DEFAULT_NAMESPACE);
-    let Some(name) = text("/metadata/name") else {
-        let message = "metadata.name: a request needs a name".to_string();
-        return (key(promise, namespace, stem), Err(message));
-    };
-    let key = key(promise, namespace, name);
-    if !super::is_safe_name(name) || !super::is_safe_name(namespace) {
-        let message = "metadata: name and namespace must be DNS labels (a-z, 0-9, '-', '.')";
-        return (key, Err(message.to_string()));
-    }
-    let (Some(api_version), Some(kind)) = (text("/apiVersion"), text("/kind")) else {
-        return (key, Err("apiVersion and kind are required".to_string()));
-    };
-    let (api_version, kind) = (api_version.to_string(), kind.to_string());
-    (key, Ok(RequestDoc { api_version, kind }))
+/// The names a document claims: `None` where it has none.
+#[derive(Default)]
+struct Names {
+    namespace: Option<String>,
+    name: Option<String>,
 }
 
-fn key(promise: &str, namespace: &str, name: &str) -> RequestKey {
-    RequestKey {
-        promise: promise.to_string(),
-        namespace: namespace.to_string(),
-        name: name.to_string(),
+impl Names {
+    /// The key these names give a request of `promise` (its folder) in a file named
+    /// `stem`, or what the requester must change. A name or namespace from the document
+    /// must be a Kubernetes name; each part must be a safe path segment.
+    fn key(&self, promise: &str, stem: &str) -> Result<RequestKey, String> {
+        let promise = Segment::new(promise).map_err(|e| {
+            format!("the folder {promise:?} under requests/ cannot be a folder name in Git: it {e}")
+        })?;
+        let namespace = self.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE);
+        let namespace = kubernetes_name(namespace, 63)
+            .map_err(|e| format!("metadata.namespace: {namespace:?} {e}"))?;
+        let name = match self.name.as_deref() {
+            Some(name) => kubernetes_name(name, 253)
+                .and_then(|s| file_name(s).map_err(Into::into))
+                .map_err(|e| format!("metadata.name: {name:?} {e}"))?,
+            None => Segment::new(stem).and_then(file_name).map_err(|e| {
+                format!("the file name {stem:?}, the request's name while it has none, {e}")
+            })?,
+        };
+        Ok(RequestKey {
+            promise,
+            namespace,
+            name,
+        })
     }
+}
+
+/// `name` if `<name>.yaml`, its status file, is a safe segment too.
+fn file_name(name: Segment) -> Result<Segment, SegmentError> {
+    crate::path_segment::check(&format!("{name}.yaml"))?;
+    Ok(name)
+}
+
+/// The key of a request whose names cannot be folder names: the status goes to
+/// `status/<promise folder>/_invalid-names/<hash>.yaml`, with `<hash>` the first 32 hex
+/// digits of the sha256 of the request file's path, so each file has its own; the Promise
+/// folder is `_invalid-names` too when it cannot be a folder name. Built only of safe
+/// parts.
+fn fallback_key(path: &str, promise: &str) -> RequestKey {
+    let reserved = || Segment::new(INVALID_NAMES).expect("the reserved name is safe");
+    let hash = sha256(path.as_bytes());
+    let hash = hash.strip_prefix("sha256:").unwrap_or(&hash)[..32].to_string();
+    RequestKey {
+        promise: Segment::new(promise).unwrap_or_else(|_| reserved()),
+        namespace: reserved(),
+        name: Segment::new(hash).expect("hex digits are a safe segment"),
+    }
+}
+
+fn read_document(value: &Value) -> (Names, Result<RequestDoc, String>) {
+    let text = |pointer: &str| value.pointer(pointer).and_then(Value::as_str);
+    let names = Names {
+        namespace: text("/metadata/namespace").map(String::from),
+        name: text("/metadata/name").map(String::from),
+    };
+    if names.name.is_none() {
+        let message = "metadata.name: a request needs a name".to_string();
+        return (names, Err(message));
+    }
+    let (Some(api_version), Some(kind)) = (text("/apiVersion"), text("/kind")) else {
+        return (names, Err("apiVersion and kind are required".to_string()));
+    };
+    let (api_version, kind) = (api_version.to_string(), kind.to_string());
+    (names, Ok(RequestDoc { api_version, kind }))
 }
 
 /// `requests/<promise>/...` gives `<promise>`.
@@ -163,6 +226,72 @@ mod tests {
     fn names_that_would_escape_the_layout_are_refused() {
         let file = parse("apiVersion: a.b/v1\nkind: redis\nmetadata: {name: ../x}\n");
         assert!(file.document.is_err());
+    }
+
+    #[test]
+    fn a_request_whose_names_cannot_be_folders_gets_a_key_of_safe_parts() {
+        let long = "a".repeat(300);
+        let cases = [
+            (
+                "namespace: ../../state, name: x",
+                "metadata.namespace: \"../../state\"",
+            ),
+            ("namespace: a/b, name: x", "metadata.namespace: \"a/b\""),
+            (
+                "namespace: \"a\\nb\", name: x",
+                "metadata.namespace: \"a\\nb\"",
+            ),
+            ("namespace: .git, name: x", "metadata.namespace: \".git\""),
+            ("name: \"x\\ny\"", "metadata.name: \"x\\ny\""),
+            ("name: x/y", "metadata.name: \"x/y\""),
+            ("name: .git.", "metadata.name: \".git.\""),
+            (&format!("name: {long}"), "metadata.name: \"aaaa"),
+            (
+                &format!("name: {}", "a".repeat(252)),
+                "metadata.name: \"aaaa",
+            ),
+        ];
+        for (metadata, field) in cases {
+            let file = parse(&format!(
+                "apiVersion: a.b/v1\nkind: redis\nmetadata: {{{metadata}}}\n"
+            ));
+            let error = file.document.unwrap_err();
+            assert!(error.starts_with(field), "{metadata}: {error}");
+            assert_eq!(file.key.promise.as_str(), "redis");
+            assert_eq!(file.key.namespace.as_str(), INVALID_NAMES);
+            assert_eq!(file.key.name.len(), 32, "{metadata}");
+        }
+        let other = RequestFile::parse(
+            "requests/redis/other.yaml",
+            "b".into(),
+            b"apiVersion: a.b/v1\nkind: redis\nmetadata: {name: ../x}\n".to_vec(),
+        );
+        let first = parse("apiVersion: a.b/v1\nkind: redis\nmetadata: {name: ../x}\n");
+        assert_ne!(other.key, first.key, "each file has its own");
+    }
+
+    #[test]
+    fn a_promise_folder_that_cannot_be_a_folder_is_replaced_too() {
+        let file = RequestFile::parse(
+            "requests/.Git/a.yaml",
+            "b".into(),
+            b"metadata: {name: a}".to_vec(),
+        );
+        assert_eq!(file.key.promise.as_str(), INVALID_NAMES);
+        assert!(
+            file.document
+                .unwrap_err()
+                .starts_with("the folder \".Git\" under requests/")
+        );
+        let file = RequestFile::parse("requests/redis/.git.yaml", "b".into(), b"kind: [".to_vec());
+        assert_eq!(file.key.namespace.as_str(), INVALID_NAMES);
+    }
+
+    #[test]
+    fn a_name_that_is_a_safe_folder_but_not_a_kubernetes_name_is_refused() {
+        let file = parse("apiVersion: a.b/v1\nkind: redis\nmetadata: {name: Cache}\n");
+        let error = file.document.unwrap_err();
+        assert!(error.contains("is not a Kubernetes name"), "{error}");
     }
 
     #[test]

@@ -81,10 +81,9 @@ fn parse_selectors(text: &str) -> Result<Vec<Selector>, String> {
             return Err(format!("[{i}].matchLabels: must name at least one label"));
         }
         if let Some(dir) = &entry.directory {
-            let flat = !dir.is_empty() && !dir.contains('/') && dir != "." && dir != "..";
-            if !flat {
+            if let Err(why) = crate::path_segment::check(dir) {
                 return Err(format!(
-                    "[{i}].directory: {dir:?} must be one top-level folder of the output"
+                    "[{i}].directory: {dir:?} must be one top-level folder of the output: it {why}"
                 ));
             }
         }
@@ -171,6 +170,10 @@ mod tests {
                 "[0].directory: \"a/b\" must be one top-level folder of the output",
             ),
             ("- matchlabels: {x: b}\n", "unknown field"),
+            (
+                "- directory: .Git\n  matchLabels: {x: b}\n",
+                "[0].directory: \".Git\" must be one top-level folder of the output: it is `.git`",
+            ),
         ];
         for (text, expected) in cases {
             let dir = folder(&[("destination-selectors.yaml", text)]);

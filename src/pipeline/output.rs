@@ -33,8 +33,10 @@ fn walk(dir: &Path, prefix: &str, flat: bool, files: &mut OutputFiles) -> Result
             return Err(format!("{prefix}{name:?}: file names must be UTF-8"));
         };
         let path = format!("{prefix}{name}");
-        if name == ".git" || name.contains('\\') || name.chars().any(char::is_control) {
-            return Err(format!("{path}: this name may not be written to Git"));
+        if let Err(why) = crate::path_segment::check(name) {
+            return Err(format!(
+                "{path}: this name may not be written to Git: it {why}"
+            ));
         }
         if path == DIGEST_FILE {
             return Err(format!(
@@ -147,6 +149,29 @@ mod tests {
         std::os::unix::fs::symlink("/etc/passwd", dir.path().join("b.yaml")).unwrap();
         let err = read_output(dir.path(), false).unwrap_err();
         assert!(err.starts_with("b.yaml: is a symbolic link"), "{err}");
+    }
+
+    #[test]
+    fn names_git_would_refuse_or_take_for_its_own_are_refused() {
+        for name in [
+            ".git",
+            ".Git",
+            "git~1",
+            ".git.",
+            ".git ",
+            ".gitmodules",
+            "a\\b",
+            "x\ny",
+        ] {
+            let dir = folder(&[("ok.yaml", DEPLOYMENT)]);
+            fs::create_dir(dir.path().join(name)).unwrap();
+            fs::write(dir.path().join(name).join("a.yaml"), DEPLOYMENT).unwrap();
+            let err = read_output(dir.path(), false).unwrap_err();
+            assert!(
+                err.starts_with(&format!("{name}: this name may not be written to Git: it ")),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -127,7 +127,7 @@ mod tests {
         let key = |i: usize| RequestKey {
             promise: "redis".into(),
             namespace: "default".into(),
-            name: format!("r{i}"),
+            name: format!("r{i}").into(),
         };
         let mut report = PassReport::default();
         for i in 0..changed {

@@ -178,7 +178,7 @@ pub fn reconcile(
     let folders = platform
         .destinations
         .values()
-        .map(|d| d.folder.clone())
+        .map(|d| d.folder.to_string())
         .collect();
     let keep_unknown = platform.destinations_incomplete;
     index_destinations(&mut changes, &current, &folders, keep_unknown, |bytes| {
@@ -193,7 +193,7 @@ pub fn reconcile(
         intervals: platform
             .promises
             .values()
-            .filter_map(|p| Some((p.name.clone(), p.reconciliation_interval?)))
+            .filter_map(|p| Some((p.name.to_string(), p.reconciliation_interval?)))
             .collect(),
         ..PassReport::default()
     };
@@ -354,7 +354,7 @@ fn attribute(
     let promises = report
         .changed
         .iter()
-        .filter_map(|k| platform.promises.get(&k.promise));
+        .filter_map(|k| platform.promises.get(k.promise.as_str()));
     let pipelines = promises.flat_map(|p| &p.configure);
     report.images = pipelines
         .flat_map(|p| p.images())

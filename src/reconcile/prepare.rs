@@ -23,7 +23,7 @@ pub struct Schemas {
 impl Schemas {
     fn get(&self, promise: &Promise, version: &ApiVersion) -> Compiled {
         let mut compiled = self.compiled.lock().expect("no panics hold the lock");
-        let slot = (promise.name.clone(), version.name.clone());
+        let slot = (promise.name.to_string(), version.name.clone());
         let schema = compiled.entry(slot).or_insert_with(|| {
             let schema = version
                 .schema
@@ -144,7 +144,7 @@ pub fn check<'a>(
         .as_ref()
         .map_err(|e| Rejection::invalid(None, e.clone()))?;
     let promise_name = &request.key.promise;
-    let Some(promise) = platform.promises.get(promise_name) else {
+    let Some(promise) = platform.promises.get(promise_name.as_str()) else {
         if platform.promises_incomplete {
             return Err(Rejection::Unreconciled(format!(
                 "Promise {promise_name:?} is not loaded and a file under promises/ has errors; \
@@ -252,5 +252,38 @@ mod tests {
         };
         keep_identities(&mut platform, &BTreeMap::from([(recorded.clone(), record)]));
         assert_eq!(platform.requests[0].key, recorded);
+    }
+
+    #[test]
+    fn a_request_whose_names_turn_unsafe_keeps_its_recorded_identity() {
+        let file = SourceFile {
+            path: "requests/app/cache.yaml".into(),
+            blob: "b2".into(),
+            bytes: b"apiVersion: a/v1\nkind: App\nmetadata: {name: x, namespace: ../../state}\n"
+                .to_vec(),
+        };
+        let mut platform = Platform::load([file]);
+        assert_eq!(
+            platform.requests[0].key.namespace.as_str(),
+            crate::model::INVALID_NAMES
+        );
+        let recorded = RequestKey {
+            promise: "app".into(),
+            namespace: "team".into(),
+            name: "x".into(),
+        };
+        let record = Record {
+            phase: Phase::Ready,
+            request: RequestRef {
+                path: "requests/app/cache.yaml".into(),
+                blob: "b1".into(),
+            },
+            pipelines: vec![],
+            placements: vec![],
+            outputs: vec![],
+        };
+        keep_identities(&mut platform, &BTreeMap::from([(recorded.clone(), record)]));
+        assert_eq!(platform.requests[0].key, recorded);
+        assert!(platform.requests[0].document.is_err());
     }
 }

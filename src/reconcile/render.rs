@@ -125,7 +125,7 @@ impl<'a, 'c> Renderer<'a, 'c> {
             let known = platform
                 .destinations
                 .values()
-                .map(|d| d.folder.clone())
+                .map(|d| d.folder.to_string())
                 .collect();
             rendered.tree.keep(Keep::UnknownDestinations(known));
         }
@@ -141,7 +141,7 @@ fn render_request(
     tree: &mut DesiredTree,
 ) -> RequestReport {
     let key = &request.key;
-    let promise = platform.promises.get(&key.promise);
+    let promise = platform.promises.get(key.promise.as_str());
     let pipelines: Vec<PipelineRef> = promise
         .map(|p| p.configure.iter())
         .into_iter()

@@ -103,7 +103,7 @@ impl Scope {
         let key = &request.key;
         self.all
             || self.request_paths.contains(&request.path)
-            || self.promises.contains(&key.promise)
+            || self.promises.contains(key.promise.as_str())
             || self.requests.contains(key)
             || (!self.promise_files.is_empty() && self.promise_changed(platform, &key.promise))
             || (!self.destination_files.is_empty() && self.placement_changed(platform, record))

@@ -11,6 +11,18 @@ use super::tree::{Changes, Content, CurrentTree};
 /// The file's name.
 pub const KUSTOMIZATION_FILE: &str = "kustomization.yaml";
 
+/// The names kustomize reads as a kustomization when it builds a folder.
+const KUSTOMIZE_NAMES: [&str; 3] = [KUSTOMIZATION_FILE, "kustomization.yml", "Kustomization"];
+
+/// Whether `path` is a file kustomize would read as a kustomization: a pipeline's output
+/// of that name is committed but never listed, since listed it would be applied as a
+/// document (and fail the destination's whole build) or, were its folder listed, pull in
+/// whatever it names.
+fn is_kustomization(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    KUSTOMIZE_NAMES.contains(&name)
+}
+
 /// Whether `path` is a destination's index: `state/<folder>/kustomization.yaml`, and not
 /// a pipeline's output that happens to have that name.
 fn is_index(path: &str) -> bool {
@@ -51,6 +63,7 @@ pub fn index_destinations(
             .iter()
             .filter_map(|path| path.strip_prefix(&prefix))
             .filter(|rest| rest.ends_with(".yaml") || rest.ends_with(".yml"))
+            .filter(|rest| !is_kustomization(rest))
             .filter(|rest| {
                 !nested
                     .iter()
@@ -122,6 +135,36 @@ mod tests {
             !changes
                 .upserts
                 .contains_key("state/prod/kustomization.yaml")
+        );
+    }
+
+    #[test]
+    fn a_pipeline_output_named_like_a_kustomization_is_never_listed() {
+        let mut changes = Changes::default();
+        for path in [
+            "state/dev/resources/ns/app/a/cm.yaml",
+            "state/dev/resources/ns/app/a/kustomization.yaml",
+            "state/dev/resources/ns/app/a/sub/kustomization.yml",
+        ] {
+            changes
+                .upserts
+                .insert(path.into(), Content::Bytes(b"x".to_vec()));
+        }
+        let folders = BTreeSet::from(["dev".to_string()]);
+        index_destinations(&mut changes, &CurrentTree::new(), &folders, false, id);
+        let dev = changes.upserts["state/dev/kustomization.yaml"]
+            .bytes()
+            .unwrap();
+        let dev = std::str::from_utf8(dev).unwrap();
+        assert!(
+            dev.ends_with("resources:\n  - resources/ns/app/a/cm.yaml\n"),
+            "{dev}"
+        );
+        assert!(
+            changes
+                .upserts
+                .contains_key("state/dev/resources/ns/app/a/kustomization.yaml"),
+            "the output itself is committed"
         );
     }
 

@@ -8,6 +8,7 @@
 //! ```
 
 use crate::model::RequestKey;
+use crate::path_segment::{Segment, SegmentPath, check};
 
 /// The folder holding one sub-folder per destination.
 pub const STATE_DIR: &str = "state";
@@ -19,8 +20,10 @@ pub const DIGEST_FILE: &str = "SHA256SUMS";
 /// The file holding a Promise's static `spec.dependencies`.
 pub const STATIC_DEPENDENCIES_FILE: &str = "static-dependencies.yaml";
 
-/// The folder of one request's output on one destination.
-pub fn resource_dir(destination_folder: &str, key: &RequestKey) -> String {
+/// The folder of one request's output on one destination. Built only of checked
+/// segments ([`Segment`], [`SegmentPath`]): no name can make it leave its folder or hold
+/// a tree entry Git refuses.
+pub fn resource_dir(destination_folder: &SegmentPath, key: &RequestKey) -> String {
     format!(
         "{STATE_DIR}/{destination_folder}/resources/{}/{}/{}",
         key.namespace, key.promise, key.name
@@ -28,16 +31,20 @@ pub fn resource_dir(destination_folder: &str, key: &RequestKey) -> String {
 }
 
 /// The folder of one Promise's dependencies on one destination.
-pub fn dependency_dir(destination_folder: &str, promise: &str) -> String {
+pub fn dependency_dir(destination_folder: &SegmentPath, promise: &Segment) -> String {
     format!("{STATE_DIR}/{destination_folder}/dependencies/{promise}")
 }
 
-/// The status file of a request.
+/// The status file of a request. A request whose names cannot be folder names has a key
+/// made of safe parts (`status/<promise>/_invalid-names/<hash>.yaml`, see
+/// [`RequestFile::parse`](crate::model::RequestFile::parse)).
 pub fn status_path(key: &RequestKey) -> String {
-    format!(
-        "{STATUS_DIR}/{}/{}/{}.yaml",
-        key.promise, key.namespace, key.name
-    )
+    let file = format!("{}.yaml", key.name);
+    debug_assert!(
+        crate::path_segment::check(&file).is_ok(),
+        "a key's name is checked with .yaml added"
+    );
+    format!("{STATUS_DIR}/{}/{}/{file}", key.promise, key.namespace)
 }
 
 /// Whether `path` lies in the folders `promised` owns. Everything there is derived
@@ -46,15 +53,27 @@ pub fn is_managed(path: &str) -> bool {
     path.starts_with("state/") || path.starts_with("status/")
 }
 
-/// The request whose status file `path` is, if it is one.
+/// The request whose status file `path` is, if it is one. A path whose parts are not
+/// safe segments is no request's: it is removed as any unexplained file is.
 pub fn status_owner(path: &str) -> Option<RequestKey> {
-    let rest = path.strip_prefix("status/")?.strip_suffix(".yaml")?;
+    let rest = path.strip_prefix("status/")?;
     let mut parts = rest.split('/');
-    let (promise, namespace, name) = (parts.next()?, parts.next()?, parts.next()?);
-    parts.next().is_none().then(|| RequestKey {
-        promise: promise.into(),
-        namespace: namespace.into(),
-        name: name.into(),
+    let (promise, namespace, file) = (parts.next()?, parts.next()?, parts.next()?);
+    let name = file.strip_suffix(".yaml")?;
+    check(file).ok()?;
+    parts
+        .next()
+        .is_none()
+        .then(|| key(promise, namespace, name))?
+}
+
+/// A key of three safe segments whose name is also safe with `.yaml` added.
+fn key(promise: &str, namespace: &str, name: &str) -> Option<RequestKey> {
+    check(&format!("{name}.yaml")).ok()?;
+    Some(RequestKey {
+        promise: Segment::new(promise).ok()?,
+        namespace: Segment::new(namespace).ok()?,
+        name: Segment::new(name).ok()?,
     })
 }
 
@@ -71,11 +90,8 @@ pub fn resource_owner(path: &str) -> Option<RequestKey> {
     let (_, after) = rest.split_once("/resources/")?;
     let mut parts = after.splitn(4, '/');
     let (namespace, promise, name) = (parts.next()?, parts.next()?, parts.next()?);
-    parts.next().map(|_| RequestKey {
-        promise: promise.into(),
-        namespace: namespace.into(),
-        name: name.into(),
-    })
+    parts.next()?;
+    key(promise, namespace, name)
 }
 
 #[cfg(test)]
@@ -92,17 +108,37 @@ mod tests {
 
     #[test]
     fn paths_follow_the_documented_layout() {
+        let dev = SegmentPath::new("dev").unwrap();
         assert_eq!(
-            resource_dir("dev", &key()),
+            resource_dir(&dev, &key()),
             "state/dev/resources/team-a/redis/cache"
         );
+        let nested = SegmentPath::new("clusters/dev").unwrap();
         assert_eq!(
-            dependency_dir("clusters/dev", "redis"),
+            dependency_dir(&nested, &"redis".into()),
             "state/clusters/dev/dependencies/redis"
         );
         assert_eq!(status_path(&key()), "status/redis/team-a/cache.yaml");
         assert_eq!(status_owner("status/redis/team-a/cache.yaml"), Some(key()));
         assert_eq!(status_owner("status/redis/cache.yaml"), None);
+    }
+
+    #[test]
+    fn paths_with_unsafe_parts_are_no_requests() {
+        for path in [
+            "status/redis/../cache.yaml",
+            "status/redis/.git/cache.yaml",
+            "status/redis/team-a/.yaml",
+            "status/redis/team-a/..yaml",
+        ] {
+            assert_eq!(status_owner(path), None, "{path}");
+        }
+        assert_eq!(
+            resource_owner("state/dev/resources/.Git/redis/cache/x.yaml"),
+            None
+        );
+        let fallback = status_owner("status/redis/_invalid-names/0123abcd.yaml").unwrap();
+        assert_eq!(fallback.namespace.as_str(), "_invalid-names");
     }
 
     #[test]

@@ -5,6 +5,7 @@ mod example;
 mod failures;
 mod git_store;
 mod hostile;
+mod hostile_paths;
 mod kube_double;
 mod kubernetes;
 mod plan;
