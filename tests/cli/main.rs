@@ -4,6 +4,7 @@ mod daemon_support;
 mod example;
 mod failures;
 mod git_store;
+mod http_limits;
 mod kube_double;
 mod kubernetes;
 mod plan;
