@@ -252,6 +252,17 @@ impl GixStore {
         open_repo(&self.path)
     }
 
+    /// A lock file that stops the branch from moving: the branch's own (`<ref>.lock`) or
+    /// that of the packed refs. gix's error does not say which, so the disk is looked at.
+    fn ref_lock(&self, repo: &gix::Repository) -> Option<PathBuf> {
+        let common = repo.common_dir();
+        let own = common.join(format!("{}.lock", self.reference));
+        let packed = common.join("packed-refs.lock");
+        [own, packed]
+            .into_iter()
+            .find(|lock| fs_err::symlink_metadata(lock).is_ok())
+    }
+
     fn write_error(&self, what: &str) -> impl Fn(gix::Error) -> GitError {
         let what = format!("{what} in {}", self.path.display());
         move |e| GitError::Write {
@@ -394,6 +405,12 @@ impl Store for GixStore {
                     return Err(GitError::Conflict {
                         reference: self.reference.clone(),
                         expected: base.commit.clone().unwrap_or_else(|| "nothing".into()),
+                    });
+                }
+                if let Some(lock) = self.ref_lock(&repo) {
+                    return Err(GitError::Locked {
+                        reference: self.reference.clone(),
+                        lock: lock.display().to_string(),
                     });
                 }
                 Err(self

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 pub use gix_store::GixStore;
 pub use remote::{GitCli, PushOutcome, Remote};
-pub use worktree::sync_worktree;
+pub use worktree::{WorktreeCheck, check_worktree, sync_worktree};
 
 use crate::model::SourceFile;
 use crate::state::Changes;
@@ -110,6 +110,19 @@ pub enum GitError {
         reference: String,
         /// The commit the pass started from.
         expected: String,
+    },
+    /// A lock file stops the branch from moving: another writer holds it, or one was
+    /// cut short and left it.
+    #[error(
+        "cannot move {reference}: the lock file {lock} exists, so another git command is \
+         updating it or one was cut short; if no git command runs in this repository, \
+         remove it (rm '{lock}') and run again"
+    )]
+    Locked {
+        /// The branch.
+        reference: String,
+        /// The lock file's path.
+        lock: String,
     },
     /// The `git` program failed.
     #[error("`git {args}` in {dir} failed: {message}")]

@@ -72,8 +72,8 @@ fn idle_connections_past_the_bound_wait_without_descriptors_and_probes_are_answe
     ]);
     wait_for(LIVENESS, "the first sync", || serve.get("/readyz").0 == 200);
     let sockets = || {
-        let fds = std::fs::read_dir(format!("/proc/{}/fd", serve.pid())).unwrap();
-        fds.filter_map(|fd| std::fs::read_link(fd.unwrap().path()).ok())
+        let fds = fs_err::read_dir(format!("/proc/{}/fd", serve.pid())).unwrap();
+        fds.filter_map(|fd| fs_err::read_link(fd.unwrap().path()).ok())
             .filter(|target| target.to_string_lossy().starts_with("socket:"))
             .count()
     };

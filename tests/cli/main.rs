@@ -13,3 +13,4 @@ mod reconcile;
 mod scheduling;
 mod serve;
 mod support;
+mod worktree;
