@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::objects::{object_id, write_objects};
 use super::tree_edit::{Edit, write_edited};
-use super::{CommitRequest, GitError, Snapshot, Store};
+use super::{CommitRequest, GitError, Skipped, Snapshot, Store};
 use crate::model::SourceFile;
 use crate::state::{Changes, Content};
 
@@ -198,14 +198,22 @@ impl GixStore {
             .breadthfirst
             .files()
             .map_err(self.read_error("the commit's tree"))?;
-        let files = entries
-            .into_iter()
-            .filter(|e| e.mode.is_blob())
-            .map(|e| (e.filepath.to_string(), e.oid.to_string()))
-            .collect();
+        let mut files = std::collections::BTreeMap::new();
+        let mut skipped = std::collections::BTreeMap::new();
+        for entry in entries {
+            let path = entry.filepath.to_string();
+            if entry.mode.is_blob() {
+                files.insert(path, entry.oid.to_string());
+            } else if entry.mode.is_link() {
+                skipped.insert(path, Skipped::Symlink);
+            } else if entry.mode.is_commit() {
+                skipped.insert(path, Skipped::Submodule);
+            }
+        }
         Ok(Snapshot {
             commit: Some(commit_id.to_string()),
             files,
+            skipped,
         })
     }
 

@@ -25,6 +25,31 @@ pub struct Snapshot {
     pub commit: Option<String>,
     /// Every file (blob) of the commit's tree: path to blob id, hex.
     pub files: BTreeMap<String, String>,
+    /// Entries of the tree that are neither files nor folders, by path: they are never
+    /// read (a link is not followed), and inputs among them are reported.
+    pub skipped: BTreeMap<String, Skipped>,
+}
+
+/// A tree entry that `promised` does not read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skipped {
+    /// A symbolic link (mode 120000).
+    Symlink,
+    /// A submodule: a gitlink to a commit of another repository (mode 160000).
+    Submodule,
+}
+
+impl std::fmt::Display for Skipped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Skipped::Symlink => {
+                "a symbolic link, which promised does not follow: commit the file itself"
+            }
+            Skipped::Submodule => {
+                "a submodule, whose files promised does not read: commit the files themselves"
+            }
+        })
+    }
 }
 
 impl Snapshot {

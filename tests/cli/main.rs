@@ -13,4 +13,5 @@ mod reconcile;
 mod scheduling;
 mod serve;
 mod support;
+mod unread_entries;
 mod worktree;
