@@ -261,6 +261,24 @@ mod tests {
     }
 
     #[test]
+    fn a_schema_as_deep_as_a_promise_may_nest_compiles_and_checks_on_a_small_stack() {
+        // 8 levels of Promise and CRD around the schema, two per nested property.
+        let levels = (crate::yaml::PROMISE_MAX_DEPTH - 8) / 2;
+        let mut schema = json!({"type": "string"});
+        let mut request = json!(1);
+        for _ in 0..levels {
+            schema = json!({"type": "object", "properties": {"p": schema}});
+            request = json!({"p": request});
+        }
+        let run = move || {
+            let compiled = RequestSchema::compile(&schema).unwrap();
+            compiled.violations(&request).len()
+        };
+        let thread = std::thread::Builder::new().stack_size(2 << 20).spawn(run);
+        assert_eq!(thread.unwrap().join().unwrap(), 1);
+    }
+
+    #[test]
     fn int_or_string_refuses_other_types() {
         let violations = schema().violations(&json!({"spec": {"size": "small", "port": true}}));
         assert_eq!(violations[0].field, "spec.port");

@@ -53,5 +53,8 @@ fn a_pass_reports_links_and_submodules_as_unreadable_and_reconciles_the_rest() {
     );
     assert!(run.stdout.contains("ready    app/team/a"), "{}", run.stdout);
     let managed = repo.managed_files();
-    assert!(!managed.contains("secret"), "the link is not followed: {managed}");
+    assert!(
+        !managed.contains("secret"),
+        "the link is not followed: {managed}"
+    );
 }
