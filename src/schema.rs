@@ -48,13 +48,48 @@ impl RequestSchema {
             .iter_errors(document)
             .map(|err| Violation {
                 field: dotted(err.instance_path().as_str()),
-                message: err.to_string(),
+                message: without_long_values(err.to_string(), &err.instance().to_string()),
             })
             .collect();
         found.sort_by(|a, b| (&a.field, &a.message).cmp(&(&b.field, &b.message)));
         found.dedup();
         found
     }
+}
+
+/// How much of a request's value a violation repeats; the rest is left out.
+const ECHO_LIMIT: usize = 64;
+
+/// The longest violation message kept whole, for values the message spells otherwise.
+const MESSAGE_LIMIT: usize = 512;
+
+/// `message` with the value it repeats (`instance`, as JSON) cut to a short prefix: a
+/// request's value can be megabytes, and the message goes into its status file (and is
+/// shown twice there). The original length is kept, so the reader knows what was cut.
+fn without_long_values(message: String, instance: &str) -> String {
+    let message = if instance.len() > ECHO_LIMIT && message.contains(instance) {
+        message.replacen(instance, &abbreviate(instance, ECHO_LIMIT), 1)
+    } else {
+        message
+    };
+    if message.len() > MESSAGE_LIMIT {
+        abbreviate(&message, MESSAGE_LIMIT)
+    } else {
+        message
+    }
+}
+
+/// The first `keep` bytes of `text` (fewer, to end on a character) then `…` and the
+/// original length; `text` itself when it is short enough.
+pub(crate) fn abbreviate(text: &str, keep: usize) -> String {
+    if text.len() <= keep {
+        return text.to_string();
+    }
+    let mut end = keep;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes)", &text[..end], text.len())
 }
 
 /// Rewrites the OpenAPI dialect into JSON Schema. Only schema positions are visited
@@ -199,6 +234,48 @@ mod tests {
             schema.violations(&json!({"nullable": "text", "x-kubernetes-int-or-string": 1}));
         let fields: Vec<String> = violations.into_iter().map(|v| v.field).collect();
         assert_eq!(fields, ["nullable", "x-kubernetes-int-or-string"]);
+    }
+
+    #[test]
+    fn a_long_value_is_echoed_as_a_short_prefix_with_its_length() {
+        let long = "é".repeat(25_000);
+        let violations = schema().violations(&json!({"spec": {"size": long}}));
+        assert_eq!(violations.len(), 1);
+        let message = &violations[0].message;
+        assert!(message.len() < 300, "{message}");
+        assert!(message.contains("… (50002 bytes)"), "{message}");
+        assert!(message.starts_with("\"éé"), "{message}");
+        assert!(message.contains("is not one of"), "{message}");
+    }
+
+    #[test]
+    fn short_values_are_echoed_whole_and_long_messages_are_cut() {
+        assert_eq!(abbreviate("small", 64), "small");
+        assert_eq!(abbreviate("abcdef", 3), "abc… (6 bytes)");
+        assert_eq!(abbreviate("aé", 2), "a… (3 bytes)");
+        let message = without_long_values("x".repeat(2000), "1");
+        assert_eq!(
+            message,
+            format!("{}… (2000 bytes)", "x".repeat(MESSAGE_LIMIT))
+        );
+    }
+
+    #[test]
+    fn a_schema_as_deep_as_a_promise_may_nest_compiles_and_checks_on_a_small_stack() {
+        // 8 levels of Promise and CRD around the schema, two per nested property.
+        let levels = (crate::yaml::PROMISE_MAX_DEPTH - 8) / 2;
+        let mut schema = json!({"type": "string"});
+        let mut request = json!(1);
+        for _ in 0..levels {
+            schema = json!({"type": "object", "properties": {"p": schema}});
+            request = json!({"p": request});
+        }
+        let run = move || {
+            let compiled = RequestSchema::compile(&schema).unwrap();
+            compiled.violations(&request).len()
+        };
+        let thread = std::thread::Builder::new().stack_size(2 << 20).spawn(run);
+        assert_eq!(thread.unwrap().join().unwrap(), 1);
     }
 
     #[test]

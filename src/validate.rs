@@ -1,9 +1,10 @@
 //! `promised validate`: every Promise, Destination and request checked, each problem
 //! reported as `path:line: field: message`, the way compilers report. Pure.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
+use crate::git::Skipped;
 use crate::model::{Platform, SourceFile};
 use crate::reconcile::prepare::{Rejection, Schemas, check};
 use crate::yaml::{field_lines, line_of};
@@ -25,9 +26,13 @@ impl fmt::Display for Finding {
     }
 }
 
-/// Checks the input files of a commit; returns the problems, sorted by file and line,
-/// and how many input files there were.
-pub fn validate(files: Vec<SourceFile>) -> (Vec<Finding>, usize) {
+/// Checks the input files of a commit, and reports the tree entries under the input
+/// folders that are not read (`skipped`: symbolic links, submodules); returns the
+/// problems, sorted by file and line, and how many input files there were.
+pub fn validate(
+    files: Vec<SourceFile>,
+    skipped: &BTreeMap<String, Skipped>,
+) -> (Vec<Finding>, usize) {
     let texts: HashMap<String, String> = files
         .iter()
         .map(|f| {
@@ -48,7 +53,10 @@ pub fn validate(files: Vec<SourceFile>) -> (Vec<Finding>, usize) {
         });
         field.map_or(1, |field| line_of(&field_lines(text), field))
     };
-    let platform = Platform::load(files);
+    let mut platform = Platform::load(files);
+    for (path, why) in skipped {
+        platform.add_unread(path, &why.to_string());
+    }
     let mut findings: Vec<Finding> = platform
         .problems
         .iter()
@@ -100,24 +108,32 @@ mod tests {
 
     #[test]
     fn findings_name_the_file_line_and_field() {
-        let (findings, checked) = validate(vec![
-            file("promises/app.yaml", PROMISE),
-            file(
-                "requests/app/a.yaml",
-                "apiVersion: a.b/v1\nkind: App\nmetadata:\n  name: a\nspec:\n  size: big\n",
-            ),
-            file(
-                "requests/app/b.yaml",
-                "apiVersion: a.b/v1\nkind: App\nmetadata: {name: [\n",
-            ),
-            file(
-                "destinations/dev.yaml",
-                "kind: Destination\nmetadata:\n  name: dev\n  labels:\n    on: true\n",
-            ),
+        let skipped = BTreeMap::from([
+            ("requests/app/link.yaml".to_string(), Skipped::Symlink),
+            ("requests/app/vendor".to_string(), Skipped::Submodule),
+            ("docs/link.md".to_string(), Skipped::Symlink),
         ]);
+        let (findings, checked) = validate(
+            vec![
+                file("promises/app.yaml", PROMISE),
+                file(
+                    "requests/app/a.yaml",
+                    "apiVersion: a.b/v1\nkind: App\nmetadata:\n  name: a\nspec:\n  size: big\n",
+                ),
+                file(
+                    "requests/app/b.yaml",
+                    "apiVersion: a.b/v1\nkind: App\nmetadata: {name: [\n",
+                ),
+                file(
+                    "destinations/dev.yaml",
+                    "kind: Destination\nmetadata:\n  name: dev\n  labels:\n    on: true\n",
+                ),
+            ],
+            &skipped,
+        );
         let lines: Vec<String> = findings.iter().map(ToString::to_string).collect();
-        assert_eq!(checked, 4);
-        assert_eq!(lines.len(), 3, "{lines:#?}");
+        assert_eq!(checked, 6);
+        assert_eq!(lines.len(), 5, "{lines:#?}");
         assert!(
             lines[0].starts_with("destinations/dev.yaml:5: metadata.labels"),
             "{}",
@@ -131,6 +147,14 @@ mod tests {
             lines[2].starts_with("requests/app/b.yaml:3: line 3 column"),
             "{}",
             lines[2]
+        );
+        assert_eq!(
+            lines[3],
+            "requests/app/link.yaml:1: a symbolic link, which promised does not follow: commit the file itself"
+        );
+        assert_eq!(
+            lines[4],
+            "requests/app/vendor:1: a submodule, whose files promised does not read: commit the files themselves"
         );
     }
 }

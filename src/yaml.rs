@@ -23,15 +23,70 @@ pub enum YamlError {
     },
 }
 
-/// Parses every document of a YAML stream. Empty documents (a lone `---`) are dropped.
+/// How deeply mappings and sequences may nest in a request, a Destination, a metadata
+/// file or a pipeline output. Parsing, the JSON values and their checks all recurse, so
+/// a bound protects the stack; no sane request needs more.
+pub const MAX_DEPTH: usize = 64;
+
+/// How deeply a Promise may nest: its `api` holds a whole CRD, whose schemas of
+/// real-world APIs go deeper than [`MAX_DEPTH`]. Still a bound, as a Promise comes from
+/// any Promise author.
+pub const PROMISE_MAX_DEPTH: usize = 256;
+
+/// Parses every document of a YAML stream, nested at most [`MAX_DEPTH`] deep. Empty
+/// documents (a lone `---`) are dropped.
 pub fn documents(text: &str) -> Result<Vec<Value>, YamlError> {
-    let docs: Vec<Value> = serde_saphyr::from_str_multiple(text).map_err(syntax)?;
+    documents_nested(text, MAX_DEPTH)
+}
+
+/// Parses every document of a YAML stream, nested at most `max_depth` deep.
+fn documents_nested(text: &str, max_depth: usize) -> Result<Vec<Value>, YamlError> {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_depth = max_depth;
+    let options = serde_saphyr::options! { budget: Some(budget) };
+    let docs: Vec<Value> =
+        serde_saphyr::from_str_multiple_with_options(text, options).map_err(syntax)?;
     Ok(docs.into_iter().filter(|doc| !doc.is_null()).collect())
 }
 
-/// Parses a YAML text that must hold exactly one document.
+/// Parses a YAML text that must hold exactly one document, nested at most
+/// [`MAX_DEPTH`] deep.
 pub fn document(text: &str) -> Result<Value, YamlError> {
-    let mut docs = documents(text)?;
+    document_nested(text, MAX_DEPTH)
+}
+
+/// Parses a YAML text that must hold exactly one document, nested at most `max_depth`
+/// deep ([`PROMISE_MAX_DEPTH`] for a Promise).
+///
+/// Parsing recurses once per level, with frames of up to 30 KiB in a debug build: past
+/// [`MAX_DEPTH`] it runs on a thread of its own whose stack fits `max_depth` levels
+/// (only the pages used are backed by memory), so that it does not depend on the stack
+/// of the caller (2 MiB for a Tokio blocking thread, as the daemon's passes run on).
+pub fn document_nested(text: &str, max_depth: usize) -> Result<Value, YamlError> {
+    if max_depth <= MAX_DEPTH {
+        return document_on_this_thread(text, max_depth);
+    }
+    let stack = (max_depth + 16) * STACK_PER_LEVEL;
+    std::thread::scope(|scope| {
+        let parse = std::thread::Builder::new()
+            .name("yaml".into())
+            .stack_size(stack)
+            .spawn_scoped(scope, || document_on_this_thread(text, max_depth));
+        match parse {
+            Ok(parse) => parse.join().expect("parsing YAML does not panic"),
+            Err(err) => Err(YamlError::Syntax(format!(
+                "cannot start a thread to parse a document nested up to {max_depth} deep: {err}"
+            ))),
+        }
+    })
+}
+
+/// Stack reserved per level of nesting when parsing on a thread of its own: generous
+/// for a debug build's frames.
+const STACK_PER_LEVEL: usize = 64 * 1024;
+
+fn document_on_this_thread(text: &str, max_depth: usize) -> Result<Value, YamlError> {
+    let mut docs = documents_nested(text, max_depth)?;
     match docs.len() {
         1 => Ok(docs.remove(0)),
         0 => Err(YamlError::Syntax("the file holds no YAML document".into())),
@@ -160,6 +215,33 @@ mod tests {
             err,
             YamlError::Syntax("line 2 column 4: unclosed bracket '['".into())
         );
+    }
+
+    /// A mapping nested `depth` deep, counting the document's own mapping.
+    fn nested(depth: usize) -> String {
+        let mut text = String::new();
+        for level in 0..depth - 1 {
+            text.push_str(&format!("{}k{level}:\n", "  ".repeat(level)));
+        }
+        text + &format!("{}leaf: 1\n", "  ".repeat(depth - 1))
+    }
+
+    #[test]
+    fn requests_may_nest_64_deep_and_no_deeper() {
+        assert!(document(&nested(MAX_DEPTH)).is_ok());
+        let err = document(&nested(MAX_DEPTH + 1)).unwrap_err();
+        assert!(err.to_string().contains("depth"), "{err}");
+        assert!(documents(&nested(MAX_DEPTH + 1)).is_err());
+    }
+
+    #[test]
+    fn promises_may_nest_256_deep_and_no_deeper() {
+        let deep = nested(PROMISE_MAX_DEPTH);
+        let value = document_nested(&deep, PROMISE_MAX_DEPTH).unwrap();
+        // A Promise's dependencies are written back out, on the caller's stack.
+        assert!(to_string(&value).contains("leaf: 1"));
+        let err = document_nested(&nested(PROMISE_MAX_DEPTH + 1), PROMISE_MAX_DEPTH).unwrap_err();
+        assert!(err.to_string().contains("depth"), "{err}");
     }
 
     #[test]

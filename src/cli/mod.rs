@@ -46,7 +46,7 @@ pub enum Command {
     Reconcile(reconcile::ReconcileArgs),
     /// Follow a remote repository: rerun what changes, rerun everything on a schedule,
     /// push the outputs back.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Show what a change (a pull request) would do to the outputs and statuses,
     /// writing nothing.
     Plan(plan::PlanArgs),
@@ -66,7 +66,7 @@ pub enum Command {
 pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<u8> {
     match cli.command {
         Command::Reconcile(args) => reconcile::run(args, out),
-        Command::Serve(args) => serve::run(args, out),
+        Command::Serve(args) => serve::run(*args, out),
         Command::Pipeline(command) => pipeline::run(command, out),
         Command::Validate(args) => validate::run(args, out),
         Command::Plan(args) => plan::run(args, out),

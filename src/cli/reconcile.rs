@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::executor_args::ExecutorArgs;
 use super::{EXIT_OK, EXIT_PROBLEMS};
-use crate::git::{GixStore, sync_worktree};
+use crate::git::{GixStore, WorktreeCheck, check_worktree, sync_worktree};
 use crate::reconcile::{Options, PassReport, Progress, Scope, reconcile};
 use crate::state::status::Phase;
 
@@ -52,6 +52,9 @@ pub fn run(args: ReconcileArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         ..defaults
     };
     let store = GixStore::open(&args.repo, args.branch.as_deref())?;
+    // An earlier worktree update cut short is repaired before the pass, so that this
+    // pass's update starts from an index that agrees with HEAD.
+    let locked = report_worktree(&store, out)?;
     let scope = if args.requests.is_empty() {
         Scope::all()
     } else {
@@ -91,7 +94,8 @@ pub fn run(args: ReconcileArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     bar.finish_and_clear();
     print_report(&report, out)?;
 
-    if let (Some(old), Some(new)) = (&report.input_commit, &report.output_commit) {
+    let commits = (&report.input_commit, &report.output_commit);
+    if let (Some(old), Some(new), false) = (commits.0, commits.1, locked) {
         match sync_worktree(store.path(), store.reference(), old, new) {
             Ok(true) => tracing::info!("updated the checked-out worktree"),
             Ok(false) => {}
@@ -100,6 +104,9 @@ pub fn run(args: ReconcileArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
                 "warning  the commit is made, but the checked-out worktree was left as it was: {err}"
             )?,
         }
+    }
+    if !locked {
+        report_worktree(&store, out)?;
     }
     writeln!(out, "{}", summary(&report, started.elapsed()))?;
     let mut unknown = false;
@@ -118,6 +125,25 @@ pub fn run(args: ReconcileArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     } else {
         EXIT_PROBLEMS
     })
+}
+
+/// Checks the checked-out worktree for an interrupted update and says what it found.
+/// Returns whether its index is locked, so the worktree is not to be updated.
+fn report_worktree(store: &GixStore, out: &mut dyn Write) -> anyhow::Result<bool> {
+    match check_worktree(store.path(), store.reference()) {
+        Ok(WorktreeCheck::Clean) => Ok(false),
+        Ok(found) => {
+            writeln!(out, "warning  {found}")?;
+            Ok(matches!(found, WorktreeCheck::Locked { .. }))
+        }
+        Err(err) => {
+            writeln!(
+                out,
+                "warning  cannot check the worktree for an interrupted update: {err}"
+            )?;
+            Ok(false)
+        }
+    }
 }
 
 pub(super) fn parse_author(author: &str) -> anyhow::Result<(String, String)> {

@@ -11,7 +11,7 @@ use super::EXIT_OK;
 use super::executor_args::ExecutorArgs;
 use crate::reconcile::Options;
 use crate::serve::timing::{Backoff, DEFAULT_SCHEDULE, Schedule};
-use crate::serve::{ServeConfig, serve};
+use crate::serve::{HttpLimits, ServeConfig, serve};
 
 /// Arguments of `promised serve`.
 #[derive(Debug, clap::Args)]
@@ -45,6 +45,15 @@ pub struct ServeArgs {
     /// X-Gitlab-Token). Without it, POST /hooks/git is off.
     #[arg(long, env = "PROMISED_WEBHOOK_SECRET", hide_env_values = true)]
     pub webhook_secret: Option<String>,
+    /// Close an HTTP connection that has not sent a request's headers within this time.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub http_header_timeout: Duration,
+    /// Answer 408 to an HTTP request not handled within this time, its body read included.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub http_request_timeout: Duration,
+    /// Serve at most this many HTTP connections at once; more wait in the listen backlog.
+    #[arg(long, default_value_t = 64)]
+    pub http_max_connections: usize,
     /// Also wake on file-system changes of a remote on this machine.
     #[arg(long)]
     pub watch: bool,
@@ -82,6 +91,16 @@ pub fn run(args: ServeArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         args.retry_base,
         args.retry_max
     );
+    anyhow::ensure!(
+        args.http_header_timeout >= Duration::from_millis(100)
+            && args.http_request_timeout >= Duration::from_millis(100)
+            && args.http_max_connections >= 1,
+        "--http-header-timeout {:?} / --http-request-timeout {:?} / --http-max-connections {}: \
+         give at least 100ms, 100ms and 1",
+        args.http_header_timeout,
+        args.http_request_timeout,
+        args.http_max_connections
+    );
     let defaults = Options::default();
     let config = ServeConfig {
         remote: args.remote,
@@ -93,6 +112,12 @@ pub fn run(args: ServeArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         output_branch: args.output_branch,
         listen: args.listen,
         webhook_secret: args.webhook_secret,
+        http_limits: HttpLimits {
+            header_timeout: args.http_header_timeout,
+            request_timeout: args.http_request_timeout,
+            max_connections: args.http_max_connections,
+            ..HttpLimits::default()
+        },
         watch: args.watch,
         options: Options {
             timeout: args.timeout,

@@ -24,7 +24,7 @@ pub fn run(args: ValidateArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     let store = GixStore::open_revision(&args.repo, &args.rev)?;
     let snapshot = store.snapshot()?;
     let paths = snapshot.paths(is_input);
-    let (findings, checked) = validate(store.read(&snapshot, &paths)?);
+    let (findings, checked) = validate(store.read(&snapshot, &paths)?, &snapshot.skipped);
     for finding in &findings {
         writeln!(out, "{finding}")?;
     }

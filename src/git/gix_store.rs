@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::objects::{object_id, write_objects};
 use super::tree_edit::{Edit, write_edited};
-use super::{CommitRequest, GitError, Snapshot, Store};
+use super::{CommitRequest, GitError, Skipped, Snapshot, Store};
 use crate::model::SourceFile;
 use crate::state::{Changes, Content};
 
@@ -198,14 +198,22 @@ impl GixStore {
             .breadthfirst
             .files()
             .map_err(self.read_error("the commit's tree"))?;
-        let files = entries
-            .into_iter()
-            .filter(|e| e.mode.is_blob())
-            .map(|e| (e.filepath.to_string(), e.oid.to_string()))
-            .collect();
+        let mut files = std::collections::BTreeMap::new();
+        let mut skipped = std::collections::BTreeMap::new();
+        for entry in entries {
+            let path = entry.filepath.to_string();
+            if entry.mode.is_blob() {
+                files.insert(path, entry.oid.to_string());
+            } else if entry.mode.is_link() {
+                skipped.insert(path, Skipped::Symlink);
+            } else if entry.mode.is_commit() {
+                skipped.insert(path, Skipped::Submodule);
+            }
+        }
         Ok(Snapshot {
             commit: Some(commit_id.to_string()),
             files,
+            skipped,
         })
     }
 
@@ -250,6 +258,17 @@ impl GixStore {
     /// cache.
     fn reader(&self) -> Result<gix::Repository, GitError> {
         open_repo(&self.path)
+    }
+
+    /// A lock file that stops the branch from moving: the branch's own (`<ref>.lock`) or
+    /// that of the packed refs. gix's error does not say which, so the disk is looked at.
+    fn ref_lock(&self, repo: &gix::Repository) -> Option<PathBuf> {
+        let common = repo.common_dir();
+        let own = common.join(format!("{}.lock", self.reference));
+        let packed = common.join("packed-refs.lock");
+        [own, packed]
+            .into_iter()
+            .find(|lock| fs_err::symlink_metadata(lock).is_ok())
     }
 
     fn write_error(&self, what: &str) -> impl Fn(gix::Error) -> GitError {
@@ -394,6 +413,12 @@ impl Store for GixStore {
                     return Err(GitError::Conflict {
                         reference: self.reference.clone(),
                         expected: base.commit.clone().unwrap_or_else(|| "nothing".into()),
+                    });
+                }
+                if let Some(lock) = self.ref_lock(&repo) {
+                    return Err(GitError::Locked {
+                        reference: self.reference.clone(),
+                        lock: lock.display().to_string(),
                     });
                 }
                 Err(self

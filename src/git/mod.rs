@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 pub use gix_store::GixStore;
 pub use remote::{GitCli, PushOutcome, Remote};
-pub use worktree::sync_worktree;
+pub use worktree::{WorktreeCheck, check_worktree, sync_worktree};
 
 use crate::model::SourceFile;
 use crate::state::Changes;
@@ -25,6 +25,31 @@ pub struct Snapshot {
     pub commit: Option<String>,
     /// Every file (blob) of the commit's tree: path to blob id, hex.
     pub files: BTreeMap<String, String>,
+    /// Entries of the tree that are neither files nor folders, by path: they are never
+    /// read (a link is not followed), and inputs among them are reported.
+    pub skipped: BTreeMap<String, Skipped>,
+}
+
+/// A tree entry that `promised` does not read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skipped {
+    /// A symbolic link (mode 120000).
+    Symlink,
+    /// A submodule: a gitlink to a commit of another repository (mode 160000).
+    Submodule,
+}
+
+impl std::fmt::Display for Skipped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Skipped::Symlink => {
+                "a symbolic link, which promised does not follow: commit the file itself"
+            }
+            Skipped::Submodule => {
+                "a submodule, whose files promised does not read: commit the files themselves"
+            }
+        })
+    }
 }
 
 impl Snapshot {
@@ -110,6 +135,19 @@ pub enum GitError {
         reference: String,
         /// The commit the pass started from.
         expected: String,
+    },
+    /// A lock file stops the branch from moving: another writer holds it, or one was
+    /// cut short and left it.
+    #[error(
+        "cannot move {reference}: the lock file {lock} exists, so another git command is \
+         updating it or one was cut short; if no git command runs in this repository, \
+         remove it (rm '{lock}') and run again"
+    )]
+    Locked {
+        /// The branch.
+        reference: String,
+        /// The lock file's path.
+        lock: String,
     },
     /// The `git` program failed.
     #[error("`git {args}` in {dir} failed: {message}")]

@@ -102,6 +102,26 @@ impl Platform {
         platform
     }
 
+    /// Records an entry under an input folder that is not read (a symbolic link or a
+    /// submodule: `why` says which); others are ignored, as other files there are. It
+    /// counts as an unreadable file of its folder: it may hold the Promise or
+    /// Destination that others need.
+    pub fn add_unread(&mut self, path: &str, why: &str) {
+        let Some(dir) = INPUT_DIRS
+            .into_iter()
+            .find(|dir| path.strip_prefix(dir).is_some_and(|r| r.starts_with('/')))
+        else {
+            return;
+        };
+        match dir {
+            "promises" => self.promises_incomplete = true,
+            "destinations" => self.destinations_incomplete = true,
+            _ => {}
+        }
+        self.problems.push(LoadError::new(path, why));
+        self.problems.sort_by(|a, b| a.path.cmp(&b.path));
+    }
+
     fn add_promise(&mut self, file: &SourceFile) {
         let promise = text(file).and_then(|t| Promise::parse(&file.path, t));
         match promise {

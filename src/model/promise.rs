@@ -90,7 +90,8 @@ impl Promise {
     /// Reads a Promise document. `path` is only used in errors.
     pub fn parse(path: &str, text: &str) -> Result<Self, LoadError> {
         let fail = |err: yaml::YamlError| LoadError::new(path, err.to_string());
-        let doc: PromiseDoc = yaml::typed(yaml::document(text).map_err(fail)?).map_err(fail)?;
+        let value = yaml::document_nested(text, yaml::PROMISE_MAX_DEPTH).map_err(fail)?;
+        let doc: PromiseDoc = yaml::typed(value).map_err(fail)?;
         if doc.kind != "Promise" {
             return Err(LoadError::new(
                 path,
@@ -342,6 +343,32 @@ spec:
                 env:
                   - {name: SIZE, value: small}
 "#;
+
+    /// [`REDIS`] with its request schema nested so that the file is `depth` levels deep.
+    fn redis_nested(depth: usize) -> String {
+        // The mapping of `openAPIV3Schema` is at level 8; each property adds two.
+        let mut schema = String::new();
+        let mut indent = "              ".to_string();
+        let mut level = 8;
+        while level + 2 <= depth {
+            schema.push_str(&format!("{indent}properties:\n{indent}  p:\n"));
+            indent.push_str("    ");
+            level += 2;
+        }
+        schema.push_str(&format!("{indent}type: object\n"));
+        if level < depth {
+            schema.push_str(&format!("{indent}x-extra:\n{indent}  - 1\n"));
+        }
+        REDIS.replace("              type: object\n", &schema)
+    }
+
+    #[test]
+    fn a_promise_may_nest_256_deep_and_no_deeper() {
+        let promise = Promise::parse("p.yaml", &redis_nested(yaml::PROMISE_MAX_DEPTH)).unwrap();
+        assert_eq!(promise.name, "redis");
+        let err = Promise::parse("p.yaml", &redis_nested(yaml::PROMISE_MAX_DEPTH + 1)).unwrap_err();
+        assert!(err.to_string().contains("depth"), "{err}");
+    }
 
     #[test]
     fn reads_the_kratix_shape() {

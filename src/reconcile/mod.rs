@@ -133,10 +133,11 @@ pub fn reconcile(
     let Snapshot {
         commit,
         files: current,
+        ..
     } = managed;
     let base = Snapshot {
         commit,
-        files: BTreeMap::new(),
+        ..Snapshot::default()
     };
 
     let (selected, unselected): (Vec<&RequestFile>, Vec<&RequestFile>) = platform
@@ -243,19 +244,30 @@ fn read_branch(inputs: &dyn Store, outputs: Option<&dyn Store>) -> Result<Branch
     let input_commit = input_snapshot.commit.clone();
     let (input_listing, managed) = match output_snapshot {
         None => {
-            let Snapshot { commit, files } = input_snapshot;
+            let Snapshot {
+                commit,
+                files,
+                skipped,
+            } = input_snapshot;
             let (files, rest) = files.into_iter().partition(|(path, _)| is_managed(path));
             let inputs = Snapshot {
                 commit: commit.clone(),
                 files: rest,
+                skipped,
             };
-            (inputs, Snapshot { commit, files })
+            let managed = Snapshot {
+                commit,
+                files,
+                ..Snapshot::default()
+            };
+            (inputs, managed)
         }
-        Some(Snapshot { commit, files }) => {
+        Some(Snapshot { commit, files, .. }) => {
             let files = files.into_iter().filter(|(path, _)| is_managed(path));
             let managed = Snapshot {
                 commit,
                 files: files.collect(),
+                ..Snapshot::default()
             };
             (input_snapshot, managed)
         }
@@ -282,8 +294,11 @@ fn read_inputs(inputs: &dyn Store, listing: Snapshot) -> Result<Platform, GitErr
     let paths = listing.paths(is_input);
     let files = inputs.read(&listing, &paths)?;
     drop(paths);
-    drop(listing);
-    Ok(Platform::load(files))
+    let mut platform = Platform::load(files);
+    for (path, skipped) in &listing.skipped {
+        platform.add_unread(path, &skipped.to_string());
+    }
+    Ok(platform)
 }
 
 /// Writes the rendered files held as bytes to the object database.

@@ -47,6 +47,7 @@ impl Store for MemoryStore {
         Ok(Snapshot {
             commit: Some(format!("commit-{}", commits.len())),
             files: listed,
+            ..Snapshot::default()
         })
     }
 

@@ -1,10 +1,14 @@
 //! The daemon's HTTP endpoints: health, readiness, metrics, and the push webhook.
+//!
+//! How connections are accepted and bounded is [`super::connections`]; this file is what
+//! each request gets.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
@@ -12,7 +16,17 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use tokio::sync::Notify;
 
+use super::log_limit::LogLimit;
 use super::metrics::Metrics;
+
+/// The largest webhook body read. GitHub caps push payloads at 25 MB but sends far less
+/// for a push; the webhook only needs the body to check its signature. A larger body is
+/// refused with 413 as soon as its `Content-Length` or the bytes read say so, without
+/// reading the rest.
+pub const WEBHOOK_BODY_LIMIT: usize = 2 * 1024 * 1024;
+
+/// At most one warning per this interval for refused webhook calls.
+const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// What the handlers share with the daemon.
 #[derive(Clone)]
@@ -25,6 +39,37 @@ pub struct AppState {
     pub wake: Arc<Notify>,
     /// The webhook's shared secret; without one the webhook is off.
     pub secret: Option<Arc<str>>,
+    /// Keeps refused webhook calls from flooding the log.
+    refusals: Arc<Mutex<LogLimit>>,
+}
+
+impl AppState {
+    /// The handlers' state.
+    pub fn new(
+        metrics: Arc<Metrics>,
+        ready: Arc<AtomicBool>,
+        wake: Arc<Notify>,
+        secret: Option<Arc<str>>,
+    ) -> Self {
+        AppState {
+            metrics,
+            ready,
+            wake,
+            secret,
+            refusals: Arc::new(Mutex::new(LogLimit::new(REFUSAL_LOG_INTERVAL))),
+        }
+    }
+
+    /// Logs a refused webhook call, unless one was logged within the interval.
+    fn log_refusal(&self, why: &str) {
+        let mut limit = self.refusals.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(suppressed) = limit.allow(Instant::now()) {
+            tracing::warn!(
+                suppressed,
+                "webhook call refused: {why} (and {suppressed} refused calls not logged since the last such line)"
+            );
+        }
+    }
 }
 
 /// The routes: `GET /healthz`, `GET /readyz`, `GET /metrics`, `POST /hooks/git`.
@@ -56,7 +101,7 @@ async fn metrics(State(state): State<AppState>) -> ([(&'static str, &'static str
 async fn hook(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> (StatusCode, &'static str) {
     let Some(secret) = &state.secret else {
         return (
@@ -65,6 +110,20 @@ async fn hook(
         );
     };
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let too_large = (
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "the body is larger than the webhook's 2 MiB limit\n",
+    );
+    let declared = header("content-length").and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > WEBHOOK_BODY_LIMIT as u64) {
+        state.log_refusal("body over 2 MiB");
+        return too_large;
+    }
+    // Stops reading at the first chunk past the limit (a chunked body declares no length).
+    let Ok(body) = axum::body::to_bytes(body, WEBHOOK_BODY_LIMIT).await else {
+        state.log_refusal("body over 2 MiB, or not read whole");
+        return too_large;
+    };
     let verified = verify(
         secret.as_bytes(),
         &body,
@@ -72,7 +131,7 @@ async fn hook(
         header("x-gitlab-token"),
     );
     if !verified {
-        tracing::warn!("webhook call with a missing or wrong signature refused");
+        state.log_refusal("missing or wrong signature");
         return (StatusCode::UNAUTHORIZED, "bad signature\n");
     }
     tracing::info!("webhook: syncing now");

@@ -7,8 +7,10 @@
 //! [`daemon::Daemon::sync`] on a worker thread. SIGTERM or SIGINT lets the sync in
 //! flight finish (its ref updates are atomic either way) and then exits.
 
+mod connections;
 pub mod daemon;
 pub mod http;
+mod log_limit;
 pub mod metrics;
 pub mod timing;
 mod watch;
@@ -22,6 +24,7 @@ use std::time::Duration;
 use chrono::Utc;
 use tokio::sync::Notify;
 
+pub use connections::HttpLimits;
 use daemon::{Daemon, INPUT_REMOTE, OUTPUT_REMOTE, OutputTarget, SyncConfig};
 use metrics::Metrics;
 use timing::{Backoff, Schedule};
@@ -50,6 +53,8 @@ pub struct ServeConfig {
     pub listen: Option<SocketAddr>,
     /// The webhook's shared secret.
     pub webhook_secret: Option<String>,
+    /// Timeouts and the connection bound of the HTTP server.
+    pub http_limits: HttpLimits,
     /// Watch a local remote's folder for changes.
     pub watch: bool,
     /// How passes run.
@@ -96,17 +101,17 @@ pub async fn serve(mut config: ServeConfig, executor: Box<dyn Executor>) -> anyh
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
         println!("promised: listening on http://{local}");
-        let state = http::AppState {
-            metrics: metrics.clone(),
-            ready: ready.clone(),
-            wake: wake.clone(),
-            secret: config.webhook_secret.as_deref().map(Arc::from),
-        };
-        tokio::spawn(async move {
-            if let Err(err) = axum::serve(listener, http::router(state)).await {
-                tracing::error!("HTTP server stopped: {err}");
-            }
-        });
+        let state = http::AppState::new(
+            metrics.clone(),
+            ready.clone(),
+            wake.clone(),
+            config.webhook_secret.as_deref().map(Arc::from),
+        );
+        tokio::spawn(connections::serve(
+            listener,
+            http::router(state),
+            config.http_limits,
+        ));
     }
 
     let sync_config = SyncConfig {

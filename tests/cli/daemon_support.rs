@@ -138,6 +138,11 @@ impl Serve {
         }
     }
 
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// `GET path`: the status code and body.
     pub fn get(&self, path: &str) -> (u16, String) {
         http(&self.addr, "GET", path, &[], b"")
