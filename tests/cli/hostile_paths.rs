@@ -25,6 +25,11 @@ if [ -n "$d" ]; then
 fi
 "#;
 
+/// Static dependencies, which every Promise writes to every destination: so that a bad
+/// Promise name or destination folder would become a path.
+const DEPENDENCIES: &str =
+    "  dependencies:\n    - {apiVersion: v1, kind: Namespace, metadata: {name: app-system}}\n";
+
 /// The request cases: file, document, and the field the error names.
 fn bad_requests() -> Vec<(&'static str, String, &'static str)> {
     let doc = |name: &str, namespace: &str| {
@@ -63,7 +68,10 @@ fn bad_platform_files() -> Vec<(&'static str, String, &'static str)> {
     vec![
         (
             "promises/escape.yaml",
-            promise("../x", "", CONFIGMAP_SCRIPT),
+            promise("../x", DEPENDENCIES, CONFIGMAP_SCRIPT)
+                .replace("apps.test", "escapes.test")
+                .replace("kind: App", "kind: Escape")
+                .replace("plural: apps", "plural: escapes"),
             "promises/escape.yaml: metadata.name: \"../x\"",
         ),
         (
@@ -156,9 +164,12 @@ fn quoted(text: &str) -> String {
     text.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
-/// A repository with the `app` Promise running SCRIPT and the good request `good`.
+/// A repository with the `app` Promise (with DEPENDENCIES) running SCRIPT, and the good
+/// request `good`.
 fn repo_with_good_request() -> TestRepo {
     let repo = app_repo(&format!("{SCRIPT}{CONFIGMAP_SCRIPT}"));
+    let app = promise("app", DEPENDENCIES, &format!("{SCRIPT}{CONFIGMAP_SCRIPT}"));
+    repo.write("promises/app.yaml", &app);
     repo.write("requests/app/good.yaml", &request("good", "team", "small"));
     repo
 }
@@ -238,7 +249,11 @@ fn assert_platform_file_refused(file: &str) {
     assert!(run.stdout.contains(error), "{}", run.stdout);
     assert_good_request_reconciled(&repo);
     let files = repo.managed_files();
-    assert!(!files.contains(".git"), "{files}");
+    assert!(!files.contains(".git") && !files.contains(".."), "{files}");
+    assert!(
+        files.contains("state/dev/dependencies/app/static-dependencies.yaml"),
+        "{files}"
+    );
     assert_sound(repo.path());
 }
 
