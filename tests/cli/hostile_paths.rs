@@ -348,6 +348,47 @@ fn a_request_fixed_after_a_bad_name_loses_its_fallback_status() {
     );
 }
 
+/// Shows the remote checks what it is sent: a commit holding a `.Git` folder is refused.
+fn assert_remote_refuses_a_dot_git_entry(platform: &Platform) {
+    let developer = &platform.developer;
+    let run = |args: &[&str], input: &str| {
+        let mut child = Command::new("git")
+            .args(args)
+            .current_dir(developer.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8(out.stdout).unwrap().trim().to_string(),
+        )
+    };
+    let (_, blob) = run(&["hash-object", "-w", "--stdin"], "x\n");
+    let (_, inner) = run(&["mktree"], &format!("100644 blob {blob}\tconfig\n"));
+    let (_, tree) = run(&["mktree"], &format!("040000 tree {inner}\t.Git\n"));
+    let (_, commit) = run(&["commit-tree", &tree, "-m", "probe"], "");
+    let (pushed, _) = run(
+        &[
+            "push",
+            "-q",
+            "origin",
+            &format!("{commit}:refs/heads/probe"),
+        ],
+        "",
+    );
+    assert!(!pushed, "the remote must refuse a tree entry named .Git");
+}
+
 #[test]
 fn every_hostile_name_pushed_through_serve_leaves_a_remote_that_checks_objects_working() {
     let developer = repo_with_good_request();
@@ -366,6 +407,7 @@ fn every_hostile_name_pushed_through_serve_leaves_a_remote_that_checks_objects_w
     developer.commit("Every hostile name");
     let platform = Platform::publish(developer);
     git_in(&platform.remote, &["config", "receive.fsckObjects", "true"]);
+    assert_remote_refuses_a_dot_git_entry(&platform);
     let serve = Serve::start(&platform.remote, &["--poll", "100ms"], &[]);
     let limit = Duration::from_secs(60);
     wait_for(limit, "the good request's status on the remote", || {
