@@ -326,6 +326,22 @@ fn an_output_folder_named_dot_git_space_fails_its_request_only() {
 }
 
 #[test]
+fn a_request_removed_after_a_bad_name_loses_its_fallback_status() {
+    let repo = repo_with_good_request();
+    repo.write("requests/app/gone.yaml", &request("a/b", "team", "small"));
+    repo.commit("A bad name");
+    assert_eq!(repo.reconcile(&[]).code, 1);
+    assert!(repo.managed_files().contains("status/app/_invalid-names/"));
+    repo.remove("requests/app/gone.yaml");
+    repo.commit("Remove it");
+    let run = repo.reconcile(&[]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let files = repo.managed_files();
+    assert!(!files.contains("_invalid-names"), "{files}");
+    assert_sound(repo.path());
+}
+
+#[test]
 fn a_request_fixed_after_a_bad_name_loses_its_fallback_status() {
     let repo = repo_with_good_request();
     let doc = request("fixed", "../../state", "small");
