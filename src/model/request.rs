@@ -300,4 +300,35 @@ mod tests {
         assert_eq!(promise_folder("requests/b.yaml"), None);
         assert_eq!(promise_folder("other/redis/b.yaml"), None);
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(256))]
+
+        #[test]
+        fn whatever_a_request_names_its_paths_are_made_of_safe_segments(
+            name in "\\PC{0,12}|[a-z.]{0,300}|\\.git[. ]{0,2}",
+            namespace in proptest::option::of("\\PC{0,12}|[a-z./]{0,70}"),
+            file in "[a-z.~]{1,12}",
+        ) {
+            let mut metadata = serde_json::json!({"name": name});
+            if let Some(namespace) = namespace {
+                metadata["namespace"] = namespace.into();
+            }
+            let doc = serde_json::json!({"apiVersion": "a/v1", "kind": "X", "metadata": metadata});
+            let path = format!("requests/redis/{file}.yaml");
+            let request = RequestFile::parse(&path, "b".into(), doc.to_string().into_bytes());
+            let dest = crate::path_segment::SegmentPath::new("dev").unwrap();
+            for written in [
+                crate::state::layout::status_path(&request.key),
+                crate::state::layout::resource_dir(&dest, &request.key),
+            ] {
+                for segment in written.split('/') {
+                    proptest::prop_assert!(
+                        crate::path_segment::check(segment).is_ok(),
+                        "{written:?} from {doc}"
+                    );
+                }
+            }
+        }
+    }
 }

@@ -25,6 +25,11 @@ if [ -n "$d" ]; then
 fi
 "#;
 
+/// Static dependencies, which every Promise writes to every destination: so that a bad
+/// Promise name or destination folder would become a path.
+const DEPENDENCIES: &str =
+    "  dependencies:\n    - {apiVersion: v1, kind: Namespace, metadata: {name: app-system}}\n";
+
 /// The request cases: file, document, and the field the error names.
 fn bad_requests() -> Vec<(&'static str, String, &'static str)> {
     let doc = |name: &str, namespace: &str| {
@@ -63,7 +68,10 @@ fn bad_platform_files() -> Vec<(&'static str, String, &'static str)> {
     vec![
         (
             "promises/escape.yaml",
-            promise("../x", "", CONFIGMAP_SCRIPT),
+            promise("../x", DEPENDENCIES, CONFIGMAP_SCRIPT)
+                .replace("apps.test", "escapes.test")
+                .replace("kind: App", "kind: Escape")
+                .replace("plural: apps", "plural: escapes"),
             "promises/escape.yaml: metadata.name: \"../x\"",
         ),
         (
@@ -156,9 +164,12 @@ fn quoted(text: &str) -> String {
     text.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
-/// A repository with the `app` Promise running SCRIPT and the good request `good`.
+/// A repository with the `app` Promise (with DEPENDENCIES) running SCRIPT, and the good
+/// request `good`.
 fn repo_with_good_request() -> TestRepo {
     let repo = app_repo(&format!("{SCRIPT}{CONFIGMAP_SCRIPT}"));
+    let app = promise("app", DEPENDENCIES, &format!("{SCRIPT}{CONFIGMAP_SCRIPT}"));
+    repo.write("promises/app.yaml", &app);
     repo.write("requests/app/good.yaml", &request("good", "team", "small"));
     repo
 }
@@ -238,7 +249,11 @@ fn assert_platform_file_refused(file: &str) {
     assert!(run.stdout.contains(error), "{}", run.stdout);
     assert_good_request_reconciled(&repo);
     let files = repo.managed_files();
-    assert!(!files.contains(".git"), "{files}");
+    assert!(!files.contains(".git") && !files.contains(".."), "{files}");
+    assert!(
+        files.contains("state/dev/dependencies/app/static-dependencies.yaml"),
+        "{files}"
+    );
     assert_sound(repo.path());
 }
 
@@ -311,6 +326,22 @@ fn an_output_folder_named_dot_git_space_fails_its_request_only() {
 }
 
 #[test]
+fn a_request_removed_after_a_bad_name_loses_its_fallback_status() {
+    let repo = repo_with_good_request();
+    repo.write("requests/app/gone.yaml", &request("a/b", "team", "small"));
+    repo.commit("A bad name");
+    assert_eq!(repo.reconcile(&[]).code, 1);
+    assert!(repo.managed_files().contains("status/app/_invalid-names/"));
+    repo.remove("requests/app/gone.yaml");
+    repo.commit("Remove it");
+    let run = repo.reconcile(&[]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let files = repo.managed_files();
+    assert!(!files.contains("_invalid-names"), "{files}");
+    assert_sound(repo.path());
+}
+
+#[test]
 fn a_request_fixed_after_a_bad_name_loses_its_fallback_status() {
     let repo = repo_with_good_request();
     let doc = request("fixed", "../../state", "small");
@@ -333,6 +364,47 @@ fn a_request_fixed_after_a_bad_name_loses_its_fallback_status() {
     );
 }
 
+/// Shows the remote checks what it is sent: a commit holding a `.Git` folder is refused.
+fn assert_remote_refuses_a_dot_git_entry(platform: &Platform) {
+    let developer = &platform.developer;
+    let run = |args: &[&str], input: &str| {
+        let mut child = Command::new("git")
+            .args(args)
+            .current_dir(developer.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8(out.stdout).unwrap().trim().to_string(),
+        )
+    };
+    let (_, blob) = run(&["hash-object", "-w", "--stdin"], "x\n");
+    let (_, inner) = run(&["mktree"], &format!("100644 blob {blob}\tconfig\n"));
+    let (_, tree) = run(&["mktree"], &format!("040000 tree {inner}\t.Git\n"));
+    let (_, commit) = run(&["commit-tree", &tree, "-m", "probe"], "");
+    let (pushed, _) = run(
+        &[
+            "push",
+            "-q",
+            "origin",
+            &format!("{commit}:refs/heads/probe"),
+        ],
+        "",
+    );
+    assert!(!pushed, "the remote must refuse a tree entry named .Git");
+}
+
 #[test]
 fn every_hostile_name_pushed_through_serve_leaves_a_remote_that_checks_objects_working() {
     let developer = repo_with_good_request();
@@ -351,6 +423,7 @@ fn every_hostile_name_pushed_through_serve_leaves_a_remote_that_checks_objects_w
     developer.commit("Every hostile name");
     let platform = Platform::publish(developer);
     git_in(&platform.remote, &["config", "receive.fsckObjects", "true"]);
+    assert_remote_refuses_a_dot_git_entry(&platform);
     let serve = Serve::start(&platform.remote, &["--poll", "100ms"], &[]);
     let limit = Duration::from_secs(60);
     wait_for(limit, "the good request's status on the remote", || {
