@@ -7,6 +7,9 @@ mod platform;
 mod promise;
 mod request;
 
+#[cfg(test)]
+mod hostile_input_tests;
+
 use std::collections::BTreeMap;
 
 use crate::path_segment::{Segment, SegmentError};
