@@ -14,6 +14,7 @@ pub mod git;
 pub mod model;
 pub mod pipeline;
 pub mod reconcile;
+pub mod redact;
 pub mod scheduling;
 pub mod schema;
 pub mod serve;

@@ -10,5 +10,6 @@ mod plan;
 mod podman;
 mod reconcile;
 mod scheduling;
+mod secrets;
 mod serve;
 mod support;
