@@ -341,11 +341,22 @@ mod tests {
 
     #[test]
     fn a_process_left_holding_the_pipe_does_not_hold_the_run() {
-        // The background sleep keeps the write end open long after the shell exits.
-        let started = Instant::now();
-        let (_dir, status, _stdout, stderr) = run("sleep 30 & echo bye >&2");
+        // The background sleep keeps the pipes' write ends open long after the shell
+        // exits: the run must be over while it still lives.
+        let pid_file = tempfile::NamedTempFile::new().unwrap();
+        let script = format!(
+            "sleep 120 & echo $! > '{}'; echo bye >&2",
+            pid_file.path().display()
+        );
+        let (_dir, status, _stdout, stderr) = run(&script);
         assert!(status.is_some_and(|s| s.success()));
         assert_eq!(stderr.tail, b"bye\n");
-        assert!(started.elapsed() < Duration::from_secs(20));
+        let pid = fs_err::read_to_string(pid_file.path()).unwrap();
+        let pid = nix::unistd::Pid::from_raw(pid.trim().parse().unwrap());
+        assert!(
+            nix::sys::signal::kill(pid, None).is_ok(),
+            "the run ended while the process holding its pipes still ran"
+        );
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
     }
 }
