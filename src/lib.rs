@@ -15,6 +15,7 @@ pub mod model;
 pub mod path_segment;
 pub mod pipeline;
 pub mod reconcile;
+pub mod redact;
 pub mod scheduling;
 pub mod schema;
 pub mod serve;

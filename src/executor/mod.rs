@@ -2,6 +2,7 @@
 //! by [`crate::pipeline`]; an executor only has to run each container against it.
 
 pub mod kubernetes;
+mod log;
 mod oci;
 mod process;
 
@@ -10,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use kubernetes::{KubeSettings, KubernetesExecutor};
+pub use log::{HEAD_BYTES, StreamLog, TAIL_BYTES};
 pub use oci::{NETWORK_ANNOTATION, OciExecutor, OciExit, OciRun};
 pub use process::ProcessExecutor;
 
@@ -143,13 +145,14 @@ pub enum ExecError {
         source: std::io::Error,
     },
     /// The container exited unsuccessfully.
-    #[error("container {container:?} failed ({exit})\n{stderr_tail}")]
+    #[error("container {container:?} failed ({exit})\n{}", last_lines(stderr_tail))]
     Failed {
         /// Container name.
         container: String,
         /// Exit code or signal.
         exit: String,
-        /// The last lines it wrote to stderr.
+        /// The last bytes it wrote to stderr (at most [`TAIL_BYTES`]), lossily decoded
+        /// and unredacted: for promised's own log, not for a status file.
         stderr_tail: String,
     },
     /// The pipeline ran past its timeout and was killed.
@@ -169,6 +172,25 @@ pub enum ExecError {
     /// A file of the workspace could not be read or written; fs-err's message names it.
     #[error(transparent)]
     Io(#[from] std::io::Error),
+}
+
+/// How many of a log's last lines an error shows, and in how many bytes at most.
+const SHOWN_LINES: usize = 20;
+const SHOWN_BYTES: usize = 4096;
+
+/// The last lines of a log, at most a few KiB: what an error and a status show of it.
+pub fn last_lines(log: &str) -> &str {
+    let log = log.trim_end();
+    let mut start = log.len().saturating_sub(SHOWN_BYTES);
+    while !log.is_char_boundary(start) {
+        start += 1;
+    }
+    let log = &log[start..];
+    let from = log
+        .rmatch_indices('\n')
+        .nth(SHOWN_LINES - 1)
+        .map_or(0, |(at, _)| at + 1);
+    &log[from..]
 }
 
 /// The folders one container of a run sees.
@@ -253,6 +275,16 @@ mod tests {
             metadata: "/w/metadata".into(),
             scratch: "/w".into(),
         }
+    }
+
+    #[test]
+    fn an_error_shows_the_last_lines_of_a_log() {
+        let text: String = (0..30).map(|i| format!("line {i}\n")).collect();
+        let shown = last_lines(&text);
+        assert!(shown.starts_with("line 10\n"), "{shown}");
+        assert!(shown.ends_with("line 29"));
+        let long = "é".repeat(5000);
+        assert!(last_lines(&long).len() <= SHOWN_BYTES);
     }
 
     #[test]

@@ -13,13 +13,11 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use fs_err as fs;
-
-use super::process::tail;
+use super::log::{Logs, StreamLog};
 use super::{ExecError, Executor, StepDirs, ensure_dir, literal_env, step_dirs};
 use crate::child::{CaptureError, Captured, run_captured, wait_timeout};
 use crate::model::Container;
-use crate::pipeline::{Job, Workspace, open_log};
+use crate::pipeline::{Job, Workspace};
 
 /// The annotation with which a Promise lets its pipelines reach the network.
 pub const NETWORK_ANNOTATION: &str = "promised.dev/pipeline-network";
@@ -144,14 +142,14 @@ pub struct OciRun {
 }
 
 /// How a container ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OciExit {
     /// Exit code; `None` when killed by a signal.
     pub code: Option<i32>,
-    /// What it wrote to stdout.
-    pub stdout: Vec<u8>,
-    /// What it wrote to stderr.
-    pub stderr: Vec<u8>,
+    /// What it wrote to stdout: its file (capped) and its last bytes.
+    pub stdout: StreamLog,
+    /// What it wrote to stderr: its file (capped) and its last bytes.
+    pub stderr: StreamLog,
 }
 
 impl OciExecutor {
@@ -193,10 +191,11 @@ impl OciExecutor {
         command.stdin(Stdio::null());
         // Named after the container, not the run: a worker's run folder is reused, and
         // the next run of the same container truncates these files instead of adding two.
-        let stdout_path = scratch.join(format!("{}.stdout", spec.name));
-        let stderr_path = scratch.join(format!("{}.stderr", spec.name));
-        command.stdout(open_log(&stdout_path)?);
-        command.stderr(open_log(&stderr_path)?);
+        let (mut logs, stdout, stderr) = Logs::open(
+            &scratch.join(format!("{}.stdout", spec.name)),
+            &scratch.join(format!("{}.stderr", spec.name)),
+        )?;
+        command.stdout(stdout).stderr(stderr);
         tracing::debug!(container = %spec.name, image = %spec.image, "starting container");
 
         let mut child = command.spawn().map_err(|source| ExecError::Spawn {
@@ -204,8 +203,9 @@ impl OciExecutor {
             program: self.program.to_string(),
             source,
         })?;
-        let left = deadline.saturating_duration_since(Instant::now());
-        let Some(status) = wait_timeout(&mut child, left)? else {
+        // Only the child holds the pipes' write ends now.
+        drop(command);
+        let Some(status) = logs.wait(&mut child, deadline)? else {
             // SIGKILL the container; `run --rm` then removes it and exits. Only if the
             // client hangs is it killed too, and the container removed by force.
             let quiet = |args: &[&str]| {
@@ -223,10 +223,11 @@ impl OciExecutor {
             }
             return Ok(None);
         };
+        let (stdout, stderr) = logs.finish()?;
         Ok(Some(OciExit {
             code: status.code(),
-            stdout: fs::read(&stdout_path)?,
-            stderr: fs::read(&stderr_path)?,
+            stdout,
+            stderr,
         }))
     }
 }
@@ -270,7 +271,7 @@ impl Executor for OciExecutor {
                         Some(code) => format!("exit code {code}"),
                         None => "killed by a signal".into(),
                     },
-                    stderr_tail: tail(&exit.stderr),
+                    stderr_tail: String::from_utf8_lossy(&exit.stderr.tail).into_owned(),
                 });
             }
         }
@@ -310,6 +311,7 @@ fn mounts(dirs: &StepDirs) -> Vec<(PathBuf, String, bool)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fs_err as fs;
     use std::os::unix::fs::PermissionsExt;
     use std::time::Duration;
 

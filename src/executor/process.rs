@@ -11,18 +11,13 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use fs_err as fs;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
+use super::log::Logs;
 use super::{ExecError, Executor, StepDirs, ensure_dir, literal_env, step_dirs};
-use crate::child::wait_timeout;
 use crate::model::Container;
-use crate::pipeline::{Job, Workspace, open_log};
-
-/// How much of a failed container's stderr goes into the status.
-const STDERR_TAIL_LINES: usize = 20;
-const STDERR_TAIL_BYTES: usize = 4096;
+use crate::pipeline::{Job, Workspace};
 
 /// The only variables a pipeline inherits from promised's environment: what programs
 /// need to run at all. Nothing else leaks in (promised's own secrets included).
@@ -67,21 +62,22 @@ fn run_container(
         .ok_or_else(|| ExecError::NoCommand {
             container: container.name.clone(),
         })?;
-    let stderr_path = log.with_extension("stderr");
     let spawn_error = |source| ExecError::Spawn {
         container: container.name.clone(),
         program: program.clone(),
         source,
     };
-    let spawn = |path: &Path| -> Result<Child, ExecError> {
+    let spawn = |path: &Path| -> Result<(Child, Logs), ExecError> {
+        let (logs, stdout, stderr) =
+            Logs::open(&log.with_extension("stdout"), &log.with_extension("stderr"))?;
         let mut command = Command::new(path);
         command
             .args(rest)
             .args(&container.args)
             .current_dir(&dirs.input)
             .stdin(Stdio::null())
-            .stdout(open_log(&log.with_extension("stdout"))?)
-            .stderr(open_log(&stderr_path)?)
+            .stdout(stdout)
+            .stderr(stderr)
             .process_group(0)
             .env_clear()
             .envs(
@@ -95,10 +91,13 @@ fn run_container(
             .env("KRATIX_OUTPUT", &dirs.output)
             .env("KRATIX_METADATA", &dirs.metadata)
             .envs(job.kratix_env());
-        command.spawn().map_err(spawn_error)
+        // The command, holding the pipes' write ends, is dropped here: only the child
+        // keeps them open.
+        let child = command.spawn().map_err(spawn_error)?;
+        Ok((child, logs))
     };
     let find = || found.resolve(program, &dirs.input).map_err(spawn_error);
-    let mut child = match spawn(&find()?) {
+    let (mut child, mut logs) = match spawn(&find()?) {
         // The program found by an earlier run may have moved since: look again, once.
         Err(ExecError::Spawn { source, .. })
             if source.kind() == std::io::ErrorKind::NotFound && found.forget(program) =>
@@ -109,8 +108,7 @@ fn run_container(
     };
     // The group id is the child's pid (process_group(0)).
     let group = Pid::from_raw(child.id() as i32);
-    let left = deadline.saturating_duration_since(Instant::now());
-    let Some(status) = wait_timeout(&mut child, left)? else {
+    let Some(status) = logs.wait(&mut child, deadline)? else {
         let _ = killpg(group, Signal::SIGKILL);
         child.wait()?;
         return Err(ExecError::TimedOut {
@@ -122,13 +120,14 @@ fn run_container(
     // writes into the run folder after the run (a worker reuses the folder). While
     // any member is left the kernel keeps the group's id from being reused.
     let _ = killpg(group, Signal::SIGKILL);
+    let (_, stderr) = logs.finish()?;
     if status.success() {
         return Ok(());
     }
     Err(ExecError::Failed {
         container: container.name.clone(),
         exit: describe(status),
-        stderr_tail: tail(&fs::read(&stderr_path)?),
+        stderr_tail: String::from_utf8_lossy(&stderr.tail).into_owned(),
     })
 }
 
@@ -185,18 +184,10 @@ fn describe(status: ExitStatus) -> String {
     }
 }
 
-/// The last lines of `bytes`, at most a few KiB, lossily decoded.
-pub(crate) fn tail(bytes: &[u8]) -> String {
-    let start = bytes.len().saturating_sub(STDERR_TAIL_BYTES);
-    let text = String::from_utf8_lossy(&bytes[start..]);
-    let lines: Vec<&str> = text.trim_end().lines().collect();
-    let keep = lines.len().saturating_sub(STDERR_TAIL_LINES);
-    lines[keep..].join("\n")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fs_err as fs;
     use std::time::Duration;
 
     /// Long enough for any test, short enough to notice a hang.
@@ -306,6 +297,26 @@ spec:
     }
 
     #[test]
+    fn a_container_writing_200_mib_to_stderr_leaves_a_bounded_log_and_tail() {
+        let flood = "head -c 209715200 /dev/zero | tr '\\0' x >&2; echo; echo the end >&2; exit 5";
+        let (result, root) = run(&pipeline(&[flood], false), TEST_TIMEOUT);
+        let Err(ExecError::Failed { stderr_tail, .. }) = result else {
+            panic!("{result:?}");
+        };
+        let on_disk = fs::metadata(root.path().join("0-step0.stderr"))
+            .unwrap()
+            .len();
+        let bound = crate::executor::HEAD_BYTES + crate::executor::TAIL_BYTES as u64 + 100;
+        assert!(on_disk <= bound, "{on_disk} bytes on disk");
+        assert!(stderr_tail.len() <= crate::executor::TAIL_BYTES);
+        assert!(
+            stderr_tail.ends_with("xthe end\n"),
+            "{}",
+            &stderr_tail[stderr_tail.len() - 20..]
+        );
+    }
+
+    #[test]
     fn a_pipeline_past_its_timeout_is_killed_with_its_children() {
         let started = Instant::now();
         let slow = "sleep 30 & sleep 30; wait";
@@ -370,13 +381,5 @@ spec:
         );
         assert!(names.lines().any(|n| n == "KRATIX_OBJECT_NAME"), "{names}");
         assert!(names.lines().any(|n| n == "GREETING"), "{names}");
-    }
-
-    #[test]
-    fn tail_keeps_the_last_lines() {
-        let text: String = (0..30).map(|i| format!("line {i}\n")).collect();
-        let tail = tail(text.as_bytes());
-        assert!(tail.starts_with("line 10\n"));
-        assert!(tail.ends_with("line 29"));
     }
 }

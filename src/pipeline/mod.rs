@@ -7,6 +7,7 @@
 
 mod metadata;
 mod output;
+mod plain_secret;
 mod run_folder;
 
 use std::path::{Path, PathBuf};
@@ -16,6 +17,7 @@ use fs_err as fs;
 
 pub use metadata::{Metadata, Selector, read_metadata};
 pub use output::{OutputFiles, read_output};
+pub use plain_secret::ALLOW_PLAIN_SECRETS_ANNOTATION;
 pub use run_folder::RunFolder;
 pub(crate) use run_folder::open_log;
 
@@ -144,6 +146,7 @@ fn run_on(
 ) -> Result<RunOutput, RunError> {
     executor.run(job, workspace)?;
     let files = read_output(&workspace.output, job.pipeline.chained).map_err(RunError::Output)?;
+    plain_secret::refuse_plain_secrets(&files, job.promise).map_err(RunError::Output)?;
     let metadata = read_metadata(&workspace.metadata).map_err(RunError::Metadata)?;
     Ok(RunOutput { files, metadata })
 }

@@ -4,6 +4,7 @@
 //! The steps that decide ([`prepare`], [`render`], [`message`]) are pure; this file
 //! only moves data between them and the edges ([`Store`], [`Executor`]).
 
+mod failure;
 pub mod message;
 pub mod plan;
 pub mod prepare;

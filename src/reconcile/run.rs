@@ -3,6 +3,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 
+use super::failure;
 use super::prepare::{Ready, Schemas, prepare};
 use super::render::Outcome;
 use super::{Options, Progress};
@@ -76,8 +77,8 @@ fn run_request(
             }
             Err(err) => {
                 *folder = None;
-                tracing::warn!(pipeline = %pipeline.name, "pipeline failed: {err}");
-                return Outcome::Failed(format!("pipeline {:?}: {err}", pipeline.name));
+                failure::log_failure(pipeline, &err);
+                return Outcome::Failed(failure::status_message(ready.promise, pipeline, &err));
             }
         }
     }

@@ -101,9 +101,12 @@ impl RequestStatus {
         let mut doc = Map::new();
         // The pipeline's message is shown once its request is Ready; until then, what
         // keeps it from being ready is what the requester needs to read.
+        // The message's first line says what happened; the rest (a failed container's
+        // last log lines) is in the condition only, so that it is written once.
         let theirs = self.pipeline_status.get("message").cloned();
         let message = theirs.filter(|_| self.record.phase == Phase::Ready);
-        doc.insert("message".into(), message.unwrap_or(json!(self.message)));
+        let summary = self.message.lines().next().unwrap_or_default();
+        doc.insert("message".into(), message.unwrap_or(json!(summary)));
         doc.insert("conditions".into(), Value::Array(self.conditions()));
         for (key, value) in &self.pipeline_status {
             if key != "message" && key != "conditions" {
@@ -305,6 +308,17 @@ mod tests {
         );
         let keys: Vec<&String> = doc.as_object().unwrap().keys().collect();
         assert_eq!(keys, ["message", "conditions", "url", "promised"]);
+    }
+
+    #[test]
+    fn a_failure_s_log_lines_are_written_once_in_the_condition() {
+        let mut status = status(Phase::Failed);
+        status.message = "container \"x\" failed (exit code 1)\nits last line".into();
+        let text = String::from_utf8(status.render()).unwrap();
+        assert_eq!(text.matches("its last line").count(), 1, "{text}");
+        let doc = yaml::document(&text).unwrap();
+        assert_eq!(doc["message"], "container \"x\" failed (exit code 1)");
+        assert_eq!(doc["conditions"][0]["message"], status.message.as_str());
     }
 
     #[test]

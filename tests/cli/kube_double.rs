@@ -426,14 +426,17 @@ fn run_pod(cluster: &Cluster, key: &Key) {
             let exit = podman.run_one(&spec, &root, deadline).unwrap().unwrap_or(
                 promised::executor::OciExit {
                     code: Some(137),
-                    stdout: vec![],
-                    stderr: vec![],
+                    ..Default::default()
                 },
             );
+            let read = |log: &promised::executor::StreamLog| match log.total {
+                0 => Vec::new(),
+                _ => fs_err::read(&log.path).unwrap(),
+            };
             let log = format!(
                 "{}{}",
-                String::from_utf8_lossy(&exit.stdout),
-                String::from_utf8_lossy(&exit.stderr)
+                String::from_utf8_lossy(&read(&exit.stdout)),
+                String::from_utf8_lossy(&read(&exit.stderr))
             );
             cluster
                 .store

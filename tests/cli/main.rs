@@ -13,6 +13,7 @@ mod plan;
 mod podman;
 mod reconcile;
 mod scheduling;
+mod secrets;
 mod serve;
 mod support;
 mod unread_entries;

@@ -22,8 +22,7 @@ use sha2::{Digest, Sha256};
 pub use handback::{pack, unpack};
 pub use pod::{HANDBACK_CONTAINER, PodNames, default_service_account};
 
-use super::process::tail;
-use super::{ExecError, Executor};
+use super::{ExecError, Executor, TAIL_BYTES};
 use crate::pipeline::{Job, Workspace};
 
 /// Where and how Pods are created.
@@ -324,19 +323,26 @@ async fn failure(pods: &Api<Pod>, pod: &Pod) -> ExecError {
             what: format!("Pod {name} failed: {}", status.message.unwrap_or_default()),
         };
     };
+    // The Pod keeps the whole log; a long one is not read whole.
     let params = LogParams {
         container: Some(container.clone()),
-        tail_lines: Some(20),
+        tail_lines: Some(200),
+        limit_bytes: Some(TAIL_BYTES as i64),
         ..LogParams::default()
     };
-    let log = pods
+    let mut log = pods
         .logs(&name, &params)
         .await
         .unwrap_or_else(|e| format!("(its log could not be read: {e})"));
+    let mut start = log.len().saturating_sub(TAIL_BYTES);
+    while !log.is_char_boundary(start) {
+        start += 1;
+    }
+    log.drain(..start);
     ExecError::Failed {
         container,
         exit: format!("exit code {code}"),
-        stderr_tail: tail(log.as_bytes()),
+        stderr_tail: log,
     }
 }
 

@@ -1,0 +1,362 @@
+//! A container's stdout and stderr, read while it runs, within bounds.
+//!
+//! A container's output can be endless: an image that prints forever would fill the
+//! disk if its streams went straight to files, and reading a whole log back to keep its
+//! last lines would hold all of it in memory. So on Linux the container writes into two
+//! pipes that promised drains while it waits for the container to exit: each stream's
+//! file keeps its first [`HEAD_BYTES`], and memory keeps its last [`TAIL_BYTES`]. When a
+//! stream wrote more than that, its file ends with a line saying how much was left out,
+//! then the tail. A stream thus never uses more than about [`HEAD_BYTES`] +
+//! [`TAIL_BYTES`] of disk and [`TAIL_BYTES`] of memory.
+//!
+//! Once the container has exited, what is still in the pipes is read without waiting,
+//! and the pipes are closed: a process it left behind cannot hold the run open.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ExitStatus, Stdio};
+use std::time::Instant;
+
+use super::ExecError;
+use crate::pipeline::open_log;
+
+/// How many of a stream's first bytes its file keeps.
+pub const HEAD_BYTES: u64 = 8 * 1024 * 1024;
+/// How many of a stream's last bytes are kept in memory (and appended to its file when
+/// bytes were left out between the head and them).
+pub const TAIL_BYTES: usize = 64 * 1024;
+
+/// What one stream of a container left: a bounded file, and its last bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamLog {
+    /// The file holding its first bytes (and, past the cap, a note and its tail).
+    pub path: PathBuf,
+    /// Its last bytes, at most [`TAIL_BYTES`].
+    pub tail: Vec<u8>,
+    /// How many bytes it wrote in all.
+    pub total: u64,
+}
+
+/// One stream being written to its file and its tail.
+struct Sink {
+    path: PathBuf,
+    file: File,
+    tail: VecDeque<u8>,
+    total: u64,
+}
+
+impl Sink {
+    fn open(path: &Path) -> Result<Self, ExecError> {
+        Ok(Sink {
+            path: path.to_path_buf(),
+            file: open_log(path)?,
+            tail: VecDeque::new(),
+            total: 0,
+        })
+    }
+
+    /// Takes the next bytes of the stream.
+    fn take(&mut self, bytes: &[u8]) -> Result<(), ExecError> {
+        let room = HEAD_BYTES.saturating_sub(self.total);
+        let head = &bytes[..bytes.len().min(usize::try_from(room).unwrap_or(usize::MAX))];
+        if !head.is_empty() {
+            self.file
+                .write_all(head)
+                .map_err(|e| in_file(&self.path, e))?;
+        }
+        self.total += bytes.len() as u64;
+        let bytes = &bytes[bytes.len().saturating_sub(TAIL_BYTES)..];
+        self.tail.extend(bytes);
+        let extra = self.tail.len().saturating_sub(TAIL_BYTES);
+        self.tail.drain(..extra);
+        Ok(())
+    }
+
+    /// Ends the file: past the cap, a note of what was left out, then the tail that
+    /// follows the head.
+    fn finish(mut self) -> Result<StreamLog, ExecError> {
+        let tail: Vec<u8> = self.tail.into();
+        if self.total > HEAD_BYTES {
+            let after_head = (self.total - HEAD_BYTES).min(tail.len() as u64) as usize;
+            let left_out = self.total - HEAD_BYTES - after_head as u64;
+            let note = format!("\n[promised: {left_out} bytes of this log were not kept]\n");
+            let path = &self.path;
+            self.file
+                .write_all(note.as_bytes())
+                .and_then(|()| self.file.write_all(&tail[tail.len() - after_head..]))
+                .map_err(|e| in_file(path, e))?;
+        }
+        Ok(StreamLog {
+            path: self.path,
+            tail,
+            total: self.total,
+        })
+    }
+}
+
+fn in_file(path: &Path, e: std::io::Error) -> ExecError {
+    ExecError::Io(std::io::Error::new(
+        e.kind(),
+        format!("writing {}: {e}", path.display()),
+    ))
+}
+
+pub use imp::Logs;
+
+#[cfg(target_os = "linux")]
+mod imp {
+    use std::io::Read;
+    use std::os::fd::OwnedFd;
+
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    use rustix::pipe::{PipeFlags, pipe_with};
+    use rustix::process::{Pid, PidfdFlags, pidfd_open};
+
+    use super::*;
+
+    /// How much is read at once, and at most after the container exited (a process
+    /// it left behind may go on writing).
+    const CHUNK: usize = 64 * 1024;
+    const AFTER_EXIT: usize = 16 * CHUNK;
+
+    /// A container's two streams while it runs.
+    pub struct Logs {
+        /// stdout, stderr; each with its pipe's read end while that is open.
+        streams: [(Sink, Option<File>); 2],
+        buffer: Vec<u8>,
+    }
+
+    impl Logs {
+        /// Opens the two log files and the pipes; the returned write ends are the
+        /// child's stdout and stderr.
+        pub fn open(stdout: &Path, stderr: &Path) -> Result<(Logs, Stdio, Stdio), ExecError> {
+            let (out_read, out_write) = pipe_with(PipeFlags::CLOEXEC).map_err(pipe_error)?;
+            let (err_read, err_write) = pipe_with(PipeFlags::CLOEXEC).map_err(pipe_error)?;
+            let logs = Logs {
+                streams: [
+                    (Sink::open(stdout)?, Some(File::from(out_read))),
+                    (Sink::open(stderr)?, Some(File::from(err_read))),
+                ],
+                buffer: vec![0; CHUNK],
+            };
+            Ok((logs, Stdio::from(out_write), Stdio::from(err_write)))
+        }
+
+        /// Drains both streams until `child` exits (its status) or `deadline` passes
+        /// (`None`; it is left running).
+        pub fn wait(
+            &mut self,
+            child: &mut Child,
+            deadline: Instant,
+        ) -> Result<Option<ExitStatus>, ExecError> {
+            let pidfd: OwnedFd = pidfd_open(Pid::from_child(child), PidfdFlags::empty())
+                .map_err(std::io::Error::from)?;
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                let limit = Timespec::try_from(left).ok();
+                let (exited, ready) = {
+                    let mut fds = vec![PollFd::new(&pidfd, PollFlags::IN)];
+                    let open = self.streams.iter().filter_map(|(_, pipe)| pipe.as_ref());
+                    fds.extend(open.map(|pipe| PollFd::new(pipe, PollFlags::IN)));
+                    match poll(&mut fds, limit.as_ref()) {
+                        Ok(0) if left.is_zero() => return Ok(None),
+                        Ok(0) | Err(rustix::io::Errno::INTR) => continue,
+                        Ok(_) => {}
+                        Err(e) => return Err(std::io::Error::from(e).into()),
+                    }
+                    let ready: Vec<bool> =
+                        fds[1..].iter().map(|f| !f.revents().is_empty()).collect();
+                    (!fds[0].revents().is_empty(), ready)
+                };
+                let mut ready = ready.into_iter();
+                for i in 0..self.streams.len() {
+                    if self.streams[i].1.is_some() && ready.next() == Some(true) {
+                        self.read_once(i)?;
+                    }
+                }
+                if exited {
+                    return Ok(Some(child.wait()?));
+                }
+            }
+        }
+
+        /// Reads what one pipe holds now (a blocking read, which poll said will not
+        /// block); closes it at its end.
+        fn read_once(&mut self, i: usize) -> Result<usize, ExecError> {
+            let (sink, pipe) = &mut self.streams[i];
+            let Some(reader) = pipe.as_mut() else {
+                return Ok(0);
+            };
+            match reader.read(&mut self.buffer) {
+                Ok(0) => {
+                    *pipe = None;
+                    Ok(0)
+                }
+                Ok(n) => {
+                    sink.take(&self.buffer[..n])?;
+                    Ok(n)
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Ok(0),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    *pipe = None;
+                    Ok(0)
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+
+        /// Once the container exited: reads what is left in the pipes without
+        /// waiting, closes them, and ends the files.
+        pub fn finish(mut self) -> Result<(StreamLog, StreamLog), ExecError> {
+            for i in 0..self.streams.len() {
+                if let Some(pipe) = &self.streams[i].1 {
+                    rustix::io::ioctl_fionbio(pipe, true).map_err(std::io::Error::from)?;
+                }
+                let mut read = 0;
+                while self.streams[i].1.is_some() && read < AFTER_EXIT {
+                    read += self.read_once(i)?;
+                }
+            }
+            let [(stdout, _), (stderr, _)] = self.streams;
+            Ok((stdout.finish()?, stderr.finish()?))
+        }
+    }
+
+    fn pipe_error(e: rustix::io::Errno) -> ExecError {
+        let e = std::io::Error::from(e);
+        ExecError::Io(std::io::Error::new(
+            e.kind(),
+            format!("cannot make a pipe for a container's log: {e}"),
+        ))
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod imp {
+    use std::io::{Read, Seek, SeekFrom};
+
+    use super::*;
+    use crate::child::wait_timeout;
+
+    /// A container's two streams while it runs: here they go to their files, which
+    /// are not capped, and only their tails are read back.
+    pub struct Logs {
+        paths: [PathBuf; 2],
+    }
+
+    impl Logs {
+        /// Opens the two log files, which are the child's stdout and stderr.
+        pub fn open(stdout: &Path, stderr: &Path) -> Result<(Logs, Stdio, Stdio), ExecError> {
+            let out = Stdio::from(open_log(stdout)?);
+            let err = Stdio::from(open_log(stderr)?);
+            let paths = [stdout.to_path_buf(), stderr.to_path_buf()];
+            Ok((Logs { paths }, out, err))
+        }
+
+        /// Waits until `child` exits (its status) or `deadline` passes (`None`).
+        pub fn wait(
+            &mut self,
+            child: &mut Child,
+            deadline: Instant,
+        ) -> Result<Option<ExitStatus>, ExecError> {
+            let left = deadline.saturating_duration_since(Instant::now());
+            Ok(wait_timeout(child, left)?)
+        }
+
+        /// Reads the last bytes of each file.
+        pub fn finish(self) -> Result<(StreamLog, StreamLog), ExecError> {
+            let read = |path: &PathBuf| -> Result<StreamLog, ExecError> {
+                let mut file = fs_err::File::open(path)?;
+                let total = file.metadata()?.len();
+                file.seek(SeekFrom::Start(total.saturating_sub(TAIL_BYTES as u64)))?;
+                let mut tail = Vec::new();
+                file.read_to_end(&mut tail)?;
+                Ok(StreamLog {
+                    path: path.clone(),
+                    tail,
+                    total,
+                })
+            };
+            Ok((read(&self.paths[0])?, read(&self.paths[1])?))
+        }
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use std::process::Command;
+    use std::time::Duration;
+
+    fn run(script: &str) -> (tempfile::TempDir, Option<ExitStatus>, StreamLog, StreamLog) {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut logs, out, err) =
+            Logs::open(&dir.path().join("c.stdout"), &dir.path().join("c.stderr")).unwrap();
+        let mut child = Command::new("sh")
+            .args(["-c", script])
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap();
+        let status = logs
+            .wait(&mut child, Instant::now() + Duration::from_secs(60))
+            .unwrap();
+        let (stdout, stderr) = logs.finish().unwrap();
+        (dir, status, stdout, stderr)
+    }
+
+    #[test]
+    fn both_streams_reach_their_files_and_tails() {
+        let (_dir, status, stdout, stderr) =
+            run("echo out; echo err >&2; echo more >/dev/stderr; exit 4");
+        assert_eq!(status.and_then(|s| s.code()), Some(4));
+        assert_eq!(fs_err::read(&stdout.path).unwrap(), b"out\n");
+        assert_eq!(stderr.tail, b"err\nmore\n");
+        assert_eq!(fs_err::read(&stderr.path).unwrap(), b"err\nmore\n");
+        assert_eq!(stderr.total, 9);
+    }
+
+    #[test]
+    fn a_stream_past_the_cap_keeps_its_head_a_note_and_its_tail() {
+        let script = "head -c 20971520 /dev/zero | tr '\\0' x >&2; echo last line >&2; exit 1";
+        let (_dir, status, _stdout, stderr) = run(script);
+        assert_eq!(status.and_then(|s| s.code()), Some(1));
+        assert_eq!(stderr.total, 20 * 1024 * 1024 + 10);
+        let on_disk = fs_err::metadata(&stderr.path).unwrap().len();
+        assert!(on_disk <= HEAD_BYTES + TAIL_BYTES as u64 + 100, "{on_disk}");
+        assert_eq!(stderr.tail.len(), TAIL_BYTES);
+        assert!(stderr.tail.ends_with(b"xlast line\n"));
+        let file = fs_err::read(&stderr.path).unwrap();
+        assert!(file.ends_with(b"xlast line\n"));
+        let note = format!(
+            "\n[promised: {} bytes of this log were not kept]\n",
+            stderr.total - HEAD_BYTES - TAIL_BYTES as u64
+        );
+        let at = HEAD_BYTES as usize;
+        assert_eq!(&file[at..at + note.len()], note.as_bytes());
+    }
+
+    #[test]
+    fn a_process_left_holding_the_pipe_does_not_hold_the_run() {
+        // The background sleep keeps the pipes' write ends open long after the shell
+        // exits: the run must be over while it still lives.
+        let pid_file = tempfile::NamedTempFile::new().unwrap();
+        let script = format!(
+            "sleep 120 & echo $! > '{}'; echo bye >&2",
+            pid_file.path().display()
+        );
+        let (_dir, status, _stdout, stderr) = run(&script);
+        assert!(status.is_some_and(|s| s.success()));
+        assert_eq!(stderr.tail, b"bye\n");
+        let pid = fs_err::read_to_string(pid_file.path()).unwrap();
+        let pid = nix::unistd::Pid::from_raw(pid.trim().parse().unwrap());
+        assert!(
+            nix::sys::signal::kill(pid, None).is_ok(),
+            "the run ended while the process holding its pipes still ran"
+        );
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
+    }
+}
