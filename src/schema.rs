@@ -248,6 +248,24 @@ mod tests {
         assert!(message.contains("is not one of"), "{message}");
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Any text, cut anywhere, gives a prefix of it, on a character boundary, no
+        /// longer than asked, with the original length.
+        #[test]
+        fn abbreviating_keeps_a_prefix_and_the_length(text in ".{0,200}", keep in 0usize..100) {
+            let short = abbreviate(&text, keep);
+            if text.len() <= keep {
+                proptest::prop_assert_eq!(short, text);
+            } else {
+                let suffix = format!("… ({} bytes)", text.len());
+                let prefix = short.strip_suffix(&suffix).unwrap();
+                proptest::prop_assert!(prefix.len() <= keep && text.starts_with(prefix));
+            }
+        }
+    }
+
     #[test]
     fn short_values_are_echoed_whole_and_long_messages_are_cut() {
         assert_eq!(abbreviate("small", 64), "small");

@@ -16,6 +16,7 @@
 //!
 //! So every slot is free again within `connection_lifetime + request_timeout`.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,7 +27,7 @@ use hyper::server::conn::http1;
 use hyper::service::Service;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// How long and how many: the HTTP server's bounds.
@@ -51,6 +52,24 @@ impl Default for HttpLimits {
             connection_lifetime: Duration::from_secs(120),
         }
     }
+}
+
+/// How many connections wait in the kernel's listen backlog once every slot is taken
+/// (the kernel caps it at `net.core.somaxconn`). Tokio's own `bind` asks for 128; past
+/// the backlog the kernel turns connections away, so a flood of idle connections
+/// would make it turn away probes too.
+const LISTEN_BACKLOG: u32 = 1024;
+
+/// Listens on `addr` with a backlog of [`LISTEN_BACKLOG`].
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Serves `router` on `listener` within `limits`, until the task is dropped.

@@ -187,6 +187,26 @@ mod tests {
         assert!(!verify(b"s3cret", body, Some("sha1=abc"), None));
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+        /// Whatever a caller sends, the check answers without panicking, and only the
+        /// right signature or token passes.
+        #[test]
+        fn any_body_and_headers_are_checked_without_panic(
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+            github in proptest::option::of(".{0,80}"),
+            gitlab in proptest::option::of(".{0,40}"),
+        ) {
+            let passed = verify(b"s3cret", &body, github.as_deref(), gitlab.as_deref());
+            let right_github = github.as_deref() == Some(github_signature(b"s3cret", &body).as_str());
+            let right_gitlab = github.is_none() && gitlab.as_deref() == Some("s3cret");
+            proptest::prop_assert_eq!(passed, right_github || right_gitlab);
+            let signed = github_signature(b"s3cret", &body);
+            proptest::prop_assert!(verify(b"s3cret", &body, Some(&signed), gitlab.as_deref()));
+        }
+    }
+
     #[test]
     fn gitlab_tokens_must_equal_the_secret_and_nothing_is_not_enough() {
         assert!(verify(b"s3cret", b"", None, Some("s3cret")));

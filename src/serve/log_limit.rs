@@ -58,6 +58,33 @@ mod tests {
         assert_eq!(limit.allow(at(25_000)), Some(0));
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Every event is either logged or counted in the next logged line, and no more
+        /// lines are logged than one per interval.
+        #[test]
+        fn every_event_is_logged_or_counted_and_lines_are_one_per_interval(
+            gaps in proptest::collection::vec(0u64..5_000, 1..300),
+        ) {
+            let every = Duration::from_secs(10);
+            let start = Instant::now();
+            let mut limit = LogLimit::new(every);
+            let (mut now, mut logged, mut counted) = (start, 0u64, 0u64);
+            for gap in &gaps {
+                now += Duration::from_millis(*gap);
+                if let Some(suppressed) = limit.allow(now) {
+                    logged += 1;
+                    counted += suppressed;
+                }
+            }
+            let held = limit.suppressed;
+            proptest::prop_assert_eq!(logged + counted + held, gaps.len() as u64);
+            let span = now.duration_since(start).as_secs() / 10;
+            proptest::prop_assert!(logged <= span + 1);
+        }
+    }
+
     #[test]
     fn a_clock_going_backwards_holds_lines_back_rather_than_letting_all_through() {
         let start = Instant::now() + Duration::from_secs(60);

@@ -98,7 +98,7 @@ pub async fn serve(mut config: ServeConfig, executor: Box<dyn Executor>) -> anyh
     spawn_signal_handler(stop.clone(), wake.clone());
 
     if let Some(addr) = config.listen {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let listener = connections::bind(addr)?;
         let local = listener.local_addr()?;
         println!("promised: listening on http://{local}");
         let state = http::AppState::new(

@@ -105,3 +105,24 @@ fn a_stale_branch_lock_fails_the_commit_naming_the_lock_file() {
         "{all}"
     );
 }
+
+#[test]
+fn a_local_edit_that_stops_the_worktree_update_is_restored_with_the_outputs() {
+    let (repo, _) = reconciled();
+    repo.write("status/app/team/a.yaml", "edited by hand\n");
+    repo.write("requests/app/a.yaml", &request("a", "team", "large"));
+    repo.commit("Make a large");
+    repo.write("status/app/team/a.yaml", "edited by hand again\n");
+
+    let run = repo.reconcile(&[]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("warning  the commit is made, but the checked-out worktree was left")
+            && run.stdout.contains("warning  the index held "),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(managed_status(&repo), "");
+    assert_eq!(repo.git(&["status", "--porcelain"]), "");
+}
