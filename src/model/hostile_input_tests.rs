@@ -75,7 +75,11 @@ fn writable(segment: &str) -> bool {
 /// and every problem names one of the files handed over.
 fn assert_contained(platform: &Platform, paths: &[&str]) {
     for promise in platform.promises.values() {
-        assert!(writable(promise.name.as_str()), "Promise {:?} loaded", promise.name);
+        assert!(
+            writable(promise.name.as_str()),
+            "Promise {:?} loaded",
+            promise.name
+        );
     }
     for destination in platform.destinations.values() {
         let folder = &destination.folder;
@@ -88,7 +92,10 @@ fn assert_contained(platform: &Platform, paths: &[&str]) {
     for request in &platform.requests {
         let key = &request.key;
         for segment in [&key.promise, &key.namespace, &key.name] {
-            assert!(writable(segment.as_str()), "request key {key} has {segment:?}");
+            assert!(
+                writable(segment.as_str()),
+                "request key {key} has {segment:?}"
+            );
         }
         assert!(
             writable(&format!("{}.yaml", key.name)),

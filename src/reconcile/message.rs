@@ -67,7 +67,11 @@ pub fn commit_message(report: &PassReport) -> String {
     for request in listed_changed {
         let phase = request.phase.map(|p| format!("{p:?}")).unwrap_or_default();
         let first_line = request.message.lines().next().unwrap_or_default();
-        body.push(format!("{}: {phase}: {first_line}", request.key));
+        body.push(format!(
+            "{}: {phase}: {}",
+            request.key,
+            one_line(first_line)
+        ));
     }
     for (key, _) in listed_removed {
         body.push(format!("{key}: removed, with its outputs"));
@@ -83,10 +87,10 @@ pub fn commit_message(report: &PassReport) -> String {
 
     let mut trailers = Vec::new();
     for request in listed_changed {
-        trailers.push(format!("{TRAILER_REQUEST}: {}", request.path));
+        trailers.push(format!("{TRAILER_REQUEST}: {}", one_line(&request.path)));
     }
     for (_, path) in listed_removed {
-        trailers.push(format!("{TRAILER_REQUEST}: {path}"));
+        trailers.push(format!("{TRAILER_REQUEST}: {}", one_line(path)));
     }
     if unlisted > 0 {
         trailers.push(format!("{TRAILER_UNLISTED}: {unlisted}"));
@@ -95,7 +99,7 @@ pub fn commit_message(report: &PassReport) -> String {
         trailers.push(format!("{TRAILER_REQUEST_COMMIT}: {commit}"));
     }
     if !report.images.is_empty() {
-        let images: Vec<&str> = report.images.iter().map(String::as_str).collect();
+        let images: Vec<String> = report.images.iter().map(|i| one_line(i)).collect();
         trailers.push(format!("{TRAILER_IMAGES}: {}", images.join(", ")));
     }
     for request in listed_changed {
@@ -115,6 +119,25 @@ pub fn commit_message(report: &PassReport) -> String {
         .join("\n\n");
     message.push('\n');
     message
+}
+
+/// `text` on one line: control characters (a newline in a request file's name, a
+/// carriage return in an image name) are written as escapes. Request paths come from any
+/// developer and image names from any Promise author; raw, a newline in either would
+/// end the trailer and start one of its own (`Promised-Digest: ...`), which tools that
+/// parse the history would believe.
+fn one_line(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_string();
+    }
+    let escape = |c: char| -> String {
+        if c.is_control() {
+            c.escape_default().collect()
+        } else {
+            c.to_string()
+        }
+    };
+    text.chars().map(escape).collect()
 }
 
 #[cfg(test)]
@@ -147,6 +170,26 @@ mod tests {
                 .push((key(i), format!("requests/redis/r{i}.yaml")));
         }
         report
+    }
+
+    #[test]
+    fn a_request_path_or_image_with_a_newline_cannot_forge_a_trailer() {
+        let mut report = report(1, 1);
+        report.requests[0].path = "requests/redis/x\nPromised-Digest: forged".into();
+        report.removed[0].1 = "requests/redis/y\r\nPromised-Request-Commit: forged".into();
+        report
+            .images
+            .insert("img:v1\nPromised-Images: forged".into());
+        let message = commit_message(&report);
+        let forged = message.lines().filter(|line| line.contains("forged"));
+        for line in forged {
+            assert!(
+                line.starts_with(&format!("{TRAILER_REQUEST}: "))
+                    || line.starts_with(&format!("{TRAILER_IMAGES}: ")),
+                "{line:?} in\n{message}"
+            );
+        }
+        assert!(message.contains("Promised-Request: requests/redis/x\\nPromised-Digest: forged\n"));
     }
 
     #[test]

@@ -30,6 +30,9 @@ struct Case {
     /// Text that must never reach Git (secrets the case plants).
     #[serde(default)]
     never_committed: Vec<String>,
+    /// A trailer the case tries to forge: no commit may carry it.
+    #[serde(default)]
+    forged_trailer: Option<String>,
     /// Arguments added to `promised reconcile`.
     #[serde(default)]
     args: Vec<String>,
@@ -260,6 +263,15 @@ fn check_repository(repo: &TestRepo, case: &Case, check: &mut impl FnMut(bool, S
         .unwrap()
         .stdout;
     let history = String::from_utf8_lossy(&history);
+    if let Some(forged) = &case.forged_trailer {
+        let trailers = repo.git(&["log", "--all", "--format=%(trailers:only,unfold)"]);
+        check(
+            !trailers
+                .lines()
+                .any(|line| line.starts_with(forged.as_str())),
+            format!("a commit carries the forged trailer {forged:?}:\n{trailers}"),
+        );
+    }
     for secret in &case.never_committed {
         check(
             !history.contains(secret.as_str()),
