@@ -256,6 +256,7 @@ spec:
             request: request.document.as_ref().unwrap(),
             object_yaml: &request.bytes,
             timeout,
+            limits: Default::default(),
         };
         let root = tempfile::tempdir().unwrap();
         let workspace = Workspace::create(root.path(), &request.bytes).unwrap();

@@ -67,7 +67,7 @@ fn run_request(
     let _entered = span.enter();
     let mut outputs = Vec::new();
     for pipeline in &ready.promise.configure {
-        let job = ready.job(pipeline, request, options.timeout);
+        let job = ready.job(pipeline, request, options.timeout, options.output_limits);
         let ran = reuse(folder).and_then(|folder| folder.run(executor, &job));
         match ran {
             Ok(output) => {

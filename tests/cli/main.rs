@@ -4,6 +4,7 @@ mod daemon_support;
 mod example;
 mod failures;
 mod git_store;
+mod hostile_reads;
 mod kube_double;
 mod kubernetes;
 mod plan;
