@@ -54,8 +54,8 @@ pub fn outcomes<'p>(
 }
 
 /// Runs every pipeline of the request's workflow in order; the first failure stops it.
-/// `folder` is the worker's run folder, created on first use; after a failure it is
-/// dropped, so that the next run starts in a new one.
+/// `folder` is the worker's run folder, created on first use; each run makes a new
+/// folder in it.
 fn run_request(
     executor: &dyn Executor,
     options: &Options,
@@ -75,7 +75,6 @@ fn run_request(
                 outputs.push((pipeline.name.clone(), output));
             }
             Err(err) => {
-                *folder = None;
                 tracing::warn!(pipeline = %pipeline.name, "pipeline failed: {err}");
                 return Outcome::Failed(format!("pipeline {:?}: {err}", pipeline.name));
             }

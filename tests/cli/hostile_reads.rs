@@ -1,5 +1,8 @@
-//! What a hostile pipeline leaves on disk: links to host files, output past the limits.
-//! Each fails its own request at most, and nothing of it reaches Git or another request.
+//! What a hostile pipeline leaves on disk: links to host files, output past the limits,
+//! processes that outlive their run. Each fails its own request at most, and nothing of
+//! it reaches Git or another request.
+
+use std::path::Path;
 
 use crate::support::{CONFIGMAP_SCRIPT, TestRepo, app_repo, request};
 
@@ -81,4 +84,43 @@ fn an_output_past_the_byte_limit_fails_its_request_naming_the_limit_and_the_flag
     assert!(status.contains("holds more than 2 KiB"), "{status}");
     assert!(status.contains("--max-output-bytes"), "{status}");
     assert!(repo.show("status/app/team/b.yaml").contains("phase: Ready"));
+}
+
+/// A script for request `a` that leaves a process in a session of its own (so the kill
+/// of the run's process group misses it), which writes `late.yaml` into a's output
+/// folder once b's run has started; b's run waits until it has tried. So the late write
+/// lands while b runs, every time.
+fn escaping_script(marks: &Path) -> String {
+    let started = marks.join("b-started");
+    let tried = marks.join("late-write-tried");
+    let (started, tried) = (started.display(), tried.display());
+    format!(
+        r#"if [ "$KRATIX_OBJECT_NAME" = a ]; then
+  setsid sh -c 'i=0; while [ ! -e "$1" ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done
+    printf "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: late}}\n" > "$0/late.yaml"
+    touch "$2"' "$KRATIX_OUTPUT" '{started}' '{tried}' > /dev/null 2>&1 < /dev/null &
+fi
+if [ "$KRATIX_OBJECT_NAME" = b ]; then
+  touch '{started}'
+  i=0; while [ ! -e '{tried}' ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done
+fi
+{CONFIGMAP_SCRIPT}"#
+    )
+}
+
+#[test]
+fn a_process_that_escapes_its_run_cannot_write_into_the_next_requests_output() {
+    let marks = tempfile::tempdir().unwrap();
+    let repo = two_requests(&escaping_script(marks.path()));
+
+    let run = repo.reconcile(&["--jobs", "1"]);
+
+    assert!(
+        marks.path().join("late-write-tried").exists(),
+        "the escaped process ran while b did"
+    );
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let files = repo.managed_files();
+    assert!(!files.contains("late.yaml"), "{files}");
+    assert!(files.contains("team/app/b/configmap.yaml"), "{files}");
 }
