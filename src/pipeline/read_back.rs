@@ -35,7 +35,8 @@ pub struct OutputLimits {
 }
 
 impl OutputLimits {
-    /// 64 MiB: a hundred times the largest outputs seen (a rendered Helm chart).
+    /// 64 MiB: far more than a rendered Helm chart, little enough that one per job fits
+    /// in memory.
     pub const DEFAULT_MAX_BYTES: u64 = 64 << 20;
     /// 10,000 files and folders.
     pub const DEFAULT_MAX_FILES: usize = 10_000;
@@ -212,10 +213,7 @@ impl Folder {
         match classify(opened, shown)? {
             None => Ok(None),
             Some(Opened::Folder(folder)) => Ok(Some(folder)),
-            Some(Opened::File(..)) => Err(ReadError::NotRegular {
-                path: shown.to_string(),
-                kind: "a file",
-            }),
+            Some(Opened::File(..)) => Err(io_error(shown, Errno::ENOTDIR)),
         }
     }
 
@@ -286,7 +284,7 @@ fn classify(opened: nix::Result<OwnedFd>, shown: &str) -> Result<Option<Opened>,
     } else if kind.is_char_device() || kind.is_block_device() {
         "a device"
     } else {
-        "not a file or folder"
+        "an unknown kind of file"
     };
     Err(ReadError::NotRegular {
         path: shown.to_string(),
