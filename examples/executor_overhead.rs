@@ -55,9 +55,11 @@ fn measure(kind: &str, runs: usize, image: &str) -> (Duration, Duration) {
         request: request.document.as_ref().unwrap(),
         object_yaml: &request.bytes,
         timeout: Duration::from_secs(60),
+        limits: Default::default(),
     };
     // One warm-up each: the podman executor probes the host's flags on first use.
-    // Runs reuse one folder, as each worker of a reconcile pass does.
+    // Runs go through one RunFolder (a new folder inside it per run), as each worker of
+    // a reconcile pass does.
     let folder = RunFolder::new().unwrap();
     folder.run(executor.as_ref(), &job).expect("the step runs");
     let work = tempfile::tempdir().unwrap();

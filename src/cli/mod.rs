@@ -5,6 +5,7 @@
 
 mod executor_args;
 mod internal;
+mod output_limit_args;
 mod pipeline;
 mod plan;
 mod reconcile;

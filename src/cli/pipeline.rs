@@ -9,6 +9,7 @@ use anyhow::Context;
 use fs_err as fs;
 
 use super::executor_args::ExecutorArgs;
+use super::output_limit_args::OutputLimitArgs;
 use super::{EXIT_OK, EXIT_PROBLEMS};
 use crate::model::{Platform, Promise, RequestFile, SourceFile};
 use crate::pipeline;
@@ -37,6 +38,8 @@ pub struct RunArgs {
     pub out: PathBuf,
     #[command(flatten)]
     pub executors: ExecutorArgs,
+    #[command(flatten)]
+    pub output_limits: OutputLimitArgs,
     /// How long each pipeline may run before it is killed.
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
@@ -91,7 +94,7 @@ fn run_pipelines(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     };
     let executors = args.executors.executors();
     for pipeline in &ready.promise.configure {
-        let job = ready.job(pipeline, request, args.timeout);
+        let job = ready.job(pipeline, request, args.timeout, args.output_limits.limits());
         let root = out_dir.join(&pipeline.name);
         match pipeline::run_in(&executors, &job, &root) {
             Ok(result) => {

@@ -9,6 +9,7 @@ use serde::Serialize;
 use similar::TextDiff;
 
 use super::executor_args::ExecutorArgs;
+use super::output_limit_args::OutputLimitArgs;
 use super::{EXIT_OK, EXIT_PROBLEMS};
 use crate::git::GixStore;
 use crate::reconcile::plan::{Change, FileChange, Plan, plan};
@@ -45,6 +46,8 @@ pub struct PlanArgs {
     pub timeout: std::time::Duration,
     #[command(flatten)]
     pub executors: ExecutorArgs,
+    #[command(flatten)]
+    pub output_limits: OutputLimitArgs,
 }
 
 /// Runs the plan and prints it; exit 1 when a request would fail.
@@ -53,6 +56,7 @@ pub fn run(args: PlanArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     let head = GixStore::open_revision(&args.repo, &args.head)?;
     let options = Options {
         timeout: args.timeout,
+        output_limits: args.output_limits.limits(),
         ..Options::default()
     };
     let plan = plan(&base, &head, &args.executors.executors(), &options, &|_| {})?;

@@ -8,6 +8,7 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::executor_args::ExecutorArgs;
+use super::output_limit_args::OutputLimitArgs;
 use super::{EXIT_OK, EXIT_PROBLEMS};
 use crate::git::{GixStore, WorktreeCheck, check_worktree, sync_worktree};
 use crate::reconcile::{Options, PassReport, Progress, Scope, reconcile};
@@ -33,6 +34,8 @@ pub struct ReconcileArgs {
     pub author: String,
     #[command(flatten)]
     pub executors: ExecutorArgs,
+    #[command(flatten)]
+    pub output_limits: OutputLimitArgs,
     /// Rerun only this request file (a repository path such as requests/redis/a.yaml);
     /// may be given more than once. Other requests are left as they are, except ones
     /// never reconciled before and ones whose file changed since, which always run.
@@ -49,6 +52,7 @@ pub fn run(args: ReconcileArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         jobs: args.jobs.unwrap_or(defaults.jobs).max(1),
         author_name: name,
         author_email: email,
+        output_limits: args.output_limits.limits(),
         ..defaults
     };
     let store = GixStore::open(&args.repo, args.branch.as_deref())?;

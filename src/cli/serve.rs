@@ -9,6 +9,7 @@ use anyhow::Context;
 
 use super::EXIT_OK;
 use super::executor_args::ExecutorArgs;
+use super::output_limit_args::OutputLimitArgs;
 use crate::reconcile::Options;
 use crate::serve::timing::{Backoff, DEFAULT_SCHEDULE, Schedule};
 use crate::serve::{HttpLimits, ServeConfig, serve};
@@ -74,6 +75,8 @@ pub struct ServeArgs {
     pub author: String,
     #[command(flatten)]
     pub executors: ExecutorArgs,
+    #[command(flatten)]
+    pub output_limits: OutputLimitArgs,
 }
 
 /// Runs the daemon until SIGTERM or SIGINT.
@@ -124,6 +127,7 @@ pub fn run(args: ServeArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
             jobs: args.jobs.unwrap_or(defaults.jobs).max(1),
             author_name,
             author_email,
+            output_limits: args.output_limits.limits(),
             ..defaults
         },
         retry_backoff: Backoff {

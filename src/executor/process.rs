@@ -116,8 +116,8 @@ fn run_container(
             timeout: job.timeout,
         });
     };
-    // What the container left running dies with it, as in a Pod, so that nothing
-    // writes into the run folder after the run (a worker reuses the folder). While
+    // What the container left running dies with it, as in a Pod. (What left the group
+    // survives, but finds only this run's folder, which no later run uses.) While
     // any member is left the kernel keeps the group's id from being reused.
     let _ = killpg(group, Signal::SIGKILL);
     let (_, stderr) = logs.finish()?;
@@ -247,6 +247,7 @@ spec:
             request: request.document.as_ref().unwrap(),
             object_yaml: &request.bytes,
             timeout,
+            limits: Default::default(),
         };
         let root = tempfile::tempdir().unwrap();
         let workspace = Workspace::create(root.path(), &request.bytes).unwrap();

@@ -1,15 +1,19 @@
 //! Reading a pipeline's metadata folder. Two files are honoured:
 //! `destination-selectors.yaml` (or the seed's name for it, `cluster-selectors.yaml`)
 //! and `status.yaml`. Every other file is ignored: containers may use the folder to talk
-//! to each other.
+//! to each other. The honoured files are opened as [`read_back`] says: a link, pipe or
+//! device in their place is refused, and none is read past [`METADATA_FILE_CAP`].
+//!
+//! [`read_back`]: super::read_back
 
 use std::collections::BTreeSet;
+use std::ffi::OsStr;
 use std::path::Path;
 
-use fs_err as fs;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use super::read_back::{Deadline, Folder, METADATA_FILE_CAP, Opened, ReadError, read_capped};
 use crate::model::Labels;
 use crate::yaml;
 
@@ -41,28 +45,55 @@ pub struct Selector {
     pub match_labels: Labels,
 }
 
-/// Reads the honoured files of a metadata folder.
-pub fn read_metadata(dir: &Path) -> Result<Metadata, String> {
+/// Reads the honoured files of a metadata folder, before `deadline`. A folder that is
+/// not there holds nothing.
+pub fn read_metadata(dir: &Path, deadline: &Deadline) -> Result<Metadata, String> {
     let mut metadata = Metadata::default();
+    let Some(dir) = Folder::open_root(dir, "metadata folder").map_err(|e| e.to_string())? else {
+        return Ok(metadata);
+    };
+    let read = |name| read_if_present(&dir, name, deadline).map_err(|e| e.to_string());
     for name in SELECTOR_FILES {
-        if let Some(text) = read_if_present(&dir.join(name))? {
+        if let Some(text) = read(name)? {
             let entries = parse_selectors(&text).map_err(|e| format!("{name}: {e}"))?;
             metadata.selectors.extend(entries);
         }
     }
     check_directories(&metadata.selectors)?;
-    if let Some(text) = read_if_present(&dir.join(STATUS_FILE))? {
+    if let Some(text) = read(STATUS_FILE)? {
         metadata.status = parse_status(&text).map_err(|e| format!("{STATUS_FILE}: {e}"))?;
     }
     Ok(metadata)
 }
 
-fn read_if_present(path: &Path) -> Result<Option<String>, String> {
-    match fs::read_to_string(path) {
-        Ok(text) => Ok(Some(text)),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(err) => Err(err.to_string()),
-    }
+/// The text of the regular file `name` in `dir`, if there is one.
+fn read_if_present(
+    dir: &Folder,
+    name: &str,
+    deadline: &Deadline,
+) -> Result<Option<String>, ReadError> {
+    deadline.check(name)?;
+    let (file, len) = match dir.open(OsStr::new(name), name)? {
+        None => return Ok(None),
+        Some(Opened::File(file, len)) => (file, len),
+        Some(Opened::Folder(_)) => {
+            return Err(ReadError::NotRegular {
+                path: name.to_string(),
+                kind: "a folder",
+            });
+        }
+    };
+    let bytes = read_capped(file, len, METADATA_FILE_CAP, deadline, name)?.ok_or_else(|| {
+        ReadError::TooLarge {
+            path: name.to_string(),
+            cap: METADATA_FILE_CAP,
+        }
+    })?;
+    String::from_utf8(bytes)
+        .map(Some)
+        .map_err(|_| ReadError::NotText {
+            path: name.to_string(),
+        })
 }
 
 fn parse_selectors(text: &str) -> Result<Vec<Selector>, String> {
@@ -132,7 +163,16 @@ fn parse_status(text: &str) -> Result<Map<String, Value>, String> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use fs_err as fs;
+
     use super::*;
+
+    fn read(dir: &Path) -> Result<Metadata, String> {
+        read_metadata(dir, &Deadline::after(Duration::from_secs(3600)))
+    }
 
     fn folder(files: &[(&str, &str)]) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
@@ -152,7 +192,7 @@ mod tests {
             ),
             ("notes.txt", "for the next container"),
         ]);
-        let metadata = read_metadata(dir.path()).unwrap();
+        let metadata = read(dir.path()).unwrap();
         assert_eq!(metadata.selectors.len(), 2);
         assert_eq!(metadata.selectors[1].directory.as_deref(), Some("db"));
         assert!(metadata.status.is_empty());
@@ -177,18 +217,14 @@ mod tests {
         ];
         for (text, expected) in cases {
             let dir = folder(&[("destination-selectors.yaml", text)]);
-            let err = read_metadata(dir.path()).unwrap_err();
+            let err = read(dir.path()).unwrap_err();
             assert!(err.starts_with("destination-selectors.yaml: "), "{err}");
             assert!(err.contains(expected), "{err} should contain {expected}");
         }
         let twice =
             "- directory: db\n  matchLabels: {a: b}\n- directory: db\n  matchLabels: {c: d}\n";
         let dir = folder(&[("destination-selectors.yaml", twice)]);
-        assert!(
-            read_metadata(dir.path())
-                .unwrap_err()
-                .contains("listed twice")
-        );
+        assert!(read(dir.path()).unwrap_err().contains("listed twice"));
     }
 
     #[test]
@@ -197,18 +233,96 @@ mod tests {
             "status.yaml",
             "message: ready\nurl: http://x\nconditions: [{type: Ready, status: 'True'}]\n",
         )]);
-        let status = read_metadata(dir.path()).unwrap().status;
+        let status = read(dir.path()).unwrap().status;
         assert_eq!(
             status.keys().collect::<Vec<_>>(),
             ["message", "url", "conditions"]
         );
         let dir = folder(&[("status.yaml", "promised: {phase: Ready}\n")]);
-        assert!(read_metadata(dir.path()).unwrap_err().contains("reserved"));
+        assert!(read(dir.path()).unwrap_err().contains("reserved"));
         let dir = folder(&[("status.yaml", "conditions: [{status: 'True'}]\n")]);
+        assert!(read(dir.path()).unwrap_err().contains("conditions"));
+    }
+
+    #[test]
+    fn a_status_file_that_is_a_named_pipe_is_refused_without_waiting_for_a_writer() {
+        let dir = folder(&[]);
+        nix::unistd::mkfifo(
+            &dir.path().join("status.yaml"),
+            nix::sys::stat::Mode::S_IRWXU,
+        )
+        .unwrap();
+        let path = dir.path().to_path_buf();
+        let (done, finished) = mpsc::channel();
+        let reader = std::thread::spawn(move || done.send(read(&path)).unwrap());
+        // Only a guard against hanging the test run: a reader that blocks never sends.
+        let result = finished
+            .recv_timeout(Duration::from_secs(120))
+            .expect("reading a named pipe must not block");
+        reader.join().unwrap();
+        assert_eq!(
+            result.unwrap_err(),
+            "status.yaml: is a named pipe, not a regular file; write a regular file"
+        );
+    }
+
+    #[test]
+    fn a_status_file_linked_to_a_host_file_is_refused_and_not_read() {
+        let host = folder(&[("kubeconfig", "token: hunter2\n")]);
+        let dir = folder(&[]);
+        std::os::unix::fs::symlink(
+            host.path().join("kubeconfig"),
+            dir.path().join("status.yaml"),
+        )
+        .unwrap();
+        let err = read(dir.path()).unwrap_err();
+        assert!(err.starts_with("status.yaml: is a symbolic link"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn selector_and_status_files_linked_to_dev_zero_are_refused() {
+        for name in [
+            "status.yaml",
+            "destination-selectors.yaml",
+            "cluster-selectors.yaml",
+        ] {
+            let dir = folder(&[]);
+            std::os::unix::fs::symlink("/dev/zero", dir.path().join(name)).unwrap();
+            let err = read(dir.path()).unwrap_err();
+            assert!(
+                err.starts_with(&format!("{name}: is a symbolic link")),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_status_file_past_the_cap_is_refused_naming_the_file_and_the_cap() {
+        let dir = folder(&[]);
+        let file = fs::File::create(dir.path().join("status.yaml")).unwrap();
+        file.set_len(METADATA_FILE_CAP + 1).unwrap();
+        let err = read(dir.path()).unwrap_err();
+        assert_eq!(
+            err,
+            "status.yaml: holds more than 1 MiB, the most promised reads of such a file; write less"
+        );
+    }
+
+    #[test]
+    fn a_metadata_folder_linked_elsewhere_is_refused_and_a_missing_one_is_empty() {
+        let host = folder(&[("status.yaml", "message: from the host\n")]);
+        let dir = tempfile::tempdir().unwrap();
+        let metadata = dir.path().join("metadata");
+        std::os::unix::fs::symlink(host.path(), &metadata).unwrap();
+        let err = read(&metadata).unwrap_err();
         assert!(
-            read_metadata(dir.path())
-                .unwrap_err()
-                .contains("conditions")
+            err.starts_with("metadata folder: is a symbolic link"),
+            "{err}"
+        );
+        assert_eq!(
+            read(&dir.path().join("absent")).unwrap(),
+            Metadata::default()
         );
     }
 }

@@ -3,13 +3,16 @@
 //! is read back from it (output documents, selector files, `status.yaml`).
 //!
 //! Executors ([`crate::executor`]) only run containers; preparing the folders and reading
-//! the results is done here, once for all of them.
+//! the results is done here, once for all of them. What a pipeline leaves is read as
+//! hostile input ([`read_back`]).
 
 mod metadata;
 mod output;
 mod plain_secret;
+mod read_back;
 mod run_folder;
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -18,6 +21,7 @@ use fs_err as fs;
 pub use metadata::{Metadata, Selector, read_metadata};
 pub use output::{OutputFiles, read_output};
 pub use plain_secret::ALLOW_PLAIN_SECRETS_ANNOTATION;
+pub use read_back::{Deadline, OutputLimits};
 pub use run_folder::RunFolder;
 pub(crate) use run_folder::open_log;
 
@@ -37,8 +41,10 @@ pub struct Job<'a> {
     pub request: &'a RequestDoc,
     /// The request file as committed, given to the pipeline as `object.yaml`.
     pub object_yaml: &'a [u8],
-    /// How long the whole pipeline may run.
+    /// How long the whole pipeline may run, reading back its output included.
     pub timeout: Duration,
+    /// How much output it may leave.
+    pub limits: OutputLimits,
 }
 
 impl Job<'_> {
@@ -86,7 +92,8 @@ pub struct Workspace {
 }
 
 impl Workspace {
-    /// Lays out empty folders under `root` and writes `object.yaml`.
+    /// Lays out empty folders under `root` and writes `object.yaml`, as a new file: an
+    /// entry already there (a link to a file elsewhere) is an error, never written through.
     pub fn create(root: &Path, object_yaml: &[u8]) -> Result<Self, ExecError> {
         let workspace = Workspace {
             input: root.join("input"),
@@ -97,7 +104,11 @@ impl Workspace {
         for dir in [&workspace.input, &workspace.output, &workspace.metadata] {
             fs::create_dir_all(dir)?;
         }
-        run_folder::rewrite(&workspace.object_yaml(), object_yaml)?;
+        let mut object = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(workspace.object_yaml())?;
+        object.write_all(object_yaml)?;
         Ok(workspace)
     }
 
@@ -130,23 +141,31 @@ pub enum RunError {
     Metadata(String),
 }
 
-/// Runs `job` with its workspace under `root` (empty, absent, or emptied by
-/// [`RunFolder`]), and leaves the folders there: how `promised pipeline run` shows a Promise author
-/// everything the pipeline wrote.
+/// Runs `job` with its workspace under `root` (empty or absent), and leaves the folders
+/// there: how `promised pipeline run` shows a Promise author everything the pipeline
+/// wrote.
 pub fn run_in(executor: &dyn Executor, job: &Job<'_>, root: &Path) -> Result<RunOutput, RunError> {
     let workspace = Workspace::create(root, job.object_yaml)?;
     run_on(executor, job, &workspace)
 }
 
-/// Runs `job` in a prepared `workspace` and reads back what it produced.
+/// Runs `job` in a prepared `workspace` and reads back what it produced, all within
+/// the job's timeout.
 fn run_on(
     executor: &dyn Executor,
     job: &Job<'_>,
     workspace: &Workspace,
 ) -> Result<RunOutput, RunError> {
+    let deadline = Deadline::after(job.timeout);
     executor.run(job, workspace)?;
-    let files = read_output(&workspace.output, job.pipeline.chained).map_err(RunError::Output)?;
+    let files = read_output(
+        &workspace.output,
+        job.pipeline.chained,
+        job.limits,
+        &deadline,
+    )
+    .map_err(RunError::Output)?;
     plain_secret::refuse_plain_secrets(&files, job.promise).map_err(RunError::Output)?;
-    let metadata = read_metadata(&workspace.metadata).map_err(RunError::Metadata)?;
+    let metadata = read_metadata(&workspace.metadata, &deadline).map_err(RunError::Metadata)?;
     Ok(RunOutput { files, metadata })
 }

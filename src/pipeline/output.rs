@@ -1,34 +1,65 @@
 //! Reading a pipeline's output folder: every file must be a regular file holding one or
 //! more Kubernetes documents. Anything else fails the whole run, so that nothing of a
-//! half-good output is ever written.
+//! half-good output is ever written. Files and folders are opened as [`read_back`]
+//! says (no links followed, nothing blocking, within the deadline), and reading stops
+//! as soon as the output passes its [`OutputLimits`].
+//!
+//! [`read_back`]: super::read_back
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use fs_err as fs;
-
+use super::read_back::{Deadline, Folder, MAX_DEPTH, Opened, OutputLimits, ReadError, read_capped};
 use crate::state::DIGEST_FILE;
 use crate::yaml;
 
 /// Output files by `/`-separated path relative to the output folder.
 pub type OutputFiles = BTreeMap<String, Vec<u8>>;
 
-/// Reads and checks every file under `dir`. `flat` (the seed's chained form) refuses
-/// subfolders. Errors name the file and say what is wrong with it.
-pub fn read_output(dir: &Path, flat: bool) -> Result<OutputFiles, String> {
-    let mut files = OutputFiles::new();
-    walk(dir, "", flat, &mut files)?;
-    for (path, bytes) in &files {
+/// Reads and checks every file under `dir`, within `limits` and before `deadline`.
+/// `flat` (the seed's chained form) refuses subfolders. Errors name the file and say
+/// what is wrong with it.
+pub fn read_output(
+    dir: &Path,
+    flat: bool,
+    limits: OutputLimits,
+    deadline: &Deadline,
+) -> Result<OutputFiles, String> {
+    let root = Folder::open_root(dir, "output folder")
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("{}: the output folder is gone", dir.display()))?;
+    let mut reading = Reading {
+        flat,
+        limits,
+        deadline,
+        entries: 0,
+        bytes: 0,
+        files: OutputFiles::new(),
+    };
+    walk(&root, "", 0, &mut reading)?;
+    for (path, bytes) in &reading.files {
         check_documents(bytes).map_err(|message| format!("{path}: {message}"))?;
     }
-    Ok(files)
+    Ok(reading.files)
 }
 
-fn walk(dir: &Path, prefix: &str, flat: bool, files: &mut OutputFiles) -> Result<(), String> {
-    let entries = fs::read_dir(dir).map_err(|e| e.to_string())?;
+/// One reading of an output folder, and what it has read so far.
+struct Reading<'a> {
+    flat: bool,
+    limits: OutputLimits,
+    deadline: &'a Deadline,
+    /// Files and folders seen.
+    entries: usize,
+    /// Bytes read.
+    bytes: u64,
+    files: OutputFiles,
+}
+
+fn walk(dir: &Folder, prefix: &str, depth: usize, reading: &mut Reading<'_>) -> Result<(), String> {
+    let shown = if prefix.is_empty() { "." } else { prefix };
+    let entries = dir.names(shown).map_err(|e| e.to_string())?;
     for entry in entries {
-        let entry = entry.map_err(|e| format!("{}: {e}", dir.display()))?;
-        let name = entry.file_name();
+        let name = entry.map_err(|e| e.to_string())?;
         let Some(name) = name.to_str() else {
             return Err(format!("{prefix}{name:?}: file names must be UTF-8"));
         };
@@ -43,24 +74,37 @@ fn walk(dir: &Path, prefix: &str, flat: bool, files: &mut OutputFiles) -> Result
                 "{path}: this name is reserved for the digests promised writes"
             ));
         }
-        let kind = fs::symlink_metadata(entry.path())
-            .map_err(|e| e.to_string())?
-            .file_type();
-        if kind.is_symlink() {
-            return Err(format!(
-                "{path}: is a symbolic link; write the file itself, links may point outside the output"
-            ));
-        } else if kind.is_dir() {
-            if flat {
-                return Err(format!(
-                    "{path}: is a folder; in the chained (xaasRequestPipeline) form all files must be at the top of /output"
-                ));
+        reading.deadline.check(&path).map_err(|e| e.to_string())?;
+        reading.entries += 1;
+        if reading.entries > reading.limits.max_files {
+            let limit = reading.limits.max_files;
+            return Err(ReadError::OutputFiles { path, limit }.to_string());
+        }
+        match dir.open(name.as_ref(), &path).map_err(|e| e.to_string())? {
+            // Removed since it was listed: by something the pipeline left running.
+            None => return Err(format!("{path}: was removed while the output was read")),
+            Some(Opened::Folder(sub)) => {
+                if reading.flat {
+                    return Err(format!(
+                        "{path}: is a folder; in the chained (xaasRequestPipeline) form all files must be at the top of /output"
+                    ));
+                }
+                if depth + 1 > MAX_DEPTH {
+                    return Err(ReadError::TooDeep { path }.to_string());
+                }
+                walk(&sub, &format!("{path}/"), depth + 1, reading)?;
             }
-            walk(&entry.path(), &format!("{path}/"), flat, files)?;
-        } else if kind.is_file() {
-            files.insert(path, fs::read(entry.path()).map_err(|e| e.to_string())?);
-        } else {
-            return Err(format!("{path}: is not a regular file"));
+            Some(Opened::File(file, len)) => {
+                let left = reading.limits.max_bytes - reading.bytes;
+                let read = read_capped(file, len, left, reading.deadline, &path)
+                    .map_err(|e| e.to_string())?;
+                let Some(bytes) = read else {
+                    let limit = reading.limits.max_bytes;
+                    return Err(ReadError::OutputBytes { path, limit }.to_string());
+                };
+                reading.bytes += bytes.len() as u64;
+                reading.files.insert(path, bytes);
+            }
         }
     }
     Ok(())
@@ -102,7 +146,24 @@ fn check_documents(bytes: &[u8]) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use fs_err as fs;
+
     use super::*;
+
+    fn read(dir: &Path, flat: bool) -> Result<OutputFiles, String> {
+        read_within(dir, flat, OutputLimits::default())
+    }
+
+    fn read_within(dir: &Path, flat: bool, limits: OutputLimits) -> Result<OutputFiles, String> {
+        read_output(
+            dir,
+            flat,
+            limits,
+            &Deadline::after(Duration::from_secs(3600)),
+        )
+    }
 
     const DEPLOYMENT: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\n";
 
@@ -119,27 +180,27 @@ mod tests {
     #[test]
     fn subfolders_are_kept() {
         let dir = folder(&[("a.yaml", DEPLOYMENT), ("db/b.yaml", DEPLOYMENT)]);
-        let files = read_output(dir.path(), false).unwrap();
+        let files = read(dir.path(), false).unwrap();
         assert_eq!(files.keys().collect::<Vec<_>>(), ["a.yaml", "db/b.yaml"]);
     }
 
     #[test]
     fn the_chained_form_refuses_subfolders() {
         let dir = folder(&[("db/b.yaml", DEPLOYMENT)]);
-        let err = read_output(dir.path(), true).unwrap_err();
+        let err = read(dir.path(), true).unwrap_err();
         assert!(err.starts_with("db: is a folder"), "{err}");
     }
 
     #[test]
     fn non_kubernetes_documents_are_refused() {
         let dir = folder(&[("a.yaml", DEPLOYMENT), ("notes.yaml", "hello: world\n")]);
-        let err = read_output(dir.path(), false).unwrap_err();
+        let err = read(dir.path(), false).unwrap_err();
         assert_eq!(
             err,
             "notes.yaml: document 1 is not a Kubernetes object: apiVersion, kind, metadata.name missing"
         );
         let dir = folder(&[("empty.yaml", "# nothing\n")]);
-        let err = read_output(dir.path(), false).unwrap_err();
+        let err = read(dir.path(), false).unwrap_err();
         assert_eq!(err, "empty.yaml: holds no Kubernetes document");
     }
 
@@ -147,7 +208,7 @@ mod tests {
     fn symlinks_are_refused() {
         let dir = folder(&[("a.yaml", DEPLOYMENT)]);
         std::os::unix::fs::symlink("/etc/passwd", dir.path().join("b.yaml")).unwrap();
-        let err = read_output(dir.path(), false).unwrap_err();
+        let err = read(dir.path(), false).unwrap_err();
         assert!(err.starts_with("b.yaml: is a symbolic link"), "{err}");
     }
 
@@ -166,7 +227,7 @@ mod tests {
             let dir = folder(&[("ok.yaml", DEPLOYMENT)]);
             fs::create_dir(dir.path().join(name)).unwrap();
             fs::write(dir.path().join(name).join("a.yaml"), DEPLOYMENT).unwrap();
-            let err = read_output(dir.path(), false).unwrap_err();
+            let err = read(dir.path(), false).unwrap_err();
             assert!(
                 err.starts_with(&format!("{name}: this name may not be written to Git: it ")),
                 "{err}"
@@ -177,6 +238,80 @@ mod tests {
     #[test]
     fn the_digest_file_name_is_reserved() {
         let dir = folder(&[(DIGEST_FILE, DEPLOYMENT)]);
-        assert!(read_output(dir.path(), false).is_err());
+        assert!(read(dir.path(), false).is_err());
+    }
+
+    #[test]
+    fn named_pipes_are_refused_without_waiting_for_a_writer() {
+        let dir = folder(&[("a.yaml", DEPLOYMENT)]);
+        nix::unistd::mkfifo(&dir.path().join("pipe.yaml"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let err = read(dir.path(), false).unwrap_err();
+        assert!(err.starts_with("pipe.yaml: is a named pipe"), "{err}");
+    }
+
+    #[test]
+    fn reading_stops_at_the_byte_limit_without_reading_the_rest() {
+        // A sparse file of 64 GiB: reading it whole would not end in any test's time.
+        let dir = folder(&[("a.yaml", DEPLOYMENT)]);
+        let huge = fs::File::create(dir.path().join("huge.yaml")).unwrap();
+        huge.set_len(64 << 30).unwrap();
+        let limits = OutputLimits {
+            max_bytes: 1 << 20,
+            ..OutputLimits::default()
+        };
+        let err = read_within(dir.path(), false, limits).unwrap_err();
+        assert_eq!(
+            err,
+            "holds more than 1 MiB (found at huge.yaml), the most one pipeline's output may \
+             hold; write less, or raise the limit with --max-output-bytes"
+        );
+    }
+
+    #[test]
+    fn the_byte_limit_counts_every_file_together() {
+        let dir = folder(&[("a.yaml", DEPLOYMENT), ("b.yaml", DEPLOYMENT)]);
+        let exact = DEPLOYMENT.len() as u64 * 2;
+        let within = |max_bytes| OutputLimits {
+            max_bytes,
+            ..OutputLimits::default()
+        };
+        assert_eq!(
+            read_within(dir.path(), false, within(exact)).unwrap().len(),
+            2
+        );
+        let err = read_within(dir.path(), false, within(exact - 1)).unwrap_err();
+        assert!(err.contains("--max-output-bytes"), "{err}");
+    }
+
+    #[test]
+    fn files_and_folders_past_the_file_limit_are_refused_naming_the_flag() {
+        let dir = folder(&[("a.yaml", DEPLOYMENT), ("db/b.yaml", DEPLOYMENT)]);
+        let within = |max_files| OutputLimits {
+            max_files,
+            ..OutputLimits::default()
+        };
+        assert_eq!(read_within(dir.path(), false, within(3)).unwrap().len(), 2);
+        let err = read_within(dir.path(), false, within(2)).unwrap_err();
+        assert!(err.contains("holds more than 2 files and folders"), "{err}");
+        assert!(err.contains("--max-output-files"), "{err}");
+    }
+
+    #[test]
+    fn folders_nested_too_deep_are_refused() {
+        let deep = vec!["d"; MAX_DEPTH + 1].join("/");
+        let dir = folder(&[(&format!("{deep}/a.yaml"), DEPLOYMENT)]);
+        let err = read(dir.path(), false).unwrap_err();
+        assert!(err.contains("nest deeper than"), "{err}");
+        let fine = vec!["d"; MAX_DEPTH].join("/");
+        let dir = folder(&[(&format!("{fine}/a.yaml"), DEPLOYMENT)]);
+        assert_eq!(read(dir.path(), false).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn nothing_is_read_once_the_deadline_has_passed() {
+        let dir = folder(&[("a.yaml", DEPLOYMENT)]);
+        let passed = Deadline::after(Duration::ZERO);
+        let err = read_output(dir.path(), false, OutputLimits::default(), &passed).unwrap_err();
+        assert!(err.contains("time limit (0s) ran out"), "{err}");
     }
 }

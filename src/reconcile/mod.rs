@@ -21,6 +21,7 @@ pub use scope::Scope;
 use crate::executor::Executor;
 use crate::git::{CommitRequest, GitError, Snapshot, Store};
 use crate::model::{LoadError, Platform, RequestFile, RequestKey, is_input};
+use crate::pipeline::OutputLimits;
 use crate::state::kustomization::index_destinations;
 use crate::state::layout::{dependency_owner, is_managed, resource_owner, status_owner};
 use crate::state::status::{Phase, Record, read_record};
@@ -40,6 +41,8 @@ pub struct Options {
     /// How many bytes of rendered files a pass holds before it writes them as blobs
     /// (see [`DesiredTree::spill`]).
     pub spill_bytes: usize,
+    /// How much output one pipeline may leave.
+    pub output_limits: OutputLimits,
 }
 
 impl Default for Options {
@@ -50,6 +53,7 @@ impl Default for Options {
             author_name: "promised".into(),
             author_email: "promised@localhost".into(),
             spill_bytes: 8 << 20,
+            output_limits: OutputLimits::default(),
         }
     }
 }

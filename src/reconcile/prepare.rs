@@ -53,6 +53,7 @@ impl<'a> Ready<'a> {
         pipeline: &'a crate::model::Pipeline,
         request: &'a RequestFile,
         timeout: std::time::Duration,
+        limits: crate::pipeline::OutputLimits,
     ) -> crate::pipeline::Job<'a> {
         crate::pipeline::Job {
             promise: self.promise,
@@ -61,6 +62,7 @@ impl<'a> Ready<'a> {
             request: self.document,
             object_yaml: &request.bytes,
             timeout,
+            limits,
         }
     }
 }

@@ -55,8 +55,8 @@ pub fn outcomes<'p>(
 }
 
 /// Runs every pipeline of the request's workflow in order; the first failure stops it.
-/// `folder` is the worker's run folder, created on first use; after a failure it is
-/// dropped, so that the next run starts in a new one.
+/// `folder` is the worker's run folder, created on first use; each run makes a new
+/// folder in it.
 fn run_request(
     executor: &dyn Executor,
     options: &Options,
@@ -68,7 +68,7 @@ fn run_request(
     let _entered = span.enter();
     let mut outputs = Vec::new();
     for pipeline in &ready.promise.configure {
-        let job = ready.job(pipeline, request, options.timeout);
+        let job = ready.job(pipeline, request, options.timeout, options.output_limits);
         let ran = reuse(folder).and_then(|folder| folder.run(executor, &job));
         match ran {
             Ok(output) => {
@@ -76,7 +76,6 @@ fn run_request(
                 outputs.push((pipeline.name.clone(), output));
             }
             Err(err) => {
-                *folder = None;
                 failure::log_failure(pipeline, &err);
                 return Outcome::Failed(failure::status_message(ready.promise, pipeline, &err));
             }

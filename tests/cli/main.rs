@@ -6,6 +6,7 @@ mod failures;
 mod git_store;
 mod hostile;
 mod hostile_paths;
+mod hostile_reads;
 mod http_limits;
 mod kube_double;
 mod kubernetes;
