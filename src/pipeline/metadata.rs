@@ -163,6 +163,7 @@ fn parse_status(text: &str) -> Result<Map<String, Value>, String> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
     use std::sync::mpsc;
     use std::time::Duration;
 
@@ -324,5 +325,94 @@ mod tests {
             read(&dir.path().join("absent")).unwrap(),
             Metadata::default()
         );
+    }
+
+    /// YAML a pipeline image might leave: the file's own shapes with hostile values,
+    /// Kratix's older map form, and noise.
+    fn metadata_text() -> impl Strategy<Value = String> {
+        let value = prop_oneof![
+            Just("\"..\"".to_string()),
+            Just("\".git\"".to_string()),
+            Just("\"git~1\"".to_string()),
+            Just("\"a/b\"".to_string()),
+            Just("\"a\\nb\"".to_string()),
+            Just("{}".to_string()),
+            Just("{env: dev}".to_string()),
+            Just("[{type: Ready}]".to_string()),
+            Just("[]".to_string()),
+            Just("null".to_string()),
+            Just("&x [*x]".to_string()),
+            "[a-z]{1,8}",
+        ];
+        let key = prop_oneof![
+            Just("directory"),
+            Just("matchLabels"),
+            Just("promised"),
+            Just("conditions"),
+            Just("message"),
+            Just("type"),
+        ];
+        let entry = proptest::collection::vec((key, value), 0..4).prop_map(|pairs| {
+            let fields: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+            format!("{{{}}}", fields.join(", "))
+        });
+        prop_oneof![
+            proptest::collection::vec(entry.clone(), 0..4)
+                .prop_map(|entries| format!("[{}]\n", entries.join(", "))),
+            entry.prop_map(|e| format!("{e}\n")),
+            "\\PC{0,200}",
+        ]
+    }
+
+    /// Selector lists in the file's own shape, with hostile folder names and labels.
+    fn selector_text() -> impl Strategy<Value = String> {
+        let directory = prop_oneof![
+            Just(None),
+            Just(Some("\"..\"")),
+            Just(Some("\".\"")),
+            Just(Some("\".Git\"")),
+            Just(Some("\"git~1\"")),
+            Just(Some("\"a/b\"")),
+            Just(Some("\"db\"")),
+            Just(Some("\"\"")),
+        ];
+        let labels = prop_oneof![Just("{}"), Just("{env: dev}"), Just("{a: b, c: d}")];
+        let entry = (directory, labels).prop_map(|(directory, labels)| match directory {
+            Some(dir) => format!("{{directory: {dir}, matchLabels: {labels}}}"),
+            None => format!("{{matchLabels: {labels}}}"),
+        });
+        proptest::collection::vec(entry, 0..4)
+            .prop_map(|entries| format!("[{}]\n", entries.join(", ")))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn whatever_a_selector_file_holds_what_is_accepted_is_well_formed(
+            text in prop_oneof![selector_text(), metadata_text()],
+        ) {
+            if let Ok(entries) = parse_selectors(&text) {
+                for entry in entries {
+                    prop_assert!(!entry.match_labels.is_empty());
+                    if let Some(dir) = entry.directory {
+                        prop_assert!(crate::path_segment::check(&dir).is_ok(), "{dir:?}");
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn whatever_a_status_file_holds_what_is_accepted_keeps_promised_s_key_free(
+            text in metadata_text(),
+        ) {
+            if let Ok(status) = parse_status(&text) {
+                prop_assert!(!status.contains_key(RESERVED_STATUS_KEY));
+                if let Some(conditions) = status.get("conditions") {
+                    let list = conditions.as_array().expect("conditions are a list");
+                    prop_assert!(list.iter().all(|c| c.get("type").is_some_and(Value::is_string)));
+                }
+            }
+        }
     }
 }
