@@ -274,6 +274,7 @@ mod tests {
             output: "/w/output".into(),
             metadata: "/w/metadata".into(),
             scratch: "/w".into(),
+            logs: "/w".into(),
         }
     }
 

@@ -154,11 +154,11 @@ pub struct OciExit {
 
 impl OciExecutor {
     /// Runs one container to completion, or kills it at `deadline` (then `Ok(None)`).
-    /// `scratch` holds its stdout and stderr files.
+    /// `log_dir` holds its stdout and stderr files.
     pub fn run_one(
         &self,
         spec: &OciRun,
-        scratch: &Path,
+        log_dir: &Path,
         deadline: Instant,
     ) -> Result<Option<OciExit>, ExecError> {
         static RUNS: AtomicUsize = AtomicUsize::new(0);
@@ -189,11 +189,12 @@ impl OciExecutor {
         }
         command.arg(&spec.image).args(words).args(&spec.args);
         command.stdin(Stdio::null());
-        // Named after the container, not the run: a worker's run folder is reused, and
-        // the next run of the same container truncates these files instead of adding two.
+        // Named after the container, not the run: a worker's log folder lasts across runs,
+        // and the next run of the same container truncates these files instead of adding
+        // two.
         let (mut logs, stdout, stderr) = Logs::open(
-            &scratch.join(format!("{}.stdout", spec.name)),
-            &scratch.join(format!("{}.stderr", spec.name)),
+            &log_dir.join(format!("{}.stdout", spec.name)),
+            &log_dir.join(format!("{}.stderr", spec.name)),
         )?;
         command.stdout(stdout).stderr(stderr);
         tracing::debug!(container = %spec.name, image = %spec.image, "starting container");
@@ -258,7 +259,7 @@ impl Executor for OciExecutor {
                 mounts: mounts(&dirs),
                 network,
             };
-            let Some(exit) = self.run_one(&spec, &workspace.scratch, deadline)? else {
+            let Some(exit) = self.run_one(&spec, &workspace.logs, deadline)? else {
                 return Err(ExecError::TimedOut {
                     container: container.name.clone(),
                     timeout: job.timeout,

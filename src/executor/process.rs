@@ -41,7 +41,7 @@ impl Executor for ProcessExecutor {
         let dirs = step_dirs(workspace, containers.len(), job.pipeline.chained);
         for (i, (container, dirs)) in containers.iter().zip(dirs).enumerate() {
             ensure_dir(&dirs.output)?;
-            let log = workspace.scratch.join(format!("{i}-{}", container.name));
+            let log = workspace.logs.join(format!("{i}-{}", container.name));
             run_container(job, container, &dirs, &log, deadline, &self.found)?;
         }
         Ok(())
@@ -250,7 +250,7 @@ spec:
             limits: Default::default(),
         };
         let root = tempfile::tempdir().unwrap();
-        let workspace = Workspace::create(root.path(), &request.bytes).unwrap();
+        let workspace = Workspace::create(root.path(), root.path(), &request.bytes).unwrap();
         (executor.run(&job, &workspace), root)
     }
 

@@ -86,20 +86,27 @@ pub struct Workspace {
     pub output: PathBuf,
     /// Selector files and `status.yaml`.
     pub metadata: PathBuf,
-    /// The run's own folder, beside the three: executors keep logs and the seed form's
-    /// intermediate outputs here.
+    /// The run's own folder, beside the three: the seed form's intermediate outputs go
+    /// here.
     pub scratch: PathBuf,
+    /// Where executors write each container's stdout and stderr. `promised` writes these
+    /// files from pipes, so no container reaches them, and a worker keeps them in its own
+    /// folder from run to run: two fewer files made and removed per container (see
+    /// `RunFolder`). `pipeline run` keeps them beside the run's folders.
+    pub logs: PathBuf,
 }
 
 impl Workspace {
     /// Lays out empty folders under `root` and writes `object.yaml`, as a new file: an
     /// entry already there (a link to a file elsewhere) is an error, never written through.
-    pub fn create(root: &Path, object_yaml: &[u8]) -> Result<Self, ExecError> {
+    /// Logs go to `logs`.
+    pub fn create(root: &Path, logs: &Path, object_yaml: &[u8]) -> Result<Self, ExecError> {
         let workspace = Workspace {
             input: root.join("input"),
             output: root.join("output"),
             metadata: root.join("metadata"),
             scratch: root.to_path_buf(),
+            logs: logs.to_path_buf(),
         };
         for dir in [&workspace.input, &workspace.output, &workspace.metadata] {
             fs::create_dir_all(dir)?;
@@ -145,7 +152,7 @@ pub enum RunError {
 /// there: how `promised pipeline run` shows a Promise author everything the pipeline
 /// wrote.
 pub fn run_in(executor: &dyn Executor, job: &Job<'_>, root: &Path) -> Result<RunOutput, RunError> {
-    let workspace = Workspace::create(root, job.object_yaml)?;
+    let workspace = Workspace::create(root, root, job.object_yaml)?;
     run_on(executor, job, &workspace)
 }
 

@@ -6,8 +6,10 @@
 //! started in. A pipeline can also leave `input/object.yaml` replaced by a hard link to
 //! a file elsewhere, which a reused folder would then write the next request into. So
 //! each run gets a new folder, with a name no earlier run could know (16 random
-//! characters), made inside the worker's own folder; the run's `object.yaml` and logs
-//! are created new in it; and it is removed once the run's output is read. A leftover
+//! characters), made inside the worker's own folder; the run's `object.yaml` is created
+//! new in it; and it is removed once the run's output is read. Containers' logs stay in
+//! the worker's folder, rewritten from run to run: `promised` writes them from pipes, so
+//! no container reaches them, and each run makes and removes two files fewer. A leftover
 //! process's paths and working folder then point into a removed folder, where nothing
 //! can be created.
 //!
@@ -104,7 +106,7 @@ impl RunFolder {
                 );
                 ExecError::Io(std::io::Error::new(e.kind(), message))
             })?;
-        let workspace = Workspace::create(folder.path(), job.object_yaml)?;
+        let workspace = Workspace::create(folder.path(), self.path(), job.object_yaml)?;
         let result = run_on(executor, job, &workspace);
         if let Some(remover) = &self.remover {
             // Only fails if the thread has gone; the folder is then removed here.
@@ -192,6 +194,16 @@ mod tests {
             folder.run(&executor, &job).unwrap();
         }
         executor.seen.into_inner().unwrap()
+    }
+
+    #[test]
+    fn logs_stay_in_the_worker_s_folder_outside_every_run_s_folder() {
+        let seen = run_twice(|_| {});
+        assert_eq!(seen[0].logs, seen[1].logs);
+        for workspace in &seen {
+            assert!(!workspace.logs.starts_with(&workspace.scratch));
+            assert_eq!(workspace.scratch.parent(), Some(workspace.logs.as_path()));
+        }
     }
 
     #[test]
