@@ -9,6 +9,11 @@ pub struct ExecutorArgs {
     /// Where pipelines run, unless a Promise's promised.dev/executor annotation says.
     #[arg(long, value_enum, default_value = "process")]
     pub executor: ExecutorKind,
+    /// Let a Promise's promised.dev/executor annotation pick `process` when --executor
+    /// is another: its commands then run on this machine, as this user. Without this
+    /// flag, a Promise author cannot leave the containers the operator chose.
+    #[arg(long)]
+    pub allow_process_executor: bool,
     /// kubernetes: the namespace for pipeline Pods, Secrets and ServiceAccounts.
     #[arg(long, default_value = "default")]
     pub kube_namespace: String,
@@ -29,6 +34,6 @@ impl ExecutorArgs {
             namespace: self.kube_namespace.clone(),
             helper_image: self.helper_image.clone(),
         };
-        Executors::new(self.executor, &kube)
+        Executors::new(self.executor, self.allow_process_executor, &kube)
     }
 }

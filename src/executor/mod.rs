@@ -68,14 +68,16 @@ impl ExecutorKind {
 /// picks another for its pipelines.
 pub struct Executors {
     default: ExecutorKind,
+    allow_process: bool,
     all: BTreeMap<ExecutorKind, Box<dyn Executor>>,
 }
 
 impl Executors {
     /// The executors, with `default` for Promises that do not pick one.
     ///
-    /// Nothing connects or probes until a pipeline runs.
-    pub fn new(default: ExecutorKind, kube: &KubeSettings) -> Self {
+    /// Nothing connects or probes until a pipeline runs. `allow_process` lets a Promise
+    /// pick `process` when `default` is another executor (see [`choose`]).
+    pub fn new(default: ExecutorKind, allow_process: bool, kube: &KubeSettings) -> Self {
         let kinds = [
             ExecutorKind::Process,
             ExecutorKind::Podman,
@@ -84,6 +86,7 @@ impl Executors {
         ];
         Executors {
             default,
+            allow_process,
             all: kinds.into_iter().map(|k| (k, k.build(kube))).collect(),
         }
     }
@@ -95,22 +98,54 @@ impl Executor for Executors {
     }
 
     fn run(&self, job: &Job<'_>, workspace: &Workspace) -> Result<(), ExecError> {
-        let chosen = match job.promise.annotations.get(EXECUTOR_ANNOTATION) {
-            None => self.default,
-            Some(name) => {
-                let kinds = self.all.keys().copied();
-                kinds.into_iter().find(|k| k.name() == name).ok_or_else(|| ExecError::Unsupported {
-                    container: "(all)".into(),
-                    what: format!(
-                        "Promise {:?} asks for executor {name:?} ({EXECUTOR_ANNOTATION}); known: process, podman, docker, kubernetes",
-                        job.promise.name
-                    ),
-                })?
-            }
-        };
+        let annotation = job.promise.annotations.get(EXECUTOR_ANNOTATION);
+        let chosen = choose(
+            self.default,
+            annotation.map(String::as_str),
+            self.allow_process,
+        )
+        .map_err(|what| ExecError::Unsupported {
+            container: "(all)".into(),
+            what: format!("Promise {:?}: {what}", job.promise.name),
+        })?;
         tracing::debug!(executor = chosen.name(), pipeline = %job.pipeline.name, "running pipeline");
         self.all[&chosen].run(job, workspace)
     }
+}
+
+/// The executor a Promise's pipelines run on: `default` (`--executor`), or the one its
+/// `promised.dev/executor` annotation names. A Promise may move its pipelines into
+/// containers, but not out of them: `process` runs a Promise author's commands on this
+/// machine as `promised`'s user, so the annotation may pick it over another default
+/// only where the operator allowed it (`--allow-process-executor`).
+fn choose(
+    default: ExecutorKind,
+    annotation: Option<&str>,
+    allow_process: bool,
+) -> Result<ExecutorKind, String> {
+    let Some(name) = annotation else {
+        return Ok(default);
+    };
+    let kinds = [
+        ExecutorKind::Process,
+        ExecutorKind::Podman,
+        ExecutorKind::Docker,
+        ExecutorKind::Kubernetes,
+    ];
+    let chosen = kinds.into_iter().find(|k| k.name() == name).ok_or_else(|| {
+        format!(
+            "asks for executor {name:?} ({EXECUTOR_ANNOTATION}); known: process, podman, docker, kubernetes"
+        )
+    })?;
+    if chosen == ExecutorKind::Process && default != ExecutorKind::Process && !allow_process {
+        return Err(format!(
+            "asks for the process executor ({EXECUTOR_ANNOTATION}: process), which would run its \
+             commands on this machine instead of in {} containers; the operator allows that \
+             with --allow-process-executor",
+            default.name()
+        ));
+    }
+    Ok(chosen)
 }
 
 /// Why a pipeline run did not complete.
@@ -286,6 +321,19 @@ mod tests {
         assert!(shown.ends_with("line 29"));
         let long = "é".repeat(5000);
         assert!(last_lines(&long).len() <= SHOWN_BYTES);
+    }
+
+    #[test]
+    fn a_promise_may_move_into_containers_but_not_out_of_them() {
+        use ExecutorKind::*;
+        assert_eq!(choose(Podman, None, false), Ok(Podman));
+        assert_eq!(choose(Process, Some("podman"), false), Ok(Podman));
+        assert_eq!(choose(Podman, Some("kubernetes"), false), Ok(Kubernetes));
+        assert_eq!(choose(Process, Some("process"), false), Ok(Process));
+        let refused = choose(Podman, Some("process"), false).unwrap_err();
+        assert!(refused.contains("--allow-process-executor"), "{refused}");
+        assert_eq!(choose(Kubernetes, Some("process"), true), Ok(Process));
+        assert!(choose(Podman, Some("Process"), true).is_err());
     }
 
     #[test]
