@@ -5,6 +5,27 @@ use serde_json::Value;
 
 use crate::yaml;
 
+/// Checks that `image` can only be read as an image reference. podman and docker take
+/// it as the first word after their options, so an "image" such as
+/// `--volume=/:/host` or `--privileged` would be read as an option of their own and
+/// give the container the host.
+pub(crate) fn check_image(image: &str) -> Result<(), String> {
+    if image.is_empty() {
+        return Err("an image is required".into());
+    }
+    if image.starts_with('-') {
+        return Err(format!(
+            "{image:?} starts with '-', which podman and docker would read as an option; give an image reference"
+        ));
+    }
+    if let Some(c) = image.chars().find(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "{image:?} holds {c:?}; an image reference has no spaces or control characters"
+        ));
+    }
+    Ok(())
+}
+
 /// One pipeline of a Promise's workflow.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pipeline {
@@ -104,8 +125,14 @@ impl Pipeline {
         if doc.spec.containers.is_empty() {
             return Err("spec.containers: a pipeline needs at least one container".into());
         }
+        super::kubernetes_name(&doc.metadata.name, 63)
+            .map_err(|why| format!("metadata.name: {:?} {why}", doc.metadata.name))?;
         let mut seen = std::collections::BTreeSet::new();
         for (i, container) in doc.spec.containers.iter().enumerate() {
+            super::kubernetes_name(&container.name, 63)
+                .map_err(|why| format!("spec.containers[{i}].name: {:?} {why}", container.name))?;
+            check_image(&container.image)
+                .map_err(|why| format!("spec.containers[{i}].image: {why}"))?;
             if !seen.insert(container.name.as_str()) {
                 return Err(format!(
                     "spec.containers[{i}].name: {:?} is used twice",
@@ -126,7 +153,8 @@ impl Pipeline {
         })
     }
 
-    /// The seed's `xaasRequestPipeline: [image, ...]` as one chained pipeline. Containers
+    /// The seed's `xaasRequestPipeline: [image, ...]` as one chained pipeline (each image
+    /// checked first with [`check_image`]). Containers
     /// get no command: the image's entrypoint runs, which needs an OCI executor.
     pub fn from_seed_images(promise: &str, images: &[String]) -> Self {
         let containers = images.iter().enumerate();
@@ -150,5 +178,46 @@ impl Pipeline {
     /// Images of every container, in order.
     pub fn images(&self) -> impl Iterator<Item = &str> {
         self.containers.iter().map(|c| c.image.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pipeline(name: &str, container: &str, image: &str) -> Result<Pipeline, String> {
+        let text = format!(
+            "kind: Pipeline\nmetadata: {{name: {}}}\nspec:\n  containers:\n    - {{name: {}, image: {}}}\n",
+            serde_json::to_string(name).unwrap(),
+            serde_json::to_string(container).unwrap(),
+            serde_json::to_string(image).unwrap(),
+        );
+        Pipeline::from_value(yaml::document(&text).unwrap())
+    }
+
+    #[test]
+    fn an_image_that_podman_would_read_as_an_option_is_refused() {
+        for image in [
+            "--volume=/:/host",
+            "--privileged",
+            "-v",
+            "",
+            "busybox latest",
+            "a\nb",
+        ] {
+            let err = pipeline("render", "step", image).unwrap_err();
+            assert!(err.starts_with("spec.containers[0].image: "), "{err}");
+        }
+        assert!(pipeline("render", "step", "ghcr.io/org/img:v1@sha256:00").is_ok());
+    }
+
+    #[test]
+    fn pipeline_and_container_names_that_could_become_paths_are_refused() {
+        for name in ["/tmp/evil", "../../x", "a/b", ".git", "Render", ""] {
+            let err = pipeline(name, "step", "img").unwrap_err();
+            assert!(err.starts_with("metadata.name: "), "{err}");
+            let err = pipeline("render", name, "img").unwrap_err();
+            assert!(err.starts_with("spec.containers[0].name: "), "{err}");
+        }
     }
 }

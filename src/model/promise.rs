@@ -168,7 +168,13 @@ fn pipelines(
             "spec: give spec.workflows.resource.configure or spec.xaasRequestPipeline, not both"
                 .into(),
         ),
-        (true, false) => Ok(vec![Pipeline::from_seed_images(promise, &xaas)]),
+        (true, false) => {
+            for (i, image) in xaas.iter().enumerate() {
+                super::pipeline::check_image(image)
+                    .map_err(|why| format!("spec.xaasRequestPipeline[{i}]: {why}"))?;
+            }
+            Ok(vec![Pipeline::from_seed_images(promise, &xaas)])
+        }
         _ => configure
             .into_iter()
             .enumerate()
