@@ -282,6 +282,23 @@ mod tests {
     }
 
     #[test]
+    fn a_status_file_hard_linked_to_a_host_file_is_refused_and_not_read() {
+        let host = folder(&[("kubeconfig", "token: hunter2\n")]);
+        let dir = tempfile::tempdir_in(host.path()).unwrap();
+        fs::hard_link(
+            host.path().join("kubeconfig"),
+            dir.path().join("status.yaml"),
+        )
+        .unwrap();
+        let err = read(dir.path()).unwrap_err();
+        assert!(
+            err.starts_with("status.yaml: is a hard link (2 names for one file)"),
+            "{err}"
+        );
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
     fn selector_and_status_files_linked_to_dev_zero_are_refused() {
         for name in [
             "status.yaml",

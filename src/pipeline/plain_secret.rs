@@ -26,8 +26,10 @@ pub fn refuse_plain_secrets(files: &OutputFiles, promise: &Promise) -> Result<()
         return Ok(());
     }
     for (path, bytes) in files {
-        // Most files hold no Secret: only those that name the kind are parsed again.
-        if !bytes.windows(6).any(|w| w == b"Secret") {
+        // Most files hold no Secret: only those that name the kind, or that hold an
+        // escape (a quoted `"Secr\u0065t"` spells it without the word), are parsed again.
+        let may_name_secret = bytes.windows(6).any(|w| w == b"Secret") || bytes.contains(&b'\\');
+        if !may_name_secret {
             continue;
         }
         let Ok(text) = std::str::from_utf8(bytes) else {
@@ -126,6 +128,22 @@ spec:
         assert!(refuse_plain_secrets(&files(data), &promise("{}")).is_err());
         let listed = "apiVersion: v1\nkind: List\nmetadata: {name: l}\nitems:\n- {apiVersion: v1, kind: Secret, metadata: {name: db}, data: {a: RkFLRQ==}}\n";
         assert!(refuse_plain_secrets(&files(listed), &promise("{}")).is_err());
+    }
+
+    #[test]
+    fn a_secret_whose_kind_is_spelt_with_escapes_is_refused() {
+        for kind in [
+            r#""Secr\u0065t""#,
+            r#""\x53ecret""#,
+            r#""Sec\
+            ret""#,
+        ] {
+            let text = format!(
+                "apiVersion: v1\nkind: {kind}\nmetadata: {{name: db}}\nstringData: {{password: FAKE}}\n"
+            );
+            let err = refuse_plain_secrets(&files(&text), &promise("{}")).unwrap_err();
+            assert!(err.contains("is a plain Secret"), "{kind}: {err}");
+        }
     }
 
     #[test]

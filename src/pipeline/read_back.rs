@@ -14,7 +14,7 @@ use std::fs::File;
 use std::io::Read;
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::FileTypeExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -68,6 +68,17 @@ pub enum ReadError {
     Link {
         /// Where.
         path: String,
+    },
+    /// A regular file with more than one name: a hard link to a file elsewhere.
+    #[error(
+        "{path}: is a hard link ({links} names for one file), which may be a file from outside \
+         the pipeline's folders; write the file itself"
+    )]
+    HardLink {
+        /// Where.
+        path: String,
+        /// How many names the file has.
+        links: u64,
     },
     /// A named pipe, socket or device.
     #[error("{path}: is {kind}, not a regular file; write a regular file")]
@@ -272,6 +283,14 @@ fn classify(opened: nix::Result<OwnedFd>, shown: &str) -> Result<Option<Opened>,
     })?;
     let kind = metadata.file_type();
     if kind.is_file() {
+        // O_NOFOLLOW stops symbolic links only: a hard link made inside the folder to a
+        // host file (a kubeconfig) opens as a regular file of its own.
+        if metadata.nlink() > 1 {
+            return Err(ReadError::HardLink {
+                path: shown.to_string(),
+                links: metadata.nlink(),
+            });
+        }
         return Ok(Some(Opened::File(file, metadata.len())));
     }
     if kind.is_dir() {
