@@ -32,6 +32,11 @@ pub struct Platform {
     /// Whether a Promise file could not be read: then requests whose Promise is missing
     /// are left as they are (their Promise may be the unreadable one).
     pub promises_incomplete: bool,
+    /// Request files that declare an identity another file holds. Loading keeps the
+    /// first in path order; a pass gives the identity back to the file that its status
+    /// records (`reconcile::prepare::keep_identities`), so a new file cannot take over
+    /// another team's request by sorting first.
+    pub(crate) displaced: Vec<RequestFile>,
 }
 
 /// The folders `promised` reads.
@@ -83,16 +88,22 @@ impl Platform {
                 Some(Kind::Destination) => platform.add_destination(&file),
                 Some(Kind::Request) => {
                     let request = RequestFile::parse(&file.path, file.blob, file.bytes);
-                    if let Some(first) = requests.get(&request.key) {
-                        let message = format!(
-                            "declares request {} which {} declares already; rename one of them",
-                            request.key, first.path
-                        );
-                        platform
-                            .problems
-                            .push(LoadError::new(&request.path, message));
-                    } else {
-                        requests.insert(request.key.clone(), request);
+                    match requests.remove(&request.key) {
+                        None => {
+                            requests.insert(request.key.clone(), request);
+                        }
+                        Some(first) => {
+                            // A file that declares the identity holds it against one
+                            // whose identity is only its file name (no name, or no YAML).
+                            let (holder, other) =
+                                if first.document.is_err() && request.document.is_ok() {
+                                    (request, first)
+                                } else {
+                                    (first, request)
+                                };
+                            platform.displace(other, &holder.path);
+                            requests.insert(holder.key.clone(), holder);
+                        }
                     }
                 }
                 None => {}
@@ -100,6 +111,17 @@ impl Platform {
         }
         platform.requests = requests.into_values().collect();
         platform
+    }
+
+    /// Records that `request` declares an identity the file at `holder` holds: a problem
+    /// of its file, and the request kept aside (see [`Platform::displaced`]).
+    pub(crate) fn displace(&mut self, request: RequestFile, holder: &str) {
+        let message = format!(
+            "declares request {} which {holder} declares already; rename one of them",
+            request.key
+        );
+        self.problems.push(LoadError::new(&request.path, message));
+        self.displaced.push(request);
     }
 
     /// Records an entry under an input folder that is not read (a symbolic link or a

@@ -207,6 +207,7 @@ pub fn check<'a>(
 /// its last status recorded for that path. Its identity would otherwise come from the
 /// file name, and the outputs of the service it names would look orphaned and be removed.
 pub fn keep_identities(platform: &mut Platform, previous: &BTreeMap<RequestKey, Record>) {
+    return_identities(platform, previous);
     let by_path: HashMap<&str, &RequestKey> = previous
         .iter()
         .map(|(key, record)| (record.request.path.as_str(), key))
@@ -222,11 +223,99 @@ pub fn keep_identities(platform: &mut Platform, previous: &BTreeMap<RequestKey, 
     platform.requests.sort_by(|a, b| a.key.cmp(&b.key));
 }
 
+/// Gives each identity that two files declare to the file its status records, where
+/// loading gave it to the other: the newcomer is then the file with the problem.
+fn return_identities(platform: &mut Platform, previous: &BTreeMap<RequestKey, Record>) {
+    let displaced = std::mem::take(&mut platform.displaced);
+    for request in displaced {
+        let owner = previous.get(&request.key);
+        let owns = owner.is_some_and(|record| record.request.path == request.path);
+        let holder = platform.requests.iter().position(|r| r.key == request.key);
+        let (true, Some(holder)) = (owns, holder) else {
+            platform.displaced.push(request);
+            continue;
+        };
+        platform
+            .problems
+            .retain(|p| !(p.path == request.path && p.message.starts_with("declares request")));
+        let newcomer = std::mem::replace(&mut platform.requests[holder], request);
+        let owner_path = platform.requests[holder].path.clone();
+        platform.displace(newcomer, &owner_path);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::SourceFile;
     use crate::state::status::{Phase, RequestRef};
+
+    fn file(path: &str, name: &str) -> SourceFile {
+        let text =
+            format!("apiVersion: a.b/v1\nkind: App\nmetadata: {{name: {name}, namespace: team}}\n");
+        SourceFile {
+            path: path.into(),
+            blob: "b".into(),
+            bytes: text.into_bytes(),
+        }
+    }
+
+    fn record_of(path: &str) -> Record {
+        Record {
+            phase: Phase::Ready,
+            request: RequestRef {
+                path: path.into(),
+                blob: "b0".into(),
+            },
+            pipelines: vec![],
+            placements: vec![],
+            outputs: vec![],
+        }
+    }
+
+    #[test]
+    fn a_new_file_that_sorts_first_cannot_take_over_a_recorded_request() {
+        let files = [
+            file("requests/app/good.yaml", "good"),
+            file("requests/app/0.yaml", "good"),
+        ];
+        let mut platform = Platform::load(files);
+        assert_eq!(
+            platform.requests[0].path, "requests/app/0.yaml",
+            "loading keeps the first"
+        );
+        let key = platform.requests[0].key.clone();
+        keep_identities(
+            &mut platform,
+            &BTreeMap::from([(key, record_of("requests/app/good.yaml"))]),
+        );
+        assert_eq!(platform.requests.len(), 1);
+        assert_eq!(platform.requests[0].path, "requests/app/good.yaml");
+        let problems: Vec<String> = platform.problems.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            problems,
+            [
+                "requests/app/0.yaml: declares request app/team/good which requests/app/good.yaml declares already; rename one of them"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_file_without_a_name_cannot_take_the_identity_its_file_name_gives_from_a_named_one() {
+        let nameless = SourceFile {
+            path: "requests/app/a/good.yaml".into(),
+            blob: "b".into(),
+            bytes: b"apiVersion: a.b/v1\nkind: App\nmetadata: {}\n".to_vec(),
+        };
+        let named = SourceFile {
+            bytes: b"apiVersion: a.b/v1\nkind: App\nmetadata: {name: good}\n".to_vec(),
+            ..file("requests/app/good.yaml", "good")
+        };
+        let platform = Platform::load([nameless, named]);
+        assert_eq!(platform.requests.len(), 1);
+        assert_eq!(platform.requests[0].path, "requests/app/good.yaml");
+        assert_eq!(platform.problems[0].path, "requests/app/a/good.yaml");
+    }
 
     #[test]
     fn an_unreadable_request_keeps_its_recorded_identity() {
