@@ -117,9 +117,11 @@ impl Names {
     /// `stem`, or what the requester must change. A name or namespace from the document
     /// must be a Kubernetes name; each part must be a safe path segment.
     fn key(&self, promise: &str, stem: &str) -> Result<RequestKey, String> {
-        let promise = Segment::new(promise).map_err(|e| {
-            format!("the folder {promise:?} under requests/ cannot be a folder name in Git: it {e}")
-        })?;
+        // Kubernetes names only, here as for the document's names: two folders or file
+        // names that differ only in case or Unicode form are two requests here, and one
+        // file on a clone to macOS or Windows.
+        let promise = kubernetes_name(promise, 253)
+            .map_err(|e| format!("the folder {promise:?} under requests/ {e}"))?;
         let namespace = self.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE);
         let namespace = kubernetes_name(namespace, 63)
             .map_err(|e| format!("metadata.namespace: {namespace:?} {e}"))?;
@@ -127,7 +129,7 @@ impl Names {
             Some(name) => kubernetes_name(name, 253)
                 .and_then(|s| file_name(s).map_err(Into::into))
                 .map_err(|e| format!("metadata.name: {name:?} {e}"))?,
-            None => Segment::new(stem).and_then(file_name).map_err(|e| {
+            None => kubernetes_name(stem, 250).map_err(|e| {
                 format!("the file name {stem:?}, the request's name while it has none, {e}")
             })?,
         };
@@ -155,7 +157,7 @@ fn fallback_key(path: &str, promise: &str) -> RequestKey {
     let hash = sha256(path.as_bytes());
     let hash = hash.strip_prefix("sha256:").unwrap_or(&hash)[..32].to_string();
     RequestKey {
-        promise: Segment::new(promise).unwrap_or_else(|_| reserved()),
+        promise: kubernetes_name(promise, 253).unwrap_or_else(|_| reserved()),
         namespace: reserved(),
         name: Segment::new(hash).expect("hex digits are a safe segment"),
     }
