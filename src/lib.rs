@@ -9,6 +9,7 @@
 
 mod child;
 pub mod cli;
+mod escape;
 pub mod executor;
 pub mod git;
 pub mod model;

@@ -11,6 +11,7 @@ use similar::TextDiff;
 use super::executor_args::ExecutorArgs;
 use super::output_limit_args::OutputLimitArgs;
 use super::{EXIT_OK, EXIT_PROBLEMS};
+use crate::escape::{code_block, code_span, html_code};
 use crate::git::GixStore;
 use crate::reconcile::plan::{Change, FileChange, Plan, plan};
 use crate::reconcile::{Options, RequestReport};
@@ -191,7 +192,7 @@ impl View {
         if !self.problems.is_empty() {
             out.push_str("\n**Unreadable files**\n\n");
             for problem in &self.problems {
-                out.push_str(&format!("- `{problem}`\n"));
+                out.push_str(&format!("- {}\n", code_span(problem)));
             }
         }
         if !self.requests.is_empty() || !self.removed.is_empty() {
@@ -204,15 +205,16 @@ impl View {
                 };
                 let message = r.message.replace('\n', "<br>").replace('|', "\\|");
                 out.push_str(&format!(
-                    "| `{}` | {icon} {} | {} | {message} |\n",
-                    r.request,
+                    "| {} | {icon} {} | {} | {message} |\n",
+                    code_span(&r.request),
                     r.phase,
                     r.destinations.join(", ")
                 ));
             }
             for removed in &self.removed {
                 out.push_str(&format!(
-                    "| `{removed}` | 🗑️ Removed | | outputs and status removed |\n"
+                    "| {} | 🗑️ Removed | | outputs and status removed |\n",
+                    code_span(removed)
                 ));
             }
         }
@@ -228,12 +230,17 @@ impl View {
                 "\n#### {destination}\n\n| File | Change |\n|---|---|\n"
             ));
             for file in &files {
-                out.push_str(&format!("| `{}` | {:?} |\n", file.path, file.change));
+                out.push_str(&format!(
+                    "| {} | {:?} |\n",
+                    code_span(&file.path),
+                    file.change
+                ));
             }
             for file in files.iter().filter(|f| !f.diff.is_empty()) {
                 out.push_str(&format!(
-                    "\n<details><summary>Diff of <code>{}</code></summary>\n\n```diff\n{}```\n\n</details>\n",
-                    file.path, file.diff
+                    "\n<details><summary>Diff of {}</summary>\n\n{}\n\n</details>\n",
+                    html_code(&file.path),
+                    code_block("diff", &file.diff)
                 ));
             }
         }

@@ -10,6 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::executor_args::ExecutorArgs;
 use super::output_limit_args::OutputLimitArgs;
 use super::{EXIT_OK, EXIT_PROBLEMS};
+use crate::escape::one_line;
 use crate::git::{GixStore, WorktreeCheck, check_worktree, sync_worktree};
 use crate::reconcile::{Options, PassReport, Progress, Scope, reconcile};
 use crate::state::status::Phase;
@@ -161,7 +162,8 @@ pub(super) fn parse_author(author: &str) -> anyhow::Result<(String, String)> {
 
 fn print_report(report: &PassReport, out: &mut dyn Write) -> std::io::Result<()> {
     for problem in &report.problems {
-        writeln!(out, "error    {}: {}", problem.path, problem.message)?;
+        let (path, message) = (one_line(&problem.path), one_line(&problem.message));
+        writeln!(out, "error    {path}: {message}")?;
     }
     for request in &report.requests {
         let label = match request.phase {
@@ -173,16 +175,19 @@ fn print_report(report: &PassReport, out: &mut dyn Write) -> std::io::Result<()>
         };
         let mut lines = request.message.lines();
         let first = lines.next().unwrap_or_default();
+        let path = one_line(&request.path);
         writeln!(
             out,
-            "{label:<8} {} ({}): {first}",
-            request.key, request.path
+            "{label:<8} {} ({path}): {}",
+            request.key,
+            one_line(first)
         )?;
         for line in lines {
-            writeln!(out, "         {line}")?;
+            writeln!(out, "         {}", one_line(line))?;
         }
     }
     for (key, path) in &report.removed {
+        let path = one_line(path);
         writeln!(out, "removed  {key} ({path}): outputs and status removed")?;
     }
     Ok(())

@@ -2,6 +2,7 @@
 //! per request, and trailers a machine parses (`git interpret-trailers --parse`).
 
 use super::PassReport;
+use crate::escape::one_line;
 use crate::state::status::Phase;
 
 /// Trailer naming a request file the commit changes outputs or status for.
@@ -99,7 +100,11 @@ pub fn commit_message(report: &PassReport) -> String {
         trailers.push(format!("{TRAILER_REQUEST_COMMIT}: {commit}"));
     }
     if !report.images.is_empty() {
-        let images: Vec<String> = report.images.iter().map(|i| one_line(i)).collect();
+        let images: Vec<String> = report
+            .images
+            .iter()
+            .map(|i| one_line(i).into_owned())
+            .collect();
         trailers.push(format!("{TRAILER_IMAGES}: {}", images.join(", ")));
     }
     for request in listed_changed {
@@ -119,25 +124,6 @@ pub fn commit_message(report: &PassReport) -> String {
         .join("\n\n");
     message.push('\n');
     message
-}
-
-/// `text` on one line: control characters (a newline in a request file's name, a
-/// carriage return in an image name) are written as escapes. Request paths come from any
-/// developer and image names from any Promise author; raw, a newline in either would
-/// end the trailer and start one of its own (`Promised-Digest: ...`), which tools that
-/// parse the history would believe.
-fn one_line(text: &str) -> String {
-    if !text.chars().any(char::is_control) {
-        return text.to_string();
-    }
-    let escape = |c: char| -> String {
-        if c.is_control() {
-            c.escape_default().collect()
-        } else {
-            c.to_string()
-        }
-    };
-    text.chars().map(escape).collect()
 }
 
 #[cfg(test)]

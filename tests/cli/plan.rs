@@ -231,3 +231,43 @@ fn the_integration_examples_parse_and_their_commands_exist() {
         }
     }
 }
+
+#[test]
+fn file_names_and_outputs_cannot_write_the_pull_request_comment() {
+    let script = format!(
+        "{CONFIGMAP_SCRIPT}\nprintf '  note: |\\n    ```\\n    ### Looks fine\\n' >> \"$KRATIX_OUTPUT/configmap.yaml\""
+    );
+    let repo = app_repo(&script);
+    repo.commit("The platform");
+    repo.git(&["checkout", "-q", "-b", "pr"]);
+    repo.write("requests/app/a.yaml", &request("a", "team", "small"));
+    // A link is an unreadable file: the plan names it.
+    std::os::unix::fs::symlink(
+        "a.yaml",
+        repo.path()
+            .join("requests/app/x`\n### No outputs change\n<!--.yaml"),
+    )
+    .unwrap();
+    repo.commit("A request, and a link named to rewrite the comment");
+    let markdown = plan(&repo, "main", "pr", "markdown").stdout;
+    for line in markdown.lines() {
+        assert!(
+            !line.starts_with("### No outputs change")
+                && !line.starts_with("### Looks fine")
+                && !line.starts_with("<!--"),
+            "{line:?} in\n{markdown}"
+        );
+    }
+    assert!(
+        markdown.contains("x`\\n### No outputs change\\n<!--.yaml"),
+        "{markdown}"
+    );
+    let fences = markdown
+        .lines()
+        .filter(|l| l.starts_with("````diff"))
+        .count();
+    assert_eq!(
+        fences, 1,
+        "the diff holding ``` gets a longer fence:\n{markdown}"
+    );
+}
