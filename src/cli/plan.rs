@@ -190,7 +190,7 @@ impl View {
             self.headline()
         );
         if !self.problems.is_empty() {
-            out.push_str("\n**Unreadable files**\n\n");
+            out.push_str("\n**Files with problems**\n\n");
             for problem in &self.problems {
                 out.push_str(&format!("- {}\n", code_span(problem)));
             }

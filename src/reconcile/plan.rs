@@ -8,7 +8,8 @@ use std::sync::Mutex;
 use super::{Options, PassReport, Progress, ReconcileError, Scope, reconcile};
 use crate::executor::Executor;
 use crate::git::{CommitRequest, GitError, Snapshot, Store};
-use crate::model::{SourceFile, is_input};
+use crate::model::{LoadError, SourceFile, is_input};
+use crate::state::layout::is_managed;
 use crate::state::{Changes, Content};
 
 /// How one file would change.
@@ -56,21 +57,30 @@ pub fn plan(
     options: &Options,
     progress: &(dyn Fn(Progress<'_>) + Sync),
 ) -> Result<Plan, ReconcileError> {
-    let inputs = |store: &dyn Store| -> Result<BTreeMap<String, String>, GitError> {
-        let snapshot = store.snapshot()?;
-        Ok(snapshot
-            .files
-            .into_iter()
-            .filter(|(path, _)| is_input(path))
-            .collect())
+    let (base_files, head_files) = (base.snapshot()?.files, head.snapshot()?.files);
+    let inputs = |files: &BTreeMap<String, String>| -> BTreeMap<String, String> {
+        let files = files.iter().filter(|(path, _)| is_input(path));
+        files
+            .map(|(path, blob)| (path.clone(), blob.clone()))
+            .collect()
     };
-    let scope = Scope::from_input_changes(&inputs(base)?, &inputs(head)?);
+    let scope = Scope::from_input_changes(&inputs(&base_files), &inputs(&head_files));
+    let edited = managed_edits(&base_files, &head_files);
+    drop((base_files, head_files));
     let capture = Capture {
         store: head,
         changes: Mutex::new(None),
         blobs: HeldBlobs::default(),
     };
-    let report = reconcile(&capture, None, &scope, executor, options, progress)?;
+    let mut report = reconcile(&capture, None, &scope, executor, options, progress)?;
+    report.problems.extend(edited.into_iter().map(|path| {
+        LoadError::new(
+            &path,
+            "this change edits a file promised writes: outputs under state/ are rebuilt from \
+             the inputs, but status/ holds the records a pass trusts (where each request is \
+             placed); revert the edit and change the inputs instead",
+        )
+    }));
     let changes = capture
         .changes
         .into_inner()
@@ -121,6 +131,32 @@ pub fn plan(
     }));
     files.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(Plan { report, files })
+}
+
+/// The files under `state/` and `status/` that differ between `base` and `head`: what
+/// the change itself edits there, when `base` is where it branched off. Only promised
+/// writes these folders; a pull request that edits `status/` could move a request's
+/// output past its Promise's selectors, since a pass keeps the placements it records.
+fn managed_edits(base: &BTreeMap<String, String>, head: &BTreeMap<String, String>) -> Vec<String> {
+    let managed = |files: &BTreeMap<String, String>| -> BTreeMap<String, String> {
+        let files = files.iter().filter(|(path, _)| is_managed(path));
+        files
+            .map(|(path, blob)| (path.clone(), blob.clone()))
+            .collect()
+    };
+    let (base, head) = (managed(base), managed(head));
+    let mut edited: Vec<String> = head
+        .iter()
+        .filter(|(path, blob)| base.get(*path) != Some(*blob))
+        .map(|(path, _)| path.clone())
+        .chain(
+            base.keys()
+                .filter(|path| !head.contains_key(*path))
+                .cloned(),
+        )
+        .collect();
+    edited.sort();
+    edited
 }
 
 /// A store whose commit is only recorded, and whose blobs stay in memory.

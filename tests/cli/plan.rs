@@ -271,3 +271,31 @@ fn file_names_and_outputs_cannot_write_the_pull_request_comment() {
         "the diff holding ``` gets a longer fence:\n{markdown}"
     );
 }
+
+#[test]
+fn a_change_that_edits_a_status_file_is_a_problem_of_the_plan() {
+    let repo = app_repo(CONFIGMAP_SCRIPT);
+    repo.write("requests/app/a.yaml", &request("a", "team", "small"));
+    repo.commit("Request a");
+    assert_eq!(repo.reconcile(&[]).code, 0);
+    repo.git(&["checkout", "-q", "-b", "pr"]);
+    let status = repo.show("status/app/team/a.yaml");
+    let placed = if status.contains("destination: prod") {
+        ("destination: prod", "destination: dev")
+    } else {
+        ("destination: dev", "destination: prod")
+    };
+    repo.write(
+        "status/app/team/a.yaml",
+        &status.replace(placed.0, placed.1),
+    );
+    repo.commit("Move a by hand");
+    let run = plan(&repo, "main", "pr", "text");
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("status/app/team/a.yaml: this change edits a file promised writes"),
+        "{}",
+        run.stdout
+    );
+}
