@@ -331,16 +331,7 @@ mod tests {
             namespace: "team".into(),
             name: "redis-cache".into(),
         };
-        let record = Record {
-            phase: Phase::Ready,
-            request: RequestRef {
-                path: "requests/app/cache.yaml".into(),
-                blob: "b1".into(),
-            },
-            pipelines: vec![],
-            placements: vec![],
-            outputs: vec![],
-        };
+        let record = record_of("requests/app/cache.yaml");
         keep_identities(&mut platform, &BTreeMap::from([(recorded.clone(), record)]));
         assert_eq!(platform.requests[0].key, recorded);
     }
@@ -363,16 +354,7 @@ mod tests {
             namespace: "team".into(),
             name: "x".into(),
         };
-        let record = Record {
-            phase: Phase::Ready,
-            request: RequestRef {
-                path: "requests/app/cache.yaml".into(),
-                blob: "b1".into(),
-            },
-            pipelines: vec![],
-            placements: vec![],
-            outputs: vec![],
-        };
+        let record = record_of("requests/app/cache.yaml");
         keep_identities(&mut platform, &BTreeMap::from([(recorded.clone(), record)]));
         assert_eq!(platform.requests[0].key, recorded);
         assert!(platform.requests[0].document.is_err());

@@ -10,7 +10,8 @@
 //! A case is a folder holding `case.yaml` (what it is and what must happen) and `files/`
 //! (copied over the base platform). With `script.sh` beside them, the case also gets a
 //! Promise `hostile` whose one pipeline runs that script, and a request
-//! `requests/hostile/victim.yaml` for it. `setup.sh`, if present, runs in the platform's
+//! `requests/hostile/victim.yaml` for it (the script may call `configmap PATH` to write a
+//! good document). `setup.sh`, if present, runs in the platform's
 //! worktree before the commit (for what a folder cannot hold: links, odd names).
 
 use std::path::{Path, PathBuf};
@@ -58,10 +59,20 @@ fn exit_with_problems() -> i32 {
     1
 }
 
-/// A pipeline script for the `hostile` Promise: the case's own script, run in place of
-/// a real image.
+/// What every case's script may call: `configmap PATH` writes a good ConfigMap there.
+const SCRIPT_PRELUDE: &str = r#"configmap() {
+cat > "$1" <<YAML
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: evil}
+YAML
+}
+"#;
+
+/// A pipeline script for the `hostile` Promise: the case's own script, after
+/// [`SCRIPT_PRELUDE`], run in place of a real image.
 fn hostile_promise(script: &str) -> String {
-    promise("hostile", "", script)
+    promise("hostile", "", &format!("{SCRIPT_PRELUDE}{script}"))
         .replace("apps.test.promised.dev", "hostiles.test.promised.dev")
         .replace("group: test.promised.dev", "group: hostile.promised.dev")
         .replace("kind: App, plural: apps", "kind: Hostile, plural: hostiles")

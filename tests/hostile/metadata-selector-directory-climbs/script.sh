@@ -1,7 +1,2 @@
 printf -- "- directory: ../x\n  matchLabels: {env: dev}\n" > "$KRATIX_METADATA/destination-selectors.yaml"
-set -- "$KRATIX_OUTPUT/cm.yaml"
-cat > "$1" <<YAML
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: evil}
-YAML
+configmap "$KRATIX_OUTPUT/cm.yaml"

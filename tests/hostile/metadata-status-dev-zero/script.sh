@@ -1,7 +1,2 @@
 ln -s /dev/zero "$KRATIX_METADATA/status.yaml"
-set -- "$KRATIX_OUTPUT/cm.yaml"
-cat > "$1" <<YAML
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: evil}
-YAML
+configmap "$KRATIX_OUTPUT/cm.yaml"

@@ -1,7 +1,2 @@
 mkdir -p "$KRATIX_OUTPUT/.Git"
-set -- "$KRATIX_OUTPUT/.Git/cm.yaml"
-cat > "$1" <<YAML
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: evil}
-YAML
+configmap "$KRATIX_OUTPUT/.Git/cm.yaml"

@@ -1,7 +1,2 @@
 mkdir -p "$KRATIX_OUTPUT/.git "
-set -- "$KRATIX_OUTPUT/.git /cm.yaml"
-cat > "$1" <<YAML
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: evil}
-YAML
+configmap "$KRATIX_OUTPUT/.git /cm.yaml"
