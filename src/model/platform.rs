@@ -168,7 +168,7 @@ impl Platform {
             let clash = self
                 .destinations
                 .values()
-                .find(|o| o.name == d.name || o.folder == d.folder);
+                .find(|o| o.name == d.name || same_folder(&o.folder, &d.folder));
             match clash {
                 Some(other) => Err(LoadError::new(
                     &file.path,
@@ -192,6 +192,12 @@ impl Platform {
     }
 }
 
+/// Whether two destination folders are one on some clone: equal, or equal but for case
+/// (macOS and Windows file systems ignore case).
+fn same_folder(a: &str, b: &str) -> bool {
+    a == b || a.to_lowercase() == b.to_lowercase()
+}
+
 fn text(file: &SourceFile) -> Result<&str, LoadError> {
     std::str::from_utf8(&file.bytes)
         .map_err(|_| LoadError::new(&file.path, "the file is not UTF-8 text"))
@@ -200,6 +206,28 @@ fn text(file: &SourceFile) -> Result<&str, LoadError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn destination_folders_that_differ_only_in_case_clash() {
+        let destination = |name: &str, path: &str| {
+            format!(
+                "apiVersion: platform.kratix.io/v1alpha1\nkind: Destination\nmetadata: {{name: {name}}}\nspec: {{path: {path}}}\n"
+            )
+        };
+        let platform = Platform::load([
+            file("destinations/a.yaml", &destination("a", "clusters/Dev")),
+            file("destinations/b.yaml", &destination("b", "clusters/dev")),
+        ]);
+        assert_eq!(platform.destinations.len(), 1);
+        assert!(platform.destinations_incomplete);
+        assert!(
+            platform.problems[0].to_string().starts_with(
+                "destinations/b.yaml: Destination \"b\" (folder \"clusters/dev\") clashes with destinations/a.yaml"
+            ),
+            "{}",
+            platform.problems[0]
+        );
+    }
 
     fn file(path: &str, text: &str) -> SourceFile {
         SourceFile {

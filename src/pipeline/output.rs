@@ -37,10 +37,26 @@ pub fn read_output(
         files: OutputFiles::new(),
     };
     walk(&root, "", 0, &mut reading)?;
+    check_case_clashes(&reading.files)?;
     for (path, bytes) in &reading.files {
         check_documents(bytes).map_err(|message| format!("{path}: {message}"))?;
     }
     Ok(reading.files)
+}
+
+/// Refuses two paths that differ only in case: a clone to macOS or Windows would check
+/// out one file for both, and Flux or Argo CD there would apply whichever came last.
+fn check_case_clashes(files: &OutputFiles) -> Result<(), String> {
+    let mut seen = std::collections::HashMap::new();
+    for path in files.keys() {
+        if let Some(other) = seen.insert(path.to_lowercase(), path) {
+            return Err(format!(
+                "{path}: differs from {other} only in case, which macOS and Windows take for \
+                 one file; rename one of them"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// One reading of an output folder, and what it has read so far.
@@ -210,6 +226,16 @@ mod tests {
         std::os::unix::fs::symlink("/etc/passwd", dir.path().join("b.yaml")).unwrap();
         let err = read(dir.path(), false).unwrap_err();
         assert!(err.starts_with("b.yaml: is a symbolic link"), "{err}");
+    }
+
+    #[test]
+    fn paths_that_differ_only_in_case_are_refused() {
+        let dir = folder(&[("db/a.yaml", DEPLOYMENT), ("DB/a.yaml", DEPLOYMENT)]);
+        let err = read(dir.path(), false).unwrap_err();
+        assert_eq!(
+            err,
+            "db/a.yaml: differs from DB/a.yaml only in case, which macOS and Windows take for one file; rename one of them"
+        );
     }
 
     #[test]

@@ -1,0 +1,2 @@
+configmap "$KRATIX_OUTPUT/cm.yaml"
+configmap "$KRATIX_OUTPUT/CM.yaml"
