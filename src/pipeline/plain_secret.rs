@@ -83,23 +83,8 @@ fn plain_secret(doc: &Value) -> Option<String> {
 mod tests {
     use super::*;
 
-    const PROMISE: &str = r#"
-kind: Promise
-metadata: {name: app, annotations: ANNOTATIONS}
-spec:
-  api:
-    spec:
-      group: example.promised.dev
-      names: {kind: App, plural: apps}
-      versions: [{name: v1}]
-"#;
-
     fn promise(annotations: &str) -> Promise {
-        Promise::parse(
-            "promises/app.yaml",
-            &PROMISE.replace("ANNOTATIONS", annotations),
-        )
-        .unwrap()
+        Promise::with_annotations_for_tests(annotations)
     }
 
     fn files(text: &str) -> OutputFiles {

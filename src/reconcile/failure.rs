@@ -69,23 +69,8 @@ mod tests {
     use super::*;
     use crate::model::{Container, EnvVar};
 
-    const PROMISE: &str = r#"
-kind: Promise
-metadata: {name: app, annotations: ANNOTATIONS}
-spec:
-  api:
-    spec:
-      group: example.promised.dev
-      names: {kind: App, plural: apps}
-      versions: [{name: v1}]
-"#;
-
     fn promise(annotations: &str) -> Promise {
-        Promise::parse(
-            "promises/app.yaml",
-            &PROMISE.replace("ANNOTATIONS", annotations),
-        )
-        .unwrap()
+        Promise::with_annotations_for_tests(annotations)
     }
 
     fn pipeline() -> Pipeline {

@@ -8,7 +8,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::daemon_support::{Platform, Serve, wait_for};
-use crate::support::{CONFIGMAP_SCRIPT, TestRepo, app_repo, destination, git_in, promise, request};
+use crate::support::{
+    CONFIGMAP_SCRIPT, TestRepo, app_repo, destination, git_in, git_with_input, promise, request,
+};
 
 /// The pipeline: requests named `out-*` also write a ConfigMap into a folder whose name
 /// Git takes for `.git`.
@@ -368,26 +370,8 @@ fn a_request_fixed_after_a_bad_name_loses_its_fallback_status() {
 fn assert_remote_refuses_a_dot_git_entry(platform: &Platform) {
     let developer = &platform.developer;
     let run = |args: &[&str], input: &str| {
-        let mut child = Command::new("git")
-            .args(args)
-            .current_dir(developer.path())
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        (
-            out.status.success(),
-            String::from_utf8(out.stdout).unwrap().trim().to_string(),
-        )
+        let (ok, out) = git_with_input(developer.path(), args, input);
+        (ok, out.trim().to_string())
     };
     let (_, blob) = run(&["hash-object", "-w", "--stdin"], "x\n");
     let (_, inner) = run(&["mktree"], &format!("100644 blob {blob}\tconfig\n"));

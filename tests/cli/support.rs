@@ -106,21 +106,27 @@ impl TestRepo {
     /// The trailers of the commit `main` points at, as `git interpret-trailers` parses them.
     pub fn last_trailers(&self) -> String {
         let message = self.last_message();
-        let mut child = Command::new("git")
-            .args(["interpret-trailers", "--parse"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(message.as_bytes())
-            .unwrap();
-        String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap()
+        git_with_input(self.path(), &["interpret-trailers", "--parse"], &message).1
     }
+}
+
+/// Runs `git` in `dir` with `input` on its standard input: whether it succeeded, and its
+/// stdout.
+pub fn git_with_input(dir: &Path, args: &[&str], input: &str) -> (bool, String) {
+    use std::io::Write;
+    let mut child = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    (out.status.success(), String::from_utf8(out.stdout).unwrap())
 }
 
 /// Runs `git` in `dir`, failing the test when it fails.
