@@ -267,6 +267,14 @@ impl From<&str> for SegmentPath {
     }
 }
 
+/// `path` as a file system that ignores case and Unicode form sees it (macOS, Windows):
+/// two paths with the same folded form are one file on such a clone, though Git and
+/// Linux keep them apart.
+pub(crate) fn folded(path: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    path.nfc().collect::<String>().to_lowercase()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

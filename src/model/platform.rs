@@ -193,9 +193,9 @@ impl Platform {
 }
 
 /// Whether two destination folders are one on some clone: equal, or equal but for case
-/// (macOS and Windows file systems ignore case).
+/// or Unicode form (macOS and Windows file systems ignore both).
 fn same_folder(a: &str, b: &str) -> bool {
-    a == b || a.to_lowercase() == b.to_lowercase()
+    a == b || crate::path_segment::folded(a) == crate::path_segment::folded(b)
 }
 
 fn text(file: &SourceFile) -> Result<&str, LoadError> {

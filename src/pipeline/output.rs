@@ -44,15 +44,16 @@ pub fn read_output(
     Ok(reading.files)
 }
 
-/// Refuses two paths that differ only in case: a clone to macOS or Windows would check
-/// out one file for both, and Flux or Argo CD there would apply whichever came last.
+/// Refuses two paths that differ only in case or Unicode form: a clone to macOS or
+/// Windows would check out one file for both, and Flux or Argo CD there would apply
+/// whichever came last.
 fn check_case_clashes(files: &OutputFiles) -> Result<(), String> {
     let mut seen = std::collections::HashMap::new();
     for path in files.keys() {
-        if let Some(other) = seen.insert(path.to_lowercase(), path) {
+        if let Some(other) = seen.insert(crate::path_segment::folded(path), path) {
             return Err(format!(
-                "{path}: differs from {other} only in case, which macOS and Windows take for \
-                 one file; rename one of them"
+                "{path}: differs from {other} only in case or Unicode form, which macOS and \
+                 Windows take for one file; rename one of them"
             ));
         }
     }
@@ -234,8 +235,14 @@ mod tests {
         let err = read(dir.path(), false).unwrap_err();
         assert_eq!(
             err,
-            "db/a.yaml: differs from DB/a.yaml only in case, which macOS and Windows take for one file; rename one of them"
+            "db/a.yaml: differs from DB/a.yaml only in case or Unicode form, which macOS and Windows take for one file; rename one of them"
         );
+        let dir = folder(&[
+            ("caf\u{e9}.yaml", DEPLOYMENT),
+            ("cafe\u{301}.yaml", DEPLOYMENT),
+        ]);
+        let err = read(dir.path(), false).unwrap_err();
+        assert!(err.contains("only in case or Unicode form"), "{err}");
     }
 
     #[test]
