@@ -24,7 +24,6 @@ pub struct Destination {
 
 #[derive(Deserialize)]
 struct DestinationDoc {
-    kind: String,
     metadata: Metadata,
     #[serde(default)]
     spec: Option<DestinationSpec>,
@@ -43,17 +42,52 @@ struct DestinationSpec {
 /// request's output or a Promise's dependency by the first of them it holds.
 const RESERVED: [&str; 2] = ["resources", "dependencies"];
 
+/// The kinds read as destinations: Kratix's `Destination`, and the seed era's `Cluster`,
+/// which has the same name, labels and path.
+const KINDS: [&str; 2] = ["Destination", "Cluster"];
+
 impl Destination {
-    /// Reads a Destination document. `path` is only used in errors.
-    pub fn parse(path: &str, text: &str) -> Result<Self, LoadError> {
+    /// Reads a file of `destinations/`: every `Destination` (or `Cluster`) document of
+    /// it. Teams keep the credentials Secret and the GitStateStore beside their
+    /// Destination in one file; documents of other kinds are skipped, never read
+    /// further nor copied anywhere. A file with no destination document at all is an
+    /// error, so that a misspelt kind does not pass unseen.
+    pub fn parse_file(path: &str, text: &str) -> Result<Vec<Self>, LoadError> {
         let fail = |err: yaml::YamlError| LoadError::new(path, err.to_string());
-        let doc: DestinationDoc = yaml::typed(yaml::document(text).map_err(fail)?).map_err(fail)?;
-        if doc.kind != "Destination" {
+        let docs = yaml::documents(text).map_err(fail)?;
+        let kind_of = |doc: &serde_json::Value| {
+            let kind = doc.get("kind").and_then(serde_json::Value::as_str);
+            kind.unwrap_or_default().to_string()
+        };
+        let kinds: Vec<String> = docs.iter().map(kind_of).collect();
+        let destinations: Vec<Self> = docs
+            .into_iter()
+            .filter(|doc| KINDS.contains(&kind_of(doc).as_str()))
+            .map(|doc| Self::from_value(path, doc))
+            .collect::<Result<_, _>>()?;
+        if destinations.is_empty() {
+            let found = match kinds.as_slice() {
+                [] => "no document".to_string(),
+                [one] => format!("{one:?}"),
+                many => format!("{many:?}"),
+            };
             return Err(LoadError::new(
                 path,
-                format!("kind: expected Destination, found {:?}", doc.kind),
+                format!("kind: expected Destination (or Cluster), found {found}"),
             ));
         }
+        Ok(destinations)
+    }
+
+    /// The first destination of a file, for tests of one document.
+    #[cfg(test)]
+    pub(crate) fn parse(path: &str, text: &str) -> Result<Self, LoadError> {
+        Ok(Self::parse_file(path, text)?.remove(0))
+    }
+
+    fn from_value(path: &str, value: serde_json::Value) -> Result<Self, LoadError> {
+        let fail = |err: yaml::YamlError| LoadError::new(path, err.to_string());
+        let doc: DestinationDoc = yaml::typed(value).map_err(fail)?;
         let spec = doc.spec.unwrap_or_default();
         // The name is the folder when there is no spec.path, and is written into status
         // files and commit messages: a Kubernetes name, as Kratix has it.
@@ -95,6 +129,26 @@ impl Destination {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_destination_of_a_file_counts_and_other_kinds_are_skipped() {
+        let text = "apiVersion: v1\nkind: Secret\nmetadata: {name: creds}\ndata: {token: RkFLRQ==}\n---\napiVersion: platform.kratix.io/v1alpha1\nkind: GitStateStore\nmetadata: {name: repo}\n---\nkind: Destination\nmetadata: {name: dev, labels: {env: dev}}\n---\nkind: Cluster\nmetadata: {name: old, labels: {env: old}}\n";
+        let all = Destination::parse_file("destinations/dev.yaml", text).unwrap();
+        let names: Vec<&str> = all.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names, ["dev", "old"]);
+        assert_eq!(all[1].folder.as_str(), "old");
+    }
+
+    #[test]
+    fn a_file_without_a_destination_is_an_error_naming_what_it_holds() {
+        let text =
+            "kind: Secret\nmetadata: {name: creds}\n---\nkind: Destinaton\nmetadata: {name: dev}\n";
+        let err = Destination::parse_file("destinations/dev.yaml", text).unwrap_err();
+        assert_eq!(
+            err.message,
+            "kind: expected Destination (or Cluster), found [\"Secret\", \"Destinaton\"]"
+        );
+    }
 
     #[test]
     fn folder_defaults_to_the_name() {

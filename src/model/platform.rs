@@ -163,26 +163,30 @@ impl Platform {
     }
 
     fn add_destination(&mut self, file: &SourceFile) {
-        let destination = text(file).and_then(|t| Destination::parse(&file.path, t));
-        let destination = destination.and_then(|d| {
-            let clash = self
-                .destinations
-                .values()
-                .find(|o| o.name == d.name || same_folder(&o.folder, &d.folder));
-            match clash {
-                Some(other) => Err(LoadError::new(
-                    &file.path,
-                    format!(
-                        "Destination {:?} (folder {:?}) clashes with {} (folder {:?})",
-                        d.name, d.folder, other.path, other.folder
-                    ),
-                )),
-                None => Ok(d),
+        let destinations = text(file).and_then(|t| Destination::parse_file(&file.path, t));
+        let destinations = destinations.and_then(|all| {
+            for (i, d) in all.iter().enumerate() {
+                let earlier = self.destinations.values().chain(&all[..i]);
+                let clash = earlier
+                    .into_iter()
+                    .find(|o| o.name == d.name || same_folder(&o.folder, &d.folder));
+                if let Some(other) = clash {
+                    return Err(LoadError::new(
+                        &file.path,
+                        format!(
+                            "Destination {:?} (folder {:?}) clashes with {} (folder {:?})",
+                            d.name, d.folder, other.path, other.folder
+                        ),
+                    ));
+                }
             }
+            Ok(all)
         });
-        match destination {
-            Ok(d) => {
-                self.destinations.insert(d.name.clone(), d);
+        match destinations {
+            Ok(all) => {
+                for d in all {
+                    self.destinations.insert(d.name.clone(), d);
+                }
             }
             Err(err) => {
                 self.destinations_incomplete = true;

@@ -1,7 +1,9 @@
 //! Where outputs go: selectors from the Promise and from the pipeline, strict
 //! destinations, pending requests, and placements that stay put.
 
-use crate::support::{CONFIGMAP_SCRIPT, TestRepo, app_repo, destination, promise, request};
+use crate::support::{
+    CONFIGMAP_SCRIPT, TestRepo, app_repo, destination, git_with_input, promise, request,
+};
 
 /// CONFIGMAP_SCRIPT, then a selector file asking for `env: <env>`.
 fn script_asking_for(env: &str) -> String {
@@ -181,5 +183,46 @@ fn a_removed_destination_is_emptied_and_its_requests_placed_again() {
             "state/{other}/resources/team/app/a/configmap.yaml"
         )),
         "{after}"
+    );
+}
+
+#[test]
+fn a_destination_file_holding_a_secret_and_a_state_store_gives_its_destinations_and_nothing_else() {
+    // Each request asks for the destination labelled with its size.
+    let script = format!(
+        "{CONFIGMAP_SCRIPT}\nprintf -- '- matchLabels:\\n    env: %s\\n' \"$size\" > \"$KRATIX_METADATA/destination-selectors.yaml\""
+    );
+    let repo = app_repo(&script);
+    // As Kratix teams keep them: the credentials, the store and the Destination in one
+    // file; and a seed-era `Cluster` beside it.
+    repo.write(
+        "destinations/edge.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: edge-git, namespace: default}\nstringData: {password: store-password-42}\n---\napiVersion: platform.kratix.io/v1alpha1\nkind: GitStateStore\nmetadata: {name: edge}\nspec: {url: 'https://git.example.com/edge', secretRef: {name: edge-git}}\n---\napiVersion: platform.kratix.io/v1alpha1\nkind: Destination\nmetadata:\n  name: edge\n  labels: {env: small}\nspec: {stateStoreRef: {name: edge, kind: GitStateStore}}\n---\napiVersion: platform.kratix.io/v1alpha1\nkind: Cluster\nmetadata:\n  name: legacy\n  labels: {env: large}\n",
+    );
+    repo.write("requests/app/a.yaml", &request("a", "team", "small"));
+    repo.write("requests/app/b.yaml", &request("b", "team", "large"));
+    repo.commit("Request a, and a destination file as Kratix teams write them");
+    let files = reconciled(&repo);
+    assert!(
+        files.contains("state/edge/resources/team/app/a/configmap.yaml"),
+        "{files}"
+    );
+    assert!(
+        files.contains("state/legacy/resources/team/app/b/configmap.yaml"),
+        "{files}"
+    );
+    let grep = [
+        "grep",
+        "-l",
+        "store-password-42",
+        "main",
+        "--",
+        "state",
+        "status",
+    ];
+    let (_, written) = git_with_input(repo.path(), &grep, "");
+    assert!(
+        written.is_empty(),
+        "the Secret's value was copied: {written}"
     );
 }
