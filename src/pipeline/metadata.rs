@@ -101,6 +101,14 @@ fn parse_selectors(text: &str) -> Result<Vec<Selector>, String> {
     let Some(list) = docs.into_iter().next() else {
         return Ok(Vec::new());
     };
+    // Older images write a plain map of labels (`environment: dev`), not a list: one
+    // entry for the whole output.
+    let list = match list {
+        Value::Object(labels) if labels.values().all(Value::is_string) => {
+            serde_json::json!([{ "matchLabels": labels }])
+        }
+        other => other,
+    };
     let entries: Vec<Selector> = yaml::typed(list).map_err(|e| match e {
         yaml::YamlError::Shape { field, message } if field == "." => {
             format!("expected a list of {{directory, matchLabels}} entries: {message}")
@@ -197,6 +205,21 @@ mod tests {
         assert_eq!(metadata.selectors.len(), 2);
         assert_eq!(metadata.selectors[1].directory.as_deref(), Some("db"));
         assert!(metadata.status.is_empty());
+    }
+
+    #[test]
+    fn the_older_plain_map_of_labels_is_one_entry_under_both_names() {
+        for name in SELECTOR_FILES {
+            let dir = folder(&[(name, "environment: production\ntier: gold\n")]);
+            let selectors = read(dir.path()).unwrap().selectors;
+            assert_eq!(selectors.len(), 1, "{name}");
+            assert_eq!(selectors[0].directory, None);
+            assert_eq!(selectors[0].match_labels["environment"], "production");
+            assert_eq!(selectors[0].match_labels["tier"], "gold");
+        }
+        let dir = folder(&[("destination-selectors.yaml", "{}\n")]);
+        let err = read(dir.path()).unwrap_err();
+        assert!(err.contains("must name at least one label"), "{err}");
     }
 
     #[test]
