@@ -25,8 +25,9 @@ pub struct Promise {
     pub annotations: BTreeMap<String, String>,
     /// Repository path of the file it came from.
     pub path: String,
-    /// The API that requests must match.
-    pub api: Api,
+    /// The API that requests must match; `None` for a Promise without `spec.api`, which
+    /// offers dependencies (and Promise workflows) but no requests.
+    pub api: Option<Api>,
     /// `spec.destinationSelectors`, merged into one label set.
     pub destination_selectors: Labels,
     /// `spec.workflows.resource.configure`, or the seed's `xaasRequestPipeline` as one
@@ -98,27 +99,25 @@ impl Promise {
                 format!("kind: expected Promise, found {:?}", doc.kind),
             ));
         }
-        let interval = interval(&doc.metadata.annotations, doc.spec.workflows.as_ref())
+        let spec = doc.spec.unwrap_or_default();
+        let interval = interval(&doc.metadata.annotations, spec.workflows.as_ref())
             .map_err(|m| LoadError::new(path, m))?;
         let name = super::kubernetes_name(&doc.metadata.name, 253).map_err(|e| {
             LoadError::new(path, format!("metadata.name: {:?} {e}", doc.metadata.name))
         })?;
         let annotations = doc.metadata.annotations.unwrap_or_default();
-        let api = doc
-            .spec
-            .api
-            .into_api()
-            .map_err(|m| LoadError::new(path, m))?;
-        let configure = pipelines(&name, doc.spec.workflows, doc.spec.xaas_request_pipeline)
+        let api = spec.api.map(CrdDoc::into_api).transpose();
+        let api = api.map_err(|m| LoadError::new(path, m))?;
+        let configure = pipelines(&name, spec.workflows, spec.xaas_request_pipeline)
             .map_err(|m| LoadError::new(path, m))?;
         Ok(Promise {
             name,
             annotations,
             path: path.to_string(),
             api,
-            destination_selectors: selectors_from_kratix(&doc.spec.destination_selectors),
+            destination_selectors: selectors_from_kratix(&spec.destination_selectors),
             configure,
-            dependencies: doc.spec.dependencies,
+            dependencies: spec.dependencies,
             reconciliation_interval: interval,
         })
     }
@@ -190,7 +189,8 @@ fn pipelines(
 struct PromiseDoc {
     kind: String,
     metadata: Metadata,
-    spec: PromiseSpec,
+    #[serde(default)]
+    spec: Option<PromiseSpec>,
 }
 
 #[derive(Deserialize)]
@@ -202,10 +202,11 @@ pub(super) struct Metadata {
     pub(super) labels: Option<Labels>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct PromiseSpec {
-    api: CrdDoc,
+    #[serde(default)]
+    api: Option<CrdDoc>,
     #[serde(default)]
     destination_selectors: Vec<super::KratixSelector>,
     #[serde(default)]
@@ -392,8 +393,11 @@ spec:
     fn reads_the_kratix_shape() {
         let promise = Promise::parse("promises/redis.yaml", REDIS).unwrap();
         assert_eq!(promise.name, "redis");
-        assert_eq!(promise.api.group, "marketplace.kratix.io");
-        assert_eq!(promise.api.served(), ["marketplace.kratix.io/v1alpha1"]);
+        assert_eq!(promise.api.as_ref().unwrap().group, "marketplace.kratix.io");
+        assert_eq!(
+            promise.api.as_ref().unwrap().served(),
+            ["marketplace.kratix.io/v1alpha1"]
+        );
         assert_eq!(promise.destination_selectors["environment"], "dev");
         let pipeline = &promise.configure[0];
         assert_eq!(pipeline.name, "instance");
@@ -407,7 +411,7 @@ spec:
 
     #[test]
     fn matches_requests_by_group_version_and_kind() {
-        let api = Promise::parse("p.yaml", REDIS).unwrap().api;
+        let api = Promise::parse("p.yaml", REDIS).unwrap().api.unwrap();
         assert!(
             api.version_for("marketplace.kratix.io/v1alpha1", "redis")
                 .is_some()
@@ -441,7 +445,7 @@ spec:
         assert!(pipeline.chained);
         assert_eq!(pipeline.containers.len(), 2);
         assert_eq!(pipeline.containers[1].image, "example/b:v1");
-        assert_eq!(promise.api.plural, "jenkins");
+        assert_eq!(promise.api.as_ref().unwrap().plural, "jenkins");
     }
 
     #[test]
@@ -504,5 +508,19 @@ spec:
             let err = Promise::parse("promises/redis.yaml", &text).unwrap_err();
             assert!(err.message.starts_with("metadata.name:"), "{}", err.message);
         }
+    }
+
+    #[test]
+    fn a_promise_without_an_api_or_without_a_spec_loads() {
+        let text = "kind: Promise\nmetadata: {name: base}\nspec:\n  dependencies:\n    - {apiVersion: v1, kind: Namespace, metadata: {name: base}}\n";
+        let promise = Promise::parse("promises/base.yaml", text).unwrap();
+        assert!(promise.api.is_none());
+        assert_eq!(promise.dependencies.len(), 1);
+        let bare = Promise::parse(
+            "promises/bare.yaml",
+            "kind: Promise\nmetadata: {name: bare}\n",
+        );
+        let bare = bare.unwrap();
+        assert!(bare.api.is_none() && bare.configure.is_empty() && bare.dependencies.is_empty());
     }
 }

@@ -55,7 +55,12 @@ impl Job<'_> {
             .api_version
             .split_once('/')
             .unwrap_or(("", self.request.api_version.as_str()));
-        let api = &self.promise.api;
+        // A request only runs when its Promise has an API (`reconcile::prepare`).
+        let (plural, cluster_scoped) = self
+            .promise
+            .api
+            .as_ref()
+            .map_or(("", false), |api| (api.plural.as_str(), api.cluster_scoped));
         let pairs = [
             ("KRATIX_WORKFLOW_ACTION", "configure"),
             ("KRATIX_WORKFLOW_TYPE", "resource"),
@@ -66,10 +71,10 @@ impl Job<'_> {
             ("KRATIX_OBJECT_VERSION", version),
             ("KRATIX_OBJECT_NAME", &self.key.name),
             ("KRATIX_OBJECT_NAMESPACE", &self.key.namespace),
-            ("KRATIX_CRD_PLURAL", &api.plural),
+            ("KRATIX_CRD_PLURAL", plural),
             (
                 "KRATIX_CLUSTER_SCOPED",
-                if api.cluster_scoped { "true" } else { "false" },
+                if cluster_scoped { "true" } else { "false" },
             ),
         ];
         let pairs = pairs.into_iter();

@@ -161,17 +161,24 @@ pub fn check<'a>(
             ),
         ));
     };
-    let Some(version) = promise
-        .api
-        .version_for(&document.api_version, &document.kind)
-    else {
+    let Some(api) = &promise.api else {
+        return Err(Rejection::invalid(
+            None,
+            format!(
+                "Promise {:?} has no spec.api: it offers dependencies, not requests; remove \
+                 requests/{}/ or give the Promise an API",
+                promise.name, promise.name
+            ),
+        ));
+    };
+    let Some(version) = api.version_for(&document.api_version, &document.kind) else {
         return Err(Rejection::invalid(
             Some("apiVersion"),
             format!(
                 "Promise {:?} serves kind {} as {}; this request is {} {}",
                 promise.name,
-                promise.api.kind,
-                promise.api.served().join(", "),
+                api.kind,
+                api.served().join(", "),
                 document.api_version,
                 document.kind,
             ),
@@ -315,6 +322,28 @@ mod tests {
         assert_eq!(platform.requests.len(), 1);
         assert_eq!(platform.requests[0].path, "requests/app/good.yaml");
         assert_eq!(platform.problems[0].path, "requests/app/a/good.yaml");
+    }
+
+    #[test]
+    fn a_request_for_a_promise_without_an_api_is_invalid_and_says_why() {
+        let promise = SourceFile {
+            path: "promises/base.yaml".into(),
+            blob: "p".into(),
+            bytes: b"kind: Promise\nmetadata: {name: base}\n".to_vec(),
+        };
+        let request = SourceFile {
+            bytes: b"apiVersion: a.b/v1\nkind: Base\nmetadata: {name: x}\n".to_vec(),
+            ..file("requests/base/x.yaml", "x")
+        };
+        let platform = Platform::load([promise, request]);
+        let outcome = prepare(&platform, &Schemas::default(), &platform.requests[0]);
+        let Err(Outcome::Invalid(message)) = outcome else {
+            panic!("expected Invalid");
+        };
+        assert!(
+            message.starts_with("Promise \"base\" has no spec.api"),
+            "{message}"
+        );
     }
 
     #[test]

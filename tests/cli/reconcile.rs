@@ -193,3 +193,26 @@ fn reconcile_request_reruns_that_request_only() {
         missing.stdout
     );
 }
+
+#[test]
+fn a_promise_without_an_api_writes_its_dependencies_and_refuses_requests() {
+    let repo = crate::support::app_repo(crate::support::CONFIGMAP_SCRIPT);
+    repo.write(
+        "promises/base.yaml",
+        "apiVersion: platform.kratix.io/v1alpha1\nkind: Promise\nmetadata: {name: base}\nspec:\n  dependencies:\n    - {apiVersion: v1, kind: Namespace, metadata: {name: base}}\n",
+    );
+    repo.write(
+        "requests/base/x.yaml",
+        "apiVersion: base.test/v1\nkind: Base\nmetadata: {name: x, namespace: team}\n",
+    );
+    repo.commit("A Promise of dependencies only, and a request it cannot take");
+    let run = repo.reconcile(&[]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let files = repo.managed_files();
+    assert!(
+        files.contains("state/dev/dependencies/base/static-dependencies.yaml"),
+        "{files}"
+    );
+    let status = repo.show("status/base/team/x.yaml");
+    assert!(status.contains("has no spec.api"), "{status}");
+}
