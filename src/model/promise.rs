@@ -99,14 +99,15 @@ impl Promise {
                 format!("kind: expected Promise, found {:?}", doc.kind),
             ));
         }
-        let spec = doc.spec.unwrap_or_default();
+        let mut spec = doc.spec.unwrap_or_default();
         let interval = interval(&doc.metadata.annotations, spec.workflows.as_ref())
             .map_err(|m| LoadError::new(path, m))?;
         let name = super::kubernetes_name(&doc.metadata.name, 253).map_err(|e| {
             LoadError::new(path, format!("metadata.name: {:?} {e}", doc.metadata.name))
         })?;
         let annotations = doc.metadata.annotations.unwrap_or_default();
-        let api = spec.api.map(CrdDoc::into_api).transpose();
+        let (api, dependencies) = seed_era_names(&mut spec).map_err(|m| LoadError::new(path, m))?;
+        let api = api.map(CrdDoc::into_api).transpose();
         let api = api.map_err(|m| LoadError::new(path, m))?;
         let configure = pipelines(&name, spec.workflows, spec.xaas_request_pipeline)
             .map_err(|m| LoadError::new(path, m))?;
@@ -117,10 +118,37 @@ impl Promise {
             api,
             destination_selectors: selectors_from_kratix(&spec.destination_selectors),
             configure,
-            dependencies: spec.dependencies,
+            dependencies,
             reconciliation_interval: interval,
         })
     }
+}
+
+/// The API and the dependencies, under their names or the seed era's (`xaasCrd`,
+/// `workerClusterResources`), which older Promises still use; one of each at most.
+fn seed_era_names(spec: &mut PromiseSpec) -> Result<(Option<CrdDoc>, Vec<Value>), String> {
+    let api = match (spec.api.take(), spec.xaas_crd.take()) {
+        (Some(_), Some(_)) => {
+            return Err("spec: give spec.api or the older spec.xaasCrd, not both".into());
+        }
+        (api, xaas) => api.or(xaas),
+    };
+    let dependencies = std::mem::take(&mut spec.dependencies);
+    let older = std::mem::take(&mut spec.worker_cluster_resources);
+    if !dependencies.is_empty() && !older.is_empty() {
+        return Err(
+            "spec: give spec.dependencies or the older spec.workerClusterResources, not both"
+                .into(),
+        );
+    }
+    Ok((
+        api,
+        if older.is_empty() {
+            dependencies
+        } else {
+            older
+        },
+    ))
 }
 
 /// The rerun interval, from the workflow config or else the annotation.
@@ -207,6 +235,12 @@ pub(super) struct Metadata {
 struct PromiseSpec {
     #[serde(default)]
     api: Option<CrdDoc>,
+    /// The seed era's name for `api`.
+    #[serde(default)]
+    xaas_crd: Option<CrdDoc>,
+    /// The seed era's name for `dependencies`.
+    #[serde(default)]
+    worker_cluster_resources: Vec<Value>,
     #[serde(default)]
     destination_selectors: Vec<super::KratixSelector>,
     #[serde(default)]
@@ -508,6 +542,21 @@ spec:
             let err = Promise::parse("promises/redis.yaml", &text).unwrap_err();
             assert!(err.message.starts_with("metadata.name:"), "{}", err.message);
         }
+    }
+
+    #[test]
+    fn the_seed_era_names_read_as_the_api_and_the_dependencies() {
+        let text = "kind: Promise\nmetadata: {name: old}\nspec:\n  xaasCrd:\n    spec:\n      group: old.example.com\n      names: {kind: Old, plural: olds}\n      versions: [{name: v1}]\n  workerClusterResources:\n    - {apiVersion: v1, kind: Namespace, metadata: {name: old}}\n  xaasRequestPipeline: [ghcr.io/example/old:v1]\n";
+        let promise = Promise::parse("promises/old.yaml", text).unwrap();
+        assert_eq!(promise.api.unwrap().served(), ["old.example.com/v1"]);
+        assert_eq!(promise.dependencies.len(), 1);
+        assert!(promise.configure[0].chained);
+        let both = text.replace(
+            "  workerClusterResources:",
+            "  dependencies: [{kind: A}]\n  workerClusterResources:",
+        );
+        let err = Promise::parse("promises/old.yaml", &both).unwrap_err();
+        assert!(err.message.contains("not both"), "{}", err.message);
     }
 
     #[test]
