@@ -11,6 +11,7 @@ use std::path::Path;
 
 use super::read_back::{Deadline, Folder, MAX_DEPTH, Opened, OutputLimits, ReadError, read_capped};
 use crate::state::DIGEST_FILE;
+use crate::state::layout::is_document_file;
 use crate::yaml;
 
 /// Output files by `/`-separated path relative to the output folder.
@@ -39,7 +40,9 @@ pub fn read_output(
     walk(&root, "", 0, &mut reading)?;
     check_case_clashes(&reading.files)?;
     for (path, bytes) in &reading.files {
-        check_documents(bytes).map_err(|message| format!("{path}: {message}"))?;
+        if is_document_file(path) {
+            check_documents(bytes).map_err(|message| format!("{path}: {message}"))?;
+        }
     }
     Ok(reading.files)
 }
@@ -227,6 +230,22 @@ mod tests {
         std::os::unix::fs::symlink("/etc/passwd", dir.path().join("b.yaml")).unwrap();
         let err = read(dir.path(), false).unwrap_err();
         assert!(err.starts_with("b.yaml: is a symbolic link"), "{err}");
+    }
+
+    #[test]
+    fn files_that_are_not_named_as_documents_pass_through_and_json_is_checked() {
+        let dir = folder(&[
+            ("a.yaml", DEPLOYMENT),
+            ("tf/main.tf", "resource \"x\" \"y\" {}\n"),
+        ]);
+        let files = read(dir.path(), false).unwrap();
+        assert_eq!(files["tf/main.tf"], b"resource \"x\" \"y\" {}\n");
+        let dir = folder(&[("cm.json", "{\"kind\": \"ConfigMap\"}")]);
+        let err = read(dir.path(), false).unwrap_err();
+        assert!(
+            err.starts_with("cm.json: document 1 is not a Kubernetes object"),
+            "{err}"
+        );
     }
 
     #[test]

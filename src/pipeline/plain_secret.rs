@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use super::OutputFiles;
 use crate::model::Promise;
+use crate::state::layout::is_document_file;
 use crate::yaml;
 
 /// The annotation with which a Promise lets its pipelines write plain Secrets: `"true"`.
@@ -25,7 +26,8 @@ pub fn refuse_plain_secrets(files: &OutputFiles, promise: &Promise) -> Result<()
     if allowed.is_some_and(|v| v == "true") {
         return Ok(());
     }
-    for (path, bytes) in files {
+    let documents = files.iter().filter(|(path, _)| is_document_file(path));
+    for (path, bytes) in documents {
         // Most files hold no Secret: only those that name the kind, or that hold an
         // escape (a quoted `"Secr\u0065t"` spells it without the word), are parsed again.
         let may_name_secret = bytes.windows(6).any(|w| w == b"Secret") || bytes.contains(&b'\\');

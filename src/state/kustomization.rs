@@ -62,7 +62,7 @@ pub fn index_destinations(
         let mut documents: Vec<&str> = final_files
             .iter()
             .filter_map(|path| path.strip_prefix(&prefix))
-            .filter(|rest| rest.ends_with(".yaml") || rest.ends_with(".yml"))
+            .filter(|rest| super::layout::is_document_file(rest))
             .filter(|rest| !is_kustomization(rest))
             .filter(|rest| {
                 !nested
@@ -135,6 +135,29 @@ mod tests {
             !changes
                 .upserts
                 .contains_key("state/prod/kustomization.yaml")
+        );
+    }
+
+    #[test]
+    fn only_document_files_are_listed() {
+        let mut changes = Changes::default();
+        for path in [
+            "state/dev/resources/ns/app/a/cm.json",
+            "state/dev/resources/ns/app/a/main.tf",
+        ] {
+            changes
+                .upserts
+                .insert(path.into(), Content::Bytes(b"{}".to_vec()));
+        }
+        let folders = BTreeSet::from(["dev".to_string()]);
+        index_destinations(&mut changes, &CurrentTree::new(), &folders, false, id);
+        let dev = changes.upserts["state/dev/kustomization.yaml"]
+            .bytes()
+            .unwrap();
+        let dev = std::str::from_utf8(dev).unwrap();
+        assert!(
+            dev.ends_with("resources:\n  - resources/ns/app/a/cm.json\n"),
+            "{dev}"
         );
     }
 

@@ -47,6 +47,16 @@ pub fn status_path(key: &RequestKey) -> String {
     format!("{STATUS_DIR}/{}/{}/{file}", key.promise, key.namespace)
 }
 
+/// Whether a pipeline's output file at `path` must hold Kubernetes documents (and is
+/// listed in its destination's `kustomization.yaml`): names ending in `.yaml`, `.yml`
+/// or `.json`. Other files (`main.tf`) pass through byte for byte, as Kratix writes
+/// whatever a pipeline leaves.
+pub fn is_document_file(path: &str) -> bool {
+    [".yaml", ".yml", ".json"]
+        .iter()
+        .any(|ending| path.ends_with(ending))
+}
+
 /// Whether `path` lies in the folders `promised` owns. Everything there is derived
 /// from the inputs: a file there that the inputs do not explain is removed.
 pub fn is_managed(path: &str) -> bool {

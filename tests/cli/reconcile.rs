@@ -216,3 +216,29 @@ fn a_promise_without_an_api_writes_its_dependencies_and_refuses_requests() {
     let status = repo.show("status/base/team/x.yaml");
     assert!(status.contains("has no spec.api"), "{status}");
 }
+
+#[test]
+fn a_terraform_file_in_the_output_is_committed_byte_for_byte_and_not_listed() {
+    let script = format!(
+        "{}\nmkdir -p \"$KRATIX_OUTPUT/tf\"\nprintf 'resource \"null_resource\" \"x\" {{}}\\n' > \"$KRATIX_OUTPUT/tf/main.tf\"",
+        crate::support::CONFIGMAP_SCRIPT
+    );
+    let repo = crate::support::app_repo(&script);
+    repo.write(
+        "requests/app/a.yaml",
+        &crate::support::request("a", "team", "small"),
+    );
+    repo.commit("Request a");
+    let run = repo.reconcile(&[]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let files = repo.managed_files();
+    let tf = files
+        .lines()
+        .find(|p| p.ends_with("/resources/team/app/a/tf/main.tf"))
+        .unwrap_or_else(|| panic!("{files}"));
+    assert_eq!(repo.show(tf), "resource \"null_resource\" \"x\" {}\n");
+    let destination = tf.split('/').nth(1).unwrap();
+    let index = repo.show(&format!("state/{destination}/kustomization.yaml"));
+    assert!(!index.contains("main.tf"), "{index}");
+    assert!(index.contains("configmap.yaml"), "{index}");
+}
