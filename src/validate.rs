@@ -26,13 +26,21 @@ impl fmt::Display for Finding {
     }
 }
 
+/// What `validate` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Validation {
+    /// Problems, sorted by file and line: each stops a file or a request.
+    pub findings: Vec<Finding>,
+    /// What loads but deserves a word (deprecated seed-era forms, documents of a
+    /// destination file that are not read), sorted likewise.
+    pub warnings: Vec<Finding>,
+    /// How many input files there were.
+    pub checked: usize,
+}
+
 /// Checks the input files of a commit, and reports the tree entries under the input
-/// folders that are not read (`skipped`: symbolic links, submodules); returns the
-/// problems, sorted by file and line, and how many input files there were.
-pub fn validate(
-    files: Vec<SourceFile>,
-    skipped: &BTreeMap<String, Skipped>,
-) -> (Vec<Finding>, usize) {
+/// folders that are not read (`skipped`: symbolic links, submodules).
+pub fn validate(files: Vec<SourceFile>, skipped: &BTreeMap<String, Skipped>) -> Validation {
     let texts: HashMap<String, String> = files
         .iter()
         .map(|f| {
@@ -79,11 +87,25 @@ pub fn validate(
         }
     }
     findings.sort();
+    let mut warnings: Vec<Finding> = platform
+        .notes
+        .iter()
+        .map(|n| Finding {
+            path: n.path.clone(),
+            line: line_for(&n.path, None, &n.message),
+            message: format!("warning: {}", n.message),
+        })
+        .collect();
+    warnings.sort();
     let checked = platform.promises.len()
         + platform.destinations.len()
         + platform.requests.len()
         + platform.problems.len();
-    (findings, checked)
+    Validation {
+        findings,
+        warnings,
+        checked,
+    }
 }
 
 /// `line 3 column 5: ...` gives 3.
@@ -107,13 +129,43 @@ mod tests {
     const PROMISE: &str = "kind: Promise\nmetadata: {name: app}\nspec:\n  api:\n    spec:\n      group: a.b\n      names: {kind: App}\n      versions:\n        - name: v1\n          schema:\n            openAPIV3Schema:\n              type: object\n              properties:\n                spec:\n                  type: object\n                  properties:\n                    size: {type: integer}\n";
 
     #[test]
+    fn seed_era_forms_and_unread_documents_are_warnings_not_problems() {
+        let old = "kind: Promise\nmetadata: {name: old}\nspec:\n  xaasCrd:\n    spec:\n      group: a.b\n      names: {kind: Old}\n      versions: [{name: v1}]\n";
+        let destination =
+            "kind: Secret\nmetadata: {name: creds}\n---\nkind: Cluster\nmetadata: {name: dev}\n";
+        let validation = validate(
+            vec![
+                file("promises/old.yaml", old),
+                file("destinations/dev.yaml", destination),
+            ],
+            &BTreeMap::new(),
+        );
+        assert!(validation.findings.is_empty(), "{:?}", validation.findings);
+        let lines: Vec<String> = validation
+            .warnings
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "destinations/dev.yaml:1: warning: document 1: kind: \"Secret\" is not read",
+                "destinations/dev.yaml:1: warning: document 2: kind: Cluster is the seed era's name, deprecated; read as a Destination",
+                "promises/old.yaml:4: warning: spec.xaasCrd: the seed era's field, deprecated; Kratix reads spec.api today",
+            ]
+        );
+    }
+
+    #[test]
     fn findings_name_the_file_line_and_field() {
         let skipped = BTreeMap::from([
             ("requests/app/link.yaml".to_string(), Skipped::Symlink),
             ("requests/app/vendor".to_string(), Skipped::Submodule),
             ("docs/link.md".to_string(), Skipped::Symlink),
         ]);
-        let (findings, checked) = validate(
+        let Validation {
+            findings, checked, ..
+        } = validate(
             vec![
                 file("promises/app.yaml", PROMISE),
                 file(

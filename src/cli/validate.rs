@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use super::{EXIT_OK, EXIT_PROBLEMS};
 use crate::git::{GixStore, Store};
 use crate::model::is_input;
-use crate::validate::validate;
+use crate::validate::{Validation, validate};
 
 /// Arguments of `promised validate`.
 #[derive(Debug, clap::Args)]
@@ -19,16 +19,25 @@ pub struct ValidateArgs {
     pub rev: String,
 }
 
-/// Prints `path:line: field: message` per problem; exit 1 when there is any.
+/// Prints `path:line: field: message` per problem and `path:line: warning: ...` per
+/// warning; exit 1 when there is a problem (warnings alone exit 0).
 pub fn run(args: ValidateArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     let store = GixStore::open_revision(&args.repo, &args.rev)?;
     let snapshot = store.snapshot()?;
     let paths = snapshot.paths(is_input);
-    let (findings, checked) = validate(store.read(&snapshot, &paths)?, &snapshot.skipped);
-    for finding in &findings {
-        writeln!(out, "{finding}")?;
+    let Validation {
+        findings,
+        warnings,
+        checked,
+    } = validate(store.read(&snapshot, &paths)?, &snapshot.skipped);
+    for line in findings.iter().chain(&warnings) {
+        writeln!(out, "{line}")?;
     }
-    writeln!(out, "{checked} files checked, {} problems", findings.len())?;
+    let mut summary = format!("{checked} files checked, {} problems", findings.len());
+    if !warnings.is_empty() {
+        summary.push_str(&format!(", {} warnings", warnings.len()));
+    }
+    writeln!(out, "{summary}")?;
     Ok(if findings.is_empty() {
         EXIT_OK
     } else {

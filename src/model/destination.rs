@@ -51,8 +51,9 @@ impl Destination {
     /// it. Teams keep the credentials Secret and the GitStateStore beside their
     /// Destination in one file; documents of other kinds are skipped, never read
     /// further nor copied anywhere. A file with no destination document at all is an
-    /// error, so that a misspelt kind does not pass unseen.
-    pub fn parse_file(path: &str, text: &str) -> Result<Vec<Self>, LoadError> {
+    /// error, so that a misspelt kind does not pass unseen. Also returns a note for each
+    /// document skipped or read under the seed era's `Cluster`, for `validate`.
+    pub fn parse_file(path: &str, text: &str) -> Result<(Vec<Self>, Vec<String>), LoadError> {
         let fail = |err: yaml::YamlError| LoadError::new(path, err.to_string());
         let docs = yaml::documents(text).map_err(fail)?;
         let kind_of = |doc: &serde_json::Value| {
@@ -60,6 +61,15 @@ impl Destination {
             kind.unwrap_or_default().to_string()
         };
         let kinds: Vec<String> = docs.iter().map(kind_of).collect();
+        let notes = kinds.iter().enumerate().filter_map(|(i, kind)| match kind.as_str() {
+            "Destination" => None,
+            "Cluster" => Some(format!(
+                "document {}: kind: Cluster is the seed era's name, deprecated; read as a Destination",
+                i + 1
+            )),
+            other => Some(format!("document {}: kind: {other:?} is not read", i + 1)),
+        });
+        let notes: Vec<String> = notes.collect();
         let destinations: Vec<Self> = docs
             .into_iter()
             .filter(|doc| KINDS.contains(&kind_of(doc).as_str()))
@@ -76,13 +86,13 @@ impl Destination {
                 format!("kind: expected Destination (or Cluster), found {found}"),
             ));
         }
-        Ok(destinations)
+        Ok((destinations, notes))
     }
 
     /// The first destination of a file, for tests of one document.
     #[cfg(test)]
     pub(crate) fn parse(path: &str, text: &str) -> Result<Self, LoadError> {
-        Ok(Self::parse_file(path, text)?.remove(0))
+        Ok(Self::parse_file(path, text)?.0.remove(0))
     }
 
     fn from_value(path: &str, value: serde_json::Value) -> Result<Self, LoadError> {
@@ -133,10 +143,18 @@ mod tests {
     #[test]
     fn every_destination_of_a_file_counts_and_other_kinds_are_skipped() {
         let text = "apiVersion: v1\nkind: Secret\nmetadata: {name: creds}\ndata: {token: RkFLRQ==}\n---\napiVersion: platform.kratix.io/v1alpha1\nkind: GitStateStore\nmetadata: {name: repo}\n---\nkind: Destination\nmetadata: {name: dev, labels: {env: dev}}\n---\nkind: Cluster\nmetadata: {name: old, labels: {env: old}}\n";
-        let all = Destination::parse_file("destinations/dev.yaml", text).unwrap();
+        let (all, notes) = Destination::parse_file("destinations/dev.yaml", text).unwrap();
         let names: Vec<&str> = all.iter().map(|d| d.name.as_str()).collect();
         assert_eq!(names, ["dev", "old"]);
         assert_eq!(all[1].folder.as_str(), "old");
+        assert_eq!(
+            notes,
+            [
+                "document 1: kind: \"Secret\" is not read",
+                "document 2: kind: \"GitStateStore\" is not read",
+                "document 4: kind: Cluster is the seed era's name, deprecated; read as a Destination",
+            ]
+        );
     }
 
     #[test]

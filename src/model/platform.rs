@@ -37,6 +37,9 @@ pub struct Platform {
     /// records (`reconcile::prepare::keep_identities`), so a new file cannot take over
     /// another team's request by sorting first.
     pub(crate) displaced: Vec<RequestFile>,
+    /// What loads but deserves a word, by file: deprecated seed-era forms, documents of
+    /// a destination file that are not read. `validate` prints them as warnings.
+    pub(crate) notes: Vec<LoadError>,
 }
 
 /// The folders `promised` reads.
@@ -153,6 +156,11 @@ impl Platform {
                 self.problems.push(LoadError::new(&file.path, message));
             }
             Ok(p) => {
+                let notes = p
+                    .notes
+                    .iter()
+                    .map(|note| LoadError::new(&p.path, note.clone()));
+                self.notes.extend(notes);
                 self.promises.insert(p.name.to_string(), p);
             }
             Err(err) => {
@@ -164,7 +172,11 @@ impl Platform {
 
     fn add_destination(&mut self, file: &SourceFile) {
         let destinations = text(file).and_then(|t| Destination::parse_file(&file.path, t));
-        let destinations = destinations.and_then(|all| {
+        let destinations = destinations.and_then(|(all, notes)| {
+            let notes = notes
+                .into_iter()
+                .map(|note| LoadError::new(&file.path, note));
+            self.notes.extend(notes);
             for (i, d) in all.iter().enumerate() {
                 let earlier = self.destinations.values().chain(&all[..i]);
                 let clash = earlier

@@ -39,6 +39,8 @@ pub struct Promise {
     /// or the `kratix.io/reconciliation-interval` annotation; `None` follows the global
     /// schedule.
     pub reconciliation_interval: Option<Duration>,
+    /// What loads but deserves a word (the seed era's field names), for `validate`.
+    pub(crate) notes: Vec<String>,
 }
 
 /// The annotation Kratix reads a Promise's rerun interval from.
@@ -106,6 +108,7 @@ impl Promise {
             LoadError::new(path, format!("metadata.name: {:?} {e}", doc.metadata.name))
         })?;
         let annotations = doc.metadata.annotations.unwrap_or_default();
+        let notes = seed_era_notes(&spec);
         let (api, dependencies) = seed_era_names(&mut spec).map_err(|m| LoadError::new(path, m))?;
         let api = api.map(CrdDoc::into_api).transpose();
         let api = api.map_err(|m| LoadError::new(path, m))?;
@@ -120,8 +123,32 @@ impl Promise {
             configure,
             dependencies,
             reconciliation_interval: interval,
+            notes,
         })
     }
+}
+
+/// A deprecation note for each seed-era field the Promise uses: it still runs, but
+/// Kratix reads the newer fields today.
+fn seed_era_notes(spec: &PromiseSpec) -> Vec<String> {
+    let used = [
+        (spec.xaas_crd.is_some(), "spec.xaasCrd", "spec.api"),
+        (
+            !spec.worker_cluster_resources.is_empty(),
+            "spec.workerClusterResources",
+            "spec.dependencies",
+        ),
+        (
+            !spec.xaas_request_pipeline.is_empty(),
+            "spec.xaasRequestPipeline",
+            "spec.workflows.resource.configure",
+        ),
+    ];
+    let used = used.into_iter().filter(|(used, _, _)| *used);
+    used.map(|(_, old, new)| {
+        format!("{old}: the seed era's field, deprecated; Kratix reads {new} today")
+    })
+    .collect()
 }
 
 /// The API and the dependencies, under their names or the seed era's (`xaasCrd`,
