@@ -5,6 +5,66 @@ use serde_json::Value;
 
 use crate::yaml;
 
+/// The fields of a Kubernetes container (core/v1 `Container`).
+const CONTAINER_FIELDS: [&str; 24] = [
+    "name",
+    "image",
+    "command",
+    "args",
+    "workingDir",
+    "ports",
+    "envFrom",
+    "env",
+    "resources",
+    "resizePolicy",
+    "restartPolicy",
+    "volumeMounts",
+    "volumeDevices",
+    "livenessProbe",
+    "readinessProbe",
+    "startupProbe",
+    "lifecycle",
+    "terminationMessagePath",
+    "terminationMessagePolicy",
+    "imagePullPolicy",
+    "securityContext",
+    "stdin",
+    "stdinOnce",
+    "tty",
+];
+
+/// The fields of a Kratix Pipeline's `spec`.
+const SPEC_FIELDS: [&str; 4] = ["containers", "volumes", "imagePullSecrets", "rbac"];
+
+/// A warning for each field of `spec` and of its containers that neither Kubernetes nor
+/// Kratix defines, with the known field it is closest to.
+fn unknown_fields(spec: &PipelineSpec) -> Vec<String> {
+    let note = |field: &str, what: &str, known: &[&str]| {
+        let closest = known
+            .iter()
+            .map(|k| (strsim::levenshtein(field, k), *k))
+            .min()
+            .filter(|(distance, _)| *distance <= 2);
+        let hint = closest.map_or(String::new(), |(_, k)| format!("; did you mean {k}?"));
+        format!("{field}: not a field of {what}, and not read{hint}")
+    };
+    let spec_fields = spec.other.keys().map(|field| {
+        let text = note(field, "a Kratix Pipeline's spec", &SPEC_FIELDS);
+        format!("spec.{text}")
+    });
+    let container_fields = spec.containers.iter().enumerate().flat_map(|(i, c)| {
+        let unknown = c
+            .extra
+            .keys()
+            .filter(|f| !CONTAINER_FIELDS.contains(&f.as_str()));
+        unknown.map(move |field| {
+            let text = note(field, "a Kubernetes container", &CONTAINER_FIELDS);
+            format!("spec.containers[{i}].{text}")
+        })
+    });
+    spec_fields.chain(container_fields).collect()
+}
+
 /// Checks that `image` can only be read as an image reference. podman and docker take
 /// it as the first word after their options, so an "image" such as
 /// `--volume=/:/host` or `--privileged` would be read as an option of their own and
@@ -105,6 +165,9 @@ struct PipelineSpec {
     image_pull_secrets: Vec<Value>,
     #[serde(default)]
     rbac: Option<Rbac>,
+    /// Fields promised does not read, kept to name them in warnings.
+    #[serde(flatten)]
+    other: serde_json::Map<String, Value>,
 }
 
 #[derive(Deserialize)]
@@ -118,6 +181,13 @@ impl Pipeline {
     /// Reads one entry of `spec.workflows.resource.configure`. Errors start with the
     /// field path inside that entry.
     pub fn from_value(value: Value) -> Result<Self, String> {
+        Self::with_notes(value).map(|(pipeline, _)| pipeline)
+    }
+
+    /// [`Pipeline::from_value`], and a warning for each field that no Kubernetes
+    /// container and no Kratix Pipeline has (a `volumeMount` typo), each starting with
+    /// its field path inside the entry.
+    pub(crate) fn with_notes(value: Value) -> Result<(Self, Vec<String>), String> {
         let doc: PipelineDoc = yaml::typed(value).map_err(|e| e.to_string())?;
         if doc.kind != "Pipeline" {
             return Err(format!("kind: expected Pipeline, found {:?}", doc.kind));
@@ -140,8 +210,9 @@ impl Pipeline {
                 ));
             }
         }
+        let notes = unknown_fields(&doc.spec);
         let spec = doc.spec;
-        Ok(Pipeline {
+        let pipeline = Pipeline {
             name: doc.metadata.name,
             containers: spec.containers,
             chained: false,
@@ -150,7 +221,8 @@ impl Pipeline {
                 volumes: spec.volumes,
                 image_pull_secrets: spec.image_pull_secrets,
             },
-        })
+        };
+        Ok((pipeline, notes))
     }
 
     /// The seed's `xaasRequestPipeline: [image, ...]` as one chained pipeline (each image
@@ -193,6 +265,19 @@ mod tests {
             serde_json::to_string(image).unwrap(),
         );
         Pipeline::from_value(yaml::document(&text).unwrap())
+    }
+
+    #[test]
+    fn fields_no_container_or_pipeline_has_are_named_with_the_closest_one() {
+        let text = "kind: Pipeline\nmetadata: {name: render}\nspec:\n  containers:\n    - {name: a, image: i, volumeMount: [], resources: {}}\n  volume: []\n";
+        let (_, notes) = Pipeline::with_notes(yaml::document(text).unwrap()).unwrap();
+        assert_eq!(
+            notes,
+            [
+                "spec.volume: not a field of a Kratix Pipeline's spec, and not read; did you mean volumes?",
+                "spec.containers[0].volumeMount: not a field of a Kubernetes container, and not read; did you mean volumeMounts?",
+            ]
+        );
     }
 
     #[test]

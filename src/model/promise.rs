@@ -108,12 +108,13 @@ impl Promise {
             LoadError::new(path, format!("metadata.name: {:?} {e}", doc.metadata.name))
         })?;
         let annotations = doc.metadata.annotations.unwrap_or_default();
-        let notes = seed_era_notes(&spec);
+        let mut notes = seed_era_notes(&spec);
         let (api, dependencies) = seed_era_names(&mut spec).map_err(|m| LoadError::new(path, m))?;
         let api = api.map(CrdDoc::into_api).transpose();
         let api = api.map_err(|m| LoadError::new(path, m))?;
-        let configure = pipelines(&name, spec.workflows, spec.xaas_request_pipeline)
+        let (configure, unread) = pipelines(&name, spec.workflows, spec.xaas_request_pipeline)
             .map_err(|m| LoadError::new(path, m))?;
+        notes.extend(unread);
         Ok(Promise {
             name,
             annotations,
@@ -207,12 +208,13 @@ fn interval(
     Ok(Some(duration))
 }
 
-/// Picks the configure pipelines: the `workflows` form, else the seed's image list.
+/// Picks the configure pipelines: the `workflows` form, else the seed's image list; with
+/// a warning for each field of them that is not read.
 fn pipelines(
     promise: &str,
     workflows: Option<Workflows>,
     xaas: Vec<String>,
-) -> Result<Vec<Pipeline>, String> {
+) -> Result<(Vec<Pipeline>, Vec<String>), String> {
     let configure = workflows
         .and_then(|w| w.resource)
         .map(|r| r.configure)
@@ -227,16 +229,20 @@ fn pipelines(
                 super::pipeline::check_image(image)
                     .map_err(|why| format!("spec.xaasRequestPipeline[{i}]: {why}"))?;
             }
-            Ok(vec![Pipeline::from_seed_images(promise, &xaas)])
+            Ok((vec![Pipeline::from_seed_images(promise, &xaas)], Vec::new()))
         }
-        _ => configure
-            .into_iter()
-            .enumerate()
-            .map(|(i, value)| {
-                Pipeline::from_value(value)
-                    .map_err(|m| format!("spec.workflows.resource.configure[{i}].{m}"))
-            })
-            .collect(),
+        _ => {
+            let mut pipelines = Vec::new();
+            let mut notes = Vec::new();
+            for (i, value) in configure.into_iter().enumerate() {
+                let field = format!("spec.workflows.resource.configure[{i}]");
+                let (pipeline, unread) =
+                    Pipeline::with_notes(value).map_err(|m| format!("{field}.{m}"))?;
+                pipelines.push(pipeline);
+                notes.extend(unread.into_iter().map(|note| format!("{field}.{note}")));
+            }
+            Ok((pipelines, notes))
+        }
     }
 }
 
