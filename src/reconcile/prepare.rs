@@ -257,14 +257,19 @@ mod tests {
     use crate::model::SourceFile;
     use crate::state::status::{Phase, RequestRef};
 
-    fn file(path: &str, name: &str) -> SourceFile {
-        let text =
-            format!("apiVersion: a.b/v1\nkind: App\nmetadata: {{name: {name}, namespace: team}}\n");
+    fn source(path: &str, text: &str) -> SourceFile {
         SourceFile {
             path: path.into(),
             blob: "b".into(),
-            bytes: text.into_bytes(),
+            bytes: text.as_bytes().to_vec(),
         }
+    }
+
+    /// A request of kind App in namespace team, named `name`.
+    fn file(path: &str, name: &str) -> SourceFile {
+        let text =
+            format!("apiVersion: a.b/v1\nkind: App\nmetadata: {{name: {name}, namespace: team}}\n");
+        source(path, &text)
     }
 
     fn record_of(path: &str) -> Record {
@@ -309,15 +314,14 @@ mod tests {
 
     #[test]
     fn a_file_without_a_name_cannot_take_the_identity_its_file_name_gives_from_a_named_one() {
-        let nameless = SourceFile {
-            path: "requests/app/a/good.yaml".into(),
-            blob: "b".into(),
-            bytes: b"apiVersion: a.b/v1\nkind: App\nmetadata: {}\n".to_vec(),
-        };
-        let named = SourceFile {
-            bytes: b"apiVersion: a.b/v1\nkind: App\nmetadata: {name: good}\n".to_vec(),
-            ..file("requests/app/good.yaml", "good")
-        };
+        let nameless = source(
+            "requests/app/a/good.yaml",
+            "apiVersion: a.b/v1\nkind: App\nmetadata: {}\n",
+        );
+        let named = source(
+            "requests/app/good.yaml",
+            "apiVersion: a.b/v1\nkind: App\nmetadata: {name: good}\n",
+        );
         let platform = Platform::load([nameless, named]);
         assert_eq!(platform.requests.len(), 1);
         assert_eq!(platform.requests[0].path, "requests/app/good.yaml");
@@ -326,15 +330,14 @@ mod tests {
 
     #[test]
     fn a_request_for_a_promise_without_an_api_is_invalid_and_says_why() {
-        let promise = SourceFile {
-            path: "promises/base.yaml".into(),
-            blob: "p".into(),
-            bytes: b"kind: Promise\nmetadata: {name: base}\n".to_vec(),
-        };
-        let request = SourceFile {
-            bytes: b"apiVersion: a.b/v1\nkind: Base\nmetadata: {name: x}\n".to_vec(),
-            ..file("requests/base/x.yaml", "x")
-        };
+        let promise = source(
+            "promises/base.yaml",
+            "kind: Promise\nmetadata: {name: base}\n",
+        );
+        let request = source(
+            "requests/base/x.yaml",
+            "apiVersion: a.b/v1\nkind: Base\nmetadata: {name: x}\n",
+        );
         let platform = Platform::load([promise, request]);
         let outcome = prepare(&platform, &Schemas::default(), &platform.requests[0]);
         let Err(Outcome::Invalid(message)) = outcome else {
@@ -348,11 +351,7 @@ mod tests {
 
     #[test]
     fn an_unreadable_request_keeps_its_recorded_identity() {
-        let file = SourceFile {
-            path: "requests/app/cache.yaml".into(),
-            blob: "b2".into(),
-            bytes: b"metadata: {name: [\n".to_vec(),
-        };
+        let file = source("requests/app/cache.yaml", "metadata: {name: [\n");
         let mut platform = Platform::load([file]);
         assert_eq!(platform.requests[0].key.to_string(), "app/default/cache");
         let recorded = RequestKey {
@@ -367,12 +366,10 @@ mod tests {
 
     #[test]
     fn a_request_whose_names_turn_unsafe_keeps_its_recorded_identity() {
-        let file = SourceFile {
-            path: "requests/app/cache.yaml".into(),
-            blob: "b2".into(),
-            bytes: b"apiVersion: a/v1\nkind: App\nmetadata: {name: x, namespace: ../../state}\n"
-                .to_vec(),
-        };
+        let file = source(
+            "requests/app/cache.yaml",
+            "apiVersion: a/v1\nkind: App\nmetadata: {name: x, namespace: ../../state}\n",
+        );
         let mut platform = Platform::load([file]);
         assert_eq!(
             platform.requests[0].key.namespace.as_str(),

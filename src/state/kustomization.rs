@@ -138,23 +138,29 @@ mod tests {
         );
     }
 
-    #[test]
-    fn only_document_files_are_listed() {
+    /// Indexes the destination `dev` after a pass that writes `paths`: the changes, and
+    /// dev's new `kustomization.yaml`.
+    fn index_dev_with(paths: &[&str]) -> (Changes, String) {
         let mut changes = Changes::default();
-        for path in [
-            "state/dev/resources/ns/app/a/cm.json",
-            "state/dev/resources/ns/app/a/main.tf",
-        ] {
-            changes
-                .upserts
-                .insert(path.into(), Content::Bytes(b"{}".to_vec()));
+        for path in paths {
+            let content = Content::Bytes(b"{}".to_vec());
+            changes.upserts.insert(path.to_string(), content);
         }
         let folders = BTreeSet::from(["dev".to_string()]);
         index_destinations(&mut changes, &CurrentTree::new(), &folders, false, id);
         let dev = changes.upserts["state/dev/kustomization.yaml"]
             .bytes()
             .unwrap();
-        let dev = std::str::from_utf8(dev).unwrap();
+        let dev = std::str::from_utf8(dev).unwrap().to_string();
+        (changes, dev)
+    }
+
+    #[test]
+    fn only_document_files_are_listed() {
+        let (_, dev) = index_dev_with(&[
+            "state/dev/resources/ns/app/a/cm.json",
+            "state/dev/resources/ns/app/a/main.tf",
+        ]);
         assert!(
             dev.ends_with("resources:\n  - resources/ns/app/a/cm.json\n"),
             "{dev}"
@@ -163,22 +169,11 @@ mod tests {
 
     #[test]
     fn a_pipeline_output_named_like_a_kustomization_is_never_listed() {
-        let mut changes = Changes::default();
-        for path in [
+        let (changes, dev) = index_dev_with(&[
             "state/dev/resources/ns/app/a/cm.yaml",
             "state/dev/resources/ns/app/a/kustomization.yaml",
             "state/dev/resources/ns/app/a/sub/kustomization.yml",
-        ] {
-            changes
-                .upserts
-                .insert(path.into(), Content::Bytes(b"x".to_vec()));
-        }
-        let folders = BTreeSet::from(["dev".to_string()]);
-        index_destinations(&mut changes, &CurrentTree::new(), &folders, false, id);
-        let dev = changes.upserts["state/dev/kustomization.yaml"]
-            .bytes()
-            .unwrap();
-        let dev = std::str::from_utf8(dev).unwrap();
+        ]);
         assert!(
             dev.ends_with("resources:\n  - resources/ns/app/a/cm.yaml\n"),
             "{dev}"
