@@ -178,15 +178,9 @@ struct Rbac {
 }
 
 impl Pipeline {
-    /// Reads one entry of `spec.workflows.resource.configure`. Errors start with the
-    /// field path inside that entry.
-    pub fn from_value(value: Value) -> Result<Self, String> {
-        Self::with_notes(value).map(|(pipeline, _)| pipeline)
-    }
-
-    /// [`Pipeline::from_value`], and a warning for each field that no Kubernetes
-    /// container and no Kratix Pipeline has (a `volumeMount` typo), each starting with
-    /// its field path inside the entry.
+    /// Reads one entry of `spec.workflows.resource.configure`, with a warning for each
+    /// field that no Kubernetes container and no Kratix Pipeline has (a `volumeMount`
+    /// typo). Errors and warnings start with the field path inside that entry.
     pub(crate) fn with_notes(value: Value) -> Result<(Self, Vec<String>), String> {
         let doc: PipelineDoc = yaml::typed(value).map_err(|e| e.to_string())?;
         if doc.kind != "Pipeline" {
@@ -264,7 +258,7 @@ mod tests {
             serde_json::to_string(container).unwrap(),
             serde_json::to_string(image).unwrap(),
         );
-        Pipeline::from_value(yaml::document(&text).unwrap())
+        Pipeline::with_notes(yaml::document(&text).unwrap()).map(|(pipeline, _)| pipeline)
     }
 
     #[test]
