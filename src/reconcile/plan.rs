@@ -138,23 +138,14 @@ pub fn plan(
 /// writes these folders; a pull request that edits `status/` could move a request's
 /// output past its Promise's selectors, since a pass keeps the placements it records.
 fn managed_edits(base: &BTreeMap<String, String>, head: &BTreeMap<String, String>) -> Vec<String> {
-    let managed = |files: &BTreeMap<String, String>| -> BTreeMap<String, String> {
-        let files = files.iter().filter(|(path, _)| is_managed(path));
-        files
-            .map(|(path, blob)| (path.clone(), blob.clone()))
-            .collect()
-    };
-    let (base, head) = (managed(base), managed(head));
-    let mut edited: Vec<String> = head
+    let changed = head
         .iter()
-        .filter(|(path, blob)| base.get(*path) != Some(*blob))
-        .map(|(path, _)| path.clone())
-        .chain(
-            base.keys()
-                .filter(|path| !head.contains_key(*path))
-                .cloned(),
-        )
-        .collect();
+        .filter(|(path, blob)| is_managed(path) && base.get(*path) != Some(*blob))
+        .map(|(path, _)| path);
+    let removed = base
+        .keys()
+        .filter(|path| is_managed(path) && !head.contains_key(*path));
+    let mut edited: Vec<String> = changed.chain(removed).cloned().collect();
     edited.sort();
     edited
 }
