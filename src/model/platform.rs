@@ -119,12 +119,22 @@ impl Platform {
     /// Records that `request` declares an identity the file at `holder` holds: a problem
     /// of its file, and the request kept aside (see [`Platform::displaced`]).
     pub(crate) fn displace(&mut self, request: RequestFile, holder: &str) {
-        let message = format!(
-            "declares request {} which {holder} declares already; rename one of them",
-            request.key
-        );
-        self.problems.push(LoadError::new(&request.path, message));
+        self.problems.push(clash(&request, holder));
         self.displaced.push(request);
+    }
+
+    /// Gives `owner`, a displaced file, back the identity it declares: the file that held
+    /// it is displaced in its place, and the problem moves with it.
+    pub(crate) fn reinstate(&mut self, owner: RequestFile) {
+        let Some(holder) = self.requests.iter().position(|r| r.key == owner.key) else {
+            self.displaced.push(owner);
+            return;
+        };
+        let stale = clash(&owner, &self.requests[holder].path);
+        self.problems.retain(|p| *p != stale);
+        let newcomer = std::mem::replace(&mut self.requests[holder], owner);
+        let owner_path = self.requests[holder].path.clone();
+        self.displace(newcomer, &owner_path);
     }
 
     /// Records an entry under an input folder that is not read (a symbolic link or a
@@ -206,6 +216,15 @@ impl Platform {
             }
         }
     }
+}
+
+/// The problem of `request`, which declares an identity the file at `holder` holds.
+fn clash(request: &RequestFile, holder: &str) -> LoadError {
+    let message = format!(
+        "declares request {} which {holder} declares already; rename one of them",
+        request.key
+    );
+    LoadError::new(&request.path, message)
 }
 
 /// Whether two destination folders are one on some clone: equal, or equal but for case

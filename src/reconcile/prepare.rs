@@ -236,18 +236,11 @@ fn return_identities(platform: &mut Platform, previous: &BTreeMap<RequestKey, Re
     let displaced = std::mem::take(&mut platform.displaced);
     for request in displaced {
         let owner = previous.get(&request.key);
-        let owns = owner.is_some_and(|record| record.request.path == request.path);
-        let holder = platform.requests.iter().position(|r| r.key == request.key);
-        let (true, Some(holder)) = (owns, holder) else {
+        if owner.is_some_and(|record| record.request.path == request.path) {
+            platform.reinstate(request);
+        } else {
             platform.displaced.push(request);
-            continue;
-        };
-        platform
-            .problems
-            .retain(|p| !(p.path == request.path && p.message.starts_with("declares request")));
-        let newcomer = std::mem::replace(&mut platform.requests[holder], request);
-        let owner_path = platform.requests[holder].path.clone();
-        platform.displace(newcomer, &owner_path);
+        }
     }
 }
 
