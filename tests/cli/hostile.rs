@@ -17,7 +17,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::support::{CONFIGMAP_SCRIPT, Run, TestRepo, app_repo, git_in, promise, request};
+use crate::support::{
+    CONFIGMAP_SCRIPT, Run, TestRepo, app_repo, promise, request, soundness_problems,
+};
 
 /// What `case.yaml` says.
 #[derive(Debug, serde::Deserialize)]
@@ -234,37 +236,8 @@ fn run_case(dir: &Path) -> (String, Vec<String>) {
 /// `git fsck --strict`, a clone that checks every object and checks out, and no planted
 /// secret anywhere in history.
 fn check_repository(repo: &TestRepo, case: &Case, check: &mut impl FnMut(bool, String)) {
-    let fsck = Command::new("git")
-        .args(["fsck", "--strict", "--no-dangling"])
-        .current_dir(repo.path())
-        .output()
-        .unwrap();
-    check(
-        fsck.status.success(),
-        format!(
-            "git fsck --strict: {}",
-            String::from_utf8_lossy(&fsck.stderr)
-        ),
-    );
-
-    let clone = tempfile::tempdir().unwrap();
-    let target = clone.path().join("clone");
-    let cloned = Command::new("git")
-        .args(["-c", "fetch.fsckObjects=true", "clone", "-q", "--no-local"])
-        .arg(repo.path())
-        .arg(&target)
-        .output()
-        .unwrap();
-    check(
-        cloned.status.success(),
-        format!("git clone: {}", String::from_utf8_lossy(&cloned.stderr)),
-    );
-    if cloned.status.success() {
-        let dirty = git_in(&target, &["status", "--porcelain"]);
-        check(
-            dirty.is_empty(),
-            format!("the clone did not check out whole:\n{dirty}"),
-        );
+    for problem in soundness_problems(repo.path()) {
+        check(false, problem);
     }
 
     let history = Command::new("git")

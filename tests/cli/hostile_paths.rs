@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::daemon_support::{Platform, Serve, wait_for};
 use crate::support::{
     CONFIGMAP_SCRIPT, TestRepo, app_repo, destination, git_in, git_with_input, promise, request,
+    soundness_problems,
 };
 
 /// The pipeline: requests named `out-*` also write a ConfigMap into a folder whose name
@@ -109,30 +110,8 @@ const BAD_OUTPUTS: [(&str, &str); 4] = [
 
 /// `git fsck --strict` of `repo` passes, and a fresh clone of it checks out.
 fn assert_sound(repo: &Path) {
-    let fsck = Command::new("git")
-        .args(["fsck", "--strict", "--no-dangling"])
-        .current_dir(repo)
-        .output()
-        .unwrap();
-    assert!(
-        fsck.status.success(),
-        "git fsck --strict: {}",
-        String::from_utf8_lossy(&fsck.stderr)
-    );
-    let clone = tempfile::tempdir().unwrap();
-    let target = clone.path().join("clone");
-    let cloned = Command::new("git")
-        .args(["clone", "-q", "-b", "main"])
-        .arg(repo)
-        .arg(&target)
-        .output()
-        .unwrap();
-    assert!(
-        cloned.status.success(),
-        "git clone: {}",
-        String::from_utf8_lossy(&cloned.stderr)
-    );
-    assert_eq!(git_in(&target, &["status", "--porcelain"]), "");
+    let problems = soundness_problems(repo);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
 /// The status file that records `request_path`, found as a requester would: by the path

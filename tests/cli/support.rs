@@ -110,6 +110,48 @@ impl TestRepo {
     }
 }
 
+/// What is wrong with the repository at `dir` as a remote that checks objects would see
+/// it: `git fsck --strict`, then a clone of `main` that checks every object it fetches
+/// and checks out whole. Empty when it is sound.
+pub fn soundness_problems(dir: &Path) -> Vec<String> {
+    let mut problems = Vec::new();
+    let fsck = Command::new("git")
+        .args(["fsck", "--strict", "--no-dangling"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    if !fsck.status.success() {
+        let stderr = String::from_utf8_lossy(&fsck.stderr);
+        problems.push(format!("git fsck --strict: {stderr}"));
+    }
+    let clone = tempfile::tempdir().unwrap();
+    let target = clone.path().join("clone");
+    let cloned = Command::new("git")
+        .args([
+            "-c",
+            "fetch.fsckObjects=true",
+            "clone",
+            "-q",
+            "--no-local",
+            "-b",
+            "main",
+        ])
+        .arg(dir)
+        .arg(&target)
+        .output()
+        .unwrap();
+    if !cloned.status.success() {
+        let stderr = String::from_utf8_lossy(&cloned.stderr);
+        problems.push(format!("git clone: {stderr}"));
+    } else {
+        let dirty = git_in(&target, &["status", "--porcelain"]);
+        if !dirty.is_empty() {
+            problems.push(format!("the clone did not check out whole:\n{dirty}"));
+        }
+    }
+    problems
+}
+
 /// Runs `git` in `dir` with `input` on its standard input: whether it succeeded, and its
 /// stdout.
 pub fn git_with_input(dir: &Path, args: &[&str], input: &str) -> (bool, String) {
