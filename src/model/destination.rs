@@ -72,8 +72,9 @@ impl Destination {
         let notes: Vec<String> = notes.collect();
         let destinations: Vec<Self> = docs
             .into_iter()
-            .filter(|doc| KINDS.contains(&kind_of(doc).as_str()))
-            .map(|doc| Self::from_value(path, doc))
+            .zip(&kinds)
+            .filter(|(_, kind)| KINDS.contains(&kind.as_str()))
+            .map(|(doc, _)| Self::from_value(path, doc))
             .collect::<Result<_, _>>()?;
         if destinations.is_empty() {
             let found = match kinds.as_slice() {
