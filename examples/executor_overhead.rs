@@ -11,8 +11,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use promised::executor::{Executor, OciExecutor, ProcessExecutor};
-use promised::model::{Platform, SourceFile};
-use promised::pipeline::{Job, RunFolder};
+use promised::model::{Action, Platform, SourceFile, WorkflowType};
+use promised::pipeline::{Job, RunFolder, Subject};
 
 /// The allocator of the `promised` binary, so that in-process figures are the binary's.
 #[global_allocator]
@@ -50,9 +50,9 @@ fn measure(kind: &str, runs: usize, image: &str) -> (Duration, Duration) {
     let request = &platform.requests[0];
     let job = Job {
         promise,
-        pipeline: &promise.configure[0],
-        key: &request.key,
-        request: request.document.as_ref().unwrap(),
+        pipeline: &promise.workflows.resource.configure[0],
+        workflow: (WorkflowType::Resource, Action::Configure),
+        object: Subject::request(&request.key, request.document.as_ref().unwrap()),
         object_yaml: &request.bytes,
         timeout: Duration::from_secs(60),
         limits: Default::default(),

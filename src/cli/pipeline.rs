@@ -11,15 +11,17 @@ use fs_err as fs;
 use super::executor_args::ExecutorArgs;
 use super::output_limit_args::OutputLimitArgs;
 use super::{EXIT_OK, EXIT_PROBLEMS};
-use crate::model::{Platform, Promise, RequestFile, SourceFile};
-use crate::pipeline;
+use crate::model::{Action, Platform, Promise, RequestFile, SourceFile, WorkflowType};
+use crate::pipeline::{self, Job, RunOutput, Subject};
 use crate::reconcile::Outcome;
 use crate::reconcile::prepare::{Schemas, prepare};
+use crate::reconcile::{merged_status, object_with_status};
 
 /// `promised pipeline ...`
 #[derive(Debug, clap::Subcommand)]
 pub enum PipelineCommand {
-    /// Run a Promise's configure pipelines on a request file and keep what they wrote.
+    /// Run one of a Promise's workflows (by default its resource configure workflow, on
+    /// a request file) and keep what each pipeline wrote.
     Run(RunArgs),
 }
 
@@ -29,9 +31,16 @@ pub struct RunArgs {
     /// The Promise file.
     #[arg(long)]
     pub promise: PathBuf,
-    /// The request file.
-    #[arg(long)]
-    pub request: PathBuf,
+    /// The request file; a resource workflow runs on it.
+    #[arg(long, required_if_eq("workflow", "resource"))]
+    pub request: Option<PathBuf>,
+    /// Whose workflow runs: a request's (`resource`) or the Promise's own (`promise`,
+    /// on the Promise document).
+    #[arg(long, value_enum, default_value = "resource")]
+    pub workflow: WorkflowArg,
+    /// Which of its workflows runs.
+    #[arg(long, value_enum, default_value = "configure")]
+    pub action: ActionArg,
     /// Where to write each pipeline's input, output and metadata folders
     /// (`<out>/<pipeline>/{input,output,metadata}`); must not exist or be empty.
     #[arg(long)]
@@ -43,6 +52,24 @@ pub struct RunArgs {
     /// How long each pipeline may run before it is killed.
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
+}
+
+/// `--workflow`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum WorkflowArg {
+    /// `spec.workflows.resource`, on a request.
+    Resource,
+    /// `spec.workflows.promise`, on the Promise.
+    Promise,
+}
+
+/// `--action`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ActionArg {
+    /// `configure`.
+    Configure,
+    /// `delete`.
+    Delete,
 }
 
 /// Runs `promised pipeline ...`.
@@ -60,41 +87,81 @@ fn run_pipelines(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     if out_dir.exists() && fs::read_dir(&out_dir)?.next().is_some() {
         anyhow::bail!("--out {}: the folder is not empty", out_dir.display());
     }
-    let file_name = args
-        .request
-        .file_name()
-        .context("--request names no file")?;
-    let bytes = fs::read(&args.request)?;
-    let repo_path = format!("requests/{}/{}", promise.name, file_name.to_string_lossy());
-    let platform = Platform::load([
-        SourceFile {
-            path: "promises/promise.yaml".into(),
-            blob: String::new(),
-            bytes: promise_text.into_bytes(),
-        },
-        SourceFile {
-            path: repo_path,
-            blob: String::new(),
-            bytes,
-        },
-    ]);
-    let request: &RequestFile = platform
-        .requests
-        .first()
-        .context("the request file was not read")?;
-    let ready = match prepare(&platform, &Schemas::default(), request) {
-        Ok(ready) => ready,
-        Err(
-            Outcome::Invalid(message) | Outcome::Unreconciled(message) | Outcome::Failed(message),
-        ) => {
-            writeln!(out, "invalid  {}: {message}", args.request.display())?;
-            return Ok(EXIT_PROBLEMS);
+    let kind = match args.workflow {
+        WorkflowArg::Resource => WorkflowType::Resource,
+        WorkflowArg::Promise => WorkflowType::Promise,
+    };
+    let action = match args.action {
+        ActionArg::Configure => Action::Configure,
+        ActionArg::Delete => Action::Delete,
+    };
+    if promise.workflows.pipelines(kind, action).is_empty() {
+        writeln!(
+            out,
+            "Promise {:?} has no spec.workflows.{kind}.{action} pipelines; nothing to run",
+            promise.name
+        )?;
+        return Ok(EXIT_PROBLEMS);
+    }
+    let platform;
+    let (subject, object) = match (kind, &args.request) {
+        (WorkflowType::Promise, _) => (Subject::promise(&promise), promise_text.as_bytes()),
+        (WorkflowType::Resource, None) => {
+            anyhow::bail!("--request: a resource workflow runs on a request file")
         }
-        Err(other) => anyhow::bail!("unexpected outcome {other:?}"),
+        (WorkflowType::Resource, Some(request_path)) => {
+            let file_name = request_path
+                .file_name()
+                .context("--request names no file")?;
+            let bytes = fs::read(request_path)?;
+            let repo_path = format!("requests/{}/{}", promise.name, file_name.to_string_lossy());
+            platform = Platform::load([
+                SourceFile {
+                    path: "promises/promise.yaml".into(),
+                    blob: String::new(),
+                    bytes: promise_text.clone().into_bytes(),
+                },
+                SourceFile {
+                    path: repo_path,
+                    blob: String::new(),
+                    bytes,
+                },
+            ]);
+            let request: &RequestFile = platform
+                .requests
+                .first()
+                .context("the request file was not read")?;
+            match prepare(&platform, &Schemas::default(), request) {
+                Ok(ready) => (
+                    Subject::request(&request.key, ready.document),
+                    &request.bytes[..],
+                ),
+                Err(
+                    Outcome::Invalid(message)
+                    | Outcome::Unreconciled(message)
+                    | Outcome::Failed(message),
+                ) => {
+                    writeln!(out, "invalid  {}: {message}", request_path.display())?;
+                    return Ok(EXIT_PROBLEMS);
+                }
+                Err(other) => anyhow::bail!("unexpected outcome {other:?}"),
+            }
+        }
     };
     let executors = args.executors.executors();
-    for pipeline in &ready.promise.configure {
-        let job = ready.job(pipeline, request, args.timeout, args.output_limits.limits());
+    let mut results: Vec<(String, RunOutput)> = Vec::new();
+    for pipeline in promise.workflows.pipelines(kind, action) {
+        let status = merged_status(&results);
+        let with_status = (!status.is_empty()).then(|| object_with_status(object, status));
+        let job = Job {
+            promise: &promise,
+            pipeline,
+            workflow: (kind, action),
+            object: subject,
+            object_yaml: with_status.as_deref().unwrap_or(object),
+            timeout: args.timeout,
+            limits: args.output_limits.limits(),
+        };
         let root = out_dir.join(&pipeline.name);
         match pipeline::run_in(&executors, &job, &root) {
             Ok(result) => {
@@ -122,6 +189,7 @@ fn run_pipelines(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
                 for (key, value) in &result.metadata.status {
                     writeln!(out, "  status   {key}: {value}")?;
                 }
+                results.push((pipeline.name.clone(), result));
             }
             Err(err) => {
                 writeln!(

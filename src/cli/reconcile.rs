@@ -13,6 +13,7 @@ use super::{EXIT_OK, EXIT_PROBLEMS};
 use crate::escape::one_line;
 use crate::git::{GixStore, WorktreeCheck, check_worktree, sync_worktree};
 use crate::reconcile::{Options, PassReport, Progress, Scope, reconcile};
+use crate::state::promise_status::Availability;
 use crate::state::status::Phase;
 
 /// Arguments of `promised reconcile`.
@@ -165,12 +166,24 @@ fn print_report(report: &PassReport, out: &mut dyn Write) -> std::io::Result<()>
         let (path, message) = (one_line(&problem.path), one_line(&problem.message));
         writeln!(out, "error    {path}: {message}")?;
     }
+    for promise in &report.promises {
+        let label = match (promise.failed, promise.availability) {
+            (true, _) => "failed",
+            (false, Some(Availability::Unavailable)) => "waiting",
+            (false, None) if promise.message == "removed" => "removed",
+            _ => continue,
+        };
+        let message = one_line(promise.message.lines().next().unwrap_or_default());
+        writeln!(out, "{label:<8} Promise {}: {message}", promise.name)?;
+    }
     for request in &report.requests {
         let label = match request.phase {
             Some(Phase::Ready) => "ready",
             Some(Phase::Pending) => "pending",
             Some(Phase::Failed) => "failed",
             Some(Phase::Invalid) => "invalid",
+            Some(Phase::Waiting) => "waiting",
+            Some(Phase::DeleteFailed) => "failed",
             None => "skipped",
         };
         let mut lines = request.message.lines();

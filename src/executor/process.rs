@@ -192,7 +192,8 @@ mod tests {
 
     /// Long enough for any test, short enough to notice a hang.
     const TEST_TIMEOUT: Duration = Duration::from_secs(30);
-    use crate::model::{Pipeline, Promise, RequestFile};
+    use crate::model::{Action, Pipeline, Promise, RequestFile, WorkflowType};
+    use crate::pipeline::Subject;
 
     const PROMISE: &str = r#"
 kind: Promise
@@ -243,8 +244,8 @@ spec:
         let job = Job {
             promise: &promise,
             pipeline,
-            key: &request.key,
-            request: request.document.as_ref().unwrap(),
+            workflow: (WorkflowType::Resource, Action::Configure),
+            object: Subject::request(&request.key, request.document.as_ref().unwrap()),
             object_yaml: &request.bytes,
             timeout,
             limits: Default::default(),

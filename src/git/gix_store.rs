@@ -319,6 +319,17 @@ impl Store for GixStore {
         Ok(files)
     }
 
+    fn read_blob(&self, id: &str, what: &str) -> Result<Vec<u8>, GitError> {
+        let failed = |message: String| GitError::Read {
+            what: format!("{what} (blob {id})"),
+            message,
+        };
+        let id = gix::ObjectId::from_hex(id.as_bytes()).map_err(|e| failed(e.to_string()))?;
+        let repo = self.reader()?;
+        let blob = repo.find_blob(id).map_err(|e| failed(e.to_string()))?;
+        Ok(blob.data.clone())
+    }
+
     fn blob_id(&self, bytes: &[u8]) -> String {
         self.blob(bytes).0.to_string()
     }

@@ -80,6 +80,11 @@ pub trait Store: Sync {
     /// Reads the content of the files at `paths` of `snapshot`.
     fn read(&self, snapshot: &Snapshot, paths: &[&str]) -> Result<Vec<SourceFile>, GitError>;
 
+    /// Reads one blob by id, from any commit of the repository's history: how a pass
+    /// reads a removed request or Promise as last committed, for its delete workflow.
+    /// `what` (the path it had) only names a failure.
+    fn read_blob(&self, id: &str, what: &str) -> Result<Vec<u8>, GitError>;
+
     /// The blob id `bytes` would get, without writing it.
     fn blob_id(&self, bytes: &[u8]) -> String;
 

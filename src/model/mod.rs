@@ -6,6 +6,7 @@ mod pipeline;
 mod platform;
 mod promise;
 mod request;
+mod workflows;
 
 #[cfg(test)]
 mod hostile_input_tests;
@@ -17,10 +18,14 @@ use crate::path_segment::{Segment, SegmentError};
 pub use destination::Destination;
 pub use pipeline::{Container, EnvVar, Pipeline, PodSettings};
 pub use platform::{INPUT_DIRS, Platform, SourceFile, is_input};
-pub use promise::{Api, ApiVersion, INTERVAL_ANNOTATION, PLATFORM_API_VERSION, Promise};
+pub use promise::{
+    Api, ApiVersion, INTERVAL_ANNOTATION, PLATFORM_API_VERSION, Promise, RequiredPromise,
+    VERSION_LABEL,
+};
 pub use request::{
     DEFAULT_NAMESPACE, INVALID_NAMES, RequestDoc, RequestFile, RequestKey, promise_folder,
 };
+pub use workflows::{Action, Workflow, WorkflowType, Workflows};
 
 /// Kubernetes labels, or a selector's `matchLabels`; sorted, so output is stable.
 pub type Labels = BTreeMap<String, String>;
@@ -57,6 +62,19 @@ pub(crate) struct KratixSelector {
 fn selectors_from_kratix(list: &[KratixSelector]) -> Labels {
     let labels = list.iter().flat_map(|s| s.match_labels.clone());
     labels.collect()
+}
+
+/// The warning for a field that `what` does not have, with the known field it is
+/// closest to: `volumeMount: not a field of a Kubernetes container, and not read; did
+/// you mean volumeMounts?`.
+pub(crate) fn unknown_field(field: &str, what: &str, known: &[&str]) -> String {
+    let closest = known
+        .iter()
+        .map(|k| (strsim::levenshtein(field, k), *k))
+        .min()
+        .filter(|(distance, _)| *distance <= 2);
+    let hint = closest.map_or(String::new(), |(_, k)| format!("; did you mean {k}?"));
+    format!("{field}: not a field of {what}, and not read{hint}")
 }
 
 /// Whether every label of `selector` is on `labels` (equality matching, as Kratix does).

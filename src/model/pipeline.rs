@@ -39,17 +39,8 @@ const SPEC_FIELDS: [&str; 4] = ["containers", "volumes", "imagePullSecrets", "rb
 /// A warning for each field of `spec` and of its containers that neither Kubernetes nor
 /// Kratix defines, with the known field it is closest to.
 fn unknown_fields(spec: &PipelineSpec) -> Vec<String> {
-    let note = |field: &str, what: &str, known: &[&str]| {
-        let closest = known
-            .iter()
-            .map(|k| (strsim::levenshtein(field, k), *k))
-            .min()
-            .filter(|(distance, _)| *distance <= 2);
-        let hint = closest.map_or(String::new(), |(_, k)| format!("; did you mean {k}?"));
-        format!("{field}: not a field of {what}, and not read{hint}")
-    };
     let spec_fields = spec.other.keys().map(|field| {
-        let text = note(field, "a Kratix Pipeline's spec", &SPEC_FIELDS);
+        let text = super::unknown_field(field, "a Kratix Pipeline's spec", &SPEC_FIELDS);
         format!("spec.{text}")
     });
     let container_fields = spec.containers.iter().enumerate().flat_map(|(i, c)| {
@@ -58,7 +49,7 @@ fn unknown_fields(spec: &PipelineSpec) -> Vec<String> {
             .keys()
             .filter(|f| !CONTAINER_FIELDS.contains(&f.as_str()));
         unknown.map(move |field| {
-            let text = note(field, "a Kubernetes container", &CONTAINER_FIELDS);
+            let text = super::unknown_field(field, "a Kubernetes container", &CONTAINER_FIELDS);
             format!("spec.containers[{i}].{text}")
         })
     });

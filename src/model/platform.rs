@@ -165,7 +165,8 @@ impl Platform {
                 let message = format!("Promise {:?} is also defined in {first}", p.name);
                 self.problems.push(LoadError::new(&file.path, message));
             }
-            Ok(p) => {
+            Ok(mut p) => {
+                p.blob.clone_from(&file.blob);
                 let notes = p
                     .notes
                     .iter()

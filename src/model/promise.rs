@@ -7,7 +7,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{Labels, LoadError, pipeline::Pipeline, selectors_from_kratix};
+use super::workflows::{self, Workflows, WorkflowsDoc};
+use super::{Labels, LoadError, selectors_from_kratix};
 use crate::path_segment::Segment;
 use crate::yaml;
 
@@ -30,9 +31,18 @@ pub struct Promise {
     pub api: Option<Api>,
     /// `spec.destinationSelectors`, merged into one label set.
     pub destination_selectors: Labels,
-    /// `spec.workflows.resource.configure`, or the seed's `xaasRequestPipeline` as one
-    /// chained pipeline.
-    pub configure: Vec<Pipeline>,
+    /// Git blob id of its file: what its status records, to tell a changed Promise.
+    pub blob: String,
+    /// The file as committed: a Promise workflow's `object.yaml`.
+    pub source: Vec<u8>,
+    /// The `kratix.io/promise-version` label, which `spec.requiredPromises` of other
+    /// Promises name.
+    pub version: Option<String>,
+    /// `spec.requiredPromises`: Promises that must be available before this one is.
+    pub required_promises: Vec<RequiredPromise>,
+    /// `spec.workflows` (the seed's `xaasRequestPipeline` is the resource configure
+    /// workflow's one chained pipeline).
+    pub workflows: Workflows,
     /// `spec.dependencies`: static documents written to every matching destination.
     pub dependencies: Vec<Value>,
     /// How often its requests rerun, from `spec.workflows.config.reconciliationInterval`
@@ -42,6 +52,19 @@ pub struct Promise {
     /// What loads but deserves a word (the seed era's field names), for `validate`.
     pub(crate) notes: Vec<String>,
 }
+
+/// One entry of `spec.requiredPromises`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct RequiredPromise {
+    /// The required Promise's name.
+    pub name: String,
+    /// The `kratix.io/promise-version` it must have; any version when `None`.
+    #[serde(default)]
+    pub version: Option<String>,
+}
+
+/// The label that gives a Promise's version.
+pub const VERSION_LABEL: &str = "kratix.io/promise-version";
 
 /// The annotation Kratix reads a Promise's rerun interval from.
 pub const INTERVAL_ANNOTATION: &str = "kratix.io/reconciliation-interval";
@@ -112,16 +135,29 @@ impl Promise {
         let (api, dependencies) = seed_era_names(&mut spec).map_err(|m| LoadError::new(path, m))?;
         let api = api.map(CrdDoc::into_api).transpose();
         let api = api.map_err(|m| LoadError::new(path, m))?;
-        let (configure, unread) = pipelines(&name, spec.workflows, spec.xaas_request_pipeline)
-            .map_err(|m| LoadError::new(path, m))?;
+        let (workflows, unread) =
+            workflows::read(&name, spec.workflows, spec.xaas_request_pipeline)
+                .map_err(|m| LoadError::new(path, m))?;
         notes.extend(unread);
+        notes.extend(spec.other.keys().map(|field| {
+            let text = super::unknown_field(field, "a Promise's spec", &SPEC_FIELDS);
+            format!("spec.{text}")
+        }));
+        let version = doc.metadata.labels.as_ref();
+        let version = version
+            .and_then(|labels| labels.get(VERSION_LABEL))
+            .cloned();
         Ok(Promise {
             name,
             annotations,
             path: path.to_string(),
+            blob: String::new(),
+            source: text.as_bytes().to_vec(),
+            version,
+            required_promises: spec.required_promises,
             api,
             destination_selectors: selectors_from_kratix(&spec.destination_selectors),
-            configure,
+            workflows,
             dependencies,
             reconciliation_interval: interval,
             notes,
@@ -182,7 +218,7 @@ fn seed_era_names(spec: &mut PromiseSpec) -> Result<(Option<CrdDoc>, Vec<Value>)
 /// The rerun interval, from the workflow config or else the annotation.
 fn interval(
     annotations: &Option<BTreeMap<String, String>>,
-    workflows: Option<&Workflows>,
+    workflows: Option<&WorkflowsDoc>,
 ) -> Result<Option<Duration>, String> {
     let from_spec = workflows
         .and_then(|w| w.config.as_ref())
@@ -206,44 +242,6 @@ fn interval(
         return Err(format!("{field}: {text:?} is too short; give at least 1s"));
     }
     Ok(Some(duration))
-}
-
-/// Picks the configure pipelines: the `workflows` form, else the seed's image list; with
-/// a warning for each field of them that is not read.
-fn pipelines(
-    promise: &str,
-    workflows: Option<Workflows>,
-    xaas: Vec<String>,
-) -> Result<(Vec<Pipeline>, Vec<String>), String> {
-    let configure = workflows
-        .and_then(|w| w.resource)
-        .map(|r| r.configure)
-        .unwrap_or_default();
-    match (configure.is_empty(), xaas.is_empty()) {
-        (false, false) => Err(
-            "spec: give spec.workflows.resource.configure or spec.xaasRequestPipeline, not both"
-                .into(),
-        ),
-        (true, false) => {
-            for (i, image) in xaas.iter().enumerate() {
-                super::pipeline::check_image(image)
-                    .map_err(|why| format!("spec.xaasRequestPipeline[{i}]: {why}"))?;
-            }
-            Ok((vec![Pipeline::from_seed_images(promise, &xaas)], Vec::new()))
-        }
-        _ => {
-            let mut pipelines = Vec::new();
-            let mut notes = Vec::new();
-            for (i, value) in configure.into_iter().enumerate() {
-                let field = format!("spec.workflows.resource.configure[{i}]");
-                let (pipeline, unread) =
-                    Pipeline::with_notes(value).map_err(|m| format!("{field}.{m}"))?;
-                pipelines.push(pipeline);
-                notes.extend(unread.into_iter().map(|note| format!("{field}.{note}")));
-            }
-            Ok((pipelines, notes))
-        }
-    }
 }
 
 #[derive(Deserialize)]
@@ -277,33 +275,29 @@ struct PromiseSpec {
     #[serde(default)]
     destination_selectors: Vec<super::KratixSelector>,
     #[serde(default)]
-    workflows: Option<Workflows>,
+    workflows: Option<WorkflowsDoc>,
     #[serde(default)]
     xaas_request_pipeline: Vec<String>,
     #[serde(default)]
     dependencies: Vec<Value>,
+    #[serde(default)]
+    required_promises: Vec<RequiredPromise>,
+    /// Fields promised does not read, kept to name them in warnings.
+    #[serde(flatten)]
+    other: serde_json::Map<String, Value>,
 }
 
-#[derive(Deserialize)]
-struct Workflows {
-    #[serde(default)]
-    resource: Option<ResourceWorkflows>,
-    #[serde(default)]
-    config: Option<WorkflowConfig>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct WorkflowConfig {
-    #[serde(default)]
-    reconciliation_interval: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct ResourceWorkflows {
-    #[serde(default)]
-    configure: Vec<Value>,
-}
+/// The fields of a Promise's `spec`, the seed era's included.
+const SPEC_FIELDS: [&str; 8] = [
+    "api",
+    "workflows",
+    "dependencies",
+    "destinationSelectors",
+    "requiredPromises",
+    "xaasCrd",
+    "workerClusterResources",
+    "xaasRequestPipeline",
+];
 
 #[derive(Deserialize)]
 struct CrdDoc {
@@ -466,7 +460,7 @@ spec:
             ["marketplace.kratix.io/v1alpha1"]
         );
         assert_eq!(promise.destination_selectors["environment"], "dev");
-        let pipeline = &promise.configure[0];
+        let pipeline = &promise.workflows.resource.configure[0];
         assert_eq!(pipeline.name, "instance");
         assert!(!pipeline.chained);
         assert_eq!(pipeline.containers[0].command, ["sh", "-c"]);
@@ -508,7 +502,7 @@ spec:
   xaasRequestPipeline: [example/a:v1, example/b:v1]
 "#;
         let promise = Promise::parse("promises/jenkins.yaml", text).unwrap();
-        let pipeline = &promise.configure[0];
+        let pipeline = &promise.workflows.resource.configure[0];
         assert!(pipeline.chained);
         assert_eq!(pipeline.containers.len(), 2);
         assert_eq!(pipeline.containers[1].image, "example/b:v1");
@@ -583,7 +577,7 @@ spec:
         let promise = Promise::parse("promises/old.yaml", text).unwrap();
         assert_eq!(promise.api.unwrap().served(), ["old.example.com/v1"]);
         assert_eq!(promise.dependencies.len(), 1);
-        assert!(promise.configure[0].chained);
+        assert!(promise.workflows.resource.configure[0].chained);
         let both = text.replace(
             "  workerClusterResources:",
             "  dependencies: [{kind: A}]\n  workerClusterResources:",
@@ -603,6 +597,10 @@ spec:
             "kind: Promise\nmetadata: {name: bare}\n",
         );
         let bare = bare.unwrap();
-        assert!(bare.api.is_none() && bare.configure.is_empty() && bare.dependencies.is_empty());
+        assert!(
+            bare.api.is_none()
+                && bare.workflows.resource.configure.is_empty()
+                && bare.dependencies.is_empty()
+        );
     }
 }

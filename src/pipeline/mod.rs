@@ -26,20 +26,24 @@ pub use run_folder::RunFolder;
 pub(crate) use run_folder::open_log;
 
 use crate::executor::{ExecError, Executor};
-use crate::model::{Pipeline, Promise, RequestDoc, RequestKey};
+use crate::model::{
+    Action, PLATFORM_API_VERSION, Pipeline, Promise, RequestDoc, RequestKey, WorkflowType,
+};
 
-/// One run of one pipeline on one request: everything an executor needs.
+/// One run of one pipeline on one object (a request, or the Promise itself): everything
+/// an executor needs.
 #[derive(Debug, Clone)]
 pub struct Job<'a> {
     /// The Promise whose workflow this is.
     pub promise: &'a Promise,
     /// The pipeline to run.
     pub pipeline: &'a Pipeline,
-    /// Who the request is.
-    pub key: &'a RequestKey,
-    /// The request document.
-    pub request: &'a RequestDoc,
-    /// The request file as committed, given to the pipeline as `object.yaml`.
+    /// Whose workflow it is and why it runs (`KRATIX_WORKFLOW_TYPE`, `_ACTION`).
+    pub workflow: (WorkflowType, Action),
+    /// The object the workflow runs on.
+    pub object: Subject<'a>,
+    /// The object as the pipeline reads it in `object.yaml`: the document as committed,
+    /// with the status the workflow's earlier pipelines wrote.
     pub object_yaml: &'a [u8],
     /// How long the whole pipeline may run, reading back its output included.
     pub timeout: Duration,
@@ -47,30 +51,74 @@ pub struct Job<'a> {
     pub limits: OutputLimits,
 }
 
+/// Who a workflow runs on: what `KRATIX_OBJECT_*` say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Subject<'a> {
+    /// `apiVersion`, `group/version`.
+    pub api_version: &'a str,
+    /// `kind`.
+    pub kind: &'a str,
+    /// `metadata.name`.
+    pub name: &'a str,
+    /// `metadata.namespace`; empty for a Promise.
+    pub namespace: &'a str,
+}
+
+impl<'a> Subject<'a> {
+    /// A request, as its key names it and its document types it.
+    pub fn request(key: &'a RequestKey, document: &'a RequestDoc) -> Self {
+        Subject {
+            api_version: &document.api_version,
+            kind: &document.kind,
+            name: &key.name,
+            namespace: &key.namespace,
+        }
+    }
+
+    /// The Promise itself, which its Promise workflows run on.
+    pub fn promise(promise: &'a Promise) -> Self {
+        Subject {
+            api_version: PLATFORM_API_VERSION,
+            kind: "Promise",
+            name: &promise.name,
+            namespace: "",
+        }
+    }
+}
+
+impl std::fmt::Display for Subject<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.namespace {
+            "" => write!(f, "{}/{}", self.kind, self.name),
+            namespace => write!(f, "{}/{namespace}/{}", self.kind, self.name),
+        }
+    }
+}
+
 impl Job<'_> {
     /// The variables Kratix sets for every container, besides the folder paths.
     pub fn kratix_env(&self) -> Vec<(String, String)> {
         let (group, version) = self
-            .request
+            .object
             .api_version
             .split_once('/')
-            .unwrap_or(("", self.request.api_version.as_str()));
-        // A request only runs when its Promise has an API (`reconcile::prepare`).
+            .unwrap_or(("", self.object.api_version));
         let (plural, cluster_scoped) = self
             .promise
             .api
             .as_ref()
             .map_or(("", false), |api| (api.plural.as_str(), api.cluster_scoped));
+        let (kind, action) = (self.workflow.0.to_string(), self.workflow.1.to_string());
         let pairs = [
-            ("KRATIX_WORKFLOW_ACTION", "configure"),
-            ("KRATIX_WORKFLOW_TYPE", "resource"),
+            ("KRATIX_WORKFLOW_ACTION", action.as_str()),
+            ("KRATIX_WORKFLOW_TYPE", kind.as_str()),
             ("KRATIX_PROMISE_NAME", &self.promise.name),
             ("KRATIX_PIPELINE_NAME", &self.pipeline.name),
-            ("KRATIX_OBJECT_KIND", &self.request.kind),
+            ("KRATIX_OBJECT_KIND", self.object.kind),
             ("KRATIX_OBJECT_GROUP", group),
             ("KRATIX_OBJECT_VERSION", version),
-            ("KRATIX_OBJECT_NAME", &self.key.name),
-            ("KRATIX_OBJECT_NAMESPACE", &self.key.namespace),
+            ("KRATIX_OBJECT_NAME", self.object.name),
+            ("KRATIX_OBJECT_NAMESPACE", self.object.namespace),
             ("KRATIX_CRD_PLURAL", plural),
             (
                 "KRATIX_CLUSTER_SCOPED",

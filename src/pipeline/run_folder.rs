@@ -142,7 +142,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::model::{Promise, RequestFile};
+    use crate::model::{Action, Promise, RequestFile, WorkflowType};
+    use crate::pipeline::Subject;
 
     const PROMISE: &str = "kind: Promise\nmetadata: {name: app}\nspec:\n  api:\n    spec:\n      group: test.promised.dev\n      names: {kind: App}\n      versions: [{name: v1}]\n  workflows:\n    resource:\n      configure:\n        - kind: Pipeline\n          metadata: {name: render}\n          spec:\n            containers: [{name: render, image: unused, command: ['true']}]\n";
 
@@ -184,9 +185,9 @@ mod tests {
             );
             let job = Job {
                 promise: &promise,
-                pipeline: &promise.configure[0],
-                key: &request.key,
-                request: request.document.as_ref().unwrap(),
+                pipeline: &promise.workflows.resource.configure[0],
+                workflow: (WorkflowType::Resource, Action::Configure),
+                object: Subject::request(&request.key, request.document.as_ref().unwrap()),
                 object_yaml: &request.bytes,
                 timeout: Duration::from_secs(3600),
                 limits: Default::default(),

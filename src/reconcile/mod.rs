@@ -4,7 +4,9 @@
 //! The steps that decide ([`prepare`], [`render`], [`message`]) are pure; this file
 //! only moves data between them and the edges ([`Store`], [`Executor`]).
 
+pub mod decide;
 mod failure;
+mod history;
 pub mod message;
 pub mod plan;
 pub mod prepare;
@@ -15,15 +17,23 @@ mod scope;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-pub use render::{Outcome, RequestReport};
+pub use render::{Outcome, PromiseOutcome, PromiseReport, RequestReport};
+pub use run::{merged_status, object_with_status};
 pub use scope::Scope;
+
+use decide::{PromiseDecision, RequestDecision};
+use history::Removed;
+use run::Workflow;
 
 use crate::executor::Executor;
 use crate::git::{CommitRequest, GitError, Snapshot, Store};
-use crate::model::{LoadError, Platform, RequestFile, RequestKey, is_input};
-use crate::pipeline::OutputLimits;
+use crate::model::{Action, LoadError, Platform, RequestFile, RequestKey, WorkflowType, is_input};
+use crate::pipeline::{OutputLimits, Subject};
 use crate::state::kustomization::index_destinations;
-use crate::state::layout::{dependency_owner, is_managed, resource_owner, status_owner};
+use crate::state::layout::{
+    dependency_owner, is_managed, promise_status_owner, resource_owner, status_owner,
+};
+use crate::state::promise_status::{PromiseRecord, read_promise_record};
 use crate::state::status::{Phase, Record, read_record};
 use crate::state::{Changes, DesiredTree};
 
@@ -67,6 +77,8 @@ pub struct PassReport {
     pub output_commit: Option<String>,
     /// Every request, in key order.
     pub requests: Vec<RequestReport>,
+    /// Every Promise rendered, in name order.
+    pub promises: Vec<PromiseReport>,
     /// Requests whose outputs or status changed.
     pub changed: BTreeSet<RequestKey>,
     /// Requests removed with their outputs, with the path they had.
@@ -90,6 +102,7 @@ impl PassReport {
     /// reconciled: it waits for a destination, which is not an error of the request).
     pub fn succeeded(&self) -> bool {
         self.problems.is_empty()
+            && self.promises.iter().all(|p| !p.failed)
             && self
                 .requests
                 .iter()
@@ -129,6 +142,7 @@ pub fn reconcile(
         input_commit,
         mut platform,
         previous,
+        promise_records,
         managed,
     } = read_branch(inputs, outputs)?;
     for problem in &platform.problems {
@@ -145,22 +159,86 @@ pub fn reconcile(
         ..Snapshot::default()
     };
 
-    let (selected, unselected): (Vec<&RequestFile>, Vec<&RequestFile>) = platform
-        .requests
+    // Decide, as data: each Promise, then (once Promise workflows have run) each request.
+    let promise_decisions = decide::promises(&platform, &promise_records, scope);
+    let removed = Removed::read(inputs, &platform, &promise_records, &promise_decisions);
+    let removed_problems = removed.problems.clone();
+    for problem in &removed_problems {
+        tracing::warn!(path = %problem.path, "{}", problem.message);
+    }
+    let mut promise_outcomes =
+        run_promise_configures(&platform, &promise_decisions, executor, options);
+    let ran: BTreeMap<String, Result<(), String>> = promise_outcomes
         .iter()
-        .partition(|request| scope.includes(&platform, request, previous.get(&request.key)));
+        .map(|(name, outcome)| {
+            let result = match outcome {
+                PromiseOutcome::Failed(why) => Err(why.clone()),
+                _ => Ok(()),
+            };
+            (name.clone(), result)
+        })
+        .collect();
+    let available =
+        |promise: &str| decide::availability(&promise_decisions, &promise_records, &ran, promise);
+    let mut selected: Vec<&RequestFile> = Vec::new();
+    let mut waiting: Vec<(&RequestFile, String)> = Vec::new();
+    let mut unselected: Vec<&RequestFile> = Vec::new();
+    for request in &platform.requests {
+        let record = previous.get(&request.key);
+        match decide::present_request(&platform, scope, request, record, available) {
+            RequestDecision::Configure => selected.push(request),
+            RequestDecision::Wait(why) => waiting.push((request, why)),
+            _ => unselected.push(request),
+        }
+    }
+    let present: BTreeSet<&RequestKey> = platform.requests.iter().map(|r| &r.key).collect();
+    let gone = decide::gone_requests(&previous, &present, |name| {
+        platform
+            .promises
+            .get(name)
+            .or_else(|| removed.promises.get(name))
+    });
+    let deletes: Vec<history::RemovedRequest<'_>> = gone
+        .iter()
+        .filter(|(_, decision)| *decision == RequestDecision::Delete)
+        .filter_map(|(key, _)| removed.request(inputs, &platform, key, &previous[*key]))
+        .collect();
+    drop(gone);
+    let mut held = Vec::new();
+
     let mut renderer = render::Renderer::new(&platform, previous, &current);
     for request in unselected {
         renderer.add(request, Outcome::Unchanged);
     }
+    for (request, why) in waiting {
+        renderer.add(request, Outcome::Waiting(why));
+    }
     let mut pipelines_run = 0;
     let mut spilled = Ok(());
-    run::outcomes(
-        &platform,
+    progress(Progress::Start(selected.len() + deletes.len()));
+    let schemas = prepare::Schemas::default();
+    run::pool(
         &selected,
-        executor,
-        options,
-        progress,
+        options.jobs,
+        &|request, folder| {
+            let outcome = match prepare::prepare(&platform, &schemas, request) {
+                Ok(ready) => {
+                    let workflow = Workflow {
+                        promise: ready.promise,
+                        kind: (WorkflowType::Resource, Action::Configure),
+                        subject: Subject::request(&request.key, ready.document),
+                        object_yaml: &request.bytes,
+                    };
+                    match workflow.run(executor, options, folder) {
+                        Ok(outputs) => Outcome::Ran(outputs),
+                        Err(stopped) => Outcome::Failed(stopped.message),
+                    }
+                }
+                Err(outcome) => outcome,
+            };
+            progress(Progress::Ran(&request.key));
+            outcome
+        },
         &mut |request, outcome| {
             if matches!(outcome, Outcome::Ran(_) | Outcome::Failed(_)) {
                 pipelines_run += 1;
@@ -171,9 +249,86 @@ pub fn reconcile(
             }
         },
     );
+    let mut failed_deletes: BTreeSet<String> = BTreeSet::new();
+    run::pool(
+        &deletes,
+        options.jobs,
+        &|removed, folder| {
+            let result = removed.workflow().and_then(|workflow| {
+                let ran = workflow.run(executor, options, folder);
+                ran.map_err(|stopped| stopped.message)
+            });
+            progress(Progress::Ran(&removed.key));
+            result
+        },
+        &mut |removed, result| {
+            pipelines_run += 1;
+            if let Err(message) = result {
+                failed_deletes.insert(removed.key.promise.to_string());
+                renderer.delete_failed(&removed.key, message);
+            }
+        },
+    );
+    pipelines_run += promise_outcomes
+        .values()
+        .filter(|o| matches!(o, PromiseOutcome::Ran(_) | PromiseOutcome::Failed(_)))
+        .count();
+    for (name, decision) in &promise_decisions {
+        let before = promise_records.get(name);
+        let outcome = match decision {
+            PromiseDecision::Static => PromiseOutcome::Static,
+            PromiseDecision::Keep => PromiseOutcome::Kept,
+            PromiseDecision::Wait(why) => PromiseOutcome::Waiting(why.clone()),
+            PromiseDecision::Hold(why) => {
+                let path = before.map_or("promises/", |b| b.promise.path.as_str());
+                held.push(LoadError::new(path, why.clone()));
+                PromiseOutcome::Held
+            }
+            PromiseDecision::Configure => match promise_outcomes.remove(name) {
+                Some(outcome) => outcome,
+                None => PromiseOutcome::Kept,
+            },
+            PromiseDecision::Delete => {
+                let Some(promise) = removed.promises.get(name) else {
+                    renderer.promise_unread(name);
+                    continue;
+                };
+                if failed_deletes.contains(name) {
+                    PromiseOutcome::DeleteFailed(
+                        "a delete workflow of its requests failed; it runs again on the next pass"
+                            .into(),
+                    )
+                } else {
+                    pipelines_run += usize::from(!promise.workflows.promise.delete.is_empty());
+                    let workflow = Workflow {
+                        promise,
+                        kind: (WorkflowType::Promise, Action::Delete),
+                        subject: Subject::promise(promise),
+                        object_yaml: &promise.source,
+                    };
+                    match workflow.run(executor, options, &mut None) {
+                        Ok(_) => PromiseOutcome::Deleted,
+                        Err(stopped) => PromiseOutcome::DeleteFailed(stopped.message),
+                    }
+                }
+            }
+        };
+        let promise = platform
+            .promises
+            .get(name)
+            .or_else(|| removed.promises.get(name));
+        match promise {
+            Some(promise) => renderer.promise(promise, outcome, before),
+            None => renderer.promise_unread(name),
+        }
+    }
     spilled?;
     let rendered = renderer.finish();
     drop(selected);
+    drop(deletes);
+    drop(removed);
+    platform.problems.extend(removed_problems);
+    platform.problems.extend(held);
     // Every pipeline has run, so the request files' bytes are done with; what follows
     // (the changes and the commit) is where a large first pass peaks in memory.
     for request in &mut platform.requests {
@@ -193,6 +348,7 @@ pub fn reconcile(
     let mut report = PassReport {
         input_commit,
         requests: rendered.requests,
+        promises: rendered.promises,
         problems: platform.problems.clone(),
         files_changed: changes.upserts.len() + changes.removals.len(),
         pipelines_run,
@@ -229,8 +385,10 @@ struct Branch {
     input_commit: Option<String>,
     /// Every Promise, Destination and request.
     platform: Platform,
-    /// The records of the status files on the output branch.
+    /// The records of the requests' status files on the output branch.
     previous: BTreeMap<RequestKey, Record>,
+    /// The records of the Promises' status files on the output branch.
+    promise_records: BTreeMap<String, PromiseRecord>,
     /// The managed files of the output branch.
     managed: Snapshot,
 }
@@ -285,10 +443,12 @@ fn read_branch(inputs: &dyn Store, outputs: Option<&dyn Store>) -> Result<Branch
         let records = records.join().expect("reading records does not panic");
         (loaded, records)
     });
+    let (previous, promise_records) = previous?;
     Ok(Branch {
         input_commit,
         platform: loaded?,
-        previous: previous?,
+        previous,
+        promise_records,
         managed,
     })
 }
@@ -318,11 +478,21 @@ fn spill(tree: &mut DesiredTree<'_>, store: &dyn Store) -> Result<(), GitError> 
     )
 }
 
-/// The records of every status file on the branch, by request.
-fn previous_records(
-    store: &dyn Store,
-    snapshot: &Snapshot,
-) -> Result<BTreeMap<RequestKey, Record>, GitError> {
+/// The records of every status file on the branch: by request, and by Promise.
+type Records = (
+    BTreeMap<RequestKey, Record>,
+    BTreeMap<String, PromiseRecord>,
+);
+
+fn previous_records(store: &dyn Store, snapshot: &Snapshot) -> Result<Records, GitError> {
+    let promise_paths = snapshot.paths(|path| promise_status_owner(path).is_some());
+    let mut promises = BTreeMap::new();
+    for file in store.read(snapshot, &promise_paths)? {
+        let owner = promise_status_owner(&file.path).expect("listed as a Promise's status");
+        if let Some(record) = read_promise_record(&file.bytes) {
+            promises.insert(owner.to_string(), record);
+        }
+    }
     let paths = snapshot.paths(|path| status_owner(path).is_some());
     // Read a slice at a time: at 100k requests the files themselves are ~70 MiB, and
     // only the records are kept.
@@ -337,7 +507,37 @@ fn previous_records(
             Some((key, record))
         }));
     }
-    Ok(records)
+    Ok((records, promises))
+}
+
+/// Runs the Promise configure workflow of each Promise decided so, one at a time (there
+/// are few, and requests wait on them), and says how each went.
+fn run_promise_configures(
+    platform: &Platform,
+    decisions: &BTreeMap<String, PromiseDecision>,
+    executor: &dyn Executor,
+    options: &Options,
+) -> BTreeMap<String, PromiseOutcome> {
+    let mut outcomes = BTreeMap::new();
+    let mut folder = None;
+    for (name, decision) in decisions {
+        if *decision != PromiseDecision::Configure {
+            continue;
+        }
+        let promise = &platform.promises[name];
+        let workflow = Workflow {
+            promise,
+            kind: (WorkflowType::Promise, Action::Configure),
+            subject: Subject::promise(promise),
+            object_yaml: &promise.source,
+        };
+        let outcome = match workflow.run(executor, options, &mut folder) {
+            Ok(outputs) => PromiseOutcome::Ran(outputs),
+            Err(stopped) => PromiseOutcome::Failed(stopped.message),
+        };
+        outcomes.insert(name.clone(), outcome);
+    }
+    outcomes
 }
 
 /// Says which requests and Promises the changes belong to. `gone_records` holds those of
@@ -375,7 +575,7 @@ fn attribute(
         .changed
         .iter()
         .filter_map(|k| platform.promises.get(k.promise.as_str()));
-    let pipelines = promises.flat_map(|p| &p.configure);
+    let pipelines = promises.flat_map(|p| &p.workflows.resource.configure);
     report.images = pipelines
         .flat_map(|p| p.images())
         .map(String::from)

@@ -206,6 +206,10 @@ impl Store for Capture<'_> {
         self.store.read(snapshot, paths)
     }
 
+    fn read_blob(&self, id: &str, what: &str) -> Result<Vec<u8>, GitError> {
+        self.store.read_blob(id, what)
+    }
+
     fn blob_id(&self, bytes: &[u8]) -> String {
         self.store.blob_id(bytes)
     }

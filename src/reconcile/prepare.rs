@@ -46,27 +46,6 @@ pub struct Ready<'a> {
     pub document: &'a RequestDoc,
 }
 
-impl<'a> Ready<'a> {
-    /// The run of `pipeline` (one of the Promise's) on `request`.
-    pub fn job(
-        &self,
-        pipeline: &'a crate::model::Pipeline,
-        request: &'a RequestFile,
-        timeout: std::time::Duration,
-        limits: crate::pipeline::OutputLimits,
-    ) -> crate::pipeline::Job<'a> {
-        crate::pipeline::Job {
-            promise: self.promise,
-            pipeline,
-            key: &request.key,
-            request: self.document,
-            object_yaml: &request.bytes,
-            timeout,
-            limits,
-        }
-    }
-}
-
 /// One thing wrong with a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {

@@ -1,87 +1,161 @@
-//! Running the pipelines of the requests a pass selects, up to `jobs` at once.
+//! Running workflows: a pool of workers that runs the pass's work items up to `jobs` at
+//! once, and the run of one workflow (its pipelines in order, each seeing the status the
+//! earlier ones wrote).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 
+use serde_json::{Map, Value};
+
+use super::Options;
 use super::failure;
-use super::prepare::{Ready, Schemas, prepare};
-use super::render::Outcome;
-use super::{Options, Progress};
 use crate::executor::Executor;
-use crate::model::{Platform, RequestFile};
-use crate::pipeline::{RunError, RunFolder};
+use crate::model::{Action, Pipeline, Promise, WorkflowType};
+use crate::pipeline::{Job, RunError, RunFolder, RunOutput, Subject};
+use crate::yaml;
 
-/// Reconciles the `selected` requests of `platform`, up to `jobs` at once, and hands
-/// each outcome to `sink` as soon as it is known, in no particular order (so that a pass
-/// over many requests never holds all their outputs). `sink` runs on the calling thread.
-pub fn outcomes<'p>(
-    platform: &'p Platform,
-    selected: &[&'p RequestFile],
-    executor: &dyn Executor,
-    options: &Options,
-    progress: &(dyn Fn(Progress<'_>) + Sync),
-    sink: &mut dyn FnMut(&'p RequestFile, Outcome),
+/// Runs `work` on every item, up to `jobs` at once, and hands each result to `sink` as
+/// soon as it is known, in no particular order (so that a pass over many requests never
+/// holds all their outputs). Each worker has its own run folder, created on first use.
+/// `sink` runs on the calling thread.
+pub fn pool<T: Sync, O: Send>(
+    items: &[T],
+    jobs: usize,
+    work: &(dyn Fn(&T, &mut Option<RunFolder>) -> O + Sync),
+    sink: &mut dyn FnMut(&T, O),
 ) {
-    progress(Progress::Start(selected.len()));
-
-    let schemas = Schemas::default();
     let next = AtomicUsize::new(0);
-    let workers = options.jobs.clamp(1, selected.len().max(1));
+    let workers = jobs.clamp(1, items.len().max(1));
     // Bounded: when rendering falls behind, workers wait rather than pile up outputs.
-    let (done, finished) = mpsc::sync_channel::<(&RequestFile, Outcome)>(workers * 4);
+    let (done, finished) = mpsc::sync_channel::<(usize, O)>(workers * 4);
     std::thread::scope(|threads| {
         for _ in 0..workers {
             let done = done.clone();
-            let (next, schemas) = (&next, &schemas);
+            let next = &next;
             threads.spawn(move || {
                 let mut folder = None;
-                while let Some(request) = selected.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    let outcome = match prepare(platform, schemas, request) {
-                        Ok(ready) => run_request(executor, options, &mut folder, request, &ready),
-                        Err(outcome) => outcome,
-                    };
-                    progress(Progress::Ran(&request.key));
-                    if done.send((request, outcome)).is_err() {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(item) = items.get(i) else { return };
+                    if done.send((i, work(item, &mut folder))).is_err() {
                         return;
                     }
                 }
             });
         }
         drop(done);
-        for (request, outcome) in finished {
-            sink(request, outcome);
+        for (i, outcome) in finished {
+            sink(&items[i], outcome);
         }
     });
 }
 
-/// Runs every pipeline of the request's workflow in order; the first failure stops it.
-/// `folder` is the worker's run folder, created on first use; each run makes a new
-/// folder in it.
-fn run_request(
-    executor: &dyn Executor,
-    options: &Options,
-    folder: &mut Option<RunFolder>,
-    request: &RequestFile,
-    ready: &Ready<'_>,
-) -> Outcome {
-    let span = tracing::info_span!("request", request = %request.key, path = %request.path);
-    let _entered = span.enter();
-    let mut outputs = Vec::new();
-    for pipeline in &ready.promise.configure {
-        let job = ready.job(pipeline, request, options.timeout, options.output_limits);
-        let ran = reuse(folder).and_then(|folder| folder.run(executor, &job));
-        match ran {
-            Ok(output) => {
-                tracing::debug!(pipeline = %pipeline.name, files = output.files.len(), "pipeline succeeded");
-                outputs.push((pipeline.name.clone(), output));
+/// One workflow to run: which pipelines, on what.
+pub struct Workflow<'a> {
+    /// The Promise whose workflow it is.
+    pub promise: &'a Promise,
+    /// Its type and action.
+    pub kind: (WorkflowType, Action),
+    /// The object it runs on.
+    pub subject: Subject<'a>,
+    /// The object as committed (the request as the schema leaves it).
+    pub object_yaml: &'a [u8],
+}
+
+/// Why a workflow stopped before its last pipeline.
+#[derive(Debug)]
+pub struct Stopped {
+    /// The status message: what failed, with the last lines of its log.
+    pub message: String,
+}
+
+impl Workflow<'_> {
+    /// The pipelines it runs.
+    pub fn pipelines(&self) -> &[Pipeline] {
+        self.promise.workflows.pipelines(self.kind.0, self.kind.1)
+    }
+
+    /// Runs every pipeline in order; the first failure stops it. Each pipeline after the
+    /// first reads `object.yaml` with the `status` the earlier ones wrote to
+    /// `status.yaml`, merged as Kratix's status updater merges it.
+    pub fn run(
+        &self,
+        executor: &dyn Executor,
+        options: &Options,
+        folder: &mut Option<RunFolder>,
+    ) -> Result<Vec<(String, RunOutput)>, Stopped> {
+        let span = tracing::info_span!("workflow", object = %self.subject, workflow = %self.kind.0, action = %self.kind.1);
+        let _entered = span.enter();
+        let mut outputs: Vec<(String, RunOutput)> = Vec::new();
+        for pipeline in self.pipelines() {
+            let status = merged_status(&outputs);
+            let with_status =
+                (!status.is_empty()).then(|| object_with_status(self.object_yaml, status));
+            let job = Job {
+                promise: self.promise,
+                pipeline,
+                workflow: self.kind,
+                object: self.subject,
+                object_yaml: with_status.as_deref().unwrap_or(self.object_yaml),
+                timeout: options.timeout,
+                limits: options.output_limits,
+            };
+            let ran = reuse(folder).and_then(|folder| folder.run(executor, &job));
+            match ran {
+                Ok(output) => {
+                    tracing::debug!(pipeline = %pipeline.name, files = output.files.len(), "pipeline succeeded");
+                    outputs.push((pipeline.name.clone(), output));
+                }
+                Err(err) => {
+                    failure::log_failure(pipeline, &err);
+                    return Err(Stopped {
+                        message: failure::status_message(self.promise, pipeline, &err),
+                    });
+                }
             }
-            Err(err) => {
-                failure::log_failure(pipeline, &err);
-                return Outcome::Failed(failure::status_message(ready.promise, pipeline, &err));
+        }
+        Ok(outputs)
+    }
+}
+
+/// The object with `status` set: what a pipeline after the first reads. An object that does not read as a mapping (it was read
+/// once already, so this is unexpected) is given as it is.
+pub fn object_with_status(object_yaml: &[u8], status: Map<String, Value>) -> Vec<u8> {
+    let text = String::from_utf8_lossy(object_yaml);
+    match yaml::document(&text) {
+        Ok(Value::Object(mut object)) => {
+            object.insert("status".into(), Value::Object(status));
+            yaml::to_string(&Value::Object(object)).into_bytes()
+        }
+        _ => object_yaml.to_vec(),
+    }
+}
+
+/// The pipelines' `status.yaml` keys, as Kratix's status updater merges them: a later
+/// pipeline's key replaces an earlier one's, except `conditions`, which merge by `type`.
+pub fn merged_status(results: &[(String, RunOutput)]) -> Map<String, Value> {
+    let mut merged = Map::new();
+    for (_, output) in results {
+        for (key, value) in &output.metadata.status {
+            if key == "conditions" {
+                let list = merged
+                    .entry("conditions")
+                    .or_insert_with(|| Value::Array(Vec::new()));
+                let list = list
+                    .as_array_mut()
+                    .expect("conditions is always a list here");
+                for cond in value.as_array().into_iter().flatten() {
+                    match list.iter_mut().find(|c| c.get("type") == cond.get("type")) {
+                        Some(existing) => *existing = cond.clone(),
+                        None => list.push(cond.clone()),
+                    }
+                }
+            } else {
+                merged.insert(key.clone(), value.clone());
             }
         }
     }
-    Outcome::Ran(outputs)
+    merged
 }
 
 /// The worker's run folder, created if it has none.
@@ -90,4 +164,57 @@ fn reuse(folder: &mut Option<RunFolder>) -> Result<&RunFolder, RunError> {
         *folder = Some(RunFolder::new()?);
     }
     Ok(folder.as_ref().expect("just created"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::Metadata;
+    use serde_json::json;
+
+    fn output(status: Value) -> RunOutput {
+        RunOutput {
+            files: Default::default(),
+            metadata: Metadata {
+                selectors: vec![],
+                status: status.as_object().unwrap().clone(),
+            },
+        }
+    }
+
+    #[test]
+    fn pipeline_status_keys_merge_in_pipeline_order() {
+        let first = output(
+            json!({"message": "one", "a": 1, "conditions": [{"type": "X", "status": "False"}]}),
+        );
+        let second = output(
+            json!({"message": "two", "conditions": [{"type": "X", "status": "True"}, {"type": "Y"}]}),
+        );
+        let merged = merged_status(&[("1".into(), first), ("2".into(), second)]);
+        assert_eq!(
+            Value::Object(merged),
+            json!({"message": "two", "a": 1, "conditions": [{"type": "X", "status": "True"}, {"type": "Y"}]})
+        );
+    }
+
+    #[test]
+    fn a_later_pipeline_reads_the_status_so_far_in_its_object() {
+        let object = b"apiVersion: a/v1\nkind: App\nmetadata: {name: x}\nspec: {size: 1}\nstatus: {old: true}\n";
+        let status = json!({"url": "redis://x"}).as_object().unwrap().clone();
+        let text = String::from_utf8(object_with_status(object, status)).unwrap();
+        let doc = yaml::document(&text).unwrap();
+        assert_eq!(doc["status"], json!({"url": "redis://x"}));
+        assert_eq!(doc["spec"]["size"], 1);
+    }
+
+    #[test]
+    fn the_pool_hands_every_result_over_once() {
+        let items: Vec<usize> = (0..50).collect();
+        let mut seen = Vec::new();
+        pool(&items, 3, &|i, _| i * 2, &mut |i, doubled| {
+            seen.push((*i, doubled))
+        });
+        seen.sort();
+        assert_eq!(seen, items.iter().map(|i| (*i, i * 2)).collect::<Vec<_>>());
+    }
 }

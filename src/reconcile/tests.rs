@@ -14,6 +14,8 @@ use crate::pipeline::{Job, Workspace};
 #[derive(Default)]
 struct MemoryStore {
     files: Mutex<BTreeMap<String, Vec<u8>>>,
+    /// Every content ever put, by id: the history a delete workflow reads from.
+    history: Mutex<BTreeMap<String, Vec<u8>>>,
     blobs: HeldBlobs,
     commits: Mutex<Vec<String>>,
 }
@@ -28,6 +30,8 @@ impl MemoryStore {
     }
 
     fn put(&self, path: &str, text: &str) {
+        let id = self.blob_id(text.as_bytes());
+        self.history.lock().unwrap().insert(id, text.into());
         self.files.lock().unwrap().insert(path.into(), text.into());
     }
 
@@ -59,6 +63,14 @@ impl Store for MemoryStore {
             bytes: files[*p].clone(),
         });
         Ok(read.collect())
+    }
+
+    fn read_blob(&self, id: &str, what: &str) -> Result<Vec<u8>, GitError> {
+        let history = self.history.lock().unwrap();
+        history.get(id).cloned().ok_or_else(|| GitError::Read {
+            what: what.into(),
+            message: format!("no blob {id}"),
+        })
     }
 
     fn blob_id(&self, bytes: &[u8]) -> String {
@@ -103,7 +115,7 @@ impl Executor for FakeExecutor {
         *self.runs.lock().unwrap() += 1;
         let doc = format!(
             "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {}}}\n",
-            job.key.name
+            job.object.name
         );
         fs_err::write(workspace.output.join("cm.yaml"), doc)?;
         Ok(())
@@ -270,6 +282,10 @@ fn removing_a_request_removes_its_files_and_reports_it() {
     assert_eq!(removed, ["app/default/a requests/app/a.yaml"]);
     assert_eq!(
         store.paths(),
-        ["destinations/dev.yaml", "promises/app.yaml"]
+        [
+            "destinations/dev.yaml",
+            "promises/app.yaml",
+            "status/app.yaml"
+        ]
     );
 }

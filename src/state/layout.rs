@@ -5,6 +5,7 @@
 //! state/<destination>/resources/<namespace>/<promise>/<request>/<file>
 //! state/<destination>/dependencies/<promise>/<file>
 //! status/<promise>/<namespace>/<request>.yaml
+//! status/<promise>.yaml
 //! ```
 
 use crate::model::RequestKey;
@@ -45,6 +46,21 @@ pub fn status_path(key: &RequestKey) -> String {
         "a key's name is checked with .yaml added"
     );
     format!("{STATUS_DIR}/{}/{}/{file}", key.promise, key.namespace)
+}
+
+/// The status file of a Promise: its workflows' outcome and whether it is available.
+/// Beside its requests' folder, and never one of theirs (a request's status is three
+/// levels down).
+pub fn promise_status_path(promise: &Segment) -> String {
+    format!("{STATUS_DIR}/{promise}.yaml")
+}
+
+/// The Promise whose status file `path` is, if it is one.
+pub fn promise_status_owner(path: &str) -> Option<Segment> {
+    let file = path.strip_prefix("status/")?;
+    let name = file.strip_suffix(".yaml")?;
+    check(file).ok()?;
+    (!name.contains('/')).then(|| Segment::new(name).ok())?
 }
 
 /// Whether a pipeline's output file at `path` must hold Kubernetes documents (and is
@@ -131,6 +147,11 @@ mod tests {
         assert_eq!(status_path(&key()), "status/redis/team-a/cache.yaml");
         assert_eq!(status_owner("status/redis/team-a/cache.yaml"), Some(key()));
         assert_eq!(status_owner("status/redis/cache.yaml"), None);
+        let promise = Segment::new("redis").unwrap();
+        assert_eq!(promise_status_path(&promise), "status/redis.yaml");
+        assert_eq!(promise_status_owner("status/redis.yaml"), Some(promise));
+        assert_eq!(promise_status_owner("status/redis/team-a/cache.yaml"), None);
+        assert_eq!(promise_status_owner("status/.yaml"), None);
     }
 
     #[test]

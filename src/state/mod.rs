@@ -1,10 +1,11 @@
 //! The repository as output: where files go ([`layout`]), how units are hashed
-//! ([`digest`]), what a request's status file says ([`status`]), and what a pass changes
+//! ([`digest`]), what a request's and a Promise's status files say ([`status`], [`promise_status`]), and what a pass changes
 //! ([`tree`]).
 
 pub mod digest;
 pub mod kustomization;
 pub mod layout;
+pub mod promise_status;
 pub mod status;
 pub mod tree;
 

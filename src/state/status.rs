@@ -20,6 +20,25 @@ pub enum Phase {
     Failed,
     /// The request (or its Promise) cannot be read or fails the schema; earlier outputs stay.
     Invalid,
+    /// Its Promise is not available (its Promise workflow failed, or a Promise it requires
+    /// is missing): it runs once the Promise is. Earlier outputs stay.
+    Waiting,
+    /// Its file was removed and its delete workflow failed: its outputs and status stay
+    /// until the workflow succeeds on a later pass.
+    DeleteFailed,
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Phase::Ready => "Ready",
+            Phase::Pending => "Pending",
+            Phase::Failed => "Failed",
+            Phase::Invalid => "Invalid",
+            Phase::Waiting => "Waiting",
+            Phase::DeleteFailed => "DeleteFailed",
+        })
+    }
 }
 
 /// What promised records about a request.
@@ -142,6 +161,18 @@ impl RequestStatus {
                 "InvalidRequest",
                 &self.message,
             ),
+            Phase::Waiting => condition(
+                "ConfigureWorkflowCompleted",
+                false,
+                "PromiseUnavailable",
+                &self.message,
+            ),
+            Phase::DeleteFailed => condition(
+                "DeleteWorkflowCompleted",
+                false,
+                "DeleteWorkflowFailed",
+                &self.message,
+            ),
         };
         let mut conditions = vec![workflow];
         if matches!(record.phase, Phase::Ready | Phase::Pending) {
@@ -202,9 +233,14 @@ impl RequestStatus {
 }
 
 /// The condition types promised sets itself.
-const OWN_CONDITIONS: [&str; 2] = ["ConfigureWorkflowCompleted", "Scheduled"];
+const OWN_CONDITIONS: [&str; 3] = [
+    "ConfigureWorkflowCompleted",
+    "DeleteWorkflowCompleted",
+    "Scheduled",
+];
 
-fn condition(kind: &str, ok: bool, reason: &str, message: &str) -> Value {
+/// A Kubernetes condition, without the time (so that reruns write the same bytes).
+pub(super) fn condition(kind: &str, ok: bool, reason: &str, message: &str) -> Value {
     let mut cond = json!({
         "type": kind,
         "status": if ok { "True" } else { "False" },

@@ -4,7 +4,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use super::digest::{sums_file, unit_digest};
-use super::layout::{DIGEST_FILE, dependency_owner, is_managed, resource_owner, status_owner};
+use super::layout::{
+    DIGEST_FILE, dependency_owner, is_managed, promise_status_owner, resource_owner, status_owner,
+};
 use crate::model::RequestKey;
 
 /// Managed files as they are: path to blob id (hex).
@@ -19,6 +21,10 @@ pub enum Keep {
     Request(RequestKey),
     /// Output files (not the status) of this request.
     RequestOutputs(RequestKey),
+    /// The dependency files of this Promise and its status file.
+    Promise(String),
+    /// The dependency files (not the status) of this Promise.
+    PromiseOutputs(String),
     /// The dependency files of every Promise not in this set (the loaded ones).
     DependenciesOfOtherPromises(BTreeSet<String>),
     /// Everything under `state/` outside these destination folders.
@@ -33,6 +39,11 @@ impl Keep {
                     || status_owner(path).as_ref() == Some(key)
             }
             Keep::RequestOutputs(key) => resource_owner(path).as_ref() == Some(key),
+            Keep::Promise(name) => {
+                dependency_owner(path) == Some(name)
+                    || promise_status_owner(path).is_some_and(|owner| owner.as_str() == name)
+            }
+            Keep::PromiseOutputs(name) => dependency_owner(path) == Some(name),
             Keep::DependenciesOfOtherPromises(known) => {
                 dependency_owner(path).is_some_and(|promise| !known.contains(promise))
             }

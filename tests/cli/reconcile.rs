@@ -115,7 +115,7 @@ fn a_bare_repository_is_reconciled_in_place() {
         &bare_path,
         &["ls-tree", "-r", "--name-only", "main", "--", "status"],
     );
-    assert_eq!(files, "status/app/team/a.yaml\n");
+    assert_eq!(files, "status/app.yaml\nstatus/app/team/a.yaml\n");
 }
 
 #[test]
@@ -135,6 +135,7 @@ fn dependencies_go_to_every_matching_destination() {
     state/prod/dependencies/app/SHA256SUMS
     state/prod/dependencies/app/static-dependencies.yaml
     state/prod/kustomization.yaml
+    status/app.yaml
     ");
     let message = repo.last_message();
     assert!(
@@ -179,8 +180,8 @@ fn reconcile_request_reruns_that_request_only() {
     assert!(
         files
             .lines()
-            .all(|f| f.contains("/a/") || f.ends_with("/a.yaml")),
-        "{files}"
+            .all(|f| f.contains("/a/") || f.ends_with("/a.yaml") || f == "status/app.yaml"),
+        "only a's files and the changed Promise's status change: {files}"
     );
 
     let missing = repo.reconcile(&["--request", "requests/app/nope.yaml"]);

@@ -75,6 +75,7 @@ fn a_directory_entry_schedules_its_folder_on_its_own() {
     state/prod/kustomization.yaml
     state/prod/resources/team/app/a/SHA256SUMS
     state/prod/resources/team/app/a/monitoring/configmap.yaml
+    status/app.yaml
     status/app/team/a.yaml
     ");
 }
@@ -92,7 +93,10 @@ fn strict_destinations_take_nothing_without_selectors_and_pending_is_reported() 
     let run = repo.reconcile(&[]);
     assert_eq!(run.code, 0, "pending is not an error: {}", run.stdout);
     assert!(run.stdout.contains("pending  app/team/a"), "{}", run.stdout);
-    assert_eq!(repo.managed_files(), "status/app/team/a.yaml\n");
+    assert_eq!(
+        repo.managed_files(),
+        "status/app.yaml\nstatus/app/team/a.yaml\n"
+    );
     let status = repo.show("status/app/team/a.yaml");
     assert!(status.contains("reason: Pending"), "{status}");
     assert!(status.contains("all have strictMatchLabels"), "{status}");

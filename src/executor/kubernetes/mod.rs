@@ -132,13 +132,13 @@ fn pod_name(job: &Job<'_>) -> String {
     static RUNS: AtomicUsize = AtomicUsize::new(0);
     let seed = format!(
         "{}\0{}\0{}\0{}",
-        job.key,
+        job.object,
         job.pipeline.name,
         std::process::id(),
         RUNS.fetch_add(1, Ordering::Relaxed)
     );
     let hash = hex::encode(&Sha256::digest(seed.as_bytes())[..4]);
-    let mut base = format!("promised-{}-{}", job.promise.name, job.key.name);
+    let mut base = format!("promised-{}-{}", job.promise.name, job.object.name);
     base.truncate(63 - 9);
     let base = base.trim_end_matches(['-', '.']);
     format!("{base}-{hash}")

@@ -123,8 +123,9 @@ fn labels(job: &Job<'_>) -> Value {
         MANAGED_BY.0: MANAGED_BY.1,
         "promised.dev/promise": label_value(&job.promise.name),
         "promised.dev/pipeline": label_value(&job.pipeline.name),
-        "promised.dev/request-name": label_value(&job.key.name),
-        "promised.dev/request-namespace": label_value(&job.key.namespace),
+        "promised.dev/workflow": format!("{}-{}", job.workflow.0, job.workflow.1),
+        "promised.dev/request-name": label_value(job.object.name),
+        "promised.dev/request-namespace": label_value(job.object.namespace),
     })
 }
 

@@ -1,19 +1,24 @@
 //! From what the pipelines produced to the files the managed folders should hold. Pure:
 //! no Git, no processes; everything it needs comes in as data.
 
+mod promise;
+
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde_json::{Map, Value};
+use serde_json::Map;
 
+pub use promise::{PromiseOutcome, PromiseReport};
+
+use super::run::merged_status;
 use crate::model::{Platform, Promise, RequestFile, RequestKey};
 use crate::pipeline::{OutputFiles, RunOutput};
-use crate::scheduling::{GroupId, Placement, merge_selectors, place, place_everywhere};
-use crate::state::layout::{STATIC_DEPENDENCIES_FILE, dependency_dir, resource_dir, status_path};
+use crate::scheduling::{GroupId, Placement, merge_selectors, place};
+use crate::state::layout::{resource_dir, status_path};
+use crate::state::promise_status::PromiseRecord;
 use crate::state::status::{
     OutputRef, Phase, PipelineRef, PlacementRef, Record, RequestRef, RequestStatus,
 };
 use crate::state::{CurrentTree, DesiredTree, Keep};
-use crate::yaml;
 
 /// What happened to one request in this pass.
 #[derive(Debug)]
@@ -24,6 +29,8 @@ pub enum Outcome {
     Failed(String),
     /// The request cannot run (unreadable, no such Promise, schema). Earlier outputs stay.
     Invalid(String),
+    /// Its Promise is not available. Earlier outputs stay.
+    Waiting(String),
     /// Left entirely as it is, status included, because its inputs could not be read.
     Unreconciled(String),
     /// Not in this pass's scope: left as it is, and not reported.
@@ -54,6 +61,8 @@ pub struct Rendered<'c> {
     pub tree: DesiredTree<'c>,
     /// One report per request, in key order.
     pub requests: Vec<RequestReport>,
+    /// One report per Promise rendered, in name order.
+    pub promises: Vec<PromiseReport>,
     /// The records of requests that were not rendered: those whose file is gone.
     pub unrendered: BTreeMap<RequestKey, Record>,
 }
@@ -82,6 +91,7 @@ impl<'a, 'c> Renderer<'a, 'c> {
             rendered: Rendered {
                 tree: DesiredTree::new(current),
                 requests: Vec::new(),
+                promises: Vec::new(),
                 unrendered: BTreeMap::new(),
             },
         }
@@ -99,6 +109,52 @@ impl<'a, 'c> Renderer<'a, 'c> {
         self.rendered.requests.push(report);
     }
 
+    /// Lays out one Promise's outcome: `promise` as loaded, or as last committed when its
+    /// file is gone.
+    pub fn promise(
+        &mut self,
+        promise: &Promise,
+        outcome: PromiseOutcome,
+        before: Option<&PromiseRecord>,
+    ) {
+        let tree = &mut self.rendered.tree;
+        let report = promise::render_promise(self.platform, promise, outcome, before, tree);
+        self.rendered.promises.push(report);
+    }
+
+    /// Leaves a Promise that cannot be read (its file is gone and history does not give
+    /// it back) exactly as it is.
+    pub fn promise_unread(&mut self, name: &str) {
+        self.rendered.tree.keep(Keep::Promise(name.to_string()));
+    }
+
+    /// Records that the delete workflow of a request whose file is gone failed: its
+    /// outputs stay, and its status says so until a later pass deletes it.
+    pub fn delete_failed(&mut self, key: &RequestKey, message: String) {
+        let Some(mut record) = self.previous.remove(key) else {
+            return;
+        };
+        let tree = &mut self.rendered.tree;
+        tree.keep(Keep::RequestOutputs(key.clone()));
+        record.phase = Phase::DeleteFailed;
+        let status = RequestStatus {
+            message: format!(
+                "delete workflow failed; the outputs stay until it succeeds: {message}"
+            ),
+            pipeline_status: Map::new(),
+            record,
+        };
+        tree.file(status_path(key), status.render());
+        self.rendered.requests.push(RequestReport {
+            key: key.clone(),
+            path: status.record.request.path.clone(),
+            phase: Some(Phase::DeleteFailed),
+            message: status.message,
+            outputs: status.record.outputs,
+            new: false,
+        });
+    }
+
     /// The tree so far, to [spill](DesiredTree::spill) its bytes.
     pub fn tree(&mut self) -> &mut DesiredTree<'c> {
         &mut self.rendered.tree
@@ -114,7 +170,7 @@ impl<'a, 'c> Renderer<'a, 'c> {
         } = self;
         rendered.unrendered = previous;
         rendered.requests.sort_by(|a, b| a.key.cmp(&b.key));
-        render_dependencies(platform, &mut rendered.tree);
+        rendered.promises.sort_by(|a, b| a.name.cmp(&b.name));
         if platform.promises_incomplete {
             let loaded = platform.promises.keys().cloned().collect();
             rendered
@@ -143,7 +199,7 @@ fn render_request(
     let key = &request.key;
     let promise = platform.promises.get(key.promise.as_str());
     let pipelines: Vec<PipelineRef> = promise
-        .map(|p| p.configure.iter())
+        .map(|p| p.workflows.resource.configure.iter())
         .into_iter()
         .flatten()
         .map(|p| PipelineRef {
@@ -167,6 +223,7 @@ fn render_request(
             return report;
         }
         Outcome::Invalid(message) => Err((Phase::Invalid, message)),
+        Outcome::Waiting(message) => Err((Phase::Waiting, message)),
         Outcome::Failed(message) => Err((Phase::Failed, message)),
         Outcome::Ran(results) => {
             let promise = promise.expect("a request only runs when its Promise is loaded");
@@ -254,10 +311,10 @@ struct Placed {
 }
 
 /// One placeable part of a pipeline's output.
-struct Group<'a> {
+pub(super) struct Group<'a> {
     id: GroupId,
-    selectors: crate::model::Labels,
-    files: Vec<(&'a String, &'a Vec<u8>)>,
+    pub(super) selectors: crate::model::Labels,
+    pub(super) files: Vec<(&'a String, &'a Vec<u8>)>,
 }
 
 fn place_outputs(
@@ -341,7 +398,7 @@ fn place_outputs(
 
 /// Splits a pipeline's output into its directory groups and the rest; groups with no
 /// files are dropped, as there is nothing to place.
-fn groups<'a>(
+pub(super) fn groups<'a>(
     pipeline: &str,
     output: &'a RunOutput,
     promise_selectors: &crate::model::Labels,
@@ -400,55 +457,11 @@ fn groups<'a>(
     all
 }
 
-/// The pipelines' `status.yaml` keys: later pipelines overwrite earlier keys, and
-/// `conditions` merge by type.
-fn merged_status(results: &[(String, RunOutput)]) -> Map<String, Value> {
-    let mut merged = Map::new();
-    for (_, output) in results {
-        for (key, value) in &output.metadata.status {
-            if key == "conditions" {
-                let list = merged
-                    .entry("conditions")
-                    .or_insert_with(|| Value::Array(Vec::new()));
-                let list = list
-                    .as_array_mut()
-                    .expect("conditions is always a list here");
-                for cond in value.as_array().into_iter().flatten() {
-                    match list.iter_mut().find(|c| c.get("type") == cond.get("type")) {
-                        Some(existing) => *existing = cond.clone(),
-                        None => list.push(cond.clone()),
-                    }
-                }
-            } else {
-                merged.insert(key.clone(), value.clone());
-            }
-        }
-    }
-    merged
-}
-
-/// Writes each Promise's `spec.dependencies` to every destination that matches it.
-fn render_dependencies(platform: &Platform, tree: &mut DesiredTree) {
-    for promise in platform.promises.values() {
-        if promise.dependencies.is_empty() {
-            continue;
-        }
-        let docs: Vec<String> = promise.dependencies.iter().map(yaml::to_string).collect();
-        let text = docs.join("---\n");
-        let files = BTreeMap::from([(STATIC_DEPENDENCIES_FILE.to_string(), text.into_bytes())]);
-        for name in place_everywhere(&platform.destinations, &promise.destination_selectors) {
-            let folder = &platform.destinations[&name].folder;
-            tree.unit(&dependency_dir(folder, &promise.name), &files);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::SourceFile;
     use crate::pipeline::{Metadata, Selector};
-    use serde_json::json;
 
     /// Renders `outcomes` in order, with no earlier records.
     fn render<'c>(
@@ -605,25 +618,5 @@ spec:
             ]
         );
         assert_eq!(rendered.requests[0].phase, Some(Phase::Ready));
-    }
-
-    #[test]
-    fn pipeline_status_keys_merge_in_pipeline_order() {
-        let mut first = output(&[], vec![]);
-        first.metadata.status =
-            json!({"message": "one", "a": 1, "conditions": [{"type": "X", "status": "False"}]})
-                .as_object()
-                .unwrap()
-                .clone();
-        let mut second = output(&[], vec![]);
-        second.metadata.status = json!({"message": "two", "conditions": [{"type": "X", "status": "True"}, {"type": "Y"}]})
-            .as_object()
-            .unwrap()
-            .clone();
-        let merged = merged_status(&[("1".into(), first), ("2".into(), second)]);
-        assert_eq!(
-            Value::Object(merged),
-            json!({"message": "two", "a": 1, "conditions": [{"type": "X", "status": "True"}, {"type": "Y"}]})
-        );
     }
 }

@@ -1,0 +1,346 @@
+//! What a pass does with each Promise and each request, decided as data before anything
+//! runs. Pure: the platform, the records of the last pass and the scope come in; one
+//! decision per Promise and per request comes out, which the run step carries out and
+//! rendering lays out.
+//!
+//! The order of a pass follows from the decisions: Promise configure workflows first
+//! (their requests wait on them), then request workflows (configure and delete), then
+//! Promise delete workflows (after the delete workflows of their requests).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::scope::Scope;
+use crate::model::{Platform, Promise, RequestKey};
+use crate::state::promise_status::{Availability, PromiseRecord};
+use crate::state::status::Record;
+
+/// What a pass does with one Promise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PromiseDecision {
+    /// It has no Promise workflow: write its static dependencies; it is available
+    /// unless it [waits](PromiseDecision::Wait).
+    Static,
+    /// Run its Promise configure workflow (it is new, changed or due), then write its
+    /// dependencies and the workflow's outputs.
+    Configure,
+    /// Leave its dependencies and status as the last pass wrote them.
+    Keep,
+    /// A Promise it requires is missing, unavailable or at another version: nothing of
+    /// it runs and its requests wait. Its outputs stay.
+    Wait(String),
+    /// Its file is gone and so are its requests' files: run its requests' delete
+    /// workflows, then its own, then remove its outputs and status.
+    Delete,
+    /// Its file is gone while request files of it remain: everything stays, and the
+    /// pass says so.
+    Hold(String),
+}
+
+/// What a pass does with one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestDecision {
+    /// Check it and run its configure workflow.
+    Configure,
+    /// Leave its outputs and status as they are (not in this pass's scope).
+    Keep,
+    /// Its Promise is not available: its status says why; its outputs stay.
+    Wait(String),
+    /// Its file is gone and its Promise has a delete workflow: run it on the request as
+    /// last committed, then remove its outputs and status.
+    Delete,
+    /// Its file is gone: remove its outputs and status.
+    Remove,
+}
+
+/// Decides each Promise's fate: the loaded ones, and those whose status file remains
+/// but whose file is gone.
+pub fn promises(
+    platform: &Platform,
+    records: &BTreeMap<String, PromiseRecord>,
+    scope: &Scope,
+) -> BTreeMap<String, PromiseDecision> {
+    let waiting = unmet_requirements(platform, records, scope);
+    let mut decisions = BTreeMap::new();
+    for (name, promise) in &platform.promises {
+        let decision = match waiting.get(name) {
+            Some(why) => PromiseDecision::Wait(why.clone()),
+            None if promise.workflows.promise.configure.is_empty() => PromiseDecision::Static,
+            None if reruns(scope, promise, records.get(name)) => PromiseDecision::Configure,
+            None => PromiseDecision::Keep,
+        };
+        decisions.insert(name.clone(), decision);
+    }
+    let requested: BTreeSet<&str> = platform
+        .requests
+        .iter()
+        .chain(&platform.displaced)
+        .map(|r| r.key.promise.as_str())
+        .collect();
+    for (name, record) in records {
+        if platform.promises.contains_key(name) {
+            continue;
+        }
+        let decision = if platform.promises_incomplete {
+            PromiseDecision::Hold(format!(
+                "{} is gone or unreadable while a file under promises/ has errors; the \
+                 Promise's outputs stay until they are fixed",
+                record.promise.path
+            ))
+        } else if requested.contains(name.as_str()) {
+            PromiseDecision::Hold(format!(
+                "{} was removed while request files under requests/{name}/ remain; its \
+                 dependencies and its requests' outputs stay: remove the requests first \
+                 (their delete workflows run), or restore the Promise",
+                record.promise.path
+            ))
+        } else {
+            PromiseDecision::Delete
+        };
+        decisions.insert(name.clone(), decision);
+    }
+    decisions
+}
+
+/// Whether a Promise with a configure workflow runs it in this pass.
+fn reruns(scope: &Scope, promise: &Promise, record: Option<&PromiseRecord>) -> bool {
+    let Some(record) = record else { return true };
+    record.promise.blob != promise.blob
+        || record.promise.path != promise.path
+        || scope.all
+        || scope.promises.contains(promise.name.as_str())
+        || scope.promise_files.contains(&promise.path)
+        // A destination added, changed or removed may change where its outputs go.
+        || !scope.destination_files.is_empty()
+}
+
+/// The Promises that cannot be available because of the Promises they require, with
+/// why: each required Promise must be loaded, at the version asked for, and available,
+/// that is not waiting itself and not left unavailable by its last Promise workflow
+/// (unless that reruns in this pass). Chains are followed to a fixed point.
+fn unmet_requirements(
+    platform: &Platform,
+    records: &BTreeMap<String, PromiseRecord>,
+    scope: &Scope,
+) -> BTreeMap<String, String> {
+    let failed = |name: &str, promise: &Promise| {
+        let record = records.get(name);
+        record.is_some_and(|r| r.availability == Availability::Unavailable && r.reason.is_some())
+            && !promise.workflows.promise.configure.is_empty()
+            && !reruns(scope, promise, record)
+    };
+    let mut waiting: BTreeMap<String, String> = BTreeMap::new();
+    loop {
+        let mut changed = false;
+        for (name, promise) in &platform.promises {
+            if waiting.contains_key(name) || promise.required_promises.is_empty() {
+                continue;
+            }
+            let unmet: Vec<String> = promise
+                .required_promises
+                .iter()
+                .filter_map(|required| {
+                    let wanted = &required.name;
+                    let Some(found) = platform.promises.get(wanted) else {
+                        return Some(format!("Promise {wanted:?} is not installed"));
+                    };
+                    if let Some(version) = &required.version {
+                        if found.version.as_ref() != Some(version) {
+                            let actual = found.version.as_deref().unwrap_or("no version label");
+                            return Some(format!(
+                                "Promise {wanted:?} is at {actual}, not {version} (label {})",
+                                crate::model::VERSION_LABEL
+                            ));
+                        }
+                    }
+                    (waiting.contains_key(wanted) || failed(wanted, found))
+                        .then(|| format!("Promise {wanted:?} is not available"))
+                })
+                .collect();
+            if !unmet.is_empty() {
+                waiting.insert(name.clone(), format!("requires {}", unmet.join("; ")));
+                changed = true;
+            }
+        }
+        if !changed {
+            return waiting;
+        }
+    }
+}
+
+/// Whether requests of `promise` may run: why not, when they may not. `ran` holds the
+/// outcome of each Promise configure workflow run in this pass.
+pub fn availability(
+    decisions: &BTreeMap<String, PromiseDecision>,
+    records: &BTreeMap<String, PromiseRecord>,
+    ran: &BTreeMap<String, Result<(), String>>,
+    promise: &str,
+) -> Result<(), String> {
+    match decisions.get(promise) {
+        Some(PromiseDecision::Wait(why)) => Err(why.clone()),
+        Some(PromiseDecision::Configure) => match ran.get(promise) {
+            Some(Err(why)) => Err(format!("its Promise workflow failed: {why}")),
+            _ => Ok(()),
+        },
+        Some(PromiseDecision::Keep) => match records.get(promise) {
+            Some(r) if r.availability == Availability::Unavailable => Err(r
+                .reason
+                .clone()
+                .unwrap_or_else(|| "its Promise workflow has not succeeded".into())),
+            _ => Ok(()),
+        },
+        _ => Ok(()),
+    }
+}
+
+/// Decides each request with a file: run it, leave it, or wait for its Promise.
+pub fn present_request(
+    platform: &Platform,
+    scope: &Scope,
+    request: &crate::model::RequestFile,
+    record: Option<&Record>,
+    available: impl Fn(&str) -> Result<(), String>,
+) -> RequestDecision {
+    if !scope.includes(platform, request, record) {
+        return RequestDecision::Keep;
+    }
+    let promise = request.key.promise.as_str();
+    match available(promise) {
+        Err(why) if platform.promises.contains_key(promise) => {
+            RequestDecision::Wait(format!("Promise {promise:?} is not available: {why}"))
+        }
+        _ => RequestDecision::Configure,
+    }
+}
+
+/// Decides each request whose file is gone but whose status remains: run its delete
+/// workflow when its Promise (as loaded, or as last committed when its file is gone
+/// too) has one, else remove it.
+pub fn gone_requests<'r>(
+    records: &'r BTreeMap<RequestKey, Record>,
+    present: &BTreeSet<&RequestKey>,
+    promise_of: impl Fn(&str) -> Option<&'r Promise>,
+) -> Vec<(&'r RequestKey, RequestDecision)> {
+    let gone = records.keys().filter(|key| !present.contains(key));
+    gone.map(|key| {
+        let deletes = promise_of(key.promise.as_str())
+            .is_some_and(|p| !p.workflows.resource.delete.is_empty());
+        let decision = if deletes {
+            RequestDecision::Delete
+        } else {
+            RequestDecision::Remove
+        };
+        (key, decision)
+    })
+    .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::SourceFile;
+    use crate::state::status::RequestRef;
+
+    fn file(path: &str, text: &str) -> SourceFile {
+        SourceFile {
+            path: path.into(),
+            blob: format!("blob-of-{path}"),
+            bytes: text.into(),
+        }
+    }
+
+    fn promise(name: &str, extra: &str) -> SourceFile {
+        let text = format!("kind: Promise\nmetadata: {{name: {name}{extra}}}\n");
+        file(&format!("promises/{name}.yaml"), &text)
+    }
+
+    const INSTALL: &str = "\nspec:\n  workflows:\n    promise:\n      configure:\n        - {kind: Pipeline, metadata: {name: install}, spec: {containers: [{name: c, image: i}]}}\n";
+
+    fn record(path: &str, availability: Availability) -> PromiseRecord {
+        PromiseRecord {
+            availability,
+            reason: None,
+            promise: RequestRef {
+                path: path.into(),
+                blob: format!("blob-of-{path}"),
+            },
+            pipelines: vec![],
+            placements: vec![],
+            outputs: vec![],
+        }
+    }
+
+    #[test]
+    fn a_promise_workflow_runs_when_new_or_changed_and_is_kept_otherwise() {
+        let mut with_workflow = promise("op", "");
+        with_workflow.bytes = format!("kind: Promise\nmetadata: {{name: op}}{INSTALL}").into();
+        let platform = Platform::load([with_workflow, promise("plain", "")]);
+        let none = BTreeMap::new();
+        let decisions = promises(&platform, &none, &Scope::default());
+        assert_eq!(decisions["op"], PromiseDecision::Configure);
+        assert_eq!(decisions["plain"], PromiseDecision::Static);
+
+        let records = BTreeMap::from([(
+            "op".to_string(),
+            record("promises/op.yaml", Availability::Available),
+        )]);
+        let decisions = promises(&platform, &records, &Scope::default());
+        assert_eq!(decisions["op"], PromiseDecision::Keep);
+        let decisions = promises(&platform, &records, &Scope::all());
+        assert_eq!(decisions["op"], PromiseDecision::Configure);
+    }
+
+    #[test]
+    fn a_removed_promise_is_deleted_only_once_its_requests_are_gone() {
+        let records = BTreeMap::from([(
+            "gone".to_string(),
+            record("promises/gone.yaml", Availability::Available),
+        )]);
+        let platform = Platform::load([]);
+        let decisions = promises(&platform, &records, &Scope::default());
+        assert_eq!(decisions["gone"], PromiseDecision::Delete);
+
+        let request = file(
+            "requests/gone/a.yaml",
+            "apiVersion: a/v1\nkind: A\nmetadata: {name: a}\n",
+        );
+        let platform = Platform::load([request]);
+        let decisions = promises(&platform, &records, &Scope::default());
+        let PromiseDecision::Hold(why) = &decisions["gone"] else {
+            panic!("{decisions:?}")
+        };
+        assert!(
+            why.contains("request files under requests/gone/ remain"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn unmet_required_promises_make_a_promise_wait_and_say_which() {
+        let app = file(
+            "promises/app.yaml",
+            "kind: Promise\nmetadata: {name: app}\nspec:\n  requiredPromises: [{name: db, version: v2}, {name: net}]\n",
+        );
+        let db = file(
+            "promises/db.yaml",
+            "kind: Promise\nmetadata: {name: db, labels: {kratix.io/promise-version: v1}}\n",
+        );
+        let platform = Platform::load([app.clone(), db]);
+        let decisions = promises(&platform, &BTreeMap::new(), &Scope::default());
+        assert_eq!(
+            decisions["app"],
+            PromiseDecision::Wait(
+                "requires Promise \"db\" is at v1, not v2 (label kratix.io/promise-version); \
+                 Promise \"net\" is not installed"
+                    .into()
+            )
+        );
+        let db = file(
+            "promises/db.yaml",
+            "kind: Promise\nmetadata: {name: db, labels: {kratix.io/promise-version: v2}}\n",
+        );
+        let net = promise("net", "");
+        let platform = Platform::load([app, db, net]);
+        let decisions = promises(&platform, &BTreeMap::new(), &Scope::default());
+        assert_eq!(decisions["app"], PromiseDecision::Static);
+    }
+}

@@ -1,0 +1,121 @@
+//! What a delete workflow runs on: a removed request or Promise as last committed, read
+//! back from history by the blob id its status records (Kratix runs a delete workflow
+//! on the object as the API server last held it).
+
+use std::collections::BTreeMap;
+
+use super::decide::PromiseDecision;
+use super::run::Workflow;
+use crate::git::Store;
+use crate::model::{Action, LoadError, Platform, Promise, RequestFile, RequestKey, WorkflowType};
+use crate::pipeline::Subject;
+use crate::state::promise_status::PromiseRecord;
+use crate::state::status::Record;
+
+/// Promises whose file is gone, as last committed.
+#[derive(Debug, Default)]
+pub struct Removed {
+    /// By name.
+    pub promises: BTreeMap<String, Promise>,
+    /// Records whose file could not be read back: what they describe stays.
+    pub problems: Vec<LoadError>,
+}
+
+/// A request whose file is gone and whose Promise has a delete workflow.
+pub struct RemovedRequest<'p> {
+    /// Who it was.
+    pub key: RequestKey,
+    /// Its Promise, as loaded or as last committed.
+    pub promise: &'p Promise,
+    /// The request as last committed, or why it could not be read back.
+    pub file: Result<RequestFile, String>,
+}
+
+impl Removed {
+    /// Reads back each Promise that is to be deleted or held (its file is gone), and
+    /// whose requests or own delete workflow may need it.
+    pub fn read(
+        store: &dyn Store,
+        platform: &Platform,
+        records: &BTreeMap<String, PromiseRecord>,
+        decisions: &BTreeMap<String, PromiseDecision>,
+    ) -> Self {
+        let mut removed = Removed::default();
+        for (name, decision) in decisions {
+            if !matches!(decision, PromiseDecision::Delete | PromiseDecision::Hold(_))
+                || platform.promises.contains_key(name)
+            {
+                continue;
+            }
+            let Some(record) = records.get(name) else {
+                continue;
+            };
+            let path = &record.promise.path;
+            let read = store
+                .read_blob(&record.promise.blob, path)
+                .map_err(|e| e.to_string())
+                .and_then(|bytes| String::from_utf8(bytes).map_err(|e| e.to_string()))
+                .and_then(|text| Promise::parse(path, &text).map_err(|e| e.message));
+            match read {
+                Ok(mut promise) => {
+                    promise.blob.clone_from(&record.promise.blob);
+                    removed.promises.insert(name.clone(), promise);
+                }
+                Err(why) => removed.problems.push(LoadError::new(
+                    path,
+                    format!(
+                        "the removed Promise cannot be read back from history ({why}); its \
+                         outputs and status stay"
+                    ),
+                )),
+            }
+        }
+        removed
+    }
+
+    /// The request `key` as last committed, with its Promise, when that Promise is
+    /// known. `record` is its status record.
+    pub fn request<'p>(
+        &'p self,
+        store: &dyn Store,
+        platform: &'p Platform,
+        key: &RequestKey,
+        record: &Record,
+    ) -> Option<RemovedRequest<'p>> {
+        let name = key.promise.as_str();
+        let promise = platform
+            .promises
+            .get(name)
+            .or_else(|| self.promises.get(name))?;
+        let path = &record.request.path;
+        let file = store
+            .read_blob(&record.request.blob, path)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| {
+                let file = RequestFile::parse(path, record.request.blob.clone(), bytes);
+                match &file.document {
+                    Ok(_) => Ok(file),
+                    Err(why) => Err(format!("{path} as last committed does not read: {why}")),
+                }
+            });
+        Some(RemovedRequest {
+            key: key.clone(),
+            promise,
+            file,
+        })
+    }
+}
+
+impl RemovedRequest<'_> {
+    /// Its delete workflow, when its object could be read back.
+    pub fn workflow(&self) -> Result<Workflow<'_>, String> {
+        let file = self.file.as_ref().map_err(Clone::clone)?;
+        let document = file.document.as_ref().map_err(Clone::clone)?;
+        Ok(Workflow {
+            promise: self.promise,
+            kind: (WorkflowType::Resource, Action::Delete),
+            subject: Subject::request(&self.key, document),
+            object_yaml: &file.bytes,
+        })
+    }
+}

@@ -1,0 +1,204 @@
+//! A Promise's dependencies and status: its static `spec.dependencies` and what its
+//! Promise configure workflow produced, written to every destination that matches
+//! (each directory group by its own selectors), and `status/<promise>.yaml`. Pure.
+
+use std::collections::BTreeMap;
+
+use super::groups;
+use crate::model::{Platform, Promise};
+use crate::pipeline::RunOutput;
+use crate::reconcile::run::merged_status;
+use crate::scheduling::place_everywhere;
+use crate::state::layout::{STATIC_DEPENDENCIES_FILE, dependency_dir, promise_status_path};
+use crate::state::promise_status::{Availability, PromiseRecord, PromiseStatus};
+use crate::state::status::{OutputRef, PipelineRef, RequestRef};
+use crate::state::{DesiredTree, Keep};
+use crate::yaml;
+
+/// What happened to a Promise in this pass.
+#[derive(Debug)]
+pub enum PromiseOutcome {
+    /// It has no Promise workflow: its static dependencies are written.
+    Static,
+    /// Its Promise configure workflow succeeded: its outputs, in pipeline order.
+    Ran(Vec<(String, RunOutput)>),
+    /// Its Promise workflow failed: earlier outputs stay, and it is unavailable.
+    Failed(String),
+    /// A Promise it requires is not available: earlier outputs stay.
+    Waiting(String),
+    /// Left as the last pass wrote it.
+    Kept,
+    /// Its file is gone but it cannot go yet: everything stays.
+    Held,
+    /// Its file is gone and its delete workflow (if any) succeeded: everything goes.
+    Deleted,
+    /// Its file is gone and its delete workflow failed: outputs stay, the status says so.
+    DeleteFailed(String),
+}
+
+/// What the pass reports about one Promise.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PromiseReport {
+    /// Its name.
+    pub name: String,
+    /// Whether its requests may run after this pass; `None` when it was left as it was
+    /// or removed.
+    pub availability: Option<Availability>,
+    /// What happened, for the platform team.
+    pub message: String,
+    /// Whether one of its workflows failed in this pass.
+    pub failed: bool,
+}
+
+/// Lays out one Promise's outcome. `promise` is the Promise as loaded, or as last
+/// committed when its file is gone; `before` its record from the last pass.
+pub(super) fn render_promise(
+    platform: &Platform,
+    promise: &Promise,
+    outcome: PromiseOutcome,
+    before: Option<&PromiseRecord>,
+    tree: &mut DesiredTree,
+) -> PromiseReport {
+    let name = promise.name.to_string();
+    let mut report = PromiseReport {
+        name: name.clone(),
+        availability: None,
+        message: String::new(),
+        failed: false,
+    };
+    let source = RequestRef {
+        path: promise.path.clone(),
+        blob: promise.blob.clone(),
+    };
+    let pipelines: Vec<PipelineRef> = promise
+        .workflows
+        .promise
+        .configure
+        .iter()
+        .map(|p| PipelineRef {
+            name: p.name.clone(),
+            images: p.images().map(String::from).collect(),
+        })
+        .collect();
+    let placed = match outcome {
+        PromiseOutcome::Kept | PromiseOutcome::Held => {
+            tree.keep(Keep::Promise(name));
+            return report;
+        }
+        PromiseOutcome::Deleted => {
+            report.message = "removed".into();
+            return report;
+        }
+        PromiseOutcome::Static => place(platform, promise, &[]).map(|units| (units, None)),
+        PromiseOutcome::Ran(results) => place(platform, promise, &results).map(|units| {
+            // As in Kratix, `message` is the one key of a Promise workflow's status kept.
+            (units, merged_status(&results).remove("message"))
+        }),
+        PromiseOutcome::Failed(why) => Err((why, true)),
+        PromiseOutcome::Waiting(why) => Err((why, false)),
+        PromiseOutcome::DeleteFailed(why) => Err((format!("delete workflow failed: {why}"), true)),
+    };
+    let status = match placed {
+        Ok((units, pipeline_message)) => {
+            let mut outputs = Vec::new();
+            for (destination, files) in &units {
+                let folder = &platform.destinations[destination].folder;
+                let dir = dependency_dir(folder, &promise.name);
+                let digest = tree.unit(&dir, files);
+                outputs.push(OutputRef {
+                    destination: destination.clone(),
+                    path: dir,
+                    digest,
+                });
+            }
+            report.availability = Some(Availability::Available);
+            report.message = if outputs.is_empty() {
+                "available".into()
+            } else {
+                let names: Vec<&str> = outputs.iter().map(|o| o.destination.as_str()).collect();
+                format!("available; dependencies written to {}", names.join(", "))
+            };
+            PromiseStatus {
+                message: report.message.clone(),
+                pipeline_message,
+                failed: false,
+                record: PromiseRecord {
+                    availability: Availability::Available,
+                    reason: None,
+                    promise: source,
+                    pipelines,
+                    placements: Vec::new(),
+                    outputs,
+                },
+            }
+        }
+        Err((why, failed)) => {
+            tree.keep(Keep::PromiseOutputs(name));
+            report.availability = Some(Availability::Unavailable);
+            report.failed = failed;
+            report.message = why.clone();
+            PromiseStatus {
+                message: why.clone(),
+                pipeline_message: None,
+                failed,
+                record: PromiseRecord {
+                    availability: Availability::Unavailable,
+                    reason: Some(why),
+                    promise: source,
+                    pipelines,
+                    placements: Vec::new(),
+                    outputs: before.map(|b| b.outputs.clone()).unwrap_or_default(),
+                },
+            }
+        }
+    };
+    tree.file(promise_status_path(&promise.name), status.render());
+    report
+}
+
+/// The files of each destination's dependency folder: the static dependencies on every
+/// destination the Promise's selectors match, and each output group of its Promise
+/// workflow on every destination its selectors (with the Promise's) match.
+type Units = BTreeMap<String, BTreeMap<String, Vec<u8>>>;
+
+fn place(
+    platform: &Platform,
+    promise: &Promise,
+    results: &[(String, RunOutput)],
+) -> Result<Units, (String, bool)> {
+    let mut units = Units::new();
+    let mut owners: BTreeMap<&str, &str> = BTreeMap::new();
+    if !promise.dependencies.is_empty() {
+        let docs: Vec<String> = promise.dependencies.iter().map(yaml::to_string).collect();
+        let text = docs.join("---\n").into_bytes();
+        owners.insert(STATIC_DEPENDENCIES_FILE, "spec.dependencies");
+        for name in place_everywhere(&platform.destinations, &promise.destination_selectors) {
+            let unit = units.entry(name).or_default();
+            unit.insert(STATIC_DEPENDENCIES_FILE.to_string(), text.clone());
+        }
+    }
+    for (pipeline, output) in results {
+        for path in output.files.keys() {
+            if let Some(other) = owners.insert(path, pipeline) {
+                return Err((
+                    format!(
+                        "output: {other} and pipeline {pipeline:?} both write {path}; each \
+                         dependency file must come from one place"
+                    ),
+                    true,
+                ));
+            }
+        }
+        for group in groups(pipeline, output, &promise.destination_selectors) {
+            for name in place_everywhere(&platform.destinations, &group.selectors) {
+                let unit = units.entry(name).or_default();
+                let files = group
+                    .files
+                    .iter()
+                    .map(|(p, b)| ((*p).clone(), (*b).clone()));
+                unit.extend(files);
+            }
+        }
+    }
+    Ok(units)
+}

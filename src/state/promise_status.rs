@@ -1,0 +1,177 @@
+//! A Promise's status file, `status/<promise>.yaml`: whether it is available (its
+//! Promise workflows succeeded and the Promises it requires are there), and where its
+//! dependencies went. Like a request's status, it holds nothing that depends on the
+//! clock, so a rerun that changes nothing writes the same bytes.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::status::{OutputRef, PipelineRef, PlacementRef, RequestRef, condition};
+use crate::yaml;
+
+/// Whether requests of a Promise may run, as Kratix's `status.status` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Availability {
+    /// Its Promise workflows succeeded (or it has none) and its required Promises are
+    /// available: its requests run.
+    Available,
+    /// Its requests wait: see the record's `reason`.
+    Unavailable,
+}
+
+/// What promised records about a Promise.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PromiseRecord {
+    /// Whether its requests may run.
+    pub availability: Availability,
+    /// Why it is unavailable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The Promise file and its blob id: read back to run its delete workflows once the
+    /// file is gone.
+    pub promise: RequestRef,
+    /// Promise workflow pipelines run, with their images.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pipelines: Vec<PipelineRef>,
+    /// Where each output group of its Promise workflows went.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub placements: Vec<PlacementRef>,
+    /// The dependency units written, with their digests.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<OutputRef>,
+}
+
+/// A Promise status file's content, before rendering.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PromiseStatus {
+    /// What the platform team reads first.
+    pub message: String,
+    /// The `message` the Promise workflows wrote to `status.yaml`, if any: as in Kratix,
+    /// the only key of a Promise workflow's status that is kept.
+    pub pipeline_message: Option<Value>,
+    /// Whether its pipelines ran and failed (rather than waiting for a required Promise).
+    pub failed: bool,
+    /// promised's own record.
+    pub record: PromiseRecord,
+}
+
+impl PromiseStatus {
+    /// The status file's bytes.
+    pub fn render(&self) -> Vec<u8> {
+        let record = &self.record;
+        let available = record.availability == Availability::Available;
+        let mut doc = Map::new();
+        let theirs = self.pipeline_message.clone().filter(|_| available);
+        let summary = self.message.lines().next().unwrap_or_default();
+        doc.insert("message".into(), theirs.unwrap_or(json!(summary)));
+        let status = if available {
+            "Available"
+        } else {
+            "Unavailable"
+        };
+        doc.insert("status".into(), json!(status));
+        let mut conditions = Vec::new();
+        if !record.pipelines.is_empty() || self.failed {
+            conditions.push(if self.failed {
+                condition(
+                    "ConfigureWorkflowCompleted",
+                    false,
+                    "PipelineFailed",
+                    &self.message,
+                )
+            } else if available {
+                condition("ConfigureWorkflowCompleted", true, "PipelinesSucceeded", "")
+            } else {
+                condition("ConfigureWorkflowCompleted", false, "NotRun", "")
+            });
+        }
+        conditions.push(match (&record.reason, self.failed) {
+            (Some(reason), false) => condition(
+                "RequirementsFulfilled",
+                false,
+                "RequirementsNotInstalled",
+                reason,
+            ),
+            _ => condition("RequirementsFulfilled", true, "RequirementsInstalled", ""),
+        });
+        doc.insert("conditions".into(), Value::Array(conditions));
+        let record = serde_json::to_value(record).expect("records serialize");
+        doc.insert("promised".into(), record);
+        let header = format!(
+            "# Status of {}, written by promised: edits are overwritten.\n",
+            self.record.promise.path
+        );
+        (header + &yaml::to_string(&doc)).into_bytes()
+    }
+}
+
+/// Reads promised's record back from a Promise status file written earlier. A file that
+/// cannot be read counts as no record.
+pub fn read_promise_record(bytes: &[u8]) -> Option<PromiseRecord> {
+    #[derive(Deserialize)]
+    struct StatusFile {
+        promised: PromiseRecord,
+    }
+    let text = std::str::from_utf8(bytes).ok()?;
+    Some(serde_saphyr::from_str::<StatusFile>(text).ok()?.promised)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(availability: Availability, reason: Option<&str>, failed: bool) -> PromiseStatus {
+        PromiseStatus {
+            message: "m".into(),
+            pipeline_message: Some(json!("operator installed")),
+            failed,
+            record: PromiseRecord {
+                availability,
+                reason: reason.map(String::from),
+                promise: RequestRef {
+                    path: "promises/redis.yaml".into(),
+                    blob: "abc".into(),
+                },
+                pipelines: vec![PipelineRef {
+                    name: "install".into(),
+                    images: vec!["example/op:v1".into()],
+                }],
+                placements: vec![],
+                outputs: vec![],
+            },
+        }
+    }
+
+    #[test]
+    fn the_record_reads_back() {
+        let status = status(Availability::Unavailable, Some("needs x"), false);
+        assert_eq!(
+            read_promise_record(&status.render()),
+            Some(status.record.clone())
+        );
+        assert_eq!(read_promise_record(b"promised: {}\n"), None);
+    }
+
+    #[test]
+    fn an_available_promise_shows_its_workflow_s_message() {
+        let text = String::from_utf8(status(Availability::Available, None, false).render());
+        let doc = yaml::document(&text.unwrap()).unwrap();
+        assert_eq!(doc["message"], "operator installed");
+        assert_eq!(doc["status"], "Available");
+        assert_eq!(doc["conditions"][0]["status"], "True");
+        assert_eq!(doc["conditions"][1]["type"], "RequirementsFulfilled");
+    }
+
+    #[test]
+    fn unmet_requirements_and_failures_say_why() {
+        let waiting = status(Availability::Unavailable, Some("needs x"), false).render();
+        let doc = yaml::document(std::str::from_utf8(&waiting).unwrap()).unwrap();
+        assert_eq!(doc["message"], "m");
+        assert_eq!(doc["conditions"][1]["reason"], "RequirementsNotInstalled");
+        assert_eq!(doc["conditions"][1]["message"], "needs x");
+        let failed = status(Availability::Unavailable, Some("failed"), true).render();
+        let doc = yaml::document(std::str::from_utf8(&failed).unwrap()).unwrap();
+        assert_eq!(doc["conditions"][0]["reason"], "PipelineFailed");
+        assert_eq!(doc["conditions"][1]["status"], "True");
+    }
+}
