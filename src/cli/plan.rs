@@ -58,6 +58,7 @@ pub fn run(args: PlanArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     let options = Options {
         timeout: args.timeout,
         output_limits: args.output_limits.limits(),
+        run_delete_workflows: false,
         ..Options::default()
     };
     let plan = plan(&base, &head, &args.executors.executors(), &options, &|_| {})?;
@@ -119,7 +120,13 @@ impl View {
             removed: report
                 .removed
                 .iter()
-                .map(|(key, path)| format!("{key} ({path})"))
+                .map(|(key, path)| match report.delete_workflows.get(key) {
+                    Some(pipelines) => format!(
+                        "{key} ({path}): its delete workflow runs first ({})",
+                        pipelines.join(", ")
+                    ),
+                    None => format!("{key} ({path})"),
+                })
                 .collect(),
             problems: report.problems.iter().map(ToString::to_string).collect(),
             files: plan.files.iter().map(file_view).collect(),

@@ -53,6 +53,10 @@ pub struct Options {
     pub spill_bytes: usize,
     /// How much output one pipeline may leave.
     pub output_limits: OutputLimits,
+    /// Whether delete workflows run. `plan` says which would run instead: a plan runs
+    /// configure pipelines (their outputs are what it shows) but must not tear down
+    /// what a removed request holds before the change is merged.
+    pub run_delete_workflows: bool,
 }
 
 impl Default for Options {
@@ -64,6 +68,7 @@ impl Default for Options {
             author_email: "promised@localhost".into(),
             spill_bytes: 8 << 20,
             output_limits: OutputLimits::default(),
+            run_delete_workflows: true,
         }
     }
 }
@@ -83,6 +88,9 @@ pub struct PassReport {
     pub changed: BTreeSet<RequestKey>,
     /// Requests removed with their outputs, with the path they had.
     pub removed: Vec<(RequestKey, String)>,
+    /// The delete workflow's pipelines of each removed request that has one (run, or
+    /// that would run when delete workflows do not run, as in a plan).
+    pub delete_workflows: BTreeMap<RequestKey, Vec<String>>,
     /// Images of the pipelines of the changed requests' Promises.
     pub images: BTreeSet<String>,
     /// Promises whose dependency files changed.
@@ -250,8 +258,20 @@ pub fn reconcile(
         },
     );
     let mut failed_deletes: BTreeSet<String> = BTreeSet::new();
+    let delete_workflows: BTreeMap<RequestKey, Vec<String>> = deletes
+        .iter()
+        .map(|d| {
+            let names = d.promise.workflows.resource.delete.iter();
+            (d.key.clone(), names.map(|p| p.name.clone()).collect())
+        })
+        .collect();
+    let deletes_to_run = if options.run_delete_workflows {
+        &deletes[..]
+    } else {
+        &[]
+    };
     run::pool(
-        &deletes,
+        deletes_to_run,
         options.jobs,
         &|removed, folder| {
             let result = removed.workflow().and_then(|workflow| {
@@ -293,7 +313,9 @@ pub fn reconcile(
                     renderer.promise_unread(name);
                     continue;
                 };
-                if failed_deletes.contains(name) {
+                if !options.run_delete_workflows {
+                    PromiseOutcome::Deleted
+                } else if failed_deletes.contains(name) {
                     PromiseOutcome::DeleteFailed(
                         "a delete workflow of its requests failed; it runs again on the next pass"
                             .into(),
@@ -349,6 +371,7 @@ pub fn reconcile(
         input_commit,
         requests: rendered.requests,
         promises: rendered.promises,
+        delete_workflows,
         problems: platform.problems.clone(),
         files_changed: changes.upserts.len() + changes.removals.len(),
         pipelines_run,

@@ -496,3 +496,32 @@ fn unmet_required_promises_hold_a_promise_and_its_requests() {
     assert_eq!(read_log(log.path()), "ran resource configure App a\n");
     assert!(repo.show("status/app.yaml").contains("status: Available"));
 }
+
+#[test]
+fn plan_says_a_removed_request_s_delete_workflow_runs_first_and_runs_nothing() {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let flag = tempfile::tempdir().unwrap();
+    let repo = deleting_repo(log.path(), &flag.path().join("broken"));
+    let base = repo.head();
+    repo.git(&["checkout", "-q", "-b", "remove-a"]);
+    repo.remove("requests/app/a.yaml");
+    repo.commit("Remove a");
+    let run = crate::support::promised(&[
+        "plan",
+        "--repo",
+        repo.path().to_str().unwrap(),
+        "--base",
+        &base,
+        "--head",
+        "remove-a",
+    ]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains(
+            "removed  app/team/a (requests/app/a.yaml): its delete workflow runs first (teardown)"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(read_log(log.path()), "", "a plan runs no delete workflow");
+}
