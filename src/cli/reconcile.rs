@@ -183,6 +183,7 @@ fn print_report(report: &PassReport, out: &mut dyn Write) -> std::io::Result<()>
             Some(Phase::Failed) => "failed",
             Some(Phase::Invalid) => "invalid",
             Some(Phase::Waiting) => "waiting",
+            Some(Phase::Suspended) => "suspended",
             Some(Phase::DeleteFailed) => "failed",
             None => "skipped",
         };
@@ -210,7 +211,7 @@ fn summary(report: &PassReport, elapsed: Duration) -> String {
     let failed = report
         .requests
         .iter()
-        .filter(|r| !matches!(r.phase, Some(Phase::Ready | Phase::Pending)))
+        .filter(|r| !r.phase.is_some_and(Phase::is_settled))
         .count();
     let outcome = match &report.output_commit {
         Some(commit) => format!(

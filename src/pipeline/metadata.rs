@@ -1,6 +1,6 @@
-//! Reading a pipeline's metadata folder. Two files are honoured:
-//! `destination-selectors.yaml` (or the seed's name for it, `cluster-selectors.yaml`)
-//! and `status.yaml`. Every other file is ignored: containers may use the folder to talk
+//! Reading a pipeline's metadata folder. Three files are honoured:
+//! `destination-selectors.yaml` (or the seed's name for it, `cluster-selectors.yaml`),
+//! `status.yaml` and `workflow-control.yaml`. Every other file is ignored: containers may use the folder to talk
 //! to each other. The honoured files are opened as [`read_back`] says: a link, pipe or
 //! device in their place is refused, and none is read past [`METADATA_FILE_CAP`].
 //!
@@ -21,6 +21,8 @@ use crate::yaml;
 pub const SELECTOR_FILES: [&str; 2] = ["destination-selectors.yaml", "cluster-selectors.yaml"];
 /// The file whose keys go into the request's status.
 pub const STATUS_FILE: &str = "status.yaml";
+/// The file that suspends a workflow after its pipeline, or asks for a retry.
+pub const CONTROL_FILE: &str = "workflow-control.yaml";
 /// The status key `promised` keeps for itself; a pipeline may not set it.
 pub const RESERVED_STATUS_KEY: &str = "promised";
 
@@ -31,6 +33,22 @@ pub struct Metadata {
     pub selectors: Vec<Selector>,
     /// Top-level keys of `status.yaml`, in file order.
     pub status: Map<String, Value>,
+    /// `workflow-control.yaml`, when it suspends the workflow or asks for a retry.
+    pub control: Option<WorkflowControl>,
+}
+
+/// What `workflow-control.yaml` asks, as Kratix reads it: stop the workflow after this
+/// pipeline (`suspend: true`, or a `retryAfter` duration, which also suspends), with a
+/// `message` for the status. `maxAttempts` is promised's own: how many times in a row
+/// `retryAfter` may suspend this pipeline before the request fails (Kratix has no bound).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkflowControl {
+    /// Why, for the status.
+    pub message: Option<String>,
+    /// When to run the pipeline again; `None` for a plain suspension.
+    pub retry_after: Option<std::time::Duration>,
+    /// How many retries in a row are allowed.
+    pub max_attempts: Option<u32>,
 }
 
 /// One entry of a selector file.
@@ -63,7 +81,48 @@ pub fn read_metadata(dir: &Path, deadline: &Deadline) -> Result<Metadata, String
     if let Some(text) = read(STATUS_FILE)? {
         metadata.status = parse_status(&text).map_err(|e| format!("{STATUS_FILE}: {e}"))?;
     }
+    if let Some(text) = read(CONTROL_FILE)? {
+        metadata.control = parse_control(&text).map_err(|e| format!("{CONTROL_FILE}: {e}"))?;
+    }
     Ok(metadata)
+}
+
+/// Reads `workflow-control.yaml`; `None` when it neither suspends nor retries.
+fn parse_control(text: &str) -> Result<Option<WorkflowControl>, String> {
+    #[derive(Deserialize, Default)]
+    #[serde(rename_all = "camelCase")]
+    struct ControlFile {
+        #[serde(default)]
+        suspend: bool,
+        #[serde(default)]
+        message: Option<String>,
+        #[serde(default)]
+        retry_after: Option<String>,
+        #[serde(default)]
+        max_attempts: Option<u32>,
+    }
+    let docs = yaml::documents(text).map_err(|e| e.to_string())?;
+    let Some(value) = docs.into_iter().next() else {
+        return Ok(None);
+    };
+    let file: ControlFile = yaml::typed(value).map_err(|e| e.to_string())?;
+    let retry_after = file
+        .retry_after
+        .filter(|text| !text.is_empty())
+        .map(|text| {
+            humantime::parse_duration(&text).map_err(|e| {
+                format!("retryAfter: {text:?} is not a duration such as 30s or 5m: {e}")
+            })
+        })
+        .transpose()?;
+    if !file.suspend && retry_after.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(WorkflowControl {
+        message: file.message.filter(|m| !m.is_empty()),
+        retry_after,
+        max_attempts: file.max_attempts,
+    }))
 }
 
 /// The text of the regular file `name` in `dir`, if there is one.
@@ -189,6 +248,30 @@ mod tests {
             fs::write(dir.path().join(name), text).unwrap();
         }
         dir
+    }
+
+    #[test]
+    fn workflow_control_suspends_or_retries_and_says_why() {
+        let read_control = |text: &str| read(folder(&[(CONTROL_FILE, text)]).path());
+        let suspended = read_control("suspend: true\nmessage: waiting for approval\n").unwrap();
+        assert_eq!(
+            suspended.control,
+            Some(WorkflowControl {
+                message: Some("waiting for approval".into()),
+                retry_after: None,
+                max_attempts: None,
+            })
+        );
+        let retry = read_control("retryAfter: 10s\nmaxAttempts: 3\n").unwrap();
+        let control = retry.control.unwrap();
+        assert_eq!(control.retry_after, Some(Duration::from_secs(10)));
+        assert_eq!(control.max_attempts, Some(3));
+        assert_eq!(read_control("suspend: false\n").unwrap().control, None);
+        let err = read_control("retryAfter: soon\n").unwrap_err();
+        assert!(
+            err.starts_with("workflow-control.yaml: retryAfter: \"soon\""),
+            "{err}"
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use fs_err as fs;
 
-pub use metadata::{Metadata, Selector, read_metadata};
+pub use metadata::{Metadata, Selector, WorkflowControl, read_metadata};
 pub use output::{OutputFiles, read_output};
 pub use plain_secret::ALLOW_PLAIN_SECRETS_ANNOTATION;
 pub use read_back::{Deadline, OutputLimits};

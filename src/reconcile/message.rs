@@ -147,6 +147,7 @@ mod tests {
                 phase: Some(Phase::Ready),
                 message: "output written to dev".into(),
                 outputs: Vec::new(),
+                retry_after: None,
                 new: true,
             });
         }

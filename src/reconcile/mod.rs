@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 pub use render::{Outcome, PromiseOutcome, PromiseReport, RequestReport};
-pub use run::{merged_status, object_with_status};
+pub use run::{Suspension, merged_status, object_with_status};
 pub use scope::Scope;
 
 use decide::{PromiseDecision, RequestDecision};
@@ -106,15 +106,17 @@ pub struct PassReport {
 }
 
 impl PassReport {
-    /// Whether every input read and every request reconciled (pending counts as
-    /// reconciled: it waits for a destination, which is not an error of the request).
+    /// Whether every input read, every Promise workflow succeeded and every request
+    /// reconciled. Pending, waiting and suspended count as reconciled: each waits (for
+    /// a destination, its Promise, a retry or a person), which is not an error of the
+    /// request; a Promise that keeps its requests waiting is reported on its own.
     pub fn succeeded(&self) -> bool {
         self.problems.is_empty()
             && self.promises.iter().all(|p| !p.failed)
             && self
                 .requests
                 .iter()
-                .all(|r| matches!(r.phase, Some(Phase::Ready | Phase::Pending)))
+                .all(|r| r.phase.is_some_and(Phase::is_settled))
     }
 }
 
@@ -238,7 +240,11 @@ pub fn reconcile(
                         object_yaml: &request.bytes,
                     };
                     match workflow.run(executor, options, folder) {
-                        Ok(outputs) => Outcome::Ran(outputs),
+                        Ok(run::Finished {
+                            suspended: Some(suspension),
+                            ..
+                        }) => Outcome::Suspended(suspension),
+                        Ok(finished) => Outcome::Ran(finished.outputs),
                         Err(stopped) => Outcome::Failed(stopped.message),
                     }
                 }
@@ -274,10 +280,9 @@ pub fn reconcile(
         deletes_to_run,
         options.jobs,
         &|removed, folder| {
-            let result = removed.workflow().and_then(|workflow| {
-                let ran = workflow.run(executor, options, folder);
-                ran.map_err(|stopped| stopped.message)
-            });
+            let result = removed
+                .workflow()
+                .and_then(|workflow| workflow.run_to_delete(executor, options, folder));
             progress(Progress::Ran(&removed.key));
             result
         },
@@ -328,9 +333,9 @@ pub fn reconcile(
                         subject: Subject::promise(promise),
                         object_yaml: &promise.source,
                     };
-                    match workflow.run(executor, options, &mut None) {
-                        Ok(_) => PromiseOutcome::Deleted,
-                        Err(stopped) => PromiseOutcome::DeleteFailed(stopped.message),
+                    match workflow.run_to_delete(executor, options, &mut None) {
+                        Ok(()) => PromiseOutcome::Deleted,
+                        Err(message) => PromiseOutcome::DeleteFailed(message),
                     }
                 }
             }
@@ -555,7 +560,11 @@ fn run_promise_configures(
             object_yaml: &promise.source,
         };
         let outcome = match workflow.run(executor, options, &mut folder) {
-            Ok(outputs) => PromiseOutcome::Ran(outputs),
+            Ok(run::Finished {
+                suspended: Some(suspension),
+                ..
+            }) => PromiseOutcome::Suspended(suspension),
+            Ok(finished) => PromiseOutcome::Ran(finished.outputs),
             Err(stopped) => PromiseOutcome::Failed(stopped.message),
         };
         outcomes.insert(name.clone(), outcome);

@@ -254,6 +254,7 @@ mod tests {
             pipelines: vec![],
             placements: vec![],
             outputs: vec![],
+            suspended: None,
         }
     }
 

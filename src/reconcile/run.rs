@@ -11,7 +11,7 @@ use super::Options;
 use super::failure;
 use crate::executor::Executor;
 use crate::model::{Action, Pipeline, Promise, WorkflowType};
-use crate::pipeline::{Job, RunError, RunFolder, RunOutput, Subject};
+use crate::pipeline::{Job, RunError, RunFolder, RunOutput, Subject, WorkflowControl};
 use crate::yaml;
 
 /// Runs `work` on every item, up to `jobs` at once, and hands each result to `sink` as
@@ -62,6 +62,26 @@ pub struct Workflow<'a> {
     pub object_yaml: &'a [u8],
 }
 
+/// A workflow that ran to its end, or until a pipeline's `workflow-control.yaml`
+/// suspended it.
+#[derive(Debug)]
+pub struct Finished {
+    /// The outputs of the pipelines that ran, in order; empty when suspended (the
+    /// outputs written before stay as they are, as in Kratix's suspended workflow).
+    pub outputs: Vec<(String, RunOutput)>,
+    /// Why and where it stopped early, if it did.
+    pub suspended: Option<Suspension>,
+}
+
+/// A workflow suspended by the `workflow-control.yaml` of one of its pipelines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suspension {
+    /// The pipeline that asked.
+    pub pipeline: String,
+    /// What it asked.
+    pub control: WorkflowControl,
+}
+
 /// Why a workflow stopped before its last pipeline.
 #[derive(Debug)]
 pub struct Stopped {
@@ -75,15 +95,16 @@ impl Workflow<'_> {
         self.promise.workflows.pipelines(self.kind.0, self.kind.1)
     }
 
-    /// Runs every pipeline in order; the first failure stops it. Each pipeline after the
-    /// first reads `object.yaml` with the `status` the earlier ones wrote to
+    /// Runs every pipeline in order; the first failure stops it, and so does a
+    /// pipeline whose `workflow-control.yaml` suspends the workflow. Each pipeline after
+    /// the first reads `object.yaml` with the `status` the earlier ones wrote to
     /// `status.yaml`, merged as Kratix's status updater merges it.
     pub fn run(
         &self,
         executor: &dyn Executor,
         options: &Options,
         folder: &mut Option<RunFolder>,
-    ) -> Result<Vec<(String, RunOutput)>, Stopped> {
+    ) -> Result<Finished, Stopped> {
         let span = tracing::info_span!("workflow", object = %self.subject, workflow = %self.kind.0, action = %self.kind.1);
         let _entered = span.enter();
         let mut outputs: Vec<(String, RunOutput)> = Vec::new();
@@ -102,8 +123,16 @@ impl Workflow<'_> {
             };
             let ran = reuse(folder).and_then(|folder| folder.run(executor, &job));
             match ran {
-                Ok(output) => {
+                Ok(mut output) => {
                     tracing::debug!(pipeline = %pipeline.name, files = output.files.len(), "pipeline succeeded");
+                    if let Some(control) = output.metadata.control.take() {
+                        tracing::info!(pipeline = %pipeline.name, "workflow-control.yaml suspends the workflow");
+                        let pipeline = pipeline.name.clone();
+                        return Ok(Finished {
+                            outputs: Vec::new(),
+                            suspended: Some(Suspension { pipeline, control }),
+                        });
+                    }
                     outputs.push((pipeline.name.clone(), output));
                 }
                 Err(err) => {
@@ -114,7 +143,32 @@ impl Workflow<'_> {
                 }
             }
         }
-        Ok(outputs)
+        Ok(Finished {
+            outputs,
+            suspended: None,
+        })
+    }
+
+    /// Runs it as a delete workflow: what it leaves is ignored, as in Kratix, and a
+    /// suspension leaves the deletion undone (it runs again on the next pass).
+    pub fn run_to_delete(
+        &self,
+        executor: &dyn Executor,
+        options: &Options,
+        folder: &mut Option<RunFolder>,
+    ) -> Result<(), String> {
+        let finished = self.run(executor, options, folder).map_err(|s| s.message)?;
+        match finished.suspended {
+            None => Ok(()),
+            Some(suspension) => Err(format!(
+                "pipeline {:?} suspended the delete workflow{}",
+                suspension.pipeline,
+                suspension
+                    .control
+                    .message
+                    .map_or(String::new(), |m| format!(": {m}"))
+            )),
+        }
     }
 }
 
@@ -176,8 +230,8 @@ mod tests {
         RunOutput {
             files: Default::default(),
             metadata: Metadata {
-                selectors: vec![],
                 status: status.as_object().unwrap().clone(),
+                ..Metadata::default()
             },
         }
     }

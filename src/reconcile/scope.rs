@@ -101,6 +101,15 @@ impl Scope {
             return true;
         }
         let key = &request.key;
+        if record.phase == Phase::Suspended {
+            // A suspended workflow waits for a person or its retry: only a rerun of this
+            // request (which the daemon's retries are) or a change to its Promise
+            // resumes it; a change to the request itself was seen above.
+            return self.request_paths.contains(&request.path)
+                || self.requests.contains(key)
+                || (!self.promise_files.is_empty()
+                    && self.promise_changed(platform, &key.promise));
+        }
         self.all
             || self.request_paths.contains(&request.path)
             || self.promises.contains(key.promise.as_str())
@@ -156,6 +165,7 @@ mod tests {
                 reason: None,
             }],
             outputs: vec![],
+            suspended: None,
         }
     }
 
@@ -234,6 +244,26 @@ mod tests {
         assert!(!scope.includes(&platform, &file, Some(&same)));
         let older = record("requests/app/a.yaml", "b0", Phase::Ready, "dev");
         assert!(scope.includes(&platform, &file, Some(&older)));
+    }
+
+    #[test]
+    fn a_suspended_request_reruns_only_when_asked_for_or_changed() {
+        let platform = platform();
+        let file = request("requests/app/a.yaml", "b1");
+        let suspended = record("requests/app/a.yaml", "b1", Phase::Suspended, "dev");
+        assert!(!Scope::all().includes(&platform, &file, Some(&suspended)));
+        let by_path = Scope {
+            request_paths: ["requests/app/a.yaml".to_string()].into(),
+            ..Scope::default()
+        };
+        assert!(by_path.includes(&platform, &file, Some(&suspended)));
+        let by_key = Scope {
+            requests: [file.key.clone()].into(),
+            ..Scope::default()
+        };
+        assert!(by_key.includes(&platform, &file, Some(&suspended)));
+        let changed = record("requests/app/a.yaml", "b0", Phase::Suspended, "dev");
+        assert!(Scope::default().includes(&platform, &file, Some(&changed)));
     }
 
     #[test]

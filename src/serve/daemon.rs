@@ -242,10 +242,12 @@ impl Daemon {
     /// Records a pass whose result reached the remote.
     fn finish(&mut self, report: PassReport, now: DateTime<Utc>) -> Result<Attempt, SyncError> {
         for request in &report.requests {
-            if request.phase == Some(Phase::Failed) {
+            if matches!(request.phase, Some(Phase::Failed | Phase::DeleteFailed)) {
                 self.metrics.pipeline_failures.inc();
                 self.retries
                     .failed(request.key.clone(), now, self.config.retry_backoff);
+            } else if let Some(after) = request.retry_after {
+                self.retries.after(request.key.clone(), now, after);
             } else {
                 self.retries.succeeded(&request.key);
             }

@@ -75,6 +75,13 @@ impl Retries {
         self.due.insert(key, (attempt, now + delay));
     }
 
+    /// Records that `key` asked to run again `after` from `now` (a pipeline's
+    /// `workflow-control.yaml` `retryAfter`).
+    pub fn after(&mut self, key: RequestKey, now: DateTime<Utc>, after: Duration) {
+        let delay = chrono::Duration::from_std(after).unwrap_or(chrono::Duration::MAX);
+        self.due.insert(key, (0, now + delay));
+    }
+
     /// Forgets `key`: it succeeded, or is gone.
     pub fn succeeded(&mut self, key: &RequestKey) {
         self.due.remove(key);
@@ -178,6 +185,15 @@ mod tests {
         };
         let delays: Vec<u64> = (0..5).map(|n| backoff.delay(n).as_secs()).collect();
         assert_eq!(delays, [10, 20, 40, 60, 60]);
+    }
+
+    #[test]
+    fn a_retry_after_comes_due_when_the_pipeline_asked() {
+        let mut retries = Retries::default();
+        retries.after(key("a"), at(0), Duration::from_secs(30));
+        assert!(retries.due(at(29)).is_empty());
+        assert_eq!(retries.due(at(30)), [key("a")]);
+        assert_eq!(retries.next(), Some(at(30)));
     }
 
     #[test]

@@ -19,6 +19,17 @@ pub enum Availability {
     Unavailable,
 }
 
+/// Why a Promise is unavailable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unavailable {
+    /// A workflow of it failed.
+    Failed,
+    /// A Promise it requires is missing, at another version, or unavailable.
+    Requirements,
+    /// A pipeline's `workflow-control.yaml` suspended its Promise workflow.
+    Suspended,
+}
+
 /// What promised records about a Promise.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PromiseRecord {
@@ -49,8 +60,8 @@ pub struct PromiseStatus {
     /// The `message` the Promise workflows wrote to `status.yaml`, if any: as in Kratix,
     /// the only key of a Promise workflow's status that is kept.
     pub pipeline_message: Option<Value>,
-    /// Whether its pipelines ran and failed (rather than waiting for a required Promise).
-    pub failed: bool,
+    /// Why it is unavailable, when it is.
+    pub unavailable: Option<Unavailable>,
     /// promised's own record.
     pub record: PromiseRecord,
 }
@@ -71,26 +82,33 @@ impl PromiseStatus {
         };
         doc.insert("status".into(), json!(status));
         let mut conditions = Vec::new();
-        if !record.pipelines.is_empty() || self.failed {
-            conditions.push(if self.failed {
-                condition(
+        let message = self.message.as_str();
+        if !record.pipelines.is_empty() || self.unavailable == Some(Unavailable::Failed) {
+            conditions.push(match self.unavailable {
+                None => condition("ConfigureWorkflowCompleted", true, "PipelinesSucceeded", ""),
+                Some(Unavailable::Failed) => condition(
                     "ConfigureWorkflowCompleted",
                     false,
                     "PipelineFailed",
-                    &self.message,
-                )
-            } else if available {
-                condition("ConfigureWorkflowCompleted", true, "PipelinesSucceeded", "")
-            } else {
-                condition("ConfigureWorkflowCompleted", false, "NotRun", "")
+                    message,
+                ),
+                Some(Unavailable::Suspended) => condition(
+                    "ConfigureWorkflowCompleted",
+                    false,
+                    "WorkflowSuspended",
+                    message,
+                ),
+                Some(Unavailable::Requirements) => {
+                    condition("ConfigureWorkflowCompleted", false, "NotRun", "")
+                }
             });
         }
-        conditions.push(match (&record.reason, self.failed) {
-            (Some(reason), false) => condition(
+        conditions.push(match self.unavailable {
+            Some(Unavailable::Requirements) => condition(
                 "RequirementsFulfilled",
                 false,
                 "RequirementsNotInstalled",
-                reason,
+                message,
             ),
             _ => condition("RequirementsFulfilled", true, "RequirementsInstalled", ""),
         });
@@ -120,11 +138,15 @@ pub fn read_promise_record(bytes: &[u8]) -> Option<PromiseRecord> {
 mod tests {
     use super::*;
 
-    fn status(availability: Availability, reason: Option<&str>, failed: bool) -> PromiseStatus {
+    fn status(
+        availability: Availability,
+        reason: Option<&str>,
+        unavailable: Option<Unavailable>,
+    ) -> PromiseStatus {
         PromiseStatus {
-            message: "m".into(),
+            message: reason.unwrap_or("m").into(),
             pipeline_message: Some(json!("operator installed")),
-            failed,
+            unavailable,
             record: PromiseRecord {
                 availability,
                 reason: reason.map(String::from),
@@ -144,7 +166,11 @@ mod tests {
 
     #[test]
     fn the_record_reads_back() {
-        let status = status(Availability::Unavailable, Some("needs x"), false);
+        let status = status(
+            Availability::Unavailable,
+            Some("needs x"),
+            Some(Unavailable::Requirements),
+        );
         assert_eq!(
             read_promise_record(&status.render()),
             Some(status.record.clone())
@@ -154,7 +180,7 @@ mod tests {
 
     #[test]
     fn an_available_promise_shows_its_workflow_s_message() {
-        let text = String::from_utf8(status(Availability::Available, None, false).render());
+        let text = String::from_utf8(status(Availability::Available, None, None).render());
         let doc = yaml::document(&text.unwrap()).unwrap();
         assert_eq!(doc["message"], "operator installed");
         assert_eq!(doc["status"], "Available");
@@ -164,12 +190,22 @@ mod tests {
 
     #[test]
     fn unmet_requirements_and_failures_say_why() {
-        let waiting = status(Availability::Unavailable, Some("needs x"), false).render();
+        let waiting = status(
+            Availability::Unavailable,
+            Some("needs x"),
+            Some(Unavailable::Requirements),
+        );
+        let waiting = waiting.render();
         let doc = yaml::document(std::str::from_utf8(&waiting).unwrap()).unwrap();
-        assert_eq!(doc["message"], "m");
+        assert_eq!(doc["message"], "needs x");
         assert_eq!(doc["conditions"][1]["reason"], "RequirementsNotInstalled");
         assert_eq!(doc["conditions"][1]["message"], "needs x");
-        let failed = status(Availability::Unavailable, Some("failed"), true).render();
+        let failed = status(
+            Availability::Unavailable,
+            Some("failed"),
+            Some(Unavailable::Failed),
+        );
+        let failed = failed.render();
         let doc = yaml::document(std::str::from_utf8(&failed).unwrap()).unwrap();
         assert_eq!(doc["conditions"][0]["reason"], "PipelineFailed");
         assert_eq!(doc["conditions"][1]["status"], "True");

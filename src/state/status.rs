@@ -23,9 +23,25 @@ pub enum Phase {
     /// Its Promise is not available (its Promise workflow failed, or a Promise it requires
     /// is missing): it runs once the Promise is. Earlier outputs stay.
     Waiting,
+    /// A pipeline's `workflow-control.yaml` suspended its workflow: the later pipelines
+    /// did not run and earlier outputs stay. Scheduled and full passes leave it so; a
+    /// rerun of the request (`reconcile --request`, or the daemon's retry after
+    /// `retryAfter`) or a change to it or its Promise runs it again.
+    Suspended,
     /// Its file was removed and its delete workflow failed: its outputs and status stay
     /// until the workflow succeeds on a later pass.
     DeleteFailed,
+}
+
+impl Phase {
+    /// Whether the request is where it should be, or waits for something that is not
+    /// its own error: a destination, its Promise, a retry or a person.
+    pub fn is_settled(self) -> bool {
+        matches!(
+            self,
+            Phase::Ready | Phase::Pending | Phase::Waiting | Phase::Suspended
+        )
+    }
 }
 
 impl std::fmt::Display for Phase {
@@ -36,6 +52,7 @@ impl std::fmt::Display for Phase {
             Phase::Failed => "Failed",
             Phase::Invalid => "Invalid",
             Phase::Waiting => "Waiting",
+            Phase::Suspended => "Suspended",
             Phase::DeleteFailed => "DeleteFailed",
         })
     }
@@ -57,6 +74,30 @@ pub struct Record {
     /// The units written, with their digests.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub outputs: Vec<OutputRef>,
+    /// Where and why its workflow is suspended, when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspended: Option<SuspendedRef>,
+}
+
+/// A workflow suspended by a pipeline's `workflow-control.yaml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SuspendedRef {
+    /// The pipeline that suspended it.
+    pub pipeline: String,
+    /// Its `message`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Its `retryAfter`, as written by promised (`10s`, `5m`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<String>,
+    /// How many times in a row this pipeline has asked for a retry.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempts: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// The request a status describes.
@@ -165,6 +206,12 @@ impl RequestStatus {
                 "ConfigureWorkflowCompleted",
                 false,
                 "PromiseUnavailable",
+                &self.message,
+            ),
+            Phase::Suspended => condition(
+                "ConfigureWorkflowCompleted",
+                false,
+                "WorkflowSuspended",
                 &self.message,
             ),
             Phase::DeleteFailed => condition(
@@ -297,6 +344,7 @@ mod tests {
                     reason: None,
                 }],
                 outputs: vec![],
+                suspended: None,
             },
         }
     }

@@ -525,3 +525,101 @@ fn plan_says_a_removed_request_s_delete_workflow_runs_first_and_runs_nothing() {
     );
     assert_eq!(read_log(log.path()), "", "a plan runs no delete workflow");
 }
+
+/// The `app` Promise whose first pipeline `approve` runs `approve` (and logs), and whose
+/// second writes the ConfigMap (and logs).
+fn two_step_repo(log: &std::path::Path, approve: &str) -> TestRepo {
+    let repo = repo();
+    let approve = format!("{}\n{approve}", log_line(log, "approve"));
+    let deploy = format!("{}\n{CONFIGMAP}", log_line(log, "deploy"));
+    repo.write(
+        "promises/app.yaml",
+        &app_promise(
+            "",
+            "",
+            &Workflows {
+                promise_configure: &[],
+                promise_delete: &[],
+                resource_configure: &[pipeline("approve", &approve), pipeline("deploy", &deploy)],
+                resource_delete: &[],
+            },
+        ),
+    );
+    repo.write("requests/app/a.yaml", &request("a", "team", "small"));
+    repo.commit("Promise and request");
+    repo
+}
+
+#[test]
+fn a_suspended_workflow_stays_suspended_through_full_passes_and_resumes_on_an_explicit_rerun() {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let approvals = tempfile::tempdir().unwrap();
+    let approved = approvals.path().join("approved");
+    let approve = format!(
+        "test -e {} || printf 'suspend: true\\nmessage: waiting for approval\\n' > \"$KRATIX_METADATA/workflow-control.yaml\"",
+        approved.display()
+    );
+    let repo = two_step_repo(log.path(), &approve);
+    let run = repo.reconcile(&[]);
+    assert_eq!(run.code, 0, "a suspension is not an error: {}", run.stdout);
+    assert!(
+        run.stdout.contains(
+            "suspended app/team/a (requests/app/a.yaml): suspended by pipeline \"approve\": waiting for approval; resume it with `promised reconcile --request requests/app/a.yaml`"
+        ),
+        "{}",
+        run.stdout
+    );
+    let status = repo.show("status/app/team/a.yaml");
+    assert!(status.contains("phase: Suspended"), "{status}");
+    assert!(status.contains("reason: WorkflowSuspended"), "{status}");
+    assert!(
+        !repo.managed_files().contains("configmap.yaml"),
+        "deploy did not run"
+    );
+
+    fs_err::write(&approved, "").unwrap();
+    let head = repo.head();
+    assert_eq!(repo.reconcile(&[]).code, 0);
+    assert_eq!(repo.head(), head, "a full pass leaves it suspended");
+    assert_eq!(read_log(log.path()), "approve resource configure App a\n");
+
+    let run = repo.reconcile(&["--request", "requests/app/a.yaml"]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(
+        read_log(log.path()),
+        "approve resource configure App a\n".repeat(2) + "deploy resource configure App a\n",
+        "the explicit rerun runs the workflow through"
+    );
+    assert!(repo.show("status/app/team/a.yaml").contains("phase: Ready"));
+    assert!(repo.managed_files().contains("/a/configmap.yaml"));
+}
+
+#[test]
+fn retry_after_is_reported_and_max_attempts_bounds_the_retries() {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let approve = "printf 'retryAfter: 10s\\nmessage: database not ready\\nmaxAttempts: 2\\n' > \"$KRATIX_METADATA/workflow-control.yaml\"";
+    let repo = two_step_repo(log.path(), approve);
+    let run = repo.reconcile(&[]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(
+        run.stdout.contains(
+            "suspended by pipeline \"approve\": database not ready; it runs again after 10s (attempt 1 of 2)"
+        ),
+        "{}",
+        run.stdout
+    );
+    let status = repo.show("status/app/team/a.yaml");
+    assert!(status.contains("retryAfter: 10s"), "{status}");
+    let run = repo.reconcile(&["--request", "requests/app/a.yaml"]);
+    assert!(run.stdout.contains("(attempt 2 of 2)"), "{}", run.stdout);
+    let run = repo.reconcile(&["--request", "requests/app/a.yaml"]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(
+        run.stdout.contains(
+            "failed   app/team/a (requests/app/a.yaml): pipeline \"approve\" asked for a retry 3 times in a row, more than its maxAttempts (2): database not ready"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(!read_log(log.path()).contains("deploy"));
+}

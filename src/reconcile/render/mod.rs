@@ -9,14 +9,14 @@ use serde_json::Map;
 
 pub use promise::{PromiseOutcome, PromiseReport};
 
-use super::run::merged_status;
+use super::run::{Suspension, merged_status};
 use crate::model::{Platform, Promise, RequestFile, RequestKey};
 use crate::pipeline::{OutputFiles, RunOutput};
 use crate::scheduling::{GroupId, Placement, merge_selectors, place};
 use crate::state::layout::{resource_dir, status_path};
 use crate::state::promise_status::PromiseRecord;
 use crate::state::status::{
-    OutputRef, Phase, PipelineRef, PlacementRef, Record, RequestRef, RequestStatus,
+    OutputRef, Phase, PipelineRef, PlacementRef, Record, RequestRef, RequestStatus, SuspendedRef,
 };
 use crate::state::{CurrentTree, DesiredTree, Keep};
 
@@ -31,6 +31,8 @@ pub enum Outcome {
     Invalid(String),
     /// Its Promise is not available. Earlier outputs stay.
     Waiting(String),
+    /// A pipeline's `workflow-control.yaml` suspended its workflow. Earlier outputs stay.
+    Suspended(Suspension),
     /// Left entirely as it is, status included, because its inputs could not be read.
     Unreconciled(String),
     /// Not in this pass's scope: left as it is, and not reported.
@@ -52,6 +54,8 @@ pub struct RequestReport {
     pub outputs: Vec<OutputRef>,
     /// Whether it had no status before this pass.
     pub new: bool,
+    /// When a suspended workflow asked to run again (`retryAfter`).
+    pub retry_after: Option<std::time::Duration>,
 }
 
 /// The managed tree a pass wants, and its per-request reports.
@@ -152,6 +156,7 @@ impl<'a, 'c> Renderer<'a, 'c> {
             message: status.message,
             outputs: status.record.outputs,
             new: false,
+            retry_after: None,
         });
     }
 
@@ -214,6 +219,7 @@ fn render_request(
         message: String::new(),
         outputs: Vec::new(),
         new: before.is_none(),
+        retry_after: None,
     };
     let placed = match outcome {
         Outcome::Unchanged => unreachable!("unchanged requests are kept by the caller"),
@@ -222,14 +228,15 @@ fn render_request(
             report.message = message;
             return report;
         }
-        Outcome::Invalid(message) => Err((Phase::Invalid, message)),
-        Outcome::Waiting(message) => Err((Phase::Waiting, message)),
-        Outcome::Failed(message) => Err((Phase::Failed, message)),
+        Outcome::Invalid(message) => Err((Phase::Invalid, message, None)),
+        Outcome::Waiting(message) => Err((Phase::Waiting, message, None)),
+        Outcome::Failed(message) => Err((Phase::Failed, message, None)),
+        Outcome::Suspended(suspension) => Err(suspended(suspension, before, &request.path)),
         Outcome::Ran(results) => {
             let promise = promise.expect("a request only runs when its Promise is loaded");
             place_outputs(platform, promise, key, &results, before)
                 .map(|placed| (placed, results))
-                .map_err(|message| (Phase::Failed, message))
+                .map_err(|message| (Phase::Failed, message, None))
         }
     };
     let request_ref = RequestRef {
@@ -273,10 +280,11 @@ fn render_request(
                     pipelines,
                     placements: placed.placements,
                     outputs,
+                    suspended: None,
                 },
             }
         }
-        Err((phase, message)) => {
+        Err((phase, message, suspended)) => {
             // Nothing of this run is written: earlier outputs and placements stay.
             tree.keep(Keep::RequestOutputs(key.clone()));
             let before = before.cloned();
@@ -292,15 +300,79 @@ fn render_request(
                         .map(|b| b.placements.clone())
                         .unwrap_or_default(),
                     outputs: before.map(|b| b.outputs).unwrap_or_default(),
+                    suspended,
                 },
             }
         }
     };
     tree.file(status_path(key), status.render());
+    report.retry_after = status
+        .record
+        .suspended
+        .as_ref()
+        .filter(|_| status.record.phase == Phase::Suspended)
+        .and_then(|s| s.retry_after.as_deref())
+        .and_then(|text| humantime::parse_duration(text).ok());
     report.phase = Some(status.record.phase);
     report.message = status.message.clone();
     report.outputs = status.record.outputs.clone();
     report
+}
+
+/// The phase, message and record of a suspended workflow. A `retryAfter` that has
+/// suspended the same pipeline more often in a row than its `maxAttempts` allows fails
+/// the request instead.
+fn suspended(
+    suspension: Suspension,
+    before: Option<&Record>,
+    path: &str,
+) -> (Phase, String, Option<SuspendedRef>) {
+    let Suspension { pipeline, control } = suspension;
+    let retrying = control.retry_after.is_some();
+    let earlier = before
+        .and_then(|b| b.suspended.as_ref())
+        .filter(|s| s.pipeline == pipeline && s.retry_after.is_some());
+    let attempts = if retrying {
+        earlier.map_or(1, |s| s.attempts + 1)
+    } else {
+        0
+    };
+    let why = control
+        .message
+        .as_deref()
+        .map_or(String::new(), |m| format!(": {m}"));
+    if let Some(max) = control
+        .max_attempts
+        .filter(|max| retrying && attempts > *max)
+    {
+        let message = format!(
+            "pipeline {pipeline:?} asked for a retry {attempts} times in a row, more than its \
+             maxAttempts ({max}){why}"
+        );
+        return (Phase::Failed, message, None);
+    }
+    let message = match control.retry_after {
+        Some(after) => format!(
+            "suspended by pipeline {pipeline:?}{why}; it runs again after {} (attempt {attempts}{})",
+            humantime::format_duration(after),
+            control
+                .max_attempts
+                .map_or(String::new(), |max| format!(" of {max}")),
+        ),
+        None => format!(
+            "suspended by pipeline {pipeline:?}{why}; resume it with `promised reconcile \
+             --request {path}`"
+        ),
+    };
+    let record = SuspendedRef {
+        pipeline,
+        message: control.message,
+        retry_after: control
+            .retry_after
+            .map(|d| humantime::format_duration(d).to_string()),
+        attempts,
+    };
+    (Phase::Suspended, message, Some(record))
 }
 
 /// A request's output split by destination, with the placement record.
@@ -529,7 +601,7 @@ spec:
                 .collect(),
             metadata: Metadata {
                 selectors,
-                status: Map::new(),
+                ..Metadata::default()
             },
         }
     }

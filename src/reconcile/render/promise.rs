@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 use super::groups;
 use crate::model::{Platform, Promise};
 use crate::pipeline::RunOutput;
-use crate::reconcile::run::merged_status;
+use crate::reconcile::run::{Suspension, merged_status};
 use crate::scheduling::place_everywhere;
 use crate::state::layout::{STATIC_DEPENDENCIES_FILE, dependency_dir, promise_status_path};
-use crate::state::promise_status::{Availability, PromiseRecord, PromiseStatus};
+use crate::state::promise_status::{Availability, PromiseRecord, PromiseStatus, Unavailable};
 use crate::state::status::{OutputRef, PipelineRef, RequestRef};
 use crate::state::{DesiredTree, Keep};
 use crate::yaml;
@@ -24,6 +24,9 @@ pub enum PromiseOutcome {
     Ran(Vec<(String, RunOutput)>),
     /// Its Promise workflow failed: earlier outputs stay, and it is unavailable.
     Failed(String),
+    /// A pipeline's `workflow-control.yaml` suspended its Promise workflow: earlier
+    /// outputs stay, and it is unavailable until a later pass runs the workflow through.
+    Suspended(Suspension),
     /// A Promise it requires is not available: earlier outputs stay.
     Waiting(String),
     /// Left as the last pass wrote it.
@@ -94,9 +97,17 @@ pub(super) fn render_promise(
             // As in Kratix, `message` is the one key of a Promise workflow's status kept.
             (units, merged_status(&results).remove("message"))
         }),
-        PromiseOutcome::Failed(why) => Err((why, true)),
-        PromiseOutcome::Waiting(why) => Err((why, false)),
-        PromiseOutcome::DeleteFailed(why) => Err((format!("delete workflow failed: {why}"), true)),
+        PromiseOutcome::Failed(why) => Err((why, Unavailable::Failed)),
+        PromiseOutcome::Suspended(Suspension { pipeline, control }) => {
+            let why = control.message.map_or(String::new(), |m| format!(": {m}"));
+            let why = format!("its Promise workflow is suspended by pipeline {pipeline:?}{why}");
+            Err((why, Unavailable::Suspended))
+        }
+        PromiseOutcome::Waiting(why) => Err((why, Unavailable::Requirements)),
+        PromiseOutcome::DeleteFailed(why) => Err((
+            format!("delete workflow failed: {why}"),
+            Unavailable::Failed,
+        )),
     };
     let status = match placed {
         Ok((units, pipeline_message)) => {
@@ -121,7 +132,7 @@ pub(super) fn render_promise(
             PromiseStatus {
                 message: report.message.clone(),
                 pipeline_message,
-                failed: false,
+                unavailable: None,
                 record: PromiseRecord {
                     availability: Availability::Available,
                     reason: None,
@@ -132,15 +143,15 @@ pub(super) fn render_promise(
                 },
             }
         }
-        Err((why, failed)) => {
+        Err((why, unavailable)) => {
             tree.keep(Keep::PromiseOutputs(name));
             report.availability = Some(Availability::Unavailable);
-            report.failed = failed;
+            report.failed = unavailable == Unavailable::Failed;
             report.message = why.clone();
             PromiseStatus {
                 message: why.clone(),
                 pipeline_message: None,
-                failed,
+                unavailable: Some(unavailable),
                 record: PromiseRecord {
                     availability: Availability::Unavailable,
                     reason: Some(why),
@@ -165,7 +176,7 @@ fn place(
     platform: &Platform,
     promise: &Promise,
     results: &[(String, RunOutput)],
-) -> Result<Units, (String, bool)> {
+) -> Result<Units, (String, Unavailable)> {
     let mut units = Units::new();
     let mut owners: BTreeMap<&str, &str> = BTreeMap::new();
     if !promise.dependencies.is_empty() {
@@ -185,7 +196,7 @@ fn place(
                         "output: {other} and pipeline {pipeline:?} both write {path}; each \
                          dependency file must come from one place"
                     ),
-                    true,
+                    Unavailable::Failed,
                 ));
             }
         }
