@@ -78,7 +78,10 @@ pub fn validate(files: Vec<SourceFile>, skipped: &BTreeMap<String, Skipped>) -> 
         .collect();
     let schemas = Schemas::default();
     for promise in platform.promises.values() {
-        let text = texts.get(&promise.path).map(String::as_str).unwrap_or_default();
+        let text = texts
+            .get(&promise.path)
+            .map(String::as_str)
+            .unwrap_or_default();
         for message in invalid_schemas(promise, &schemas, text) {
             findings.push(Finding {
                 path: promise.path.clone(),
@@ -271,7 +274,11 @@ mod schema_tests {
     }
 
     fn lines(validation: &Validation) -> Vec<String> {
-        validation.findings.iter().map(ToString::to_string).collect()
+        validation
+            .findings
+            .iter()
+            .map(ToString::to_string)
+            .collect()
     }
 
     const PROMISE: &str = "kind: Promise\nmetadata: {name: app}\nspec:\n  api:\n    spec:\n      group: a.b\n      names: {kind: App}\n      versions:\n        - name: v0\n          served: false\n        - name: v1\n          schema:\n            openAPIV3Schema:\n              type: object\n              properties:\n                spec:\n                  type: object\n                  properties:\n                    size: {type: SIZE}\n";
