@@ -39,7 +39,8 @@ pub struct Job<'a> {
     pub key: &'a RequestKey,
     /// The request document.
     pub request: &'a RequestDoc,
-    /// The request file as committed, given to the pipeline as `object.yaml`.
+    /// The request as the API server would store it (`reconcile::prepare::Ready::object`),
+    /// given to the pipeline as `object.yaml`.
     pub object_yaml: &'a [u8],
     /// How long the whole pipeline may run, reading back its output included.
     pub timeout: Duration,
