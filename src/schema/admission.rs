@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 
 use super::structural::{DefaultValue, Structural};
 use super::{Violation, abbreviate};
+use crate::escape::one_line;
 use crate::yaml::MAX_DEPTH;
 
 /// How many bytes (as JSON) the defaults may add to one request: a request's array of
@@ -107,12 +108,15 @@ enum At<'p> {
 }
 
 impl At<'_> {
-    /// Dotted, as [`Violation::field`]: `spec.ports[0].name`; a long key is abbreviated.
+    /// Dotted, as [`Violation::field`]: `spec.ports[0].name`. A key is shown on one line
+    /// (a newline in a key could otherwise forge a line of `validate`'s report) and
+    /// abbreviated when long.
     fn dotted(&self) -> String {
+        let shown = |key: &str| abbreviate(&one_line(key), KEY_SHOWN);
         match self {
             At::Root => String::new(),
-            At::Key(At::Root, key) => abbreviate(key, KEY_SHOWN),
-            At::Key(parent, key) => format!("{}.{}", parent.dotted(), abbreviate(key, KEY_SHOWN)),
+            At::Key(At::Root, key) => shown(key),
+            At::Key(parent, key) => format!("{}.{}", parent.dotted(), shown(key)),
             At::Index(parent, index) => format!("{}[{index}]", parent.dotted()),
         }
     }
@@ -556,6 +560,14 @@ mod tests {
         let (stored, admitted) = store(schema, request(json!({"size": 1})));
         assert_eq!(stored["spec"], json!({}));
         assert_eq!(unknown(&admitted), ["spec.size: unknown field"]);
+    }
+
+    #[test]
+    fn an_unknown_key_with_a_newline_is_named_on_one_line() {
+        let schema = with_spec(json!({"type": "object"}));
+        let key = "x\nrequests/app/b.yaml:1: forged";
+        let (_, admitted) = store(schema, request(json!({key: 1})));
+        assert_eq!(admitted.unknown[0].field, "spec.x\\nrequests/app/b.yaml:1: forged");
     }
 
     #[test]
