@@ -125,6 +125,9 @@ impl At<'_> {
 /// How much of a long key a message shows: a requester's key can be megabytes long.
 const KEY_SHOWN: usize = 64;
 
+/// How many of an object's declared fields an unknown field is compared with.
+const SUGGEST_AMONG: usize = 1024;
+
 /// Where the object being walked comes from.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Origin {
@@ -174,8 +177,7 @@ impl Walk {
         self.done.changed |= map.len() != before;
         if origin != Origin::Default {
             for key in unknown {
-                let suggestion = suggest(&key, schema, at);
-                self.unknown(&At::Key(at, &key), suggestion);
+                self.unknown(&At::Key(at, &key), || suggest(&key, schema, at));
             }
         }
         if origin == Origin::Root {
@@ -292,20 +294,24 @@ impl Walk {
         });
         for key in unknown {
             self.done.changed = true;
-            let closest = closest(&key, OBJECT_META.iter().copied());
-            let suggestion = closest.map(|k| format!("metadata.{k}"));
+            let suggestion = || {
+                let closest = closest(&key, OBJECT_META.iter().copied());
+                closest.map(|k| format!("metadata.{k}"))
+            };
             self.unknown(&At::Key(&At::Key(&At::Root, "metadata"), &key), suggestion);
         }
     }
 
-    fn unknown(&mut self, at: &At<'_>, suggestion: Option<String>) {
+    /// Counts an unknown field, and names it (with `suggestion()`) while fewer than
+    /// [`UNKNOWN_LISTED`] are named.
+    fn unknown(&mut self, at: &At<'_>, suggestion: impl FnOnce() -> Option<String>) {
         if self.done.unknown.len() == UNKNOWN_LISTED {
             self.done.unlisted += 1;
             return;
         }
         self.done.unknown.push(UnknownField {
             field: at.dotted(),
-            suggestion,
+            suggestion: suggestion(),
         });
     }
 }
@@ -325,14 +331,17 @@ fn suggest(key: &str, schema: &Structural, at: &At<'_>) -> Option<String> {
 }
 
 /// The name among `known` closest to `key`: equal but for case, or within two edits
-/// and fewer than half its length (`w` is not a typo of `v`). Names longer than any
-/// field are not compared: the cost grows with both lengths.
+/// and fewer than half its length (`w` is not a typo of `v`). The cost grows with both
+/// lengths and the number of names, so long keys are not compared, names whose length
+/// differs by more than two are skipped, and only the first [`SUGGEST_AMONG`] are read.
 fn closest<'k>(key: &str, known: impl Iterator<Item = &'k str>) -> Option<&'k str> {
     if key.len() > KEY_SHOWN {
         return None;
     }
     let within = 2.min(key.chars().count() / 2);
     known
+        .take(SUGGEST_AMONG)
+        .filter(|k| k.len().abs_diff(key.len()) <= 2 || k.eq_ignore_ascii_case(key))
         .map(|k| {
             let distance = match k.eq_ignore_ascii_case(key) {
                 true => 0,
