@@ -327,10 +327,15 @@ mod tests {
     }
 
     #[test]
-    fn a_schema_as_deep_as_a_promise_may_nest_compiles_and_checks_on_a_small_stack() {
+    fn a_schema_as_deep_as_a_promise_may_nest_compiles_stores_and_checks_on_a_small_stack() {
         // 8 levels of Promise and CRD around the schema, two per nested property.
         let levels = (crate::yaml::PROMISE_MAX_DEPTH - 8) / 2;
-        let mut schema = json!({"type": "string"});
+        // Its innermost field has a default nested as deep as the rest allows.
+        let mut deep = json!(1);
+        for _ in 0..levels {
+            deep = json!([deep]);
+        }
+        let mut schema = json!({"type": "string", "default": deep});
         let mut request = json!(1);
         for _ in 0..levels {
             schema = json!({"type": "object", "properties": {"p": schema}});
@@ -338,6 +343,9 @@ mod tests {
         }
         let run = move || {
             let compiled = RequestSchema::compile(&schema).unwrap();
+            let mut stored = request.clone();
+            let admitted = compiled.admit(&mut stored).unwrap();
+            assert!(!admitted.changed, "{admitted:?}");
             compiled.violations(&request).len()
         };
         let thread = std::thread::Builder::new().stack_size(2 << 20).spawn(run);

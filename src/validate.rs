@@ -130,11 +130,15 @@ fn invalid_schemas(promise: &Promise, schemas: &Schemas, text: &str) -> Vec<Stri
     let Some(api) = &promise.api else {
         return Vec::new();
     };
-    let document = document_nested(text, PROMISE_MAX_DEPTH).unwrap_or_default();
+    // Parsed again only to find where a schema that does not compile is.
+    let mut document = None;
     let mut invalid = Vec::new();
     for version in &api.versions {
         if let Err(error) = schemas.get(promise, version).as_ref() {
-            let at = version_field(&document, &version.name)
+            let document = document.get_or_insert_with(|| {
+                document_nested(text, PROMISE_MAX_DEPTH).unwrap_or_default()
+            });
+            let at = version_field(document, &version.name)
                 .unwrap_or_else(|| format!("spec.api.spec.versions[{}]", version.name));
             invalid.push(format!(
                 "{at}.schema.{error}; requests for {}/{} cannot run until it is fixed",
