@@ -1,13 +1,20 @@
-//! Request validation against a Promise's `openAPIV3Schema`.
+//! Requests against a Promise's `openAPIV3Schema`: stored as the API server would store
+//! them ([`admission`]: pruned and defaulted), then validated.
 //!
 //! The schema is a Kubernetes structural schema: JSON Schema draft 4 plus OpenAPI's
-//! `nullable` and the `x-kubernetes-*` extensions. Those two are rewritten into plain
-//! JSON Schema before the `jsonschema` crate compiles it; the other extensions are
-//! annotations and are ignored. Formats are not enforced, as the API server does not
-//! enforce most of them either.
+//! `nullable` and the `x-kubernetes-*` extensions. For validation, those two are
+//! rewritten into plain JSON Schema before the `jsonschema` crate compiles it; the other
+//! extensions are read by pruning ([`structural`]). Formats are not enforced, as the API
+//! server does not enforce most of them either.
+
+mod admission;
+mod structural;
 
 use jsonschema::Draft;
 use serde_json::{Map, Value, json};
+
+pub use admission::{Admitted, DEFAULTS_MAX_BYTES, UNKNOWN_LISTED, UnknownField};
+use structural::Structural;
 
 /// One way in which a request does not fit its schema.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,21 +31,52 @@ impl std::fmt::Display for Violation {
     }
 }
 
+/// Why an `openAPIV3Schema` does not compile.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {message}", if field.is_empty() { "openAPIV3Schema".to_string() } else { format!("openAPIV3Schema.{field}") })]
+pub struct InvalidSchema {
+    /// Dotted path of the part of the schema at fault, from the schema's root; empty
+    /// for the root itself.
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
 /// A compiled schema of one API version.
 pub struct RequestSchema {
     validator: jsonschema::Validator,
+    structure: Structural,
 }
 
 impl RequestSchema {
-    /// Compiles an `openAPIV3Schema`. The error says what in the schema is invalid.
-    pub fn compile(open_api_v3_schema: &Value) -> Result<Self, String> {
+    /// Compiles an `openAPIV3Schema`. The error says where in the schema and what is
+    /// invalid.
+    pub fn compile(open_api_v3_schema: &Value) -> Result<Self, InvalidSchema> {
         let schema = to_json_schema(open_api_v3_schema.clone());
         let validator = jsonschema::options()
             .with_draft(Draft::Draft4)
             .should_validate_formats(false)
             .build(&schema)
-            .map_err(|err| format!("openAPIV3Schema is not a valid schema: {err}"))?;
-        Ok(RequestSchema { validator })
+            .map_err(|err| {
+                let field = dotted(err.instance_path().as_str());
+                InvalidSchema {
+                    field: if field == "." { String::new() } else { field },
+                    message: without_long_values(err.to_string(), &err.instance().to_string()),
+                }
+            })?;
+        let structure = Structural::read(open_api_v3_schema);
+        Ok(RequestSchema {
+            validator,
+            structure,
+        })
+    }
+
+    /// Stores `document` (a whole request) in place as the API server would: prunes
+    /// the fields the schema does not declare (naming them), drops `status` and the
+    /// `null`s the schema does not allow, fills in `default`s. The error is a default
+    /// that would make the request too large or too deep.
+    pub fn admit(&self, document: &mut Value) -> Result<Admitted, Violation> {
+        admission::admit(document, &self.structure)
     }
 
     /// Every violation of `document`, sorted by field; empty when it is valid.
@@ -90,6 +128,16 @@ pub(crate) fn abbreviate(text: &str, keep: usize) -> String {
         end -= 1;
     }
     format!("{}… ({} bytes)", &text[..end], text.len())
+}
+
+/// Stores `document` as the API server would for a version with no schema: only its
+/// `status` goes.
+pub fn admit_without_schema(document: &mut Value) -> Admitted {
+    let schema = Structural {
+        preserve_unknown: true,
+        ..Structural::default()
+    };
+    admission::admit(document, &schema).expect("no defaults, so within the bounds")
 }
 
 /// Rewrites the OpenAPI dialect into JSON Schema. Only schema positions are visited
@@ -279,10 +327,15 @@ mod tests {
     }
 
     #[test]
-    fn a_schema_as_deep_as_a_promise_may_nest_compiles_and_checks_on_a_small_stack() {
+    fn a_schema_as_deep_as_a_promise_may_nest_compiles_stores_and_checks_on_a_small_stack() {
         // 8 levels of Promise and CRD around the schema, two per nested property.
         let levels = (crate::yaml::PROMISE_MAX_DEPTH - 8) / 2;
-        let mut schema = json!({"type": "string"});
+        // Its innermost field has a default nested as deep as the rest allows.
+        let mut deep = json!(1);
+        for _ in 0..levels {
+            deep = json!([deep]);
+        }
+        let mut schema = json!({"type": "string", "default": deep});
         let mut request = json!(1);
         for _ in 0..levels {
             schema = json!({"type": "object", "properties": {"p": schema}});
@@ -290,6 +343,9 @@ mod tests {
         }
         let run = move || {
             let compiled = RequestSchema::compile(&schema).unwrap();
+            let mut stored = request.clone();
+            let admitted = compiled.admit(&mut stored).unwrap();
+            assert!(!admitted.changed, "{admitted:?}");
             compiled.violations(&request).len()
         };
         let thread = std::thread::Builder::new().stack_size(2 << 20).spawn(run);

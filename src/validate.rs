@@ -4,10 +4,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
+use serde_json::Value;
+
 use crate::git::Skipped;
-use crate::model::{Platform, SourceFile};
+use crate::model::{Platform, Promise, SourceFile};
 use crate::reconcile::prepare::{Rejection, Schemas, check};
-use crate::yaml::{field_lines, line_of};
+use crate::yaml::{PROMISE_MAX_DEPTH, document_nested, field_lines, line_of};
 
 /// One problem in one file.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -75,6 +77,20 @@ pub fn validate(files: Vec<SourceFile>, skipped: &BTreeMap<String, Skipped>) -> 
         })
         .collect();
     let schemas = Schemas::default();
+    for promise in platform.promises.values() {
+        let text = texts
+            .get(&promise.path)
+            .map(String::as_str)
+            .unwrap_or_default();
+        for message in invalid_schemas(promise, &schemas, text) {
+            findings.push(Finding {
+                path: promise.path.clone(),
+                line: line_for(&promise.path, None, &message),
+                message,
+            });
+        }
+    }
+    // A request whose Promise's schema does not compile is not reported: the Promise is.
     for request in &platform.requests {
         if let Err(Rejection::Invalid { problems, .. }) = check(&platform, &schemas, request) {
             for problem in problems {
@@ -106,6 +122,44 @@ pub fn validate(files: Vec<SourceFile>, skipped: &BTreeMap<String, Skipped>) -> 
         warnings,
         checked,
     }
+}
+
+/// What is wrong with each schema of `promise` (its file is `text`) that does not
+/// compile, as `field: message` with the field dotted from the file's root.
+fn invalid_schemas(promise: &Promise, schemas: &Schemas, text: &str) -> Vec<String> {
+    let Some(api) = &promise.api else {
+        return Vec::new();
+    };
+    // Parsed again only to find where a schema that does not compile is.
+    let mut document = None;
+    let mut invalid = Vec::new();
+    for version in &api.versions {
+        if let Err(error) = schemas.get(promise, version).as_ref() {
+            let document = document.get_or_insert_with(|| {
+                document_nested(text, PROMISE_MAX_DEPTH).unwrap_or_default()
+            });
+            let at = version_field(document, &version.name)
+                .unwrap_or_else(|| format!("spec.api.spec.versions[{}]", version.name));
+            invalid.push(format!(
+                "{at}.schema.{error}; requests for {}/{} cannot run until it is fixed",
+                api.group, version.name
+            ));
+        }
+    }
+    invalid
+}
+
+/// Where the version named `name` of a Promise's API is in the Promise's `document`:
+/// `spec.api.spec.versions[0]`, or under the seed era's `spec.xaasCrd`.
+fn version_field(document: &Value, name: &str) -> Option<String> {
+    ["api", "xaasCrd"].into_iter().find_map(|field| {
+        let versions = document.pointer(&format!("/spec/{field}/spec/versions"))?;
+        let index = versions
+            .as_array()?
+            .iter()
+            .position(|v| v.get("name").and_then(Value::as_str) == Some(name))?;
+        Some(format!("spec.{field}.spec.versions[{index}]"))
+    })
 }
 
 /// `line 3 column 5: ...` gives 3.
@@ -207,6 +261,79 @@ mod tests {
         assert_eq!(
             lines[4],
             "requests/app/vendor:1: a submodule, whose files promised does not read: commit the files themselves"
+        );
+    }
+}
+
+#[cfg(test)]
+mod schema_tests {
+    use super::*;
+
+    fn file(path: &str, text: &str) -> SourceFile {
+        SourceFile {
+            path: path.into(),
+            blob: String::new(),
+            bytes: text.into(),
+        }
+    }
+
+    fn lines(validation: &Validation) -> Vec<String> {
+        validation
+            .findings
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    const PROMISE: &str = "kind: Promise\nmetadata: {name: app}\nspec:\n  api:\n    spec:\n      group: a.b\n      names: {kind: App}\n      versions:\n        - name: v0\n          served: false\n        - name: v1\n          schema:\n            openAPIV3Schema:\n              type: object\n              properties:\n                spec:\n                  type: object\n                  properties:\n                    size: {type: SIZE}\n";
+
+    #[test]
+    fn a_schema_that_does_not_compile_is_reported_once_at_the_promise() {
+        let request = |name: &str| {
+            let text = format!("apiVersion: a.b/v1\nkind: App\nmetadata: {{name: {name}}}\n");
+            file(&format!("requests/app/{name}.yaml"), &text)
+        };
+        let validation = validate(
+            vec![
+                file("promises/app.yaml", PROMISE),
+                request("a"),
+                request("b"),
+            ],
+            &BTreeMap::new(),
+        );
+        let lines = lines(&validation);
+        assert_eq!(lines.len(), 1, "{lines:#?}");
+        assert!(
+            lines[0].starts_with(
+                "promises/app.yaml:19: spec.api.spec.versions[1].schema.openAPIV3Schema.properties.spec.properties.size.type: "
+            ),
+            "{}",
+            lines[0]
+        );
+        assert!(
+            lines[0].ends_with("requests for a.b/v1 cannot run until it is fixed"),
+            "{}",
+            lines[0]
+        );
+    }
+
+    #[test]
+    fn an_unknown_field_is_named_with_a_suggestion_on_its_line() {
+        let promise = PROMISE.replace("{type: SIZE}", "{type: string}");
+        let request = "apiVersion: a.b/v1\nkind: App\nmetadata:\n  name: a\n  lables: {a: b}\nspec:\n  sise: small\n";
+        let validation = validate(
+            vec![
+                file("promises/app.yaml", &promise),
+                file("requests/app/a.yaml", request),
+            ],
+            &BTreeMap::new(),
+        );
+        assert_eq!(
+            lines(&validation),
+            [
+                "requests/app/a.yaml:5: metadata.lables: unknown field, did you mean metadata.labels?",
+                "requests/app/a.yaml:7: spec.sise: unknown field, did you mean spec.size?",
+            ]
         );
     }
 }

@@ -105,7 +105,10 @@ fn run_pipelines(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     }
     let platform;
     let (subject, object) = match (kind, &args.request) {
-        (WorkflowType::Promise, _) => (Subject::promise(&promise), promise_text.as_bytes()),
+        (WorkflowType::Promise, _) => (
+            Subject::promise(&promise),
+            std::borrow::Cow::Borrowed(promise_text.as_bytes()),
+        ),
         (WorkflowType::Resource, None) => {
             anyhow::bail!("--request: a resource workflow runs on a request file")
         }
@@ -132,10 +135,7 @@ fn run_pipelines(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
                 .first()
                 .context("the request file was not read")?;
             match prepare(&platform, &Schemas::default(), request) {
-                Ok(ready) => (
-                    Subject::request(&request.key, ready.document),
-                    &request.bytes[..],
-                ),
+                Ok(ready) => (Subject::request(&request.key, ready.document), ready.object),
                 Err(
                     Outcome::Invalid(message)
                     | Outcome::Unreconciled(message)
@@ -152,13 +152,13 @@ fn run_pipelines(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     let mut results: Vec<(String, RunOutput)> = Vec::new();
     for pipeline in promise.workflows.pipelines(kind, action) {
         let status = merged_status(&results);
-        let with_status = (!status.is_empty()).then(|| object_with_status(object, status));
+        let with_status = (!status.is_empty()).then(|| object_with_status(&object, status));
         let job = Job {
             promise: &promise,
             pipeline,
             workflow: (kind, action),
             object: subject,
-            object_yaml: with_status.as_deref().unwrap_or(object),
+            object_yaml: with_status.as_deref().unwrap_or(&object),
             timeout: args.timeout,
             limits: args.output_limits.limits(),
         };

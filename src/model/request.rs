@@ -45,7 +45,8 @@ pub struct RequestFile {
     pub path: String,
     /// Git blob id of the file: changes exactly when the file changes.
     pub blob: String,
-    /// The bytes as committed; the pipeline sees these as `object.yaml`.
+    /// The bytes as committed; the pipeline sees these as `object.yaml` unless storing the
+    /// request as the API server would changes it (`reconcile::prepare::Ready::object`).
     pub bytes: Vec<u8>,
     /// Identity: from the document, or from the path when the document has none.
     pub key: RequestKey,

@@ -42,7 +42,8 @@ pub struct Job<'a> {
     pub workflow: (WorkflowType, Action),
     /// The object the workflow runs on.
     pub object: Subject<'a>,
-    /// The object as the pipeline reads it in `object.yaml`: the document as committed,
+    /// The object as the pipeline reads it in `object.yaml`: a request as the API
+    /// server would store it (`reconcile::prepare::Ready::object`), or the Promise file;
     /// with the status the workflow's earlier pipelines wrote.
     pub object_yaml: &'a [u8],
     /// How long the whole pipeline may run, reading back its output included.

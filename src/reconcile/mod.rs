@@ -237,7 +237,7 @@ pub fn reconcile(
                         promise: ready.promise,
                         kind: (WorkflowType::Resource, Action::Configure),
                         subject: Subject::request(&request.key, ready.document),
-                        object_yaml: &request.bytes,
+                        object_yaml: &ready.object,
                     };
                     match workflow.run(executor, options, folder) {
                         Ok(run::Finished {

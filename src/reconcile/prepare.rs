@@ -1,17 +1,19 @@
 //! Which requests can run: a request runs only when its document reads, its Promise is
-//! loaded, its apiVersion/kind is one the Promise serves, and it fits that version's
-//! schema. Pure.
+//! loaded, its apiVersion/kind is one the Promise serves, and, stored as the API server
+//! would store it (pruned and defaulted), it has no unknown field and fits that
+//! version's schema. Pure.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use super::render::Outcome;
 use crate::model::{ApiVersion, Platform, Promise, RequestDoc, RequestFile, RequestKey};
-use crate::schema::RequestSchema;
+use crate::schema::{InvalidSchema, RequestSchema, admit_without_schema};
 use crate::state::status::Record;
 
 /// A version's compiled schema, `None` when it has none, or why it does not compile.
-type Compiled = Arc<Result<Option<RequestSchema>, String>>;
+type Compiled = Arc<Result<Option<RequestSchema>, InvalidSchema>>;
 
 /// Compiled schemas by Promise and version, so each compiles once per pass, whichever
 /// worker checks a request of it first.
@@ -21,18 +23,14 @@ pub struct Schemas {
 }
 
 impl Schemas {
-    fn get(&self, promise: &Promise, version: &ApiVersion) -> Compiled {
+    /// The compiled schema of `version` of `promise`, compiled on first use. An error
+    /// is the Promise's: `validate` reports it at the Promise's file, once.
+    pub(crate) fn get(&self, promise: &Promise, version: &ApiVersion) -> Compiled {
         let mut compiled = self.compiled.lock().expect("no panics hold the lock");
         let slot = (promise.name.to_string(), version.name.clone());
         let schema = compiled.entry(slot).or_insert_with(|| {
-            let schema = version
-                .schema
-                .as_ref()
-                .map(RequestSchema::compile)
-                .transpose();
-            let schema =
-                schema.map_err(|e| format!("Promise {:?} ({}): {e}", promise.name, promise.path));
-            Arc::new(schema)
+            let schema = version.schema.as_ref().map(RequestSchema::compile);
+            Arc::new(schema.transpose())
         });
         Arc::clone(schema)
     }
@@ -44,6 +42,10 @@ pub struct Ready<'a> {
     pub promise: &'a Promise,
     /// Its document.
     pub document: &'a RequestDoc,
+    /// What its pipelines read as `object.yaml`: the request as the API server would
+    /// store it. That is the committed bytes, comments and all, when storing changes
+    /// nothing; otherwise the pruned and defaulted document, written anew.
+    pub object: Cow<'a, [u8]>,
 }
 
 /// One thing wrong with a request.
@@ -69,6 +71,9 @@ impl std::fmt::Display for Problem {
 pub enum Rejection {
     /// Its Promise may be one of the unreadable files: it is left as it is.
     Unreconciled(String),
+    /// Its Promise's schema does not compile: it cannot run until the Promise is
+    /// fixed. The problem is the Promise's, and `validate` reports it there.
+    PromiseSchema(String),
     /// It cannot run until the requester fixes it.
     Invalid {
         /// A line that introduces the problems, if there are several.
@@ -93,6 +98,7 @@ impl Rejection {
     pub fn into_outcome(self) -> Outcome {
         match self {
             Rejection::Unreconciled(message) => Outcome::Unreconciled(message),
+            Rejection::PromiseSchema(message) => Outcome::Invalid(message),
             Rejection::Invalid { headline, problems } => {
                 let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
                 let lines = lines.join("\n");
@@ -163,30 +169,59 @@ pub fn check<'a>(
             ),
         ));
     };
-    match schemas.get(promise, version).as_ref() {
-        Err(message) => Err(Rejection::invalid(None, message.clone())),
-        Ok(None) => Ok(Ready { promise, document }),
-        Ok(Some(schema)) => {
-            let value = request.value().map_err(|e| Rejection::invalid(None, e))?;
-            let violations = schema.violations(&value);
-            if violations.is_empty() {
-                return Ok(Ready { promise, document });
-            }
-            Err(Rejection::Invalid {
-                headline: Some(format!(
-                    "the request does not match the schema of {}",
-                    document.api_version
-                )),
-                problems: violations
-                    .into_iter()
-                    .map(|v| Problem {
-                        field: Some(v.field),
-                        message: v.message,
-                    })
-                    .collect(),
-            })
-        }
+    let compiled = schemas.get(promise, version);
+    let schema = compiled.as_ref().as_ref().map_err(|_| {
+        Rejection::PromiseSchema(format!(
+            "Promise {:?}'s schema of {} is invalid (see {}; `promised validate` says where); \
+             its requests wait until it is fixed",
+            promise.name, document.api_version, promise.path
+        ))
+    })?;
+    let mut value = request.value().map_err(|e| Rejection::invalid(None, e))?;
+    let admitted = match schema {
+        Some(schema) => schema
+            .admit(&mut value)
+            .map_err(|v| Rejection::invalid(Some(&v.field), v.message))?,
+        None => admit_without_schema(&mut value),
+    };
+    let mut problems: Vec<Problem> = admitted
+        .unknown
+        .iter()
+        .map(|unknown| Problem {
+            field: Some(unknown.field.clone()),
+            message: unknown.message(),
+        })
+        .collect();
+    if admitted.unlisted > 0 {
+        problems.push(Problem {
+            field: None,
+            message: format!("and {} more unknown fields", admitted.unlisted),
+        });
     }
+    if let Some(schema) = schema {
+        problems.extend(schema.violations(&value).into_iter().map(|v| Problem {
+            field: Some(v.field),
+            message: v.message,
+        }));
+    }
+    if !problems.is_empty() {
+        return Err(Rejection::Invalid {
+            headline: Some(format!(
+                "the request does not match the schema of {}",
+                document.api_version
+            )),
+            problems,
+        });
+    }
+    let object = match admitted.changed {
+        false => Cow::Borrowed(request.bytes.as_slice()),
+        true => Cow::Owned(crate::yaml::to_string(&value).into_bytes()),
+    };
+    Ok(Ready {
+        promise,
+        document,
+        object,
+    })
 }
 
 /// Gives a request file that no longer reads (a YAML error, a missing name) the identity

@@ -17,6 +17,7 @@ mod reconcile;
 mod scheduling;
 mod secrets;
 mod serve;
+mod stored_requests;
 mod support;
 mod unread_entries;
 mod worktree;
