@@ -281,3 +281,69 @@ fn pipeline_run_writes_the_folders_for_a_promise_author() {
     assert!(out.join("configure/output/ns.yaml").exists());
     assert!(out.join("configure/input/object.yaml").exists());
 }
+
+#[test]
+fn a_seed_era_promise_runs_on_legacy_clusters_with_map_form_cluster_selectors() {
+    let render = image(
+        "seed-era-render",
+        Some(
+            "printf 'apiVersion: v1\\nkind: ConfigMap\\nmetadata:\\n  name: seed\\ndata:\\n  size: %s\\n' \"$(sed -n 's/^ *size: *//p' /input/object.yaml)\" > /output/configmap.yaml && printf 'environment: prod\\n' > /metadata/cluster-selectors.yaml",
+        ),
+    );
+    let promise = format!(
+        r#"apiVersion: platform.kratix.io/v1alpha1
+kind: Promise
+metadata:
+  name: app
+  annotations: {{promised.dev/executor: podman}}
+spec:
+  xaasCrd:
+    apiVersion: apiextensions.k8s.io/v1
+    kind: CustomResourceDefinition
+    spec:
+      group: test.promised.dev
+      names: {{kind: App, plural: apps}}
+      versions: [{{name: v1, served: true}}]
+  workerClusterResources:
+    - apiVersion: v1
+      kind: Namespace
+      metadata: {{name: app-system}}
+  xaasRequestPipeline:
+    - {render}
+"#
+    );
+    let repo = TestRepo::new();
+    repo.write("promises/app.yaml", &promise);
+    for environment in ["dev", "prod"] {
+        repo.write(
+            &format!("destinations/{environment}.yaml"),
+            &format!(
+                "apiVersion: platform.kratix.io/v1alpha1\nkind: Cluster\nmetadata:\n  name: worker-{environment}\n  labels: {{environment: {environment}}}\n"
+            ),
+        );
+    }
+    repo.write("requests/app/a.yaml", &request("a", "team", "large"));
+    repo.commit("A seed-era Promise");
+    let validate = crate::support::promised(&["validate", "--repo", repo.path().to_str().unwrap()]);
+    assert!(
+        validate.stdout.contains("spec.xaasCrd: the seed era's field, deprecated"),
+        "{}",
+        validate.stdout
+    );
+    let run = repo.reconcile(&[]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    insta::assert_snapshot!(repo.managed_files(), @r"
+    state/worker-dev/dependencies/app/SHA256SUMS
+    state/worker-dev/dependencies/app/static-dependencies.yaml
+    state/worker-dev/kustomization.yaml
+    state/worker-prod/dependencies/app/SHA256SUMS
+    state/worker-prod/dependencies/app/static-dependencies.yaml
+    state/worker-prod/kustomization.yaml
+    state/worker-prod/resources/team/app/a/SHA256SUMS
+    state/worker-prod/resources/team/app/a/configmap.yaml
+    status/app.yaml
+    status/app/team/a.yaml
+    ");
+    let output = repo.show("state/worker-prod/resources/team/app/a/configmap.yaml");
+    assert!(output.contains("size: large"), "{output}");
+}
