@@ -5,8 +5,9 @@ use std::path::PathBuf;
 
 use super::{EXIT_OK, EXIT_PROBLEMS};
 use crate::git::{GixStore, Store};
-use crate::state::layout::status_owner;
-use crate::state::status::{Phase, read_record};
+use crate::state::layout::{promise_status_owner, status_owner};
+use crate::state::promise_status::{Availability, read_promise_record};
+use crate::state::status::read_record;
 use crate::yaml;
 
 /// Arguments of `promised status`.
@@ -19,17 +20,50 @@ pub struct StatusArgs {
     #[arg(long, default_value = "HEAD")]
     pub rev: String,
     /// Show this request's whole status file: a request file path
-    /// (requests/redis/a.yaml) or promise/namespace/name.
+    /// (requests/redis/a.yaml) or promise/namespace/name; or a Promise's, as
+    /// Promise/<name>.
     pub request: Option<String>,
 }
 
-/// Prints a table of every request, or one request's status file.
+/// Prints a table of every Promise and request, or one status file.
 pub fn run(args: StatusArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     let store = GixStore::open_revision(&args.repo, &args.rev)?;
     let snapshot = store.snapshot()?;
+    let mut rows = Vec::new();
+    let promise_paths = snapshot.paths(|path| promise_status_owner(path).is_some());
+    for file in store.read(&snapshot, &promise_paths)? {
+        let name = promise_status_owner(&file.path).expect("filtered to Promise status files");
+        let key = format!("Promise/{name}");
+        if let Some(wanted) = &args.request {
+            if *wanted == key {
+                out.write_all(&file.bytes)?;
+                return Ok(EXIT_OK);
+            }
+            continue;
+        }
+        let record = read_promise_record(&file.bytes);
+        let available = record
+            .as_ref()
+            .is_some_and(|r| r.availability == Availability::Available);
+        let phase = if available {
+            "Available"
+        } else {
+            "Unavailable"
+        };
+        let destinations: Vec<String> = record
+            .as_ref()
+            .map(|r| r.outputs.iter().map(|o| o.destination.clone()).collect())
+            .unwrap_or_default();
+        rows.push((
+            key,
+            phase.to_string(),
+            destinations.join(","),
+            first_message_line(&file.bytes),
+            !available,
+        ));
+    }
     let paths = snapshot.paths(|path| status_owner(path).is_some());
     let files = store.read(&snapshot, &paths)?;
-    let mut rows = Vec::new();
     for file in &files {
         let key = status_owner(&file.path).expect("filtered to status files");
         let record = read_record(&file.bytes);
@@ -44,15 +78,7 @@ pub fn run(args: StatusArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
             }
             continue;
         }
-        let text = String::from_utf8_lossy(&file.bytes);
-        let message = yaml::document(&text)
-            .ok()
-            .and_then(|doc| {
-                doc.get("message")
-                    .and_then(|m| m.as_str())
-                    .map(String::from)
-            })
-            .unwrap_or_default();
+        let message = first_message_line(&file.bytes);
         let phase = record
             .as_ref()
             .map_or("?".to_string(), |r| format!("{:?}", r.phase));
@@ -60,14 +86,12 @@ pub fn run(args: StatusArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
             .as_ref()
             .map(|r| r.outputs.iter().map(|o| o.destination.clone()).collect())
             .unwrap_or_default();
-        let failed = record
-            .as_ref()
-            .is_none_or(|r| matches!(r.phase, Phase::Failed | Phase::Invalid));
+        let failed = record.as_ref().is_none_or(|r| !r.phase.is_settled());
         rows.push((
             key.to_string(),
             phase,
             destinations.join(","),
-            message.lines().next().unwrap_or_default().to_string(),
+            message,
             failed,
         ));
     }
@@ -82,14 +106,14 @@ pub fn run(args: StatusArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
             .max(title.len())
     };
     let (w0, w1, w2) = (
-        width(|r| &r.0, "REQUEST"),
+        width(|r| &r.0, "OBJECT"),
         width(|r| &r.1, "PHASE"),
         width(|r| &r.2, "DESTINATIONS"),
     );
     writeln!(
         out,
         "{:w0$}  {:w1$}  {:w2$}  MESSAGE",
-        "REQUEST", "PHASE", "DESTINATIONS"
+        "OBJECT", "PHASE", "DESTINATIONS"
     )?;
     for (key, phase, destinations, message, _) in &rows {
         writeln!(out, "{key:w0$}  {phase:w1$}  {destinations:w2$}  {message}")?;
@@ -99,4 +123,14 @@ pub fn run(args: StatusArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     } else {
         EXIT_OK
     })
+}
+
+/// The first line of a status file's `message`.
+fn first_message_line(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let message = yaml::document(&text).ok().and_then(|doc| {
+        let message = doc.get("message")?.as_str()?;
+        Some(message.lines().next().unwrap_or_default().to_string())
+    });
+    message.unwrap_or_default()
 }

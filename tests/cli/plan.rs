@@ -162,9 +162,10 @@ fn status_lists_every_request_and_shows_one() {
         .replace_all(&run.stdout, "[dest]")
         .into_owned();
     insta::assert_snapshot!(table, @r"
-    REQUEST     PHASE  DESTINATIONS  MESSAGE
-    app/team/a  Ready  [dest]          output written to [dest]
-    app/team/b  Ready  [dest]          output written to [dest]
+    OBJECT       PHASE      DESTINATIONS  MESSAGE
+    Promise/app  Available                available
+    app/team/a   Ready      [dest]          output written to [dest]
+    app/team/b   Ready      [dest]          output written to [dest]
     ");
     let one = promised(&[
         "status",

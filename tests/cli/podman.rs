@@ -326,7 +326,9 @@ spec:
     repo.commit("A seed-era Promise");
     let validate = crate::support::promised(&["validate", "--repo", repo.path().to_str().unwrap()]);
     assert!(
-        validate.stdout.contains("spec.xaasCrd: the seed era's field, deprecated"),
+        validate
+            .stdout
+            .contains("spec.xaasCrd: the seed era's field, deprecated"),
         "{}",
         validate.stdout
     );
