@@ -19,7 +19,8 @@ pub use pipeline::{Container, EnvVar, Pipeline, PodSettings};
 pub use platform::{INPUT_DIRS, Platform, SourceFile, is_input};
 pub use promise::{Api, ApiVersion, INTERVAL_ANNOTATION, PLATFORM_API_VERSION, Promise};
 pub use request::{
-    DEFAULT_NAMESPACE, INVALID_NAMES, RequestDoc, RequestFile, RequestKey, promise_folder,
+    DEFAULT_NAMESPACE, INVALID_NAMES, MAX_DOCUMENTS, Part, RequestDoc, RequestFile, RequestKey,
+    promise_folder,
 };
 
 /// Kubernetes labels, or a selector's `matchLabels`; sorted, so output is stable.
