@@ -10,6 +10,7 @@ mod hostile_reads;
 mod http_limits;
 mod kube_double;
 mod kubernetes;
+mod multidoc;
 mod plan;
 mod podman;
 mod reconcile;
