@@ -32,6 +32,10 @@ pub struct RunArgs {
     /// The request file.
     #[arg(long)]
     pub request: PathBuf,
+    /// Which request of a request file of several documents to run, by
+    /// `metadata.name`.
+    #[arg(long)]
+    pub name: Option<String>,
     /// Where to write each pipeline's input, output and metadata folders
     /// (`<out>/<pipeline>/{input,output,metadata}`); must not exist or be empty.
     #[arg(long)]
@@ -78,10 +82,28 @@ fn run_pipelines(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
             bytes,
         },
     ]);
-    let request: &RequestFile = platform
-        .requests
-        .first()
-        .context("the request file was not read")?;
+    let request: &RequestFile = match (&args.name, platform.requests.as_slice()) {
+        (None, [one]) => one,
+        (None, []) => anyhow::bail!("the request file was not read"),
+        (None, several) => {
+            let names: Vec<&str> = several.iter().map(|r| r.key.name.as_str()).collect();
+            anyhow::bail!(
+                "--request {}: the file holds {} requests ({}); pick one with --name",
+                args.request.display(),
+                several.len(),
+                names.join(", ")
+            )
+        }
+        (Some(name), all) => all
+            .iter()
+            .find(|r| r.key.name.as_str() == name)
+            .with_context(|| {
+                format!(
+                    "--request {}: no request named {name:?}",
+                    args.request.display()
+                )
+            })?,
+    };
     let ready = match prepare(&platform, &Schemas::default(), request) {
         Ok(ready) => ready,
         Err(

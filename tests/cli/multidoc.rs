@@ -192,3 +192,47 @@ fn a_plan_reruns_only_the_documents_that_changed() {
         plan.stdout
     );
 }
+
+#[test]
+fn pipeline_run_runs_the_request_of_a_file_of_several_named_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let promise = crate::support::promise("app", "", CONFIGMAP_SCRIPT);
+    fs_err::write(dir.path().join("promise.yaml"), promise).unwrap();
+    let requests = team_file(&[("a", "small"), ("b", "large")]);
+    fs_err::write(dir.path().join("team.yaml"), &requests).unwrap();
+    let run = |name: Option<&str>| {
+        let out = dir.path().join(format!("out-{}", name.unwrap_or("none")));
+        let mut args = vec![
+            "pipeline".to_string(),
+            "run".into(),
+            "--executor".into(),
+            "process".into(),
+            "--promise".into(),
+            dir.path().join("promise.yaml").display().to_string(),
+            "--request".into(),
+            dir.path().join("team.yaml").display().to_string(),
+            "--out".into(),
+            out.display().to_string(),
+        ];
+        args.extend(
+            name.map(|n| ["--name".to_string(), n.to_string()])
+                .into_iter()
+                .flatten(),
+        );
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        (promised(&args), out)
+    };
+    let (unnamed, _) = run(None);
+    assert_eq!(unnamed.code, 2, "{}{}", unnamed.stdout, unnamed.stderr);
+    assert!(
+        unnamed
+            .stderr
+            .contains("the file holds 2 requests (a, b); pick one with --name"),
+        "{}",
+        unnamed.stderr
+    );
+    let (named, out) = run(Some("b"));
+    assert_eq!(named.code, 0, "{}{}", named.stdout, named.stderr);
+    let object = fs_err::read_to_string(out.join("configure/input/object.yaml")).unwrap();
+    assert_eq!(object, request("b", "team", "large"));
+}
