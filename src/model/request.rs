@@ -58,8 +58,9 @@ pub struct RequestFile {
     pub key: RequestKey,
     /// The parsed document, or why it could not be read.
     pub document: Result<RequestDoc, String>,
-    /// Where in its file the document is, when the file holds several.
-    pub part: Option<Part>,
+    /// Where in its file the document is, when the file holds several. Boxed: most
+    /// files hold one, and a pass may hold 100k requests.
+    pub part: Option<Box<Part>>,
     /// Whether this is a request the status records for this file although the file no
     /// longer gives it, because a document of it (or the whole file) does not read: it
     /// is left as it is, outputs and status, until the file reads again (see
@@ -129,7 +130,7 @@ impl RequestFile {
                 line: slice.line,
                 digest: sha256(&text),
             };
-            RequestFile::parse_part(path, &blob, text, part)
+            RequestFile::parse_part(path, &blob, text, Box::new(part))
         });
         requests.collect()
     }
@@ -164,7 +165,7 @@ impl RequestFile {
     /// Reads one document of a file of several, `None` when it holds nothing (`~`).
     /// A document's name is its own: one without a name, or whose names cannot be
     /// folders, gets a key of safe parts of its own (the file name is no one's).
-    fn parse_part(path: &str, blob: &str, bytes: Vec<u8>, part: Part) -> Option<Self> {
+    fn parse_part(path: &str, blob: &str, bytes: Vec<u8>, part: Box<Part>) -> Option<Self> {
         let promise = promise_folder(path).unwrap_or_default();
         let parsed = match std::str::from_utf8(&bytes) {
             Err(_) => Err("the document is not UTF-8 text".to_string()),
