@@ -472,6 +472,23 @@ mod tests {
     }
 
     #[test]
+    fn a_request_is_found_again_in_an_older_version_of_its_file_by_its_key() {
+        let b = A.replace("name: a", "name: b");
+        let old = read_all(&format!("{A}---\n{b}"));
+        let new = read_all(&format!(
+            "{}---\n{b}",
+            A.replace("kind: redis", "kind: cache")
+        ));
+        let key = &new[1].key;
+        let again = old.into_iter().find(|r| r.key == *key).unwrap();
+        assert_eq!(again.bytes, new[1].bytes, "what its pipeline was given");
+        assert_eq!(
+            again.part.unwrap().digest,
+            new[1].part.as_ref().unwrap().digest
+        );
+    }
+
+    #[test]
     fn a_file_of_one_document_reads_whole_as_before() {
         for text in [
             A.to_string(),

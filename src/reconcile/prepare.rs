@@ -238,13 +238,14 @@ pub fn check<'a>(
 /// services they name would look orphaned and be removed.
 ///
 /// Per file, the recorded identities that no request holds now are its orphans; its
-/// requests that do not read and have no recorded identity of their own are its broken
-/// ones. One broken request and one orphan: the request takes the identity (as a file of
-/// one document that breaks does). Otherwise, while any broken request remains, every
-/// orphan is [held](RequestFile::held): left as it is, outputs and status, since which
-/// of them the broken documents were cannot be known, and a document removed at the same
-/// time goes once the file reads again. With no broken request, orphans are documents
-/// removed on purpose and go.
+/// requests whose document does not read are its broken ones, and of those the ones
+/// without an identity recorded for this file are candidates to be an orphan. One
+/// candidate and one orphan: the candidate takes the identity (as a file of one document
+/// that breaks does). Otherwise, while any request of the file is broken, every orphan
+/// is [held](RequestFile::held): left as it is, outputs and status, since which of them
+/// the broken documents were cannot be known; a document removed meanwhile goes once
+/// the file reads again. With no broken request, orphans are documents removed on
+/// purpose and go.
 pub fn keep_identities(platform: &mut Platform, previous: &BTreeMap<RequestKey, Record>) {
     return_identities(platform, previous);
     let taken: BTreeSet<&RequestKey> = platform.requests.iter().map(|r| &r.key).collect();
@@ -254,58 +255,60 @@ pub fn keep_identities(platform: &mut Platform, previous: &BTreeMap<RequestKey, 
         orphans.entry(path).or_default().push(key);
     }
     drop(taken);
-    let mut broken: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    // Per file with orphans: its broken requests, and which of them are candidates.
+    let mut broken: BTreeMap<&str, Vec<(usize, bool)>> = BTreeMap::new();
     for (at, request) in platform.requests.iter().enumerate() {
-        let recorded_here = previous
-            .get(&request.key)
-            .is_some_and(|record| record.request.path == request.path);
-        if request.document.is_err() && !recorded_here {
-            if let Some((path, _)) = orphans.get_key_value(request.path.as_str()) {
-                broken.entry(path).or_default().push(at);
-            }
+        let Some((path, _)) = orphans.get_key_value(request.path.as_str()) else {
+            continue;
+        };
+        if request.document.is_err() {
+            let recorded_here = previous
+                .get(&request.key)
+                .is_some_and(|record| record.request.path == request.path);
+            broken.entry(path).or_default().push((at, !recorded_here));
         }
     }
     let mut held = Vec::new();
     for (path, unread) in broken {
-        match (unread.as_slice(), orphans[path].as_slice()) {
-            ([one], [key]) => platform.requests[*one].key = (*key).clone(),
-            _ => {
-                let first = &platform.requests[unread[0]];
-                let why = match (unread.as_slice(), &first.part) {
-                    ([_], None) => format!(
-                        "{path} does not read: {}",
-                        first.document.as_ref().err().map_or("", String::as_str)
-                    ),
-                    _ => {
-                        let parts = unread.iter().filter_map(|at| {
-                            platform.requests[*at]
-                                .part
-                                .as_ref()
-                                .map(ToString::to_string)
-                        });
-                        let parts: Vec<String> = parts.collect();
-                        let verb = if parts.len() == 1 { "does" } else { "do" };
-                        format!("{} of {path} {verb} not read", parts.join(", "))
-                    }
-                };
-                let blob = first.blob.clone();
-                held.extend(orphans[path].iter().map(|key| RequestFile {
-                    path: path.to_string(),
-                    blob: blob.clone(),
-                    bytes: Vec::new(),
-                    key: (*key).clone(),
-                    document: Err(format!(
-                        "{why}; this request, last reconciled from that file, is left as it \
-                         is until the file reads again"
-                    )),
-                    part: None,
-                    held: true,
-                }));
-            }
+        let candidates: Vec<usize> = unread.iter().filter(|u| u.1).map(|u| u.0).collect();
+        if let ([one], [key]) = (candidates.as_slice(), orphans[path].as_slice()) {
+            platform.requests[*one].key = (*key).clone();
+            continue;
         }
+        let unread: Vec<&RequestFile> = unread.iter().map(|u| &platform.requests[u.0]).collect();
+        let why = unreadable(path, &unread);
+        let blob = unread[0].blob.clone();
+        held.extend(orphans[path].iter().map(|key| RequestFile {
+            path: path.to_string(),
+            blob: blob.clone(),
+            bytes: Vec::new(),
+            key: (*key).clone(),
+            document: Err(format!(
+                "{why}; this request, last reconciled from that file, is left as it is \
+                 until the file reads again"
+            )),
+            part: None,
+            held: true,
+        }));
     }
     platform.requests.extend(held);
     platform.requests.sort_by(|a, b| a.key.cmp(&b.key));
+}
+
+/// What of the file at `path` does not read: the file, or the documents of `unread`.
+fn unreadable(path: &str, unread: &[&RequestFile]) -> String {
+    if let [whole] = unread {
+        if whole.part.is_none() {
+            let why = whole.document.as_ref().err().map_or("", String::as_str);
+            return format!("{path} does not read: {why}");
+        }
+    }
+    let parts: Vec<String> = unread
+        .iter()
+        .filter_map(|r| r.part.as_ref().map(ToString::to_string))
+        .collect();
+    let verb = if parts.len() == 1 { "does" } else { "do" };
+    format!("{} of {path} {verb} not read", parts.join(", "))
 }
 
 /// Gives each identity that two files declare to the file its status records, where
@@ -547,6 +550,48 @@ mod tests {
         assert!(message.unwrap_err().starts_with(
             "document 2 (line 5), document 3 (line 7) of requests/app/x.yaml do not read;"
         ));
+    }
+
+    #[test]
+    fn a_file_that_stops_reading_holds_its_other_requests_even_when_its_name_is_one_of_them() {
+        let recorded = |name: &str, namespace: &str| {
+            let key = RequestKey {
+                promise: "app".into(),
+                namespace: namespace.into(),
+                name: name.into(),
+            };
+            (key, record_of("requests/app/x.yaml"))
+        };
+        let previous = BTreeMap::from([recorded("x", "default"), recorded("y", "team")]);
+        let mut platform = Platform::load([source("requests/app/x.yaml", "# emptied\n")]);
+        keep_identities(&mut platform, &previous);
+        let identities = identities(&platform);
+        assert_eq!(
+            identities,
+            [
+                ("app/default/x".to_string(), false),
+                ("app/team/y".to_string(), true)
+            ]
+        );
+    }
+
+    #[test]
+    fn while_a_document_with_its_own_name_does_not_read_a_removed_one_is_held() {
+        let no_kind = "metadata: {name: b, namespace: team}\n";
+        let text = format!(
+            "apiVersion: a.b/v1\nkind: App\nmetadata: {{name: a, namespace: team}}\n---\n{no_kind}"
+        );
+        let mut platform = Platform::load([source("requests/app/x.yaml", &text)]);
+        keep_identities(&mut platform, &recorded(&["a", "b", "c"]));
+        let identities = identities(&platform);
+        assert_eq!(
+            identities,
+            [
+                ("app/team/a".to_string(), false),
+                ("app/team/b".to_string(), false),
+                ("app/team/c".to_string(), true)
+            ]
+        );
     }
 
     #[test]
