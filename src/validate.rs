@@ -54,14 +54,7 @@ pub fn validate(files: Vec<SourceFile>, skipped: &BTreeMap<String, Skipped>) -> 
         .collect();
     let line_for = |path: &str, field: Option<&str>, message: &str| -> usize {
         let text = texts.get(path).map(String::as_str).unwrap_or_default();
-        if let Some(line) = syntax_line(message) {
-            return line;
-        }
-        let field = field.or_else(|| {
-            let (head, _) = message.split_once(": ")?;
-            (!head.contains(' ')).then_some(head)
-        });
-        field.map_or(1, |field| line_of(&field_lines(text), field))
+        line_in(text, 1, field, message)
     };
     let mut platform = Platform::load(files);
     for (path, why) in skipped {
@@ -94,10 +87,22 @@ pub fn validate(files: Vec<SourceFile>, skipped: &BTreeMap<String, Skipped>) -> 
     for request in &platform.requests {
         if let Err(Rejection::Invalid { problems, .. }) = check(&platform, &schemas, request) {
             for problem in problems {
+                let field = problem.field.as_deref();
+                let (line, message) = match &request.part {
+                    None => (
+                        line_for(&request.path, field, &problem.message),
+                        problem.to_string(),
+                    ),
+                    Some(part) => {
+                        let text = String::from_utf8_lossy(&request.bytes);
+                        let line = line_in(&text, part.line, field, &problem.message);
+                        (line, format!("document {}: {problem}", part.index))
+                    }
+                };
                 findings.push(Finding {
                     path: request.path.clone(),
-                    line: line_for(&request.path, problem.field.as_deref(), &problem.message),
-                    message: problem.to_string(),
+                    line,
+                    message,
                 });
             }
         }
@@ -162,8 +167,28 @@ fn version_field(document: &Value, name: &str) -> Option<String> {
     })
 }
 
-/// `line 3 column 5: ...` gives 3.
+/// The line of a problem in `text`, a document that starts on line `first_line` of its
+/// file: the line a syntax error names, else that of the field to blame (given, or the
+/// dotted path the message starts with), else the document's first.
+fn line_in(text: &str, first_line: usize, field: Option<&str>, message: &str) -> usize {
+    if let Some(line) = syntax_line(message) {
+        return line;
+    }
+    let field = field.or_else(|| {
+        let (head, _) = message.split_once(": ")?;
+        (!head.contains(' ')).then_some(head)
+    });
+    field.map_or(first_line, |field| {
+        first_line - 1 + line_of(&field_lines(text), field)
+    })
+}
+
+/// `line 3 column 5: ...` gives 3, and so does `document 2 (line 3): ...`.
 fn syntax_line(message: &str) -> Option<usize> {
+    if let Some(rest) = message.strip_prefix("document ") {
+        let (_, rest) = rest.split_once("(line ")?;
+        return rest.split_once(')')?.0.parse().ok();
+    }
     let rest = message.strip_prefix("line ")?;
     rest.split_whitespace().next()?.parse().ok()
 }
@@ -208,6 +233,36 @@ mod tests {
                 "promises/old.yaml:4: warning: spec.xaasCrd: the seed era's field, deprecated; Kratix reads spec.api today",
             ]
         );
+    }
+
+    #[test]
+    fn findings_in_a_file_of_several_requests_name_the_document_and_the_line_in_the_file() {
+        let good = "apiVersion: a.b/v1\nkind: App\nmetadata: {name: a}\n";
+        let text = format!(
+            "{good}---\napiVersion: a.b/v1\nkind: App\nmetadata: {{name: b}}\nspec:\n  size: big\n---\nkind: [\n---\napiVersion: a.b/v1\nkind: App\nmetadata: {{}}\n---\n{good}"
+        );
+        let validation = validate(
+            vec![
+                file("promises/app.yaml", PROMISE),
+                file("requests/app/x.yaml", &text),
+            ],
+            &BTreeMap::new(),
+        );
+        let lines: Vec<String> = validation
+            .findings
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "requests/app/x.yaml:9: document 2: spec.size: \"big\" is not of type \"integer\"",
+                "requests/app/x.yaml:11: document 3: line 11 column 7: unclosed bracket '['",
+                "requests/app/x.yaml:15: document 4: metadata.name: a request needs a name",
+                "requests/app/x.yaml:17: document 5 (line 17): declares request app/default/a which document 1 (line 1) of requests/app/x.yaml declares already; rename one of them",
+            ]
+        );
+        assert_eq!(validation.checked, 6, "a Promise and five requests");
     }
 
     #[test]

@@ -96,6 +96,92 @@ fn document_on_this_thread(text: &str, max_depth: usize) -> Result<Value, YamlEr
     }
 }
 
+/// One document of a YAML stream as written: where its text is in the stream and the
+/// line that text starts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slice {
+    /// Byte range of the document's text, separator lines excluded.
+    pub range: std::ops::Range<usize>,
+    /// 1-based line of the stream on which the text starts.
+    pub line: usize,
+}
+
+/// Splits a YAML stream into the texts of its documents as kubectl does: at each line
+/// that is `---` alone (trailing blanks or a comment allowed). A separator line belongs
+/// to no document. A text of blank lines and comments only is no document and is left
+/// out. Works on bytes, so a document that is not UTF-8 spoils only itself, and is lazy
+/// and linear in the length of the stream: a caller that caps the number of documents
+/// stops reading at the cap.
+///
+/// A `---` at the start of a line always starts a document in YAML, inside a block
+/// scalar too, so for YAML that reads the split is the parser's. `--- {a: 1}` (a
+/// document on the separator's line) or `...` between two documents are not split: the
+/// text then holds two documents, which its reader refuses.
+pub fn split_documents(bytes: &[u8]) -> impl Iterator<Item = Slice> + '_ {
+    let mut at = 0;
+    let mut line = 1;
+    std::iter::from_fn(move || {
+        while at < bytes.len() {
+            let (start, first_line) = (at, line);
+            let mut blank = true;
+            let mut end = at;
+            while at < bytes.len() {
+                let next = bytes[at..]
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .map_or(bytes.len(), |i| at + i + 1);
+                let text = &bytes[at..next];
+                at = next;
+                line += 1;
+                if is_separator(text) {
+                    break;
+                }
+                end = next;
+                blank &= is_blank(text);
+            }
+            if !blank {
+                return Some(Slice {
+                    range: start..end,
+                    line: first_line,
+                });
+            }
+        }
+        None
+    })
+}
+
+/// Whether a line (with its line break) is a document separator: `---`, then nothing
+/// but blanks, or blanks and a comment.
+fn is_separator(line: &[u8]) -> bool {
+    let Some(rest) = line.strip_prefix(b"---") else {
+        return false;
+    };
+    let rest = rest.trim_ascii_end();
+    rest.is_empty() || (rest[0] == b' ' || rest[0] == b'\t') && rest.trim_ascii_start()[0] == b'#'
+}
+
+/// Whether a line holds nothing but blanks or a comment.
+fn is_blank(line: &[u8]) -> bool {
+    let line = line.trim_ascii();
+    line.is_empty() || line[0] == b'#'
+}
+
+impl YamlError {
+    /// The error of a text that starts on line `first_line` of a larger file, with the
+    /// line it names counted in that file.
+    pub fn from_line(self, first_line: usize) -> Self {
+        let YamlError::Syntax(message) = self else {
+            return self;
+        };
+        let shifted = message.strip_prefix("line ").and_then(|rest| {
+            let (number, rest) = rest.split_once(' ')?;
+            let number: usize = number.parse().ok()?;
+            Some(format!("line {} {rest}", number + first_line - 1))
+        });
+        YamlError::Syntax(shifted.unwrap_or(message))
+    }
+}
+
 /// Reads a typed shape out of a parsed document, naming the field that does not fit.
 pub fn typed<T: DeserializeOwned>(value: Value) -> Result<T, YamlError> {
     serde_path_to_error::deserialize(value).map_err(|err| {
@@ -248,6 +334,44 @@ mod tests {
     fn empty_documents_are_dropped() {
         let docs = documents("---\na: 1\n---\n---\nb: 2\n").unwrap();
         assert_eq!(docs.len(), 2);
+    }
+
+    /// The texts `split_documents` finds in `text`, with their first lines.
+    fn split(text: &str) -> Vec<(usize, &str)> {
+        let pieces = split_documents(text.as_bytes());
+        pieces.map(|s| (s.line, &text[s.range])).collect()
+    }
+
+    #[test]
+    fn a_stream_splits_at_lines_that_are_a_separator_alone() {
+        let text = "# header\n---\na: 1\n---   # the second\nb: |\n  x\n  --- not at the start\n---\n\n# nothing\n---\nc: 3";
+        assert_eq!(
+            split(text),
+            [
+                (3, "a: 1\n"),
+                (5, "b: |\n  x\n  --- not at the start\n"),
+                (12, "c: 3")
+            ]
+        );
+        assert_eq!(split("a: 1\n"), [(1, "a: 1\n")]);
+        assert_eq!(
+            split("a: 1\r\n---\r\nb: 2\r\n"),
+            [(1, "a: 1\r\n"), (3, "b: 2\r\n")]
+        );
+        assert!(split("").is_empty() && split("---\n---\n# c\n").is_empty());
+    }
+
+    #[test]
+    fn a_separator_with_text_after_it_does_not_split() {
+        assert_eq!(split("a: 1\n--- {b: 2}\n"), [(1, "a: 1\n--- {b: 2}\n")]);
+        assert_eq!(split("a: 1\n---#x\n"), [(1, "a: 1\n---#x\n")]);
+        assert_eq!(split("a: 1\n----\n"), [(1, "a: 1\n----\n")]);
+    }
+
+    #[test]
+    fn syntax_errors_of_a_part_name_lines_of_the_whole_file() {
+        let err = documents("a: 1\nb: [1, 2\n").unwrap_err().from_line(7);
+        assert_eq!(err.to_string(), "line 8 column 4: unclosed bracket '['");
     }
 
     #[test]

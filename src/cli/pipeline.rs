@@ -41,6 +41,10 @@ pub struct RunArgs {
     /// Which of its workflows runs.
     #[arg(long, value_enum, default_value = "configure")]
     pub action: ActionArg,
+    /// Which request of a request file of several documents to run, by
+    /// `metadata.name`.
+    #[arg(long)]
+    pub name: Option<String>,
     /// Where to write each pipeline's input, output and metadata folders
     /// (`<out>/<pipeline>/{input,output,metadata}`); must not exist or be empty.
     #[arg(long)]
@@ -130,10 +134,28 @@ fn run_pipelines(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
                     bytes,
                 },
             ]);
-            let request: &RequestFile = platform
-                .requests
-                .first()
-                .context("the request file was not read")?;
+            let request: &RequestFile = match (&args.name, platform.requests.as_slice()) {
+                (None, [one]) => one,
+                (None, []) => anyhow::bail!("the request file was not read"),
+                (None, several) => {
+                    let names: Vec<&str> = several.iter().map(|r| r.key.name.as_str()).collect();
+                    anyhow::bail!(
+                        "--request {}: the file holds {} requests ({}); pick one with --name",
+                        request_path.display(),
+                        several.len(),
+                        names.join(", ")
+                    )
+                }
+                (Some(name), all) => all
+                    .iter()
+                    .find(|r| r.key.name.as_str() == name)
+                    .with_context(|| {
+                        format!(
+                            "--request {}: no request named {name:?}",
+                            request_path.display()
+                        )
+                    })?,
+            };
             match prepare(&platform, &Schemas::default(), request) {
                 Ok(ready) => (Subject::request(&request.key, ready.document), ready.object),
                 Err(

@@ -19,9 +19,9 @@ pub struct StatusArgs {
     /// The commit to read (anything `git rev-parse` takes).
     #[arg(long, default_value = "HEAD")]
     pub rev: String,
-    /// Show this request's whole status file: a request file path
-    /// (requests/redis/a.yaml) or promise/namespace/name; or a Promise's, as
-    /// Promise/<name>.
+    /// Show this request's whole status file: promise/namespace/name, or a request file
+    /// path (requests/redis/a.yaml), which shows the status of every request of the
+    /// file, one YAML document each; or a Promise's, as Promise/<name>.
     pub request: Option<String>,
 }
 
@@ -64,6 +64,7 @@ pub fn run(args: StatusArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     }
     let paths = snapshot.paths(|path| status_owner(path).is_some());
     let files = store.read(&snapshot, &paths)?;
+    let mut shown = 0;
     for file in &files {
         let key = status_owner(&file.path).expect("filtered to status files");
         let record = read_record(&file.bytes);
@@ -73,8 +74,11 @@ pub fn run(args: StatusArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
             .unwrap_or_default();
         if let Some(wanted) = &args.request {
             if *wanted == key.to_string() || *wanted == request_path {
+                if shown > 0 {
+                    out.write_all(b"---\n")?;
+                }
                 out.write_all(&file.bytes)?;
-                return Ok(EXIT_OK);
+                shown += 1;
             }
             continue;
         }
@@ -96,7 +100,10 @@ pub fn run(args: StatusArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         ));
     }
     if let Some(wanted) = &args.request {
-        anyhow::bail!("no status for {wanted} at {}", args.rev);
+        if shown == 0 {
+            anyhow::bail!("no status for {wanted} at {}", args.rev);
+        }
+        return Ok(EXIT_OK);
     }
     let width = |column: fn(&(String, String, String, String, bool)) -> &String, title: &str| {
         rows.iter()

@@ -132,6 +132,30 @@ proptest! {
     }
 
     #[test]
+    fn a_stream_of_hostile_documents_gives_each_request_a_safe_key_of_its_own(
+        documents in proptest::collection::vec(
+            prop_oneof![
+                (hostile_name(), hostile_name()).prop_map(|(n, ns)| request_yaml(&n, &ns, "{}")),
+                "\\PC{0,40}",
+                Just("# only a comment\n".to_string()),
+                Just("metadata: {name: [\n".to_string()),
+            ],
+            0..8,
+        ),
+    ) {
+        let path = "requests/app/x.yaml";
+        let text = documents.join("\n---\n");
+        let platform = Platform::load([file(path, text.as_str())]);
+        assert_contained(&platform, &[path]);
+        prop_assert!(!platform.requests.is_empty(), "a request file always gets a key");
+        prop_assert!(platform.requests.len() <= documents.len().max(1));
+        for request in &platform.requests {
+            let own = String::from_utf8_lossy(&request.bytes);
+            prop_assert!(text.contains(&*own), "object.yaml is text of the file as written");
+        }
+    }
+
+    #[test]
     fn hostile_promise_and_destination_names_never_load(
         name in hostile_name(),
         path in hostile_name(),

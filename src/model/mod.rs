@@ -23,7 +23,8 @@ pub use promise::{
     VERSION_LABEL,
 };
 pub use request::{
-    DEFAULT_NAMESPACE, INVALID_NAMES, RequestDoc, RequestFile, RequestKey, promise_folder,
+    DEFAULT_NAMESPACE, INVALID_NAMES, MAX_DOCUMENTS, Part, RequestDoc, RequestFile, RequestKey,
+    promise_folder,
 };
 pub use workflows::{Action, Workflow, WorkflowType, Workflows};
 

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Destination, LoadError, Promise, RequestFile, promise_folder};
+use super::{Destination, LoadError, Promise, RequestFile, RequestKey, promise_folder};
 
 /// A file of the repository, as the git store hands it over.
 #[derive(Debug, Clone, PartialEq)]
@@ -90,23 +90,8 @@ impl Platform {
                 Some(Kind::Promise) => platform.add_promise(&file),
                 Some(Kind::Destination) => platform.add_destination(&file),
                 Some(Kind::Request) => {
-                    let request = RequestFile::parse(&file.path, file.blob, file.bytes);
-                    match requests.remove(&request.key) {
-                        None => {
-                            requests.insert(request.key.clone(), request);
-                        }
-                        Some(first) => {
-                            // A file that declares the identity holds it against one
-                            // whose identity is only its file name (no name, or no YAML).
-                            let (holder, other) =
-                                if first.document.is_err() && request.document.is_ok() {
-                                    (request, first)
-                                } else {
-                                    (first, request)
-                                };
-                            platform.displace(other, &holder.path);
-                            requests.insert(holder.key.clone(), holder);
-                        }
+                    for request in RequestFile::read_all(&file.path, file.blob, file.bytes) {
+                        platform.add_request(&mut requests, request);
                     }
                 }
                 None => {}
@@ -116,7 +101,32 @@ impl Platform {
         platform
     }
 
-    /// Records that `request` declares an identity the file at `holder` holds: a problem
+    /// Adds a request unless another holds its identity. Of two that declare one, the
+    /// first (in path order, then document order) holds it, except that a request that
+    /// declares the identity holds it against one whose identity is only its file name
+    /// (no name, or no YAML); the other is displaced.
+    fn add_request(
+        &mut self,
+        requests: &mut BTreeMap<RequestKey, RequestFile>,
+        request: RequestFile,
+    ) {
+        match requests.remove(&request.key) {
+            None => {
+                requests.insert(request.key.clone(), request);
+            }
+            Some(first) => {
+                let (holder, other) = if first.document.is_err() && request.document.is_ok() {
+                    (request, first)
+                } else {
+                    (first, request)
+                };
+                self.displace(other, &holder.origin());
+                requests.insert(holder.key.clone(), holder);
+            }
+        }
+    }
+
+    /// Records that `request` declares an identity the request at `holder` holds: a problem
     /// of its file, and the request kept aside (see [`Platform::displaced`]).
     pub(crate) fn displace(&mut self, request: RequestFile, holder: &str) {
         self.problems.push(clash(&request, holder));
@@ -124,17 +134,19 @@ impl Platform {
     }
 
     /// Gives `owner`, a displaced file, back the identity it declares: the file that held
-    /// it is displaced in its place, and the problem moves with it.
+    /// it is displaced in its place, and the problem moves with it. Two documents of one
+    /// file stay as loading left them: the later one is the problem.
     pub(crate) fn reinstate(&mut self, owner: RequestFile) {
-        let Some(holder) = self.requests.iter().position(|r| r.key == owner.key) else {
+        let holder = self.requests.iter().position(|r| r.key == owner.key);
+        let Some(holder) = holder.filter(|&at| self.requests[at].path != owner.path) else {
             self.displaced.push(owner);
             return;
         };
-        let stale = clash(&owner, &self.requests[holder].path);
+        let stale = clash(&owner, &self.requests[holder].origin());
         self.problems.retain(|p| *p != stale);
         let newcomer = std::mem::replace(&mut self.requests[holder], owner);
-        let owner_path = self.requests[holder].path.clone();
-        self.displace(newcomer, &owner_path);
+        let owner = self.requests[holder].origin();
+        self.displace(newcomer, &owner);
     }
 
     /// Records an entry under an input folder that is not read (a symbolic link or a
@@ -219,10 +231,16 @@ impl Platform {
     }
 }
 
-/// The problem of `request`, which declares an identity the file at `holder` holds.
+/// The problem of `request`, which declares an identity the request at `holder` (its
+/// [origin](RequestFile::origin)) holds: on its file, naming the document when the file
+/// holds several.
 fn clash(request: &RequestFile, holder: &str) -> LoadError {
+    let document = request
+        .part
+        .as_ref()
+        .map_or(String::new(), |part| format!("{part}: "));
     let message = format!(
-        "declares request {} which {holder} declares already; rename one of them",
+        "{document}declares request {} which {holder} declares already; rename one of them",
         request.key
     );
     LoadError::new(&request.path, message)
@@ -304,6 +322,37 @@ mod tests {
         assert_eq!(platform.requests.len(), 1);
         assert_eq!(platform.requests[0].path, "requests/redis/a.yaml");
         assert_eq!(platform.problems[0].path, "requests/redis/b.yaml");
+    }
+
+    #[test]
+    fn a_clash_between_documents_is_a_problem_of_the_later_one() {
+        let doc =
+            |name: &str| format!("apiVersion: x/v1\nkind: redis\nmetadata: {{name: {name}}}\n");
+        let several = format!("{}---\n{}---\n{}", doc("a"), doc("b"), doc("a"));
+        let platform = Platform::load([
+            file("requests/redis/x.yaml", &several),
+            file(
+                "requests/redis/y.yaml",
+                &format!("{}---\n{}", doc("c"), doc("b")),
+            ),
+        ]);
+        let keys: Vec<String> = platform
+            .requests
+            .iter()
+            .map(|r| r.key.to_string())
+            .collect();
+        assert_eq!(
+            keys,
+            ["redis/default/a", "redis/default/b", "redis/default/c"]
+        );
+        let problems: Vec<String> = platform.problems.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            problems,
+            [
+                "requests/redis/x.yaml: document 3 (line 9): declares request redis/default/a which document 1 (line 1) of requests/redis/x.yaml declares already; rename one of them",
+                "requests/redis/y.yaml: document 2 (line 5): declares request redis/default/b which document 2 (line 5) of requests/redis/x.yaml declares already; rename one of them",
+            ]
+        );
     }
 
     #[test]

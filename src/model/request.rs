@@ -38,20 +38,54 @@ impl fmt::Display for RequestKey {
     }
 }
 
-/// A request file as found in the repository, parsed as far as it goes.
+/// How many documents a request file may hold. Each is a request with its pipelines to
+/// run: a bound keeps one file from costing a pass without limit, far above what a team
+/// keeps in one file.
+pub const MAX_DOCUMENTS: usize = 1000;
+
+/// A request as found in the repository: one document of a request file (the whole file
+/// when it holds one), parsed as far as it goes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RequestFile {
-    /// Repository path, e.g. `requests/redis/team-a.yaml`.
+    /// Repository path of its file, e.g. `requests/redis/team-a.yaml`.
     pub path: String,
     /// Git blob id of the file: changes exactly when the file changes.
     pub blob: String,
-    /// The bytes as committed; the pipeline sees these as `object.yaml` unless storing the
-    /// request as the API server would changes it (`reconcile::prepare::Ready::object`).
+    /// The document's bytes as committed (the whole file when it holds one document,
+    /// comments and `---` included); the pipeline sees these as `object.yaml` unless
+    /// storing the request as the API server would changes it
+    /// (`reconcile::prepare::Ready::object`).
     pub bytes: Vec<u8>,
     /// Identity: from the document, or from the path when the document has none.
     pub key: RequestKey,
     /// The parsed document, or why it could not be read.
     pub document: Result<RequestDoc, String>,
+    /// Where in its file the document is, when the file holds several. Boxed: most
+    /// files hold one, and a pass may hold 100k requests.
+    pub part: Option<Box<Part>>,
+    /// Whether this is a request the status records for this file although the file no
+    /// longer gives it, because a document of it (or the whole file) does not read: it
+    /// is left as it is, outputs and status, until the file reads again (see
+    /// `reconcile::prepare::keep_identities`). `document` says why.
+    pub held: bool,
+}
+
+/// Where a request is in a file of several documents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part {
+    /// 1-based, counting the documents that are not empty.
+    pub index: usize,
+    /// 1-based line of the file on which the document's text starts.
+    pub line: usize,
+    /// sha256 of the document's bytes: with several requests in a file, a request
+    /// reruns when its own document changed, not whenever the file did.
+    pub digest: String,
+}
+
+impl fmt::Display for Part {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "document {} (line {})", self.index, self.line)
+    }
 }
 
 /// The parts of a request document that `promised` reads. The whole document is not
@@ -66,11 +100,48 @@ pub struct RequestDoc {
 }
 
 impl RequestFile {
-    /// Reads a request file under `requests/<promise>/`. Never fails: a file that cannot
-    /// be read still gets a key (from its path) so that its status can say why.
+    /// Reads every request of a request file under `requests/<promise>/`: one per
+    /// document, documents split as kubectl splits them ([`yaml::split_documents`]),
+    /// empty ones skipped. Never fails: a document that cannot be read is a request
+    /// that says why (see [`RequestFile::parse`] for its key), and does not stop the
+    /// others; a file that cannot be read as a whole (no document, more than
+    /// [`MAX_DOCUMENTS`]) is one such request. A file of one document reads exactly as
+    /// [`RequestFile::parse`] reads it.
+    ///
+    /// This is also how a request is found again in a file from history: read the blob
+    /// its status records and pick the request by key.
+    pub fn read_all(path: &str, blob: String, bytes: Vec<u8>) -> Vec<RequestFile> {
+        let slices = yaml::split_documents(&bytes).take(MAX_DOCUMENTS + 1);
+        let slices: Vec<yaml::Slice> = slices.collect();
+        if slices.len() > MAX_DOCUMENTS {
+            let message = format!(
+                "the file holds more than {MAX_DOCUMENTS} documents; split its requests \
+                 into several files"
+            );
+            let mut request = RequestFile::parse(path, blob, Vec::new());
+            request.document = Err(message);
+            return vec![request];
+        }
+        if slices.len() <= 1 {
+            return vec![RequestFile::parse(path, blob, bytes)];
+        }
+        let requests = slices.into_iter().enumerate().filter_map(|(i, slice)| {
+            let text = bytes[slice.range].to_vec();
+            let part = Part {
+                index: i + 1,
+                line: slice.line,
+                digest: sha256(&text),
+            };
+            RequestFile::parse_part(path, &blob, text, Box::new(part))
+        });
+        requests.collect()
+    }
+
+    /// Reads a request file of one document (the whole file, as one request). A file
+    /// that cannot be read still gets a key (from its path) so that its status can say
+    /// why.
     pub fn parse(path: &str, blob: String, bytes: Vec<u8>) -> Self {
         let promise = promise_folder(path).unwrap_or_default();
-        let stem = file_stem(path);
         let parsed = std::str::from_utf8(&bytes)
             .map_err(|_| "the file is not UTF-8 text".to_string())
             .and_then(|text| yaml::document(text).map_err(|e| e.to_string()));
@@ -78,15 +149,9 @@ impl RequestFile {
             Ok(value) => read_document(&value),
             Err(message) => (Names::default(), Err(message)),
         };
-        let (key, document) = match names.key(promise, stem) {
+        let (key, document) = match names.key(promise, Some(file_stem(path))) {
             Ok(key) => (key, document),
-            Err(naming) => {
-                let message = match document {
-                    Ok(_) => naming,
-                    Err(other) => format!("{naming}\n{other}"),
-                };
-                (fallback_key(path, promise), Err(message))
-            }
+            Err(naming) => (fallback_key(path, promise), Err(joined(naming, document))),
         };
         RequestFile {
             path: path.to_string(),
@@ -94,7 +159,68 @@ impl RequestFile {
             bytes,
             key,
             document,
+            part: None,
+            held: false,
         }
+    }
+
+    /// Reads one document of a file of several, `None` when it holds nothing (`~`).
+    /// A document's name is its own: one without a name, or whose names cannot be
+    /// folders, gets a key of safe parts of its own (the file name is no one's).
+    fn parse_part(path: &str, blob: &str, bytes: Vec<u8>, part: Box<Part>) -> Option<Self> {
+        let promise = promise_folder(path).unwrap_or_default();
+        let parsed = match std::str::from_utf8(&bytes) {
+            Err(_) => Err("the document is not UTF-8 text".to_string()),
+            Ok(text) => match yaml::documents(text) {
+                Err(err) => Err(err.from_line(part.line).to_string()),
+                // Nothing but `~`: no document, as an empty one.
+                Ok(mut values) if values.len() <= 1 => Ok(values.pop()?),
+                Ok(values) => Err(format!(
+                    "the document holds {} YAML documents: a `---` that starts a request \
+                     must stand on a line of its own",
+                    values.len()
+                )),
+            },
+        };
+        let (names, document) = match parsed {
+            Ok(value) => read_document(&value),
+            Err(message) => (Names::default(), Err(message)),
+        };
+        let (key, document) = match names.key(promise, None) {
+            Ok(key) => (key, document),
+            Err(naming) => {
+                let own = format!("{path}#{}", part.index);
+                (fallback_key(&own, promise), Err(joined(naming, document)))
+            }
+        };
+        Some(RequestFile {
+            path: path.to_string(),
+            blob: blob.to_string(),
+            bytes,
+            key,
+            document,
+            part: Some(part),
+            held: false,
+        })
+    }
+
+    /// Where the request is: its file, and the document when the file holds several
+    /// (`document 2 (line 7) of requests/app/x.yaml`).
+    pub fn origin(&self) -> String {
+        match &self.part {
+            Some(part) => format!("{part} of {}", self.path),
+            None => self.path.clone(),
+        }
+    }
+}
+
+/// What is wrong with a document's names, and with the rest of it if anything is. A
+/// document that names nothing because it does not read says only why it does not.
+fn joined(naming: String, document: Result<RequestDoc, String>) -> String {
+    match document {
+        Ok(_) => naming,
+        Err(other) if naming == NO_NAME => other,
+        Err(other) => format!("{naming}\n{other}"),
     }
 }
 
@@ -117,7 +243,8 @@ impl Names {
     /// The key these names give a request of `promise` (its folder) in a file named
     /// `stem`, or what the requester must change. A name or namespace from the document
     /// must be a Kubernetes name; each part must be a safe path segment.
-    fn key(&self, promise: &str, stem: &str) -> Result<RequestKey, String> {
+    /// A document of a file of several has no `stem`: its name must be its own.
+    fn key(&self, promise: &str, stem: Option<&str>) -> Result<RequestKey, String> {
         // Kubernetes names only, here as for the document's names: two folders or file
         // names that differ only in case or Unicode form are two requests here, and one
         // file on a clone to macOS or Windows.
@@ -126,13 +253,14 @@ impl Names {
         let namespace = self.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE);
         let namespace = kubernetes_name(namespace, 63)
             .map_err(|e| format!("metadata.namespace: {namespace:?} {e}"))?;
-        let name = match self.name.as_deref() {
-            Some(name) => kubernetes_name(name, 253)
+        let name = match (self.name.as_deref(), stem) {
+            (Some(name), _) => kubernetes_name(name, 253)
                 .and_then(|s| file_name(s).map_err(Into::into))
                 .map_err(|e| format!("metadata.name: {name:?} {e}"))?,
-            None => kubernetes_name(stem, 250).map_err(|e| {
+            (None, Some(stem)) => kubernetes_name(stem, 250).map_err(|e| {
                 format!("the file name {stem:?}, the request's name while it has none, {e}")
             })?,
+            (None, None) => return Err(NO_NAME.to_string()),
         };
         Ok(RequestKey {
             promise,
@@ -150,7 +278,8 @@ fn file_name(name: Segment) -> Result<Segment, SegmentError> {
 
 /// The key of a request whose names cannot be folder names: the status goes to
 /// `status/<promise folder>/_invalid-names/<hash>.yaml`, with `<hash>` the first 32 hex
-/// digits of the sha256 of the request file's path, so each file has its own; the Promise
+/// digits of the sha256 of the request file's path (with `#<document>` for a document of
+/// a file of several), so each file and document has its own; the Promise
 /// folder is `_invalid-names` too when it cannot be a folder name. Built only of safe
 /// parts.
 fn fallback_key(path: &str, promise: &str) -> RequestKey {
@@ -164,6 +293,9 @@ fn fallback_key(path: &str, promise: &str) -> RequestKey {
     }
 }
 
+/// Why a document without `metadata.name` does not run.
+const NO_NAME: &str = "metadata.name: a request needs a name";
+
 fn read_document(value: &Value) -> (Names, Result<RequestDoc, String>) {
     let text = |pointer: &str| value.pointer(pointer).and_then(Value::as_str);
     let names = Names {
@@ -171,8 +303,7 @@ fn read_document(value: &Value) -> (Names, Result<RequestDoc, String>) {
         name: text("/metadata/name").map(String::from),
     };
     if names.name.is_none() {
-        let message = "metadata.name: a request needs a name".to_string();
-        return (names, Err(message));
+        return (names, Err(NO_NAME.to_string()));
     }
     let (Some(api_version), Some(kind)) = (text("/apiVersion"), text("/kind")) else {
         return (names, Err("apiVersion and kind are required".to_string()));
@@ -295,6 +426,160 @@ mod tests {
         let file = parse("apiVersion: a.b/v1\nkind: redis\nmetadata: {name: Cache}\n");
         let error = file.document.unwrap_err();
         assert!(error.contains("is not a Kubernetes name"), "{error}");
+    }
+
+    fn read_all(text: &str) -> Vec<RequestFile> {
+        RequestFile::read_all("requests/redis/team-a.yaml", "b10b".into(), text.into())
+    }
+
+    const A: &str = "apiVersion: a.b/v1\nkind: redis\nmetadata: {name: a}\n";
+
+    #[test]
+    fn every_document_of_a_file_is_a_request_with_its_own_text() {
+        let text = format!(
+            "# the team's caches\n---\n{A}---\n\n# b\n{}---\n{}",
+            A.replace("name: a", "name: b"),
+            A.replace("name: a", "name: c, namespace: ns")
+        );
+        let requests = read_all(&text);
+        let keys: Vec<String> = requests.iter().map(|r| r.key.to_string()).collect();
+        assert_eq!(keys, ["redis/default/a", "redis/default/b", "redis/ns/c"]);
+        assert_eq!(requests[0].bytes, A.as_bytes());
+        assert_eq!(
+            String::from_utf8_lossy(&requests[1].bytes),
+            format!("\n# b\n{}", A.replace("name: a", "name: b"))
+        );
+        let parts: Vec<String> = requests
+            .iter()
+            .map(|r| r.part.as_ref().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            parts,
+            [
+                "document 1 (line 3)",
+                "document 2 (line 7)",
+                "document 3 (line 13)"
+            ]
+        );
+        assert_eq!(
+            requests[1].origin(),
+            "document 2 (line 7) of requests/redis/team-a.yaml"
+        );
+        assert!(
+            requests
+                .iter()
+                .all(|r| r.document.is_ok() && r.blob == "b10b")
+        );
+        assert_eq!(requests[2].value().unwrap()["metadata"]["namespace"], "ns");
+    }
+
+    #[test]
+    fn a_request_is_found_again_in_an_older_version_of_its_file_by_its_key() {
+        let b = A.replace("name: a", "name: b");
+        let old = read_all(&format!("{A}---\n{b}"));
+        let new = read_all(&format!(
+            "{}---\n{b}",
+            A.replace("kind: redis", "kind: cache")
+        ));
+        let key = &new[1].key;
+        let again = old.into_iter().find(|r| r.key == *key).unwrap();
+        assert_eq!(again.bytes, new[1].bytes, "what its pipeline was given");
+        assert_eq!(
+            again.part.unwrap().digest,
+            new[1].part.as_ref().unwrap().digest
+        );
+    }
+
+    #[test]
+    fn a_file_of_one_document_reads_whole_as_before() {
+        for text in [
+            A.to_string(),
+            format!("# header\n---\n{A}---\n# nothing\n---\n"),
+        ] {
+            let requests = read_all(&text);
+            assert_eq!(requests.len(), 1);
+            assert_eq!(requests[0], parse(&text), "{text}");
+            assert_eq!(
+                requests[0].bytes,
+                text.as_bytes(),
+                "object.yaml is the file"
+            );
+            assert_eq!(requests[0].part, None);
+        }
+    }
+
+    #[test]
+    fn empty_documents_are_skipped_and_a_file_without_any_is_a_problem() {
+        let requests = read_all(&format!(
+            "---\n---\n# only a comment\n---\n~\n---\n{A}---\n{A}"
+        ));
+        let indexes: Vec<usize> = requests
+            .iter()
+            .map(|r| r.part.as_ref().unwrap().index)
+            .collect();
+        assert_eq!(indexes, [2, 3], "`~` is no document, and counts as text");
+        let requests = read_all("---\n# nothing\n---\n");
+        assert_eq!(requests.len(), 1);
+        assert_eq!(requests[0].key.to_string(), "redis/default/team-a");
+        assert!(
+            requests[0]
+                .document
+                .as_ref()
+                .unwrap_err()
+                .contains("no YAML document")
+        );
+    }
+
+    #[test]
+    fn a_document_that_does_not_read_says_where_and_spares_the_others() {
+        let text = format!(
+            "{A}---\nmetadata: {{name: [\n---\napiVersion: a.b/v1\nkind: redis\n---\n{}",
+            A.replace("name: a", "name: d")
+        );
+        let requests = read_all(&text);
+        assert_eq!(requests.len(), 4);
+        let broken = &requests[1];
+        assert_eq!(broken.part.as_ref().unwrap().line, 5);
+        let error = broken.document.as_ref().unwrap_err();
+        assert!(
+            error.starts_with("line 5 column 18"),
+            "lines of the file: {error}"
+        );
+        assert_eq!(broken.key.namespace.as_str(), INVALID_NAMES);
+        let nameless = &requests[2];
+        assert_eq!(nameless.document, Err(NO_NAME.to_string()));
+        assert_eq!(
+            nameless.key.namespace.as_str(),
+            INVALID_NAMES,
+            "not the file name"
+        );
+        assert_ne!(nameless.key, broken.key, "each document has its own");
+        assert!(requests[0].document.is_ok() && requests[3].document.is_ok());
+        assert_eq!(requests[3].key.name.as_str(), "d");
+    }
+
+    #[test]
+    fn a_document_on_its_separator_line_is_refused_not_merged() {
+        let requests = read_all(&format!("{A}---\n{A}--- {{b: 1}}\n"));
+        let error = requests[1].document.as_ref().unwrap_err();
+        assert!(error.contains("on a line of its own"), "{error}");
+        assert!(requests[0].document.is_ok());
+    }
+
+    #[test]
+    fn a_file_of_more_documents_than_the_cap_is_one_problem() {
+        let text = "---\na: 1\n".repeat(100_000);
+        let requests = read_all(&text);
+        assert_eq!(requests.len(), 1);
+        let error = requests[0].document.as_ref().unwrap_err();
+        assert!(
+            error.starts_with("the file holds more than 1000 documents"),
+            "{error}"
+        );
+        assert!(requests[0].bytes.is_empty());
+        let text = format!("---\n{A}").repeat(MAX_DOCUMENTS);
+        let requests = read_all(&text.replace("name: a", "name: x"));
+        assert_eq!(requests.len(), MAX_DOCUMENTS, "the cap itself reads");
     }
 
     #[test]

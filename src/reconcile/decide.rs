@@ -262,6 +262,7 @@ mod tests {
             promise: RequestRef {
                 path: path.into(),
                 blob: format!("blob-of-{path}"),
+                document: None,
             },
             pipelines: vec![],
             placements: vec![],

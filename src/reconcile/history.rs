@@ -92,7 +92,11 @@ impl Removed {
             .read_blob(&record.request.blob, path)
             .map_err(|e| e.to_string())
             .and_then(|bytes| {
-                let file = RequestFile::parse(path, record.request.blob.clone(), bytes);
+                // A file of several requests holds this one among others: picked by key.
+                let all = RequestFile::read_all(path, record.request.blob.clone(), bytes);
+                let file = all.into_iter().find(|r| r.key == *key).ok_or_else(|| {
+                    format!("{path} as last committed holds no request {key} that reads")
+                })?;
                 match &file.document {
                     Ok(_) => Ok(file),
                     Err(why) => Err(format!("{path} as last committed does not read: {why}")),

@@ -111,13 +111,31 @@ impl Rejection {
     }
 }
 
-/// Checks one request. On failure, says what the requester must fix.
+/// Checks one request. On failure, says what the requester must fix, starting with the
+/// document when its file holds several.
 pub fn prepare<'a>(
     platform: &'a Platform,
     schemas: &Schemas,
     request: &'a RequestFile,
 ) -> Result<Ready<'a>, Outcome> {
-    check(platform, schemas, request).map_err(Rejection::into_outcome)
+    check(platform, schemas, request).map_err(|rejection| match (rejection, &request.part) {
+        (Rejection::Invalid { headline, problems }, Some(part)) => {
+            let headline = match headline {
+                Some(headline) => format!("{part}: {headline}"),
+                None if problems.len() == 1 => {
+                    let only = &problems[0];
+                    return Outcome::Invalid(format!("{part}: {only}"));
+                }
+                None => part.to_string(),
+            };
+            Rejection::Invalid {
+                headline: Some(headline),
+                problems,
+            }
+            .into_outcome()
+        }
+        (rejection, _) => rejection.into_outcome(),
+    })
 }
 
 /// Checks one request, keeping each problem apart (for `promised validate`).
@@ -126,6 +144,10 @@ pub fn check<'a>(
     schemas: &Schemas,
     request: &'a RequestFile,
 ) -> Result<Ready<'a>, Rejection> {
+    if request.held {
+        let why = request.document.as_ref().err().cloned().unwrap_or_default();
+        return Err(Rejection::Unreconciled(why));
+    }
     let document = request
         .document
         .as_ref()
@@ -224,24 +246,83 @@ pub fn check<'a>(
     })
 }
 
-/// Gives a request file that no longer reads (a YAML error, a missing name) the identity
-/// its last status recorded for that path. Its identity would otherwise come from the
-/// file name, and the outputs of the service it names would look orphaned and be removed.
+/// Keeps the identities the last statuses recorded for request files that no longer
+/// read (a YAML error, a missing name, a file that does not read as a whole): their
+/// identity would otherwise come from the file name (or be none), and the outputs of the
+/// services they name would look orphaned and be removed.
+///
+/// Per file, the recorded identities that no request holds now are its orphans; its
+/// requests whose document does not read are its broken ones, and of those the ones
+/// without an identity recorded for this file are candidates to be an orphan. One
+/// candidate and one orphan: the candidate takes the identity (as a file of one document
+/// that breaks does). Otherwise, while any request of the file is broken, every orphan
+/// is [held](RequestFile::held): left as it is, outputs and status, since which of them
+/// the broken documents were cannot be known; a document removed meanwhile goes once
+/// the file reads again. With no broken request, orphans are documents removed on
+/// purpose and go.
 pub fn keep_identities(platform: &mut Platform, previous: &BTreeMap<RequestKey, Record>) {
     return_identities(platform, previous);
-    let by_path: HashMap<&str, &RequestKey> = previous
-        .iter()
-        .map(|(key, record)| (record.request.path.as_str(), key))
-        .collect();
-    let taken: BTreeSet<RequestKey> = platform.requests.iter().map(|r| r.key.clone()).collect();
-    for request in platform.requests.iter_mut().filter(|r| r.document.is_err()) {
-        if let Some(key) = by_path.get(request.path.as_str()) {
-            if **key != request.key && !taken.contains(*key) {
-                request.key = (*key).clone();
-            }
+    let taken: BTreeSet<&RequestKey> = platform.requests.iter().map(|r| &r.key).collect();
+    let mut orphans: BTreeMap<&str, Vec<&RequestKey>> = BTreeMap::new();
+    for (key, record) in previous.iter().filter(|(key, _)| !taken.contains(key)) {
+        let path = record.request.path.as_str();
+        orphans.entry(path).or_default().push(key);
+    }
+    drop(taken);
+    // Per file with orphans: its broken requests, and which of them are candidates.
+    let mut broken: BTreeMap<&str, Vec<(usize, bool)>> = BTreeMap::new();
+    for (at, request) in platform.requests.iter().enumerate() {
+        let Some((path, _)) = orphans.get_key_value(request.path.as_str()) else {
+            continue;
+        };
+        if request.document.is_err() {
+            let recorded_here = previous
+                .get(&request.key)
+                .is_some_and(|record| record.request.path == request.path);
+            broken.entry(path).or_default().push((at, !recorded_here));
         }
     }
+    let mut held = Vec::new();
+    for (path, unread) in broken {
+        let candidates: Vec<usize> = unread.iter().filter(|u| u.1).map(|u| u.0).collect();
+        if let ([one], [key]) = (candidates.as_slice(), orphans[path].as_slice()) {
+            platform.requests[*one].key = (*key).clone();
+            continue;
+        }
+        let unread: Vec<&RequestFile> = unread.iter().map(|u| &platform.requests[u.0]).collect();
+        let why = unreadable(path, &unread);
+        let blob = unread[0].blob.clone();
+        held.extend(orphans[path].iter().map(|key| RequestFile {
+            path: path.to_string(),
+            blob: blob.clone(),
+            bytes: Vec::new(),
+            key: (*key).clone(),
+            document: Err(format!(
+                "{why}; this request, last reconciled from that file, is left as it is \
+                 until the file reads again"
+            )),
+            part: None,
+            held: true,
+        }));
+    }
+    platform.requests.extend(held);
     platform.requests.sort_by(|a, b| a.key.cmp(&b.key));
+}
+
+/// What of the file at `path` does not read: the file, or the documents of `unread`.
+fn unreadable(path: &str, unread: &[&RequestFile]) -> String {
+    if let [whole] = unread {
+        if whole.part.is_none() {
+            let why = whole.document.as_ref().err().map_or("", String::as_str);
+            return format!("{path} does not read: {why}");
+        }
+    }
+    let parts: Vec<String> = unread
+        .iter()
+        .filter_map(|r| r.part.as_ref().map(ToString::to_string))
+        .collect();
+    let verb = if parts.len() == 1 { "does" } else { "do" };
+    format!("{} of {path} {verb} not read", parts.join(", "))
 }
 
 /// Gives each identity that two files declare to the file its status records, where
@@ -285,6 +366,7 @@ mod tests {
             request: RequestRef {
                 path: path.into(),
                 blob: "b0".into(),
+                document: None,
             },
             pipelines: vec![],
             placements: vec![],
@@ -370,6 +452,189 @@ mod tests {
         let record = record_of("requests/app/cache.yaml");
         keep_identities(&mut platform, &BTreeMap::from([(recorded.clone(), record)]));
         assert_eq!(platform.requests[0].key, recorded);
+    }
+
+    /// Requests of kind App in namespace team, one document each.
+    fn several(path: &str, documents: &[&str]) -> SourceFile {
+        let documents: Vec<String> = documents
+            .iter()
+            .map(|name| match *name {
+                "broken" => "metadata: {name: [\n".to_string(),
+                name => format!(
+                    "apiVersion: a.b/v1\nkind: App\nmetadata: {{name: {name}, namespace: team}}\n"
+                ),
+            })
+            .collect();
+        source(path, &documents.join("---\n"))
+    }
+
+    /// The records of a pass over `requests/app/x.yaml` holding `names`.
+    fn recorded(names: &[&str]) -> BTreeMap<RequestKey, Record> {
+        let key = |name: &str| RequestKey {
+            promise: "app".into(),
+            namespace: "team".into(),
+            name: name.into(),
+        };
+        let names = names.iter();
+        names
+            .map(|n| (key(n), record_of("requests/app/x.yaml")))
+            .collect()
+    }
+
+    /// Each request's key and whether it is held.
+    fn identities(platform: &Platform) -> Vec<(String, bool)> {
+        let requests = platform.requests.iter();
+        requests.map(|r| (r.key.to_string(), r.held)).collect()
+    }
+
+    #[test]
+    fn a_broken_document_keeps_the_one_identity_its_file_lost() {
+        let mut platform = Platform::load([several("requests/app/x.yaml", &["a", "broken", "c"])]);
+        keep_identities(&mut platform, &recorded(&["a", "b", "c"]));
+        let identities = identities(&platform);
+        assert_eq!(
+            identities,
+            [
+                ("app/team/a".to_string(), false),
+                ("app/team/b".to_string(), false),
+                ("app/team/c".to_string(), false)
+            ]
+        );
+        let outcome = prepare(&platform, &Schemas::default(), &platform.requests[1]);
+        let Err(Outcome::Invalid(message)) = outcome else {
+            panic!("expected Invalid");
+        };
+        assert!(
+            message.starts_with("document 2 (line 5): line 5 column 18"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_file_of_several_requests_that_stops_reading_holds_every_recorded_identity() {
+        let mut platform = Platform::load([source("requests/app/x.yaml", "# emptied\n")]);
+        keep_identities(&mut platform, &recorded(&["a", "b", "c"]));
+        let identities = identities(&platform);
+        assert_eq!(
+            identities,
+            [
+                ("app/default/x".to_string(), false),
+                ("app/team/a".to_string(), true),
+                ("app/team/b".to_string(), true),
+                ("app/team/c".to_string(), true)
+            ]
+        );
+        let outcome = prepare(&platform, &Schemas::default(), &platform.requests[1]);
+        let Err(Outcome::Unreconciled(message)) = outcome else {
+            panic!("a held request is left as it is");
+        };
+        assert_eq!(
+            message,
+            "requests/app/x.yaml does not read: the file holds no YAML document; this request, last reconciled from that file, is left as it is until the file reads again"
+        );
+    }
+
+    #[test]
+    fn with_two_broken_documents_every_lost_identity_is_held() {
+        let file = several("requests/app/x.yaml", &["a", "broken", "broken"]);
+        let mut platform = Platform::load([file]);
+        keep_identities(&mut platform, &recorded(&["a", "b", "c"]));
+        let held: Vec<&str> = platform
+            .requests
+            .iter()
+            .filter(|r| r.held)
+            .map(|r| r.key.name.as_str())
+            .collect();
+        assert_eq!(held, ["b", "c"]);
+        let unread = platform
+            .requests
+            .iter()
+            .filter(|r| !r.held && r.document.is_err());
+        assert_eq!(
+            unread.count(),
+            2,
+            "the broken documents say why, each under its own key"
+        );
+        let message = platform
+            .requests
+            .iter()
+            .find(|r| r.held)
+            .unwrap()
+            .document
+            .clone();
+        assert!(message.unwrap_err().starts_with(
+            "document 2 (line 5), document 3 (line 7) of requests/app/x.yaml do not read;"
+        ));
+    }
+
+    #[test]
+    fn a_file_that_stops_reading_holds_its_other_requests_even_when_its_name_is_one_of_them() {
+        let recorded = |name: &str, namespace: &str| {
+            let key = RequestKey {
+                promise: "app".into(),
+                namespace: namespace.into(),
+                name: name.into(),
+            };
+            (key, record_of("requests/app/x.yaml"))
+        };
+        let previous = BTreeMap::from([recorded("x", "default"), recorded("y", "team")]);
+        let mut platform = Platform::load([source("requests/app/x.yaml", "# emptied\n")]);
+        keep_identities(&mut platform, &previous);
+        let identities = identities(&platform);
+        assert_eq!(
+            identities,
+            [
+                ("app/default/x".to_string(), false),
+                ("app/team/y".to_string(), true)
+            ]
+        );
+    }
+
+    #[test]
+    fn while_a_document_with_its_own_name_does_not_read_a_removed_one_is_held() {
+        let no_kind = "metadata: {name: b, namespace: team}\n";
+        let text = format!(
+            "apiVersion: a.b/v1\nkind: App\nmetadata: {{name: a, namespace: team}}\n---\n{no_kind}"
+        );
+        let mut platform = Platform::load([source("requests/app/x.yaml", &text)]);
+        keep_identities(&mut platform, &recorded(&["a", "b", "c"]));
+        let identities = identities(&platform);
+        assert_eq!(
+            identities,
+            [
+                ("app/team/a".to_string(), false),
+                ("app/team/b".to_string(), false),
+                ("app/team/c".to_string(), true)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_document_removed_from_a_file_that_reads_loses_its_identity() {
+        let mut platform = Platform::load([several("requests/app/x.yaml", &["a", "c"])]);
+        keep_identities(&mut platform, &recorded(&["a", "b", "c"]));
+        let identities = identities(&platform);
+        assert_eq!(
+            identities,
+            [
+                ("app/team/a".to_string(), false),
+                ("app/team/c".to_string(), false)
+            ]
+        );
+    }
+
+    #[test]
+    fn of_two_documents_of_one_file_that_claim_a_recorded_identity_the_first_keeps_it() {
+        let mut platform = Platform::load([several("requests/app/x.yaml", &["a", "a"])]);
+        keep_identities(&mut platform, &recorded(&["a"]));
+        assert_eq!(platform.requests.len(), 1);
+        assert_eq!(platform.requests[0].part.as_ref().unwrap().index, 1);
+        assert_eq!(platform.problems.len(), 1);
+        assert!(
+            platform.problems[0]
+                .message
+                .starts_with("document 2 (line 5): declares")
+        );
     }
 
     #[test]

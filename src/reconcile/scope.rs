@@ -12,8 +12,13 @@ use crate::state::status::{Phase, Record};
 pub struct Scope {
     /// Rerun every request.
     pub all: bool,
-    /// Request files (repository paths) to rerun.
+    /// Request files (repository paths) whose every request reruns.
     pub request_paths: BTreeSet<String>,
+    /// Request files that changed (added, changed or removed). A request of a file of
+    /// one document reruns; one of a file of several reruns only when its own document
+    /// changed since its status was written. Requests whose file or document is gone
+    /// are removed in any pass.
+    pub request_files: BTreeSet<String>,
     /// Promises whose every request reruns, by name.
     pub promises: BTreeSet<String>,
     /// Promise files that changed: their requests rerun, and so do requests whose
@@ -45,7 +50,7 @@ impl Scope {
             } else if path.starts_with("destinations/") {
                 scope.destination_files.insert(path.clone());
             } else {
-                scope.request_paths.insert(path.clone());
+                scope.request_files.insert(path.clone());
             }
         }
         scope
@@ -70,6 +75,7 @@ impl Scope {
     pub fn is_empty(&self) -> bool {
         !self.all
             && self.request_paths.is_empty()
+            && self.request_files.is_empty()
             && self.promises.is_empty()
             && self.promise_files.is_empty()
             && self.destination_files.is_empty()
@@ -80,6 +86,7 @@ impl Scope {
     pub fn extend(&mut self, other: Scope) {
         self.all |= other.all;
         self.request_paths.extend(other.request_paths);
+        self.request_files.extend(other.request_files);
         self.promises.extend(other.promises);
         self.promise_files.extend(other.promise_files);
         self.destination_files.extend(other.destination_files);
@@ -87,7 +94,8 @@ impl Scope {
     }
 
     /// Whether `request` reruns, given its record from the last pass. A request with no
-    /// record, or whose record is of another file version, always runs.
+    /// record, or whose record is of another file version (of another version of its
+    /// own document, in a file of several), always runs.
     pub fn includes(
         &self,
         platform: &Platform,
@@ -97,7 +105,7 @@ impl Scope {
         let Some(record) = record else {
             return true;
         };
-        if record.request.blob != request.blob || record.request.path != request.path {
+        if !record.request.describes(request) {
             return true;
         }
         let key = &request.key;
@@ -110,8 +118,10 @@ impl Scope {
                 || (!self.promise_files.is_empty()
                     && self.promise_changed(platform, &key.promise));
         }
+        let changed_file = request.part.is_none() && self.request_files.contains(&request.path);
         self.all
             || self.request_paths.contains(&request.path)
+            || changed_file
             || self.promises.contains(key.promise.as_str())
             || self.requests.contains(key)
             || (!self.promise_files.is_empty() && self.promise_changed(platform, &key.promise))
@@ -156,6 +166,7 @@ mod tests {
             request: RequestRef {
                 path: path.into(),
                 blob: blob.into(),
+                document: None,
             },
             pipelines: vec![],
             placements: vec![PlacementRef {
@@ -220,7 +231,7 @@ mod tests {
             ("README.md", "2"),
         ]);
         let scope = Scope::from_input_changes(&old, &new);
-        let paths: Vec<&String> = scope.request_paths.iter().collect();
+        let paths: Vec<&String> = scope.request_files.iter().collect();
         assert_eq!(
             paths,
             [
@@ -264,6 +275,45 @@ mod tests {
         assert!(by_key.includes(&platform, &file, Some(&suspended)));
         let changed = record("requests/app/a.yaml", "b0", Phase::Suspended, "dev");
         assert!(Scope::default().includes(&platform, &file, Some(&changed)));
+    }
+
+    #[test]
+    fn a_request_of_a_file_of_several_reruns_only_when_its_own_document_changed() {
+        let platform = platform();
+        let doc = |name: &str, size: &str| {
+            format!(
+                "apiVersion: a.b/v1\nkind: App\nmetadata: {{name: {name}}}\nspec: {{size: {size}}}\n"
+            )
+        };
+        let path = "requests/app/x.yaml";
+        let before = RequestFile::read_all(
+            path,
+            "b1".into(),
+            format!("{}---\n{}", doc("a", "1"), doc("b", "1")).into(),
+        );
+        let after = RequestFile::read_all(
+            path,
+            "b2".into(),
+            format!("{}---\n{}", doc("a", "1"), doc("b", "2")).into(),
+        );
+        let record_of = |request: &RequestFile| Record {
+            request: RequestRef::of(request),
+            ..record(path, "b1", Phase::Ready, "dev")
+        };
+        let changed = Scope::from_changed_paths([&path.to_string()]);
+        assert!(!changed.includes(&platform, &after[0], Some(&record_of(&before[0]))));
+        assert!(changed.includes(&platform, &after[1], Some(&record_of(&before[1]))));
+        let explicit = Scope {
+            request_paths: [path.to_string()].into(),
+            ..Scope::default()
+        };
+        assert!(explicit.includes(&platform, &after[0], Some(&record_of(&before[0]))));
+        let single = request(path, "b2");
+        let as_one = record(path, "b2", Phase::Ready, "dev");
+        assert!(
+            changed.includes(&platform, &single, Some(&as_one)),
+            "a file of one reruns as before"
+        );
     }
 
     #[test]

@@ -153,6 +153,7 @@ mod tests {
                 promise: RequestRef {
                     path: "promises/redis.yaml".into(),
                     blob: "abc".into(),
+                    document: None,
                 },
                 pipelines: vec![PipelineRef {
                     name: "install".into(),

@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use crate::model::RequestFile;
 use crate::yaml;
 
 /// Where a request stands after a pass.
@@ -105,8 +106,35 @@ fn is_zero(n: &u32) -> bool {
 pub struct RequestRef {
     /// Repository path.
     pub path: String,
-    /// Git blob id of the file that was reconciled.
+    /// Git blob id of the file that was reconciled. With several requests in the file,
+    /// that blob read with [`RequestFile::read_all`] gives this one by its key.
     pub blob: String,
+    /// sha256 of the request's own document, when its file holds several: a change to
+    /// another document of the file does not rerun this one, and then `blob` stays that
+    /// of the file it last ran from. Absent for a file of one document.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document: Option<String>,
+}
+
+impl RequestRef {
+    /// The reference to `request` as it is now.
+    pub fn of(request: &RequestFile) -> Self {
+        RequestRef {
+            path: request.path.clone(),
+            blob: request.blob.clone(),
+            document: request.part.as_ref().map(|part| part.digest.clone()),
+        }
+    }
+
+    /// Whether this reference is to `request` as it is now: same file, and same file
+    /// version or, in a file of several documents, same document bytes.
+    pub fn describes(&self, request: &RequestFile) -> bool {
+        let same_document = match (&self.document, &request.part) {
+            (Some(digest), Some(part)) => *digest == part.digest,
+            _ => false,
+        };
+        self.path == request.path && (self.blob == request.blob || same_document)
+    }
 }
 
 /// A pipeline that ran.
@@ -332,6 +360,7 @@ mod tests {
                 request: RequestRef {
                     path: "requests/redis/a.yaml".into(),
                     blob: "abc".into(),
+                    document: None,
                 },
                 pipelines: vec![PipelineRef {
                     name: "configure".into(),
@@ -347,6 +376,18 @@ mod tests {
                 suspended: None,
             },
         }
+    }
+
+    #[test]
+    fn a_record_names_the_document_only_in_a_file_of_several() {
+        let mut status = status(Phase::Ready);
+        let text = String::from_utf8(status.render()).unwrap();
+        assert!(!text.contains("document:"), "{text}");
+        let old = read_record(text.as_bytes()).unwrap();
+        assert_eq!(old.request.document, None);
+        status.record.request.document = Some("sha256:0a".into());
+        let record = read_record(&status.render()).unwrap();
+        assert_eq!(record.request.document.as_deref(), Some("sha256:0a"));
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod http_limits;
 mod kube_double;
 mod kubernetes;
 mod lifecycle;
+mod multidoc;
 mod plan;
 mod podman;
 mod reconcile;

@@ -339,3 +339,45 @@ fn watching_a_local_remote_syncs_without_waiting_for_the_poll() {
     });
     assert!(took < Duration::from_secs(30), "took {took:?}");
 }
+
+#[test]
+fn a_change_to_one_document_of_a_file_of_several_reruns_only_its_request() {
+    let developer = app_repo(CONFIGMAP_SCRIPT);
+    let file = |b_size: &str| {
+        let documents = [
+            request("a", "team", "small"),
+            request("b", "team", b_size),
+            request("c", "team", "small"),
+        ];
+        documents.join("---\n")
+    };
+    developer.write("requests/app/team.yaml", &file("small"));
+    developer.commit("Three requests in one file");
+    let platform = Platform::publish(developer);
+    let serve = Serve::start(&platform.remote, &["--poll", "100ms"], &[]);
+    wait_for(LIMIT, "the first sync, pushed", || {
+        platform.remote_has("main", &status_path("c"))
+    });
+    assert_eq!(serve.metric("promised_pipeline_runs_total"), 3.0);
+    let a_status = platform.remote_show("main", &status_path("a"));
+
+    platform
+        .developer
+        .write("requests/app/team.yaml", &file("large"));
+    platform.push("Make b large");
+    wait_for(LIMIT, "b's new output", || {
+        platform
+            .remote_subjects("main")
+            .starts_with("promised: reconcile 1 request (1 updated)")
+    });
+    assert_eq!(
+        serve.metric("promised_pipeline_runs_total"),
+        4.0,
+        "one document changed, one pipeline run"
+    );
+    assert_eq!(
+        platform.remote_show("main", &status_path("a")),
+        a_status,
+        "a's status, blob included, is left as it was"
+    );
+}

@@ -239,10 +239,7 @@ fn render_request(
                 .map_err(|message| (Phase::Failed, message, None))
         }
     };
-    let request_ref = RequestRef {
-        path: request.path.clone(),
-        blob: request.blob.clone(),
-    };
+    let request_ref = RequestRef::of(request);
     let status = match placed {
         Ok((placed, results)) => {
             let mut outputs = Vec::new();

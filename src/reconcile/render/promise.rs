@@ -72,6 +72,7 @@ pub(super) fn render_promise(
     let source = RequestRef {
         path: promise.path.clone(),
         blob: promise.blob.clone(),
+        document: None,
     };
     let pipelines: Vec<PipelineRef> = promise
         .workflows
