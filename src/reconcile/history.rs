@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::decide::PromiseDecision;
+use super::prepare::{Schemas, check_against};
 use super::run::Workflow;
 use crate::git::Store;
 use crate::model::{Action, LoadError, Platform, Promise, RequestFile, RequestKey, WorkflowType};
@@ -29,6 +30,9 @@ pub struct RemovedRequest<'p> {
     pub promise: &'p Promise,
     /// The request as last committed, or why it could not be read back.
     pub file: Result<RequestFile, String>,
+    /// What its delete workflow reads as `object.yaml`: the request as the API server
+    /// would have stored it, or as committed when it no longer fits its Promise's schema.
+    pub object: Vec<u8>,
 }
 
 impl Removed {
@@ -102,10 +106,18 @@ impl Removed {
                     Err(why) => Err(format!("{path} as last committed does not read: {why}")),
                 }
             });
+        let object = match &file {
+            Ok(file) => match check_against(promise, &Schemas::default(), file) {
+                Ok(ready) => ready.object.into_owned(),
+                Err(_) => file.bytes.clone(),
+            },
+            Err(_) => Vec::new(),
+        };
         Some(RemovedRequest {
             key: key.clone(),
             promise,
             file,
+            object,
         })
     }
 }
@@ -119,7 +131,7 @@ impl RemovedRequest<'_> {
             promise: self.promise,
             kind: (WorkflowType::Resource, Action::Delete),
             subject: Subject::request(&self.key, document),
-            object_yaml: &file.bytes,
+            object_yaml: &self.object,
         })
     }
 }

@@ -148,10 +148,10 @@ pub fn check<'a>(
         let why = request.document.as_ref().err().cloned().unwrap_or_default();
         return Err(Rejection::Unreconciled(why));
     }
-    let document = request
-        .document
-        .as_ref()
-        .map_err(|e| Rejection::invalid(None, e.clone()))?;
+    // A document that does not read is the requester's to fix, whatever its Promise.
+    if let Err(why) = &request.document {
+        return Err(Rejection::invalid(None, why.clone()));
+    }
     let promise_name = &request.key.promise;
     let Some(promise) = platform.promises.get(promise_name.as_str()) else {
         if platform.promises_incomplete {
@@ -168,6 +168,20 @@ pub fn check<'a>(
             ),
         ));
     };
+    check_against(promise, schemas, request)
+}
+
+/// Checks one request against its Promise, which may be one no longer loaded (a delete
+/// workflow runs on a request as last committed, under its Promise as last committed).
+pub fn check_against<'a>(
+    promise: &'a Promise,
+    schemas: &Schemas,
+    request: &'a RequestFile,
+) -> Result<Ready<'a>, Rejection> {
+    let document = request
+        .document
+        .as_ref()
+        .map_err(|e| Rejection::invalid(None, e.clone()))?;
     let Some(api) = &promise.api else {
         return Err(Rejection::invalid(
             None,

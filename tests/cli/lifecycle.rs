@@ -623,3 +623,96 @@ fn retry_after_is_reported_and_max_attempts_bounds_the_retries() {
     );
     assert!(!read_log(log.path()).contains("deploy"));
 }
+
+#[test]
+fn removing_one_document_of_a_file_of_several_runs_that_request_s_delete_workflow_only() {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let flag = tempfile::tempdir().unwrap();
+    let repo = deleting_repo(log.path(), &flag.path().join("broken"));
+    repo.remove("requests/app/a.yaml");
+    repo.remove("requests/app/b.yaml");
+    repo.write(
+        "requests/app/team.yaml",
+        &format!(
+            "{}---\n{}",
+            request("c", "team", "small"),
+            request("d", "team", "small")
+        ),
+    );
+    repo.commit("Two requests in one file");
+    assert_eq!(repo.reconcile(&[]).code, 0);
+    fs_err::write(log.path(), "").unwrap();
+    repo.write("requests/app/team.yaml", &request("c", "team", "small"));
+    repo.commit("Remove d from the file");
+    let run = repo.reconcile(&[]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(read_log(log.path()), "delete resource delete App d\n");
+    let files = repo.managed_files();
+    assert!(
+        !files.contains("/d/") && !files.contains("d.yaml"),
+        "{files}"
+    );
+    assert!(files.contains("status/app/team/c.yaml"), "{files}");
+}
+
+#[test]
+fn pipeline_run_runs_a_promise_workflow_on_the_promise_file() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let install = r#"cp "$KRATIX_INPUT/object.yaml" "$KRATIX_OUTPUT/promise.yaml.txt"
+echo "$KRATIX_WORKFLOW_TYPE $KRATIX_WORKFLOW_ACTION $KRATIX_OBJECT_KIND $KRATIX_OBJECT_NAME" > "$KRATIX_OUTPUT/env.txt""#;
+    let promise = app_promise(
+        "",
+        "",
+        &Workflows {
+            promise_configure: &[],
+            promise_delete: &[pipeline("uninstall", install)],
+            resource_configure: &[],
+            resource_delete: &[],
+        },
+    );
+    let path = dir.path().join("promise.yaml");
+    fs_err::write(&path, &promise).unwrap();
+    let run = crate::support::promised(&[
+        "pipeline",
+        "run",
+        "--promise",
+        path.to_str().unwrap(),
+        "--workflow",
+        "promise",
+        "--action",
+        "delete",
+        "--out",
+        out.path().join("run").to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("pipeline uninstall: succeeded"),
+        "{}",
+        run.stdout
+    );
+    let env = fs_err::read_to_string(out.path().join("run/uninstall/output/env.txt")).unwrap();
+    assert_eq!(env, "promise delete Promise app\n");
+    let object =
+        fs_err::read_to_string(out.path().join("run/uninstall/output/promise.yaml.txt")).unwrap();
+    assert_eq!(object, promise);
+
+    let missing = crate::support::promised(&[
+        "pipeline",
+        "run",
+        "--promise",
+        path.to_str().unwrap(),
+        "--workflow",
+        "promise",
+        "--out",
+        out.path().join("again").to_str().unwrap(),
+    ]);
+    assert_eq!(missing.code, 1);
+    assert!(
+        missing
+            .stdout
+            .contains("Promise \"app\" has no spec.workflows.promise.configure pipelines"),
+        "{}",
+        missing.stdout
+    );
+}
