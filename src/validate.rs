@@ -8,6 +8,8 @@ use serde_json::Value;
 
 use crate::git::Skipped;
 use crate::model::{Platform, Promise, SourceFile};
+use crate::reconcile::Scope;
+use crate::reconcile::decide::{self, PromiseDecision};
 use crate::reconcile::prepare::{Rejection, Schemas, check};
 use crate::yaml::{PROMISE_MAX_DEPTH, document_nested, field_lines, line_of};
 
@@ -117,6 +119,24 @@ pub fn validate(files: Vec<SourceFile>, skipped: &BTreeMap<String, Skipped>) -> 
             message: format!("warning: {}", n.message),
         })
         .collect();
+    // Unmet requirements as this commit alone shows them (whether a required Promise's
+    // workflow succeeded is for a pass to find out).
+    let decisions = decide::promises(&platform, &BTreeMap::new(), &Scope::default());
+    for (name, decision) in decisions {
+        if let PromiseDecision::Wait(why) = decision {
+            let path = platform.promises[&name].path.clone();
+            let message = format!(
+                "spec.requiredPromises: {why}; the Promise stays unavailable and its requests \
+                 wait until it is"
+            );
+            let line = line_for(&path, Some("spec.requiredPromises"), &message);
+            warnings.push(Finding {
+                path,
+                line,
+                message: format!("warning: {message}"),
+            });
+        }
+    }
     warnings.sort();
     let checked = platform.promises.len()
         + platform.destinations.len()
@@ -206,6 +226,27 @@ mod tests {
     }
 
     const PROMISE: &str = "kind: Promise\nmetadata: {name: app}\nspec:\n  api:\n    spec:\n      group: a.b\n      names: {kind: App}\n      versions:\n        - name: v1\n          schema:\n            openAPIV3Schema:\n              type: object\n              properties:\n                spec:\n                  type: object\n                  properties:\n                    size: {type: integer}\n";
+
+    #[test]
+    fn unmet_required_promises_are_a_warning_on_the_field() {
+        let app = file(
+            "promises/app.yaml",
+            "kind: Promise\nmetadata: {name: app}\nspec:\n  requiredPromises:\n    - {name: db}\n",
+        );
+        let validation = validate(vec![app], &BTreeMap::new());
+        assert!(validation.findings.is_empty());
+        let warnings: Vec<String> = validation
+            .warnings
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            warnings,
+            [
+                "promises/app.yaml:4: warning: spec.requiredPromises: requires Promise \"db\" is not installed; the Promise stays unavailable and its requests wait until it is"
+            ]
+        );
+    }
 
     #[test]
     fn seed_era_forms_and_unread_documents_are_warnings_not_problems() {
