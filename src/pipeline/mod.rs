@@ -6,6 +6,7 @@
 //! the results is done here, once for all of them. What a pipeline leaves is read as
 //! hostile input ([`read_back`]).
 
+mod executor;
 mod metadata;
 mod output;
 mod plain_secret;
@@ -18,6 +19,7 @@ use std::time::Duration;
 
 use fs_err as fs;
 
+pub use executor::{ExecError, Executor, StepDirs, last_lines, step_dirs};
 pub use metadata::{Metadata, Selector, WorkflowControl, read_metadata};
 pub use output::{OutputFiles, read_output};
 pub use plain_secret::ALLOW_PLAIN_SECRETS_ANNOTATION;
@@ -25,7 +27,6 @@ pub use read_back::{Deadline, OutputLimits};
 pub use run_folder::RunFolder;
 pub(crate) use run_folder::open_log;
 
-use crate::executor::{ExecError, Executor};
 use crate::model::{
     Action, PLATFORM_API_VERSION, Pipeline, Promise, RequestDoc, RequestKey, WorkflowType,
 };

@@ -30,8 +30,8 @@ use std::thread::JoinHandle;
 
 use fs_err as fs;
 
+use super::{ExecError, Executor};
 use super::{Job, RunError, RunOutput, Workspace, run_on};
-use crate::executor::{ExecError, Executor};
 
 /// How many finished runs' folders may wait for removal before a worker waits too.
 const REMOVALS_WAITING: usize = 64;
