@@ -103,6 +103,8 @@ pub struct Daemon {
     pending: Scope,
     /// Failed requests and when they are retried.
     pub retries: Retries,
+    /// Promises whose Promise workflow failed, and when each is retried.
+    pub promise_retries: Retries<String>,
     /// Promises with their own rerun interval.
     pub intervals: Intervals,
 }
@@ -119,6 +121,7 @@ impl Daemon {
             last_input_commit: None,
             pending: Scope::default(),
             retries: Retries::default(),
+            promise_retries: Retries::default(),
             intervals: Intervals::default(),
         }
     }
@@ -190,6 +193,7 @@ impl Daemon {
             )),
         }
         scope.requests.extend(self.retries.due(now));
+        scope.promises.extend(self.promise_retries.due(now));
         if scope.is_empty() {
             self.last_input_commit = Some(head);
             self.metrics.last_success.set(now.timestamp() as f64);
@@ -250,6 +254,16 @@ impl Daemon {
                 self.retries.after(request.key.clone(), now, after);
             } else {
                 self.retries.succeeded(&request.key);
+            }
+        }
+        for promise in &report.promises {
+            if promise.failed {
+                self.metrics.pipeline_failures.inc();
+                let name = promise.name.clone();
+                self.promise_retries
+                    .failed(name, now, self.config.retry_backoff);
+            } else {
+                self.promise_retries.succeeded(&promise.name);
             }
         }
         for (key, _) in &report.removed {

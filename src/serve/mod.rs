@@ -167,11 +167,16 @@ pub async fn serve(mut config: ServeConfig, executor: Box<dyn Executor>) -> anyh
                 tracing::error!("sync failed: {err}");
             }
         }
-        let wake_at = [next_cron, owned.retries.next(), owned.intervals.next()]
-            .into_iter()
-            .flatten()
-            .map(|at| (at - Utc::now()).to_std().unwrap_or(Duration::ZERO))
-            .fold(config.poll, Duration::min);
+        let wake_at = [
+            next_cron,
+            owned.retries.next(),
+            owned.promise_retries.next(),
+            owned.intervals.next(),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|at| (at - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+        .fold(config.poll, Duration::min);
         daemon = Some(owned);
         if stop.load(Ordering::Relaxed) {
             break;

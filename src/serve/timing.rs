@@ -60,15 +60,23 @@ impl Backoff {
     }
 }
 
-/// Requests whose pipelines failed, and when each is retried.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Retries {
-    due: BTreeMap<RequestKey, (u32, DateTime<Utc>)>,
+/// Requests (or Promises, by name) whose workflows failed, and when each is retried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retries<K = RequestKey> {
+    due: BTreeMap<K, (u32, DateTime<Utc>)>,
 }
 
-impl Retries {
+impl<K> Default for Retries<K> {
+    fn default() -> Self {
+        Retries {
+            due: BTreeMap::new(),
+        }
+    }
+}
+
+impl<K: Ord + Clone> Retries<K> {
     /// Records that `key` failed at `now`; its next retry waits longer each time.
-    pub fn failed(&mut self, key: RequestKey, now: DateTime<Utc>, backoff: Backoff) {
+    pub fn failed(&mut self, key: K, now: DateTime<Utc>, backoff: Backoff) {
         let attempt = self.due.get(&key).map_or(0, |(n, _)| n + 1);
         let delay =
             chrono::Duration::from_std(backoff.delay(attempt)).unwrap_or(chrono::Duration::MAX);
@@ -77,18 +85,18 @@ impl Retries {
 
     /// Records that `key` asked to run again `after` from `now` (a pipeline's
     /// `workflow-control.yaml` `retryAfter`).
-    pub fn after(&mut self, key: RequestKey, now: DateTime<Utc>, after: Duration) {
+    pub fn after(&mut self, key: K, now: DateTime<Utc>, after: Duration) {
         let delay = chrono::Duration::from_std(after).unwrap_or(chrono::Duration::MAX);
         self.due.insert(key, (0, now + delay));
     }
 
     /// Forgets `key`: it succeeded, or is gone.
-    pub fn succeeded(&mut self, key: &RequestKey) {
+    pub fn succeeded(&mut self, key: &K) {
         self.due.remove(key);
     }
 
     /// The requests due at `now`.
-    pub fn due(&self, now: DateTime<Utc>) -> Vec<RequestKey> {
+    pub fn due(&self, now: DateTime<Utc>) -> Vec<K> {
         let due = self.due.iter().filter(|(_, (_, at))| *at <= now);
         due.map(|(key, _)| key.clone()).collect()
     }

@@ -716,3 +716,65 @@ echo "$KRATIX_WORKFLOW_TYPE $KRATIX_WORKFLOW_ACTION $KRATIX_OBJECT_KIND $KRATIX_
         missing.stdout
     );
 }
+
+#[test]
+fn serve_retries_a_failed_promise_workflow_with_backoff_and_then_runs_its_requests() {
+    use crate::daemon_support::{Platform, Serve, wait_for};
+    let limit = std::time::Duration::from_secs(60);
+    let gate = tempfile::tempdir().unwrap();
+    let install = format!(
+        "test -e {} || {{ echo 'registry unavailable' >&2; exit 1; }}",
+        gate.path().join("fixed").display()
+    );
+    let developer = repo();
+    developer.write(
+        "promises/app.yaml",
+        &app_promise(
+            "",
+            "",
+            &Workflows {
+                promise_configure: &[pipeline("install", &install)],
+                promise_delete: &[],
+                resource_configure: &[pipeline("configure", CONFIGMAP)],
+                resource_delete: &[],
+            },
+        ),
+    );
+    developer.write("requests/app/a.yaml", &request("a", "team", "small"));
+    developer.commit("The platform");
+    let platform = Platform::publish(developer);
+    let serve = Serve::start(
+        &platform.remote,
+        &[
+            "--poll",
+            "1h",
+            "--retry-base",
+            "200ms",
+            "--retry-max",
+            "400ms",
+        ],
+        &[],
+    );
+    wait_for(limit, "the failure", || {
+        platform.remote_has("main", "status/app.yaml")
+    });
+    assert!(
+        platform
+            .remote_show("main", "status/app.yaml")
+            .contains("registry unavailable")
+    );
+    wait_for(limit, "a retry", || {
+        serve.metric("promised_pipeline_failures_total") >= 2.0
+    });
+    fs_err::write(gate.path().join("fixed"), "").unwrap();
+    wait_for(
+        limit,
+        "the retry that succeeds, and the request it held back",
+        || {
+            platform.remote_has("main", "status/app/team/a.yaml")
+                && platform
+                    .remote_show("main", "status/app/team/a.yaml")
+                    .contains("phase: Ready")
+        },
+    );
+}
