@@ -124,6 +124,16 @@ impl Destination {
         Ok((destinations, notes))
     }
 
+    /// Where its aggregate goes, under the state folder, when it has one.
+    pub fn aggregate_path(&self) -> Option<String> {
+        match &self.filepath {
+            FilepathMode::NestedByMetadata => None,
+            FilepathMode::AggregatedYaml { filename } => {
+                Some(format!("{}/{filename}", self.folder))
+            }
+        }
+    }
+
     /// The first destination of a file, for tests of one document.
     #[cfg(test)]
     pub(crate) fn parse(path: &str, text: &str) -> Result<Self, LoadError> {
