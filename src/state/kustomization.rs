@@ -70,7 +70,7 @@ pub fn index_destinations<E>(
         }
         let index = format!("{prefix}{KUSTOMIZATION_FILE}");
         let listed = match mode {
-            FilepathMode::NestedByMetadata => documents.clone(),
+            FilepathMode::NestedByMetadata => documents,
             FilepathMode::AggregatedYaml { filename } => {
                 let path = format!("{prefix}{filename}");
                 let touched = changes
@@ -78,21 +78,10 @@ pub fn index_destinations<E>(
                     .keys()
                     .chain(&changes.removals)
                     .any(|p| p.starts_with(&prefix) && !is_top_file(p));
-                if touched || !current.contains_key(&path) {
-                    let mut files: Vec<(String, Cow<'_, [u8]>)> = Vec::new();
-                    for rest in &documents {
-                        let full = format!("{prefix}{rest}");
-                        let bytes = match (changes.upserts.get(&full), current.get(&full)) {
-                            (Some(Content::Bytes(bytes)), _) => Cow::Borrowed(bytes.as_slice()),
-                            (Some(Content::Blob(id)), _) | (None, Some(id)) => {
-                                Cow::Owned(read(id)?)
-                            }
-                            (None, None) => unreachable!("a final file is current or upserted"),
-                        };
-                        files.push((full, bytes));
-                    }
-                    let files = files.iter().map(|(p, b)| (p.as_str(), b.as_ref()));
-                    match super::aggregate::aggregate(files) {
+                if !touched && current.contains_key(&path) {
+                    left_alone.insert(path);
+                } else {
+                    match aggregate_of(&prefix, &documents, changes, current, &read)? {
                         Ok(bytes) => {
                             wanted.insert(path, bytes);
                         }
@@ -102,8 +91,6 @@ pub fn index_destinations<E>(
                             continue;
                         }
                     }
-                } else {
-                    left_alone.insert(path);
                 }
                 vec![filename.to_string()]
             }
@@ -124,6 +111,32 @@ pub fn index_destinations<E>(
         }
     }
     Ok(problems)
+}
+
+/// The aggregate of `documents` (relative to `prefix`) as they will be: read from
+/// `changes`, or by blob id through `read`. The inner error is a file that does not
+/// read as YAML.
+fn aggregate_of<E>(
+    prefix: &str,
+    documents: &[String],
+    changes: &Changes,
+    current: &CurrentTree,
+    read: impl Fn(&str) -> Result<Vec<u8>, E>,
+) -> Result<Result<Vec<u8>, LoadError>, E> {
+    let mut files: Vec<(String, Cow<'_, [u8]>)> = Vec::with_capacity(documents.len());
+    for rest in documents {
+        let path = format!("{prefix}{rest}");
+        let bytes = match (changes.upserts.get(&path), current.get(&path)) {
+            (Some(Content::Bytes(bytes)), _) => Cow::Borrowed(bytes.as_slice()),
+            (Some(Content::Blob(id)), _) | (None, Some(id)) => Cow::Owned(read(id)?),
+            (None, None) => unreachable!("a document is current or upserted"),
+        };
+        files.push((path, bytes));
+    }
+    let files = files
+        .iter()
+        .map(|(path, bytes)| (path.as_str(), bytes.as_ref()));
+    Ok(super::aggregate::aggregate(files))
 }
 
 /// The document files of `folder` among `files`, relative to it, dependencies first:
