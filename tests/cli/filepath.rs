@@ -6,12 +6,23 @@ use std::process::Command;
 
 use crate::support::{CONFIGMAP_SCRIPT, TestRepo, destination, promise, promised, request};
 
-/// A repository with the `app` Promise (its static dependency a Namespace) and the one
-/// destination `dev`, whose spec is `spec`.
+/// The ConfigMap of [`CONFIGMAP_SCRIPT`], and a second file that starts with `---` and a
+/// comment, as pipelines write them.
+fn two_files_script() -> String {
+    format!(
+        "{CONFIGMAP_SCRIPT}\ncat > \"$KRATIX_OUTPUT/extra.yaml\" <<YAML\n---\n# the request's extra\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: $KRATIX_OBJECT_NAME-extra\n  namespace: $KRATIX_OBJECT_NAMESPACE\nYAML"
+    )
+}
+
+/// A repository with the `app` Promise (its static dependency a Namespace, its pipeline
+/// [`two_files_script`]) and the one destination `dev`, whose spec is `spec`.
 fn one_destination(spec: &str) -> TestRepo {
     let repo = TestRepo::new();
     let deps = "  dependencies:\n    - apiVersion: v1\n      kind: Namespace\n      metadata: {name: app-system}\n";
-    repo.write("promises/app.yaml", &promise("app", deps, CONFIGMAP_SCRIPT));
+    repo.write(
+        "promises/app.yaml",
+        &promise("app", deps, &two_files_script()),
+    );
     repo.write("destinations/dev.yaml", &destination("dev", &[], spec));
     repo
 }
@@ -45,6 +56,7 @@ fn nested_by_metadata_given_explicitly_writes_the_default_tree() {
     state/dev/kustomization.yaml
     state/dev/resources/team/app/a/SHA256SUMS
     state/dev/resources/team/app/a/configmap.yaml
+    state/dev/resources/team/app/a/extra.yaml
     status/app.yaml
     status/app/team/a.yaml
     ");
@@ -65,8 +77,10 @@ fn an_aggregated_destination_holds_every_document_in_one_file_kept_in_step_with_
     state/dev/kustomization.yaml
     state/dev/resources/team/app/a/SHA256SUMS
     state/dev/resources/team/app/a/configmap.yaml
+    state/dev/resources/team/app/a/extra.yaml
     state/dev/resources/team/app/b/SHA256SUMS
     state/dev/resources/team/app/b/configmap.yaml
+    state/dev/resources/team/app/b/extra.yaml
     status/app.yaml
     status/app/team/a.yaml
     status/app/team/b.yaml
@@ -187,7 +201,7 @@ fn kubectl_kustomize_builds_an_aggregated_destination_into_its_documents() {
         .collect();
     assert_eq!(
         names,
-        ["app-system", "a", "b"],
+        ["app-system", "a", "a-extra", "b", "b-extra"],
         "each document once: {stdout}"
     );
 }
