@@ -125,7 +125,7 @@ impl Destination {
     }
 
     /// Where its aggregate goes, under the state folder, when it has one.
-    pub fn aggregate_path(&self) -> Option<String> {
+    pub(crate) fn aggregate_path(&self) -> Option<String> {
         match &self.filepath {
             FilepathMode::NestedByMetadata => None,
             FilepathMode::AggregatedYaml { filename } => {

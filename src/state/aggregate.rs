@@ -18,7 +18,7 @@ const HEADER: &str =
 /// Builds the aggregate from `files` (`(path, bytes)`, in order). A file that does not
 /// read as YAML (it was written by hand: promised checks every document it writes) is
 /// a problem naming it, and no aggregate is built.
-pub fn aggregate<'a>(
+pub(crate) fn aggregate<'a>(
     files: impl IntoIterator<Item = (&'a str, &'a [u8])>,
 ) -> Result<Vec<u8>, LoadError> {
     let mut text = String::from(HEADER);
