@@ -133,6 +133,7 @@ mod tests {
             labels: labels.collect(),
             folder: name.into(),
             strict_match_labels: strict,
+            filepath: Default::default(),
         };
         (name.to_string(), destination)
     }

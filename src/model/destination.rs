@@ -3,7 +3,7 @@
 use serde::Deserialize;
 
 use super::{Labels, LoadError, promise::Metadata};
-use crate::path_segment::SegmentPath;
+use crate::path_segment::{Segment, SegmentPath};
 use crate::yaml;
 
 /// A destination, as read from `destinations/<file>.yaml`.
@@ -20,7 +20,30 @@ pub struct Destination {
     pub folder: SegmentPath,
     /// `spec.strictMatchLabels`: take nothing that comes without selectors.
     pub strict_match_labels: bool,
+    /// `spec.filepath`: how the folder presents its documents.
+    pub filepath: FilepathMode,
 }
+
+/// Kratix's `spec.filepath.mode`, as `promised` honours it. Every mode keeps each
+/// request's and each Promise's files in their own folder (ownership is read from
+/// those paths); the mode decides what else the destination's folder holds and what
+/// its `kustomization.yaml` lists.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum FilepathMode {
+    /// `nestedByMetadata`, the default: `kustomization.yaml` lists every document file.
+    #[default]
+    NestedByMetadata,
+    /// `aggregatedYAML`: every document of the destination also goes into one file at
+    /// the top of its folder, `filename`, and `kustomization.yaml` lists only that.
+    AggregatedYaml {
+        /// `spec.filepath.filename`, default `aggregated.yaml`: one segment ending in
+        /// `.yaml` or `.yml`, never a name kustomize reads as a kustomization.
+        filename: Segment,
+    },
+}
+
+/// Kratix's default for `spec.filepath.filename`.
+const DEFAULT_AGGREGATE: &str = "aggregated.yaml";
 
 #[derive(Deserialize)]
 struct DestinationDoc {
@@ -36,6 +59,17 @@ struct DestinationSpec {
     path: Option<String>,
     #[serde(default)]
     strict_match_labels: bool,
+    #[serde(default)]
+    filepath: Option<FilepathDoc>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FilepathDoc {
+    #[serde(default)]
+    mode: Option<String>,
+    #[serde(default)]
+    filename: Option<String>,
 }
 
 /// Folder names a destination's folder may not contain: a path is read back as a
@@ -90,6 +124,16 @@ impl Destination {
         Ok((destinations, notes))
     }
 
+    /// Where its aggregate goes, under the state folder, when it has one.
+    pub(crate) fn aggregate_path(&self) -> Option<String> {
+        match &self.filepath {
+            FilepathMode::NestedByMetadata => None,
+            FilepathMode::AggregatedYaml { filename } => {
+                Some(format!("{}/{filename}", self.folder))
+            }
+        }
+    }
+
     /// The first destination of a file, for tests of one document.
     #[cfg(test)]
     pub(crate) fn parse(path: &str, text: &str) -> Result<Self, LoadError> {
@@ -133,8 +177,56 @@ impl Destination {
             labels: doc.metadata.labels.unwrap_or_default(),
             folder,
             strict_match_labels: spec.strict_match_labels,
+            filepath: filepath_mode(spec.filepath.unwrap_or_default())
+                .map_err(|message| LoadError::new(path, message))?,
         })
     }
+}
+
+/// Reads `spec.filepath`; the error names the field and says what to write instead.
+fn filepath_mode(doc: FilepathDoc) -> Result<FilepathMode, String> {
+    match (doc.mode.as_deref(), doc.filename) {
+        (None | Some("nestedByMetadata"), None) => Ok(FilepathMode::NestedByMetadata),
+        (None | Some("nestedByMetadata"), Some(filename)) => Err(format!(
+            "spec.filepath.filename: {filename:?} is only read with mode: aggregatedYAML; \
+             set spec.filepath.mode: aggregatedYAML, or remove the filename"
+        )),
+        (Some("aggregatedYAML"), filename) => {
+            let filename = filename.unwrap_or_else(|| DEFAULT_AGGREGATE.to_string());
+            aggregate_name(&filename)
+                .map(|filename| FilepathMode::AggregatedYaml { filename })
+                .map_err(|why| format!("spec.filepath.filename: {filename:?} {why}"))
+        }
+        (Some("none"), _) => Err(
+            "spec.filepath.mode: \"none\" (every file flat at the top of the destination's \
+             folder) is not supported: promised knows which request a file belongs to by \
+             its folder, and flat files of two requests could overwrite each other; use \
+             nestedByMetadata (the default), or aggregatedYAML for one file"
+                .to_string(),
+        ),
+        (Some(other), _) => Err(format!(
+            "spec.filepath.mode: {other:?} is not a filepath mode: write nestedByMetadata \
+             (the default) or aggregatedYAML"
+        )),
+    }
+}
+
+/// Checks the aggregate's file name: one segment safe to write, read as YAML, and not
+/// the destination's `kustomization.yaml`.
+fn aggregate_name(filename: &str) -> Result<Segment, String> {
+    let segment = Segment::new(filename).map_err(|e| {
+        format!("must be a file name at the top of the destination's folder: it {e}")
+    })?;
+    if !(filename.ends_with(".yaml") || filename.ends_with(".yml")) {
+        return Err("must end in .yaml or .yml".into());
+    }
+    if crate::state::kustomization::is_kustomization(&filename.to_ascii_lowercase()) {
+        return Err(
+            "is the name of the kustomization promised writes beside it; choose another name"
+                .into(),
+        );
+    }
+    Ok(segment)
 }
 
 #[cfg(test)]
@@ -199,6 +291,97 @@ mod tests {
         // The name is the folder when there is no spec.path.
         let text = "kind: Destination\nmetadata: {name: resources}\n";
         assert!(Destination::parse("destinations/x.yaml", text).is_err());
+    }
+
+    fn filepath_of(spec: &str) -> Result<FilepathMode, String> {
+        let text = format!("kind: Destination\nmetadata: {{name: x}}\nspec: {spec}\n");
+        Destination::parse("destinations/x.yaml", &text)
+            .map(|d| d.filepath)
+            .map_err(|e| e.message)
+    }
+
+    #[test]
+    fn the_filepath_mode_is_nested_by_metadata_unless_it_says_otherwise() {
+        for spec in [
+            "{}",
+            "{filepath: {}}",
+            "{filepath: }",
+            "{filepath: {mode: nestedByMetadata}}",
+        ] {
+            assert_eq!(
+                filepath_of(spec),
+                Ok(FilepathMode::NestedByMetadata),
+                "{spec}"
+            );
+        }
+    }
+
+    #[test]
+    fn aggregated_yaml_writes_aggregated_yaml_unless_a_filename_is_given() {
+        let aggregated = |name: &str| {
+            Ok(FilepathMode::AggregatedYaml {
+                filename: Segment::new(name).unwrap(),
+            })
+        };
+        assert_eq!(
+            filepath_of("{filepath: {mode: aggregatedYAML}}"),
+            aggregated("aggregated.yaml")
+        );
+        assert_eq!(
+            filepath_of("{filepath: {mode: aggregatedYAML, filename: catalog.yml}}"),
+            aggregated("catalog.yml")
+        );
+    }
+
+    #[test]
+    fn an_aggregate_filename_must_be_one_yaml_file_beside_the_kustomization() {
+        for (filename, why) in [
+            ("catalog", "must end in .yaml or .yml"),
+            ("sub/catalog.yaml", "must be a file name at the top"),
+            ("../catalog.yaml", "must be a file name at the top"),
+            (".git", "must be a file name at the top"),
+            ("kustomization.yaml", "the kustomization promised writes"),
+            ("Kustomization.yml", "the kustomization promised writes"),
+        ] {
+            let spec = format!("{{filepath: {{mode: aggregatedYAML, filename: {filename:?}}}}}");
+            let err = filepath_of(&spec).unwrap_err();
+            assert!(
+                err.starts_with(&format!("spec.filepath.filename: {filename:?} ")),
+                "{err}"
+            );
+            assert!(err.contains(why), "{filename}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_filename_without_aggregated_yaml_is_an_error_not_ignored() {
+        let err = filepath_of("{filepath: {filename: catalog.yaml}}").unwrap_err();
+        assert_eq!(
+            err,
+            "spec.filepath.filename: \"catalog.yaml\" is only read with mode: aggregatedYAML; \
+             set spec.filepath.mode: aggregatedYAML, or remove the filename"
+        );
+    }
+
+    #[test]
+    fn mode_none_and_unknown_modes_are_errors_naming_the_field() {
+        let err = filepath_of("{filepath: {mode: none}}").unwrap_err();
+        assert!(
+            err.starts_with("spec.filepath.mode: \"none\" (every file flat"),
+            "{err}"
+        );
+        assert!(err.contains("is not supported"), "{err}");
+        let err = filepath_of("{filepath: {mode: aggregatedYaml}}").unwrap_err();
+        assert_eq!(
+            err,
+            "spec.filepath.mode: \"aggregatedYaml\" is not a filepath mode: write \
+             nestedByMetadata (the default) or aggregatedYAML"
+        );
+        let err = filepath_of("{filepath: {mode: aggregatedYAML, fileName: x.yaml}}").unwrap_err();
+        assert!(
+            err.contains("spec.filepath") && err.contains("fileName"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use crate::path_segment::{Segment, SegmentError};
 
-pub use destination::Destination;
+pub use destination::{Destination, FilepathMode};
 pub use pipeline::{Container, EnvVar, Pipeline, PodSettings};
 pub use platform::{INPUT_DIRS, Platform, SourceFile, is_input};
 pub use promise::{

@@ -202,9 +202,12 @@ impl Platform {
             self.notes.extend(notes);
             for (i, d) in all.iter().enumerate() {
                 let earlier = self.destinations.values().chain(&all[..i]);
-                let clash = earlier
-                    .into_iter()
-                    .find(|o| o.name == d.name || same_folder(&o.folder, &d.folder));
+                let clash = earlier.into_iter().find(|o| {
+                    o.name == d.name
+                        || same_folder(&o.folder, &d.folder)
+                        || holds_aggregate(o, &d.folder)
+                        || holds_aggregate(d, &o.folder)
+                });
                 if let Some(other) = clash {
                     return Err(LoadError::new(
                         &file.path,
@@ -250,6 +253,16 @@ fn clash(request: &RequestFile, holder: &str) -> LoadError {
 /// or Unicode form (macOS and Windows file systems ignore both).
 fn same_folder(a: &str, b: &str) -> bool {
     a == b || crate::path_segment::folded(a) == crate::path_segment::folded(b)
+}
+
+/// Whether `folder` is, or is inside, the path of `destination`'s aggregate: Git cannot
+/// hold a file and a folder at one path.
+fn holds_aggregate(destination: &Destination, folder: &str) -> bool {
+    destination.aggregate_path().is_some_and(|file| {
+        let folder = crate::path_segment::folded(folder);
+        let file = crate::path_segment::folded(&file);
+        folder == file || folder.starts_with(&format!("{file}/"))
+    })
 }
 
 fn text(file: &SourceFile) -> Result<&str, LoadError> {
@@ -366,6 +379,29 @@ mod tests {
         ]);
         assert_eq!(platform.destinations.len(), 1);
         assert!(platform.problems[0].message.contains("clashes"));
+    }
+
+    #[test]
+    fn no_destination_folder_may_be_where_another_writes_its_aggregate() {
+        let aggregated = "kind: Destination\nmetadata: {name: a}\nspec: {path: dev, filepath: {mode: aggregatedYAML, filename: all.yaml}}\n";
+        for folder in ["dev/all.yaml", "dev/All.yaml/eu"] {
+            let other =
+                format!("kind: Destination\nmetadata: {{name: b}}\nspec: {{path: {folder:?}}}\n");
+            for (first, second) in [(aggregated, other.as_str()), (other.as_str(), aggregated)] {
+                let platform = Platform::load([
+                    file("destinations/a.yaml", first),
+                    file("destinations/b.yaml", second),
+                ]);
+                assert_eq!(platform.destinations.len(), 1, "{folder}");
+                assert!(platform.problems[0].message.contains("clashes"), "{folder}");
+            }
+        }
+        let beside = "kind: Destination\nmetadata: {name: b}\nspec: {path: dev/eu}\n";
+        let platform = Platform::load([
+            file("destinations/a.yaml", aggregated),
+            file("destinations/b.yaml", beside),
+        ]);
+        assert_eq!(platform.destinations.len(), 2, "{:?}", platform.problems);
     }
 
     #[test]

@@ -366,12 +366,18 @@ pub fn reconcile(
     let folders = platform
         .destinations
         .values()
-        .map(|d| d.folder.to_string())
+        .map(|d| (d.folder.to_string(), d.filepath.clone()))
         .collect();
     let keep_unknown = platform.destinations_incomplete;
-    index_destinations(&mut changes, &current, &folders, keep_unknown, |bytes| {
-        store.blob_id(bytes)
-    });
+    let unreadable = index_destinations(
+        &mut changes,
+        &current,
+        &folders,
+        keep_unknown,
+        |id| store.read_blob(id, "a document of an aggregatedYAML destination"),
+        |bytes| store.blob_id(bytes),
+    )?;
+    platform.problems.extend(unreadable);
     let mut report = PassReport {
         input_commit,
         requests: rendered.requests,

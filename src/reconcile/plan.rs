@@ -177,6 +177,12 @@ impl HeldBlobs {
         ids.collect()
     }
 
+    /// The bytes of the blob kept under `id`, if one is.
+    pub(super) fn get(&self, id: &str) -> Option<Vec<u8>> {
+        let kept = self.0.lock().expect("no panics hold the lock");
+        kept.get(id).cloned()
+    }
+
     /// Whether no blob was kept.
     #[cfg(test)]
     pub(super) fn is_empty(&self) -> bool {
@@ -207,7 +213,11 @@ impl Store for Capture<'_> {
     }
 
     fn read_blob(&self, id: &str, what: &str) -> Result<Vec<u8>, GitError> {
-        self.store.read_blob(id, what)
+        // A blob written ahead in this pass (an aggregate reads it back) is held here.
+        match self.blobs.get(id) {
+            Some(bytes) => Ok(bytes),
+            None => self.store.read_blob(id, what),
+        }
     }
 
     fn blob_id(&self, bytes: &[u8]) -> String {

@@ -66,6 +66,9 @@ impl Store for MemoryStore {
     }
 
     fn read_blob(&self, id: &str, what: &str) -> Result<Vec<u8>, GitError> {
+        if let Some(bytes) = self.blobs.get(id) {
+            return Ok(bytes);
+        }
         let history = self.history.lock().unwrap();
         history.get(id).cloned().ok_or_else(|| GitError::Read {
             what: what.into(),
@@ -258,6 +261,41 @@ fn a_plan_shows_the_bytes_of_files_written_ahead() {
         0,
         "a plan commits nothing"
     );
+}
+
+#[test]
+fn an_aggregate_is_built_from_files_written_ahead_in_a_pass_and_in_a_plan() {
+    let platform = [
+        ("promises/app.yaml", PROMISE),
+        (
+            "destinations/dev.yaml",
+            "kind: Destination\nmetadata: {name: dev}\nspec: {filepath: {mode: aggregatedYAML}}\n",
+        ),
+    ];
+    let options = Options {
+        spill_bytes: 0,
+        ..Options::default()
+    };
+    let executor = FakeExecutor::default();
+    let store = MemoryStore::with(&platform);
+    store.put("requests/app/a.yaml", &request("a"));
+    let report = reconcile(&store, None, &Scope::all(), &executor, &options, &|_| {}).unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    let aggregate = store.files.lock().unwrap()["state/dev/aggregated.yaml"].clone();
+    assert!(String::from_utf8(aggregate).unwrap().contains("name: a}"));
+
+    let base = MemoryStore::with(&platform);
+    let head = MemoryStore::with(&platform);
+    head.put("requests/app/a.yaml", &request("a"));
+    let planned = plan::plan(&base, &head, &executor, &options, &|_| {}).unwrap();
+    let aggregate = planned
+        .files
+        .iter()
+        .find(|f| f.path == "state/dev/aggregated.yaml")
+        .and_then(|f| f.after.clone())
+        .unwrap();
+    let aggregate = String::from_utf8(aggregate).unwrap();
+    assert!(aggregate.contains("name: a}"), "{aggregate}");
 }
 
 #[test]

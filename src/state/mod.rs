@@ -2,6 +2,7 @@
 //! ([`digest`]), what a request's and a Promise's status files say ([`status`], [`promise_status`]), and what a pass changes
 //! ([`tree`]).
 
+pub(crate) mod aggregate;
 pub mod digest;
 pub mod kustomization;
 pub mod layout;

@@ -3,6 +3,7 @@
 mod daemon_support;
 mod example;
 mod failures;
+mod filepath;
 mod git_store;
 mod hostile;
 mod hostile_paths;
