@@ -158,11 +158,7 @@ fn run_pipelines(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
             };
             match prepare(&platform, &Schemas::default(), request) {
                 Ok(ready) => (Subject::request(&request.key, ready.document), ready.object),
-                Err(
-                    Outcome::Invalid(message)
-                    | Outcome::Unreconciled(message)
-                    | Outcome::Failed(message),
-                ) => {
+                Err(Outcome::Invalid(message) | Outcome::Unreconciled(message)) => {
                     writeln!(out, "invalid  {}: {message}", request_path.display())?;
                     return Ok(EXIT_PROBLEMS);
                 }

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 pub use render::{Outcome, PromiseOutcome, PromiseReport, RequestReport};
-pub use run::{Suspension, merged_status, object_with_status};
+pub use run::{Stopped, Suspension, merged_status, object_with_status};
 pub use scope::Scope;
 
 use decide::{PromiseDecision, RequestDecision};
@@ -182,7 +182,7 @@ pub fn reconcile(
         .iter()
         .map(|(name, outcome)| {
             let result = match outcome {
-                PromiseOutcome::Failed(why) => Err(why.clone()),
+                PromiseOutcome::Failed(stopped) => Err(stopped.message.clone()),
                 _ => Ok(()),
             };
             (name.clone(), result)
@@ -245,7 +245,7 @@ pub fn reconcile(
                             ..
                         }) => Outcome::Suspended(suspension),
                         Ok(finished) => Outcome::Ran(finished.outputs),
-                        Err(stopped) => Outcome::Failed(stopped.message),
+                        Err(stopped) => Outcome::Failed(stopped),
                     }
                 }
                 Err(outcome) => outcome,
@@ -571,7 +571,7 @@ fn run_promise_configures(
                 ..
             }) => PromiseOutcome::Suspended(suspension),
             Ok(finished) => PromiseOutcome::Ran(finished.outputs),
-            Err(stopped) => PromiseOutcome::Failed(stopped.message),
+            Err(stopped) => PromiseOutcome::Failed(stopped),
         };
         outcomes.insert(name.clone(), outcome);
     }

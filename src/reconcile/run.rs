@@ -82,9 +82,16 @@ pub struct Suspension {
     pub control: WorkflowControl,
 }
 
-/// Why a workflow stopped before its last pipeline.
-#[derive(Debug)]
+/// Why a workflow stopped before its last pipeline: the run's own error, kept typed,
+/// and the message a status file shows of it (redacted, cut to its last lines).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
 pub struct Stopped {
+    /// The pipeline that failed.
+    pub pipeline: String,
+    /// What went wrong.
+    #[source]
+    pub error: RunError,
     /// The status message: what failed, with the last lines of its log.
     pub message: String,
 }
@@ -138,7 +145,9 @@ impl Workflow<'_> {
                 Err(err) => {
                     failure::log_failure(pipeline, &err);
                     return Err(Stopped {
+                        pipeline: pipeline.name.clone(),
                         message: failure::status_message(self.promise, pipeline, &err),
+                        error: err,
                     });
                 }
             }

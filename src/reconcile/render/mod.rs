@@ -9,7 +9,7 @@ use serde_json::Map;
 
 pub use promise::{PromiseOutcome, PromiseReport};
 
-use super::run::{Suspension, merged_status};
+use super::run::{Stopped, Suspension, merged_status};
 use crate::model::{Platform, Promise, RequestFile, RequestKey};
 use crate::pipeline::{OutputFiles, RunOutput};
 use crate::scheduling::{GroupId, Placement, merge_selectors, place};
@@ -26,7 +26,7 @@ pub enum Outcome {
     /// Every pipeline ran; their outputs, in pipeline order.
     Ran(Vec<(String, RunOutput)>),
     /// A pipeline failed or its output is unusable. Earlier outputs stay.
-    Failed(String),
+    Failed(Stopped),
     /// The request cannot run (unreadable, no such Promise, schema). Earlier outputs stay.
     Invalid(String),
     /// Its Promise is not available. Earlier outputs stay.
@@ -230,7 +230,7 @@ fn render_request(
         }
         Outcome::Invalid(message) => Err((Phase::Invalid, message, None)),
         Outcome::Waiting(message) => Err((Phase::Waiting, message, None)),
-        Outcome::Failed(message) => Err((Phase::Failed, message, None)),
+        Outcome::Failed(stopped) => Err((Phase::Failed, stopped.message, None)),
         Outcome::Suspended(suspension) => Err(suspended(suspension, before, &request.path)),
         Outcome::Ran(results) => {
             let promise = promise.expect("a request only runs when its Promise is loaded");

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use super::groups;
 use crate::model::{Platform, Promise};
 use crate::pipeline::RunOutput;
-use crate::reconcile::run::{Suspension, merged_status};
+use crate::reconcile::run::{Stopped, Suspension, merged_status};
 use crate::scheduling::place_everywhere;
 use crate::state::layout::{STATIC_DEPENDENCIES_FILE, dependency_dir, promise_status_path};
 use crate::state::promise_status::{Availability, PromiseRecord, PromiseStatus, Unavailable};
@@ -23,7 +23,7 @@ pub enum PromiseOutcome {
     /// Its Promise configure workflow succeeded: its outputs, in pipeline order.
     Ran(Vec<(String, RunOutput)>),
     /// Its Promise workflow failed: earlier outputs stay, and it is unavailable.
-    Failed(String),
+    Failed(Stopped),
     /// A pipeline's `workflow-control.yaml` suspended its Promise workflow: earlier
     /// outputs stay, and it is unavailable until a later pass runs the workflow through.
     Suspended(Suspension),
@@ -98,7 +98,7 @@ pub(super) fn render_promise(
             // As in Kratix, `message` is the one key of a Promise workflow's status kept.
             (units, merged_status(&results).remove("message"))
         }),
-        PromiseOutcome::Failed(why) => Err((why, Unavailable::Failed)),
+        PromiseOutcome::Failed(stopped) => Err((stopped.message, Unavailable::Failed)),
         PromiseOutcome::Suspended(Suspension { pipeline, control }) => {
             let why = control.message.map_or(String::new(), |m| format!(": {m}"));
             let why = format!("its Promise workflow is suspended by pipeline {pipeline:?}{why}");
