@@ -214,20 +214,22 @@ pub fn present_request(
 
 /// Decides each request whose file is gone but whose status remains: run its delete
 /// workflow when its Promise (as loaded, or as last committed when its file is gone
-/// too) has one, else remove it.
-pub fn gone_requests<'r>(
+/// too) has one, else remove it. When its Promise cannot be known (its file does not
+/// read, or its last committed version cannot be read back), whether it has a delete
+/// workflow cannot be known either: the request is kept as it is.
+pub fn gone_requests<'r, 'p>(
     records: &'r BTreeMap<RequestKey, Record>,
     present: &BTreeSet<&RequestKey>,
-    promise_of: impl Fn(&str) -> Option<&'r Promise>,
+    promise_of: impl Fn(&str) -> Option<&'p Promise>,
+    unknown: impl Fn(&str) -> bool,
 ) -> Vec<(&'r RequestKey, RequestDecision)> {
     let gone = records.keys().filter(|key| !present.contains(key));
     gone.map(|key| {
-        let deletes = promise_of(key.promise.as_str())
-            .is_some_and(|p| !p.workflows.resource.delete.is_empty());
-        let decision = if deletes {
-            RequestDecision::Delete
-        } else {
-            RequestDecision::Remove
+        let name = key.promise.as_str();
+        let decision = match promise_of(name) {
+            Some(p) if !p.workflows.resource.delete.is_empty() => RequestDecision::Delete,
+            None if unknown(name) => RequestDecision::Keep,
+            _ => RequestDecision::Remove,
         };
         (key, decision)
     })

@@ -126,6 +126,13 @@ impl<'a, 'c> Renderer<'a, 'c> {
         self.rendered.promises.push(report);
     }
 
+    /// Leaves a request whose file is gone exactly as it is, outputs and status: its
+    /// Promise cannot be known, so neither can its delete workflow.
+    pub fn keep_gone(&mut self, key: RequestKey) {
+        self.previous.remove(&key);
+        self.rendered.tree.keep(Keep::Request(key));
+    }
+
     /// Leaves a Promise that cannot be read (its file is gone and history does not give
     /// it back) exactly as it is.
     pub fn promise_unread(&mut self, name: &str) {
