@@ -121,17 +121,32 @@ fn run_case(case: &str) -> String {
     let mut text = format!("=== validate\n{}", validate.stdout);
     text.push_str("=== reconcile\n");
     text.push_str(&reconcile_twice(&repo, case, &[], expected));
+    text.push_str(&status(&repo));
     let then_remove = corpus().join(case).join("then-remove");
     if then_remove.exists() {
+        let base = repo.head();
         let paths = fs_err::read_to_string(&then_remove).unwrap();
         for path in paths.lines().filter(|line| !line.trim().is_empty()) {
             repo.remove(path.trim());
         }
-        repo.commit(&format!("Remove {}", paths.trim().replace('\n', ", ")));
+        let head = repo.commit(&format!("Remove {}", paths.trim().replace('\n', ", ")));
+        let repo_dir = repo.path().to_str().unwrap();
+        let plan = promised(&["plan", "--repo", repo_dir, "--base", &base, "--head", &head]);
+        assert_eq!(plan.code, 0, "{case}: plan\n{}{}", plan.stdout, plan.stderr);
+        text.push_str(&format!("=== plan of the removal\n{}", plan.stdout));
         text.push_str("=== reconcile after removing the files of then-remove\n");
         text.push_str(&reconcile_twice(&repo, case, &[], 0));
+        text.push_str(&status(&repo));
     }
     text
+}
+
+/// What `promised status` prints for the repository, and its exit code (1 when a
+/// request has a problem).
+fn status(repo: &TestRepo) -> String {
+    let run = promised(&["status", "--repo", repo.path().to_str().unwrap()]);
+    assert!(run.stderr.is_empty(), "status\n{}", run.stderr);
+    format!("=== status (exit code {})\n{}", run.code, run.stdout)
 }
 
 #[test]
