@@ -17,7 +17,7 @@ use crate::support::{TestRepo, copy_dir, promised};
 
 /// Cases where `reconcile` exits 1 on the process executor by design, and why; every
 /// other case must reconcile with exit code 0.
-const EXIT_1_ON_PROCESS: [(&str, &str); 3] = [
+const EXIT_1_ON_PROCESS: [(&str, &str); 2] = [
     (
         "kustomize-output",
         "a kustomization.yaml of kustomize's own (no apiVersion, kind or metadata.name) is \
@@ -26,10 +26,6 @@ const EXIT_1_ON_PROCESS: [(&str, &str); 3] = [
     (
         "seed-era-pipeline",
         "xaasRequestPipeline images have no command; the process executor runs commands",
-    ),
-    (
-        "required-promises",
-        "data-stack's request waits for platform-base v2.0.0, and a waiting request counts",
     ),
 ];
 
@@ -80,9 +76,15 @@ fn managed_tree(repo: &TestRepo) -> String {
     tree
 }
 
-/// Runs `reconcile` with `args`, checks its exit code, then runs it again and checks
-/// that nothing was committed. Returns the first run's report and the managed tree.
-fn reconcile_twice(repo: &TestRepo, case: &str, args: &[&str], expected_code: i32) -> String {
+/// Runs `reconcile` with `args` and checks its exit code, then runs it with `rerun` and
+/// checks that nothing was committed. Returns the first run's report and the managed
+/// tree.
+fn reconcile_twice(
+    repo: &TestRepo,
+    case: &str,
+    (args, rerun): (&[&str], &[&str]),
+    expected_code: i32,
+) -> String {
     let run = repo.reconcile(args);
     assert_eq!(
         run.code, expected_code,
@@ -90,7 +92,7 @@ fn reconcile_twice(repo: &TestRepo, case: &str, args: &[&str], expected_code: i3
         run.stdout, run.stderr
     );
     let head = repo.head();
-    let rerun = repo.reconcile(args);
+    let rerun = repo.reconcile(rerun);
     assert_eq!(
         rerun.code, expected_code,
         "{case}: the rerun\n{}",
@@ -125,8 +127,18 @@ fn run_case(case: &str) -> String {
     };
     let mut text = format!("=== validate\n{}", validate.stdout);
     text.push_str("=== reconcile\n");
-    text.push_str(&reconcile_twice(&repo, case, &[], expected));
+    text.push_str(&reconcile_twice(&repo, case, (&[], &[]), expected));
     text.push_str(&status(&repo));
+    let then = corpus().join(case).join("then");
+    if then.exists() {
+        let base = repo.head();
+        copy_dir(&then, repo.path());
+        let head = repo.commit("Change the files of then/");
+        text.push_str(&plan(&repo, case, &base, &head));
+        text.push_str("=== reconcile after the changes of then/\n");
+        text.push_str(&reconcile_twice(&repo, case, (&[], &[]), 0));
+        text.push_str(&status(&repo));
+    }
     let then_remove = corpus().join(case).join("then-remove");
     if then_remove.exists() {
         let base = repo.head();
@@ -135,15 +147,20 @@ fn run_case(case: &str) -> String {
             repo.remove(path.trim());
         }
         let head = repo.commit(&format!("Remove {}", paths.trim().replace('\n', ", ")));
-        let repo_dir = repo.path().to_str().unwrap();
-        let plan = promised(&["plan", "--repo", repo_dir, "--base", &base, "--head", &head]);
-        assert_eq!(plan.code, 0, "{case}: plan\n{}{}", plan.stdout, plan.stderr);
-        text.push_str(&format!("=== plan of the removal\n{}", plan.stdout));
+        text.push_str(&plan(&repo, case, &base, &head));
         text.push_str("=== reconcile after removing the files of then-remove\n");
-        text.push_str(&reconcile_twice(&repo, case, &[], 0));
+        text.push_str(&reconcile_twice(&repo, case, (&[], &[]), 0));
         text.push_str(&status(&repo));
     }
     text
+}
+
+/// What `promised plan` says of the change from `base` to `head`; it must exit 0.
+fn plan(repo: &TestRepo, case: &str, base: &str, head: &str) -> String {
+    let repo_dir = repo.path().to_str().unwrap();
+    let plan = promised(&["plan", "--repo", repo_dir, "--base", base, "--head", head]);
+    assert_eq!(plan.code, 0, "{case}: plan\n{}{}", plan.stdout, plan.stderr);
+    format!("=== plan\n{}", plan.stdout)
 }
 
 /// What `promised status` prints for the repository, and its exit code (1 when a
@@ -219,6 +236,7 @@ fn the_seed_era_pipeline_runs_its_images_chained_on_podman() {
     let case = "seed-era-pipeline";
     build_images(case);
     let repo = case_repo(case);
-    let text = reconcile_twice(&repo, case, &["--executor", "podman"], 0);
+    let podman: &[&str] = &["--executor", "podman"];
+    let text = reconcile_twice(&repo, case, (podman, podman), 0);
     insta::assert_snapshot!("compat_seed-era-pipeline_on_podman", text);
 }
