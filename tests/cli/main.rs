@@ -1,5 +1,6 @@
 //! End-to-end tests: real Git repositories in temporary folders, the real binary.
 
+mod compat;
 mod daemon_support;
 mod example;
 mod failures;

@@ -224,7 +224,8 @@ pub fn redact(text: &str) -> String {
     lines.map(|line| line + "\n").collect()
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+/// Copies the folder `from` into `to`, recursively.
+pub fn copy_dir(from: &Path, to: &Path) {
     for entry in fs_err::read_dir(from).unwrap() {
         let entry = entry.unwrap();
         let target: PathBuf = to.join(entry.file_name());
