@@ -608,18 +608,17 @@ fn attribute(
         }
     }
     let present: BTreeSet<&RequestKey> = platform.requests.iter().map(|r| &r.key).collect();
+    // A request whose file is gone is removed when its record went unrendered; one
+    // whose delete workflow failed was rendered (its status says so) and stays changed.
     let gone: Vec<RequestKey> = report
         .changed
         .iter()
-        .filter(|k| !present.contains(k))
+        .filter(|k| !present.contains(k) && gone_records.contains_key(*k))
         .cloned()
         .collect();
     for key in gone {
         report.changed.remove(&key);
-        let path = gone_records
-            .get(&key)
-            .map(|r| r.request.path.clone())
-            .unwrap_or_default();
+        let path = gone_records[&key].request.path.clone();
         report.removed.push((key, path));
     }
     let promises = report

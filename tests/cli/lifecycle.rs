@@ -318,6 +318,13 @@ fn a_failing_delete_workflow_keeps_outputs_and_status_until_it_succeeds() {
         "{}",
         run.stdout
     );
+    assert!(
+        !run.stdout.contains("removed  app/team/a"),
+        "a request whose delete workflow failed is not removed: {}",
+        run.stdout
+    );
+    let message = repo.last_message();
+    assert!(!message.contains("removed"), "{message}");
     let files = repo.managed_files();
     assert!(
         files.contains("/resources/team/app/a/configmap.yaml"),
