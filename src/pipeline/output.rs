@@ -11,6 +11,7 @@ use std::path::Path;
 
 use super::read_back::{Deadline, Folder, MAX_DEPTH, Opened, OutputLimits, ReadError, read_capped};
 use crate::state::DIGEST_FILE;
+use crate::state::kustomization::is_kustomization;
 use crate::state::layout::is_document_file;
 use crate::yaml;
 
@@ -40,7 +41,9 @@ pub fn read_output(
     walk(&root, "", 0, &mut reading)?;
     check_case_clashes(&reading.files)?;
     for (path, bytes) in &reading.files {
-        if is_document_file(path) {
+        // A kustomization is kustomize's, not a Kubernetes object: written as it is and
+        // never listed, as Kratix writes whatever the pipeline leaves.
+        if is_document_file(path) && !is_kustomization(path) {
             check_documents(bytes).map_err(|message| format!("{path}: {message}"))?;
         }
     }
@@ -222,6 +225,19 @@ mod tests {
         let dir = folder(&[("empty.yaml", "# nothing\n")]);
         let err = read(dir.path(), false).unwrap_err();
         assert_eq!(err, "empty.yaml: holds no Kubernetes document");
+    }
+
+    #[test]
+    fn a_kustomization_passes_through_unchecked() {
+        let kustomization = "resources: [a.yaml]\nnamePrefix: team-\n";
+        let dir = folder(&[
+            ("a.yaml", DEPLOYMENT),
+            ("kustomization.yaml", kustomization),
+            ("overlay/kustomization.yml", kustomization),
+        ]);
+        let files = read(dir.path(), false).unwrap();
+        assert_eq!(files["kustomization.yaml"], kustomization.as_bytes());
+        assert_eq!(files.len(), 3);
     }
 
     #[test]
