@@ -33,15 +33,62 @@ const CONTAINER_FIELDS: [&str; 24] = [
     "tty",
 ];
 
-/// The fields of a Kratix Pipeline's `spec`.
+/// The fields of a Kratix Pipeline's `spec` that promised reads.
 const SPEC_FIELDS: [&str; 4] = ["containers", "volumes", "imagePullSecrets", "rbac"];
+
+/// The fields of a Kratix Pipeline's `spec` that promised does not read yet, with what
+/// that means: each is a Kubernetes Job or Pod setting of Kratix's pipeline Job.
+const UNREAD_SPEC_FIELDS: [(&str, &str); 4] = [
+    (
+        "jobOptions",
+        "Kratix's Job retries (backoffLimit); promised retries a failed pipeline on its next pass (serve: --retry-base)",
+    ),
+    (
+        "nodeSelector",
+        "the kubernetes executor does not set the Pod's nodeSelector yet",
+    ),
+    (
+        "restartPolicy",
+        "the kubernetes executor's Pods never restart a container",
+    ),
+    (
+        "tolerations",
+        "the kubernetes executor does not set the Pod's tolerations yet",
+    ),
+];
 
 /// A warning for each field of `spec` and of its containers that neither Kubernetes nor
 /// Kratix defines, with the known field it is closest to.
 fn unknown_fields(spec: &PipelineSpec) -> Vec<String> {
     let spec_fields = spec.other.keys().map(|field| {
-        let text = super::unknown_field(field, "a Kratix Pipeline's spec", &SPEC_FIELDS);
-        format!("spec.{text}")
+        match UNREAD_SPEC_FIELDS.iter().find(|(known, _)| known == field) {
+            Some((_, why)) => {
+                format!("spec.{field}: a Kratix Pipeline field promised does not read yet: {why}")
+            }
+            None => {
+                let all: Vec<&str> = SPEC_FIELDS
+                    .iter()
+                    .copied()
+                    .chain(UNREAD_SPEC_FIELDS.iter().map(|(f, _)| *f))
+                    .collect();
+                let text = super::unknown_field(field, "a Kratix Pipeline's spec", &all);
+                format!("spec.{text}")
+            }
+        }
+    });
+    let rbac = spec.rbac.iter().flat_map(|rbac| {
+        let permissions = rbac.permissions.as_ref().map(|_| {
+            "spec.rbac.permissions: not granted: promised creates no Role or ClusterRole; a \
+             pipeline that calls the Kubernetes API needs a ServiceAccount \
+             (spec.rbac.serviceAccount) that already has these permissions"
+                .to_string()
+        });
+        let unknown = rbac.other.keys().map(|field| {
+            let known = ["serviceAccount", "permissions"];
+            let text = super::unknown_field(field, "a Kratix Pipeline's spec.rbac", &known);
+            format!("spec.rbac.{text}")
+        });
+        permissions.into_iter().chain(unknown)
     });
     let container_fields = spec.containers.iter().enumerate().flat_map(|(i, c)| {
         let unknown = c
@@ -53,7 +100,7 @@ fn unknown_fields(spec: &PipelineSpec) -> Vec<String> {
             format!("spec.containers[{i}].{text}")
         })
     });
-    spec_fields.chain(container_fields).collect()
+    spec_fields.chain(rbac).chain(container_fields).collect()
 }
 
 /// Checks that `image` can only be read as an image reference. podman and docker take
@@ -166,6 +213,10 @@ struct PipelineSpec {
 struct Rbac {
     #[serde(default)]
     service_account: Option<String>,
+    #[serde(default)]
+    permissions: Option<Value>,
+    #[serde(flatten)]
+    other: serde_json::Map<String, Value>,
 }
 
 impl Pipeline {
@@ -262,6 +313,30 @@ mod tests {
                 "spec.volume: not a field of a Kratix Pipeline's spec, and not read; did you mean volumes?",
                 "spec.containers[0].volumeMount: not a field of a Kubernetes container, and not read; did you mean volumeMounts?",
             ]
+        );
+    }
+
+    #[test]
+    fn kratix_fields_promised_does_not_read_say_so_rather_than_unknown() {
+        let text = "kind: Pipeline\nmetadata: {name: render}\nspec:\n  containers: [{name: a, image: i}]\n  nodeSelector: {disk: ssd}\n  jobOptions: {backoffLimit: 2}\n  rbac: {permissions: [{verbs: [get]}], serviceAcount: x}\n";
+        let (_, notes) = Pipeline::with_notes(yaml::document(text).unwrap()).unwrap();
+        assert_eq!(notes.len(), 4, "{notes:?}");
+        let unread = "a Kratix Pipeline field promised does not read yet";
+        assert!(
+            notes[0].starts_with(&format!("spec.nodeSelector: {unread}")),
+            "{notes:?}"
+        );
+        assert!(
+            notes[1].starts_with(&format!("spec.jobOptions: {unread}")),
+            "{notes:?}"
+        );
+        assert!(
+            notes[2].starts_with("spec.rbac.permissions: not granted"),
+            "{notes:?}"
+        );
+        assert_eq!(
+            notes[3],
+            "spec.rbac.serviceAcount: not a field of a Kratix Pipeline's spec.rbac, and not read; did you mean serviceAccount?"
         );
     }
 
