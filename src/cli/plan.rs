@@ -11,10 +11,11 @@ use similar::TextDiff;
 use super::executor_args::ExecutorArgs;
 use super::output_limit_args::OutputLimitArgs;
 use super::{EXIT_OK, EXIT_PROBLEMS};
-use crate::escape::{code_block, code_span, html_code};
+use crate::escape::{code_block, code_span, html_code, one_line};
 use crate::git::GixStore;
 use crate::reconcile::plan::{Change, FileChange, Plan, plan};
 use crate::reconcile::{Options, RequestReport};
+use crate::state::promise_status::Availability;
 
 /// How the plan is printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -79,6 +80,7 @@ struct View {
     ok: bool,
     requests: Vec<RequestView>,
     removed: Vec<String>,
+    promises: Vec<String>,
     problems: Vec<String>,
     files: Vec<FileView>,
 }
@@ -128,6 +130,20 @@ impl View {
                     None => format!("{key} ({path})"),
                 })
                 .collect(),
+            promises: report
+                .promises
+                .iter()
+                .filter_map(|p| {
+                    let label = match (p.failed, p.removed, p.availability) {
+                        (true, _, _) => "failed",
+                        (_, true, _) => "removed",
+                        (_, _, Some(Availability::Unavailable)) => "waiting",
+                        _ => return None,
+                    };
+                    let message = p.message.lines().next().unwrap_or_default();
+                    Some(format!("{label:<8} Promise {}: {message}", p.name))
+                })
+                .collect(),
             problems: report.problems.iter().map(ToString::to_string).collect(),
             files: plan.files.iter().map(file_view).collect(),
         }
@@ -156,6 +172,9 @@ impl View {
         );
         for problem in &self.problems {
             out.push_str(&format!("\nerror    {problem}\n"));
+        }
+        for promise in &self.promises {
+            out.push_str(&format!("\n{}\n", one_line(promise)));
         }
         for request in &self.requests {
             let first = request.message.lines().next().unwrap_or_default();
@@ -200,6 +219,12 @@ impl View {
             out.push_str("\n**Files with problems**\n\n");
             for problem in &self.problems {
                 out.push_str(&format!("- {}\n", code_span(problem)));
+            }
+        }
+        if !self.promises.is_empty() {
+            out.push_str("\n**Promises**\n\n");
+            for promise in &self.promises {
+                out.push_str(&format!("- {}\n", code_span(promise)));
             }
         }
         if !self.requests.is_empty() || !self.removed.is_empty() {

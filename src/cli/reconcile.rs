@@ -170,7 +170,7 @@ fn print_report(report: &PassReport, out: &mut dyn Write) -> std::io::Result<()>
         let label = match (promise.failed, promise.availability) {
             (true, _) => "failed",
             (false, Some(Availability::Unavailable)) => "waiting",
-            (false, None) if promise.message == "removed" => "removed",
+            (false, None) if promise.removed => "removed",
             _ => continue,
         };
         let message = one_line(promise.message.lines().next().unwrap_or_default());

@@ -531,6 +531,31 @@ fn plan_says_a_removed_request_s_delete_workflow_runs_first_and_runs_nothing() {
         run.stdout
     );
     assert_eq!(read_log(log.path()), "", "a plan runs no delete workflow");
+
+    repo.remove("promises/app.yaml");
+    repo.remove("requests/app/b.yaml");
+    repo.commit("Remove the Promise and its last request");
+    let run = crate::support::promised(&[
+        "plan",
+        "--repo",
+        repo.path().to_str().unwrap(),
+        "--base",
+        &base,
+        "--head",
+        "remove-a",
+    ]);
+    assert!(
+        run.stdout.contains(
+            "removed  Promise app: its delete workflow runs first (uninstall), then its dependencies and status are removed"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        read_log(log.path()),
+        "",
+        "a plan runs no Promise delete workflow"
+    );
 }
 
 /// The `app` Promise whose first pipeline `approve` runs `approve` (and logs), and whose

@@ -51,6 +51,8 @@ pub struct PromiseReport {
     pub message: String,
     /// Whether one of its workflows failed in this pass.
     pub failed: bool,
+    /// Whether it was removed, with its dependencies and status.
+    pub removed: bool,
 }
 
 /// Lays out one Promise's outcome. `promise` is the Promise as loaded, or as last
@@ -68,6 +70,7 @@ pub(super) fn render_promise(
         availability: None,
         message: String::new(),
         failed: false,
+        removed: false,
     };
     let source = RequestRef {
         path: promise.path.clone(),
@@ -90,7 +93,22 @@ pub(super) fn render_promise(
             return report;
         }
         PromiseOutcome::Deleted => {
-            report.message = "removed".into();
+            report.removed = true;
+            let pipelines: Vec<&str> = promise
+                .workflows
+                .promise
+                .delete
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect();
+            report.message = if pipelines.is_empty() {
+                "dependencies and status removed".into()
+            } else {
+                format!(
+                    "its delete workflow runs first ({}), then its dependencies and status are removed",
+                    pipelines.join(", ")
+                )
+            };
             return report;
         }
         PromiseOutcome::Static => place(platform, promise, &[]).map(|units| (units, None)),
