@@ -80,6 +80,9 @@ pub struct Suspension {
     pub pipeline: String,
     /// What it asked.
     pub control: WorkflowControl,
+    /// The status the pipelines wrote up to it, its own included, merged: Kratix keeps
+    /// it in the object's status while the workflow is suspended.
+    pub status: Map<String, Value>,
 }
 
 /// Why a workflow stopped before its last pipeline: the run's own error, kept typed,
@@ -135,9 +138,15 @@ impl Workflow<'_> {
                     if let Some(control) = output.metadata.control.take() {
                         tracing::info!(pipeline = %pipeline.name, "workflow-control.yaml suspends the workflow");
                         let pipeline = pipeline.name.clone();
+                        outputs.push((pipeline.clone(), output));
+                        let status = merged_status(&outputs);
                         return Ok(Finished {
                             outputs: Vec::new(),
-                            suspended: Some(Suspension { pipeline, control }),
+                            suspended: Some(Suspension {
+                                pipeline,
+                                control,
+                                status,
+                            }),
                         });
                     }
                     outputs.push((pipeline.name.clone(), output));

@@ -588,7 +588,7 @@ fn a_suspended_workflow_stays_suspended_through_full_passes_and_resumes_on_an_ex
     let approvals = tempfile::tempdir().unwrap();
     let approved = approvals.path().join("approved");
     let approve = format!(
-        "test -e {} || printf 'suspend: true\\nmessage: waiting for approval\\n' > \"$KRATIX_METADATA/workflow-control.yaml\"",
+        "test -e {} || printf 'suspend: true\\nmessage: waiting for approval\\n' > \"$KRATIX_METADATA/workflow-control.yaml\"\necho 'approval: requested' > \"$KRATIX_METADATA/status.yaml\"",
         approved.display()
     );
     let repo = two_step_repo(log.path(), &approve);
@@ -604,6 +604,10 @@ fn a_suspended_workflow_stays_suspended_through_full_passes_and_resumes_on_an_ex
     let status = repo.show("status/app/team/a.yaml");
     assert!(status.contains("phase: Suspended"), "{status}");
     assert!(status.contains("reason: WorkflowSuspended"), "{status}");
+    assert!(
+        status.contains("approval: requested"),
+        "the suspending pipeline's status is kept: {status}"
+    );
     assert!(
         !repo.managed_files().contains("configmap.yaml"),
         "deploy did not run"

@@ -228,6 +228,10 @@ fn render_request(
         new: before.is_none(),
         retry_after: None,
     };
+    let suspended_status = match &outcome {
+        Outcome::Suspended(suspension) => suspension.status.clone(),
+        _ => Map::new(),
+    };
     let placed = match outcome {
         Outcome::Unchanged => unreachable!("unchanged requests are kept by the caller"),
         Outcome::Unreconciled(message) => {
@@ -292,9 +296,14 @@ fn render_request(
             // Nothing of this run is written: earlier outputs and placements stay.
             tree.keep(Keep::RequestOutputs(key.clone()));
             let before = before.cloned();
+            // A suspended workflow's status so far is kept, as Kratix keeps it.
+            let pipeline_status = match phase {
+                Phase::Suspended => suspended_status,
+                _ => Map::new(),
+            };
             RequestStatus {
                 message,
-                pipeline_status: Map::new(),
+                pipeline_status,
                 record: Record {
                     phase,
                     request: request_ref,
@@ -331,7 +340,9 @@ fn suspended(
     before: Option<&Record>,
     path: &str,
 ) -> (Phase, String, Option<SuspendedRef>) {
-    let Suspension { pipeline, control } = suspension;
+    let Suspension {
+        pipeline, control, ..
+    } = suspension;
     let retrying = control.retry_after.is_some();
     let earlier = before
         .and_then(|b| b.suspended.as_ref())

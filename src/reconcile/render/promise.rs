@@ -117,7 +117,9 @@ pub(super) fn render_promise(
             (units, merged_status(&results).remove("message"))
         }),
         PromiseOutcome::Failed(stopped) => Err((stopped.message, Unavailable::Failed)),
-        PromiseOutcome::Suspended(Suspension { pipeline, control }) => {
+        PromiseOutcome::Suspended(Suspension {
+            pipeline, control, ..
+        }) => {
             let why = control.message.map_or(String::new(), |m| format!(": {m}"));
             let why = format!("its Promise workflow is suspended by pipeline {pipeline:?}{why}");
             Err((why, Unavailable::Suspended))
