@@ -54,12 +54,15 @@ pub fn run(args: StatusArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
             .as_ref()
             .map(|r| r.outputs.iter().map(|o| o.destination.clone()).collect())
             .unwrap_or_default();
+        // A Promise waiting for a required Promise or a person is not a problem, as in
+        // `reconcile`; one whose workflow failed is, and so is a record that does not read.
+        let failed = record.as_ref().is_none_or(|r| r.failed);
         rows.push((
             key,
             phase.to_string(),
             destinations.join(","),
             first_message_line(&file.bytes),
-            !available,
+            failed,
         ));
     }
     let paths = snapshot.paths(|path| status_owner(path).is_some());

@@ -261,6 +261,7 @@ mod tests {
         PromiseRecord {
             availability,
             reason: None,
+            failed: false,
             promise: RequestRef {
                 path: path.into(),
                 blob: format!("blob-of-{path}"),

@@ -38,6 +38,10 @@ pub struct PromiseRecord {
     /// Why it is unavailable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Whether a workflow of it failed (rather than it waiting for a required Promise
+    /// or a person): what `promised status` counts as a problem.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub failed: bool,
     /// The Promise file and its blob id: read back to run its delete workflows once the
     /// file is gone.
     pub promise: RequestRef,
@@ -150,6 +154,7 @@ mod tests {
             record: PromiseRecord {
                 availability,
                 reason: reason.map(String::from),
+                failed: unavailable == Some(Unavailable::Failed),
                 promise: RequestRef {
                     path: "promises/redis.yaml".into(),
                     blob: "abc".into(),

@@ -157,6 +157,7 @@ pub(super) fn render_promise(
                 record: PromiseRecord {
                     availability: Availability::Available,
                     reason: None,
+                    failed: false,
                     promise: source,
                     pipelines,
                     placements: Vec::new(),
@@ -176,6 +177,7 @@ pub(super) fn render_promise(
                 record: PromiseRecord {
                     availability: Availability::Unavailable,
                     reason: Some(why),
+                    failed: unavailable == Unavailable::Failed,
                     promise: source,
                     pipelines,
                     placements: Vec::new(),
