@@ -125,13 +125,19 @@ impl Promise {
             ));
         }
         let mut spec = doc.spec.unwrap_or_default();
-        let interval = interval(&doc.metadata.annotations, spec.workflows.as_ref())
-            .map_err(|m| LoadError::new(path, m))?;
+        let mut interval_notes = Vec::new();
+        let interval = interval(
+            &doc.metadata.annotations,
+            spec.workflows.as_ref(),
+            &mut interval_notes,
+        )
+        .map_err(|m| LoadError::new(path, m))?;
         let name = super::kubernetes_name(&doc.metadata.name, 253).map_err(|e| {
             LoadError::new(path, format!("metadata.name: {:?} {e}", doc.metadata.name))
         })?;
         let annotations = doc.metadata.annotations.unwrap_or_default();
         let mut notes = seed_era_notes(&spec);
+        notes.extend(interval_notes);
         let (api, dependencies) = seed_era_names(&mut spec).map_err(|m| LoadError::new(path, m))?;
         let api = api.map(CrdDoc::into_api).transpose();
         let api = api.map_err(|m| LoadError::new(path, m))?;
@@ -215,27 +221,34 @@ fn seed_era_names(spec: &mut PromiseSpec) -> Result<(Option<CrdDoc>, Vec<Value>)
     ))
 }
 
-/// The rerun interval, from the workflow config or else the annotation.
+/// The rerun interval, as Kratix picks it: the annotation when it is a duration of at
+/// least a minute (Kratix ignores it otherwise, and so does promised, with a warning),
+/// else the workflow config, else `None` (the global schedule). A malformed
+/// `reconciliationInterval` is an error, as the API server refuses it.
 fn interval(
     annotations: &Option<BTreeMap<String, String>>,
     workflows: Option<&WorkflowsDoc>,
+    notes: &mut Vec<String>,
 ) -> Result<Option<Duration>, String> {
+    let annotation = annotations
+        .as_ref()
+        .and_then(|a| a.get(INTERVAL_ANNOTATION));
+    if let Some(text) = annotation {
+        match humantime::parse_duration(text) {
+            Ok(duration) if duration >= MIN_ANNOTATED_INTERVAL => return Ok(Some(duration)),
+            _ => notes.push(format!(
+                "metadata.annotations[{INTERVAL_ANNOTATION}]: {text:?} is not a duration of at \
+                 least 1m; as in Kratix, it is ignored"
+            )),
+        }
+    }
     let from_spec = workflows
         .and_then(|w| w.config.as_ref())
-        .and_then(|c| c.reconciliation_interval.as_deref())
-        .map(|text| ("spec.workflows.config.reconciliationInterval", text));
-    let from_annotation = annotations
-        .as_ref()
-        .and_then(|a| a.get(INTERVAL_ANNOTATION))
-        .map(|text| {
-            (
-                "metadata.annotations[kratix.io/reconciliation-interval]",
-                text.as_str(),
-            )
-        });
-    let Some((field, text)) = from_spec.or(from_annotation) else {
+        .and_then(|c| c.reconciliation_interval.as_deref());
+    let Some(text) = from_spec else {
         return Ok(None);
     };
+    let field = "spec.workflows.config.reconciliationInterval";
     let duration = humantime::parse_duration(text)
         .map_err(|e| format!("{field}: {text:?} is not a duration such as 30m or 1h: {e}"))?;
     if duration < Duration::from_secs(1) {
@@ -243,6 +256,9 @@ fn interval(
     }
     Ok(Some(duration))
 }
+
+/// The shortest interval Kratix takes from the annotation.
+const MIN_ANNOTATED_INTERVAL: Duration = Duration::from_secs(60);
 
 #[derive(Deserialize)]
 struct PromiseDoc {
@@ -542,6 +558,42 @@ spec:
             "{}",
             err.message
         );
+    }
+
+    #[test]
+    fn the_annotation_wins_over_the_spec_and_is_ignored_when_kratix_would() {
+        let both = |annotation: &str| {
+            REDIS
+                .replace(
+                    "  name: redis\n",
+                    &format!(
+                        "  name: redis\n  annotations: {{kratix.io/reconciliation-interval: {annotation}}}\n"
+                    ),
+                )
+                .replace(
+                    "  workflows:\n",
+                    "  workflows:\n    config: {reconciliationInterval: 1h}\n",
+                )
+        };
+        let promise = Promise::parse("p.yaml", &both("5m")).unwrap();
+        assert_eq!(
+            promise.reconciliation_interval,
+            Some(Duration::from_secs(300))
+        );
+        for ignored in ["30s", "soon"] {
+            let promise = Promise::parse("p.yaml", &both(ignored)).unwrap();
+            assert_eq!(
+                promise.reconciliation_interval,
+                Some(Duration::from_secs(3600)),
+                "{ignored}"
+            );
+            assert!(
+                promise.notes[0]
+                    .contains("is not a duration of at least 1m; as in Kratix, it is ignored"),
+                "{:?}",
+                promise.notes
+            );
+        }
     }
 
     #[test]
