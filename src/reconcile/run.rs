@@ -70,7 +70,7 @@ pub struct Finished {
     /// outputs written before stay as they are, as in Kratix's suspended workflow).
     pub outputs: Vec<(String, RunOutput)>,
     /// Why and where it stopped early, if it did.
-    pub suspended: Option<Suspension>,
+    pub suspended: Option<Box<Suspension>>,
 }
 
 /// A workflow suspended by the `workflow-control.yaml` of one of its pipelines.
@@ -142,11 +142,11 @@ impl Workflow<'_> {
                         let status = merged_status(&outputs);
                         return Ok(Finished {
                             outputs: Vec::new(),
-                            suspended: Some(Suspension {
+                            suspended: Some(Box::new(Suspension {
                                 pipeline,
                                 control,
                                 status,
-                            }),
+                            })),
                         });
                     }
                     outputs.push((pipeline.name.clone(), output));

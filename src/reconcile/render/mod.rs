@@ -32,7 +32,7 @@ pub enum Outcome {
     /// Its Promise is not available. Earlier outputs stay.
     Waiting(String),
     /// A pipeline's `workflow-control.yaml` suspended its workflow. Earlier outputs stay.
-    Suspended(Suspension),
+    Suspended(Box<Suspension>),
     /// Left entirely as it is, status included, because its inputs could not be read.
     Unreconciled(String),
     /// Not in this pass's scope: left as it is, and not reported.
@@ -242,7 +242,7 @@ fn render_request(
         Outcome::Invalid(message) => Err((Phase::Invalid, message, None)),
         Outcome::Waiting(message) => Err((Phase::Waiting, message, None)),
         Outcome::Failed(stopped) => Err((Phase::Failed, stopped.message, None)),
-        Outcome::Suspended(suspension) => Err(suspended(suspension, before, &request.path)),
+        Outcome::Suspended(suspension) => Err(suspended(*suspension, before, &request.path)),
         Outcome::Ran(results) => {
             let promise = promise.expect("a request only runs when its Promise is loaded");
             place_outputs(platform, promise, key, &results, before)

@@ -26,7 +26,7 @@ pub enum PromiseOutcome {
     Failed(Stopped),
     /// A pipeline's `workflow-control.yaml` suspended its Promise workflow: earlier
     /// outputs stay, and it is unavailable until a later pass runs the workflow through.
-    Suspended(Suspension),
+    Suspended(Box<Suspension>),
     /// A Promise it requires is not available: earlier outputs stay.
     Waiting(String),
     /// Left as the last pass wrote it.
@@ -117,9 +117,10 @@ pub(super) fn render_promise(
             (units, merged_status(&results).remove("message"))
         }),
         PromiseOutcome::Failed(stopped) => Err((stopped.message, Unavailable::Failed)),
-        PromiseOutcome::Suspended(Suspension {
-            pipeline, control, ..
-        }) => {
+        PromiseOutcome::Suspended(suspension) => {
+            let Suspension {
+                pipeline, control, ..
+            } = *suspension;
             let why = control.message.map_or(String::new(), |m| format!(": {m}"));
             let why = format!("its Promise workflow is suspended by pipeline {pipeline:?}{why}");
             Err((why, Unavailable::Suspended))
