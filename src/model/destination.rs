@@ -61,7 +61,22 @@ struct DestinationSpec {
     strict_match_labels: bool,
     #[serde(default)]
     filepath: Option<FilepathDoc>,
+    /// Fields promised does not read, kept to name the unknown ones in warnings.
+    #[serde(flatten)]
+    other: serde_json::Map<String, serde_json::Value>,
 }
+
+/// The fields of a Kratix Destination's `spec`. `stateStoreRef`, `cleanup` and
+/// `initWorkloads` are Kratix's and not read: the state store is this repository's
+/// `state/` folder (see the compatibility table).
+const SPEC_FIELDS: [&str; 6] = [
+    "path",
+    "strictMatchLabels",
+    "filepath",
+    "stateStoreRef",
+    "cleanup",
+    "initWorkloads",
+];
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -103,13 +118,22 @@ impl Destination {
             )),
             other => Some(format!("document {}: kind: {other:?} is not read", i + 1)),
         });
-        let notes: Vec<String> = notes.collect();
-        let destinations: Vec<Self> = docs
-            .into_iter()
-            .zip(&kinds)
-            .filter(|(_, kind)| KINDS.contains(&kind.as_str()))
-            .map(|(doc, _)| Self::from_value(path, doc))
-            .collect::<Result<_, _>>()?;
+        let mut notes: Vec<String> = notes.collect();
+        let several = docs.len() > 1;
+        let mut destinations = Vec::new();
+        for (i, (doc, kind)) in docs.into_iter().zip(&kinds).enumerate() {
+            if !KINDS.contains(&kind.as_str()) {
+                continue;
+            }
+            let (destination, unknown) = Self::from_value(path, doc)?;
+            let at = if several {
+                format!("document {}: ", i + 1)
+            } else {
+                String::new()
+            };
+            notes.extend(unknown.into_iter().map(|note| format!("{at}{note}")));
+            destinations.push(destination);
+        }
         if destinations.is_empty() {
             let found = match kinds.as_slice() {
                 [] => "no document".to_string(),
@@ -140,10 +164,21 @@ impl Destination {
         Ok(Self::parse_file(path, text)?.0.remove(0))
     }
 
-    fn from_value(path: &str, value: serde_json::Value) -> Result<Self, LoadError> {
+    /// One destination document, with a warning for each unknown field of its spec.
+    fn from_value(path: &str, value: serde_json::Value) -> Result<(Self, Vec<String>), LoadError> {
         let fail = |err: yaml::YamlError| LoadError::new(path, err.to_string());
         let doc: DestinationDoc = yaml::typed(value).map_err(fail)?;
         let spec = doc.spec.unwrap_or_default();
+        let unknown = spec
+            .other
+            .keys()
+            .filter(|f| !SPEC_FIELDS.contains(&f.as_str()));
+        let notes: Vec<String> = unknown
+            .map(|field| {
+                let text = super::unknown_field(field, "a Kratix Destination's spec", &SPEC_FIELDS);
+                format!("spec.{text}")
+            })
+            .collect();
         // The name is the folder when there is no spec.path, and is written into status
         // files and commit messages: a Kubernetes name, as Kratix has it.
         let name = &doc.metadata.name;
@@ -171,7 +206,7 @@ impl Destination {
                 ),
             ));
         }
-        Ok(Destination {
+        let destination = Destination {
             name: doc.metadata.name.clone(),
             path: path.to_string(),
             labels: doc.metadata.labels.unwrap_or_default(),
@@ -179,7 +214,8 @@ impl Destination {
             strict_match_labels: spec.strict_match_labels,
             filepath: filepath_mode(spec.filepath.unwrap_or_default())
                 .map_err(|message| LoadError::new(path, message))?,
-        })
+        };
+        Ok((destination, notes))
     }
 }
 
@@ -232,6 +268,18 @@ fn aggregate_name(filename: &str) -> Result<Segment, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_spec_fields_are_named_and_kratix_s_own_are_not() {
+        let text = "kind: Destination\nmetadata: {name: dev}\nspec:\n  strictMatchLabel: true\n  stateStoreRef: {name: repo, kind: GitStateStore}\n  cleanup: all\n";
+        let (_, notes) = Destination::parse_file("destinations/dev.yaml", text).unwrap();
+        assert_eq!(
+            notes,
+            [
+                "spec.strictMatchLabel: not a field of a Kratix Destination's spec, and not read; did you mean strictMatchLabels?"
+            ]
+        );
+    }
 
     #[test]
     fn every_destination_of_a_file_counts_and_other_kinds_are_skipped() {
