@@ -320,7 +320,7 @@ pub fn reconcile(
             PromiseDecision::Hold(why) => {
                 let path = before.map_or("promises/", |b| b.promise.path.as_str());
                 held.push(LoadError::new(path, why.clone()));
-                PromiseOutcome::Held
+                PromiseOutcome::Held(why.clone())
             }
             PromiseDecision::Configure => match promise_outcomes.remove(name) {
                 Some(outcome) => outcome,

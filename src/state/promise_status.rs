@@ -28,6 +28,8 @@ pub enum Unavailable {
     Requirements,
     /// A pipeline's `workflow-control.yaml` suspended its Promise workflow.
     Suspended,
+    /// Its file was removed (or does not read) while requests of it remain.
+    Removed,
 }
 
 /// What promised records about a Promise.
@@ -102,7 +104,7 @@ impl PromiseStatus {
                     "WorkflowSuspended",
                     message,
                 ),
-                Some(Unavailable::Requirements) => {
+                Some(Unavailable::Requirements | Unavailable::Removed) => {
                     condition("ConfigureWorkflowCompleted", false, "NotRun", "")
                 }
             });

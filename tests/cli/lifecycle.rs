@@ -377,6 +377,15 @@ fn a_removed_promise_keeps_everything_while_its_requests_remain_then_deletes_in_
     let after = repo.managed_files();
     assert_eq!(after, before, "nothing is removed");
     assert_eq!(read_log(log.path()), "");
+    let status = repo.show("status/app.yaml");
+    assert!(status.contains("status: Unavailable"), "{status}");
+    assert!(
+        status.contains("was removed while request files"),
+        "{status}"
+    );
+    let head = repo.head();
+    assert_eq!(repo.reconcile(&[]).code, 1);
+    assert_eq!(repo.head(), head, "holding commits nothing more");
 
     repo.remove("requests/app/a.yaml");
     repo.remove("requests/app/b.yaml");

@@ -31,8 +31,9 @@ pub enum PromiseOutcome {
     Waiting(String),
     /// Left as the last pass wrote it.
     Kept,
-    /// Its file is gone but it cannot go yet: everything stays.
-    Held,
+    /// Its file is gone (or does not read) but it cannot go yet: its outputs stay, and
+    /// its status says why it is unavailable.
+    Held(String),
     /// Its file is gone and its delete workflow (if any) succeeded: everything goes.
     Deleted,
     /// Its file is gone and its delete workflow failed: outputs stay, the status says so.
@@ -88,7 +89,7 @@ pub(super) fn render_promise(
         })
         .collect();
     let placed = match outcome {
-        PromiseOutcome::Kept | PromiseOutcome::Held => {
+        PromiseOutcome::Kept => {
             tree.keep(Keep::Promise(name));
             return report;
         }
@@ -126,6 +127,7 @@ pub(super) fn render_promise(
             Err((why, Unavailable::Suspended))
         }
         PromiseOutcome::Waiting(why) => Err((why, Unavailable::Requirements)),
+        PromiseOutcome::Held(why) => Err((why, Unavailable::Removed)),
         PromiseOutcome::DeleteFailed(why) => Err((
             format!("delete workflow failed: {why}"),
             Unavailable::Failed,
