@@ -87,11 +87,13 @@ pub fn commit_message(report: &PassReport) -> String {
     }
 
     let mut trailers = Vec::new();
-    for request in listed_changed {
-        trailers.push(format!("{TRAILER_REQUEST}: {}", one_line(&request.path)));
-    }
-    for (_, path) in listed_removed {
-        trailers.push(format!("{TRAILER_REQUEST}: {}", one_line(path)));
+    // One trailer per request file: the requests of a file of several share it.
+    let mut named = std::collections::BTreeSet::new();
+    let paths = listed_changed.iter().map(|r| r.path.as_str());
+    for path in paths.chain(listed_removed.iter().map(|(_, path)| path.as_str())) {
+        if named.insert(path) {
+            trailers.push(format!("{TRAILER_REQUEST}: {}", one_line(path)));
+        }
     }
     if unlisted > 0 {
         trailers.push(format!("{TRAILER_UNLISTED}: {unlisted}"));
@@ -177,6 +179,21 @@ mod tests {
             );
         }
         assert!(message.contains("Promised-Request: requests/redis/x\\nPromised-Digest: forged\n"));
+    }
+
+    #[test]
+    fn the_requests_of_one_file_share_its_trailer() {
+        let mut report = report(3, 1);
+        for request in &mut report.requests {
+            request.path = "requests/redis/team.yaml".into();
+        }
+        report.removed[0].1 = "requests/redis/team.yaml".into();
+        let message = commit_message(&report);
+        assert_eq!(
+            message.matches(&format!("{TRAILER_REQUEST}: ")).count(),
+            1,
+            "{message}"
+        );
     }
 
     #[test]
