@@ -167,8 +167,9 @@ fn unmet_requirements(
     }
 }
 
-/// Whether requests of `promise` may run: why not, when they may not. `ran` holds the
-/// outcome of each Promise configure workflow run in this pass.
+/// Whether requests of `promise` may run: why not, when they may not. `ran` holds, for
+/// each Promise configure workflow run in this pass, why it left the Promise
+/// unavailable (it failed, was suspended, or its outputs clash), if it did.
 pub fn availability(
     decisions: &BTreeMap<String, PromiseDecision>,
     records: &BTreeMap<String, PromiseRecord>,
@@ -177,8 +178,9 @@ pub fn availability(
 ) -> Result<(), String> {
     match decisions.get(promise) {
         Some(PromiseDecision::Wait(why)) => Err(why.clone()),
+        // Said as its status records it, as a pass that keeps it reads it back.
         Some(PromiseDecision::Configure) => match ran.get(promise) {
-            Some(Err(why)) => Err(format!("its Promise workflow failed: {why}")),
+            Some(Err(why)) => Err(why.clone()),
             _ => Ok(()),
         },
         Some(PromiseDecision::Keep) => match records.get(promise) {

@@ -181,11 +181,8 @@ pub fn reconcile(
     let ran: BTreeMap<String, Result<(), String>> = promise_outcomes
         .iter()
         .map(|(name, outcome)| {
-            let result = match outcome {
-                PromiseOutcome::Failed(stopped) => Err(stopped.message.clone()),
-                _ => Ok(()),
-            };
-            (name.clone(), result)
+            let why = outcome.unavailable(&platform.promises[name]);
+            (name.clone(), why.map_or(Ok(()), Err))
         })
         .collect();
     let available =

@@ -39,6 +39,55 @@ pub enum PromiseOutcome {
     DeleteFailed(String),
 }
 
+impl PromiseOutcome {
+    /// Why the Promise's requests may not run after this outcome, in the words its
+    /// status records as `reason`: a later pass that keeps the Promise reads that back,
+    /// so its waiting requests say the same and a rerun commits nothing. `None` when
+    /// they may run.
+    pub fn unavailable(&self, promise: &Promise) -> Option<String> {
+        match self {
+            PromiseOutcome::Ran(results) => clash(promise, results),
+            PromiseOutcome::Failed(stopped) => Some(stopped.message.clone()),
+            PromiseOutcome::Suspended(suspension) => Some(suspended_reason(suspension)),
+            PromiseOutcome::Waiting(why) => Some(why.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// Why a Promise whose workflow a pipeline suspended is unavailable.
+fn suspended_reason(Suspension { pipeline, control }: &Suspension) -> String {
+    let why = control
+        .message
+        .as_ref()
+        .map_or(String::new(), |m| format!(": {m}"));
+    format!("its Promise workflow is suspended by pipeline {pipeline:?}{why}")
+}
+
+/// Two sources of one dependency file (`spec.dependencies` and a pipeline, or two
+/// pipelines), said as a status reason.
+fn clash(promise: &Promise, results: &[(String, RunOutput)]) -> Option<String> {
+    let mut owners: BTreeMap<&str, &str> = BTreeMap::new();
+    if !promise.dependencies.is_empty() {
+        owners.insert(STATIC_DEPENDENCIES_FILE, "spec.dependencies");
+    }
+    for (pipeline, output) in results {
+        for path in output.files.keys() {
+            if let Some(other) = owners.insert(path, pipeline) {
+                let other = match other {
+                    "spec.dependencies" => other.to_string(),
+                    _ => format!("pipeline {other:?}"),
+                };
+                return Some(format!(
+                    "output: {other} and pipeline {pipeline:?} both write {path}; each \
+                     dependency file must come from one place"
+                ));
+            }
+        }
+    }
+    None
+}
+
 /// What the pass reports about one Promise.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PromiseReport {
@@ -99,10 +148,8 @@ pub(super) fn render_promise(
             (units, merged_status(&results).remove("message"))
         }),
         PromiseOutcome::Failed(stopped) => Err((stopped.message, Unavailable::Failed)),
-        PromiseOutcome::Suspended(Suspension { pipeline, control }) => {
-            let why = control.message.map_or(String::new(), |m| format!(": {m}"));
-            let why = format!("its Promise workflow is suspended by pipeline {pipeline:?}{why}");
-            Err((why, Unavailable::Suspended))
+        PromiseOutcome::Suspended(suspension) => {
+            Err((suspended_reason(&suspension), Unavailable::Suspended))
         }
         PromiseOutcome::Waiting(why) => Err((why, Unavailable::Requirements)),
         PromiseOutcome::DeleteFailed(why) => Err((
@@ -178,29 +225,19 @@ fn place(
     promise: &Promise,
     results: &[(String, RunOutput)],
 ) -> Result<Units, (String, Unavailable)> {
+    if let Some(why) = clash(promise, results) {
+        return Err((why, Unavailable::Failed));
+    }
     let mut units = Units::new();
-    let mut owners: BTreeMap<&str, &str> = BTreeMap::new();
     if !promise.dependencies.is_empty() {
         let docs: Vec<String> = promise.dependencies.iter().map(yaml::to_string).collect();
         let text = docs.join("---\n").into_bytes();
-        owners.insert(STATIC_DEPENDENCIES_FILE, "spec.dependencies");
         for name in place_everywhere(&platform.destinations, &promise.destination_selectors) {
             let unit = units.entry(name).or_default();
             unit.insert(STATIC_DEPENDENCIES_FILE.to_string(), text.clone());
         }
     }
     for (pipeline, output) in results {
-        for path in output.files.keys() {
-            if let Some(other) = owners.insert(path, pipeline) {
-                return Err((
-                    format!(
-                        "output: {other} and pipeline {pipeline:?} both write {path}; each \
-                         dependency file must come from one place"
-                    ),
-                    Unavailable::Failed,
-                ));
-            }
-        }
         for group in groups(pipeline, output, &promise.destination_selectors) {
             for name in place_everywhere(&platform.destinations, &group.selectors) {
                 let unit = units.entry(name).or_default();

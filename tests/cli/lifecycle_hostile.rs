@@ -1,0 +1,195 @@
+//! The Promise lifecycle under attack: hostile pipelines, removals that go wrong, and
+//! reruns that must commit nothing.
+
+use crate::lifecycle::{
+    CONFIGMAP, Workflows, app_promise, deleting_repo, log_line, pipeline, read_log, repo,
+};
+use crate::support::{TestRepo, request};
+
+/// The `app` Promise with the Promise configure workflow `install` and a request whose
+/// configure workflow logs to `log`.
+fn installing_repo(log: &std::path::Path, install: &str) -> TestRepo {
+    let repo = repo();
+    let configure = format!("{}\n{CONFIGMAP}", log_line(log, "ran"));
+    repo.write(
+        "promises/app.yaml",
+        &app_promise(
+            "",
+            "",
+            &Workflows {
+                promise_configure: &[pipeline("install", install)],
+                promise_delete: &[],
+                resource_configure: &[pipeline("configure", &configure)],
+                resource_delete: &[],
+            },
+        ),
+    );
+    repo.write("requests/app/a.yaml", &request("a", "team", "small"));
+    repo.commit("Promise and request");
+    repo
+}
+
+#[test]
+fn a_promise_workflow_that_suspends_holds_back_its_requests_in_the_same_pass() {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let install = "printf 'suspend: true\\nmessage: waiting for the operator licence\\n' > \"$KRATIX_METADATA/workflow-control.yaml\"";
+    let repo = installing_repo(log.path(), install);
+    let run = repo.reconcile(&[]);
+    assert!(
+        run.stdout.contains("waiting  app/team/a (requests/app/a.yaml): Promise \"app\" is not available: its Promise workflow is suspended by pipeline \"install\": waiting for the operator licence"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(read_log(log.path()), "", "the request's pipeline did not run");
+    assert!(repo.show("status/app.yaml").contains("status: Unavailable"));
+    assert!(!repo.managed_files().contains("configmap.yaml"));
+}
+
+#[test]
+fn a_promise_workflow_output_that_clashes_with_static_dependencies_holds_back_its_requests() {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let install = r#"cat > "$KRATIX_OUTPUT/static-dependencies.yaml" <<YAML
+apiVersion: v1
+kind: Namespace
+metadata: {name: hijacked}
+YAML"#;
+    let repo = repo();
+    let configure = format!("{}\n{CONFIGMAP}", log_line(log.path(), "ran"));
+    let spec = "  dependencies:\n    - {apiVersion: v1, kind: Namespace, metadata: {name: operator}}\n";
+    repo.write(
+        "promises/app.yaml",
+        &app_promise(
+            spec,
+            "",
+            &Workflows {
+                promise_configure: &[pipeline("install", install)],
+                promise_delete: &[],
+                resource_configure: &[pipeline("configure", &configure)],
+                resource_delete: &[],
+            },
+        ),
+    );
+    repo.write("requests/app/a.yaml", &request("a", "team", "small"));
+    repo.commit("Promise and request");
+    let run = repo.reconcile(&[]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(
+        run.stdout.contains("failed   Promise app: output: spec.dependencies and pipeline \"install\" both write static-dependencies.yaml"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("waiting  app/team/a"), "{}", run.stdout);
+    assert_eq!(read_log(log.path()), "", "the request's pipeline did not run");
+    assert!(!repo.managed_files().contains("hijacked"));
+}
+
+#[test]
+fn a_waiting_request_s_status_is_the_same_in_a_scoped_pass_as_in_a_full_one() {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let install = "echo 'the operator image is missing' >&2; exit 3";
+    let repo = installing_repo(log.path(), install);
+    assert_eq!(repo.reconcile(&[]).code, 1);
+    let head = repo.head();
+    let run = repo.reconcile(&["--request", "requests/app/a.yaml"]);
+    assert!(run.stdout.contains("waiting  app/team/a"), "{}", run.stdout);
+    assert_eq!(
+        repo.head(),
+        head,
+        "a scoped pass with the Promise kept writes the same status: {}",
+        repo.last_message()
+    );
+    assert_eq!(repo.reconcile(&[]).code, 1);
+    assert_eq!(repo.head(), head, "and so does a full pass again");
+}
+
+#[test]
+fn a_promise_removed_with_its_requests_waits_for_every_request_delete_to_succeed() {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let flag = tempfile::tempdir().unwrap();
+    let broken = flag.path().join("broken");
+    let repo = deleting_repo(log.path(), &broken);
+    fs_err::write(&broken, "").unwrap();
+    let dependencies_before = repo.show("status/app.yaml");
+    repo.remove("promises/app.yaml");
+    repo.remove("requests/app/a.yaml");
+    repo.remove("requests/app/b.yaml");
+    repo.commit("Remove the Promise and its requests");
+    let run = repo.reconcile(&[]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(
+        !read_log(log.path()).contains("promise-delete"),
+        "the Promise's delete workflow waits for its requests'"
+    );
+    let files = repo.managed_files();
+    assert!(files.contains("status/app.yaml"), "{files}");
+    assert!(files.contains("status/app/team/a.yaml"), "{files}");
+    assert!(
+        files.contains("/resources/team/app/a/configmap.yaml"),
+        "{files}"
+    );
+    assert!(!dependencies_before.is_empty());
+
+    let head = repo.head();
+    assert_eq!(repo.reconcile(&[]).code, 1);
+    assert_eq!(repo.head(), head, "the same failures commit nothing");
+
+    fs_err::remove_file(&broken).unwrap();
+    let run = repo.reconcile(&[]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        read_log(log.path()).ends_with("promise-delete promise delete Promise app\n"),
+        "{}",
+        read_log(log.path())
+    );
+    assert_eq!(repo.managed_files(), "");
+}
+
+#[test]
+fn renaming_a_promise_file_runs_no_delete_workflow() {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let flag = tempfile::tempdir().unwrap();
+    let repo = deleting_repo(log.path(), &flag.path().join("broken"));
+    let text = repo.show("promises/app.yaml");
+    repo.remove("promises/app.yaml");
+    repo.write("promises/app-promise.yaml", &text);
+    repo.commit("Move the Promise file");
+    let run = repo.reconcile(&[]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(read_log(log.path()), "", "nothing was deleted");
+    let status = repo.show("status/app.yaml");
+    assert!(status.contains("promises/app-promise.yaml"), "{status}");
+    assert!(repo.managed_files().contains("/a/configmap.yaml"));
+}
+
+#[test]
+fn a_removed_request_whose_blob_is_gone_from_history_keeps_its_outputs_and_says_so() {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let flag = tempfile::tempdir().unwrap();
+    let repo = deleting_repo(log.path(), &flag.path().join("broken"));
+    let blob = repo.git(&["rev-parse", "HEAD:requests/app/a.yaml"]);
+    let blob = blob.trim();
+    repo.remove("requests/app/a.yaml");
+    repo.commit("Remove a");
+    // As after a shallow clone or a `git gc` that dropped it.
+    let object = repo
+        .path()
+        .join(".git/objects")
+        .join(&blob[..2])
+        .join(&blob[2..]);
+    fs_err::remove_file(object).unwrap();
+    let run = repo.reconcile(&[]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("failed   app/team/a (requests/app/a.yaml): delete workflow"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(read_log(log.path()), "", "no delete workflow ran on nothing");
+    let status = repo.show("status/app/team/a.yaml");
+    assert!(status.contains("phase: DeleteFailed"), "{status}");
+    assert!(repo.managed_files().contains("/a/configmap.yaml"));
+    let head = repo.head();
+    assert_eq!(repo.reconcile(&[]).code, 1);
+    assert_eq!(repo.head(), head, "the same failure commits nothing");
+}
