@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::scope::Scope;
 use crate::model::{Platform, Promise, RequestKey};
-use crate::state::promise_status::{Availability, PromiseRecord};
+use crate::state::promise_status::{Availability, PromiseRecord, Unavailable};
 use crate::state::status::Record;
 
 /// What a pass does with one Promise.
@@ -104,7 +104,10 @@ pub fn promises(
 /// Whether a Promise with a configure workflow runs it in this pass.
 fn reruns(scope: &Scope, promise: &Promise, record: Option<&PromiseRecord>) -> bool {
     let Some(record) = record else { return true };
-    record.promise.blob != promise.blob
+    // It waited for a Promise it requires and waits no more (a Promise that still
+    // waits is decided so before this is asked).
+    record.unavailable == Some(Unavailable::Requirements)
+        || record.promise.blob != promise.blob
         || record.promise.path != promise.path
         || scope.all
         || scope.promises.contains(promise.name.as_str())
@@ -261,6 +264,7 @@ mod tests {
         PromiseRecord {
             availability,
             reason: None,
+            unavailable: None,
             promise: RequestRef {
                 path: path.into(),
                 blob: format!("blob-of-{path}"),

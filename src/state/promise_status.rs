@@ -20,7 +20,7 @@ pub enum Availability {
 }
 
 /// Why a Promise is unavailable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Unavailable {
     /// A workflow of it failed.
     Failed,
@@ -38,6 +38,10 @@ pub struct PromiseRecord {
     /// Why it is unavailable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Which kind of reason: a Promise that waited for the Promises it requires runs its
+    /// workflow once they are there, in whichever pass sees that first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<Unavailable>,
     /// The Promise file and its blob id: read back to run its delete workflows once the
     /// file is gone.
     pub promise: RequestRef,
@@ -150,6 +154,7 @@ mod tests {
             record: PromiseRecord {
                 availability,
                 reason: reason.map(String::from),
+                unavailable,
                 promise: RequestRef {
                     path: "promises/redis.yaml".into(),
                     blob: "abc".into(),

@@ -193,3 +193,62 @@ fn a_removed_request_whose_blob_is_gone_from_history_keeps_its_outputs_and_says_
     assert_eq!(repo.reconcile(&[]).code, 1);
     assert_eq!(repo.head(), head, "the same failure commits nothing");
 }
+
+#[test]
+fn a_promise_that_waited_for_a_required_promise_runs_its_workflow_once_that_is_installed() {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let repo = repo();
+    let install = log_line(log.path(), "install");
+    let configure = format!("{}\n{CONFIGMAP}", log_line(log.path(), "ran"));
+    repo.write(
+        "promises/app.yaml",
+        &app_promise(
+            "  requiredPromises: [{name: db}]\n",
+            "",
+            &Workflows {
+                promise_configure: &[pipeline("install", &install)],
+                promise_delete: &[],
+                resource_configure: &[pipeline("configure", &configure)],
+                resource_delete: &[],
+            },
+        ),
+    );
+    repo.write("requests/app/a.yaml", &request("a", "team", "small"));
+    repo.commit("A Promise that needs db");
+    let run = repo.reconcile(&[]);
+    assert!(run.stdout.contains("waiting  Promise app"), "{}", run.stdout);
+    assert_eq!(read_log(log.path()), "");
+
+    repo.write(
+        "promises/db.yaml",
+        "apiVersion: platform.kratix.io/v1alpha1\nkind: Promise\nmetadata: {name: db}\n",
+    );
+    repo.commit("Install db");
+    // A pass scoped to the request, as serve's passes after a push are scoped.
+    let run = repo.reconcile(&["--request", "requests/app/a.yaml"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(
+        read_log(log.path()),
+        "install promise configure Promise app\nran resource configure App a\n"
+    );
+    assert!(repo.show("status/app.yaml").contains("status: Available"));
+}
+
+#[test]
+fn a_removed_promise_held_for_its_requests_and_a_waiting_promise_commit_nothing_on_a_rerun() {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let flag = tempfile::tempdir().unwrap();
+    let repo = deleting_repo(log.path(), &flag.path().join("broken"));
+    repo.write(
+        "promises/needy.yaml",
+        "apiVersion: platform.kratix.io/v1alpha1\nkind: Promise\nmetadata: {name: needy}\nspec:\n  requiredPromises: [{name: missing}]\n",
+    );
+    repo.remove("promises/app.yaml");
+    repo.commit("Remove the Promise only; add one that waits");
+    assert_eq!(repo.reconcile(&[]).code, 1);
+    let head = repo.head();
+    assert_eq!(repo.reconcile(&[]).code, 1);
+    assert_eq!(repo.head(), head, "{}", repo.last_message());
+    assert_eq!(repo.reconcile(&["--request", "requests/app/a.yaml"]).code, 1);
+    assert_eq!(repo.head(), head, "{}", repo.last_message());
+}

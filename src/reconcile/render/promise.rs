@@ -184,6 +184,7 @@ pub(super) fn render_promise(
                 record: PromiseRecord {
                     availability: Availability::Available,
                     reason: None,
+                    unavailable: None,
                     promise: source,
                     pipelines,
                     placements: Vec::new(),
@@ -203,6 +204,7 @@ pub(super) fn render_promise(
                 record: PromiseRecord {
                     availability: Availability::Unavailable,
                     reason: Some(why),
+                    unavailable: Some(unavailable),
                     promise: source,
                     pipelines,
                     placements: Vec::new(),
