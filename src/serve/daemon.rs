@@ -263,6 +263,10 @@ impl Daemon {
                 let name = promise.name.clone();
                 self.promise_retries
                     .failed(name, now, self.config.retry_backoff);
+            } else if let Some(after) = promise.retry_after {
+                let floor = self.config.retry_backoff.base;
+                self.promise_retries
+                    .after(promise.name.clone(), now, after, floor);
             } else {
                 self.promise_retries.succeeded(&promise.name);
             }

@@ -100,6 +100,8 @@ pub struct PromiseReport {
     pub message: String,
     /// Whether one of its workflows failed in this pass.
     pub failed: bool,
+    /// When its suspended Promise workflow asked to run again (`retryAfter`).
+    pub retry_after: Option<std::time::Duration>,
 }
 
 /// Lays out one Promise's outcome. `promise` is the Promise as loaded, or as last
@@ -117,6 +119,7 @@ pub(super) fn render_promise(
         availability: None,
         message: String::new(),
         failed: false,
+        retry_after: None,
     };
     let source = RequestRef {
         path: promise.path.clone(),
@@ -149,6 +152,7 @@ pub(super) fn render_promise(
         }),
         PromiseOutcome::Failed(stopped) => Err((stopped.message, Unavailable::Failed)),
         PromiseOutcome::Suspended(suspension) => {
+            report.retry_after = suspension.control.retry_after;
             Err((suspended_reason(&suspension), Unavailable::Suspended))
         }
         PromiseOutcome::Waiting(why) => Err((why, Unavailable::Requirements)),
