@@ -59,7 +59,19 @@ impl Removed {
                 .read_blob(&record.promise.blob, path)
                 .map_err(|e| e.to_string())
                 .and_then(|bytes| String::from_utf8(bytes).map_err(|e| e.to_string()))
-                .and_then(|text| Promise::parse(path, &text).map_err(|e| e.message));
+                .and_then(|text| Promise::parse(path, &text).map_err(|e| e.message))
+                // A record edited to point at another Promise's file must not run that
+                // Promise's delete workflow, nor remove it.
+                .and_then(|promise| {
+                    if promise.name.as_str() == name {
+                        return Ok(promise);
+                    }
+                    Err(format!(
+                        "blob {} holds Promise {:?}, not {name:?}",
+                        record.promise.blob,
+                        promise.name.as_str()
+                    ))
+                });
             match read {
                 Ok(mut promise) => {
                     promise.blob.clone_from(&record.promise.blob);

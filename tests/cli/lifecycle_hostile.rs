@@ -300,3 +300,42 @@ fn serve_reruns_a_promise_workflow_that_asked_for_a_retry_after_a_while() {
                 .contains("phase: Ready")
     });
 }
+
+#[test]
+fn a_removed_promise_whose_status_names_another_promise_s_blob_runs_nothing_and_keeps_its_outputs() {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let flag = tempfile::tempdir().unwrap();
+    let repo = deleting_repo(log.path(), &flag.path().join("broken"));
+    let db_delete = log_line(log.path(), "db-delete");
+    let db = format!(
+        "apiVersion: platform.kratix.io/v1alpha1\nkind: Promise\nmetadata: {{name: db}}\nspec:\n  workflows:\n    promise:\n      delete:\n{}",
+        pipeline("drop", &db_delete)
+    );
+    repo.write("promises/db.yaml", &db);
+    repo.remove("requests/app/a.yaml");
+    repo.remove("requests/app/b.yaml");
+    repo.commit("db, and app without requests");
+    assert_eq!(repo.reconcile(&[]).code, 0);
+    fs_err::write(log.path(), "").unwrap();
+    let app_blob = repo.git(&["rev-parse", "HEAD:promises/app.yaml"]);
+    let db_blob = repo.git(&["rev-parse", "HEAD:promises/db.yaml"]);
+    let status = repo.show("status/app.yaml");
+    assert!(status.contains(app_blob.trim()), "{status}");
+    // A hand edit merged by mistake: the record points at another Promise's file.
+    repo.write(
+        "status/app.yaml",
+        &status.replace(app_blob.trim(), db_blob.trim()),
+    );
+    repo.remove("promises/app.yaml");
+    repo.commit("Remove app, with its status edited");
+    let run = repo.reconcile(&[]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("the removed Promise cannot be read back"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(read_log(log.path()), "", "no delete workflow ran");
+    assert!(repo.managed_files().contains("status/db.yaml"));
+    assert!(repo.managed_files().contains("status/app.yaml"));
+}
