@@ -41,7 +41,8 @@ pub enum PromiseDecision {
 pub enum RequestDecision {
     /// Check it and run its configure workflow.
     Configure,
-    /// Leave its outputs and status as they are (not in this pass's scope).
+    /// Leave its outputs and status as they are (not in this pass's scope, or its file
+    /// is gone and so is its Promise's, which cannot be read back).
     Keep,
     /// Its Promise is not available: its status says why; its outputs stay.
     Wait(String),
@@ -219,17 +220,22 @@ pub fn present_request(
 
 /// Decides each request whose file is gone but whose status remains: run its delete
 /// workflow when its Promise (as loaded, or as last committed when its file is gone
-/// too) has one, else remove it.
+/// too) has one, else remove it. When its Promise's file is gone and cannot be read
+/// back from history (`unreadable`), whether it has a delete workflow is not known:
+/// the request is kept as it is.
 pub fn gone_requests<'r>(
     records: &'r BTreeMap<RequestKey, Record>,
     present: &BTreeSet<&RequestKey>,
     promise_of: impl Fn(&str) -> Option<&'r Promise>,
+    unreadable: &BTreeSet<&str>,
 ) -> Vec<(&'r RequestKey, RequestDecision)> {
     let gone = records.keys().filter(|key| !present.contains(key));
     gone.map(|key| {
         let deletes = promise_of(key.promise.as_str())
             .is_some_and(|p| !p.workflows.resource.delete.is_empty());
-        let decision = if deletes {
+        let decision = if unreadable.contains(key.promise.as_str()) {
+            RequestDecision::Keep
+        } else if deletes {
             RequestDecision::Delete
         } else {
             RequestDecision::Remove

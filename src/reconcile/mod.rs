@@ -199,12 +199,28 @@ pub fn reconcile(
         }
     }
     let present: BTreeSet<&RequestKey> = platform.requests.iter().map(|r| &r.key).collect();
-    let gone = decide::gone_requests(&previous, &present, |name| {
-        platform
-            .promises
-            .get(name)
-            .or_else(|| removed.promises.get(name))
-    });
+    let unreadable: BTreeSet<&str> = promise_records
+        .keys()
+        .map(String::as_str)
+        .filter(|name| !platform.promises.contains_key(*name))
+        .filter(|name| !removed.promises.contains_key(*name))
+        .collect();
+    let gone = decide::gone_requests(
+        &previous,
+        &present,
+        |name| {
+            platform
+                .promises
+                .get(name)
+                .or_else(|| removed.promises.get(name))
+        },
+        &unreadable,
+    );
+    let kept_gone: Vec<RequestKey> = gone
+        .iter()
+        .filter(|(_, decision)| *decision == RequestDecision::Keep)
+        .map(|(key, _)| (*key).clone())
+        .collect();
     let deletes: Vec<history::RemovedRequest<'_>> = gone
         .iter()
         .filter(|(_, decision)| *decision == RequestDecision::Delete)
@@ -214,6 +230,9 @@ pub fn reconcile(
     let mut held = Vec::new();
 
     let mut renderer = render::Renderer::new(&platform, previous, &current);
+    for key in &kept_gone {
+        renderer.keep_gone(key);
+    }
     for request in unselected {
         renderer.add(request, Outcome::Unchanged);
     }

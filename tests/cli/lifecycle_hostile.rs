@@ -185,6 +185,11 @@ fn a_removed_request_whose_blob_is_gone_from_history_keeps_its_outputs_and_says_
         "{}",
         run.stdout
     );
+    assert!(
+        run.stdout.contains("restore the file and remove it again"),
+        "{}",
+        run.stdout
+    );
     assert_eq!(read_log(log.path()), "", "no delete workflow ran on nothing");
     let status = repo.show("status/app/team/a.yaml");
     assert!(status.contains("phase: DeleteFailed"), "{status}");
@@ -338,4 +343,41 @@ fn a_removed_promise_whose_status_names_another_promise_s_blob_runs_nothing_and_
     assert_eq!(read_log(log.path()), "", "no delete workflow ran");
     assert!(repo.managed_files().contains("status/db.yaml"));
     assert!(repo.managed_files().contains("status/app.yaml"));
+}
+
+#[test]
+fn requests_removed_with_a_promise_that_cannot_be_read_back_keep_their_outputs() {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let flag = tempfile::tempdir().unwrap();
+    let repo = deleting_repo(log.path(), &flag.path().join("broken"));
+    let before = repo.managed_files();
+    let blob = repo.git(&["rev-parse", "HEAD:promises/app.yaml"]);
+    let blob = blob.trim();
+    repo.remove("promises/app.yaml");
+    repo.remove("requests/app/a.yaml");
+    repo.remove("requests/app/b.yaml");
+    repo.commit("Remove the Promise and its requests");
+    // As in a shallow clone, or after a `git gc` that dropped it.
+    let object = repo
+        .path()
+        .join(".git/objects")
+        .join(&blob[..2])
+        .join(&blob[2..]);
+    fs_err::remove_file(object).unwrap();
+    let run = repo.reconcile(&[]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("the removed Promise cannot be read back"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(read_log(log.path()), "", "no delete workflow ran");
+    assert_eq!(
+        repo.managed_files(),
+        before,
+        "the requests' outputs stay: their delete workflows have not run"
+    );
+    let head = repo.head();
+    assert_eq!(repo.reconcile(&[]).code, 1);
+    assert_eq!(repo.head(), head, "a rerun commits nothing");
 }

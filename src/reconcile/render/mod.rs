@@ -132,6 +132,14 @@ impl<'a, 'c> Renderer<'a, 'c> {
         self.rendered.tree.keep(Keep::Promise(name.to_string()));
     }
 
+    /// Leaves a request whose file is gone exactly as it is, outputs and status: what
+    /// would delete it cannot be known in this pass.
+    pub fn keep_gone(&mut self, key: &RequestKey) {
+        if self.previous.remove(key).is_some() {
+            self.rendered.tree.keep(Keep::Request(key.clone()));
+        }
+    }
+
     /// Records that the delete workflow of a request whose file is gone failed: its
     /// outputs stay, and its status says so until a later pass deletes it.
     pub fn delete_failed(&mut self, key: &RequestKey, message: String) {
