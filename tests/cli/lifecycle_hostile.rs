@@ -381,3 +381,42 @@ fn requests_removed_with_a_promise_that_cannot_be_read_back_keep_their_outputs()
     assert_eq!(repo.reconcile(&[]).code, 1);
     assert_eq!(repo.head(), head, "a rerun commits nothing");
 }
+
+#[test]
+fn a_retry_after_without_max_attempts_commits_nothing_when_it_asks_again() {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let repo = repo();
+    let wait = format!(
+        "{}\nprintf 'retryAfter: 30s\\nmessage: database not ready\\n' > \"$KRATIX_METADATA/workflow-control.yaml\"",
+        log_line(log.path(), "wait")
+    );
+    repo.write(
+        "promises/app.yaml",
+        &app_promise(
+            "",
+            "",
+            &Workflows {
+                promise_configure: &[],
+                promise_delete: &[],
+                resource_configure: &[pipeline("wait", &wait)],
+                resource_delete: &[],
+            },
+        ),
+    );
+    repo.write("requests/app/a.yaml", &request("a", "team", "small"));
+    repo.commit("A pipeline that keeps asking for a retry");
+    let run = repo.reconcile(&[]);
+    assert!(
+        run.stdout.contains("database not ready; it runs again after 30s"),
+        "{}",
+        run.stdout
+    );
+    let head = repo.head();
+    // What serve does every 30 s, for as long as the pipeline asks.
+    for _ in 0..2 {
+        let run = repo.reconcile(&["--request", "requests/app/a.yaml"]);
+        assert_eq!(run.code, 0, "{}", run.stdout);
+    }
+    assert_eq!(read_log(log.path()).lines().count(), 3);
+    assert_eq!(repo.head(), head, "{}", repo.last_message());
+}

@@ -337,10 +337,12 @@ fn suspended(
     let earlier = before
         .and_then(|b| b.suspended.as_ref())
         .filter(|s| s.pipeline == pipeline && s.retry_after.is_some());
-    let attempts = if retrying {
-        earlier.map_or(1, |s| s.attempts + 1)
-    } else {
-        0
+    // Counted only against a bound: an unbounded count would change the status, and so
+    // make a commit, at every retry for as long as the pipeline asks.
+    let attempts = match (retrying, control.max_attempts) {
+        (false, _) => 0,
+        (true, None) => 1,
+        (true, Some(_)) => earlier.map_or(1, |s| s.attempts + 1),
     };
     let why = control
         .message
@@ -358,11 +360,11 @@ fn suspended(
     }
     let message = match control.retry_after {
         Some(after) => format!(
-            "suspended by pipeline {pipeline:?}{why}; it runs again after {} (attempt {attempts}{})",
+            "suspended by pipeline {pipeline:?}{why}; it runs again after {}{}",
             humantime::format_duration(after),
             control
                 .max_attempts
-                .map_or(String::new(), |max| format!(" of {max}")),
+                .map_or(String::new(), |max| format!(" (attempt {attempts} of {max})")),
         ),
         None => format!(
             "suspended by pipeline {pipeline:?}{why}; resume it with `promised reconcile \
