@@ -420,3 +420,74 @@ fn a_retry_after_without_max_attempts_commits_nothing_when_it_asks_again() {
     assert_eq!(read_log(log.path()).lines().count(), 3);
     assert_eq!(repo.head(), head, "{}", repo.last_message());
 }
+
+#[test]
+fn a_status_nested_as_deep_as_a_pipeline_may_write_reads_back_and_reaches_the_next_pipeline() {
+    let repo = repo();
+    // 63 levels under the file's own mapping: the deepest a metadata file may be.
+    let first = r#"{ i=0; while [ $i -lt 63 ]; do printf '{a: '; i=$((i+1)); done; printf '1'; i=0; while [ $i -lt 63 ]; do printf '}'; i=$((i+1)); done; echo; } > "$KRATIX_METADATA/deep.txt"
+printf 'deep: ' > "$KRATIX_METADATA/status.yaml"
+cat "$KRATIX_METADATA/deep.txt" >> "$KRATIX_METADATA/status.yaml""#;
+    let second = r#"grep -q 'deep:' "$KRATIX_INPUT/object.yaml"
+cp "$KRATIX_INPUT/object.yaml" "$KRATIX_OUTPUT/seen.yaml.txt""#;
+    repo.write(
+        "promises/app.yaml",
+        &app_promise(
+            "",
+            "",
+            &Workflows {
+                promise_configure: &[],
+                promise_delete: &[],
+                resource_configure: &[pipeline("first", first), pipeline("second", second)],
+                resource_delete: &[],
+            },
+        ),
+    );
+    repo.write("requests/app/a.yaml", &request("a", "team", "small"));
+    repo.commit("A pipeline that writes a deep status");
+    let run = repo.reconcile(&[]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let head = repo.head();
+    assert_eq!(repo.reconcile(&["--request", "requests/app/a.yaml"]).code, 0);
+    assert_eq!(repo.head(), head, "the status reads back: {}", repo.last_message());
+    repo.remove("requests/app/a.yaml");
+    repo.commit("Remove it");
+    assert_eq!(repo.reconcile(&[]).code, 0);
+    assert_eq!(
+        repo.managed_files(),
+        "status/app.yaml\n",
+        "its record read back, so it is removed"
+    );
+}
+
+#[test]
+fn a_promise_nested_deeper_than_a_request_may_still_shows_its_workflow_the_status_so_far() {
+    let repo = repo();
+    let deep: String = (0..80)
+        .map(|level| format!("{}a:\n", " ".repeat(8 + 2 * level)))
+        .collect::<String>()
+        + &format!("{}b: 1\n", " ".repeat(8 + 2 * 80));
+    let first = "echo 'url: https://operator' > \"$KRATIX_METADATA/status.yaml\"";
+    // `^status:`: the Promise's own text holds these scripts, indented.
+    let second = "grep -q '^status:' \"$KRATIX_INPUT/object.yaml\" || { echo 'no status in object.yaml' >&2; exit 1; }";
+    let spec = format!(
+        "  dependencies:\n    - apiVersion: test.promised.dev/v1\n      kind: Deep\n      metadata: {{name: d}}\n      spec:\n{deep}"
+    );
+    repo.write(
+        "promises/app.yaml",
+        &app_promise(
+            &spec,
+            "",
+            &Workflows {
+                promise_configure: &[pipeline("first", first), pipeline("second", second)],
+                promise_delete: &[],
+                resource_configure: &[],
+                resource_delete: &[],
+            },
+        ),
+    );
+    repo.commit("A Promise with a deep dependency and two pipelines");
+    let run = repo.reconcile(&[]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(repo.show("status/app.yaml").contains("status: Available"));
+}
