@@ -119,7 +119,10 @@ fn parse_control(text: &str) -> Result<Option<WorkflowControl>, String> {
         return Ok(None);
     }
     Ok(Some(WorkflowControl {
-        message: file.message.map(|m| control_message(&m)).filter(|m| !m.is_empty()),
+        message: file
+            .message
+            .map(|m| control_message(&m))
+            .filter(|m| !m.is_empty()),
         retry_after,
         max_attempts: file.max_attempts,
     }))
@@ -287,11 +290,23 @@ mod tests {
         assert_eq!(control.max_attempts, Some(3));
         assert_eq!(read_control("suspend: false\n").unwrap().control, None);
         let err = read_control("retryAfter: soon\n").unwrap_err();
-        let huge = format!("suspend: true\nmessage: \"{}\"\n", "line\\n\\t".repeat(100_000));
-        let message = read_control(&huge).unwrap().control.unwrap().message.unwrap();
+        let huge = format!(
+            "suspend: true\nmessage: \"{}\"\n",
+            "line\\n\\t".repeat(100_000)
+        );
+        let message = read_control(&huge)
+            .unwrap()
+            .control
+            .unwrap()
+            .message
+            .unwrap();
         assert!(!message.contains(['\n', '\t']), "{message}");
         assert!(message.starts_with("line line") && message.ends_with("... (cut)"));
-        assert!(message.chars().count() <= CONTROL_MESSAGE_CHARS + 9, "{}", message.len());
+        assert!(
+            message.chars().count() <= CONTROL_MESSAGE_CHARS + 9,
+            "{}",
+            message.len()
+        );
         assert!(
             err.starts_with("workflow-control.yaml: retryAfter: \"soon\""),
             "{err}"

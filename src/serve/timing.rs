@@ -139,9 +139,9 @@ impl Intervals {
         self.next
             .retain(|name, (interval, _)| intervals.get(name) == Some(interval));
         for (name, interval) in intervals {
-            self.next.entry(name.clone()).or_insert_with(|| {
-(*interval, later(now, *interval))
-            });
+            self.next
+                .entry(name.clone())
+                .or_insert_with(|| (*interval, later(now, *interval)));
         }
     }
 

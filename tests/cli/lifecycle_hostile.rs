@@ -40,7 +40,11 @@ fn a_promise_workflow_that_suspends_holds_back_its_requests_in_the_same_pass() {
         "{}",
         run.stdout
     );
-    assert_eq!(read_log(log.path()), "", "the request's pipeline did not run");
+    assert_eq!(
+        read_log(log.path()),
+        "",
+        "the request's pipeline did not run"
+    );
     assert!(repo.show("status/app.yaml").contains("status: Unavailable"));
     assert!(!repo.managed_files().contains("configmap.yaml"));
 }
@@ -55,7 +59,8 @@ metadata: {name: hijacked}
 YAML"#;
     let repo = repo();
     let configure = format!("{}\n{CONFIGMAP}", log_line(log.path(), "ran"));
-    let spec = "  dependencies:\n    - {apiVersion: v1, kind: Namespace, metadata: {name: operator}}\n";
+    let spec =
+        "  dependencies:\n    - {apiVersion: v1, kind: Namespace, metadata: {name: operator}}\n";
     repo.write(
         "promises/app.yaml",
         &app_promise(
@@ -79,7 +84,11 @@ YAML"#;
         run.stdout
     );
     assert!(run.stdout.contains("waiting  app/team/a"), "{}", run.stdout);
-    assert_eq!(read_log(log.path()), "", "the request's pipeline did not run");
+    assert_eq!(
+        read_log(log.path()),
+        "",
+        "the request's pipeline did not run"
+    );
     assert!(!repo.managed_files().contains("hijacked"));
 }
 
@@ -190,7 +199,11 @@ fn a_removed_request_whose_blob_is_gone_from_history_keeps_its_outputs_and_says_
         "{}",
         run.stdout
     );
-    assert_eq!(read_log(log.path()), "", "no delete workflow ran on nothing");
+    assert_eq!(
+        read_log(log.path()),
+        "",
+        "no delete workflow ran on nothing"
+    );
     let status = repo.show("status/app/team/a.yaml");
     assert!(status.contains("phase: DeleteFailed"), "{status}");
     assert!(repo.managed_files().contains("/a/configmap.yaml"));
@@ -221,7 +234,11 @@ fn a_promise_that_waited_for_a_required_promise_runs_its_workflow_once_that_is_i
     repo.write("requests/app/a.yaml", &request("a", "team", "small"));
     repo.commit("A Promise that needs db");
     let run = repo.reconcile(&[]);
-    assert!(run.stdout.contains("waiting  Promise app"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("waiting  Promise app"),
+        "{}",
+        run.stdout
+    );
     assert_eq!(read_log(log.path()), "");
 
     repo.write(
@@ -254,7 +271,10 @@ fn a_removed_promise_held_for_its_requests_and_a_waiting_promise_commit_nothing_
     let head = repo.head();
     assert_eq!(repo.reconcile(&[]).code, 1);
     assert_eq!(repo.head(), head, "{}", repo.last_message());
-    assert_eq!(repo.reconcile(&["--request", "requests/app/a.yaml"]).code, 1);
+    assert_eq!(
+        repo.reconcile(&["--request", "requests/app/a.yaml"]).code,
+        1
+    );
     assert_eq!(repo.head(), head, "{}", repo.last_message());
 }
 
@@ -286,7 +306,14 @@ fn serve_reruns_a_promise_workflow_that_asked_for_a_retry_after_a_while() {
     let platform = Platform::publish(developer);
     let _serve = Serve::start(
         &platform.remote,
-        &["--poll", "1h", "--retry-base", "200ms", "--retry-max", "400ms"],
+        &[
+            "--poll",
+            "1h",
+            "--retry-base",
+            "200ms",
+            "--retry-max",
+            "400ms",
+        ],
         &[],
     );
     wait_for(limit, "the suspension", || {
@@ -307,7 +334,8 @@ fn serve_reruns_a_promise_workflow_that_asked_for_a_retry_after_a_while() {
 }
 
 #[test]
-fn a_removed_promise_whose_status_names_another_promise_s_blob_runs_nothing_and_keeps_its_outputs() {
+fn a_removed_promise_whose_status_names_another_promise_s_blob_runs_nothing_and_keeps_its_outputs()
+{
     let log = tempfile::NamedTempFile::new().unwrap();
     let flag = tempfile::tempdir().unwrap();
     let repo = deleting_repo(log.path(), &flag.path().join("broken"));
@@ -336,7 +364,8 @@ fn a_removed_promise_whose_status_names_another_promise_s_blob_runs_nothing_and_
     let run = repo.reconcile(&[]);
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
     assert!(
-        run.stdout.contains("the removed Promise cannot be read back"),
+        run.stdout
+            .contains("the removed Promise cannot be read back"),
         "{}",
         run.stdout
     );
@@ -367,7 +396,8 @@ fn requests_removed_with_a_promise_that_cannot_be_read_back_keep_their_outputs()
     let run = repo.reconcile(&[]);
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
     assert!(
-        run.stdout.contains("the removed Promise cannot be read back"),
+        run.stdout
+            .contains("the removed Promise cannot be read back"),
         "{}",
         run.stdout
     );
@@ -407,7 +437,8 @@ fn a_retry_after_without_max_attempts_commits_nothing_when_it_asks_again() {
     repo.commit("A pipeline that keeps asking for a retry");
     let run = repo.reconcile(&[]);
     assert!(
-        run.stdout.contains("database not ready; it runs again after 30s"),
+        run.stdout
+            .contains("database not ready; it runs again after 30s"),
         "{}",
         run.stdout
     );
@@ -448,8 +479,16 @@ cp "$KRATIX_INPUT/object.yaml" "$KRATIX_OUTPUT/seen.yaml.txt""#;
     let run = repo.reconcile(&[]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     let head = repo.head();
-    assert_eq!(repo.reconcile(&["--request", "requests/app/a.yaml"]).code, 0);
-    assert_eq!(repo.head(), head, "the status reads back: {}", repo.last_message());
+    assert_eq!(
+        repo.reconcile(&["--request", "requests/app/a.yaml"]).code,
+        0
+    );
+    assert_eq!(
+        repo.head(),
+        head,
+        "the status reads back: {}",
+        repo.last_message()
+    );
     repo.remove("requests/app/a.yaml");
     repo.commit("Remove it");
     assert_eq!(repo.reconcile(&[]).code, 0);

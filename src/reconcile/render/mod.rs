@@ -362,9 +362,9 @@ fn suspended(
         Some(after) => format!(
             "suspended by pipeline {pipeline:?}{why}; it runs again after {}{}",
             humantime::format_duration(after),
-            control
-                .max_attempts
-                .map_or(String::new(), |max| format!(" (attempt {attempts} of {max})")),
+            control.max_attempts.map_or(String::new(), |max| format!(
+                " (attempt {attempts} of {max})"
+            )),
         ),
         None => format!(
             "suspended by pipeline {pipeline:?}{why}; resume it with `promised reconcile \
