@@ -530,3 +530,105 @@ fn a_promise_nested_deeper_than_a_request_may_still_shows_its_workflow_the_statu
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert!(repo.show("status/app.yaml").contains("status: Available"));
 }
+
+#[test]
+fn a_promise_workflow_folder_named_like_a_file_promised_writes_is_refused() {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let repo = repo();
+    let install = r#"mkdir -p "$KRATIX_OUTPUT/static-dependencies.yaml"
+cat > "$KRATIX_OUTPUT/static-dependencies.yaml/ns.yaml" <<YAML
+apiVersion: v1
+kind: Namespace
+metadata: {name: sneaky}
+YAML"#;
+    let configure = format!("{}\n{CONFIGMAP}", log_line(log.path(), "ran"));
+    let spec =
+        "  dependencies:\n    - {apiVersion: v1, kind: Namespace, metadata: {name: operator}}\n";
+    repo.write(
+        "promises/app.yaml",
+        &app_promise(
+            spec,
+            "",
+            &Workflows {
+                promise_configure: &[pipeline("install", install)],
+                promise_delete: &[],
+                resource_configure: &[pipeline("configure", &configure)],
+                resource_delete: &[],
+            },
+        ),
+    );
+    repo.commit("A Promise workflow that writes a folder named like the static file");
+    let run = repo.reconcile(&[]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("failed   Promise app: output: spec.dependencies writes the file static-dependencies.yaml and pipeline \"install\" writes static-dependencies.yaml/ns.yaml"),
+        "{}",
+        run.stdout
+    );
+    assert!(crate::support::soundness_problems(repo.path()).is_empty());
+}
+
+#[test]
+fn a_request_output_folder_named_like_the_digest_file_is_refused() {
+    let repo = repo();
+    let configure = r#"mkdir -p "$KRATIX_OUTPUT/SHA256SUMS"
+cat > "$KRATIX_OUTPUT/SHA256SUMS/cm.yaml" <<YAML
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: sneaky, namespace: team}
+YAML"#;
+    repo.write(
+        "promises/app.yaml",
+        &app_promise(
+            "",
+            "",
+            &Workflows {
+                promise_configure: &[],
+                promise_delete: &[],
+                resource_configure: &[pipeline("configure", configure)],
+                resource_delete: &[],
+            },
+        ),
+    );
+    repo.write("requests/app/a.yaml", &request("a", "team", "small"));
+    repo.commit("A request whose output has a folder named SHA256SUMS");
+    let run = repo.reconcile(&[]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("SHA256SUMS"), "{}", run.stdout);
+    assert!(crate::support::soundness_problems(repo.path()).is_empty());
+}
+
+#[test]
+fn two_pipelines_writing_a_file_and_a_folder_of_one_name_are_refused() {
+    let repo = repo();
+    let first = r#"echo 'plain text' > "$KRATIX_OUTPUT/cm""#;
+    let second = r#"mkdir -p "$KRATIX_OUTPUT/cm"
+cat > "$KRATIX_OUTPUT/cm/cm.yaml" <<YAML
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: nested, namespace: team}
+YAML"#;
+    repo.write(
+        "promises/app.yaml",
+        &app_promise(
+            "",
+            "",
+            &Workflows {
+                promise_configure: &[],
+                promise_delete: &[],
+                resource_configure: &[pipeline("first", first), pipeline("second", second)],
+                resource_delete: &[],
+            },
+        ),
+    );
+    repo.write("requests/app/a.yaml", &request("a", "team", "small"));
+    repo.commit("Two pipelines: a file cm, then a folder cm");
+    let run = repo.reconcile(&[]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("output: pipeline \"first\" writes the file cm and pipeline \"second\" writes cm/cm.yaml"),
+        "{}",
+        run.stdout
+    );
+    assert!(crate::support::soundness_problems(repo.path()).is_empty());
+}

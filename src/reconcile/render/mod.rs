@@ -382,6 +382,46 @@ fn suspended(
     (Phase::Suspended, message, Some(record))
 }
 
+/// A file written where another source of the same unit writes a folder (`cm`, and
+/// `cm/cm.yaml`): Git holds one name as one or the other, so one would be lost without
+/// a word, and the unit's `SHA256SUMS` would list what is not there.
+pub(super) struct FileUnderFile<'a> {
+    file: &'a str,
+    file_owner: &'a str,
+    nested: &'a str,
+    nested_owner: &'a str,
+}
+
+impl<'a> FileUnderFile<'a> {
+    /// The first such pair among `owners` (path to who writes it).
+    pub(super) fn find(owners: &BTreeMap<&'a str, &'a str>) -> Option<Self> {
+        owners.iter().find_map(|(nested, nested_owner)| {
+            let folders = nested.match_indices('/').map(|(at, _)| &nested[..at]);
+            folders
+                .filter_map(|folder| owners.get_key_value(folder))
+                .map(|(file, file_owner)| FileUnderFile {
+                    file,
+                    file_owner,
+                    nested,
+                    nested_owner,
+                })
+                .next()
+        })
+    }
+
+    /// Says it as a status reason; `who` names an owner.
+    pub(super) fn say(&self, who: impl Fn(&str) -> String) -> String {
+        format!(
+            "output: {} writes the file {} and {} writes {}; a name is a file or a \
+             folder, not both",
+            who(self.file_owner),
+            self.file,
+            who(self.nested_owner),
+            self.nested
+        )
+    }
+}
+
 /// A request's output split by destination, with the placement record.
 struct Placed {
     by_destination: BTreeMap<String, OutputFiles>,
@@ -413,6 +453,9 @@ fn place_outputs(
                 ));
             }
         }
+    }
+    if let Some(clash) = FileUnderFile::find(&owners) {
+        return Err(clash.say(|pipeline| format!("pipeline {pipeline:?}")));
     }
     let mut placed = Placed {
         by_destination: BTreeMap::new(),

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::groups;
+use super::{FileUnderFile, groups};
 use crate::model::{Platform, Promise};
 use crate::pipeline::RunOutput;
 use crate::reconcile::run::{Stopped, Suspension, merged_status};
@@ -67,26 +67,30 @@ fn suspended_reason(Suspension { pipeline, control }: &Suspension) -> String {
 /// Two sources of one dependency file (`spec.dependencies` and a pipeline, or two
 /// pipelines), said as a status reason.
 fn clash(promise: &Promise, results: &[(String, RunOutput)]) -> Option<String> {
+    let who = |owner: &str| match owner {
+        STATIC_SOURCE => owner.to_string(),
+        _ => format!("pipeline {owner:?}"),
+    };
     let mut owners: BTreeMap<&str, &str> = BTreeMap::new();
     if !promise.dependencies.is_empty() {
-        owners.insert(STATIC_DEPENDENCIES_FILE, "spec.dependencies");
+        owners.insert(STATIC_DEPENDENCIES_FILE, STATIC_SOURCE);
     }
     for (pipeline, output) in results {
         for path in output.files.keys() {
             if let Some(other) = owners.insert(path, pipeline) {
-                let other = match other {
-                    "spec.dependencies" => other.to_string(),
-                    _ => format!("pipeline {other:?}"),
-                };
                 return Some(format!(
-                    "output: {other} and pipeline {pipeline:?} both write {path}; each \
-                     dependency file must come from one place"
+                    "output: {} and pipeline {pipeline:?} both write {path}; each \
+                     dependency file must come from one place",
+                    who(other)
                 ));
             }
         }
     }
-    None
+    FileUnderFile::find(&owners).map(|clash| clash.say(who))
 }
+
+/// Who writes the static dependencies file, in a clash.
+const STATIC_SOURCE: &str = "spec.dependencies";
 
 /// What the pass reports about one Promise.
 #[derive(Debug, Clone, PartialEq)]
