@@ -632,3 +632,59 @@ YAML"#;
     );
     assert!(crate::support::soundness_problems(repo.path()).is_empty());
 }
+
+#[test]
+fn a_pipeline_s_messages_cannot_hide_the_rest_of_a_plan_or_write_to_the_terminal() {
+    let repo = repo();
+    let configure = r#"if [ "$KRATIX_OBJECT_NAME" = a ]; then
+  printf 'suspend: true\nmessage: "<!-- the rest is hidden"\n' > "$KRATIX_METADATA/workflow-control.yaml"
+else
+  printf 'failed \033[2J\033]0;owned\007 <!-- also hidden\n' >&2; exit 1
+fi"#;
+    repo.write(
+        "promises/app.yaml",
+        &app_promise(
+            "",
+            "",
+            &Workflows {
+                promise_configure: &[],
+                promise_delete: &[],
+                resource_configure: &[pipeline("configure", configure)],
+                resource_delete: &[],
+            },
+        ),
+    );
+    repo.commit("The platform");
+    let base = repo.head();
+    repo.git(&["checkout", "-q", "-b", "pr"]);
+    repo.write("requests/app/a.yaml", &request("a", "team", "small"));
+    repo.write("requests/app/b.yaml", &request("b", "team", "small"));
+    repo.commit("Two requests");
+    let plan = |format: &str| {
+        crate::support::promised(&[
+            "plan",
+            "--repo",
+            repo.path().to_str().unwrap(),
+            "--base",
+            &base,
+            "--head",
+            "pr",
+            "--format",
+            format,
+        ])
+    };
+    let markdown = plan("markdown").stdout;
+    // Diffs quote the status files in fenced code blocks, where `<!--` is text.
+    let mut table = markdown.lines().filter(|line| line.starts_with('|'));
+    assert!(table.all(|row| !row.contains("<!--")), "{markdown}");
+    assert!(
+        markdown.contains("&lt;!-- the rest is hidden"),
+        "{markdown}"
+    );
+    let text = plan("text").stdout;
+    assert!(
+        !text.contains('\u{1b}') && !text.contains('\u{7}'),
+        "{text:?}"
+    );
+    assert!(text.contains("also hidden"), "{text}");
+}
