@@ -688,3 +688,39 @@ fi"#;
     );
     assert!(text.contains("also hidden"), "{text}");
 }
+
+#[test]
+fn a_promise_or_request_folder_named_like_a_promise_s_status_file_is_refused() {
+    let repo = repo();
+    repo.write(
+        "promises/x.yaml",
+        "apiVersion: platform.kratix.io/v1alpha1\nkind: Promise\nmetadata: {name: x}\n",
+    );
+    repo.write(
+        "promises/x-yaml.yaml",
+        &crate::support::promise("x.yaml", "", CONFIGMAP),
+    );
+    // A developer's folder alone would do it: its requests' status folder would take
+    // the place of Promise x's status file, which Git holds as one or the other.
+    repo.write("requests/x.yaml/a.yaml", &request("a", "team", "small"));
+    repo.commit("Promise x, and Promise x.yaml with a request");
+    let run = repo.reconcile(&[]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains(
+            "error    promises/x-yaml.yaml: metadata.name: \"x.yaml\" ends in .yaml: as a Promise's name it would put its requests' status folder status/x.yaml/ where the status file of Promise \"x\" is (status/x.yaml); rename it"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("the folder \"x.yaml\" under requests/ ends in .yaml"),
+        "{}",
+        run.stdout
+    );
+    let files = repo.managed_files();
+    assert!(files.contains("status/x.yaml\n"), "{files}");
+    assert!(!files.contains("status/x.yaml/"), "{files}");
+    assert!(crate::support::soundness_problems(repo.path()).is_empty());
+}
