@@ -585,6 +585,19 @@ mod tests {
     use crate::model::SourceFile;
     use crate::pipeline::{Metadata, Selector};
 
+    #[test]
+    fn a_file_under_a_file_is_found_and_a_sibling_with_a_longer_name_is_not() {
+        let owners = BTreeMap::from([("cm", "one"), ("cm-2/x.yaml", "two"), ("cm.d/y", "two")]);
+        assert!(FileUnderFile::find(&owners).is_none());
+        let owners = BTreeMap::from([("a/b", "one"), ("a/b/c/d.yaml", "two"), ("z", "two")]);
+        let clash = FileUnderFile::find(&owners).expect("a/b is a file and a folder");
+        assert_eq!(
+            clash.say(|who| format!("pipeline {who:?}")),
+            "output: pipeline \"one\" writes the file a/b and pipeline \"two\" writes \
+             a/b/c/d.yaml; a name is a file or a folder, not both"
+        );
+    }
+
     /// Renders `outcomes` in order, with no earlier records.
     fn render<'c>(
         platform: &Platform,
