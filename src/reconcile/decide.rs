@@ -328,6 +328,22 @@ mod tests {
     }
 
     #[test]
+    fn promises_that_require_each_other_or_themselves_are_decided_and_not_held() {
+        let a = file(
+            "promises/a.yaml",
+            "kind: Promise\nmetadata: {name: a}\nspec:\n  requiredPromises: [{name: b}, {name: a}]\n",
+        );
+        let b = file(
+            "promises/b.yaml",
+            "kind: Promise\nmetadata: {name: b}\nspec:\n  requiredPromises: [{name: a}]\n",
+        );
+        let platform = Platform::load([a, b]);
+        let decisions = promises(&platform, &BTreeMap::new(), &Scope::default());
+        assert_eq!(decisions["a"], PromiseDecision::Static);
+        assert_eq!(decisions["b"], PromiseDecision::Static);
+    }
+
+    #[test]
     fn unmet_required_promises_make_a_promise_wait_and_say_which() {
         let app = file(
             "promises/app.yaml",
