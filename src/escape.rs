@@ -60,6 +60,21 @@ pub(crate) fn html_code(text: &str) -> String {
     out
 }
 
+/// `text` as the content of a Markdown table cell: each line made safe with
+/// [`one_line`], HTML's `&`, `<` and `>` and the table's `|` escaped, lines joined with
+/// `<br>`. A pipeline's message (a log tail, a `workflow-control.yaml` message) then
+/// cannot open an HTML comment that hides the rest of a PR comment.
+pub(crate) fn table_cell(text: &str) -> String {
+    let lines = text.lines().map(|line| {
+        one_line(line)
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('|', "\\|")
+    });
+    lines.collect::<Vec<_>>().join("<br>")
+}
+
 /// `text` as a fenced Markdown code block tagged `info`, fenced by more backticks than
 /// any run of them in it, so that a pipeline's output cannot close the block and write
 /// the rest of a PR comment.

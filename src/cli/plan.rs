@@ -11,7 +11,7 @@ use similar::TextDiff;
 use super::executor_args::ExecutorArgs;
 use super::output_limit_args::OutputLimitArgs;
 use super::{EXIT_OK, EXIT_PROBLEMS};
-use crate::escape::{code_block, code_span, html_code, one_line};
+use crate::escape::{code_block, code_span, html_code, one_line, table_cell};
 use crate::git::GixStore;
 use crate::reconcile::plan::{Change, FileChange, Plan, plan};
 use crate::reconcile::{Options, RequestReport};
@@ -179,13 +179,14 @@ impl View {
         for request in &self.requests {
             let first = request.message.lines().next().unwrap_or_default();
             out.push_str(&format!(
-                "\n{:<8} {} ({}): {first}\n",
+                "\n{:<8} {} ({}): {}\n",
                 request.phase.to_lowercase(),
                 request.request,
-                request.path
+                one_line(&request.path),
+                one_line(first)
             ));
             for line in request.message.lines().skip(1) {
-                out.push_str(&format!("         {line}\n"));
+                out.push_str(&format!("         {}\n", one_line(line)));
             }
         }
         for removed in &self.removed {
@@ -235,7 +236,7 @@ impl View {
                     "Pending" => "⏳",
                     _ => "❌",
                 };
-                let message = r.message.replace('\n', "<br>").replace('|', "\\|");
+                let message = table_cell(&r.message);
                 out.push_str(&format!(
                     "| {} | {icon} {} | {} | {message} |\n",
                     code_span(&r.request),

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use super::{EXIT_OK, EXIT_PROBLEMS};
 use crate::git::{GixStore, Store};
 use crate::state::layout::{promise_status_owner, status_owner};
-use crate::state::promise_status::{Availability, read_promise_record};
+use crate::state::promise_status::{Availability, Unavailable, read_promise_record};
 use crate::state::status::read_record;
 use crate::yaml;
 
@@ -56,7 +56,9 @@ pub fn run(args: StatusArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
             .unwrap_or_default();
         // A Promise waiting for a required Promise or a person is not a problem, as in
         // `reconcile`; one whose workflow failed is, and so is a record that does not read.
-        let failed = record.as_ref().is_none_or(|r| r.failed);
+        let failed = record
+            .as_ref()
+            .is_none_or(|r| r.unavailable == Some(Unavailable::Failed));
         rows.push((
             key,
             phase.to_string(),

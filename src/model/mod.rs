@@ -90,6 +90,22 @@ pub(crate) enum NameError {
     NotKubernetes(usize),
     #[error("cannot be a folder name in Git: it {0}")]
     Unsafe(#[from] SegmentError),
+    #[error(
+        "ends in .yaml: as a Promise's name it would put its requests' status folder \
+         status/{0}/ where the status file of Promise {1:?} is (status/{0}); rename it"
+    )]
+    PromiseStatusFile(String, String),
+}
+
+/// `name` if it can name a Promise (and its folder under `requests/`): a Kubernetes
+/// name that does not end in `.yaml`, since `status/<name>/` holds its requests'
+/// status files beside each Promise's `status/<promise>.yaml`.
+pub(crate) fn promise_name(name: &str) -> Result<Segment, NameError> {
+    let segment = kubernetes_name(name, 253)?;
+    match name.strip_suffix(".yaml") {
+        Some(stem) => Err(NameError::PromiseStatusFile(name.into(), stem.into())),
+        None => Ok(segment),
+    }
 }
 
 /// `name` if it is a Kubernetes name of at most `max` bytes (lowercase letters, digits,

@@ -132,7 +132,7 @@ impl Promise {
             &mut interval_notes,
         )
         .map_err(|m| LoadError::new(path, m))?;
-        let name = super::kubernetes_name(&doc.metadata.name, 253).map_err(|e| {
+        let name = super::promise_name(&doc.metadata.name).map_err(|e| {
             LoadError::new(path, format!("metadata.name: {:?} {e}", doc.metadata.name))
         })?;
         let annotations = doc.metadata.annotations.unwrap_or_default();

@@ -248,7 +248,7 @@ impl Names {
         // Kubernetes names only, here as for the document's names: two folders or file
         // names that differ only in case or Unicode form are two requests here, and one
         // file on a clone to macOS or Windows.
-        let promise = kubernetes_name(promise, 253)
+        let promise = super::promise_name(promise)
             .map_err(|e| format!("the folder {promise:?} under requests/ {e}"))?;
         let namespace = self.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE);
         let namespace = kubernetes_name(namespace, 63)
@@ -287,7 +287,7 @@ fn fallback_key(path: &str, promise: &str) -> RequestKey {
     let hash = sha256(path.as_bytes());
     let hash = hash.strip_prefix("sha256:").unwrap_or(&hash)[..32].to_string();
     RequestKey {
-        promise: kubernetes_name(promise, 253).unwrap_or_else(|_| reserved()),
+        promise: super::promise_name(promise).unwrap_or_else(|_| reserved()),
         namespace: reserved(),
         name: Segment::new(hash).expect("hex digits are a safe segment"),
     }

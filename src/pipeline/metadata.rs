@@ -119,10 +119,32 @@ fn parse_control(text: &str) -> Result<Option<WorkflowControl>, String> {
         return Ok(None);
     }
     Ok(Some(WorkflowControl {
-        message: file.message.filter(|m| !m.is_empty()),
+        message: file
+            .message
+            .map(|m| control_message(&m))
+            .filter(|m| !m.is_empty()),
         retry_after,
         max_attempts: file.max_attempts,
     }))
+}
+
+/// The most characters of a `workflow-control.yaml` message kept.
+const CONTROL_MESSAGE_CHARS: usize = 512;
+
+/// A `workflow-control.yaml` message as a status shows it: one line (it is quoted
+/// inside promised's own one-line summary, which reports and commit messages show),
+/// at most [`CONTROL_MESSAGE_CHARS`] long. The file itself may hold up to 1 MiB.
+fn control_message(text: &str) -> String {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let line: String = words
+        .join(" ")
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    match line.char_indices().nth(CONTROL_MESSAGE_CHARS) {
+        Some((at, _)) => format!("{}... (cut)", &line[..at]),
+        None => line,
+    }
 }
 
 /// The text of the regular file `name` in `dir`, if there is one.
@@ -268,6 +290,23 @@ mod tests {
         assert_eq!(control.max_attempts, Some(3));
         assert_eq!(read_control("suspend: false\n").unwrap().control, None);
         let err = read_control("retryAfter: soon\n").unwrap_err();
+        let huge = format!(
+            "suspend: true\nmessage: \"{}\"\n",
+            "line\\n\\t".repeat(100_000)
+        );
+        let message = read_control(&huge)
+            .unwrap()
+            .control
+            .unwrap()
+            .message
+            .unwrap();
+        assert!(!message.contains(['\n', '\t']), "{message}");
+        assert!(message.starts_with("line line") && message.ends_with("... (cut)"));
+        assert!(
+            message.chars().count() <= CONTROL_MESSAGE_CHARS + 9,
+            "{}",
+            message.len()
+        );
         assert!(
             err.starts_with("workflow-control.yaml: retryAfter: \"soon\""),
             "{err}"

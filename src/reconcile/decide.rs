@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::scope::Scope;
 use crate::model::{Platform, Promise, RequestKey};
-use crate::state::promise_status::{Availability, PromiseRecord};
+use crate::state::promise_status::{Availability, PromiseRecord, Unavailable};
 use crate::state::status::Record;
 
 /// What a pass does with one Promise.
@@ -41,7 +41,8 @@ pub enum PromiseDecision {
 pub enum RequestDecision {
     /// Check it and run its configure workflow.
     Configure,
-    /// Leave its outputs and status as they are (not in this pass's scope).
+    /// Leave its outputs and status as they are (not in this pass's scope, or its file
+    /// is gone and so is its Promise's, which cannot be read back).
     Keep,
     /// Its Promise is not available: its status says why; its outputs stay.
     Wait(String),
@@ -104,7 +105,10 @@ pub fn promises(
 /// Whether a Promise with a configure workflow runs it in this pass.
 fn reruns(scope: &Scope, promise: &Promise, record: Option<&PromiseRecord>) -> bool {
     let Some(record) = record else { return true };
-    record.promise.blob != promise.blob
+    // It waited for a Promise it requires and waits no more (a Promise that still
+    // waits is decided so before this is asked).
+    record.unavailable == Some(Unavailable::Requirements)
+        || record.promise.blob != promise.blob
         || record.promise.path != promise.path
         || scope.all
         || scope.promises.contains(promise.name.as_str())
@@ -167,8 +171,9 @@ fn unmet_requirements(
     }
 }
 
-/// Whether requests of `promise` may run: why not, when they may not. `ran` holds the
-/// outcome of each Promise configure workflow run in this pass.
+/// Whether requests of `promise` may run: why not, when they may not. `ran` holds, for
+/// each Promise configure workflow run in this pass, why it left the Promise
+/// unavailable (it failed, was suspended, or its outputs clash), if it did.
 pub fn availability(
     decisions: &BTreeMap<String, PromiseDecision>,
     records: &BTreeMap<String, PromiseRecord>,
@@ -177,8 +182,9 @@ pub fn availability(
 ) -> Result<(), String> {
     match decisions.get(promise) {
         Some(PromiseDecision::Wait(why)) => Err(why.clone()),
+        // Said as its status records it, as a pass that keeps it reads it back.
         Some(PromiseDecision::Configure) => match ran.get(promise) {
-            Some(Err(why)) => Err(format!("its Promise workflow failed: {why}")),
+            Some(Err(why)) => Err(why.clone()),
             _ => Ok(()),
         },
         Some(PromiseDecision::Keep) => match records.get(promise) {
@@ -261,7 +267,7 @@ mod tests {
         PromiseRecord {
             availability,
             reason: None,
-            failed: false,
+            unavailable: None,
             promise: RequestRef {
                 path: path.into(),
                 blob: format!("blob-of-{path}"),
@@ -316,6 +322,22 @@ mod tests {
             why.contains("request files under requests/gone/ remain"),
             "{why}"
         );
+    }
+
+    #[test]
+    fn promises_that_require_each_other_or_themselves_are_decided_and_not_held() {
+        let a = file(
+            "promises/a.yaml",
+            "kind: Promise\nmetadata: {name: a}\nspec:\n  requiredPromises: [{name: b}, {name: a}]\n",
+        );
+        let b = file(
+            "promises/b.yaml",
+            "kind: Promise\nmetadata: {name: b}\nspec:\n  requiredPromises: [{name: a}]\n",
+        );
+        let platform = Platform::load([a, b]);
+        let decisions = promises(&platform, &BTreeMap::new(), &Scope::default());
+        assert_eq!(decisions["a"], PromiseDecision::Static);
+        assert_eq!(decisions["b"], PromiseDecision::Static);
     }
 
     #[test]

@@ -59,7 +59,19 @@ impl Removed {
                 .read_blob(&record.promise.blob, path)
                 .map_err(|e| e.to_string())
                 .and_then(|bytes| String::from_utf8(bytes).map_err(|e| e.to_string()))
-                .and_then(|text| Promise::parse(path, &text).map_err(|e| e.message));
+                .and_then(|text| Promise::parse(path, &text).map_err(|e| e.message))
+                // A record edited to point at another Promise's file must not run that
+                // Promise's delete workflow, nor remove it.
+                .and_then(|promise| {
+                    if promise.name.as_str() == name {
+                        return Ok(promise);
+                    }
+                    Err(format!(
+                        "blob {} holds Promise {:?}, not {name:?}",
+                        record.promise.blob,
+                        promise.name.as_str()
+                    ))
+                });
             match read {
                 Ok(mut promise) => {
                     promise.blob.clone_from(&record.promise.blob);
@@ -69,7 +81,9 @@ impl Removed {
                     path,
                     format!(
                         "the removed Promise cannot be read back from history ({why}); its \
-                         outputs and status stay"
+                         outputs and status stay, and so do those of its removed requests, \
+                         whose delete workflows cannot run without it: reconcile in a clone \
+                         with full history, or restore the Promise file"
                     ),
                 )),
             }
@@ -94,7 +108,13 @@ impl Removed {
         let path = &record.request.path;
         let file = store
             .read_blob(&record.request.blob, path)
-            .map_err(|e| e.to_string())
+            .map_err(|e| {
+                format!(
+                    "{path} as last committed cannot be read back from history ({e}): \
+                     reconcile in a clone with full history, or restore the file and \
+                     remove it again"
+                )
+            })
             .and_then(|bytes| {
                 // A file of several requests holds this one among others: picked by key.
                 let all = RequestFile::read_all(path, record.request.blob.clone(), bytes);

@@ -181,11 +181,8 @@ pub fn reconcile(
     let ran: BTreeMap<String, Result<(), String>> = promise_outcomes
         .iter()
         .map(|(name, outcome)| {
-            let result = match outcome {
-                PromiseOutcome::Failed(stopped) => Err(stopped.message.clone()),
-                _ => Ok(()),
-            };
-            (name.clone(), result)
+            let why = outcome.unavailable(&platform.promises[name]);
+            (name.clone(), why.map_or(Ok(()), Err))
         })
         .collect();
     let available =
@@ -227,7 +224,7 @@ pub fn reconcile(
     let mut held = Vec::new();
 
     let mut renderer = render::Renderer::new(&platform, previous, &current);
-    for key in kept_gone {
+    for key in &kept_gone {
         renderer.keep_gone(key);
     }
     for request in unselected {

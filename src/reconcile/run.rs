@@ -190,11 +190,13 @@ impl Workflow<'_> {
     }
 }
 
-/// The object with `status` set: what a pipeline after the first reads. An object that does not read as a mapping (it was read
-/// once already, so this is unexpected) is given as it is.
+/// The object with `status` set: what a pipeline after the first reads. An object that
+/// does not read as a mapping (it was read once already, so this is unexpected) is given
+/// as it is. It is read at a Promise's depth bound, the larger: the object was read at
+/// its own bound already, and a Promise's CRD may nest deeper than a request may.
 pub fn object_with_status(object_yaml: &[u8], status: Map<String, Value>) -> Vec<u8> {
     let text = String::from_utf8_lossy(object_yaml);
-    match yaml::document(&text) {
+    match yaml::document_nested(&text, yaml::PROMISE_MAX_DEPTH) {
         Ok(Value::Object(mut object)) => {
             object.insert("status".into(), Value::Object(status));
             yaml::to_string(&Value::Object(object)).into_bytes()
@@ -277,6 +279,18 @@ mod tests {
         let doc = yaml::document(&text).unwrap();
         assert_eq!(doc["status"], json!({"url": "redis://x"}));
         assert_eq!(doc["spec"]["size"], 1);
+    }
+
+    #[test]
+    fn a_promise_nested_deeper_than_a_request_may_still_gets_the_status() {
+        let mut object = String::from("kind: Promise\nmetadata: {name: deep}\nspec:\n");
+        for level in 1..100 {
+            object.push_str(&format!("{}a:\n", "  ".repeat(level)));
+        }
+        object.push_str(&format!("{}b: 1\n", "  ".repeat(100)));
+        let status = json!({"url": "x"}).as_object().unwrap().clone();
+        let text = String::from_utf8(object_with_status(object.as_bytes(), status)).unwrap();
+        assert!(text.contains("url: x"), "{text}");
     }
 
     #[test]

@@ -251,7 +251,8 @@ impl Daemon {
                 self.retries
                     .failed(request.key.clone(), now, self.config.retry_backoff);
             } else if let Some(after) = request.retry_after {
-                self.retries.after(request.key.clone(), now, after);
+                let floor = self.config.retry_backoff.base;
+                self.retries.after(request.key.clone(), now, after, floor);
             } else {
                 self.retries.succeeded(&request.key);
             }
@@ -262,6 +263,10 @@ impl Daemon {
                 let name = promise.name.clone();
                 self.promise_retries
                     .failed(name, now, self.config.retry_backoff);
+            } else if let Some(after) = promise.retry_after {
+                let floor = self.config.retry_backoff.base;
+                self.promise_retries
+                    .after(promise.name.clone(), now, after, floor);
             } else {
                 self.promise_retries.succeeded(&promise.name);
             }

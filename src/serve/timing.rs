@@ -78,16 +78,15 @@ impl<K: Ord + Clone> Retries<K> {
     /// Records that `key` failed at `now`; its next retry waits longer each time.
     pub fn failed(&mut self, key: K, now: DateTime<Utc>, backoff: Backoff) {
         let attempt = self.due.get(&key).map_or(0, |(n, _)| n + 1);
-        let delay =
-            chrono::Duration::from_std(backoff.delay(attempt)).unwrap_or(chrono::Duration::MAX);
-        self.due.insert(key, (attempt, now + delay));
+        self.due
+            .insert(key, (attempt, later(now, backoff.delay(attempt))));
     }
 
     /// Records that `key` asked to run again `after` from `now` (a pipeline's
-    /// `workflow-control.yaml` `retryAfter`).
-    pub fn after(&mut self, key: K, now: DateTime<Utc>, after: Duration) {
-        let delay = chrono::Duration::from_std(after).unwrap_or(chrono::Duration::MAX);
-        self.due.insert(key, (0, now + delay));
+    /// `workflow-control.yaml` `retryAfter`), but not sooner than `floor`: a pipeline
+    /// that asks for `0s` would otherwise have the daemon rerun it back to back.
+    pub fn after(&mut self, key: K, now: DateTime<Utc>, after: Duration, floor: Duration) {
+        self.due.insert(key, (0, later(now, after.max(floor))));
     }
 
     /// Forgets `key`: it succeeded, or is gone.
@@ -117,6 +116,16 @@ impl<K: Ord + Clone> Retries<K> {
     }
 }
 
+/// `delay` after `now`, or the last time there is when that is past it: a duration
+/// comes from a pipeline's `retryAfter` (`1000000y` parses) or a Promise's interval,
+/// and adding past chrono's range would panic the daemon.
+fn later(now: DateTime<Utc>, delay: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(delay)
+        .ok()
+        .and_then(|delay| now.checked_add_signed(delay))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
 /// Promises with their own rerun interval, and when each is next due.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Intervals {
@@ -130,12 +139,9 @@ impl Intervals {
         self.next
             .retain(|name, (interval, _)| intervals.get(name) == Some(interval));
         for (name, interval) in intervals {
-            self.next.entry(name.clone()).or_insert_with(|| {
-                (
-                    *interval,
-                    now + chrono::Duration::from_std(*interval).unwrap_or(chrono::Duration::MAX),
-                )
-            });
+            self.next
+                .entry(name.clone())
+                .or_insert_with(|| (*interval, later(now, *interval)));
         }
     }
 
@@ -145,7 +151,7 @@ impl Intervals {
         for (name, (interval, at)) in &mut self.next {
             if *at <= now {
                 due.push(name.clone());
-                *at = now + chrono::Duration::from_std(*interval).unwrap_or(chrono::Duration::MAX);
+                *at = later(now, *interval);
             }
         }
         due
@@ -198,10 +204,26 @@ mod tests {
     #[test]
     fn a_retry_after_comes_due_when_the_pipeline_asked() {
         let mut retries = Retries::default();
-        retries.after(key("a"), at(0), Duration::from_secs(30));
+        retries.after(key("a"), at(0), Duration::from_secs(30), Duration::ZERO);
         assert!(retries.due(at(29)).is_empty());
         assert_eq!(retries.due(at(30)), [key("a")]);
         assert_eq!(retries.next(), Some(at(30)));
+    }
+
+    #[test]
+    fn a_retry_after_of_zero_waits_the_floor_and_not_at_all_is_never() {
+        let mut retries = Retries::default();
+        retries.after(key("now"), at(0), Duration::ZERO, Duration::from_secs(10));
+        assert!(retries.due(at(0)).is_empty());
+        assert_eq!(retries.due(at(10)), [key("now")]);
+        // `retryAfter: 1000000y` parses; the daemon must not panic adding it.
+        let million_years = Duration::from_secs(1_000_000 * 366 * 24 * 3600);
+        retries.after(key("late"), at(0), million_years, Duration::ZERO);
+        retries.after(key("max"), at(0), Duration::MAX, Duration::ZERO);
+        assert_eq!(retries.due(at(10)), [key("now")]);
+        let mut intervals = Intervals::default();
+        intervals.update(&BTreeMap::from([("app".to_string(), Duration::MAX)]), at(0));
+        assert_eq!(intervals.next(), Some(DateTime::<Utc>::MAX_UTC));
     }
 
     #[test]

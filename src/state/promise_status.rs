@@ -20,7 +20,7 @@ pub enum Availability {
 }
 
 /// Why a Promise is unavailable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Unavailable {
     /// A workflow of it failed.
     Failed,
@@ -40,10 +40,10 @@ pub struct PromiseRecord {
     /// Why it is unavailable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    /// Whether a workflow of it failed (rather than it waiting for a required Promise
-    /// or a person): what `promised status` counts as a problem.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub failed: bool,
+    /// Which kind of reason: a Promise that waited for the Promises it requires runs its
+    /// workflow once they are there, in whichever pass sees that first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<Unavailable>,
     /// The Promise file and its blob id: read back to run its delete workflows once the
     /// file is gone.
     pub promise: RequestRef,
@@ -156,7 +156,7 @@ mod tests {
             record: PromiseRecord {
                 availability,
                 reason: reason.map(String::from),
-                failed: unavailable == Some(Unavailable::Failed),
+                unavailable,
                 promise: RequestRef {
                     path: "promises/redis.yaml".into(),
                     blob: "abc".into(),

@@ -92,7 +92,8 @@ pub struct SuspendedRef {
     /// Its `retryAfter`, as written by promised (`10s`, `5m`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<String>,
-    /// How many times in a row this pipeline has asked for a retry.
+    /// How many times in a row this pipeline has asked for a retry, counted only when it
+    /// sets `maxAttempts` (else 1: a count would make a commit at every retry).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub attempts: u32,
 }

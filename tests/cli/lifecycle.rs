@@ -5,7 +5,7 @@ use crate::support::{TestRepo, destination, request};
 
 /// One Pipeline running `script` with `sh -c`, as an item of a workflow list (indented
 /// for `spec.workflows.<type>.<action>`).
-fn pipeline(name: &str, script: &str) -> String {
+pub(crate) fn pipeline(name: &str, script: &str) -> String {
     let script: String = script
         .lines()
         .map(|l| format!("                    {l}\n"))
@@ -27,14 +27,14 @@ fn pipeline(name: &str, script: &str) -> String {
 
 /// The `app` Promise (kind App) with the given workflows, each a list of pipelines
 /// from [`pipeline`], and `spec` lines (at two spaces) before them.
-struct Workflows<'a> {
-    promise_configure: &'a [String],
-    promise_delete: &'a [String],
-    resource_configure: &'a [String],
-    resource_delete: &'a [String],
+pub(crate) struct Workflows<'a> {
+    pub(crate) promise_configure: &'a [String],
+    pub(crate) promise_delete: &'a [String],
+    pub(crate) resource_configure: &'a [String],
+    pub(crate) resource_delete: &'a [String],
 }
 
-fn app_promise(spec: &str, metadata: &str, workflows: &Workflows<'_>) -> String {
+pub(crate) fn app_promise(spec: &str, metadata: &str, workflows: &Workflows<'_>) -> String {
     let list = |action: &str, pipelines: &[String]| {
         if pipelines.is_empty() {
             String::new()
@@ -81,7 +81,7 @@ metadata:
 }
 
 /// A repository with destinations `dev` and `prod` (labelled `env`).
-fn repo() -> TestRepo {
+pub(crate) fn repo() -> TestRepo {
     let repo = TestRepo::new();
     repo.write(
         "destinations/dev.yaml",
@@ -96,20 +96,20 @@ fn repo() -> TestRepo {
 
 /// A script that appends `<what> $KRATIX_WORKFLOW_TYPE $KRATIX_WORKFLOW_ACTION
 /// $KRATIX_OBJECT_NAME` to `log`.
-fn log_line(log: &std::path::Path, what: &str) -> String {
+pub(crate) fn log_line(log: &std::path::Path, what: &str) -> String {
     format!(
         "echo \"{what} $KRATIX_WORKFLOW_TYPE $KRATIX_WORKFLOW_ACTION $KRATIX_OBJECT_KIND $KRATIX_OBJECT_NAME\" >> {}",
         log.display()
     )
 }
 
-const CONFIGMAP: &str = r#"cat > "$KRATIX_OUTPUT/configmap.yaml" <<YAML
+pub(crate) const CONFIGMAP: &str = r#"cat > "$KRATIX_OUTPUT/configmap.yaml" <<YAML
 apiVersion: v1
 kind: ConfigMap
 metadata: {name: $KRATIX_OBJECT_NAME, namespace: $KRATIX_OBJECT_NAMESPACE}
 YAML"#;
 
-fn read_log(log: &std::path::Path) -> String {
+pub(crate) fn read_log(log: &std::path::Path) -> String {
     fs_err::read_to_string(log).unwrap_or_default()
 }
 
@@ -255,7 +255,7 @@ fn a_failing_promise_workflow_holds_back_its_requests_until_it_succeeds() {
 
 /// The `app` Promise whose requests write a ConfigMap and whose delete workflow logs
 /// and fails while `broken` exists.
-fn deleting_repo(log: &std::path::Path, broken: &std::path::Path) -> TestRepo {
+pub(crate) fn deleting_repo(log: &std::path::Path, broken: &std::path::Path) -> TestRepo {
     let repo = repo();
     let delete = format!(
         "{}\ngrep -q 'size: small' \"$KRATIX_INPUT/object.yaml\"\ntest ! -e {} || {{ echo 'the database is still in use' >&2; exit 1; }}",

@@ -13,6 +13,7 @@ mod http_limits;
 mod kube_double;
 mod kubernetes;
 mod lifecycle;
+mod lifecycle_hostile;
 mod multidoc;
 mod plan;
 mod podman;

@@ -126,17 +126,18 @@ impl<'a, 'c> Renderer<'a, 'c> {
         self.rendered.promises.push(report);
     }
 
-    /// Leaves a request whose file is gone exactly as it is, outputs and status: its
-    /// Promise cannot be known, so neither can its delete workflow.
-    pub fn keep_gone(&mut self, key: RequestKey) {
-        self.previous.remove(&key);
-        self.rendered.tree.keep(Keep::Request(key));
-    }
-
     /// Leaves a Promise that cannot be read (its file is gone and history does not give
     /// it back) exactly as it is.
     pub fn promise_unread(&mut self, name: &str) {
         self.rendered.tree.keep(Keep::Promise(name.to_string()));
+    }
+
+    /// Leaves a request whose file is gone exactly as it is, outputs and status: what
+    /// would delete it cannot be known in this pass.
+    pub fn keep_gone(&mut self, key: &RequestKey) {
+        if self.previous.remove(key).is_some() {
+            self.rendered.tree.keep(Keep::Request(key.clone()));
+        }
     }
 
     /// Records that the delete workflow of a request whose file is gone failed: its
@@ -347,10 +348,12 @@ fn suspended(
     let earlier = before
         .and_then(|b| b.suspended.as_ref())
         .filter(|s| s.pipeline == pipeline && s.retry_after.is_some());
-    let attempts = if retrying {
-        earlier.map_or(1, |s| s.attempts + 1)
-    } else {
-        0
+    // Counted only against a bound: an unbounded count would change the status, and so
+    // make a commit, at every retry for as long as the pipeline asks.
+    let attempts = match (retrying, control.max_attempts) {
+        (false, _) => 0,
+        (true, None) => 1,
+        (true, Some(_)) => earlier.map_or(1, |s| s.attempts + 1),
     };
     let why = control
         .message
@@ -368,11 +371,11 @@ fn suspended(
     }
     let message = match control.retry_after {
         Some(after) => format!(
-            "suspended by pipeline {pipeline:?}{why}; it runs again after {} (attempt {attempts}{})",
+            "suspended by pipeline {pipeline:?}{why}; it runs again after {}{}",
             humantime::format_duration(after),
-            control
-                .max_attempts
-                .map_or(String::new(), |max| format!(" of {max}")),
+            control.max_attempts.map_or(String::new(), |max| format!(
+                " (attempt {attempts} of {max})"
+            )),
         ),
         None => format!(
             "suspended by pipeline {pipeline:?}{why}; resume it with `promised reconcile \
@@ -388,6 +391,46 @@ fn suspended(
         attempts,
     };
     (Phase::Suspended, message, Some(record))
+}
+
+/// A file written where another source of the same unit writes a folder (`cm`, and
+/// `cm/cm.yaml`): Git holds one name as one or the other, so one would be lost without
+/// a word, and the unit's `SHA256SUMS` would list what is not there.
+pub(super) struct FileUnderFile<'a> {
+    file: &'a str,
+    file_owner: &'a str,
+    nested: &'a str,
+    nested_owner: &'a str,
+}
+
+impl<'a> FileUnderFile<'a> {
+    /// The first such pair among `owners` (path to who writes it).
+    pub(super) fn find(owners: &BTreeMap<&'a str, &'a str>) -> Option<Self> {
+        owners.iter().find_map(|(nested, nested_owner)| {
+            let folders = nested.match_indices('/').map(|(at, _)| &nested[..at]);
+            folders
+                .filter_map(|folder| owners.get_key_value(folder))
+                .map(|(file, file_owner)| FileUnderFile {
+                    file,
+                    file_owner,
+                    nested,
+                    nested_owner,
+                })
+                .next()
+        })
+    }
+
+    /// Says it as a status reason; `who` names an owner.
+    pub(super) fn say(&self, who: impl Fn(&str) -> String) -> String {
+        format!(
+            "output: {} writes the file {} and {} writes {}; a name is a file or a \
+             folder, not both",
+            who(self.file_owner),
+            self.file,
+            who(self.nested_owner),
+            self.nested
+        )
+    }
 }
 
 /// A request's output split by destination, with the placement record.
@@ -421,6 +464,9 @@ fn place_outputs(
                 ));
             }
         }
+    }
+    if let Some(clash) = FileUnderFile::find(&owners) {
+        return Err(clash.say(|pipeline| format!("pipeline {pipeline:?}")));
     }
     let mut placed = Placed {
         by_destination: BTreeMap::new(),
@@ -549,6 +595,19 @@ mod tests {
     use super::*;
     use crate::model::SourceFile;
     use crate::pipeline::{Metadata, Selector};
+
+    #[test]
+    fn a_file_under_a_file_is_found_and_a_sibling_with_a_longer_name_is_not() {
+        let owners = BTreeMap::from([("cm", "one"), ("cm-2/x.yaml", "two"), ("cm.d/y", "two")]);
+        assert!(FileUnderFile::find(&owners).is_none());
+        let owners = BTreeMap::from([("a/b", "one"), ("a/b/c/d.yaml", "two"), ("z", "two")]);
+        let clash = FileUnderFile::find(&owners).expect("a/b is a file and a folder");
+        assert_eq!(
+            clash.say(|who| format!("pipeline {who:?}")),
+            "output: pipeline \"one\" writes the file a/b and pipeline \"two\" writes \
+             a/b/c/d.yaml; a name is a file or a folder, not both"
+        );
+    }
 
     /// Renders `outcomes` in order, with no earlier records.
     fn render<'c>(

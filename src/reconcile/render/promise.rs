@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::groups;
+use super::{FileUnderFile, groups};
 use crate::model::{Platform, Promise};
 use crate::pipeline::RunOutput;
 use crate::reconcile::run::{Stopped, Suspension, merged_status};
@@ -40,6 +40,63 @@ pub enum PromiseOutcome {
     DeleteFailed(String),
 }
 
+impl PromiseOutcome {
+    /// Why the Promise's requests may not run after this outcome, in the words its
+    /// status records as `reason`: a later pass that keeps the Promise reads that back,
+    /// so its waiting requests say the same and a rerun commits nothing. `None` when
+    /// they may run.
+    pub fn unavailable(&self, promise: &Promise) -> Option<String> {
+        match self {
+            PromiseOutcome::Ran(results) => clash(promise, results),
+            PromiseOutcome::Failed(stopped) => Some(stopped.message.clone()),
+            PromiseOutcome::Suspended(suspension) => Some(suspended_reason(suspension)),
+            PromiseOutcome::Waiting(why) => Some(why.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// Why a Promise whose workflow a pipeline suspended is unavailable.
+fn suspended_reason(
+    Suspension {
+        pipeline, control, ..
+    }: &Suspension,
+) -> String {
+    let why = control
+        .message
+        .as_ref()
+        .map_or(String::new(), |m| format!(": {m}"));
+    format!("its Promise workflow is suspended by pipeline {pipeline:?}{why}")
+}
+
+/// Two sources of one dependency file (`spec.dependencies` and a pipeline, or two
+/// pipelines), said as a status reason.
+fn clash(promise: &Promise, results: &[(String, RunOutput)]) -> Option<String> {
+    let who = |owner: &str| match owner {
+        STATIC_SOURCE => owner.to_string(),
+        _ => format!("pipeline {owner:?}"),
+    };
+    let mut owners: BTreeMap<&str, &str> = BTreeMap::new();
+    if !promise.dependencies.is_empty() {
+        owners.insert(STATIC_DEPENDENCIES_FILE, STATIC_SOURCE);
+    }
+    for (pipeline, output) in results {
+        for path in output.files.keys() {
+            if let Some(other) = owners.insert(path, pipeline) {
+                return Some(format!(
+                    "output: {} and pipeline {pipeline:?} both write {path}; each \
+                     dependency file must come from one place",
+                    who(other)
+                ));
+            }
+        }
+    }
+    FileUnderFile::find(&owners).map(|clash| clash.say(who))
+}
+
+/// Who writes the static dependencies file, in a clash.
+const STATIC_SOURCE: &str = "spec.dependencies";
+
 /// What the pass reports about one Promise.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PromiseReport {
@@ -54,6 +111,8 @@ pub struct PromiseReport {
     pub failed: bool,
     /// Whether it was removed, with its dependencies and status.
     pub removed: bool,
+    /// When its suspended Promise workflow asked to run again (`retryAfter`).
+    pub retry_after: Option<std::time::Duration>,
 }
 
 /// Lays out one Promise's outcome. `promise` is the Promise as loaded, or as last
@@ -72,6 +131,7 @@ pub(super) fn render_promise(
         message: String::new(),
         failed: false,
         removed: false,
+        retry_after: None,
     };
     let source = RequestRef {
         path: promise.path.clone(),
@@ -119,12 +179,8 @@ pub(super) fn render_promise(
         }),
         PromiseOutcome::Failed(stopped) => Err((stopped.message, Unavailable::Failed)),
         PromiseOutcome::Suspended(suspension) => {
-            let Suspension {
-                pipeline, control, ..
-            } = *suspension;
-            let why = control.message.map_or(String::new(), |m| format!(": {m}"));
-            let why = format!("its Promise workflow is suspended by pipeline {pipeline:?}{why}");
-            Err((why, Unavailable::Suspended))
+            report.retry_after = suspension.control.retry_after;
+            Err((suspended_reason(&suspension), Unavailable::Suspended))
         }
         PromiseOutcome::Waiting(why) => Err((why, Unavailable::Requirements)),
         PromiseOutcome::Held(why) => Err((why, Unavailable::Removed)),
@@ -160,7 +216,7 @@ pub(super) fn render_promise(
                 record: PromiseRecord {
                     availability: Availability::Available,
                     reason: None,
-                    failed: false,
+                    unavailable: None,
                     promise: source,
                     pipelines,
                     placements: Vec::new(),
@@ -180,7 +236,7 @@ pub(super) fn render_promise(
                 record: PromiseRecord {
                     availability: Availability::Unavailable,
                     reason: Some(why),
-                    failed: unavailable == Unavailable::Failed,
+                    unavailable: Some(unavailable),
                     promise: source,
                     pipelines,
                     placements: Vec::new(),
@@ -203,29 +259,19 @@ fn place(
     promise: &Promise,
     results: &[(String, RunOutput)],
 ) -> Result<Units, (String, Unavailable)> {
+    if let Some(why) = clash(promise, results) {
+        return Err((why, Unavailable::Failed));
+    }
     let mut units = Units::new();
-    let mut owners: BTreeMap<&str, &str> = BTreeMap::new();
     if !promise.dependencies.is_empty() {
         let docs: Vec<String> = promise.dependencies.iter().map(yaml::to_string).collect();
         let text = docs.join("---\n").into_bytes();
-        owners.insert(STATIC_DEPENDENCIES_FILE, "spec.dependencies");
         for name in place_everywhere(&platform.destinations, &promise.destination_selectors) {
             let unit = units.entry(name).or_default();
             unit.insert(STATIC_DEPENDENCIES_FILE.to_string(), text.clone());
         }
     }
     for (pipeline, output) in results {
-        for path in output.files.keys() {
-            if let Some(other) = owners.insert(path, pipeline) {
-                return Err((
-                    format!(
-                        "output: {other} and pipeline {pipeline:?} both write {path}; each \
-                         dependency file must come from one place"
-                    ),
-                    Unavailable::Failed,
-                ));
-            }
-        }
         for group in groups(pipeline, output, &promise.destination_selectors) {
             for name in place_everywhere(&platform.destinations, &group.selectors) {
                 let unit = units.entry(name).or_default();
