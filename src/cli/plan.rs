@@ -109,7 +109,7 @@ impl View {
         let request = |r: &RequestReport| RequestView {
             request: r.key.to_string(),
             path: r.path.clone(),
-            phase: r.phase.map_or("Skipped".into(), |p| format!("{p:?}")),
+            phase: r.phase.map_or("Skipped".into(), |p| p.to_string()),
             message: r.message.clone(),
             destinations: r.outputs.iter().map(|o| o.destination.clone()).collect(),
         };
@@ -153,7 +153,7 @@ impl View {
         let failing = self
             .requests
             .iter()
-            .filter(|r| r.phase == "Failed" || r.phase == "Invalid")
+            .filter(|r| ["Failed", "Invalid", "DeleteFailed"].contains(&r.phase.as_str()))
             .count();
         format!(
             "{} requests would be reconciled ({failing} failing), {} removed; {} files would change",
@@ -233,7 +233,8 @@ impl View {
             for r in &self.requests {
                 let icon = match r.phase.as_str() {
                     "Ready" => "✅",
-                    "Pending" => "⏳",
+                    "Pending" | "Waiting" => "⏳",
+                    "Suspended" => "⏸️",
                     _ => "❌",
                 };
                 let message = table_cell(&r.message);
