@@ -171,6 +171,39 @@ fn unmet_requirements(
     }
 }
 
+/// The Promises decided `Configure`, each after the Promises it requires that are
+/// decided so too: a Promise workflow that installs what another needs runs first. In
+/// a cycle, the order within it is by name.
+pub fn configure_order<'a>(
+    platform: &'a Platform,
+    decisions: &'a BTreeMap<String, PromiseDecision>,
+) -> Vec<&'a str> {
+    fn visit<'a>(
+        name: &'a str,
+        platform: &'a Platform,
+        decisions: &'a BTreeMap<String, PromiseDecision>,
+        seen: &mut BTreeSet<&'a str>,
+        order: &mut Vec<&'a str>,
+    ) {
+        if decisions.get(name) != Some(&PromiseDecision::Configure) || !seen.insert(name) {
+            return;
+        }
+        let Some(promise) = platform.promises.get(name) else {
+            return;
+        };
+        for required in &promise.required_promises {
+            visit(&required.name, platform, decisions, seen, order);
+        }
+        order.push(name);
+    }
+    let mut seen = BTreeSet::new();
+    let mut order = Vec::new();
+    for name in decisions.keys() {
+        visit(name, platform, decisions, &mut seen, &mut order);
+    }
+    order
+}
+
 /// Whether requests of `promise` may run: why not, when they may not. `ran` holds, for
 /// each Promise configure workflow run in this pass, why it left the Promise
 /// unavailable (it failed, was suspended, or its outputs clash), if it did.
@@ -297,6 +330,29 @@ mod tests {
         assert_eq!(decisions["op"], PromiseDecision::Keep);
         let decisions = promises(&platform, &records, &Scope::all());
         assert_eq!(decisions["op"], PromiseDecision::Configure);
+    }
+
+    #[test]
+    fn promise_workflows_run_after_those_of_the_promises_they_require() {
+        let with = |name: &str, requires: &str| {
+            let text = format!(
+                "kind: Promise\nmetadata: {{name: {name}}}\nspec:\n  requiredPromises: [{requires}]\n  workflows:\n    promise:\n      configure:\n        - {{kind: Pipeline, metadata: {{name: install}}, spec: {{containers: [{{name: c, image: i}}]}}}}\n"
+            );
+            file(&format!("promises/{name}.yaml"), &text)
+        };
+        let platform = Platform::load([
+            with("app", "{name: db}, {name: net}"),
+            with("db", "{name: net}"),
+            with("net", ""),
+            with("zzz", ""),
+        ]);
+        let decisions = BTreeMap::from(
+            ["app", "db", "net", "zzz"].map(|n| (n.to_string(), PromiseDecision::Configure)),
+        );
+        assert_eq!(
+            configure_order(&platform, &decisions),
+            ["net", "db", "app", "zzz"]
+        );
     }
 
     #[test]

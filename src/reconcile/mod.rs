@@ -555,20 +555,31 @@ fn previous_records(store: &dyn Store, snapshot: &Snapshot) -> Result<Records, G
 }
 
 /// Runs the Promise configure workflow of each Promise decided so, one at a time (there
-/// are few, and requests wait on them), and says how each went.
+/// are few, and requests wait on them), required Promises first
+/// ([`decide::configure_order`]). A Promise whose required Promise's workflow did not
+/// succeed in this pass waits instead of running, as it would on the next pass.
 fn run_promise_configures(
     platform: &Platform,
     decisions: &BTreeMap<String, PromiseDecision>,
     executor: &dyn Executor,
     options: &Options,
 ) -> BTreeMap<String, PromiseOutcome> {
-    let mut outcomes = BTreeMap::new();
+    let mut outcomes: BTreeMap<String, PromiseOutcome> = BTreeMap::new();
     let mut folder = None;
-    for (name, decision) in decisions {
-        if *decision != PromiseDecision::Configure {
+    for name in decide::configure_order(platform, decisions) {
+        let promise = &platform.promises[name];
+        let held_back = promise.required_promises.iter().find_map(|required| {
+            let outcome = outcomes.get(&required.name)?;
+            let why = outcome.unavailable(&platform.promises[&required.name])?;
+            Some(format!(
+                "requires Promise {:?}, which is not available: {why}",
+                required.name
+            ))
+        });
+        if let Some(why) = held_back {
+            outcomes.insert(name.to_string(), PromiseOutcome::Waiting(why));
             continue;
         }
-        let promise = &platform.promises[name];
         let workflow = Workflow {
             promise,
             kind: (WorkflowType::Promise, Action::Configure),
@@ -583,7 +594,7 @@ fn run_promise_configures(
             Ok(finished) => PromiseOutcome::Ran(finished.outputs),
             Err(stopped) => PromiseOutcome::Failed(stopped),
         };
-        outcomes.insert(name.clone(), outcome);
+        outcomes.insert(name.to_string(), outcome);
     }
     outcomes
 }

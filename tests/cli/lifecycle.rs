@@ -823,3 +823,64 @@ fn serve_retries_a_failed_promise_workflow_with_backoff_and_then_runs_its_reques
         },
     );
 }
+
+#[test]
+fn a_required_promise_s_workflow_runs_first_and_its_failure_holds_back_the_dependent_in_the_same_pass()
+ {
+    let repo = repo();
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let gate = tempfile::tempdir().unwrap();
+    let broken = gate.path().join("broken");
+    fs_err::write(&broken, "").unwrap();
+    let install_db = format!(
+        "{}\ntest ! -e {} || {{ echo 'db operator image missing' >&2; exit 1; }}",
+        log_line(log.path(), "install-db"),
+        broken.display()
+    );
+    repo.write(
+        "promises/db.yaml",
+        &format!(
+            "apiVersion: platform.kratix.io/v1alpha1\nkind: Promise\nmetadata:\n  name: db\nspec:\n  workflows:\n    promise:\n      configure:\n{}",
+            pipeline("install-db", &install_db)
+        ),
+    );
+    repo.write(
+        "promises/app.yaml",
+        &app_promise(
+            "  requiredPromises: [{name: db}]\n",
+            "",
+            &Workflows {
+                promise_configure: &[pipeline("install", &log_line(log.path(), "install-app"))],
+                promise_delete: &[],
+                resource_configure: &[pipeline("configure", CONFIGMAP)],
+                resource_delete: &[],
+            },
+        ),
+    );
+    repo.write("requests/app/a.yaml", &request("a", "team", "small"));
+    repo.commit("app requires db; both install an operator");
+    let run = repo.reconcile(&[]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert_eq!(
+        read_log(log.path()),
+        "install-db promise configure Promise db\n",
+        "db's workflow ran first, and app's did not run after it failed"
+    );
+    assert!(
+        run.stdout
+            .contains("waiting  Promise app: requires Promise \"db\", which is not available"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("waiting  app/team/a"), "{}", run.stdout);
+
+    fs_err::remove_file(&broken).unwrap();
+    let run = repo.reconcile(&[]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(
+        read_log(log.path()),
+        "install-db promise configure Promise db\n".repeat(2)
+            + "install-app promise configure Promise app\n"
+    );
+    assert!(repo.show("status/app/team/a.yaml").contains("phase: Ready"));
+}
