@@ -188,6 +188,8 @@ pub struct EnvVar {
 
 #[derive(Deserialize)]
 struct PipelineDoc {
+    #[serde(default, rename = "apiVersion")]
+    api_version: Option<String>,
     kind: String,
     metadata: super::promise::Metadata,
     spec: PipelineSpec,
@@ -246,7 +248,18 @@ impl Pipeline {
                 ));
             }
         }
-        let notes = unknown_fields(&doc.spec);
+        let mut notes = unknown_fields(&doc.spec);
+        let api_version = doc.api_version.as_deref();
+        if let Some(other) = api_version.filter(|v| *v != super::PLATFORM_API_VERSION) {
+            notes.insert(
+                0,
+                format!(
+                    "apiVersion: {other:?} is not {}, which Kratix requires of a Pipeline; \
+                     promised reads it as one",
+                    super::PLATFORM_API_VERSION
+                ),
+            );
+        }
         let spec = doc.spec;
         let pipeline = Pipeline {
             name: doc.metadata.name,
@@ -337,6 +350,18 @@ mod tests {
         assert_eq!(
             notes[3],
             "spec.rbac.serviceAcount: not a field of a Kratix Pipeline's spec.rbac, and not read; did you mean serviceAccount?"
+        );
+    }
+
+    #[test]
+    fn a_pipeline_of_another_api_version_is_read_with_a_warning() {
+        let text = "apiVersion: platform.kratix.io/v1beta1\nkind: Pipeline\nmetadata: {name: render}\nspec:\n  containers: [{name: a, image: i}]\n";
+        let (_, notes) = Pipeline::with_notes(yaml::document(text).unwrap()).unwrap();
+        assert_eq!(
+            notes,
+            [
+                "apiVersion: \"platform.kratix.io/v1beta1\" is not platform.kratix.io/v1alpha1, which Kratix requires of a Pipeline; promised reads it as one"
+            ]
         );
     }
 
