@@ -302,12 +302,18 @@ fn render_request(
                 Phase::Suspended => suspended_status,
                 _ => Map::new(),
             };
+            // The API server refuses an invalid request and keeps the one it held: a
+            // delete workflow reads that one back from history, defaults and all.
+            let request = match (&phase, &before) {
+                (Phase::Invalid, Some(before)) => before.request.clone(),
+                _ => request_ref,
+            };
             RequestStatus {
                 message,
                 pipeline_status,
                 record: Record {
                     phase,
-                    request: request_ref,
+                    request,
                     pipelines,
                     placements: before
                         .as_ref()
