@@ -305,3 +305,21 @@ YAML"#;
     assert_eq!(repo.reconcile(&[]).code, 0);
     assert_eq!(repo.head(), head, "a rerun commits nothing");
 }
+
+#[test]
+fn a_request_reverted_after_an_invalid_edit_is_ready_again() {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let repo = one_request(log.path(), "true");
+    repo.write(
+        "requests/app/a.yaml",
+        &(request("a", "team", "small") + "  colour: red\n"),
+    );
+    repo.commit("a gains an unknown field");
+    assert_eq!(repo.reconcile(&[]).code, 1);
+    repo.write("requests/app/a.yaml", &request("a", "team", "small"));
+    repo.commit("Revert a");
+    let run = repo.reconcile(&[]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let status = repo.show("status/app/team/a.yaml");
+    assert!(status.contains("phase: Ready"), "{status}");
+}
