@@ -196,7 +196,14 @@ fn a_suspended_request_that_is_removed_runs_its_delete_workflow() {
     let plan = crate::support::promised(&[
         "plan", "--repo", &path, "--base", "HEAD~1", "--head", "HEAD",
     ]);
-    eprintln!("PLAN {}\n{}", plan.stdout, plan.stderr);
+    assert_eq!(plan.code, 0, "{}{}", plan.stdout, plan.stderr);
+    assert!(
+        plan.stdout.contains(
+            "removed  app/team/a (requests/app/a.yaml): its delete workflow runs first (teardown)"
+        ),
+        "{}",
+        plan.stdout
+    );
     assert_eq!(read_log(log.path()), "", "plan runs no delete workflow");
     let run = repo.reconcile(&[]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
@@ -322,4 +329,83 @@ fn a_request_reverted_after_an_invalid_edit_is_ready_again() {
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     let status = repo.show("status/app/team/a.yaml");
     assert!(status.contains("phase: Ready"), "{status}");
+}
+
+#[test]
+fn serve_removes_a_promise_and_its_requests_in_one_pass_requests_first_then_rests() {
+    use crate::daemon_support::{Platform, Serve, wait_for};
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let developer = crate::lifecycle::deleting_repo(log.path(), &log.path().join("never"));
+    let platform = Platform::publish(developer);
+    let serve = Serve::start(&platform.remote, &["--poll", "100ms"], &[]);
+    let limit = std::time::Duration::from_secs(60);
+    let subjects = platform.remote_subjects("main");
+    platform.developer.remove("promises/app.yaml");
+    platform.developer.remove("requests/app/a.yaml");
+    platform.developer.remove("requests/app/b.yaml");
+    platform.push("Remove the app Promise and its requests");
+    wait_for(limit, "the Promise's status, removed", || {
+        !platform.remote_has("main", "status/app.yaml")
+    });
+    let lines: Vec<String> = read_log(log.path()).lines().map(String::from).collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert_eq!(lines[2], "promise-delete promise delete Promise app");
+    let after = platform.remote_subjects("main");
+    assert_eq!(
+        after.lines().count(),
+        subjects.lines().count() + 2,
+        "the developer's commit and one pass: {after}"
+    );
+    let runs = serve.metric("promised_pipeline_runs_total");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert_eq!(
+        serve.metric("promised_pipeline_runs_total"),
+        runs,
+        "no delete runs again"
+    );
+    assert_eq!(read_log(log.path()).lines().count(), 3);
+    assert_eq!(
+        platform.remote_subjects("main"),
+        after,
+        "nothing more is committed"
+    );
+    assert!(serve.stop());
+}
+
+#[test]
+fn a_promise_removed_with_its_requests_waits_for_a_failing_request_delete() {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let flag = tempfile::tempdir().unwrap();
+    let broken = flag.path().join("broken");
+    let repo = crate::lifecycle::deleting_repo(log.path(), &broken);
+    fs_err::write(&broken, "").unwrap();
+    repo.remove("promises/app.yaml");
+    repo.remove("requests/app/a.yaml");
+    repo.remove("requests/app/b.yaml");
+    repo.commit("Remove the Promise and its requests");
+    let path = repo.path().to_str().unwrap().to_string();
+    let plan = crate::support::promised(&[
+        "plan", "--repo", &path, "--base", "HEAD~1", "--head", "HEAD",
+    ]);
+    assert_eq!(plan.code, 0, "{}{}", plan.stdout, plan.stderr);
+    assert_eq!(read_log(log.path()), "", "plan runs no delete workflow");
+    let run = repo.reconcile(&[]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        !read_log(log.path()).contains("promise-delete"),
+        "the Promise's delete waits for its requests: {}",
+        read_log(log.path())
+    );
+    let files = repo.managed_files();
+    assert!(files.contains("status/app.yaml"), "{files}");
+    assert!(files.contains("/app/a/configmap.yaml"), "{files}");
+    let head = repo.head();
+    assert_eq!(repo.reconcile(&[]).code, 1);
+    assert_eq!(repo.head(), head, "the same failure commits nothing");
+
+    fs_err::remove_file(&broken).unwrap();
+    let run = repo.reconcile(&[]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(read_log(log.path()).ends_with("promise-delete promise delete Promise app\n"));
+    assert_eq!(repo.managed_files(), "");
 }
