@@ -122,9 +122,8 @@ fn a_document_removed_while_its_file_stops_parsing_deletes_nothing() {
     );
     repo.commit("Remove a, and c is no longer YAML");
     let run = repo.reconcile(&[]);
-    eprintln!("{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
     let after = repo.managed_files();
-    eprintln!("{after}");
     assert_eq!(
         read_log(log.path()),
         "",
@@ -169,6 +168,12 @@ fn a_request_that_turned_invalid_and_is_then_removed_runs_its_delete_on_the_last
         head,
         "an invalid request commits nothing on a rerun"
     );
+    repo.write(
+        "requests/app/a.yaml",
+        &(request("a", "team", "large") + "  colour: blue\n"),
+    );
+    repo.commit("a is edited, still invalid");
+    assert_eq!(repo.reconcile(&[]).code, 1);
     repo.remove("requests/app/a.yaml");
     repo.commit("Remove a");
     let run = repo.reconcile(&[]);
@@ -408,4 +413,45 @@ fn a_promise_removed_with_its_requests_waits_for_a_failing_request_delete() {
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert!(read_log(log.path()).ends_with("promise-delete promise delete Promise app\n"));
     assert_eq!(repo.managed_files(), "");
+}
+
+#[test]
+fn a_document_moved_to_another_file_runs_no_delete_workflow() {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let repo = three_documents(log.path());
+    let before = repo.managed_files();
+    repo.write(
+        "requests/app/team.yaml",
+        &team_file(&["b", "c"].map(|n| request(n, "team", "small"))),
+    );
+    repo.write("requests/app/moved.yaml", &request("a", "team", "small"));
+    repo.commit("Move a to a file of its own");
+    let run = repo.reconcile(&[]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(read_log(log.path()), "", "a was moved, not removed");
+    let after = repo.managed_files();
+    assert_eq!(outputs_of(&after, "a"), outputs_of(&before, "a"));
+    assert!(
+        repo.show("status/app/team/a.yaml")
+            .contains("path: requests/app/moved.yaml")
+    );
+}
+
+#[test]
+fn a_request_never_admitted_and_then_removed_runs_no_delete_workflow() {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let repo = one_request(log.path(), "true");
+    repo.write(
+        "requests/app/new.yaml",
+        &(request("new", "team", "small") + "  colour: red\n"),
+    );
+    repo.commit("An invalid request");
+    assert_eq!(repo.reconcile(&[]).code, 1);
+    repo.remove("requests/app/new.yaml");
+    repo.commit("Remove it");
+    let run = repo.reconcile(&[]);
+    eprintln!("{}{}", run.stdout, run.stderr);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(read_log(log.path()), "", "the API server never held it");
+    assert!(!repo.managed_files().contains("new.yaml"));
 }
