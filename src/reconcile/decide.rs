@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::scope::Scope;
 use crate::model::{Platform, Promise, RequestKey};
 use crate::state::promise_status::{Availability, PromiseRecord, Unavailable};
-use crate::state::status::Record;
+use crate::state::status::{Phase, Record};
 
 /// What a pass does with one Promise.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -265,8 +265,17 @@ pub fn gone_requests<'r, 'p>(
     let gone = records.keys().filter(|key| !present.contains(key));
     gone.map(|key| {
         let name = key.promise.as_str();
+        let record = &records[key];
+        // Invalid from its first version on, it never reached the API server: there is
+        // nothing for a delete workflow to tear down, and its object was never checked.
+        let never_admitted = record.phase == Phase::Invalid
+            && record.pipelines.is_empty()
+            && record.outputs.is_empty()
+            && record.placements.is_empty();
         let decision = match promise_of(name) {
-            Some(p) if !p.workflows.resource.delete.is_empty() => RequestDecision::Delete,
+            Some(p) if !p.workflows.resource.delete.is_empty() && !never_admitted => {
+                RequestDecision::Delete
+            }
             None if unknown(name) => RequestDecision::Keep,
             _ => RequestDecision::Remove,
         };

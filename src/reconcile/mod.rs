@@ -546,8 +546,11 @@ fn previous_records(store: &dyn Store, snapshot: &Snapshot) -> Result<Records, G
         records.extend(files.into_iter().filter_map(|file| {
             let key = status_owner(&file.path)?;
             let mut record = read_record(&file.bytes)?;
-            // A pass records the pipelines it runs; the ones recorded before are not read.
-            record.pipelines = Vec::new();
+            // A pass records the pipelines it runs; the ones recorded before are not read,
+            // but for an Invalid request, where none means it was never admitted.
+            if record.phase != Phase::Invalid {
+                record.pipelines = Vec::new();
+            }
             Some((key, record))
         }));
     }

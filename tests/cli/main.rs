@@ -10,6 +10,7 @@ mod hostile;
 mod hostile_paths;
 mod hostile_reads;
 mod http_limits;
+mod interplay;
 mod kube_double;
 mod kubernetes;
 mod lifecycle;

@@ -302,12 +302,24 @@ fn render_request(
                 Phase::Suspended => suspended_status,
                 _ => Map::new(),
             };
+            // The API server refuses an invalid request and keeps the one it held: a
+            // delete workflow reads that one back from history, defaults and all, and
+            // the pipelines are those that last ran on it (none, for a request never
+            // admitted, whose removal then runs no delete workflow).
+            let (request, pipelines) = match (&phase, &before) {
+                (Phase::Invalid, Some(b)) if b.phase == Phase::Invalid => {
+                    (b.request.clone(), b.pipelines.clone())
+                }
+                (Phase::Invalid, Some(b)) => (b.request.clone(), pipelines),
+                (Phase::Invalid, None) => (request_ref, Vec::new()),
+                _ => (request_ref, pipelines),
+            };
             RequestStatus {
                 message,
                 pipeline_status,
                 record: Record {
                     phase,
-                    request: request_ref,
+                    request,
                     pipelines,
                     placements: before
                         .as_ref()
