@@ -113,8 +113,15 @@ impl Scope {
             // A suspended workflow waits for a person or its retry: only a rerun of this
             // request (which the daemon's retries are) or a change to its Promise
             // resumes it; a change to the request itself was seen above.
+            let promise = platform.promises.get(key.promise.as_str());
+            let suspended_under = record.suspended.as_ref().map(|s| s.promise.as_str());
+            let promise_changed_since = match (promise, suspended_under) {
+                (Some(promise), Some(blob)) if !blob.is_empty() => promise.blob != blob,
+                _ => false,
+            };
             return self.request_paths.contains(&request.path)
                 || self.requests.contains(key)
+                || promise_changed_since
                 || (!self.promise_files.is_empty()
                     && self.promise_changed(platform, &key.promise));
         }

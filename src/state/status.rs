@@ -96,6 +96,10 @@ pub struct SuspendedRef {
     /// sets `maxAttempts` (else 1: a count would make a commit at every retry).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub attempts: u32,
+    /// The blob id of the Promise file it was suspended under: a changed Promise reruns
+    /// it from its first pipeline, in any pass.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub promise: String,
 }
 
 fn is_zero(n: &u32) -> bool {

@@ -221,23 +221,29 @@ fn a_suspended_request_that_is_removed_runs_its_delete_workflow() {
 }
 
 #[test]
-fn a_suspended_request_stays_suspended_when_its_promise_changes() {
+fn a_suspended_request_restarts_when_its_promise_changes_even_in_a_full_pass() {
     let log = tempfile::NamedTempFile::new().unwrap();
     let suspend = "printf 'suspend: true\\nmessage: waiting for approval\\n' > \"$KRATIX_METADATA/workflow-control.yaml\"";
     let repo = one_request(log.path(), suspend);
+    let before = repo.show("status/app/team/a.yaml");
+    assert!(before.contains("phase: Suspended"), "{before}");
+    let head = repo.head();
+    assert_eq!(repo.reconcile(&[]).code, 0);
+    assert_eq!(repo.head(), head, "a full pass leaves it suspended");
     let promise = repo
         .show("promises/app.yaml")
         .replace("test/configure:v1", "test/configure:v2");
     repo.write("promises/app.yaml", &promise);
     repo.commit("A new configure image");
-    let before = repo.show("status/app/team/a.yaml");
     let run = repo.reconcile(&[]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    assert_eq!(
-        repo.show("status/app/team/a.yaml"),
-        before,
-        "a suspended request waits for an explicit rerun, even on a new Promise"
+    let after = repo.show("status/app/team/a.yaml");
+    assert_ne!(
+        after, before,
+        "a changed Promise reruns the suspended request from its first pipeline, as Kratix does"
     );
+    assert!(after.contains("test/configure:v2"), "{after}");
+    assert!(after.contains("phase: Suspended"), "{after}");
 }
 
 #[test]

@@ -243,7 +243,10 @@ fn render_request(
         Outcome::Invalid(message) => Err((Phase::Invalid, message, None)),
         Outcome::Waiting(message) => Err((Phase::Waiting, message, None)),
         Outcome::Failed(stopped) => Err((Phase::Failed, stopped.message, None)),
-        Outcome::Suspended(suspension) => Err(suspended(*suspension, before, &request.path)),
+        Outcome::Suspended(suspension) => {
+            let promise_blob = promise.map(|p| p.blob.clone()).unwrap_or_default();
+            Err(suspended(*suspension, before, &request.path, promise_blob))
+        }
         Outcome::Ran(results) => {
             let promise = promise.expect("a request only runs when its Promise is loaded");
             place_outputs(platform, promise, key, &results, before)
@@ -352,6 +355,7 @@ fn suspended(
     suspension: Suspension,
     before: Option<&Record>,
     path: &str,
+    promise_blob: String,
 ) -> (Phase, String, Option<SuspendedRef>) {
     let Suspension {
         pipeline, control, ..
@@ -401,6 +405,7 @@ fn suspended(
             .retry_after
             .map(|d| humantime::format_duration(d).to_string()),
         attempts,
+        promise: promise_blob,
     };
     (Phase::Suspended, message, Some(record))
 }
