@@ -762,15 +762,15 @@ echo "$KRATIX_WORKFLOW_TYPE $KRATIX_WORKFLOW_ACTION $KRATIX_OBJECT_KIND $KRATIX_
     );
 }
 
-#[test]
-fn serve_retries_a_failed_promise_workflow_with_backoff_and_then_runs_its_requests() {
-    use crate::daemon_support::{Platform, Serve, wait_for};
-    let limit = std::time::Duration::from_secs(60);
-    let gate = tempfile::tempdir().unwrap();
-    let install = format!(
-        "test -e {} || {{ echo 'registry unavailable' >&2; exit 1; }}",
-        gate.path().join("fixed").display()
-    );
+/// A remote holding the `app` Promise, whose Promise configure workflow runs `install`,
+/// and one request of it, with `promised serve` on it retrying fast.
+pub(crate) fn serving_promise_workflow(
+    install: &str,
+) -> (
+    crate::daemon_support::Platform,
+    crate::daemon_support::Serve,
+) {
+    use crate::daemon_support::{Platform, Serve};
     let developer = repo();
     developer.write(
         "promises/app.yaml",
@@ -778,7 +778,7 @@ fn serve_retries_a_failed_promise_workflow_with_backoff_and_then_runs_its_reques
             "",
             "",
             &Workflows {
-                promise_configure: &[pipeline("install", &install)],
+                promise_configure: &[pipeline("install", install)],
                 promise_delete: &[],
                 resource_configure: &[pipeline("configure", CONFIGMAP)],
                 resource_delete: &[],
@@ -800,6 +800,27 @@ fn serve_retries_a_failed_promise_workflow_with_backoff_and_then_runs_its_reques
         ],
         &[],
     );
+    (platform, serve)
+}
+
+/// Whether the request of [`serving_promise_workflow`] is Ready on the remote.
+pub(crate) fn request_ready_on(platform: &crate::daemon_support::Platform) -> bool {
+    platform.remote_has("main", "status/app/team/a.yaml")
+        && platform
+            .remote_show("main", "status/app/team/a.yaml")
+            .contains("phase: Ready")
+}
+
+#[test]
+fn serve_retries_a_failed_promise_workflow_with_backoff_and_then_runs_its_requests() {
+    use crate::daemon_support::wait_for;
+    let limit = std::time::Duration::from_secs(60);
+    let gate = tempfile::tempdir().unwrap();
+    let install = format!(
+        "test -e {} || {{ echo 'registry unavailable' >&2; exit 1; }}",
+        gate.path().join("fixed").display()
+    );
+    let (platform, serve) = serving_promise_workflow(&install);
     wait_for(limit, "the failure", || {
         platform.remote_has("main", "status/app.yaml")
     });
@@ -815,12 +836,7 @@ fn serve_retries_a_failed_promise_workflow_with_backoff_and_then_runs_its_reques
     wait_for(
         limit,
         "the retry that succeeds, and the request it held back",
-        || {
-            platform.remote_has("main", "status/app/team/a.yaml")
-                && platform
-                    .remote_show("main", "status/app/team/a.yaml")
-                    .contains("phase: Ready")
-        },
+        || request_ready_on(&platform),
     );
 }
 

@@ -3,6 +3,7 @@
 
 use crate::lifecycle::{
     CONFIGMAP, Workflows, app_promise, deleting_repo, log_line, pipeline, read_log, repo,
+    request_ready_on, serving_promise_workflow,
 };
 use crate::support::{TestRepo, request};
 
@@ -280,42 +281,14 @@ fn a_removed_promise_held_for_its_requests_and_a_waiting_promise_commit_nothing_
 
 #[test]
 fn serve_reruns_a_promise_workflow_that_asked_for_a_retry_after_a_while() {
-    use crate::daemon_support::{Platform, Serve, wait_for};
+    use crate::daemon_support::wait_for;
     let limit = std::time::Duration::from_secs(60);
     let gate = tempfile::tempdir().unwrap();
     let install = format!(
         "test -e {} || printf 'retryAfter: 1s\\nmessage: operator not ready\\n' > \"$KRATIX_METADATA/workflow-control.yaml\"",
         gate.path().join("ready").display()
     );
-    let developer = repo();
-    developer.write(
-        "promises/app.yaml",
-        &app_promise(
-            "",
-            "",
-            &Workflows {
-                promise_configure: &[pipeline("install", &install)],
-                promise_delete: &[],
-                resource_configure: &[pipeline("configure", CONFIGMAP)],
-                resource_delete: &[],
-            },
-        ),
-    );
-    developer.write("requests/app/a.yaml", &request("a", "team", "small"));
-    developer.commit("The platform");
-    let platform = Platform::publish(developer);
-    let _serve = Serve::start(
-        &platform.remote,
-        &[
-            "--poll",
-            "1h",
-            "--retry-base",
-            "200ms",
-            "--retry-max",
-            "400ms",
-        ],
-        &[],
-    );
+    let (platform, _serve) = serving_promise_workflow(&install);
     wait_for(limit, "the suspension", || {
         platform.remote_has("main", "status/app.yaml")
     });
@@ -326,10 +299,7 @@ fn serve_reruns_a_promise_workflow_that_asked_for_a_retry_after_a_while() {
     );
     fs_err::write(gate.path().join("ready"), "").unwrap();
     wait_for(limit, "the retry, and the request it held back", || {
-        platform.remote_has("main", "status/app/team/a.yaml")
-            && platform
-                .remote_show("main", "status/app/team/a.yaml")
-                .contains("phase: Ready")
+        request_ready_on(&platform)
     });
 }
 
