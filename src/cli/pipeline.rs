@@ -14,8 +14,8 @@ use super::{EXIT_OK, EXIT_PROBLEMS};
 use crate::model::{Action, Platform, Promise, RequestFile, SourceFile, WorkflowType};
 use crate::pipeline::{self, Job, RunOutput, Subject};
 use crate::reconcile::Outcome;
+use crate::reconcile::object_for;
 use crate::reconcile::prepare::{Schemas, prepare};
-use crate::reconcile::{merged_status, object_with_status};
 
 /// `promised pipeline ...`
 #[derive(Debug, clap::Subcommand)]
@@ -169,14 +169,13 @@ fn run_pipelines(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     let executors = args.executors.executors();
     let mut results: Vec<(String, RunOutput)> = Vec::new();
     for pipeline in promise.workflows.pipelines(kind, action) {
-        let status = merged_status(&results);
-        let with_status = (!status.is_empty()).then(|| object_with_status(&object, status));
+        let object_yaml = object_for(&object, &results);
         let job = Job {
             promise: &promise,
             pipeline,
             workflow: (kind, action),
             object: subject,
-            object_yaml: with_status.as_deref().unwrap_or(&object),
+            object_yaml: &object_yaml,
             timeout: args.timeout,
             limits: args.output_limits.limits(),
         };

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 pub use render::{Outcome, PromiseOutcome, PromiseReport, RequestReport};
-pub use run::{Stopped, Suspension, merged_status, object_with_status};
+pub use run::{Stopped, Suspension, object_for};
 pub use scope::Scope;
 
 use decide::{PromiseDecision, RequestDecision};
@@ -171,8 +171,8 @@ pub fn reconcile(
 
     // Decide, as data: each Promise, then (once Promise workflows have run) each request.
     let promise_decisions = decide::promises(&platform, &promise_records, scope);
-    let removed = Removed::read(inputs, &platform, &promise_records, &promise_decisions);
-    let removed_problems = removed.problems.clone();
+    let mut removed = Removed::read(inputs, &platform, &promise_records, &promise_decisions);
+    let removed_problems = std::mem::take(&mut removed.problems);
     for problem in &removed_problems {
         tracing::warn!(path = %problem.path, "{}", problem.message);
     }

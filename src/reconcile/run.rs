@@ -2,6 +2,7 @@
 //! once, and the run of one workflow (its pipelines in order, each seeing the status the
 //! earlier ones wrote).
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 
@@ -119,15 +120,13 @@ impl Workflow<'_> {
         let _entered = span.enter();
         let mut outputs: Vec<(String, RunOutput)> = Vec::new();
         for pipeline in self.pipelines() {
-            let status = merged_status(&outputs);
-            let with_status =
-                (!status.is_empty()).then(|| object_with_status(self.object_yaml, status));
+            let object_yaml = object_for(self.object_yaml, &outputs);
             let job = Job {
                 promise: self.promise,
                 pipeline,
                 workflow: self.kind,
                 object: self.subject,
-                object_yaml: with_status.as_deref().unwrap_or(self.object_yaml),
+                object_yaml: &object_yaml,
                 timeout: options.timeout,
                 limits: options.output_limits,
             };
@@ -190,11 +189,21 @@ impl Workflow<'_> {
     }
 }
 
+/// What a pipeline reads as `object.yaml` after the pipelines that gave `earlier`: the
+/// object as it is when they wrote no status, else with their status merged in.
+pub fn object_for<'o>(object_yaml: &'o [u8], earlier: &[(String, RunOutput)]) -> Cow<'o, [u8]> {
+    let status = merged_status(earlier);
+    match status.is_empty() {
+        true => Cow::Borrowed(object_yaml),
+        false => Cow::Owned(object_with_status(object_yaml, status)),
+    }
+}
+
 /// The object with `status` set: what a pipeline after the first reads. An object that
 /// does not read as a mapping (it was read once already, so this is unexpected) is given
 /// as it is. It is read at a Promise's depth bound, the larger: the object was read at
 /// its own bound already, and a Promise's CRD may nest deeper than a request may.
-pub fn object_with_status(object_yaml: &[u8], status: Map<String, Value>) -> Vec<u8> {
+fn object_with_status(object_yaml: &[u8], status: Map<String, Value>) -> Vec<u8> {
     let text = String::from_utf8_lossy(object_yaml);
     match yaml::document_nested(&text, yaml::PROMISE_MAX_DEPTH) {
         Ok(Value::Object(mut object)) => {

@@ -410,6 +410,23 @@ fn suspended(
     (Phase::Suspended, message, Some(record))
 }
 
+/// Who writes each output path of one unit: `seed` (paths promised writes itself, by
+/// who it says writes them), then each pipeline's files. A path written twice is
+/// returned as (the first writer, the second, the path).
+pub(super) fn owners<'a>(
+    mut seed: BTreeMap<&'a str, &'a str>,
+    results: &'a [(String, RunOutput)],
+) -> Result<BTreeMap<&'a str, &'a str>, (&'a str, &'a str, &'a str)> {
+    for (pipeline, output) in results {
+        for path in output.files.keys() {
+            if let Some(other) = seed.insert(path, pipeline) {
+                return Err((other, pipeline, path));
+            }
+        }
+    }
+    Ok(seed)
+}
+
 /// A file written where another source of the same unit writes a folder (`cm`, and
 /// `cm/cm.yaml`): Git holds one name as one or the other, so one would be lost without
 /// a word, and the unit's `SHA256SUMS` would list what is not there.
@@ -471,17 +488,12 @@ fn place_outputs(
     results: &[(String, RunOutput)],
     before: Option<&Record>,
 ) -> Result<Placed, String> {
-    let mut owners: BTreeMap<&str, &str> = BTreeMap::new();
-    for (pipeline, output) in results {
-        for path in output.files.keys() {
-            if let Some(other) = owners.insert(path, pipeline) {
-                return Err(format!(
-                    "output: pipelines {other:?} and {pipeline:?} both write {path}; \
-                     each file must come from one pipeline"
-                ));
-            }
-        }
-    }
+    let owners = owners(BTreeMap::new(), results).map_err(|(other, pipeline, path)| {
+        format!(
+            "output: pipelines {other:?} and {pipeline:?} both write {path}; \
+             each file must come from one pipeline"
+        )
+    })?;
     if let Some(clash) = FileUnderFile::find(&owners) {
         return Err(clash.say(|pipeline| format!("pipeline {pipeline:?}")));
     }

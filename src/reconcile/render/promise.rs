@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{FileUnderFile, groups};
+use super::{FileUnderFile, groups, owners};
 use crate::model::{Platform, Promise};
 use crate::pipeline::RunOutput;
 use crate::reconcile::run::{Stopped, Suspension, merged_status};
@@ -76,22 +76,18 @@ fn clash(promise: &Promise, results: &[(String, RunOutput)]) -> Option<String> {
         STATIC_SOURCE => owner.to_string(),
         _ => format!("pipeline {owner:?}"),
     };
-    let mut owners: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut seed = BTreeMap::new();
     if !promise.dependencies.is_empty() {
-        owners.insert(STATIC_DEPENDENCIES_FILE, STATIC_SOURCE);
+        seed.insert(STATIC_DEPENDENCIES_FILE, STATIC_SOURCE);
     }
-    for (pipeline, output) in results {
-        for path in output.files.keys() {
-            if let Some(other) = owners.insert(path, pipeline) {
-                return Some(format!(
-                    "output: {} and pipeline {pipeline:?} both write {path}; each \
-                     dependency file must come from one place",
-                    who(other)
-                ));
-            }
-        }
+    match owners(seed, results) {
+        Err((other, pipeline, path)) => Some(format!(
+            "output: {} and pipeline {pipeline:?} both write {path}; each dependency file \
+             must come from one place",
+            who(other)
+        )),
+        Ok(owners) => FileUnderFile::find(&owners).map(|clash| clash.say(who)),
     }
-    FileUnderFile::find(&owners).map(|clash| clash.say(who))
 }
 
 /// Who writes the static dependencies file, in a clash.
