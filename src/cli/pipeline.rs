@@ -12,10 +12,10 @@ use super::executor_args::ExecutorArgs;
 use super::output_limit_args::OutputLimitArgs;
 use super::{EXIT_OK, EXIT_PROBLEMS};
 use crate::model::{Action, Platform, Promise, RequestFile, SourceFile, WorkflowType};
-use crate::pipeline::{self, Job, RunOutput, Subject};
+use crate::pipeline::{self, Job, Subject};
 use crate::reconcile::Outcome;
-use crate::reconcile::object_for;
 use crate::reconcile::prepare::{Schemas, prepare};
+use crate::reconcile::{merge_status, object_for};
 
 /// `promised pipeline ...`
 #[derive(Debug, clap::Subcommand)]
@@ -167,9 +167,9 @@ fn run_pipelines(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         }
     };
     let executors = args.executors.executors();
-    let mut results: Vec<(String, RunOutput)> = Vec::new();
+    let mut status = serde_json::Map::new();
     for pipeline in promise.workflows.pipelines(kind, action) {
-        let object_yaml = object_for(&object, &results);
+        let object_yaml = object_for(&object, &status);
         let job = Job {
             promise: &promise,
             pipeline,
@@ -206,7 +206,7 @@ fn run_pipelines(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
                 for (key, value) in &result.metadata.status {
                     writeln!(out, "  status   {key}: {value}")?;
                 }
-                results.push((pipeline.name.clone(), result));
+                merge_status(&mut status, &result.metadata.status);
             }
             Err(err) => {
                 writeln!(

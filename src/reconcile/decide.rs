@@ -40,7 +40,12 @@ pub enum PromiseDecision {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RequestDecision {
     /// Check it and run its configure workflow.
-    Configure,
+    Configure {
+        /// Where it starts: `None` for its first pipeline; the index of the pipeline that
+        /// suspended it when neither the request nor its Promise changed since, as
+        /// removing Kratix's `kratix.io/workflow-suspended` label resumes it.
+        resume: Option<usize>,
+    },
     /// Leave its outputs and status as they are (not in this pass's scope, or its file
     /// is gone and so is its Promise's, which cannot be read back).
     Keep,
@@ -247,8 +252,27 @@ pub fn present_request(
         Err(why) if platform.promises.contains_key(promise) => {
             RequestDecision::Wait(format!("Promise {promise:?} is not available: {why}"))
         }
-        _ => RequestDecision::Configure,
+        _ => RequestDecision::Configure {
+            resume: suspended_at(platform, request, record),
+        },
     }
+}
+
+/// The index of the pipeline that suspended the request's workflow, if the request and
+/// its Promise are as they were then and the Promise still has that pipeline.
+fn suspended_at(
+    platform: &Platform,
+    request: &crate::model::RequestFile,
+    record: Option<&Record>,
+) -> Option<usize> {
+    let record = record.filter(|r| r.phase == Phase::Suspended && r.request.describes(request))?;
+    let suspended = record.suspended.as_ref()?;
+    let promise = platform.promises.get(request.key.promise.as_str())?;
+    if suspended.promise.is_empty() || suspended.promise != promise.blob {
+        return None;
+    }
+    let pipelines = &promise.workflows.resource.configure;
+    pipelines.iter().position(|p| p.name == suspended.pipeline)
 }
 
 /// Decides each request whose file is gone but whose status remains: run its delete
@@ -433,5 +457,55 @@ mod tests {
         let platform = Platform::load([app, db, net]);
         let decisions = promises(&platform, &BTreeMap::new(), &Scope::default());
         assert_eq!(decisions["app"], PromiseDecision::Static);
+    }
+
+    #[test]
+    fn a_suspended_request_resumes_at_its_pipeline_only_under_the_same_request_and_promise() {
+        let app = file(
+            "promises/app.yaml",
+            "kind: Promise\nmetadata: {name: app}\nspec:\n  api: {spec: {group: g, names: {kind: A}, versions: [{name: v1}]}}\n  workflows:\n    resource:\n      configure:\n        - {kind: Pipeline, metadata: {name: first}, spec: {containers: [{name: c, image: i}]}}\n        - {kind: Pipeline, metadata: {name: approve}, spec: {containers: [{name: c, image: i}]}}\n",
+        );
+        let request = file(
+            "requests/app/a.yaml",
+            "apiVersion: g/v1\nkind: A\nmetadata: {name: a}\n",
+        );
+        let platform = Platform::load([app, request]);
+        let request = &platform.requests[0];
+        let suspended = |pipeline: &str, promise_blob: &str| Record {
+            phase: Phase::Suspended,
+            request: RequestRef::of(request),
+            pipelines: vec![],
+            placements: vec![],
+            outputs: vec![],
+            suspended: Some(crate::state::status::SuspendedRef {
+                pipeline: pipeline.into(),
+                message: None,
+                retry_after: None,
+                attempts: 0,
+                promise: promise_blob.into(),
+                status: Default::default(),
+            }),
+        };
+        let decide = |record: &Record| {
+            let scope = Scope::default();
+            present_request(&platform, &scope, request, Some(record), |_| Ok(()))
+        };
+        let resume = |at| RequestDecision::Configure { resume: at };
+        let record = suspended("approve", "blob-of-promises/app.yaml");
+        assert_eq!(decide(&record), RequestDecision::Keep, "not asked for");
+        let asked = Scope {
+            request_paths: ["requests/app/a.yaml".to_string()].into(),
+            ..Scope::default()
+        };
+        let decide_asked =
+            |record: &Record| present_request(&platform, &asked, request, Some(record), |_| Ok(()));
+        assert_eq!(decide_asked(&record), resume(Some(1)));
+        let changed_promise = suspended("approve", "an-older-blob");
+        assert_eq!(decide_asked(&changed_promise), resume(None));
+        let gone_pipeline = suspended("renamed", "blob-of-promises/app.yaml");
+        assert_eq!(decide_asked(&gone_pipeline), resume(None));
+        let mut changed_request = record.clone();
+        changed_request.request.blob = "an-older-request".into();
+        assert_eq!(decide_asked(&changed_request), resume(None));
     }
 }

@@ -4,6 +4,7 @@
 //! The steps that decide ([`prepare`], [`render`], [`message`]) are pure; this file
 //! only moves data between them and the edges ([`Store`], [`Executor`]).
 
+mod carry;
 pub mod decide;
 mod failure;
 mod history;
@@ -18,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 pub use render::{Outcome, PromiseOutcome, PromiseReport, RequestReport};
-pub use run::{Stopped, Suspension, object_for};
+pub use run::{Stopped, Suspension, merge_status, object_for};
 pub use scope::Scope;
 
 use decide::{PromiseDecision, RequestDecision};
@@ -28,7 +29,7 @@ use run::Workflow;
 use crate::executor::Executor;
 use crate::git::{CommitRequest, GitError, Snapshot, Store};
 use crate::model::{Action, LoadError, Platform, RequestFile, RequestKey, WorkflowType, is_input};
-use crate::pipeline::{OutputLimits, Subject};
+use crate::pipeline::{OutputLimits, RunFolder, Subject};
 use crate::state::kustomization::index_destinations;
 use crate::state::layout::{
     dependency_owner, is_managed, promise_status_owner, resource_owner, status_owner,
@@ -187,13 +188,13 @@ pub fn reconcile(
         .collect();
     let available =
         |promise: &str| decide::availability(&promise_decisions, &promise_records, &ran, promise);
-    let mut selected: Vec<&RequestFile> = Vec::new();
+    let mut selected: Vec<(&RequestFile, Option<usize>)> = Vec::new();
     let mut waiting: Vec<(&RequestFile, String)> = Vec::new();
     let mut unselected: Vec<&RequestFile> = Vec::new();
     for request in &platform.requests {
         let record = previous.get(&request.key);
         match decide::present_request(&platform, scope, request, record, available) {
-            RequestDecision::Configure => selected.push(request),
+            RequestDecision::Configure { resume } => selected.push((request, resume)),
             RequestDecision::Wait(why) => waiting.push((request, why)),
             _ => unselected.push(request),
         }
@@ -222,6 +223,25 @@ pub fn reconcile(
         .collect();
     drop(gone);
     let mut held = Vec::new();
+    // What the workers need of the records: those of workflows of several pipelines,
+    // whose pipelines that do not run keep their outputs.
+    let recorded: BTreeMap<&RequestKey, Record> = selected
+        .iter()
+        .filter_map(|(request, _)| {
+            let record = previous.get(&request.key)?;
+            let files = record.placements.iter().any(|p| !p.files.is_empty());
+            files.then(|| (&request.key, record.clone()))
+        })
+        .collect();
+    let runner = Runner {
+        branch: carry::Branch {
+            store,
+            current: &current,
+            platform: &platform,
+        },
+        executor,
+        options,
+    };
 
     let mut renderer = render::Renderer::new(&platform, previous, &current);
     for key in &kept_gone {
@@ -240,7 +260,7 @@ pub fn reconcile(
     run::pool(
         &selected,
         options.jobs,
-        &|request, folder| {
+        &|(request, resume), folder| {
             let outcome = match prepare::prepare(&platform, &schemas, request) {
                 Ok(ready) => {
                     let workflow = Workflow {
@@ -249,21 +269,15 @@ pub fn reconcile(
                         subject: Subject::request(&request.key, ready.document),
                         object_yaml: &ready.object,
                     };
-                    match workflow.run(executor, options, folder) {
-                        Ok(run::Finished {
-                            suspended: Some(suspension),
-                            ..
-                        }) => Outcome::Suspended(suspension),
-                        Ok(finished) => Outcome::Ran(finished.outputs),
-                        Err(stopped) => Outcome::Failed(stopped),
-                    }
+                    let record = recorded.get(&request.key);
+                    runner.configure(&request.key, &workflow, *resume, record, folder)
                 }
                 Err(outcome) => outcome,
             };
             progress(Progress::Ran(&request.key));
             outcome
         },
-        &mut |request, outcome| {
+        &mut |(request, _), outcome| {
             if matches!(outcome, Outcome::Ran(_) | Outcome::Failed(_)) {
                 pipelines_run += 1;
             }
@@ -589,7 +603,7 @@ fn run_promise_configures(
             subject: Subject::promise(promise),
             object_yaml: &promise.source,
         };
-        let outcome = match workflow.run(executor, options, &mut folder) {
+        let outcome = match workflow.run(run::Start::default(), executor, options, &mut folder) {
             Ok(run::Finished {
                 suspended: Some(suspension),
                 ..
@@ -600,6 +614,70 @@ fn run_promise_configures(
         outcomes.insert(name.to_string(), outcome);
     }
     outcomes
+}
+
+/// Runs a request's configure workflow, from its first pipeline or from the one that
+/// suspended it (`resume`), and reads what it keeps of the pipelines that did not run
+/// from their files on the branch. A resumed workflow whose earlier outputs are not all
+/// there runs from its first pipeline instead.
+struct Runner<'a> {
+    branch: carry::Branch<'a>,
+    executor: &'a dyn Executor,
+    options: &'a Options,
+}
+
+impl Runner<'_> {
+    fn configure(
+        &self,
+        key: &RequestKey,
+        workflow: &Workflow<'_>,
+        resume: Option<usize>,
+        record: Option<&Record>,
+        folder: &mut Option<RunFolder>,
+    ) -> Outcome {
+        let branch = &self.branch;
+        let placements = record.map_or(&[][..], |r| &r.placements);
+        let names: Vec<&str> = workflow
+            .pipelines()
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect();
+        let mut start = run::Start::default();
+        let mut carried = Vec::new();
+        if let Some(at) = resume {
+            let earlier = &names[..at];
+            match branch.carry(key, placements, |p| earlier.contains(&p)) {
+                Ok(kept) => {
+                    tracing::info!(request = %key, pipeline = names[at], "resuming the suspended workflow");
+                    let status = record.and_then(|r| r.suspended.as_ref());
+                    start = run::Start {
+                        pipeline: at,
+                        status: status.map(|s| s.status.clone()).unwrap_or_default(),
+                    };
+                    carried = kept;
+                }
+                Err(why) => {
+                    tracing::warn!(request = %key, "cannot resume at pipeline {:?} ({why}); running from the first", names[at]);
+                }
+            }
+        }
+        let first = start.pipeline;
+        let finished = match workflow.run(start, self.executor, self.options, folder) {
+            Ok(finished) => finished,
+            Err(stopped) => return Outcome::Failed(stopped),
+        };
+        if finished.suspended.is_some() {
+            let after = &names[(first + finished.outputs.len()).min(names.len())..];
+            match branch.carry(key, placements, |p| after.contains(&p)) {
+                Ok(kept) => carried.extend(kept),
+                // What is not on the branch cannot be kept; what is, is.
+                Err(why) => {
+                    tracing::warn!(request = %key, "the later pipelines' outputs are not all kept: {why}")
+                }
+            }
+        }
+        Outcome::Ran(Box::new(render::Ran { finished, carried }))
+    }
 }
 
 /// Says which requests and Promises the changes belong to. `gone_records` holds those of

@@ -63,13 +63,25 @@ pub struct Workflow<'a> {
     pub object_yaml: &'a [u8],
 }
 
+/// Where a run of a workflow starts: at its first pipeline, or, resuming a suspended
+/// workflow, at the pipeline that suspended it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Start {
+    /// The index of the first pipeline to run.
+    pub pipeline: usize,
+    /// The status the pipelines before it wrote, which it reads in `object.yaml`.
+    pub status: Map<String, Value>,
+}
+
 /// A workflow that ran to its end, or until a pipeline's `workflow-control.yaml`
 /// suspended it.
 #[derive(Debug)]
 pub struct Finished {
-    /// The outputs of the pipelines that ran, in order; empty when suspended (the
-    /// outputs written before stay as they are, as in Kratix's suspended workflow).
+    /// The outputs of the pipelines that ran, in order, the suspending one included.
     pub outputs: Vec<(String, RunOutput)>,
+    /// The status so far: the [`Start`]'s, with what each pipeline that ran wrote to its
+    /// `status.yaml` merged in, as Kratix's status updater merges it.
+    pub status: Map<String, Value>,
     /// Why and where it stopped early, if it did.
     pub suspended: Option<Box<Suspension>>,
 }
@@ -81,9 +93,6 @@ pub struct Suspension {
     pub pipeline: String,
     /// What it asked.
     pub control: WorkflowControl,
-    /// The status the pipelines wrote up to it, its own included, merged: Kratix keeps
-    /// it in the object's status while the workflow is suspended.
-    pub status: Map<String, Value>,
 }
 
 /// Why a workflow stopped before its last pipeline: the run's own error, kept typed,
@@ -106,21 +115,26 @@ impl Workflow<'_> {
         self.promise.workflows.pipelines(self.kind.0, self.kind.1)
     }
 
-    /// Runs every pipeline in order; the first failure stops it, and so does a
-    /// pipeline whose `workflow-control.yaml` suspends the workflow. Each pipeline after
-    /// the first reads `object.yaml` with the `status` the earlier ones wrote to
-    /// `status.yaml`, merged as Kratix's status updater merges it.
+    /// Runs every pipeline in order from `start`; the first failure stops it, and so
+    /// does a pipeline whose `workflow-control.yaml` suspends the workflow. Each pipeline
+    /// reads `object.yaml` with the `status` so far: the start's, and what the earlier
+    /// pipelines wrote to `status.yaml`.
     pub fn run(
         &self,
+        start: Start,
         executor: &dyn Executor,
         options: &Options,
         folder: &mut Option<RunFolder>,
     ) -> Result<Finished, Stopped> {
         let span = tracing::info_span!("workflow", object = %self.subject, workflow = %self.kind.0, action = %self.kind.1);
         let _entered = span.enter();
-        let mut outputs: Vec<(String, RunOutput)> = Vec::new();
-        for pipeline in self.pipelines() {
-            let object_yaml = object_for(self.object_yaml, &outputs);
+        let mut finished = Finished {
+            outputs: Vec::new(),
+            status: start.status,
+            suspended: None,
+        };
+        for pipeline in self.pipelines().iter().skip(start.pipeline) {
+            let object_yaml = object_for(self.object_yaml, &finished.status);
             let job = Job {
                 promise: self.promise,
                 pipeline,
@@ -131,25 +145,8 @@ impl Workflow<'_> {
                 limits: options.output_limits,
             };
             let ran = reuse(folder).and_then(|folder| folder.run(executor, &job));
-            match ran {
-                Ok(mut output) => {
-                    tracing::debug!(pipeline = %pipeline.name, files = output.files.len(), "pipeline succeeded");
-                    if let Some(control) = output.metadata.control.take() {
-                        tracing::info!(pipeline = %pipeline.name, "workflow-control.yaml suspends the workflow");
-                        let pipeline = pipeline.name.clone();
-                        outputs.push((pipeline.clone(), output));
-                        let status = merged_status(&outputs);
-                        return Ok(Finished {
-                            outputs: Vec::new(),
-                            suspended: Some(Box::new(Suspension {
-                                pipeline,
-                                control,
-                                status,
-                            })),
-                        });
-                    }
-                    outputs.push((pipeline.name.clone(), output));
-                }
+            let mut output = match ran {
+                Ok(output) => output,
                 Err(err) => {
                     failure::log_failure(pipeline, &err);
                     return Err(Stopped {
@@ -158,12 +155,21 @@ impl Workflow<'_> {
                         error: err,
                     });
                 }
+            };
+            tracing::debug!(pipeline = %pipeline.name, files = output.files.len(), "pipeline succeeded");
+            merge_status(&mut finished.status, &output.metadata.status);
+            let control = output.metadata.control.take();
+            finished.outputs.push((pipeline.name.clone(), output));
+            if let Some(control) = control {
+                tracing::info!(pipeline = %pipeline.name, "workflow-control.yaml suspends the workflow");
+                finished.suspended = Some(Box::new(Suspension {
+                    pipeline: pipeline.name.clone(),
+                    control,
+                }));
+                break;
             }
         }
-        Ok(Finished {
-            outputs,
-            suspended: None,
-        })
+        Ok(finished)
     }
 
     /// Runs it as a delete workflow: what it leaves is ignored, as in Kratix, and a
@@ -174,7 +180,9 @@ impl Workflow<'_> {
         options: &Options,
         folder: &mut Option<RunFolder>,
     ) -> Result<(), String> {
-        let finished = self.run(executor, options, folder).map_err(|s| s.message)?;
+        let finished = self
+            .run(Start::default(), executor, options, folder)
+            .map_err(|s| s.message)?;
         match finished.suspended {
             None => Ok(()),
             Some(suspension) => Err(format!(
@@ -189,13 +197,12 @@ impl Workflow<'_> {
     }
 }
 
-/// What a pipeline reads as `object.yaml` after the pipelines that gave `earlier`: the
-/// object as it is when they wrote no status, else with their status merged in.
-pub fn object_for<'o>(object_yaml: &'o [u8], earlier: &[(String, RunOutput)]) -> Cow<'o, [u8]> {
-    let status = merged_status(earlier);
+/// What a pipeline reads as `object.yaml` once the pipelines before it wrote `status`:
+/// the object as it is when they wrote none, else with their status in it.
+pub fn object_for<'o>(object_yaml: &'o [u8], status: &Map<String, Value>) -> Cow<'o, [u8]> {
     match status.is_empty() {
         true => Cow::Borrowed(object_yaml),
-        false => Cow::Owned(object_with_status(object_yaml, status)),
+        false => Cow::Owned(object_with_status(object_yaml, status.clone())),
     }
 }
 
@@ -214,29 +221,36 @@ fn object_with_status(object_yaml: &[u8], status: Map<String, Value>) -> Vec<u8>
     }
 }
 
-/// The pipelines' `status.yaml` keys, as Kratix's status updater merges them: a later
-/// pipeline's key replaces an earlier one's, except `conditions`, which merge by `type`.
+/// Merges one pipeline's `status.yaml` keys into the status so far, as Kratix's status
+/// updater merges them: a later pipeline's key replaces an earlier one's, except
+/// `conditions`, which merge by `type`.
+pub fn merge_status(merged: &mut Map<String, Value>, status: &Map<String, Value>) {
+    for (key, value) in status {
+        if key != "conditions" {
+            merged.insert(key.clone(), value.clone());
+            continue;
+        }
+        let list = merged
+            .entry("conditions")
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if !list.is_array() {
+            *list = Value::Array(Vec::new());
+        }
+        let list = list.as_array_mut().expect("made a list above");
+        for cond in value.as_array().into_iter().flatten() {
+            match list.iter_mut().find(|c| c.get("type") == cond.get("type")) {
+                Some(existing) => *existing = cond.clone(),
+                None => list.push(cond.clone()),
+            }
+        }
+    }
+}
+
+/// The status the pipelines that gave `results` wrote, merged in order.
 pub fn merged_status(results: &[(String, RunOutput)]) -> Map<String, Value> {
     let mut merged = Map::new();
     for (_, output) in results {
-        for (key, value) in &output.metadata.status {
-            if key == "conditions" {
-                let list = merged
-                    .entry("conditions")
-                    .or_insert_with(|| Value::Array(Vec::new()));
-                let list = list
-                    .as_array_mut()
-                    .expect("conditions is always a list here");
-                for cond in value.as_array().into_iter().flatten() {
-                    match list.iter_mut().find(|c| c.get("type") == cond.get("type")) {
-                        Some(existing) => *existing = cond.clone(),
-                        None => list.push(cond.clone()),
-                    }
-                }
-            } else {
-                merged.insert(key.clone(), value.clone());
-            }
-        }
+        merge_status(&mut merged, &output.metadata.status);
     }
     merged
 }

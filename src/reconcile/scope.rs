@@ -181,6 +181,7 @@ mod tests {
                 destination: Some(destination.into()),
                 state: "placed".into(),
                 reason: None,
+                files: vec![],
             }],
             outputs: vec![],
             suspended: None,

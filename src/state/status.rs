@@ -25,9 +25,10 @@ pub enum Phase {
     /// is missing): it runs once the Promise is. Earlier outputs stay.
     Waiting,
     /// A pipeline's `workflow-control.yaml` suspended its workflow: the later pipelines
-    /// did not run and earlier outputs stay. Scheduled and full passes leave it so; a
-    /// rerun of the request (`reconcile --request`, or the daemon's retry after
-    /// `retryAfter`) or a change to it or its Promise runs it again.
+    /// did not run, and what they wrote before stays. Scheduled and full passes leave
+    /// it so; a rerun of the request (`reconcile --request`, or the daemon's retry after
+    /// `retryAfter`) resumes it at that pipeline, and a change to it or its Promise
+    /// runs it from the first.
     Suspended,
     /// Its file was removed and its delete workflow failed: its outputs and status stay
     /// until the workflow succeeds on a later pass.
@@ -100,6 +101,12 @@ pub struct SuspendedRef {
     /// it from its first pipeline, in any pass.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub promise: String,
+    /// The status the pipelines had written when it was suspended: what the resumed
+    /// pipeline reads in its `object.yaml`. Not part of the record; [`read_record`]
+    /// reads it back from the status file's own keys (all but `message`, which the file
+    /// shows only once a request is Ready).
+    #[serde(skip)]
+    pub status: Map<String, Value>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -164,6 +171,19 @@ pub struct PlacementRef {
     /// Why it is pending or misplaced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The group's files, as paths in the request's folder on its destination. Recorded
+    /// only for a workflow of several pipelines: a suspension keeps the files of the
+    /// pipelines after the suspending one, and a resumed workflow those before it,
+    /// without running them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<String>,
+}
+
+impl PlacementRef {
+    /// The pipeline whose output the group is: the group name up to its `/directory`.
+    pub fn pipeline(&self) -> &str {
+        self.group.split_once('/').map_or(&self.group, |(p, _)| p)
+    }
 }
 
 /// One written unit.
@@ -349,7 +369,32 @@ pub fn read_record(bytes: &[u8]) -> Option<Record> {
     }
     record.placements.shrink_to_fit();
     record.outputs.shrink_to_fit();
+    if let Some(suspended) = &mut record.suspended {
+        suspended.status = status_so_far(text);
+    }
     Some(record)
+}
+
+/// The keys the pipelines wrote to a status file: every key but promised's own, and
+/// the conditions but promised's own.
+fn status_so_far(text: &str) -> Map<String, Value> {
+    let Ok(Value::Object(mut doc)) = yaml::document(text) else {
+        return Map::new();
+    };
+    // `shift_remove`: the keys keep their order, so a resumed run writes them as a run
+    // from the first pipeline would.
+    doc.shift_remove("message");
+    doc.shift_remove("promised");
+    if let Some(Value::Array(conditions)) = doc.get_mut("conditions") {
+        conditions.retain(|c| {
+            let kind = c.get("type").and_then(Value::as_str);
+            !kind.is_some_and(|k| OWN_CONDITIONS.contains(&k))
+        });
+        if conditions.is_empty() {
+            doc.shift_remove("conditions");
+        }
+    }
+    doc
 }
 
 #[cfg(test)]
@@ -376,11 +421,37 @@ mod tests {
                     destination: Some("dev".into()),
                     state: "placed".into(),
                     reason: None,
+                    files: vec![],
                 }],
                 outputs: vec![],
                 suspended: None,
             },
         }
+    }
+
+    #[test]
+    fn a_suspended_record_reads_back_the_status_the_pipelines_wrote() {
+        let mut status = status(Phase::Suspended);
+        status.record.suspended = Some(SuspendedRef {
+            pipeline: "approve".into(),
+            message: Some("waiting".into()),
+            retry_after: None,
+            attempts: 0,
+            promise: "p1".into(),
+            status: Map::new(),
+        });
+        let theirs = json!({
+            "message": "theirs",
+            "approval": "requested",
+            "conditions": [{"type": "Approved", "status": "False"}]
+        });
+        status.pipeline_status = theirs.as_object().unwrap().clone();
+        let record = read_record(&status.render()).unwrap();
+        let so_far = Value::Object(record.suspended.unwrap().status);
+        assert_eq!(
+            so_far,
+            json!({"approval": "requested", "conditions": [{"type": "Approved", "status": "False"}]})
+        );
     }
 
     #[test]

@@ -24,5 +24,6 @@ mod secrets;
 mod serve;
 mod stored_requests;
 mod support;
+mod suspend;
 mod unread_entries;
 mod worktree;

@@ -9,7 +9,8 @@ use serde_json::Map;
 
 pub use promise::{PromiseOutcome, PromiseReport};
 
-use super::run::{Stopped, Suspension, merged_status};
+use super::carry::Carried;
+use super::run::{Finished, Stopped, Suspension};
 use crate::model::{Platform, Promise, RequestFile, RequestKey};
 use crate::pipeline::{OutputFiles, RunOutput};
 use crate::scheduling::{GroupId, Placement, merge_selectors, place};
@@ -23,20 +24,30 @@ use crate::state::{CurrentTree, DesiredTree, Keep};
 /// What happened to one request in this pass.
 #[derive(Debug)]
 pub enum Outcome {
-    /// Every pipeline ran; their outputs, in pipeline order.
-    Ran(Vec<(String, RunOutput)>),
+    /// Its workflow ran, to its end or until a pipeline's `workflow-control.yaml`
+    /// suspended it.
+    Ran(Box<Ran>),
     /// A pipeline failed or its output is unusable. Earlier outputs stay.
     Failed(Stopped),
     /// The request cannot run (unreadable, no such Promise, schema). Earlier outputs stay.
     Invalid(String),
     /// Its Promise is not available. Earlier outputs stay.
     Waiting(String),
-    /// A pipeline's `workflow-control.yaml` suspended its workflow. Earlier outputs stay.
-    Suspended(Box<Suspension>),
     /// Left entirely as it is, status included, because its inputs could not be read.
     Unreconciled(String),
     /// Not in this pass's scope: left as it is, and not reported.
     Unchanged,
+}
+
+/// A run of a request's workflow: what the pipelines that ran produced, and what it
+/// keeps from those that did not (the later ones when it was suspended, the earlier
+/// ones when it resumed).
+#[derive(Debug)]
+pub struct Ran {
+    /// The pipelines that ran.
+    pub finished: Finished,
+    /// The recorded outputs of the others.
+    pub carried: Vec<Carried>,
 }
 
 /// What the pass reports about one request.
@@ -229,10 +240,6 @@ fn render_request(
         new: before.is_none(),
         retry_after: None,
     };
-    let suspended_status = match &outcome {
-        Outcome::Suspended(suspension) => suspension.status.clone(),
-        _ => Map::new(),
-    };
     let placed = match outcome {
         Outcome::Unchanged => unreachable!("unchanged requests are kept by the caller"),
         Outcome::Unreconciled(message) => {
@@ -240,23 +247,28 @@ fn render_request(
             report.message = message;
             return report;
         }
-        Outcome::Invalid(message) => Err((Phase::Invalid, message, None)),
-        Outcome::Waiting(message) => Err((Phase::Waiting, message, None)),
-        Outcome::Failed(stopped) => Err((Phase::Failed, stopped.message, None)),
-        Outcome::Suspended(suspension) => {
-            let promise_blob = promise.map(|p| p.blob.clone()).unwrap_or_default();
-            Err(suspended(*suspension, before, &request.path, promise_blob))
-        }
-        Outcome::Ran(results) => {
+        Outcome::Invalid(message) => Err((Phase::Invalid, message)),
+        Outcome::Waiting(message) => Err((Phase::Waiting, message)),
+        Outcome::Failed(stopped) => Err((Phase::Failed, stopped.message)),
+        Outcome::Ran(ran) => {
             let promise = promise.expect("a request only runs when its Promise is loaded");
-            place_outputs(platform, promise, key, &results, before)
-                .map(|placed| (placed, results))
-                .map_err(|message| (Phase::Failed, message, None))
+            let Ran { finished, carried } = *ran;
+            let suspension = finished
+                .suspended
+                .map(|s| suspended(*s, before, &request.path, promise.blob.clone()))
+                .transpose();
+            suspension
+                .and_then(|suspension| {
+                    let placed =
+                        place_outputs(platform, promise, key, &finished.outputs, &carried, before)?;
+                    Ok((placed, finished.status, suspension))
+                })
+                .map_err(|message| (Phase::Failed, message))
         }
     };
     let request_ref = RequestRef::of(request);
     let status = match placed {
-        Ok((placed, results)) => {
+        Ok((placed, pipeline_status, suspension)) => {
             let mut outputs = Vec::new();
             for (destination, files) in &placed.by_destination {
                 let folder = &platform.destinations[destination].folder;
@@ -268,12 +280,16 @@ fn render_request(
                     digest,
                 });
             }
-            let phase = if placed.pending.is_empty() {
-                Phase::Ready
-            } else {
-                Phase::Pending
+            let phase = match (&suspension, placed.pending.is_empty()) {
+                (Some(_), _) => Phase::Suspended,
+                (None, true) => Phase::Ready,
+                (None, false) => Phase::Pending,
             };
             let message = match (&phase, outputs.is_empty()) {
+                (Phase::Suspended, _) => {
+                    let (message, _) = suspension.as_ref().expect("phase says so");
+                    message.clone()
+                }
                 (Phase::Pending, _) => {
                     format!("waiting for a destination: {}", placed.pending.join("; "))
                 }
@@ -285,26 +301,21 @@ fn render_request(
             };
             RequestStatus {
                 message,
-                pipeline_status: merged_status(&results),
+                pipeline_status,
                 record: Record {
                     phase,
                     request: request_ref,
                     pipelines,
                     placements: placed.placements,
                     outputs,
-                    suspended: None,
+                    suspended: suspension.map(|(_, record)| record),
                 },
             }
         }
-        Err((phase, message, suspended)) => {
+        Err((phase, message)) => {
             // Nothing of this run is written: earlier outputs and placements stay.
             tree.keep(Keep::RequestOutputs(key.clone()));
             let before = before.cloned();
-            // A suspended workflow's status so far is kept, as Kratix keeps it.
-            let pipeline_status = match phase {
-                Phase::Suspended => suspended_status,
-                _ => Map::new(),
-            };
             // The API server refuses an invalid request and keeps the one it held: a
             // delete workflow reads that one back from history, defaults and all, and
             // the pipelines are those that last ran on it (none, for a request never
@@ -319,7 +330,7 @@ fn render_request(
             };
             RequestStatus {
                 message,
-                pipeline_status,
+                pipeline_status: Map::new(),
                 record: Record {
                     phase,
                     request,
@@ -329,7 +340,7 @@ fn render_request(
                         .map(|b| b.placements.clone())
                         .unwrap_or_default(),
                     outputs: before.map(|b| b.outputs).unwrap_or_default(),
-                    suspended,
+                    suspended: None,
                 },
             }
         }
@@ -348,18 +359,16 @@ fn render_request(
     report
 }
 
-/// The phase, message and record of a suspended workflow. A `retryAfter` that has
-/// suspended the same pipeline more often in a row than its `maxAttempts` allows fails
-/// the request instead.
+/// The message and record of a suspended workflow. A `retryAfter` that has suspended
+/// the same pipeline more often in a row than its `maxAttempts` allows fails the request
+/// instead: the error is why.
 fn suspended(
     suspension: Suspension,
     before: Option<&Record>,
     path: &str,
     promise_blob: String,
-) -> (Phase, String, Option<SuspendedRef>) {
-    let Suspension {
-        pipeline, control, ..
-    } = suspension;
+) -> Result<(String, SuspendedRef), String> {
+    let Suspension { pipeline, control } = suspension;
     let retrying = control.retry_after.is_some();
     let earlier = before
         .and_then(|b| b.suspended.as_ref())
@@ -379,11 +388,10 @@ fn suspended(
         .max_attempts
         .filter(|max| retrying && attempts > *max)
     {
-        let message = format!(
+        return Err(format!(
             "pipeline {pipeline:?} asked for a retry {attempts} times in a row, more than its \
              maxAttempts ({max}){why}"
-        );
-        return (Phase::Failed, message, None);
+        ));
     }
     let message = match control.retry_after {
         Some(after) => format!(
@@ -406,8 +414,9 @@ fn suspended(
             .map(|d| humantime::format_duration(d).to_string()),
         attempts,
         promise: promise_blob,
+        status: Map::new(),
     };
-    (Phase::Suspended, message, Some(record))
+    Ok((message, record))
 }
 
 /// Who writes each output path of one unit: `seed` (paths promised writes itself, by
@@ -481,14 +490,21 @@ pub(super) struct Group<'a> {
     pub(super) files: Vec<(&'a String, &'a Vec<u8>)>,
 }
 
+/// Places the outputs of the pipelines that ran, each group on the destination it had
+/// or one its selectors choose, beside the groups `carried` from earlier runs.
 fn place_outputs(
     platform: &Platform,
     promise: &Promise,
     key: &RequestKey,
     results: &[(String, RunOutput)],
+    carried: &[Carried],
     before: Option<&Record>,
 ) -> Result<Placed, String> {
-    let owners = owners(BTreeMap::new(), results).map_err(|(other, pipeline, path)| {
+    let seed = carried.iter().flat_map(|c| {
+        let pipeline = c.placement.pipeline();
+        c.files.keys().map(move |path| (path.as_str(), pipeline))
+    });
+    let owners = owners(seed.collect(), results).map_err(|(other, pipeline, path)| {
         format!(
             "output: pipelines {other:?} and {pipeline:?} both write {path}; \
              each file must come from one pipeline"
@@ -502,6 +518,15 @@ fn place_outputs(
         placements: Vec::new(),
         pending: Vec::new(),
     };
+    for Carried { placement, files } in carried {
+        let destination = placement.destination.clone();
+        let destination = destination.expect("only placed groups are carried");
+        let unit = placed.by_destination.entry(destination).or_default();
+        unit.extend(files.iter().map(|(p, b)| (p.clone(), b.clone())));
+        placed.placements.push(placement.clone());
+    }
+    // Which pipeline wrote which file matters only when not every pipeline runs.
+    let record_files = promise.workflows.resource.configure.len() > 1;
     for (pipeline, output) in results {
         for group in groups(pipeline, output, &promise.destination_selectors) {
             let group_name = group.id.to_string();
@@ -547,14 +572,26 @@ fn place_outputs(
                         .map(|(p, b)| ((*p).clone(), (*b).clone())),
                 );
             }
+            let files = match (record_files, &placement) {
+                (true, Placement::Placed(_) | Placement::Misplaced(_)) => {
+                    group.files.iter().map(|(p, _)| (*p).clone()).collect()
+                }
+                _ => Vec::new(),
+            };
             placed.placements.push(PlacementRef {
                 group: group_name,
                 destination,
                 state: state.into(),
                 reason,
+                files,
             });
         }
     }
+    let order = |group: &PlacementRef| {
+        let pipelines = &promise.workflows.resource.configure;
+        pipelines.iter().position(|p| p.name == group.pipeline())
+    };
+    placed.placements.sort_by_key(order);
     Ok(placed)
 }
 
@@ -709,6 +746,18 @@ spec:
         }
     }
 
+    /// A workflow that ran through, from its first pipeline.
+    fn ran(results: Vec<(String, RunOutput)>) -> Outcome {
+        Outcome::Ran(Box::new(Ran {
+            finished: Finished {
+                outputs: results,
+                status: Map::new(),
+                suspended: None,
+            },
+            carried: Vec::new(),
+        }))
+    }
+
     fn selector(directory: Option<&str>, env: &str) -> Selector {
         Selector {
             directory: directory.map(String::from),
@@ -762,7 +811,7 @@ spec:
         ];
         let request = &platform.requests[0];
         let current = CurrentTree::new();
-        let rendered = render(&platform, vec![(request, Outcome::Ran(results))], &current);
+        let rendered = render(&platform, vec![(request, ran(results))], &current);
         let report = &rendered.requests[0];
         assert_eq!(report.phase, Some(Phase::Failed));
         assert!(
@@ -781,7 +830,7 @@ spec:
         )];
         let request = &platform.requests[0];
         let current = CurrentTree::new();
-        let rendered = render(&platform, vec![(request, Outcome::Ran(results))], &current);
+        let rendered = render(&platform, vec![(request, ran(results))], &current);
         let changes = rendered.tree.changes(|_| String::new());
         let paths: Vec<&String> = changes.upserts.keys().collect();
         assert_eq!(
@@ -793,5 +842,68 @@ spec:
             ]
         );
         assert_eq!(rendered.requests[0].phase, Some(Phase::Ready));
+    }
+
+    #[test]
+    fn a_suspended_run_writes_what_ran_beside_what_it_carries_and_a_clash_fails_it() {
+        let platform = platform();
+        let request = &platform.requests[0];
+        let carried = |file: &str| Carried {
+            placement: PlacementRef {
+                group: "deploy".into(),
+                destination: Some("prod".into()),
+                state: "placed".into(),
+                reason: None,
+                files: vec![file.into()],
+            },
+            files: [(file.to_string(), b"kept".to_vec())].into(),
+        };
+        let suspended = |carried: Carried| {
+            Outcome::Ran(Box::new(Ran {
+                finished: Finished {
+                    outputs: vec![(
+                        "configure".to_string(),
+                        output(&["x.yaml"], vec![selector(None, "prod")]),
+                    )],
+                    status: Map::new(),
+                    suspended: Some(Box::new(Suspension {
+                        pipeline: "configure".into(),
+                        control: crate::pipeline::WorkflowControl {
+                            message: Some("wait".into()),
+                            retry_after: None,
+                            max_attempts: None,
+                        },
+                    })),
+                },
+                carried: vec![carried],
+            }))
+        };
+        let current = CurrentTree::new();
+        let rendered = render(
+            &platform,
+            vec![(request, suspended(carried("deploy.yaml")))],
+            &current,
+        );
+        assert_eq!(rendered.requests[0].phase, Some(Phase::Suspended));
+        let changes = rendered.tree.changes(|_| String::new());
+        let unit = "state/prod/resources/default/app/a";
+        assert_eq!(
+            changes.upserts[&format!("{unit}/deploy.yaml")],
+            crate::state::Content::Bytes(b"kept".to_vec())
+        );
+        assert!(changes.upserts.contains_key(&format!("{unit}/x.yaml")));
+
+        let rendered = render(
+            &platform,
+            vec![(request, suspended(carried("x.yaml")))],
+            &current,
+        );
+        let report = &rendered.requests[0];
+        assert_eq!(report.phase, Some(Phase::Failed));
+        assert!(
+            report.message.contains("both write x.yaml"),
+            "{}",
+            report.message
+        );
     }
 }
