@@ -71,7 +71,9 @@ impl Branch<'_> {
                     .store
                     .read_blob(blob, &path)
                     .map_err(|e| e.to_string())?;
-                files.insert(file.clone(), bytes);
+                if files.insert(file.clone(), bytes).is_some() {
+                    return Err(format!("the record lists {file:?} twice"));
+                }
             }
             carried.push(Carried {
                 placement: placement.clone(),

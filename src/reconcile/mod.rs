@@ -31,9 +31,7 @@ use crate::git::{CommitRequest, GitError, Snapshot, Store};
 use crate::model::{Action, LoadError, Platform, RequestFile, RequestKey, WorkflowType, is_input};
 use crate::pipeline::{OutputLimits, RunFolder, Subject};
 use crate::state::kustomization::index_destinations;
-use crate::state::layout::{
-    dependency_owner, is_managed, promise_status_owner, resource_owner, status_owner,
-};
+use crate::state::layout::{Owned, is_managed, promise_status_owner, status_owner};
 use crate::state::promise_status::{PromiseRecord, read_promise_record};
 use crate::state::status::{Phase, Record, read_record};
 use crate::state::{Changes, DesiredTree};
@@ -690,10 +688,14 @@ fn attribute(
 ) {
     let paths = changes.upserts.keys().chain(&changes.removals);
     for path in paths {
-        if let Some(key) = resource_owner(path).or_else(|| status_owner(path)) {
-            report.changed.insert(key);
-        } else if let Some(promise) = dependency_owner(path) {
-            report.dependencies_changed.insert(promise.to_string());
+        match Owned::of(path) {
+            Some(Owned::RequestOutput(key) | Owned::RequestStatus(key)) => {
+                report.changed.insert(key);
+            }
+            Some(Owned::PromiseOutput(promise)) => {
+                report.dependencies_changed.insert(promise.to_string());
+            }
+            Some(Owned::PromiseStatus(_)) | None => {}
         }
     }
     let present: BTreeSet<&RequestKey> = platform.requests.iter().map(|r| &r.key).collect();

@@ -55,14 +55,6 @@ pub fn promise_status_path(promise: &Segment) -> String {
     format!("{STATUS_DIR}/{promise}.yaml")
 }
 
-/// The Promise whose status file `path` is, if it is one.
-pub fn promise_status_owner(path: &str) -> Option<Segment> {
-    let file = path.strip_prefix("status/")?;
-    let name = file.strip_suffix(".yaml")?;
-    check(file).ok()?;
-    (!name.contains('/')).then(|| Segment::new(name).ok())?
-}
-
 /// Whether a pipeline's output file at `path` must hold Kubernetes documents (and is
 /// listed in its destination's `kustomization.yaml`): names ending in `.yaml`, `.yml`
 /// or `.json`. Other files (`main.tf`) pass through byte for byte, as Kratix writes
@@ -79,18 +71,82 @@ pub fn is_managed(path: &str) -> bool {
     path.starts_with("state/") || path.starts_with("status/")
 }
 
-/// The request whose status file `path` is, if it is one. A path whose parts are not
-/// safe segments is no request's: it is removed as any unexplained file is.
+/// Whose a managed file is, as the layout says: the one place that reads a path back.
+/// A status record also lists the files it wrote, but a status file is in the
+/// repository, where a pull request can edit it; the layout is derived from nothing a
+/// user writes, so it decides which request or Promise a path belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Owned {
+    /// A file of a request's output, on any destination.
+    RequestOutput(RequestKey),
+    /// A request's status file.
+    RequestStatus(RequestKey),
+    /// A file of a Promise's dependencies, on any destination.
+    PromiseOutput(Segment),
+    /// A Promise's status file.
+    PromiseStatus(Segment),
+}
+
+impl Owned {
+    /// Whose the file at `path` is, if it is in the layout. A path whose parts are not
+    /// safe segments is no one's: it is removed as any unexplained file is.
+    pub fn of(path: &str) -> Option<Self> {
+        if let Some(rest) = path.strip_prefix("status/") {
+            return Self::status(rest);
+        }
+        let rest = path.strip_prefix("state/")?;
+        // A destination's folder has no part named `resources` or `dependencies`
+        // (checked when it is loaded), so the first one is the layout's.
+        let resources = rest.find("/resources/").map(|at| (at, "/resources/".len()));
+        let dependencies = rest
+            .find("/dependencies/")
+            .map(|at| (at, "/dependencies/".len()));
+        match (resources, dependencies) {
+            (Some((r, len)), d) if d.is_none_or(|(d, _)| r < d) => {
+                let mut parts = rest[r + len..].splitn(4, '/');
+                let (namespace, promise, name) = (parts.next()?, parts.next()?, parts.next()?);
+                parts.next()?;
+                key(promise, namespace, name).map(Owned::RequestOutput)
+            }
+            (_, Some((d, len))) => {
+                let (promise, _) = rest[d + len..].split_once('/')?;
+                Segment::new(promise).ok().map(Owned::PromiseOutput)
+            }
+            _ => None,
+        }
+    }
+
+    /// `status/<promise>.yaml` or `status/<promise>/<namespace>/<name>.yaml`.
+    fn status(rest: &str) -> Option<Self> {
+        let mut parts = rest.split('/');
+        let first = parts.next()?;
+        let Some(namespace) = parts.next() else {
+            check(first).ok()?;
+            let name = first.strip_suffix(".yaml")?;
+            return Segment::new(name).ok().map(Owned::PromiseStatus);
+        };
+        let file = parts.next()?;
+        parts.next().is_none().then_some(())?;
+        check(file).ok()?;
+        let name = file.strip_suffix(".yaml")?;
+        key(first, namespace, name).map(Owned::RequestStatus)
+    }
+}
+
+/// The request whose status file `path` is, if it is one.
 pub fn status_owner(path: &str) -> Option<RequestKey> {
-    let rest = path.strip_prefix("status/")?;
-    let mut parts = rest.split('/');
-    let (promise, namespace, file) = (parts.next()?, parts.next()?, parts.next()?);
-    let name = file.strip_suffix(".yaml")?;
-    check(file).ok()?;
-    parts
-        .next()
-        .is_none()
-        .then(|| key(promise, namespace, name))?
+    match Owned::of(path)? {
+        Owned::RequestStatus(key) => Some(key),
+        _ => None,
+    }
+}
+
+/// The Promise whose status file `path` is, if it is one.
+pub fn promise_status_owner(path: &str) -> Option<Segment> {
+    match Owned::of(path)? {
+        Owned::PromiseStatus(name) => Some(name),
+        _ => None,
+    }
 }
 
 /// A key of three safe segments whose name is also safe with `.yaml` added.
@@ -101,23 +157,6 @@ fn key(promise: &str, namespace: &str, name: &str) -> Option<RequestKey> {
         namespace: Segment::new(namespace).ok()?,
         name: Segment::new(name).ok()?,
     })
-}
-
-/// The Promise whose dependency file `path` is, if it is one.
-pub fn dependency_owner(path: &str) -> Option<&str> {
-    let rest = path.strip_prefix("state/")?;
-    let (_, after) = rest.split_once("/dependencies/")?;
-    after.split_once('/').map(|(promise, _)| promise)
-}
-
-/// The request whose output file `path` is, if it is one.
-pub fn resource_owner(path: &str) -> Option<RequestKey> {
-    let rest = path.strip_prefix("state/")?;
-    let (_, after) = rest.split_once("/resources/")?;
-    let mut parts = after.splitn(4, '/');
-    let (namespace, promise, name) = (parts.next()?, parts.next()?, parts.next()?);
-    parts.next()?;
-    key(promise, namespace, name)
 }
 
 #[cfg(test)]
@@ -165,7 +204,7 @@ mod tests {
             assert_eq!(status_owner(path), None, "{path}");
         }
         assert_eq!(
-            resource_owner("state/dev/resources/.Git/redis/cache/x.yaml"),
+            Owned::of("state/dev/resources/.Git/redis/cache/x.yaml"),
             None
         );
         let fallback = status_owner("status/redis/_invalid-names/0123abcd.yaml").unwrap();
@@ -174,17 +213,27 @@ mod tests {
 
     #[test]
     fn ownership_is_recognised_on_any_destination() {
-        let on_gone = resource_owner("state/gone/resources/team-a/redis/cache/x.yaml");
-        assert_eq!(on_gone, Some(key()));
-        let other = resource_owner("state/dev/resources/team-a/redis/cache2/x.yaml");
-        assert_ne!(other, Some(key()));
+        let output = Some(Owned::RequestOutput(key()));
+        let on_gone = Owned::of("state/gone/resources/team-a/redis/cache/x.yaml");
+        assert_eq!(on_gone, output);
+        let other = Owned::of("state/dev/resources/team-a/redis/cache2/x.yaml");
+        assert_ne!(other, output);
         assert_eq!(
-            dependency_owner("state/a/b/dependencies/redis/x.yaml"),
-            Some("redis")
+            Owned::of("state/a/b/dependencies/redis/x.yaml"),
+            Some(Owned::PromiseOutput("redis".into()))
         );
-        let owner = resource_owner("state/a/b/resources/team-a/redis/cache/sub/x.yaml");
-        assert_eq!(owner, Some(key()));
-        assert_eq!(resource_owner("state/a/resources/team-a/redis/cache"), None);
+        let nested = Owned::of("state/a/b/resources/team-a/redis/cache/sub/x.yaml");
+        assert_eq!(nested, output);
+        assert_eq!(Owned::of("state/a/resources/team-a/redis/cache"), None);
+        assert_eq!(
+            Owned::of("state/a/dependencies/redis/resources/x/y/z/f.yaml"),
+            Some(Owned::PromiseOutput("redis".into())),
+            "a Promise's output may hold a folder named resources"
+        );
+        assert_eq!(
+            Owned::of("state/a/resources/team-a/redis/cache/dependencies/x.yaml"),
+            output
+        );
         assert!(is_managed("status/x") && !is_managed("requests/x"));
     }
 }

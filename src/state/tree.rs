@@ -4,9 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use super::digest::{sums_file, unit_digest};
-use super::layout::{
-    DIGEST_FILE, dependency_owner, is_managed, promise_status_owner, resource_owner, status_owner,
-};
+use super::layout::{DIGEST_FILE, Owned, is_managed};
 use crate::model::RequestKey;
 
 /// Managed files as they are: path to blob id (hex).
@@ -32,25 +30,21 @@ pub enum Keep {
 }
 
 impl Keep {
-    fn covers(&self, path: &str) -> bool {
-        match self {
-            Keep::Request(key) => {
-                resource_owner(path).as_ref() == Some(key)
-                    || status_owner(path).as_ref() == Some(key)
+    /// Whether the rule covers the file at `path`, whose owner is `owned`.
+    fn covers(&self, path: &str, owned: Option<&Owned>) -> bool {
+        match (self, owned) {
+            (Keep::Request(key), Some(Owned::RequestOutput(k) | Owned::RequestStatus(k)))
+            | (Keep::RequestOutputs(key), Some(Owned::RequestOutput(k))) => k == key,
+            (Keep::Promise(name), Some(Owned::PromiseOutput(n) | Owned::PromiseStatus(n)))
+            | (Keep::PromiseOutputs(name), Some(Owned::PromiseOutput(n))) => n.as_str() == name,
+            (Keep::DependenciesOfOtherPromises(known), Some(Owned::PromiseOutput(n))) => {
+                !known.contains(n.as_str())
             }
-            Keep::RequestOutputs(key) => resource_owner(path).as_ref() == Some(key),
-            Keep::Promise(name) => {
-                dependency_owner(path) == Some(name)
-                    || promise_status_owner(path).is_some_and(|owner| owner.as_str() == name)
-            }
-            Keep::PromiseOutputs(name) => dependency_owner(path) == Some(name),
-            Keep::DependenciesOfOtherPromises(known) => {
-                dependency_owner(path).is_some_and(|promise| !known.contains(promise))
-            }
-            Keep::UnknownDestinations(known) => {
+            (Keep::UnknownDestinations(known), _) => {
                 let rest = path.strip_prefix("state/").unwrap_or("");
                 !rest.is_empty() && !known.iter().any(|f| rest.starts_with(&format!("{f}/")))
             }
+            _ => false,
         }
     }
 }
@@ -203,16 +197,19 @@ impl<'c> DesiredTree<'c> {
 
     /// Whether a keep rule covers `path`.
     fn kept(&self, path: &str) -> bool {
-        if let Some(owner) = resource_owner(path) {
-            if self.kept_requests.contains(&owner) || self.kept_outputs.contains(&owner) {
-                return true;
+        let owned = Owned::of(path);
+        let by_key = match &owned {
+            Some(Owned::RequestOutput(key)) => {
+                self.kept_requests.contains(key) || self.kept_outputs.contains(key)
             }
-        } else if let Some(owner) = status_owner(path) {
-            if self.kept_requests.contains(&owner) {
-                return true;
-            }
-        }
-        self.rules.iter().any(|rule| rule.covers(path))
+            Some(Owned::RequestStatus(key)) => self.kept_requests.contains(key),
+            _ => false,
+        };
+        by_key
+            || self
+                .rules
+                .iter()
+                .any(|rule| rule.covers(path, owned.as_ref()))
     }
 
     /// What must change to turn the current tree into this one. `blob_id` computes the
