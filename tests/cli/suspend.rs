@@ -54,6 +54,44 @@ echo 'approval: requested' > \"$KRATIX_METADATA/status.yaml\"",
     )
 }
 
+/// `prepare`, `approve` and `deploy` on request `a`, with the approval given or not.
+struct Gate {
+    log: tempfile::NamedTempFile,
+    _approvals: tempfile::TempDir,
+    approved: std::path::PathBuf,
+    repo: TestRepo,
+}
+
+impl Gate {
+    fn new(approved: bool) -> Self {
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let approvals = tempfile::tempdir().unwrap();
+        let gate = approvals.path().join("approved");
+        let approve = approve(log.path(), &gate);
+        let steps = [
+            ("prepare", PREPARE),
+            ("approve", &approve),
+            ("deploy", DEPLOY),
+        ];
+        let repo = steps_repo(log.path(), &steps);
+        let gate = Gate {
+            log,
+            _approvals: approvals,
+            approved: gate,
+            repo,
+        };
+        gate.approve(approved);
+        gate
+    }
+
+    fn approve(&self, yes: bool) {
+        match yes {
+            true => fs_err::write(&self.approved, "").unwrap(),
+            false => fs_err::remove_file(&self.approved).unwrap_or(()),
+        }
+    }
+}
+
 /// The request's output folder on the branch: its one destination's.
 fn unit(repo: &TestRepo) -> String {
     let files = repo.managed_files();
@@ -66,22 +104,12 @@ fn unit(repo: &TestRepo) -> String {
 
 #[test]
 fn a_resumed_workflow_starts_at_the_suspending_pipeline_and_keeps_the_earlier_outputs() {
-    let log = tempfile::NamedTempFile::new().unwrap();
-    let approvals = tempfile::tempdir().unwrap();
-    let approved = approvals.path().join("approved");
-    let approve = approve(log.path(), &approved);
-    let repo = steps_repo(
-        log.path(),
-        &[
-            ("prepare", PREPARE),
-            ("approve", &approve),
-            ("deploy", DEPLOY),
-        ],
-    );
+    let gate = Gate::new(false);
+    let (log, repo) = (&gate.log, &gate.repo);
 
     let run = repo.reconcile(&[]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    let unit = unit(&repo);
+    let unit = unit(repo);
     let status = repo.show("status/app/team/a.yaml");
     assert!(status.contains("phase: Suspended"), "{status}");
     assert!(status.contains("prepared: done"), "{status}");
@@ -92,7 +120,7 @@ fn a_resumed_workflow_starts_at_the_suspending_pipeline_and_keeps_the_earlier_ou
     );
     assert!(!repo.managed_files().contains("configmap.yaml"));
 
-    fs_err::write(&approved, "").unwrap();
+    gate.approve(true);
     let head = repo.head();
     assert_eq!(repo.reconcile(&[]).code, 0);
     assert_eq!(repo.head(), head, "a full pass leaves it suspended");
@@ -136,27 +164,16 @@ fn a_resumed_workflow_starts_at_the_suspending_pipeline_and_keeps_the_earlier_ou
 
 #[test]
 fn a_suspension_keeps_the_later_pipelines_outputs_as_they_were() {
-    let log = tempfile::NamedTempFile::new().unwrap();
-    let approvals = tempfile::tempdir().unwrap();
-    let approved = approvals.path().join("approved");
-    fs_err::write(&approved, "").unwrap();
-    let approve = approve(log.path(), &approved);
-    let repo = steps_repo(
-        log.path(),
-        &[
-            ("prepare", PREPARE),
-            ("approve", &approve),
-            ("deploy", DEPLOY),
-        ],
-    );
+    let gate = Gate::new(true);
+    let repo = &gate.repo;
     assert_eq!(repo.reconcile(&[]).code, 0);
-    let unit = unit(&repo);
+    let unit = unit(repo);
     assert!(
         repo.show(&format!("{unit}/configmap.yaml"))
             .contains("size: small")
     );
 
-    fs_err::remove_file(&approved).unwrap();
+    gate.approve(false);
     repo.write("requests/app/a.yaml", &request("a", "team", "large"));
     repo.commit("A larger app");
     let run = repo.reconcile(&[]);
@@ -175,7 +192,7 @@ fn a_suspension_keeps_the_later_pipelines_outputs_as_they_were() {
         "deploy did not run: what it wrote before stays, so the running service stays"
     );
 
-    fs_err::write(&approved, "").unwrap();
+    gate.approve(true);
     let run = repo.reconcile(&["--request", "requests/app/a.yaml"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert!(
@@ -187,18 +204,8 @@ fn a_suspension_keeps_the_later_pipelines_outputs_as_they_were() {
 
 #[test]
 fn a_record_edited_to_name_a_file_outside_the_request_s_folder_resumes_from_the_first_pipeline() {
-    let log = tempfile::NamedTempFile::new().unwrap();
-    let approvals = tempfile::tempdir().unwrap();
-    let approved = approvals.path().join("approved");
-    let approve = approve(log.path(), &approved);
-    let repo = steps_repo(
-        log.path(),
-        &[
-            ("prepare", PREPARE),
-            ("approve", &approve),
-            ("deploy", DEPLOY),
-        ],
-    );
+    let gate = Gate::new(false);
+    let (log, repo) = (&gate.log, &gate.repo);
     repo.write("requests/app/b.yaml", &request("b", "team", "small"));
     repo.commit("Request b");
     assert_eq!(repo.reconcile(&[]).code, 0);
@@ -209,7 +216,7 @@ fn a_record_edited_to_name_a_file_outside_the_request_s_folder_resumes_from_the_
         &status.replace("- prepared.yaml", "- ../b/prepared.yaml"),
     );
     repo.commit("Point a's record at b's output");
-    fs_err::write(&approved, "").unwrap();
+    gate.approve(true);
     fs_err::write(log.path(), "").unwrap();
 
     let run = repo.reconcile(&["--request", "requests/app/a.yaml"]);
@@ -219,7 +226,7 @@ fn a_record_edited_to_name_a_file_outside_the_request_s_folder_resumes_from_the_
         "{}",
         read_log(log.path())
     );
-    let unit = unit(&repo);
+    let unit = unit(repo);
     let sums = repo.show(&format!("{unit}/SHA256SUMS"));
     assert!(!sums.contains(".."), "{sums}");
     assert!(repo.show("status/app/team/a.yaml").contains("phase: Ready"));
