@@ -22,6 +22,18 @@ pub enum PushOutcome {
     Rejected(String),
 }
 
+/// One ref a push moves: to `commit`, only if the remote's ref is still at `expected`
+/// (`None`: only if it does not exist).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefUpdate<'a> {
+    /// The full ref name, `refs/heads/main`.
+    pub reference: &'a str,
+    /// The commit it moves to.
+    pub commit: &'a str,
+    /// Where it must still be.
+    pub expected: Option<&'a str>,
+}
+
 /// What the daemon needs from the network side of Git: fetch a branch, move local
 /// refs, push with a lease. [`GitCli`] implements it with the `git` program.
 pub trait Remote: Send {
@@ -31,14 +43,9 @@ pub trait Remote: Send {
     fn resolve(&self, reference: &str) -> Option<String>;
     /// Points a local reference at `commit`, or deletes it.
     fn set_ref(&self, reference: &str, commit: Option<&str>) -> Result<(), GitError>;
-    /// Pushes `commit` to `branch` of `remote` if that branch is still at `expected`.
-    fn push(
-        &self,
-        remote: &str,
-        commit: &str,
-        branch: &str,
-        expected: Option<&str>,
-    ) -> Result<PushOutcome, GitError>;
+    /// Moves every ref of `updates` on `remote`, all or none, each only if it is still
+    /// where it is expected.
+    fn push(&self, remote: &str, updates: &[RefUpdate<'_>]) -> Result<PushOutcome, GitError>;
 }
 
 impl Remote for GitCli {
@@ -54,15 +61,15 @@ impl Remote for GitCli {
         GitCli::set_ref(self, reference, commit)
     }
 
-    fn push(
-        &self,
-        remote: &str,
-        commit: &str,
-        branch: &str,
-        expected: Option<&str>,
-    ) -> Result<PushOutcome, GitError> {
-        GitCli::push(self, remote, commit, branch, expected)
+    fn push(&self, remote: &str, updates: &[RefUpdate<'_>]) -> Result<PushOutcome, GitError> {
+        GitCli::push(self, remote, updates)
     }
+}
+
+/// Where [`GitCli::fetch`] keeps the state ref of the daemon following `branch` on
+/// `remote`.
+pub fn fetched_daemon_ref(remote: &str, branch: &str) -> String {
+    format!("refs/promised-remotes/{remote}/daemon/{branch}")
 }
 
 /// A local repository driven through the `git` program.
@@ -102,11 +109,17 @@ impl GitCli {
         Ok(())
     }
 
-    /// Fetches every branch of `remote` and returns the commit its `branch` points at,
-    /// or `None` when the remote has no such branch yet.
+    /// Fetches every branch of `remote`, and the daemons' state refs
+    /// (`refs/promised/daemon/*`, into [`fetched_daemon_ref`]), and returns the commit
+    /// its `branch` points at, or `None` when the remote has no such branch yet.
     pub fn fetch(&self, remote: &str, branch: &str) -> Result<Option<String>, GitError> {
-        let refspec = format!("+refs/heads/*:refs/remotes/{remote}/*");
-        self.run(&["fetch", "--quiet", "--prune", "--no-tags", remote, &refspec])?;
+        let branches = format!("+refs/heads/*:refs/remotes/{remote}/*");
+        let daemons = format!(
+            "+refs/promised/daemon/*:{}",
+            fetched_daemon_ref(remote, "*")
+        );
+        let args = ["fetch", "--quiet", "--prune", "--no-tags", remote];
+        self.run(&[&args[..], &[&branches, &daemons]].concat())?;
         let tracking = format!("refs/remotes/{remote}/{branch}");
         Ok(self.resolve(&tracking))
     }
@@ -133,21 +146,24 @@ impl GitCli {
         }
     }
 
-    /// Pushes `commit` to `branch` of `remote`, only if the remote branch is still at
-    /// `expected` (`None`: only if it does not exist).
-    pub fn push(
-        &self,
-        remote: &str,
-        commit: &str,
-        branch: &str,
-        expected: Option<&str>,
-    ) -> Result<PushOutcome, GitError> {
-        let lease = format!(
-            "--force-with-lease=refs/heads/{branch}:{}",
-            expected.unwrap_or("")
-        );
-        let refspec = format!("{commit}:refs/heads/{branch}");
-        let args = ["push", "--porcelain", "--atomic", &lease, remote, &refspec];
+    /// Moves the refs of `updates` on `remote` in one atomic push, each only if the
+    /// remote's ref is still where it is expected.
+    pub fn push(&self, remote: &str, updates: &[RefUpdate<'_>]) -> Result<PushOutcome, GitError> {
+        let leases = updates.iter().map(|u| {
+            format!(
+                "--force-with-lease={}:{}",
+                u.reference,
+                u.expected.unwrap_or("")
+            )
+        });
+        let refspecs = updates
+            .iter()
+            .map(|u| format!("{}:{}", u.commit, u.reference));
+        let mut args: Vec<String> = ["push", "--porcelain", "--atomic"].map(String::from).into();
+        args.extend(leases);
+        args.push(remote.to_string());
+        args.extend(refspecs);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         match self.output(&args)? {
             (true, _, _) => Ok(PushOutcome::Pushed),
             (false, stdout, stderr) => {

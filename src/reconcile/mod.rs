@@ -32,7 +32,7 @@ use crate::model::{Action, LoadError, Platform, RequestFile, RequestKey, Workflo
 use crate::pipeline::{OutputLimits, RunFolder, Subject};
 use crate::state::kustomization::index_destinations;
 use crate::state::layout::{Owned, is_managed, promise_status_owner, status_owner};
-use crate::state::promise_status::{PromiseRecord, read_promise_record};
+use crate::state::promise_status::{PromiseRecord, Unavailable, read_promise_record};
 use crate::state::status::{Phase, Record, read_record};
 use crate::state::{Changes, DesiredTree};
 
@@ -102,6 +102,12 @@ pub struct PassReport {
     pub pipelines_run: usize,
     /// Promises with their own rerun interval.
     pub intervals: BTreeMap<String, Duration>,
+    /// Requests left as they were whose record says they wait for a retry: failed
+    /// (`None`), or suspended by a pipeline that asked to run again after a while. A
+    /// restarted daemon, which keeps its retries in memory, schedules them from this.
+    pub awaiting_retry: Vec<(RequestKey, Option<Duration>)>,
+    /// Promises left as they were whose record says their Promise workflow failed.
+    pub promises_awaiting_retry: Vec<String>,
 }
 
 impl PassReport {
@@ -245,6 +251,31 @@ pub fn reconcile(
     for key in &kept_gone {
         renderer.keep_gone(key);
     }
+    let awaiting_retry = unselected
+        .iter()
+        .filter_map(|request| {
+            let record = renderer.record(&request.key)?;
+            let after = match record.phase {
+                Phase::Failed | Phase::DeleteFailed => None,
+                Phase::Suspended => {
+                    let asked = record.suspended.as_ref()?.retry_after.as_deref()?;
+                    Some(humantime::parse_duration(asked).ok()?)
+                }
+                _ => return None,
+            };
+            Some((request.key.clone(), after))
+        })
+        .collect();
+    let promises_awaiting_retry = promise_decisions
+        .iter()
+        .filter(|(name, decision)| {
+            let failed = promise_records
+                .get(*name)
+                .is_some_and(|r| r.unavailable == Some(Unavailable::Failed));
+            **decision == PromiseDecision::Keep && failed
+        })
+        .map(|(name, _)| name.clone())
+        .collect();
     for request in unselected {
         renderer.add(request, Outcome::Unchanged);
     }
@@ -413,6 +444,8 @@ pub fn reconcile(
             .values()
             .filter_map(|p| Some((p.name.to_string(), p.reconciliation_interval?)))
             .collect(),
+        awaiting_retry,
+        promises_awaiting_retry,
         ..PassReport::default()
     };
     attribute(&changes, &platform, &rendered.unrendered, &mut report);

@@ -4,6 +4,10 @@
 //! Nothing is lost on a lost race: when the push is rejected because the remote moved,
 //! the work that was selected stays selected, the new remote head is fetched, and the
 //! pass runs again on top of it, with backoff.
+//!
+//! Nothing runs twice across a restart: the first sync reads what the last daemon
+//! saved ([`super::state`]) and reruns what changed since and what is due, not
+//! everything.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,11 +16,16 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 
 use super::metrics::Metrics;
-use super::timing::{Backoff, Intervals, Retries};
+use super::state::{DaemonState, STATE_FILE, state_ref};
+use super::timing::{Backoff, Intervals, Retries, Schedule};
 use crate::executor::Executor;
-use crate::git::{GitCli, GitError, GixStore, PushOutcome, Remote, Store};
+use crate::git::{
+    CommitRequest, GitCli, GitError, GixStore, PushOutcome, RefUpdate, Remote, Store,
+    fetched_daemon_ref,
+};
 use crate::reconcile::{Options, PassReport, ReconcileError, Scope, reconcile};
 use crate::state::status::Phase;
+use crate::state::{Changes, Content};
 
 /// The remote the inputs come from.
 pub const INPUT_REMOTE: &str = "origin";
@@ -25,6 +34,8 @@ pub const OUTPUT_REMOTE: &str = "output";
 /// The local branch the outputs are committed on before the push, when they do not go
 /// to the input branch.
 const OUTPUT_REF: &str = "refs/promised/output";
+/// The local ref the next saved state is committed on before the push.
+const STATE_NEXT_REF: &str = "refs/promised/daemon-next";
 
 /// Where outputs are pushed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +62,8 @@ pub struct SyncConfig {
     pub retry_backoff: Backoff,
     /// How many times one sync tries to push before giving up until the next wake.
     pub push_attempts: u32,
+    /// When to rerun everything.
+    pub schedule: Schedule,
 }
 
 /// Why a sync stopped. Whatever was selected stays selected for the next one.
@@ -90,23 +103,31 @@ pub enum Synced {
     },
 }
 
-/// The daemon's memory between syncs.
+/// The daemon's memory between syncs. What must survive a restart is saved in Git
+/// ([`DaemonState`]); the rest (retry backoff) is rebuilt from the status records.
 pub struct Daemon {
     config: SyncConfig,
     git: Box<dyn Remote>,
     executor: Box<dyn Executor>,
     metrics: Arc<Metrics>,
     /// The input commit of the last state pushed; `None` until the first sync, which
-    /// reruns everything (as a restarted Kratix controller does).
+    /// reads it from the saved state (or, on a first start, reruns everything).
     last_input_commit: Option<String>,
     /// Work selected but not yet pushed.
     pending: Scope,
+    /// Whether the next pass is the first since the daemon started: it runs even with
+    /// nothing selected, and its report seeds the retries, which are not saved.
+    first_pass: bool,
     /// Failed requests and when they are retried.
     pub retries: Retries,
     /// Promises whose Promise workflow failed, and when each is retried.
     pub promise_retries: Retries<String>,
     /// Promises with their own rerun interval.
     pub intervals: Intervals,
+    /// When the schedule next fires.
+    next_full_pass: Option<DateTime<Utc>>,
+    /// The state as the remote holds it, once read: `None` until the first sync.
+    saved: Option<DaemonState>,
 }
 
 impl Daemon {
@@ -120,15 +141,45 @@ impl Daemon {
             metrics,
             last_input_commit: None,
             pending: Scope::default(),
+            first_pass: true,
             retries: Retries::default(),
             promise_retries: Retries::default(),
             intervals: Intervals::default(),
+            next_full_pass: None,
+            saved: None,
         }
     }
 
-    /// Adds work for the next sync (a scheduled full pass, a Promise's interval).
-    pub fn select(&mut self, scope: Scope) {
-        self.pending.extend(scope);
+    /// Selects what is due at `now` for the next sync: the scheduled full pass, and
+    /// the Promises whose interval came. Before the first sync nothing is known yet:
+    /// that sync decides from the saved state.
+    pub fn select_due(&mut self, now: DateTime<Utc>) {
+        if self.saved.is_none() {
+            return;
+        }
+        if self.next_full_pass.is_some_and(|at| at <= now) {
+            tracing::info!("scheduled full pass");
+            self.pending.all = true;
+            self.next_full_pass = self.config.schedule.next_after(now);
+        }
+        let due = self.intervals.take_due(now);
+        if !due.is_empty() {
+            tracing::info!(promises = ?due, "Promise intervals due");
+            self.pending.promises.extend(due);
+        }
+    }
+
+    /// When something is next due: the schedule, a retry or a Promise's interval.
+    pub fn next_due(&self) -> Option<DateTime<Utc>> {
+        [
+            self.next_full_pass,
+            self.retries.next(),
+            self.promise_retries.next(),
+            self.intervals.next(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Fetches, reruns what changed or is due, and pushes.
@@ -185,16 +236,28 @@ impl Daemon {
             }
         };
 
+        let state_tip = self
+            .git
+            .resolve(&fetched_daemon_ref(&push_to.remote, &self.config.branch));
+        if self.saved.is_none() {
+            self.restore(state_tip.as_deref(), now);
+        }
         let mut scope = self.pending.clone();
         match &self.last_input_commit {
             None => scope.all = true,
-            Some(old) => scope.extend(Scope::from_changed_paths(
-                &inputs.changed_inputs(old, &head)?,
-            )),
+            Some(old) => match inputs.changed_inputs(old, &head) {
+                Ok(changed) => scope.extend(Scope::from_changed_paths(&changed)),
+                // The saved commit is gone from the branch's history (a force push).
+                Err(err) if self.first_pass => {
+                    tracing::warn!(commit = %old, "cannot compare with the saved input commit ({err}); rerunning everything");
+                    scope.all = true;
+                }
+                Err(err) => return Err(err.into()),
+            },
         }
         scope.requests.extend(self.retries.due(now));
         scope.promises.extend(self.promise_retries.due(now));
-        if scope.is_empty() {
+        if scope.is_empty() && !self.first_pass {
             self.last_input_commit = Some(head);
             self.metrics.last_success.set(now.timestamp() as f64);
             return Ok(Attempt::Done(Synced::Idle));
@@ -227,20 +290,114 @@ impl Daemon {
             .pipeline_runs
             .inc_by(report.pipelines_run as u64);
 
+        self.intervals.update(&report.intervals, now);
+        let saved = self.saved.clone().unwrap_or_default();
+        let state = DaemonState {
+            input_commit: report.input_commit.clone(),
+            full_pass: if scope.all {
+                Some(now)
+            } else {
+                saved.full_pass
+            },
+            interval_passes: self.intervals.last_runs(),
+        };
+        let state_commit = match state != saved {
+            true => Some(self.commit_state(&state, state_tip.as_deref())?),
+            false => None,
+        };
+        let branch_ref = format!("refs/heads/{}", push_to.branch);
+        let daemon_ref = state_ref(&self.config.branch);
+        let mut updates = Vec::new();
         if let Some(commit) = &report.output_commit {
-            let pushed = self.git.push(
-                &push_to.remote,
+            updates.push(RefUpdate {
+                reference: &branch_ref,
                 commit,
-                &push_to.branch,
-                expected.as_deref(),
-            )?;
-            if let PushOutcome::Rejected(reason) = pushed {
+                expected: expected.as_deref(),
+            });
+        }
+        if let Some(commit) = &state_commit {
+            updates.push(RefUpdate {
+                reference: &daemon_ref,
+                commit,
+                expected: state_tip.as_deref(),
+            });
+        }
+        if !updates.is_empty() {
+            if let PushOutcome::Rejected(reason) = self.git.push(&push_to.remote, &updates)? {
                 self.pending = scope;
                 return Ok(Attempt::Rejected(reason));
             }
-            tracing::info!(commit = %commit, remote = %push_to.remote, branch = %push_to.branch, "pushed");
+            tracing::info!(commit = ?report.output_commit, state = state_commit.is_some(), remote = %push_to.remote, branch = %push_to.branch, "pushed");
         }
+        if scope.all {
+            self.next_full_pass = self.config.schedule.next_after(now);
+        }
+        self.saved = Some(state);
         self.finish(report, now)
+    }
+
+    /// Reads the state the last daemon saved (`tip`, the commit of its ref as fetched):
+    /// where the next pass starts from, when the schedule and each Promise's interval
+    /// next fire. No state (a first start) or one that does not read reruns everything.
+    fn restore(&mut self, tip: Option<&str>, now: DateTime<Utc>) {
+        let state = match tip.map(|tip| self.read_state(tip)).transpose() {
+            Ok(state) => state.unwrap_or_default(),
+            Err(why) => {
+                tracing::warn!("the saved state does not read ({why}); rerunning everything");
+                DaemonState::default()
+            }
+        };
+        tracing::info!(input_commit = ?state.input_commit, full_pass = ?state.full_pass, "read the saved state");
+        self.last_input_commit = state.input_commit.clone();
+        let schedule = &self.config.schedule;
+        if schedule.fired_since(state.full_pass, now) {
+            if state.full_pass.is_some() {
+                tracing::info!("the schedule fired while no daemon ran: full pass");
+            }
+            self.pending.all = true;
+        } else {
+            self.next_full_pass = state.full_pass.and_then(|at| schedule.next_after(at));
+        }
+        self.intervals.restore(state.interval_passes.clone());
+        self.saved = Some(state);
+    }
+
+    fn read_state(&self, tip: &str) -> Result<DaemonState, String> {
+        self.git
+            .set_ref(STATE_NEXT_REF, Some(tip))
+            .map_err(|e| e.to_string())?;
+        let store = GixStore::open_reference(&self.config.workdir, STATE_NEXT_REF)
+            .map_err(|e| e.to_string())?;
+        let snapshot = store.snapshot().map_err(|e| e.to_string())?;
+        let files = store
+            .read(&snapshot, &[STATE_FILE])
+            .map_err(|e| e.to_string())?;
+        let file = files
+            .first()
+            .ok_or_else(|| format!("{STATE_FILE} is missing"))?;
+        DaemonState::parse(&file.bytes)
+    }
+
+    /// Commits `state` on top of the saved state's commit `tip`, on a local ref, for
+    /// the push.
+    fn commit_state(&self, state: &DaemonState, tip: Option<&str>) -> Result<String, GitError> {
+        self.git.set_ref(STATE_NEXT_REF, tip)?;
+        let store = GixStore::open_reference(&self.config.workdir, STATE_NEXT_REF)?;
+        let base = store.snapshot()?;
+        let changes = Changes {
+            upserts: [(STATE_FILE.to_string(), Content::Bytes(state.render()))].into(),
+            removals: Default::default(),
+        };
+        let options = &self.config.options;
+        store.commit(
+            &base,
+            &changes,
+            &CommitRequest {
+                name: &options.author_name,
+                email: &options.author_email,
+                message: "promised serve: save what a restarted daemon needs\n",
+            },
+        )
     }
 
     /// Records a pass whose result reached the remote.
@@ -274,7 +431,21 @@ impl Daemon {
         for (key, _) in &report.removed {
             self.retries.succeeded(key);
         }
-        self.intervals.update(&report.intervals, now);
+        if std::mem::take(&mut self.first_pass) {
+            let floor = self.config.retry_backoff.base;
+            for (key, after) in &report.awaiting_retry {
+                match after {
+                    None => self
+                        .retries
+                        .failed(key.clone(), now, self.config.retry_backoff),
+                    Some(after) => self.retries.after(key.clone(), now, *after, floor),
+                }
+            }
+            for name in &report.promises_awaiting_retry {
+                self.promise_retries
+                    .failed(name.clone(), now, self.config.retry_backoff);
+            }
+        }
         self.metrics.queue_depth.set(self.retries.len() as i64);
         self.metrics.last_success.set(now.timestamp() as f64);
         self.pending = Scope::default();

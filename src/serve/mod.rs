@@ -12,6 +12,7 @@ pub mod daemon;
 pub mod http;
 mod log_limit;
 pub mod metrics;
+pub mod state;
 pub mod timing;
 mod watch;
 
@@ -31,7 +32,7 @@ use timing::{Backoff, Schedule};
 
 use crate::executor::Executor;
 use crate::git::GitCli;
-use crate::reconcile::{Options, Scope};
+use crate::reconcile::Options;
 
 /// Everything `serve` is told.
 pub struct ServeConfig {
@@ -125,9 +126,9 @@ pub async fn serve(mut config: ServeConfig, executor: Box<dyn Executor>) -> anyh
         },
         retry_backoff: config.retry_backoff,
         push_attempts: 8,
+        schedule: config.schedule.clone(),
     };
     let mut daemon = Some(Daemon::new(sync_config, executor, metrics.clone()));
-    let mut next_cron = config.schedule.next_after(Utc::now());
     tracing::info!(remote = %redact_url(&config.remote), branch = %config.branch, schedule = config.schedule.as_str(), "serving");
     println!(
         "promised: following {} ({})",
@@ -138,19 +139,7 @@ pub async fn serve(mut config: ServeConfig, executor: Box<dyn Executor>) -> anyh
     loop {
         let mut owned = daemon.take().expect("the daemon is back after each sync");
         let now = Utc::now();
-        if next_cron.is_some_and(|at| at <= now) {
-            tracing::info!("scheduled full pass");
-            owned.select(Scope::all());
-            next_cron = config.schedule.next_after(now);
-        }
-        let due = owned.intervals.take_due(now);
-        if !due.is_empty() {
-            tracing::info!(promises = ?due, "Promise intervals due");
-            owned.select(Scope {
-                promises: due.into_iter().collect(),
-                ..Scope::default()
-            });
-        }
+        owned.select_due(now);
         let (owned, result) = tokio::task::spawn_blocking(move || {
             let result = owned.sync(now);
             (owned, result)
@@ -167,16 +156,10 @@ pub async fn serve(mut config: ServeConfig, executor: Box<dyn Executor>) -> anyh
                 tracing::error!("sync failed: {err}");
             }
         }
-        let wake_at = [
-            next_cron,
-            owned.retries.next(),
-            owned.promise_retries.next(),
-            owned.intervals.next(),
-        ]
-        .into_iter()
-        .flatten()
-        .map(|at| (at - Utc::now()).to_std().unwrap_or(Duration::ZERO))
-        .fold(config.poll, Duration::min);
+        let wake_at = owned
+            .next_due()
+            .map(|at| (at - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+            .map_or(config.poll, |due| due.min(config.poll));
         daemon = Some(owned);
         if stop.load(Ordering::Relaxed) {
             break;

@@ -37,6 +37,12 @@ impl Schedule {
         self.cron.find_next_occurrence(&now, false).ok()
     }
 
+    /// Whether the schedule fired after `last` and by `now`: a full pass that a
+    /// restarted daemon owes. With no last full pass, one is owed.
+    pub fn fired_since(&self, last: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+        last.is_none_or(|last| self.next_after(last).is_some_and(|at| at <= now))
+    }
+
     /// The expression as given.
     pub fn as_str(&self) -> &str {
         &self.text
@@ -126,32 +132,41 @@ fn later(now: DateTime<Utc>, delay: Duration) -> DateTime<Utc> {
         .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
-/// Promises with their own rerun interval, and when each is next due.
+/// Promises with their own rerun interval, and when each last reran.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Intervals {
-    next: BTreeMap<String, (Duration, DateTime<Utc>)>,
+    runs: BTreeMap<String, (Duration, DateTime<Utc>)>,
+    /// Last runs read back after a restart, used once each Promise's interval is known.
+    restored: BTreeMap<String, DateTime<Utc>>,
 }
 
 impl Intervals {
-    /// Takes the intervals of the latest pass: new ones start counting at `now`,
-    /// changed ones restart, removed ones are dropped.
+    /// Takes the last runs a previous daemon saved: a Promise's interval counts from
+    /// there, not from the restart, once the next pass says what the interval is.
+    pub fn restore(&mut self, last_runs: BTreeMap<String, DateTime<Utc>>) {
+        self.restored = last_runs;
+    }
+
+    /// Takes the intervals of the latest pass: new ones start counting at `now` (or at
+    /// the restored last run), changed ones restart, removed ones are dropped.
     pub fn update(&mut self, intervals: &BTreeMap<String, Duration>, now: DateTime<Utc>) {
-        self.next
+        self.runs
             .retain(|name, (interval, _)| intervals.get(name) == Some(interval));
         for (name, interval) in intervals {
-            self.next
+            let since = self.restored.remove(name).unwrap_or(now);
+            self.runs
                 .entry(name.clone())
-                .or_insert_with(|| (*interval, later(now, *interval)));
+                .or_insert_with(|| (*interval, since.min(now)));
         }
     }
 
-    /// The Promises due at `now`; their next time moves one interval on.
+    /// The Promises due at `now`; each counts its next interval from `now`.
     pub fn take_due(&mut self, now: DateTime<Utc>) -> Vec<String> {
         let mut due = Vec::new();
-        for (name, (interval, at)) in &mut self.next {
-            if *at <= now {
+        for (name, (interval, last)) in &mut self.runs {
+            if later(*last, *interval) <= now {
                 due.push(name.clone());
-                *at = later(now, *interval);
+                *last = now;
             }
         }
         due
@@ -159,7 +174,21 @@ impl Intervals {
 
     /// The earliest time a Promise is due.
     pub fn next(&self) -> Option<DateTime<Utc>> {
-        self.next.values().map(|(_, at)| *at).min()
+        let next = self
+            .runs
+            .values()
+            .map(|(interval, last)| later(*last, *interval));
+        next.min()
+    }
+
+    /// When each Promise's interval last ran (or started counting): what a restart
+    /// needs.
+    pub fn last_runs(&self) -> BTreeMap<String, DateTime<Utc>> {
+        let runs = self
+            .runs
+            .iter()
+            .map(|(name, (_, last))| (name.clone(), *last));
+        runs.collect()
     }
 }
 
@@ -189,6 +218,15 @@ mod tests {
         assert!(Schedule::parse("@hourly").is_ok());
         let err = Schedule::parse("every day").unwrap_err();
         assert!(err.starts_with("schedule \"every day\":"), "{err}");
+    }
+
+    #[test]
+    fn a_restart_owes_a_full_pass_only_when_the_schedule_fired_since_the_last() {
+        let hourly = Schedule::parse("@hourly").unwrap();
+        let top = at(0) - chrono::Duration::seconds(at(0).timestamp() % 3600);
+        assert!(!hourly.fired_since(Some(top), top + chrono::Duration::minutes(59)));
+        assert!(hourly.fired_since(Some(top), top + chrono::Duration::minutes(60)));
+        assert!(hourly.fired_since(None, top));
     }
 
     #[test]
@@ -252,5 +290,22 @@ mod tests {
         assert_eq!(intervals.next(), Some(at(120)));
         intervals.update(&BTreeMap::new(), at(61));
         assert_eq!(intervals.next(), None);
+    }
+
+    #[test]
+    fn a_restored_interval_counts_from_its_last_run_not_from_the_restart() {
+        let one_minute = BTreeMap::from([("app".to_string(), Duration::from_secs(60))]);
+        let mut intervals = Intervals::default();
+        intervals.update(&one_minute, at(0));
+        assert_eq!(intervals.take_due(at(60)), ["app"]);
+        let saved = intervals.last_runs();
+
+        let mut restarted = Intervals::default();
+        restarted.restore(saved);
+        restarted.update(&one_minute, at(100));
+        assert_eq!(restarted.next(), Some(at(120)));
+        let mut fresh = Intervals::default();
+        fresh.update(&one_minute, at(100));
+        assert_eq!(fresh.next(), Some(at(160)));
     }
 }

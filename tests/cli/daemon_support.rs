@@ -101,7 +101,7 @@ pub struct Serve {
     child: Child,
     /// Where its HTTP endpoints listen.
     pub addr: String,
-    _workdir: tempfile::TempDir,
+    _workdir: Option<tempfile::TempDir>,
 }
 
 impl Serve {
@@ -109,6 +109,13 @@ impl Serve {
     /// until it listens. `env` is added to its environment.
     pub fn start(remote: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
         let workdir = tempfile::tempdir().unwrap();
+        let mut serve = Self::start_in(remote, &workdir.path().join("work"), args, env);
+        serve._workdir = Some(workdir);
+        serve
+    }
+
+    /// As [`Serve::start`], with the work folder `workdir`, which outlives it.
+    pub fn start_in(remote: &Path, workdir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_promised"))
             .args([
                 "serve",
@@ -118,7 +125,7 @@ impl Serve {
                 "127.0.0.1:0",
             ])
             .arg("--workdir")
-            .arg(workdir.path().join("work"))
+            .arg(workdir)
             .args(args)
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
@@ -134,8 +141,14 @@ impl Serve {
         Serve {
             child,
             addr,
-            _workdir: workdir,
+            _workdir: None,
         }
+    }
+
+    /// Kills it with SIGKILL, as a node that dies would, and waits until it is gone.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
     }
 
     /// The daemon's process id.

@@ -19,6 +19,7 @@ mod multidoc;
 mod plan;
 mod podman;
 mod reconcile;
+mod restart;
 mod scheduling;
 mod secrets;
 mod serve;

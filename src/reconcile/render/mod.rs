@@ -112,6 +112,11 @@ impl<'a, 'c> Renderer<'a, 'c> {
         }
     }
 
+    /// The record of a request from the last pass, until its request is rendered.
+    pub fn record(&self, key: &RequestKey) -> Option<&Record> {
+        self.previous.get(key)
+    }
+
     /// Lays out one request's outcome.
     pub fn add(&mut self, request: &RequestFile, outcome: Outcome) {
         let before = self.previous.remove(&request.key);
