@@ -34,52 +34,75 @@ pub struct Branch<'a> {
     pub platform: &'a Platform,
 }
 
+/// What could be carried, and what could not (said for the log).
+#[derive(Debug, Default)]
+pub struct Carry {
+    /// The groups read, with the files that are there.
+    pub groups: Vec<Carried>,
+    /// Why a group or a file is not there: a group that was pending (it wrote
+    /// nothing), one whose destination is gone, a recorded file that is not on the
+    /// branch, or a recorded path that is not a file path.
+    pub missing: Vec<String>,
+}
+
 impl Branch<'_> {
-    /// Reads the recorded groups of the pipelines `of` chooses. Groups that were pending
-    /// wrote nothing and are not carried. Fails, saying why, when a recorded file is not
-    /// in the request's folder on the branch (or its path or destination is not one).
+    /// Reads the recorded groups of the pipelines `of` chooses, each file from the
+    /// request's own folder on the branch. What is not there is skipped and named in
+    /// [`Carry::missing`]: a suspension keeps what it can, and a resume that misses
+    /// anything runs from the first pipeline instead.
     pub fn carry(
         &self,
         key: &RequestKey,
         placements: &[PlacementRef],
         of: impl Fn(&str) -> bool,
-    ) -> Result<Vec<Carried>, String> {
-        let mut carried = Vec::new();
+    ) -> Carry {
+        let mut carry = Carry::default();
         for placement in placements.iter().filter(|p| of(p.pipeline())) {
+            let group = &placement.group;
             let Some(destination) = &placement.destination else {
+                carry
+                    .missing
+                    .push(format!("output group {group} was pending"));
                 continue;
             };
             let Some(loaded) = self.platform.destinations.get(destination) else {
-                return Err(format!(
-                    "output group {} was placed on destination {destination:?}, which is gone",
-                    placement.group
+                carry.missing.push(format!(
+                    "output group {group} was placed on destination {destination:?}, which is gone"
                 ));
+                continue;
             };
             let dir = resource_dir(&loaded.folder, key);
             let mut files = OutputFiles::new();
             for file in &placement.files {
-                if SegmentPath::new(file).is_err() || file == DIGEST_FILE {
-                    return Err(format!(
-                        "the record names {file:?}, which is not a file path"
-                    ));
-                }
-                let path = format!("{dir}/{file}");
-                let Some(blob) = self.current.get(&path) else {
-                    return Err(format!("{path} is not on the branch"));
-                };
-                let bytes = self
-                    .store
-                    .read_blob(blob, &path)
-                    .map_err(|e| e.to_string())?;
-                if files.insert(file.clone(), bytes).is_some() {
-                    return Err(format!("the record lists {file:?} twice"));
+                match self.read(&dir, file) {
+                    Ok(bytes) if !files.contains_key(file) => {
+                        files.insert(file.clone(), bytes);
+                    }
+                    Ok(_) => carry
+                        .missing
+                        .push(format!("the record lists {file:?} twice")),
+                    Err(why) => carry.missing.push(why),
                 }
             }
-            carried.push(Carried {
+            carry.groups.push(Carried {
                 placement: placement.clone(),
                 files,
             });
         }
-        Ok(carried)
+        carry
+    }
+
+    /// The bytes of `file` in the request's folder `dir` on the branch.
+    fn read(&self, dir: &str, file: &str) -> Result<Vec<u8>, String> {
+        if SegmentPath::new(file).is_err() || file == DIGEST_FILE {
+            return Err(format!(
+                "the record names {file:?}, which is not a file path"
+            ));
+        }
+        let path = format!("{dir}/{file}");
+        let Some(blob) = self.current.get(&path) else {
+            return Err(format!("{path} is not on the branch"));
+        };
+        self.store.read_blob(blob, &path).map_err(|e| e.to_string())
     }
 }

@@ -484,6 +484,7 @@ mod tests {
                 attempts: 0,
                 promise: promise_blob.into(),
                 status: Default::default(),
+                status_before: Default::default(),
             }),
         };
         let decide = |record: &Record| {

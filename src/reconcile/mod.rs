@@ -228,13 +228,13 @@ pub fn reconcile(
     drop(gone);
     let mut held = Vec::new();
     // What the workers need of the records: those of workflows of several pipelines,
-    // whose pipelines that do not run keep their outputs.
+    // whose pipelines that do not run keep their outputs, and of suspended workflows.
     let recorded: BTreeMap<&RequestKey, Record> = selected
         .iter()
         .filter_map(|(request, _)| {
             let record = previous.get(&request.key)?;
             let files = record.placements.iter().any(|p| !p.files.is_empty());
-            files.then(|| (&request.key, record.clone()))
+            (files || record.suspended.is_some()).then(|| (&request.key, record.clone()))
         })
         .collect();
     let runner = Runner {
@@ -675,19 +675,21 @@ impl Runner<'_> {
             .collect();
         let mut start = run::Start::default();
         let mut carried = Vec::new();
-        if let Some(at) = resume {
+        let suspended = record.and_then(|r| r.suspended.as_ref());
+        if let (Some(at), Some(suspended)) = (resume, suspended) {
             let earlier = &names[..at];
-            match branch.carry(key, placements, |p| earlier.contains(&p)) {
-                Ok(kept) => {
+            let carry = branch.carry(key, placements, |p| earlier.contains(&p));
+            match carry.missing.first() {
+                None => {
                     tracing::info!(request = %key, pipeline = names[at], "resuming the suspended workflow");
-                    let status = record.and_then(|r| r.suspended.as_ref());
                     start = run::Start {
                         pipeline: at,
-                        status: status.map(|s| s.status.clone()).unwrap_or_default(),
+                        status: suspended.status_before.clone(),
+                        seen: Some(suspended.status.clone()),
                     };
-                    carried = kept;
+                    carried = carry.groups;
                 }
-                Err(why) => {
+                Some(why) => {
                     tracing::warn!(request = %key, "cannot resume at pipeline {:?} ({why}); running from the first", names[at]);
                 }
             }
@@ -699,13 +701,12 @@ impl Runner<'_> {
         };
         if finished.suspended.is_some() {
             let after = &names[(first + finished.outputs.len()).min(names.len())..];
-            match branch.carry(key, placements, |p| after.contains(&p)) {
-                Ok(kept) => carried.extend(kept),
-                // What is not on the branch cannot be kept; what is, is.
-                Err(why) => {
-                    tracing::warn!(request = %key, "the later pipelines' outputs are not all kept: {why}")
-                }
+            let carry = branch.carry(key, placements, |p| after.contains(&p));
+            // What is not on the branch cannot be kept; what is, is.
+            for why in &carry.missing {
+                tracing::warn!(request = %key, "a later pipeline's output is not kept: {why}");
             }
+            carried.extend(carry.groups);
         }
         Outcome::Ran(Box::new(render::Ran { finished, carried }))
     }

@@ -69,8 +69,13 @@ pub struct Workflow<'a> {
 pub struct Start {
     /// The index of the first pipeline to run.
     pub pipeline: usize,
-    /// The status the pipelines before it wrote, which it reads in `object.yaml`.
+    /// The status the pipelines before it wrote: what the run's status builds on, so
+    /// that a resumed run ends with the status a run from the first pipeline gives.
     pub status: Map<String, Value>,
+    /// The status its `object.yaml` shows, when not `status`: a resumed pipeline sees
+    /// the status as it was when it suspended, its own keys included, as Kratix shows
+    /// the object's stored status.
+    pub seen: Option<Map<String, Value>>,
 }
 
 /// A workflow that ran to its end, or until a pipeline's `workflow-control.yaml`
@@ -93,6 +98,8 @@ pub struct Suspension {
     pub pipeline: String,
     /// What it asked.
     pub control: WorkflowControl,
+    /// The status the pipelines before it wrote: where a resumed run starts from.
+    pub status_before: Map<String, Value>,
 }
 
 /// Why a workflow stopped before its last pipeline: the run's own error, kept typed,
@@ -128,13 +135,14 @@ impl Workflow<'_> {
     ) -> Result<Finished, Stopped> {
         let span = tracing::info_span!("workflow", object = %self.subject, workflow = %self.kind.0, action = %self.kind.1);
         let _entered = span.enter();
+        let mut seen = start.seen.unwrap_or_else(|| start.status.clone());
         let mut finished = Finished {
             outputs: Vec::new(),
             status: start.status,
             suspended: None,
         };
         for pipeline in self.pipelines().iter().skip(start.pipeline) {
-            let object_yaml = object_for(self.object_yaml, &finished.status);
+            let object_yaml = object_for(self.object_yaml, &seen);
             let job = Job {
                 promise: self.promise,
                 pipeline,
@@ -157,7 +165,9 @@ impl Workflow<'_> {
                 }
             };
             tracing::debug!(pipeline = %pipeline.name, files = output.files.len(), "pipeline succeeded");
+            let status_before = finished.status.clone();
             merge_status(&mut finished.status, &output.metadata.status);
+            merge_status(&mut seen, &output.metadata.status);
             let control = output.metadata.control.take();
             finished.outputs.push((pipeline.name.clone(), output));
             if let Some(control) = control {
@@ -165,6 +175,7 @@ impl Workflow<'_> {
                 finished.suspended = Some(Box::new(Suspension {
                     pipeline: pipeline.name.clone(),
                     control,
+                    status_before,
                 }));
                 break;
             }

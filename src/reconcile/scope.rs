@@ -182,6 +182,7 @@ mod tests {
                 state: "placed".into(),
                 reason: None,
                 files: vec![],
+                selectors: Default::default(),
             }],
             outputs: vec![],
             suspended: None,

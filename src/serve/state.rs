@@ -73,7 +73,10 @@ mod tests {
             )]),
         };
         let text = String::from_utf8(state.render()).unwrap();
-        assert!(text.contains("fullPass: \"2027-01-15T08:00:00Z\""), "{text}");
+        assert!(
+            text.contains("fullPass: \"2027-01-15T08:00:00Z\""),
+            "{text}"
+        );
         assert_eq!(DaemonState::parse(text.as_bytes()).unwrap(), state);
         assert_eq!(DaemonState::parse(b"{}\n").unwrap(), DaemonState::default());
         let err = DaemonState::parse(b"fullpass: x\n").unwrap_err();

@@ -4,6 +4,8 @@
 //! pipeline wrote to `status.yaml`, then promised's own record under `promised`. Nothing
 //! in it depends on the clock, so a rerun that changes nothing writes the same bytes.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
@@ -107,6 +109,10 @@ pub struct SuspendedRef {
     /// shows only once a request is Ready).
     #[serde(skip)]
     pub status: Map<String, Value>,
+    /// The status the pipelines before it wrote, `message` included: where the resumed
+    /// run's status starts, so that it ends as a run from the first pipeline would.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub status_before: Map<String, Value>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -177,6 +183,10 @@ pub struct PlacementRef {
     /// without running them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<String>,
+    /// The group's selectors (its own and the Promise's), recorded with `files`: a
+    /// group kept from an earlier run is checked against them again.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub selectors: BTreeMap<String, String>,
 }
 
 impl PlacementRef {
@@ -422,6 +432,7 @@ mod tests {
                     state: "placed".into(),
                     reason: None,
                     files: vec![],
+                    selectors: BTreeMap::new(),
                 }],
                 outputs: vec![],
                 suspended: None,
@@ -439,6 +450,7 @@ mod tests {
             attempts: 0,
             promise: "p1".into(),
             status: Map::new(),
+            status_before: Map::new(),
         });
         let theirs = json!({
             "message": "theirs",

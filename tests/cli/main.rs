@@ -20,6 +20,7 @@ mod plan;
 mod podman;
 mod reconcile;
 mod restart;
+mod resume_hostile;
 mod scheduling;
 mod secrets;
 mod serve;

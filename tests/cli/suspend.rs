@@ -8,8 +8,22 @@ use crate::support::{TestRepo, request};
 /// The `app` Promise whose resource configure workflow is `steps` (name, script), each
 /// pipeline logging its name first; with request `a` and the one destination `dev`.
 fn steps_repo(log: &std::path::Path, steps: &[(&str, &str)]) -> TestRepo {
+    steps_on(log, steps, &["dev"])
+}
+
+/// As [`steps_repo`], with those of the destinations `dev` and `prod` (labelled `env`)
+/// that `destinations` names.
+pub(crate) fn steps_on(
+    log: &std::path::Path,
+    steps: &[(&str, &str)],
+    destinations: &[&str],
+) -> TestRepo {
     let repo = repo();
-    repo.remove("destinations/prod.yaml");
+    for name in ["dev", "prod"] {
+        if !destinations.contains(&name) {
+            repo.remove(&format!("destinations/{name}.yaml"));
+        }
+    }
     let pipelines: Vec<String> = steps
         .iter()
         .map(|(name, script)| pipeline(name, &format!("{}\n{script}", log_line(log, name))))

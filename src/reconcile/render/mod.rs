@@ -373,7 +373,11 @@ fn suspended(
     path: &str,
     promise_blob: String,
 ) -> Result<(String, SuspendedRef), String> {
-    let Suspension { pipeline, control } = suspension;
+    let Suspension {
+        pipeline,
+        control,
+        status_before,
+    } = suspension;
     let retrying = control.retry_after.is_some();
     let earlier = before
         .and_then(|b| b.suspended.as_ref())
@@ -420,6 +424,7 @@ fn suspended(
         attempts,
         promise: promise_blob,
         status: Map::new(),
+        status_before,
     };
     Ok((message, record))
 }
@@ -524,11 +529,34 @@ fn place_outputs(
         pending: Vec::new(),
     };
     for Carried { placement, files } in carried {
-        let destination = placement.destination.clone();
-        let destination = destination.expect("only placed groups are carried");
-        let unit = placed.by_destination.entry(destination).or_default();
+        // Placed again, on the destination it has: whether that still matches its
+        // selectors is said as a run from the first pipeline would say it.
+        let destination = placement.destination.as_deref();
+        let id = match placement.group.split_once('/') {
+            Some((pipeline, dir)) => GroupId {
+                pipeline: pipeline.into(),
+                directory: Some(dir.into()),
+            },
+            None => GroupId {
+                pipeline: placement.group.clone(),
+                directory: None,
+            },
+        };
+        let again = place(
+            &platform.destinations,
+            key,
+            &id,
+            &placement.selectors,
+            destination,
+        );
+        let mut placement = placement.clone();
+        let (Placement::Placed(d) | Placement::Misplaced(d)) = &again else {
+            unreachable!("a carried group's destination is loaded: it is kept")
+        };
+        (placement.state, placement.reason) = placement_state(&again);
+        let unit = placed.by_destination.entry(d.clone()).or_default();
         unit.extend(files.iter().map(|(p, b)| (p.clone(), b.clone())));
-        placed.placements.push(placement.clone());
+        placed.placements.push(placement);
     }
     // Which pipeline wrote which file matters only when not every pipeline runs.
     let record_files = promise.workflows.resource.configure.len() > 1;
@@ -553,21 +581,14 @@ fn place_outputs(
                 &group.selectors,
                 previous,
             );
-            let (destination, state, reason) = match &placement {
-                Placement::Placed(d) => (Some(d.clone()), "placed", None),
-                Placement::Misplaced(d) => (
-                    Some(d.clone()),
-                    "misplaced",
-                    Some(format!(
-                        "destination {d:?} no longer matches the selectors; the output stays \
-                         there (delete the status file to place it anew)"
-                    )),
-                ),
+            let destination = match &placement {
+                Placement::Placed(d) | Placement::Misplaced(d) => Some(d.clone()),
                 Placement::Pending(why) => {
                     placed.pending.push(format!("{group_name}: {why}"));
-                    (None, "pending", Some(why.clone()))
+                    None
                 }
             };
+            let (state, reason) = placement_state(&placement);
             if let Some(d) = &destination {
                 let files = placed.by_destination.entry(d.clone()).or_default();
                 files.extend(
@@ -577,18 +598,20 @@ fn place_outputs(
                         .map(|(p, b)| ((*p).clone(), (*b).clone())),
                 );
             }
-            let files = match (record_files, &placement) {
-                (true, Placement::Placed(_) | Placement::Misplaced(_)) => {
-                    group.files.iter().map(|(p, _)| (*p).clone()).collect()
-                }
-                _ => Vec::new(),
+            let (files, selectors) = match (record_files, &placement) {
+                (true, Placement::Placed(_) | Placement::Misplaced(_)) => (
+                    group.files.iter().map(|(p, _)| (*p).clone()).collect(),
+                    group.selectors.clone(),
+                ),
+                _ => Default::default(),
             };
             placed.placements.push(PlacementRef {
                 group: group_name,
                 destination,
-                state: state.into(),
+                state,
                 reason,
                 files,
+                selectors,
             });
         }
     }
@@ -598,6 +621,21 @@ fn place_outputs(
     };
     placed.placements.sort_by_key(order);
     Ok(placed)
+}
+
+/// The `state` and `reason` a placement record says for `placement`.
+fn placement_state(placement: &Placement) -> (String, Option<String>) {
+    match placement {
+        Placement::Placed(_) => ("placed".into(), None),
+        Placement::Misplaced(d) => (
+            "misplaced".into(),
+            Some(format!(
+                "destination {d:?} no longer matches the selectors; the output stays there \
+                 (delete the status file to place it anew)"
+            )),
+        ),
+        Placement::Pending(why) => ("pending".into(), Some(why.clone())),
+    }
 }
 
 /// Splits a pipeline's output into its directory groups and the rest; groups with no
@@ -860,6 +898,7 @@ spec:
                 state: "placed".into(),
                 reason: None,
                 files: vec![file.into()],
+                selectors: [("env".to_string(), "prod".to_string())].into(),
             },
             files: [(file.to_string(), b"kept".to_vec())].into(),
         };
@@ -878,6 +917,7 @@ spec:
                             retry_after: None,
                             max_attempts: None,
                         },
+                        status_before: Map::new(),
                     })),
                 },
                 carried: vec![carried],
