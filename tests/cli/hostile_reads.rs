@@ -88,17 +88,21 @@ fn an_output_past_the_byte_limit_fails_its_request_naming_the_limit_and_the_flag
 
 /// A script for request `a` that leaves a process in a session of its own (so the kill
 /// of the run's process group misses it), which writes `late.yaml` into a's output
-/// folder once b's run has started; b's run waits until it has tried. So the late write
-/// lands while b runs, every time.
+/// folder once b's run has started; b's run waits until it has tried. a's run waits
+/// until the process has left its group (else the kill at the end of a's run can reach
+/// it before `setsid` does, on a loaded machine). So the late write lands while b runs,
+/// every time.
 fn escaping_script(marks: &Path) -> String {
     let started = marks.join("b-started");
     let tried = marks.join("late-write-tried");
-    let (started, tried) = (started.display(), tried.display());
+    let escaped = marks.join("escaped");
+    let (started, tried, escaped) = (started.display(), tried.display(), escaped.display());
     format!(
         r#"if [ "$KRATIX_OBJECT_NAME" = a ]; then
-  setsid sh -c 'i=0; while [ ! -e "$1" ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done
+  setsid sh -c 'touch "$3"; i=0; while [ ! -e "$1" ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done
     printf "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: late}}\n" > "$0/late.yaml"
-    touch "$2"' "$KRATIX_OUTPUT" '{started}' '{tried}' > /dev/null 2>&1 < /dev/null &
+    touch "$2"' "$KRATIX_OUTPUT" '{started}' '{tried}' '{escaped}' > /dev/null 2>&1 < /dev/null &
+  i=0; while [ ! -e '{escaped}' ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done
 fi
 if [ "$KRATIX_OBJECT_NAME" = b ]; then
   touch '{started}'
