@@ -39,6 +39,8 @@ pub struct AppState {
     pub wake: Arc<Notify>,
     /// The webhook's shared secret; without one the webhook is off.
     pub secret: Option<Arc<str>>,
+    /// The input branch: a push event for another branch wakes nothing.
+    pub branch: Arc<str>,
     /// Keeps refused webhook calls from flooding the log.
     refusals: Arc<Mutex<LogLimit>>,
 }
@@ -50,12 +52,14 @@ impl AppState {
         ready: Arc<AtomicBool>,
         wake: Arc<Notify>,
         secret: Option<Arc<str>>,
+        branch: Arc<str>,
     ) -> Self {
         AppState {
             metrics,
             ready,
             wake,
             secret,
+            branch,
             refusals: Arc::new(Mutex::new(LogLimit::new(REFUSAL_LOG_INTERVAL))),
         }
     }
@@ -134,9 +138,31 @@ async fn hook(
         state.log_refusal("missing or wrong signature");
         return (StatusCode::UNAUTHORIZED, "bad signature\n");
     }
+    if let Some(other) = pushed_elsewhere(&body, &state.branch) {
+        tracing::debug!(reference = %other, "webhook: a push to a branch not followed");
+        return (
+            StatusCode::ACCEPTED,
+            "ignored: a push to a branch the daemon does not follow\n",
+        );
+    }
     tracing::info!("webhook: syncing now");
     state.wake.notify_one();
     (StatusCode::ACCEPTED, "sync scheduled\n")
+}
+
+/// The ref a push event names, when it is a branch other than `branch`. GitHub, GitLab,
+/// Gitea and Forgejo all name it in a top-level `ref` of their push payloads; any other
+/// call (a ping, a payload without `ref`, a tag) wakes the daemon, which then finds
+/// whether anything changed.
+fn pushed_elsewhere(body: &[u8], branch: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Push {
+        #[serde(rename = "ref")]
+        reference: String,
+    }
+    let push: Push = serde_json::from_slice(body).ok()?;
+    let pushed = push.reference.strip_prefix("refs/heads/")?;
+    (pushed != branch).then_some(push.reference)
 }
 
 /// Checks a webhook call: GitHub's `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the
@@ -175,6 +201,25 @@ mod tests {
         let mut mac = Hmac::<Sha256>::new_from_slice(secret).unwrap();
         mac.update(body);
         format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    }
+
+    #[test]
+    fn a_push_to_another_branch_is_ignored_and_anything_else_wakes() {
+        let push = |reference: &str| format!(r#"{{"ref":"{reference}","after":"0a"}}"#);
+        assert_eq!(
+            pushed_elsewhere(push("refs/heads/feature").as_bytes(), "main").as_deref(),
+            Some("refs/heads/feature")
+        );
+        assert_eq!(
+            pushed_elsewhere(push("refs/heads/main").as_bytes(), "main"),
+            None
+        );
+        assert_eq!(
+            pushed_elsewhere(push("refs/tags/v1").as_bytes(), "main"),
+            None
+        );
+        assert_eq!(pushed_elsewhere(br#"{"zen":"ping"}"#, "main"), None);
+        assert_eq!(pushed_elsewhere(b"not json", "main"), None);
     }
 
     #[test]

@@ -107,6 +107,7 @@ pub async fn serve(mut config: ServeConfig, executor: Box<dyn Executor>) -> anyh
             ready.clone(),
             wake.clone(),
             config.webhook_secret.as_deref().map(Arc::from),
+            Arc::from(config.branch.as_str()),
         );
         tokio::spawn(connections::serve(
             listener,

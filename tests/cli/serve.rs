@@ -184,16 +184,32 @@ fn the_webhook_triggers_a_pass_and_refuses_a_bad_signature() {
         "a refused call syncs nothing"
     );
 
-    let mut mac = Hmac::<Sha256>::new_from_slice(b"s3cret").unwrap();
-    mac.update(body);
-    let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
-    let (status, _) = http(
-        &serve.addr,
-        "POST",
-        "/hooks/git",
-        &[("X-Hub-Signature-256", &signature)],
-        body,
+    let signed = |body: &[u8]| {
+        let mut mac = Hmac::<Sha256>::new_from_slice(b"s3cret").unwrap();
+        mac.update(body);
+        let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+        http(
+            &serve.addr,
+            "POST",
+            "/hooks/git",
+            &[("X-Hub-Signature-256", &signature)],
+            body,
+        )
+    };
+    let (status, text) = signed(br#"{"ref":"refs/heads/feature"}"#);
+    assert_eq!(
+        (status, text.as_str()),
+        (
+            202,
+            "ignored: a push to a branch the daemon does not follow\n"
+        )
     );
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        !platform.remote_has("main", &status_path("b")),
+        "a push to another branch syncs nothing"
+    );
+    let (status, _) = signed(body);
     assert_eq!(status, 202);
     wait_for(LIMIT, "b's status after the webhook", || {
         platform.remote_has("main", &status_path("b"))
