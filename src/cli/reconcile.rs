@@ -185,6 +185,7 @@ fn print_report(report: &PassReport, out: &mut dyn Write) -> std::io::Result<()>
             Some(Phase::Waiting) => "waiting",
             Some(Phase::Suspended) => "suspended",
             Some(Phase::DeleteFailed) => "failed",
+            Some(Phase::Paused) => "paused",
             None => "skipped",
         };
         let mut lines = request.message.lines();

@@ -40,6 +40,9 @@ pub struct Promise {
     pub version: Option<String>,
     /// `spec.requiredPromises`: Promises that must be available before this one is.
     pub required_promises: Vec<RequiredPromise>,
+    /// Whether it carries Kratix's `kratix.io/paused: "true"` label: none of its
+    /// workflows runs, nor any of its requests', until the label goes.
+    pub paused: bool,
     /// `spec.workflows` (the seed's `xaasRequestPipeline` is the resource configure
     /// workflow's one chained pipeline).
     pub workflows: Workflows,
@@ -65,6 +68,9 @@ pub struct RequiredPromise {
 
 /// The label that gives a Promise's version.
 pub const VERSION_LABEL: &str = "kratix.io/promise-version";
+
+/// The label that pauses a Promise or a request, as in Kratix.
+pub const PAUSED_LABEL: &str = "kratix.io/paused";
 
 /// The annotation Kratix reads a Promise's rerun interval from.
 pub const INTERVAL_ANNOTATION: &str = "kratix.io/reconciliation-interval";
@@ -149,10 +155,9 @@ impl Promise {
             let text = super::unknown_field(field, "a Promise's spec", &SPEC_FIELDS);
             format!("spec.{text}")
         }));
-        let version = doc.metadata.labels.as_ref();
-        let version = version
-            .and_then(|labels| labels.get(VERSION_LABEL))
-            .cloned();
+        let label = |name: &str| doc.metadata.labels.as_ref()?.get(name).cloned();
+        let version = label(VERSION_LABEL);
+        let paused = label(PAUSED_LABEL).as_deref() == Some("true");
         Ok(Promise {
             name,
             annotations,
@@ -160,6 +165,7 @@ impl Promise {
             blob: String::new(),
             source: text.as_bytes().to_vec(),
             version,
+            paused,
             required_promises: spec.required_promises,
             api,
             destination_selectors: selectors_from_kratix(&spec.destination_selectors),

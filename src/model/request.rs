@@ -97,6 +97,9 @@ pub struct RequestDoc {
     pub api_version: String,
     /// `kind`.
     pub kind: String,
+    /// Whether it carries Kratix's `kratix.io/paused: "true"` label: no pipeline runs
+    /// for it until the label goes.
+    pub paused: bool,
 }
 
 impl RequestFile {
@@ -293,6 +296,9 @@ fn fallback_key(path: &str, promise: &str) -> RequestKey {
     }
 }
 
+/// Where a document's `kratix.io/paused` label is (`/` in a key is `~1` in a pointer).
+const PAUSED_POINTER: &str = "/metadata/labels/kratix.io~1paused";
+
 /// Why a document without `metadata.name` does not run.
 const NO_NAME: &str = "metadata.name: a request needs a name";
 
@@ -309,7 +315,13 @@ fn read_document(value: &Value) -> (Names, Result<RequestDoc, String>) {
         return (names, Err("apiVersion and kind are required".to_string()));
     };
     let (api_version, kind) = (api_version.to_string(), kind.to_string());
-    (names, Ok(RequestDoc { api_version, kind }))
+    let paused = text(PAUSED_POINTER) == Some("true");
+    let doc = RequestDoc {
+        api_version,
+        kind,
+        paused,
+    };
+    (names, Ok(doc))
 }
 
 /// `requests/<promise>/...` gives `<promise>`.

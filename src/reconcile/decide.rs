@@ -34,6 +34,10 @@ pub enum PromiseDecision {
     /// Its file is gone while request files of it remain: everything stays, and the
     /// pass says so.
     Hold(String),
+    /// It carries `kratix.io/paused: "true"`: none of its workflows runs, nor any of its
+    /// requests'; its outputs stay and its status says so (Kratix's
+    /// `PausedReconciliation`).
+    Pause(String),
 }
 
 /// What a pass does with one request.
@@ -56,6 +60,9 @@ pub enum RequestDecision {
     Delete,
     /// Its file is gone: remove its outputs and status.
     Remove,
+    /// It or its Promise carries `kratix.io/paused: "true"`: no pipeline runs, its
+    /// outputs stay, and its status says why.
+    Pause(String),
 }
 
 /// Decides each Promise's fate: the loaded ones, and those whose status file remains
@@ -69,6 +76,7 @@ pub fn promises(
     let mut decisions = BTreeMap::new();
     for (name, promise) in &platform.promises {
         let decision = match waiting.get(name) {
+            _ if promise.paused => PromiseDecision::Pause(PAUSED.into()),
             Some(why) => PromiseDecision::Wait(why.clone()),
             None if promise.workflows.promise.configure.is_empty() => PromiseDecision::Static,
             None if reruns(scope, promise, records.get(name)) => PromiseDecision::Configure,
@@ -106,6 +114,9 @@ pub fn promises(
     }
     decisions
 }
+
+/// Why a paused Promise does nothing.
+const PAUSED: &str = "paused: the Promise carries the label kratix.io/paused: \"true\"";
 
 /// Whether a Promise with a configure workflow runs it in this pass.
 fn reruns(scope: &Scope, promise: &Promise, record: Option<&PromiseRecord>) -> bool {
@@ -160,6 +171,9 @@ fn unmet_requirements(
                                 crate::model::VERSION_LABEL
                             ));
                         }
+                    }
+                    if found.paused {
+                        return Some(format!("Promise {wanted:?} is paused"));
                     }
                     (waiting.contains_key(wanted) || failed(wanted, found))
                         .then(|| format!("Promise {wanted:?} is not available"))
@@ -219,7 +233,7 @@ pub fn availability(
     promise: &str,
 ) -> Result<(), String> {
     match decisions.get(promise) {
-        Some(PromiseDecision::Wait(why)) => Err(why.clone()),
+        Some(PromiseDecision::Wait(why) | PromiseDecision::Pause(why)) => Err(why.clone()),
         // Said as its status records it, as a pass that keeps it reads it back.
         Some(PromiseDecision::Configure) => match ran.get(promise) {
             Some(Err(why)) => Err(why.clone()),
@@ -248,6 +262,16 @@ pub fn present_request(
         return RequestDecision::Keep;
     }
     let promise = request.key.promise.as_str();
+    if platform.promises.get(promise).is_some_and(|p| p.paused) {
+        return RequestDecision::Pause(format!(
+            "paused: its Promise {promise:?} carries the label kratix.io/paused: \"true\""
+        ));
+    }
+    if request.document.as_ref().is_ok_and(|d| d.paused) {
+        return RequestDecision::Pause(
+            "paused: the request carries the label kratix.io/paused: \"true\"".into(),
+        );
+    }
     match available(promise) {
         Err(why) if platform.promises.contains_key(promise) => {
             RequestDecision::Wait(format!("Promise {promise:?} is not available: {why}"))
@@ -284,6 +308,7 @@ pub fn gone_requests<'r, 'p>(
     records: &'r BTreeMap<RequestKey, Record>,
     present: &BTreeSet<&RequestKey>,
     promise_of: impl Fn(&str) -> Option<&'p Promise>,
+    present_promise: impl Fn(&str) -> bool,
     unknown: impl Fn(&str) -> bool,
 ) -> Vec<(&'r RequestKey, RequestDecision)> {
     let gone = records.keys().filter(|key| !present.contains(key));
@@ -297,6 +322,9 @@ pub fn gone_requests<'r, 'p>(
             && record.outputs.is_empty()
             && record.placements.is_empty();
         let decision = match promise_of(name) {
+            // As Kratix holds the deletion of a paused Promise's request. (A Promise whose
+            // own file is gone is not paused: its removal was asked for.)
+            Some(p) if p.paused && present_promise(name) => RequestDecision::Keep,
             Some(p) if !p.workflows.resource.delete.is_empty() && !never_admitted => {
                 RequestDecision::Delete
             }

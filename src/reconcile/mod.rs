@@ -193,13 +193,15 @@ pub fn reconcile(
     let available =
         |promise: &str| decide::availability(&promise_decisions, &promise_records, &ran, promise);
     let mut selected: Vec<(&RequestFile, Option<usize>)> = Vec::new();
-    let mut waiting: Vec<(&RequestFile, String)> = Vec::new();
+    // Requests that do not run: they wait for their Promise, or are paused.
+    let mut waiting: Vec<(&RequestFile, Outcome)> = Vec::new();
     let mut unselected: Vec<&RequestFile> = Vec::new();
     for request in &platform.requests {
         let record = previous.get(&request.key);
         match decide::present_request(&platform, scope, request, record, available) {
             RequestDecision::Configure { resume } => selected.push((request, resume)),
-            RequestDecision::Wait(why) => waiting.push((request, why)),
+            RequestDecision::Wait(why) => waiting.push((request, Outcome::Waiting(why))),
+            RequestDecision::Pause(why) => waiting.push((request, Outcome::Paused(why))),
             _ => unselected.push(request),
         }
     }
@@ -213,6 +215,7 @@ pub fn reconcile(
                 .get(name)
                 .or_else(|| removed.promises.get(name))
         },
+        |name| platform.promises.contains_key(name),
         |name| platform.promises_incomplete || promise_records.contains_key(name),
     );
     let kept_gone: Vec<RequestKey> = gone
@@ -279,8 +282,8 @@ pub fn reconcile(
     for request in unselected {
         renderer.add(request, Outcome::Unchanged);
     }
-    for (request, why) in waiting {
-        renderer.add(request, Outcome::Waiting(why));
+    for (request, outcome) in waiting {
+        renderer.add(request, outcome);
     }
     let mut pipelines_run = 0;
     let mut spilled = Ok(());
@@ -357,6 +360,7 @@ pub fn reconcile(
             PromiseDecision::Static => PromiseOutcome::Static,
             PromiseDecision::Keep => PromiseOutcome::Kept,
             PromiseDecision::Wait(why) => PromiseOutcome::Waiting(why.clone()),
+            PromiseDecision::Pause(why) => PromiseOutcome::Paused(why.clone()),
             PromiseDecision::Hold(why) => {
                 let path = before.map_or("promises/", |b| b.promise.path.as_str());
                 held.push(LoadError::new(path, why.clone()));

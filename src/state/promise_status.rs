@@ -30,6 +30,8 @@ pub enum Unavailable {
     Suspended,
     /// Its file was removed (or does not read) while requests of it remain.
     Removed,
+    /// It carries `kratix.io/paused: "true"`.
+    Paused,
 }
 
 /// What promised records about a Promise.
@@ -107,6 +109,12 @@ impl PromiseStatus {
                 Some(Unavailable::Requirements | Unavailable::Removed) => {
                     condition("ConfigureWorkflowCompleted", false, "NotRun", "")
                 }
+                Some(Unavailable::Paused) => condition(
+                    "ConfigureWorkflowCompleted",
+                    false,
+                    "PausedReconciliation",
+                    message,
+                ),
             });
         }
         conditions.push(match self.unavailable {

@@ -35,6 +35,9 @@ pub enum Phase {
     /// Its file was removed and its delete workflow failed: its outputs and status stay
     /// until the workflow succeeds on a later pass.
     DeleteFailed,
+    /// It or its Promise carries `kratix.io/paused: "true"`: no pipeline runs, and its
+    /// outputs stay, until the label goes (Kratix's `PausedReconciliation`).
+    Paused,
 }
 
 impl Phase {
@@ -43,7 +46,7 @@ impl Phase {
     pub fn is_settled(self) -> bool {
         matches!(
             self,
-            Phase::Ready | Phase::Pending | Phase::Waiting | Phase::Suspended
+            Phase::Ready | Phase::Pending | Phase::Waiting | Phase::Suspended | Phase::Paused
         )
     }
 }
@@ -58,6 +61,7 @@ impl std::fmt::Display for Phase {
             Phase::Waiting => "Waiting",
             Phase::Suspended => "Suspended",
             Phase::DeleteFailed => "DeleteFailed",
+            Phase::Paused => "Paused",
         })
     }
 }
@@ -283,6 +287,13 @@ impl RequestStatus {
                 "DeleteWorkflowFailed",
                 &self.message,
             ),
+            // Kratix's condition for a paused object: neither true nor false.
+            Phase::Paused => json!({
+                "type": "Reconciled",
+                "status": "Unknown",
+                "reason": "PausedReconciliation",
+                "message": self.message,
+            }),
         };
         let mut conditions = vec![workflow];
         if matches!(record.phase, Phase::Ready | Phase::Pending) {

@@ -16,6 +16,7 @@ mod kubernetes;
 mod lifecycle;
 mod lifecycle_hostile;
 mod multidoc;
+mod paused;
 mod plan;
 mod podman;
 mod reconcile;

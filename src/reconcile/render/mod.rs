@@ -33,6 +33,8 @@ pub enum Outcome {
     Invalid(String),
     /// Its Promise is not available. Earlier outputs stay.
     Waiting(String),
+    /// It or its Promise is paused (`kratix.io/paused`). Earlier outputs stay.
+    Paused(String),
     /// Left entirely as it is, status included, because its inputs could not be read.
     Unreconciled(String),
     /// Not in this pass's scope: left as it is, and not reported.
@@ -254,6 +256,7 @@ fn render_request(
         }
         Outcome::Invalid(message) => Err((Phase::Invalid, message)),
         Outcome::Waiting(message) => Err((Phase::Waiting, message)),
+        Outcome::Paused(message) => Err((Phase::Paused, message)),
         Outcome::Failed(stopped) => Err((Phase::Failed, stopped.message)),
         Outcome::Ran(ran) => {
             let promise = promise.expect("a request only runs when its Promise is loaded");

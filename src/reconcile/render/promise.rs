@@ -29,6 +29,8 @@ pub enum PromiseOutcome {
     Suspended(Box<Suspension>),
     /// A Promise it requires is not available: earlier outputs stay.
     Waiting(String),
+    /// It is paused (`kratix.io/paused`): earlier outputs stay.
+    Paused(String),
     /// Left as the last pass wrote it.
     Kept,
     /// Its file is gone (or does not read) but it cannot go yet: its outputs stay, and
@@ -50,7 +52,7 @@ impl PromiseOutcome {
             PromiseOutcome::Ran(results) => clash(promise, results),
             PromiseOutcome::Failed(stopped) => Some(stopped.message.clone()),
             PromiseOutcome::Suspended(suspension) => Some(suspended_reason(suspension)),
-            PromiseOutcome::Waiting(why) => Some(why.clone()),
+            PromiseOutcome::Waiting(why) | PromiseOutcome::Paused(why) => Some(why.clone()),
             _ => None,
         }
     }
@@ -179,6 +181,7 @@ pub(super) fn render_promise(
             Err((suspended_reason(&suspension), Unavailable::Suspended))
         }
         PromiseOutcome::Waiting(why) => Err((why, Unavailable::Requirements)),
+        PromiseOutcome::Paused(why) => Err((why, Unavailable::Paused)),
         PromiseOutcome::Held(why) => Err((why, Unavailable::Removed)),
         PromiseOutcome::DeleteFailed(why) => Err((
             format!("delete workflow failed: {why}"),
