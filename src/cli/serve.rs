@@ -12,7 +12,7 @@ use super::executor_args::ExecutorArgs;
 use super::output_limit_args::OutputLimitArgs;
 use crate::reconcile::Options;
 use crate::serve::timing::{Backoff, DEFAULT_SCHEDULE, Schedule};
-use crate::serve::{HttpLimits, ServeConfig, serve};
+use crate::serve::{HttpLimits, MIN_TOKEN_BYTES, ServeConfig, serve};
 
 /// Arguments of `promised serve`.
 #[derive(Debug, clap::Args)]
@@ -46,6 +46,10 @@ pub struct ServeArgs {
     /// X-Gitlab-Token). Without it, POST /hooks/git is off.
     #[arg(long, env = "PROMISED_WEBHOOK_SECRET", hide_env_values = true)]
     pub webhook_secret: Option<String>,
+    /// A file whose first line is the bearer token of POST /reconcile (at least 16
+    /// bytes); or set PROMISED_RECONCILE_TOKEN. Without either, POST /reconcile is off.
+    #[arg(long)]
+    pub reconcile_token_file: Option<PathBuf>,
     /// Close an HTTP connection that has not sent a request's headers within this time.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     pub http_header_timeout: Duration,
@@ -104,6 +108,7 @@ pub fn run(args: ServeArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         args.http_request_timeout,
         args.http_max_connections
     );
+    let reconcile_token = reconcile_token(args.reconcile_token_file.as_deref())?;
     let defaults = Options::default();
     let config = ServeConfig {
         remote: args.remote,
@@ -115,6 +120,7 @@ pub fn run(args: ServeArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         output_branch: args.output_branch,
         listen: args.listen,
         webhook_secret: args.webhook_secret,
+        reconcile_token,
         http_limits: HttpLimits {
             header_timeout: args.http_header_timeout,
             request_timeout: args.http_request_timeout,
@@ -142,4 +148,32 @@ pub fn run(args: ServeArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         .context("cannot start the async runtime")?;
     runtime.block_on(serve(config, Box::new(args.executors.executors())))?;
     Ok(EXIT_OK)
+}
+
+/// The bearer token of `POST /reconcile`: the first line of `file`, else
+/// `PROMISED_RECONCILE_TOKEN` (an environment variable, not a flag, so that it is not
+/// in the process list); refused when shorter than [`MIN_TOKEN_BYTES`].
+fn reconcile_token(file: Option<&std::path::Path>) -> anyhow::Result<Option<String>> {
+    let (token, from) = match file {
+        Some(path) => {
+            let text = fs_err::read_to_string(path)?;
+            let line = text.lines().next().unwrap_or_default().trim().to_string();
+            (
+                Some(line),
+                format!("--reconcile-token-file {}", path.display()),
+            )
+        }
+        None => (
+            std::env::var("PROMISED_RECONCILE_TOKEN").ok(),
+            "PROMISED_RECONCILE_TOKEN".to_string(),
+        ),
+    };
+    if let Some(token) = &token {
+        anyhow::ensure!(
+            token.len() >= MIN_TOKEN_BYTES,
+            "{from}: the token has {} bytes; give at least {MIN_TOKEN_BYTES}",
+            token.len()
+        );
+    }
+    Ok(token)
 }

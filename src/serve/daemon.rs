@@ -150,6 +150,11 @@ impl Daemon {
         }
     }
 
+    /// Adds work for the next sync: a rerun asked for over HTTP.
+    pub fn select(&mut self, scope: Scope) {
+        self.pending.extend(scope);
+    }
+
     /// Selects what is due at `now` for the next sync: the scheduled full pass, and
     /// the Promises whose interval came. Before the first sync nothing is known yet:
     /// that sync decides from the saved state.

@@ -18,6 +18,7 @@ use tokio::sync::Notify;
 
 use super::log_limit::LogLimit;
 use super::metrics::Metrics;
+use crate::reconcile::Scope;
 
 /// The largest webhook body read. GitHub caps push payloads at 25 MB but sends far less
 /// for a push; the webhook only needs the body to check its signature. A larger body is
@@ -28,6 +29,17 @@ pub const WEBHOOK_BODY_LIMIT: usize = 2 * 1024 * 1024;
 /// At most one warning per this interval for refused webhook calls.
 const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
+/// Who may call the endpoints that act, and on what.
+#[derive(Debug, Clone, Default)]
+pub struct Access {
+    /// The webhook's shared secret; without one the webhook is off.
+    pub webhook_secret: Option<String>,
+    /// The input branch: a push event for another branch wakes nothing.
+    pub branch: String,
+    /// The bearer token of `POST /reconcile`; without one that endpoint is off.
+    pub reconcile_token: Option<String>,
+}
+
 /// What the handlers share with the daemon.
 #[derive(Clone)]
 pub struct AppState {
@@ -37,10 +49,10 @@ pub struct AppState {
     pub ready: Arc<AtomicBool>,
     /// Wakes the daemon for a sync.
     pub wake: Arc<Notify>,
-    /// The webhook's shared secret; without one the webhook is off.
-    pub secret: Option<Arc<str>>,
-    /// The input branch: a push event for another branch wakes nothing.
-    pub branch: Arc<str>,
+    /// Who may call what, and which branch the webhook follows.
+    pub access: Arc<Access>,
+    /// Reruns asked for through `POST /reconcile`, for the next sync to take.
+    pub requested: Arc<Mutex<Scope>>,
     /// Keeps refused webhook calls from flooding the log.
     refusals: Arc<Mutex<LogLimit>>,
 }
@@ -51,21 +63,21 @@ impl AppState {
         metrics: Arc<Metrics>,
         ready: Arc<AtomicBool>,
         wake: Arc<Notify>,
-        secret: Option<Arc<str>>,
-        branch: Arc<str>,
+        requested: Arc<Mutex<Scope>>,
+        access: Access,
     ) -> Self {
         AppState {
             metrics,
             ready,
             wake,
-            secret,
-            branch,
+            access: Arc::new(access),
+            requested,
             refusals: Arc::new(Mutex::new(LogLimit::new(REFUSAL_LOG_INTERVAL))),
         }
     }
 
-    /// Logs a refused webhook call, unless one was logged within the interval.
-    fn log_refusal(&self, why: &str) {
+    /// Logs a refused call, unless one was logged within the interval.
+    pub(super) fn log_refusal(&self, why: &str) {
         let mut limit = self.refusals.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(suppressed) = limit.allow(Instant::now()) {
             tracing::warn!(
@@ -76,13 +88,15 @@ impl AppState {
     }
 }
 
-/// The routes: `GET /healthz`, `GET /readyz`, `GET /metrics`, `POST /hooks/git`.
+/// The routes: `GET /healthz`, `GET /readyz`, `GET /metrics`, `POST /hooks/git`,
+/// `POST /reconcile`.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/hooks/git", post(hook))
+        .route("/reconcile", post(super::rerun::rerun))
         .with_state(state)
 }
 
@@ -107,7 +121,7 @@ async fn hook(
     headers: HeaderMap,
     body: Body,
 ) -> (StatusCode, &'static str) {
-    let Some(secret) = &state.secret else {
+    let Some(secret) = &state.access.webhook_secret else {
         return (
             StatusCode::NOT_FOUND,
             "the webhook is off: start serve with a webhook secret\n",
@@ -138,7 +152,7 @@ async fn hook(
         state.log_refusal("missing or wrong signature");
         return (StatusCode::UNAUTHORIZED, "bad signature\n");
     }
-    if let Some(other) = pushed_elsewhere(&body, &state.branch) {
+    if let Some(other) = pushed_elsewhere(&body, &state.access.branch) {
         tracing::debug!(reference = %other, "webhook: a push to a branch not followed");
         return (
             StatusCode::ACCEPTED,
@@ -181,16 +195,21 @@ pub fn verify(secret: &[u8], body: &[u8], github: Option<&str>, gitlab: Option<&
         return mac.verify_slice(&expected).is_ok();
     }
     if let Some(token) = gitlab {
-        // Compare MACs of both tokens, so the time taken says nothing about the secret.
-        let tag = |bytes: &[u8]| {
-            let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("any key length");
-            mac.update(bytes);
-            mac
-        };
-        let expected = tag(secret).finalize().into_bytes();
-        return tag(token.as_bytes()).verify_slice(&expected).is_ok();
+        return same_secret(secret, token.as_bytes());
     }
     false
+}
+
+/// Whether `given` is `secret`, compared through MACs of both, so that the time taken
+/// says nothing about the secret.
+pub fn same_secret(secret: &[u8], given: &[u8]) -> bool {
+    let tag = |bytes: &[u8]| {
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("any key length");
+        mac.update(bytes);
+        mac
+    };
+    let expected = tag(secret).finalize().into_bytes();
+    tag(given).verify_slice(&expected).is_ok()
 }
 
 #[cfg(test)]

@@ -12,14 +12,15 @@ pub mod daemon;
 pub mod http;
 mod log_limit;
 pub mod metrics;
+mod rerun;
 pub mod state;
 pub mod timing;
 mod watch;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -28,11 +29,12 @@ use tokio::sync::Notify;
 pub use connections::HttpLimits;
 use daemon::{Daemon, INPUT_REMOTE, OUTPUT_REMOTE, OutputTarget, SyncConfig};
 use metrics::Metrics;
+pub use rerun::MIN_TOKEN_BYTES;
 use timing::{Backoff, Schedule};
 
 use crate::executor::Executor;
 use crate::git::GitCli;
-use crate::reconcile::Options;
+use crate::reconcile::{Options, Scope};
 
 /// Everything `serve` is told.
 pub struct ServeConfig {
@@ -54,6 +56,8 @@ pub struct ServeConfig {
     pub listen: Option<SocketAddr>,
     /// The webhook's shared secret.
     pub webhook_secret: Option<String>,
+    /// The bearer token of `POST /reconcile`.
+    pub reconcile_token: Option<String>,
     /// Timeouts and the connection bound of the HTTP server.
     pub http_limits: HttpLimits,
     /// Watch a local remote's folder for changes.
@@ -94,6 +98,7 @@ pub async fn serve(mut config: ServeConfig, executor: Box<dyn Executor>) -> anyh
         }),
     };
     let metrics = Arc::new(Metrics::default());
+    let requested = Arc::new(Mutex::new(Scope::default()));
     let ready = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
     spawn_signal_handler(stop.clone(), wake.clone());
@@ -102,12 +107,17 @@ pub async fn serve(mut config: ServeConfig, executor: Box<dyn Executor>) -> anyh
         let listener = connections::bind(addr)?;
         let local = listener.local_addr()?;
         println!("promised: listening on http://{local}");
+        let access = http::Access {
+            webhook_secret: config.webhook_secret.clone(),
+            branch: config.branch.clone(),
+            reconcile_token: config.reconcile_token.clone(),
+        };
         let state = http::AppState::new(
             metrics.clone(),
             ready.clone(),
             wake.clone(),
-            config.webhook_secret.as_deref().map(Arc::from),
-            Arc::from(config.branch.as_str()),
+            requested.clone(),
+            access,
         );
         tokio::spawn(connections::serve(
             listener,
@@ -140,6 +150,8 @@ pub async fn serve(mut config: ServeConfig, executor: Box<dyn Executor>) -> anyh
     loop {
         let mut owned = daemon.take().expect("the daemon is back after each sync");
         let now = Utc::now();
+        let asked = std::mem::take(&mut *requested.lock().unwrap_or_else(|e| e.into_inner()));
+        owned.select(asked);
         owned.select_due(now);
         let (owned, result) = tokio::task::spawn_blocking(move || {
             let result = owned.sync(now);

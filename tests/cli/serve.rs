@@ -397,3 +397,68 @@ fn a_change_to_one_document_of_a_file_of_several_reruns_only_its_request() {
         "a's status, blob included, is left as it was"
     );
 }
+
+#[test]
+fn post_reconcile_reruns_what_it_names_with_the_right_token_only() {
+    let platform = platform_with(CONFIGMAP_SCRIPT, &["a", "b"]);
+    let token = "a-token-of-32-bytes-for-the-test";
+    let serve = Serve::start(
+        &platform.remote,
+        &["--poll", "1h"],
+        &[("PROMISED_RECONCILE_TOKEN", token)],
+    );
+    let runs = || serve.metric("promised_pipeline_runs_total");
+    wait_for(LIMIT, "the first pass", || runs() == 2.0);
+    let post = |authorization: Option<&str>, body: &str| {
+        let headers: Vec<(&str, &str)> = authorization
+            .map(|value| ("Authorization", value))
+            .into_iter()
+            .collect();
+        http(&serve.addr, "POST", "/reconcile", &headers, body.as_bytes())
+    };
+    let one = r#"{"request": "requests/app/a.yaml"}"#;
+    assert_eq!(post(None, one).0, 401);
+    assert_eq!(post(Some("Bearer not-the-token-at-all-no"), one).0, 401);
+    assert_eq!(post(Some(token), one).0, 401, "the scheme is required");
+    let bearer = format!("Bearer {token}");
+    let (status, text) = post(Some(&bearer), r#"{"request": "status/app.yaml"}"#);
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("is not a request file's path"), "{text}");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(runs(), 2.0, "refused calls rerun nothing");
+
+    let (status, text) = post(Some(&bearer), one);
+    assert_eq!(
+        (status, text.as_str()),
+        (202, "rerun queued: request file requests/app/a.yaml\n")
+    );
+    wait_for(LIMIT, "a's rerun", || runs() == 3.0);
+    let (status, _) = post(Some(&bearer), r#"{"promise": "app"}"#);
+    assert_eq!(status, 202);
+    wait_for(LIMIT, "the Promise's requests rerun", || runs() == 5.0);
+}
+
+#[test]
+fn post_reconcile_is_off_without_a_token_and_a_short_token_is_refused_at_start() {
+    let platform = platform_with(CONFIGMAP_SCRIPT, &["a"]);
+    let serve = Serve::start(&platform.remote, &["--poll", "1h"], &[]);
+    let (status, text) = http(&serve.addr, "POST", "/reconcile", &[], b"{}");
+    assert_eq!(status, 404, "{text}");
+
+    let workdir = tempfile::tempdir().unwrap();
+    // Under `timeout`: were the token taken, the daemon would run until killed.
+    let run = std::process::Command::new("timeout")
+        .args(["30", env!("CARGO_BIN_EXE_promised"), "serve", "--remote"])
+        .arg(&platform.remote)
+        .arg("--workdir")
+        .arg(workdir.path())
+        .env("PROMISED_RECONCILE_TOKEN", "short")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("PROMISED_RECONCILE_TOKEN: the token has 5 bytes; give at least 16"),
+        "{stderr}"
+    );
+}
