@@ -160,15 +160,6 @@ fn a_destination_leaving_aggregated_yaml_loses_its_aggregate() {
 
 #[test]
 fn kubectl_kustomize_builds_an_aggregated_destination_into_its_documents() {
-    if Command::new("kubectl")
-        .arg("version")
-        .arg("--client")
-        .output()
-        .is_err()
-    {
-        eprintln!("skipped: kubectl is not installed");
-        return;
-    }
     let repo = one_destination("filepath: {mode: aggregatedYAML, filename: catalog.yaml}");
     repo.write("requests/app/a.yaml", &request("a", "team", "small"));
     repo.write("requests/app/b.yaml", &request("b", "team", "large"));

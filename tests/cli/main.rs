@@ -2,6 +2,7 @@
 
 mod compat;
 mod daemon_support;
+mod deploy;
 mod example;
 mod failures;
 mod filepath;
