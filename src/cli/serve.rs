@@ -12,7 +12,7 @@ use super::executor_args::ExecutorArgs;
 use super::output_limit_args::OutputLimitArgs;
 use crate::reconcile::Options;
 use crate::serve::timing::{Backoff, DEFAULT_SCHEDULE, Schedule};
-use crate::serve::{HttpLimits, MIN_TOKEN_BYTES, ServeConfig, serve};
+use crate::serve::{HttpLimits, LeaseSettings, MIN_TOKEN_BYTES, ServeConfig, serve};
 
 /// Arguments of `promised serve`.
 #[derive(Debug, clap::Args)]
@@ -50,6 +50,17 @@ pub struct ServeArgs {
     /// bytes); or set PROMISED_RECONCILE_TOKEN. Without either, POST /reconcile is off.
     #[arg(long)]
     pub reconcile_token_file: Option<PathBuf>,
+    /// How daemons on one branch choose the one that works: `git`, a lease held in the
+    /// ref refs/promised/lease/<branch> of the remote; `none`, every daemon works.
+    #[arg(long, value_enum, default_value = "git")]
+    pub lease: LeaseKind,
+    /// How long a lease holds: the holder renews it every third of this (with
+    /// `--lease git`, one push each time), and another daemon takes over once it ends.
+    #[arg(long, default_value = "45s", value_parser = humantime::parse_duration)]
+    pub lease_duration: Duration,
+    /// Who this daemon is in the lease [default: the host name and the process id].
+    #[arg(long)]
+    pub replica_id: Option<String>,
     /// Close an HTTP connection that has not sent a request's headers within this time.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     pub http_header_timeout: Duration,
@@ -109,6 +120,18 @@ pub fn run(args: ServeArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         args.http_max_connections
     );
     let reconcile_token = reconcile_token(args.reconcile_token_file.as_deref())?;
+    anyhow::ensure!(
+        args.lease_duration >= Duration::from_secs(1),
+        "--lease-duration {:?}: give at least 1s",
+        args.lease_duration
+    );
+    let lease = match args.lease {
+        LeaseKind::None => None,
+        LeaseKind::Git => Some(LeaseSettings {
+            id: args.replica_id.clone().unwrap_or_else(replica_id),
+            duration: args.lease_duration,
+        }),
+    };
     let defaults = Options::default();
     let config = ServeConfig {
         remote: args.remote,
@@ -121,6 +144,7 @@ pub fn run(args: ServeArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         listen: args.listen,
         webhook_secret: args.webhook_secret,
         reconcile_token,
+        lease,
         http_limits: HttpLimits {
             header_timeout: args.http_header_timeout,
             request_timeout: args.http_request_timeout,
@@ -176,4 +200,22 @@ fn reconcile_token(file: Option<&std::path::Path>) -> anyhow::Result<Option<Stri
         );
     }
     Ok(token)
+}
+
+/// How daemons on one branch choose the one that works.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LeaseKind {
+    /// A lease in the ref `refs/promised/lease/<branch>` of the remote.
+    Git,
+    /// No lease: every daemon works (they never overwrite each other's commits, but
+    /// each runs every pipeline).
+    None,
+}
+
+/// This daemon's id in the lease: the host name (a Pod's name) and the process id.
+fn replica_id() -> String {
+    let host = fs_err::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "promised".into());
+    format!("{host}-{}", std::process::id())
 }

@@ -12,7 +12,7 @@ mod worktree;
 use std::collections::BTreeMap;
 
 pub use gix_store::GixStore;
-pub use remote::{GitCli, PushOutcome, RefUpdate, Remote, fetched_daemon_ref};
+pub use remote::{GitCli, PushOutcome, RefUpdate, Remote, fetched_promised_ref};
 pub use worktree::{WorktreeCheck, check_worktree, sync_worktree};
 
 use crate::model::SourceFile;

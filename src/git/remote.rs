@@ -36,7 +36,7 @@ pub struct RefUpdate<'a> {
 
 /// What the daemon needs from the network side of Git: fetch a branch, move local
 /// refs, push with a lease. [`GitCli`] implements it with the `git` program.
-pub trait Remote: Send {
+pub trait Remote: Send + Sync {
     /// Fetches `remote` and returns the commit its `branch` points at, if any.
     fn fetch(&self, remote: &str, branch: &str) -> Result<Option<String>, GitError>;
     /// The commit a local reference points at, if it exists.
@@ -66,10 +66,10 @@ impl Remote for GitCli {
     }
 }
 
-/// Where [`GitCli::fetch`] keeps the state ref of the daemon following `branch` on
-/// `remote`.
-pub fn fetched_daemon_ref(remote: &str, branch: &str) -> String {
-    format!("refs/promised-remotes/{remote}/daemon/{branch}")
+/// Where [`GitCli::fetch`] keeps `remote`'s ref `refs/promised/<name>` (the daemons'
+/// saved states and leases).
+pub fn fetched_promised_ref(remote: &str, name: &str) -> String {
+    format!("refs/promised-remotes/{remote}/{name}")
 }
 
 /// A local repository driven through the `git` program.
@@ -109,15 +109,12 @@ impl GitCli {
         Ok(())
     }
 
-    /// Fetches every branch of `remote`, and the daemons' state refs
-    /// (`refs/promised/daemon/*`, into [`fetched_daemon_ref`]), and returns the commit
-    /// its `branch` points at, or `None` when the remote has no such branch yet.
+    /// Fetches every branch of `remote`, and the daemons' refs (`refs/promised/*`: saved
+    /// states and leases, into [`fetched_promised_ref`]), and returns the commit its
+    /// `branch` points at, or `None` when the remote has no such branch yet.
     pub fn fetch(&self, remote: &str, branch: &str) -> Result<Option<String>, GitError> {
         let branches = format!("+refs/heads/*:refs/remotes/{remote}/*");
-        let daemons = format!(
-            "+refs/promised/daemon/*:{}",
-            fetched_daemon_ref(remote, "*")
-        );
+        let daemons = format!("+refs/promised/*:{}", fetched_promised_ref(remote, "*"));
         let args = ["fetch", "--quiet", "--prune", "--no-tags", remote];
         self.run(&[&args[..], &[&branches, &daemons]].concat())?;
         let tracking = format!("refs/remotes/{remote}/{branch}");

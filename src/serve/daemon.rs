@@ -11,17 +11,19 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
+use super::lease::{LEASE_FILE, Lease, Role, lease_ref, role};
 use super::metrics::Metrics;
 use super::state::{DaemonState, STATE_FILE, state_ref};
 use super::timing::{Backoff, Intervals, Retries, Schedule};
 use crate::executor::Executor;
 use crate::git::{
     CommitRequest, GitCli, GitError, GixStore, PushOutcome, RefUpdate, Remote, Store,
-    fetched_daemon_ref,
+    fetched_promised_ref,
 };
 use crate::reconcile::{Options, PassReport, ReconcileError, Scope, reconcile};
 use crate::state::status::Phase;
@@ -36,6 +38,10 @@ pub const OUTPUT_REMOTE: &str = "output";
 const OUTPUT_REF: &str = "refs/promised/output";
 /// The local ref the next saved state is committed on before the push.
 const STATE_NEXT_REF: &str = "refs/promised/daemon-next";
+/// The local ref the next lease is committed on before the push.
+const LEASE_NEXT_REF: &str = "refs/promised/lease-next";
+/// The local ref a daemon's file is read through.
+const READ_REF: &str = "refs/promised/read";
 
 /// Where outputs are pushed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +70,17 @@ pub struct SyncConfig {
     pub push_attempts: u32,
     /// When to rerun everything.
     pub schedule: Schedule,
+    /// The lease among daemons on one branch; `None` (`--lease none`): no lease.
+    pub lease: Option<LeaseSettings>,
+}
+
+/// This daemon's part in the lease.
+#[derive(Debug, Clone)]
+pub struct LeaseSettings {
+    /// Who this daemon is (`--replica-id`).
+    pub id: String,
+    /// How long a lease holds once taken or renewed.
+    pub duration: Duration,
 }
 
 /// Why a sync stopped. Whatever was selected stays selected for the next one.
@@ -101,6 +118,13 @@ pub enum Synced {
         /// Requests whose pipelines ran.
         pipelines_run: usize,
     },
+    /// Another daemon holds the lease: this one does nothing.
+    Standby {
+        /// Who holds it.
+        holder: String,
+        /// Until when, unless renewed.
+        until: DateTime<Utc>,
+    },
 }
 
 /// The daemon's memory between syncs. What must survive a restart is saved in Git
@@ -126,14 +150,22 @@ pub struct Daemon {
     pub intervals: Intervals,
     /// When the schedule next fires.
     next_full_pass: Option<DateTime<Utc>>,
-    /// The state as the remote holds it, once read: `None` until the first sync.
+    /// The state as the remote holds it, once read: `None` until the first sync, and
+    /// again whenever this daemon stands by (another may change it meanwhile).
     saved: Option<DaemonState>,
+    /// When the lease next matters: when to renew it, or when another's ends.
+    lease_due: Option<DateTime<Utc>>,
+    /// Whether this daemon held the lease at its last sync.
+    leading: bool,
 }
 
 impl Daemon {
     /// A daemon over the bare repository `config.workdir`, whose remotes are set up.
     pub fn new(config: SyncConfig, executor: Box<dyn Executor>, metrics: Arc<Metrics>) -> Self {
         let git = Box::new(GitCli::new(&config.workdir, Duration::from_secs(300)));
+        if config.lease.is_none() {
+            metrics.leader.set(1);
+        }
         Daemon {
             config,
             git,
@@ -147,6 +179,8 @@ impl Daemon {
             intervals: Intervals::default(),
             next_full_pass: None,
             saved: None,
+            lease_due: None,
+            leading: false,
         }
     }
 
@@ -181,6 +215,7 @@ impl Daemon {
             self.retries.next(),
             self.promise_retries.next(),
             self.intervals.next(),
+            self.lease_due,
         ]
         .into_iter()
         .flatten()
@@ -241,9 +276,18 @@ impl Daemon {
             }
         };
 
+        let fetched = |name: &str| fetched_promised_ref(&push_to.remote, name);
         let state_tip = self
             .git
-            .resolve(&fetched_daemon_ref(&push_to.remote, &self.config.branch));
+            .resolve(&fetched(&format!("daemon/{}", self.config.branch)));
+        let lease_tip = self
+            .git
+            .resolve(&fetched(&format!("lease/{}", self.config.branch)));
+        let lease_tip = match self.lease(&push_to.remote, lease_tip, now)? {
+            Leased::Held(tip) => tip,
+            Leased::Standby(synced) => return Ok(Attempt::Done(synced)),
+            Leased::Lost(reason) => return Ok(Attempt::Rejected(reason)),
+        };
         if self.saved.is_none() {
             self.restore(state_tip.as_deref(), now);
         }
@@ -272,14 +316,16 @@ impl Daemon {
         let _entered = span.enter();
         let started = Instant::now();
         let outputs_store = outputs.as_ref().map(|s| s as &dyn Store);
-        let report = reconcile(
-            &inputs,
-            outputs_store,
-            &scope,
-            self.executor.as_ref(),
-            &self.config.options,
-            &|_| {},
-        );
+        let (report, lease_tip) = self.renewing(&push_to.remote, lease_tip, || {
+            reconcile(
+                &inputs,
+                outputs_store,
+                &scope,
+                self.executor.as_ref(),
+                &self.config.options,
+                &|_| {},
+            )
+        });
         let report = match report {
             Ok(report) => report,
             Err(err) => {
@@ -312,7 +358,23 @@ impl Daemon {
         };
         let branch_ref = format!("refs/heads/{}", push_to.branch);
         let daemon_ref = state_ref(&self.config.branch);
+        let lease_ref = lease_ref(&self.config.branch);
+        // Renewed with every push of outputs: the push is refused if the lease moved,
+        // so a daemon that lost it while the pass ran writes nothing.
+        let renewal = match (&self.config.lease, &report.output_commit, &state_commit) {
+            (Some(settings), Some(_), _) | (Some(settings), _, Some(_)) => {
+                Some(self.commit_lease(settings, lease_tip.as_deref(), now)?)
+            }
+            _ => None,
+        };
         let mut updates = Vec::new();
+        if let Some(commit) = &renewal {
+            updates.push(RefUpdate {
+                reference: &lease_ref,
+                commit,
+                expected: lease_tip.as_deref(),
+            });
+        }
         if let Some(commit) = &report.output_commit {
             updates.push(RefUpdate {
                 reference: &branch_ref,
@@ -339,6 +401,155 @@ impl Daemon {
         }
         self.saved = Some(state);
         self.finish(report, now)
+    }
+
+    /// Takes, renews or respects the lease at `now`; `tip` is the lease ref's commit as
+    /// fetched. Without a lease, this daemon always works.
+    fn lease(
+        &mut self,
+        remote: &str,
+        tip: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<Leased, SyncError> {
+        let Some(settings) = self.config.lease.clone() else {
+            return Ok(Leased::Held(None));
+        };
+        let lease = match tip.as_deref().map(|tip| self.read_file(tip, LEASE_FILE)) {
+            Some(Ok(bytes)) => Lease::parse(&bytes)
+                .map_err(|why| tracing::warn!("the lease does not read ({why}); taking it"))
+                .ok(),
+            Some(Err(why)) => {
+                tracing::warn!("the lease does not read ({why}); taking it");
+                None
+            }
+            None => None,
+        };
+        match role(&settings.id, lease.as_ref(), settings.duration, now) {
+            Role::Leader { renew_at } => {
+                self.lease_due = Some(renew_at);
+                self.leading = true;
+                Ok(Leased::Held(tip))
+            }
+            Role::Standby { holder, until } => Ok(Leased::Standby(self.stand_by(holder, until))),
+            Role::Take => {
+                let commit = self.commit_lease(&settings, tip.as_deref(), now)?;
+                let reference = lease_ref(&self.config.branch);
+                let update = RefUpdate {
+                    reference: &reference,
+                    commit: &commit,
+                    expected: tip.as_deref(),
+                };
+                if let PushOutcome::Rejected(reason) = self.git.push(remote, &[update])? {
+                    // Another daemon took it first: the next attempt fetches and sees whom.
+                    return Ok(Leased::Lost(reason));
+                }
+                if !self.leading {
+                    tracing::info!(id = %settings.id, "took the lease: this daemon does the work");
+                    // Another daemon may have worked meanwhile: start from what it saved.
+                    self.forget();
+                }
+                self.leading = true;
+                self.metrics.leader.set(1);
+                let renew =
+                    chrono::Duration::from_std(settings.duration * 2 / 3).unwrap_or_default();
+                self.lease_due = Some(now + renew);
+                Ok(Leased::Held(Some(commit)))
+            }
+        }
+    }
+
+    /// Runs `work` (a pass, which may outlast the lease) while a thread renews the lease
+    /// every third of its duration; returns what `work` gave and the lease ref's commit
+    /// as last pushed. A renewal that another daemon beat stops renewing: the push of
+    /// the pass's outputs, which expects the lease where this daemon left it, is then
+    /// refused.
+    fn renewing<T>(
+        &self,
+        remote: &str,
+        tip: Option<String>,
+        work: impl FnOnce() -> T,
+    ) -> (T, Option<String>) {
+        let Some(settings) = &self.config.lease else {
+            return (work(), tip);
+        };
+        let every = settings.duration / 3;
+        let reference = lease_ref(&self.config.branch);
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        std::thread::scope(|threads| {
+            let reference = &reference;
+            let renewer = threads.spawn(move || {
+                let mut tip = tip;
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
+                    let renewed = self
+                        .commit_lease(settings, tip.as_deref(), Utc::now())
+                        .and_then(|commit| {
+                            let update = RefUpdate {
+                                reference,
+                                commit: &commit,
+                                expected: tip.as_deref(),
+                            };
+                            Ok((self.git.push(remote, &[update])?, commit))
+                        });
+                    match renewed {
+                        Ok((PushOutcome::Pushed, commit)) => tip = Some(commit),
+                        Ok((PushOutcome::Rejected(reason), _)) => {
+                            tracing::warn!(%reason, "lost the lease during a pass: its outputs will not be pushed");
+                            break;
+                        }
+                        Err(err) => tracing::warn!("cannot renew the lease ({err}); trying again"),
+                    }
+                }
+                tip
+            });
+            let done = work();
+            drop(stop);
+            (done, renewer.join().expect("the renewer does not panic"))
+        })
+    }
+
+    /// Stands by while `holder` holds the lease, until `until`; forgets what it knew, so
+    /// that it starts from the saved state if it takes the lease.
+    fn stand_by(&mut self, holder: String, until: DateTime<Utc>) -> Synced {
+        if self.leading || self.saved.is_some() {
+            tracing::info!(%holder, %until, "another daemon holds the lease: standing by");
+        }
+        self.forget();
+        self.leading = false;
+        self.metrics.leader.set(0);
+        self.lease_due = Some(until);
+        Synced::Standby { holder, until }
+    }
+
+    /// Forgets what a restart forgets: the next sync reads the saved state again.
+    fn forget(&mut self) {
+        self.saved = None;
+        self.last_input_commit = None;
+        self.first_pass = true;
+        self.next_full_pass = None;
+        self.retries = Retries::default();
+        self.promise_retries = Retries::default();
+        self.intervals = Intervals::default();
+    }
+
+    /// Commits a lease held by this daemon from `now` on top of `tip`, for the push.
+    fn commit_lease(
+        &self,
+        settings: &LeaseSettings,
+        tip: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<String, GitError> {
+        let lease = Lease {
+            holder: settings.id.clone(),
+            renewed: now,
+            duration: humantime::format_duration(settings.duration).to_string(),
+        };
+        self.commit_file(
+            LEASE_NEXT_REF,
+            tip,
+            LEASE_FILE,
+            lease.render(),
+            "promised serve: hold the lease\n",
+        )
     }
 
     /// Reads the state the last daemon saved (`tip`, the commit of its ref as fetched):
@@ -368,29 +579,46 @@ impl Daemon {
     }
 
     fn read_state(&self, tip: &str) -> Result<DaemonState, String> {
-        self.git
-            .set_ref(STATE_NEXT_REF, Some(tip))
-            .map_err(|e| e.to_string())?;
-        let store = GixStore::open_reference(&self.config.workdir, STATE_NEXT_REF)
-            .map_err(|e| e.to_string())?;
-        let snapshot = store.snapshot().map_err(|e| e.to_string())?;
-        let files = store
-            .read(&snapshot, &[STATE_FILE])
-            .map_err(|e| e.to_string())?;
-        let file = files
-            .first()
-            .ok_or_else(|| format!("{STATE_FILE} is missing"))?;
-        DaemonState::parse(&file.bytes)
+        DaemonState::parse(&self.read_file(tip, STATE_FILE)?)
     }
 
-    /// Commits `state` on top of the saved state's commit `tip`, on a local ref, for
-    /// the push.
+    /// The bytes of `file` in the commit `tip` (one of the daemon's refs).
+    fn read_file(&self, tip: &str, file: &str) -> Result<Vec<u8>, String> {
+        self.git
+            .set_ref(READ_REF, Some(tip))
+            .map_err(|e| e.to_string())?;
+        let store =
+            GixStore::open_reference(&self.config.workdir, READ_REF).map_err(|e| e.to_string())?;
+        let snapshot = store.snapshot().map_err(|e| e.to_string())?;
+        let files = store.read(&snapshot, &[file]).map_err(|e| e.to_string())?;
+        let file = files
+            .into_iter()
+            .next()
+            .ok_or_else(|| format!("{file} is missing"))?;
+        Ok(file.bytes)
+    }
+
+    /// Commits `state` on top of the saved state's commit `tip`, for the push.
     fn commit_state(&self, state: &DaemonState, tip: Option<&str>) -> Result<String, GitError> {
-        self.git.set_ref(STATE_NEXT_REF, tip)?;
-        let store = GixStore::open_reference(&self.config.workdir, STATE_NEXT_REF)?;
+        let message = "promised serve: save what a restarted daemon needs\n";
+        self.commit_file(STATE_NEXT_REF, tip, STATE_FILE, state.render(), message)
+    }
+
+    /// Commits `file` with `bytes` on top of `tip` on the local ref `scratch`, and
+    /// returns the commit.
+    fn commit_file(
+        &self,
+        scratch: &str,
+        tip: Option<&str>,
+        file: &str,
+        bytes: Vec<u8>,
+        message: &str,
+    ) -> Result<String, GitError> {
+        self.git.set_ref(scratch, tip)?;
+        let store = GixStore::open_reference(&self.config.workdir, scratch)?;
         let base = store.snapshot()?;
         let changes = Changes {
-            upserts: [(STATE_FILE.to_string(), Content::Bytes(state.render()))].into(),
+            upserts: [(file.to_string(), Content::Bytes(bytes))].into(),
             removals: Default::default(),
         };
         let options = &self.config.options;
@@ -400,7 +628,7 @@ impl Daemon {
             &CommitRequest {
                 name: &options.author_name,
                 email: &options.author_email,
-                message: "promised serve: save what a restarted daemon needs\n",
+                message,
             },
         )
     }
@@ -465,4 +693,15 @@ impl Daemon {
 enum Attempt {
     Done(Synced),
     Rejected(String),
+}
+
+/// Where this daemon stands with the lease for one attempt.
+enum Leased {
+    /// It works; the lease ref's commit, which its push moves on from (`None`: no
+    /// lease, or none on the remote).
+    Held(Option<String>),
+    /// Another daemon holds it.
+    Standby(Synced),
+    /// Another daemon took it as this one tried to.
+    Lost(String),
 }

@@ -47,6 +47,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Set once the first sync succeeded.
     pub ready: Arc<AtomicBool>,
+    /// Who holds the lease and until when, while this daemon stands by.
+    pub standby: Arc<Mutex<Option<String>>>,
     /// Wakes the daemon for a sync.
     pub wake: Arc<Notify>,
     /// Who may call what, and which branch the webhook follows.
@@ -64,11 +66,13 @@ impl AppState {
         ready: Arc<AtomicBool>,
         wake: Arc<Notify>,
         requested: Arc<Mutex<Scope>>,
+        standby: Arc<Mutex<Option<String>>>,
         access: Access,
     ) -> Self {
         AppState {
             metrics,
             ready,
+            standby,
             wake,
             access: Arc::new(access),
             requested,
@@ -100,14 +104,20 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
-    if state.ready.load(Ordering::Relaxed) {
-        (StatusCode::OK, "ready\n")
-    } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the last sync failed, or none has succeeded yet\n",
-        )
+async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
+    if !state.ready.load(Ordering::Relaxed) {
+        let failed = "the last sync failed, or none has succeeded yet\n";
+        return (StatusCode::SERVICE_UNAVAILABLE, failed.into());
+    }
+    // A standby is ready (to take over): a rollout or a disruption budget counts it.
+    match state
+        .standby
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_deref()
+    {
+        Some(holder) => (StatusCode::OK, format!("ready: standby; {holder}\n")),
+        None => (StatusCode::OK, "ready\n".into()),
     }
 }
 

@@ -26,6 +26,8 @@ pub struct Metrics {
     pub last_success: Gauge<f64, AtomicU64>,
     /// Requests waiting for a retry.
     pub queue_depth: Gauge,
+    /// 1 while this daemon holds the lease (or runs without one), else 0.
+    pub leader: Gauge,
     registry: Registry,
 }
 
@@ -41,6 +43,7 @@ impl Default for Metrics {
             pass_seconds: Histogram::new(exponential_buckets(0.01, 2.0, 16)),
             last_success: Gauge::default(),
             queue_depth: Gauge::default(),
+            leader: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register("passes", "Reconcile passes run", metrics.passes.clone());
@@ -73,6 +76,11 @@ impl Default for Metrics {
             "last_successful_sync_timestamp_seconds",
             "Unix time of the last sync that reached the remote's state",
             metrics.last_success.clone(),
+        );
+        registry.register(
+            "leader",
+            "1 while this daemon holds the lease (or runs without one), else 0",
+            metrics.leader.clone(),
         );
         registry.register(
             "queue_depth",

@@ -10,6 +10,7 @@
 mod connections;
 pub mod daemon;
 pub mod http;
+pub mod lease;
 mod log_limit;
 pub mod metrics;
 mod rerun;
@@ -27,6 +28,7 @@ use chrono::Utc;
 use tokio::sync::Notify;
 
 pub use connections::HttpLimits;
+pub use daemon::LeaseSettings;
 use daemon::{Daemon, INPUT_REMOTE, OUTPUT_REMOTE, OutputTarget, SyncConfig};
 use metrics::Metrics;
 pub use rerun::MIN_TOKEN_BYTES;
@@ -66,6 +68,8 @@ pub struct ServeConfig {
     pub options: Options,
     /// Retry delays of failed pipelines.
     pub retry_backoff: Backoff,
+    /// The lease among daemons on one branch; `None`: every daemon works.
+    pub lease: Option<LeaseSettings>,
 }
 
 /// Runs the daemon until SIGTERM or SIGINT.
@@ -99,6 +103,7 @@ pub async fn serve(mut config: ServeConfig, executor: Box<dyn Executor>) -> anyh
     };
     let metrics = Arc::new(Metrics::default());
     let requested = Arc::new(Mutex::new(Scope::default()));
+    let standby = Arc::new(Mutex::new(None));
     let ready = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
     spawn_signal_handler(stop.clone(), wake.clone());
@@ -117,6 +122,7 @@ pub async fn serve(mut config: ServeConfig, executor: Box<dyn Executor>) -> anyh
             ready.clone(),
             wake.clone(),
             requested.clone(),
+            standby.clone(),
             access,
         );
         tokio::spawn(connections::serve(
@@ -138,6 +144,7 @@ pub async fn serve(mut config: ServeConfig, executor: Box<dyn Executor>) -> anyh
         retry_backoff: config.retry_backoff,
         push_attempts: 8,
         schedule: config.schedule.clone(),
+        lease: config.lease.clone(),
     };
     let mut daemon = Some(Daemon::new(sync_config, executor, metrics.clone()));
     tracing::info!(remote = %redact_url(&config.remote), branch = %config.branch, schedule = config.schedule.as_str(), "serving");
@@ -161,7 +168,15 @@ pub async fn serve(mut config: ServeConfig, executor: Box<dyn Executor>) -> anyh
         match result {
             Ok(synced) => {
                 tracing::debug!(?synced, "sync done");
+                let held_by = match &synced {
+                    daemon::Synced::Standby { holder, until } => Some(format!(
+                        "{holder} holds the lease until {}",
+                        until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                    )),
+                    _ => None,
+                };
                 ready.store(synced != daemon::Synced::NoBranch, Ordering::Relaxed);
+                *standby.lock().unwrap_or_else(|e| e.into_inner()) = held_by;
             }
             Err(err) => {
                 metrics.sync_errors.inc();

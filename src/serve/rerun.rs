@@ -82,6 +82,15 @@ pub async fn rerun(
         let refused = "missing or wrong bearer token (Authorization: Bearer <token>)\n";
         return (StatusCode::UNAUTHORIZED, refused.into());
     }
+    if let Some(holder) = state
+        .standby
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+    {
+        let elsewhere = format!("this daemon stands by ({holder}): send the call to the holder\n");
+        return (StatusCode::SERVICE_UNAVAILABLE, elsewhere);
+    }
     let Ok(body) = axum::body::to_bytes(body, RERUN_BODY_LIMIT).await else {
         let large = format!("the body is larger than {RERUN_BODY_LIMIT} bytes\n");
         return (StatusCode::PAYLOAD_TOO_LARGE, large);

@@ -21,6 +21,7 @@ mod paused;
 mod plan;
 mod podman;
 mod reconcile;
+mod replicas;
 mod restart;
 mod resume_hostile;
 mod scheduling;

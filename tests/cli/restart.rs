@@ -23,7 +23,9 @@ fn platform(requests: usize) -> Platform {
 
 /// Starts the daemon on `workdir` and waits for its first sync.
 fn start(platform: &Platform, workdir: &std::path::Path) -> Serve {
-    let serve = Serve::start_in(&platform.remote, workdir, &["--poll", "200ms"], &[]);
+    // The same replica id: the restarted daemon holds the lease it held, at once.
+    let args = ["--poll", "200ms", "--replica-id", "only"];
+    let serve = Serve::start_in(&platform.remote, workdir, &args, &[]);
     wait_for(LIMIT, "the first sync", || serve.get("/readyz").0 == 200);
     serve
 }
@@ -86,7 +88,16 @@ fn a_request_that_failed_before_the_restart_is_retried_after_it() {
     developer.commit("The platform");
     let platform = Platform::publish(developer);
     let workdir = tempfile::tempdir().unwrap();
-    let args = ["--poll", "200ms", "--retry-base", "1h", "--retry-max", "1h"];
+    let args = [
+        "--poll",
+        "200ms",
+        "--retry-base",
+        "1h",
+        "--retry-max",
+        "1h",
+        "--replica-id",
+        "only",
+    ];
     let first = Serve::start_in(&platform.remote, workdir.path(), &args, &[]);
     wait_for(LIMIT, "the failure", || {
         platform.remote_has("main", "status/app/team/a.yaml")
@@ -94,7 +105,14 @@ fn a_request_that_failed_before_the_restart_is_retried_after_it() {
     first.kill();
 
     fs_err::write(gate.path().join("fixed"), "").unwrap();
-    let args = ["--poll", "200ms", "--retry-base", "200ms"];
+    let args = [
+        "--poll",
+        "200ms",
+        "--retry-base",
+        "200ms",
+        "--replica-id",
+        "only",
+    ];
     let _serve = Serve::start_in(&platform.remote, workdir.path(), &args, &[]);
     wait_for(LIMIT, "the retry after the restart", || {
         platform

@@ -1,0 +1,168 @@
+//! Several daemons on one branch: the one that holds the lease works, the others stand
+//! by, and one of them takes over when the holder dies.
+
+use std::time::Duration;
+
+use crate::daemon_support::{Platform, Serve, http, wait_for};
+use crate::support::{CONFIGMAP_SCRIPT, app_repo, request};
+
+const LIMIT: Duration = Duration::from_secs(60);
+const TOKEN: &str = "a-token-of-32-bytes-for-the-test";
+
+fn platform(requests: usize) -> Platform {
+    let developer = app_repo(CONFIGMAP_SCRIPT);
+    for i in 0..requests {
+        let name = format!("r{i}");
+        developer.write(
+            &format!("requests/app/{name}.yaml"),
+            &request(&name, "team", "small"),
+        );
+    }
+    developer.commit("The platform");
+    Platform::publish(developer)
+}
+
+fn replica(platform: &Platform, id: &str) -> Serve {
+    let args = [
+        "--poll",
+        "100ms",
+        "--lease-duration",
+        "2s",
+        "--replica-id",
+        id,
+    ];
+    Serve::start(
+        &platform.remote,
+        &args,
+        &[("PROMISED_RECONCILE_TOKEN", TOKEN)],
+    )
+}
+
+/// The replicas whose `/readyz` says they hold the lease, and what the others say.
+fn leaders(replicas: &[&Serve]) -> (Vec<usize>, Vec<String>) {
+    let mut leaders = Vec::new();
+    let mut others = Vec::new();
+    for (i, replica) in replicas.iter().enumerate() {
+        match replica.get("/readyz") {
+            (200, body) if body == "ready\n" => leaders.push(i),
+            (_, body) => others.push(body),
+        }
+    }
+    (leaders, others)
+}
+
+fn runs(replicas: &[&Serve]) -> f64 {
+    replicas
+        .iter()
+        .map(|r| r.metric("promised_pipeline_runs_total"))
+        .sum()
+}
+
+#[test]
+fn three_replicas_run_each_change_once_and_another_takes_over_when_the_holder_is_killed() {
+    let platform = platform(5);
+    let replicas = [
+        replica(&platform, "a"),
+        replica(&platform, "b"),
+        replica(&platform, "c"),
+    ];
+    let all: Vec<&Serve> = replicas.iter().collect();
+    wait_for(LIMIT, "one leader and two standbys", || {
+        let (leaders, others) = leaders(&all);
+        leaders.len() == 1 && others.iter().all(|o| o.starts_with("ready: standby; "))
+    });
+    wait_for(LIMIT, "the first pass", || {
+        platform.remote_has("main", "status/app/team/r4.yaml")
+    });
+    assert_eq!(runs(&all), 5.0, "each request ran once, on the leader");
+    let (leader, others) = leaders(&all);
+    let holder = ["a", "b", "c"][leader[0]];
+    assert!(
+        others
+            .iter()
+            .all(|o| o.contains(&format!("{holder} holds the lease until"))),
+        "{others:?}"
+    );
+    let standby = all[(leader[0] + 1) % 3];
+    let bearer = format!("Bearer {TOKEN}");
+    let call = [("Authorization", bearer.as_str())];
+    let (status, text) = http(
+        &standby.addr,
+        "POST",
+        "/reconcile",
+        &call,
+        br#"{"all": true}"#,
+    );
+    assert_eq!(status, 503, "a standby sends reruns to the holder: {text}");
+
+    platform
+        .developer
+        .write("requests/app/r1.yaml", &request("r1", "team", "large"));
+    platform.push("A larger r1");
+    wait_for(LIMIT, "r1's rerun", || runs(&all) >= 6.0);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(runs(&all), 6.0, "the change ran once, on one replica");
+
+    let [first, second, third] = replicas;
+    let mut survivors = Vec::new();
+    for (i, replica) in [first, second, third].into_iter().enumerate() {
+        if i == leader[0] {
+            replica.kill();
+        } else {
+            survivors.push(replica);
+        }
+    }
+    let survivors: Vec<&Serve> = survivors.iter().collect();
+    wait_for(LIMIT, "a standby takes over", || {
+        leaders(&survivors).0.len() == 1
+    });
+    let before = runs(&survivors);
+    platform
+        .developer
+        .write("requests/app/r2.yaml", &request("r2", "team", "large"));
+    platform.push("A larger r2");
+    wait_for(LIMIT, "r2's rerun by the new holder", || {
+        runs(&survivors) > before
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(runs(&survivors), before + 1.0, "nothing ran twice");
+    let subjects = platform.remote_subjects("main");
+    assert!(
+        subjects.starts_with("promised: reconcile 1 request (1 updated)\nA larger r2\n"),
+        "{subjects}"
+    );
+}
+
+#[test]
+fn a_pass_that_outlasts_the_lease_keeps_it_and_nothing_runs_twice() {
+    let developer = app_repo(&format!("sleep 2\n{CONFIGMAP_SCRIPT}"));
+    developer.write("requests/app/a.yaml", &request("a", "team", "small"));
+    developer.commit("The platform");
+    let platform = Platform::publish(developer);
+    let args = |id| {
+        [
+            "--poll",
+            "100ms",
+            "--lease-duration",
+            "1s",
+            "--replica-id",
+            id,
+        ]
+    };
+    let first = Serve::start(&platform.remote, &args("a"), &[]);
+    wait_for(LIMIT, "a holds the lease", || {
+        first.metric("promised_leader") == 1.0
+    });
+    let second = Serve::start(&platform.remote, &args("b"), &[]);
+    wait_for(LIMIT, "the pass", || {
+        platform.remote_has("main", "status/app/team/a.yaml")
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    let both = [&first, &second];
+    assert_eq!(
+        runs(&both),
+        1.0,
+        "the 2 s pipeline ran once, under a 1 s lease"
+    );
+    assert_eq!(second.metric("promised_leader"), 0.0);
+}
