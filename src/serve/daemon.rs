@@ -157,6 +157,8 @@ pub struct Daemon {
     lease_due: Option<DateTime<Utc>>,
     /// Whether this daemon held the lease at its last sync.
     leading: bool,
+    /// The lease commit this daemon last pushed, while it holds the lease.
+    lease_tip: Option<String>,
 }
 
 impl Daemon {
@@ -181,6 +183,7 @@ impl Daemon {
             saved: None,
             lease_due: None,
             leading: false,
+            lease_tip: None,
         }
     }
 
@@ -400,7 +403,58 @@ impl Daemon {
             self.next_full_pass = self.config.schedule.next_after(now);
         }
         self.saved = Some(state);
+        self.lease_tip = renewal.or(lease_tip);
         self.finish(report, now)
+    }
+
+    /// Hands the lease back, when this daemon holds it, so that a standby (or the next
+    /// Pod of a rollout) takes over at once instead of when it ends. What cannot be
+    /// pushed is left to end.
+    pub fn release(&mut self) {
+        let (Some(settings), Some(tip), true) = (&self.config.lease, &self.lease_tip, self.leading)
+        else {
+            return;
+        };
+        let Some(remote) = self.lease_remote() else {
+            return;
+        };
+        let ended = Lease {
+            holder: settings.id.clone(),
+            renewed: Utc::now(),
+            duration: "0s".into(),
+        };
+        let message = "promised serve: hand the lease back\n";
+        let pushed = self
+            .commit_file(
+                LEASE_NEXT_REF,
+                Some(tip),
+                LEASE_FILE,
+                ended.render(),
+                message,
+            )
+            .and_then(|commit| {
+                let reference = lease_ref(&self.config.branch);
+                let update = RefUpdate {
+                    reference: &reference,
+                    commit: &commit,
+                    expected: Some(tip),
+                };
+                self.git.push(&remote, &[update])
+            });
+        match pushed {
+            Ok(PushOutcome::Pushed) => tracing::info!("handed the lease back"),
+            Ok(PushOutcome::Rejected(reason)) => tracing::info!(%reason, "the lease had moved"),
+            Err(err) => tracing::warn!("cannot hand the lease back ({err}); it ends by itself"),
+        }
+        self.leading = false;
+    }
+
+    /// The remote the lease lives on: the one the outputs go to.
+    fn lease_remote(&self) -> Option<String> {
+        match &self.config.output {
+            None => Some(INPUT_REMOTE.to_string()),
+            Some(target) => Some(target.remote.clone()),
+        }
     }
 
     /// Takes, renews or respects the lease at `now`; `tip` is the lease ref's commit as
@@ -428,6 +482,7 @@ impl Daemon {
             Role::Leader { renew_at } => {
                 self.lease_due = Some(renew_at);
                 self.leading = true;
+                self.lease_tip.clone_from(&tip);
                 Ok(Leased::Held(tip))
             }
             Role::Standby { holder, until } => Ok(Leased::Standby(self.stand_by(holder, until))),
@@ -453,6 +508,7 @@ impl Daemon {
                 let renew =
                     chrono::Duration::from_std(settings.duration * 2 / 3).unwrap_or_default();
                 self.lease_due = Some(now + renew);
+                self.lease_tip = Some(commit.clone());
                 Ok(Leased::Held(Some(commit)))
             }
         }
@@ -515,6 +571,7 @@ impl Daemon {
         }
         self.forget();
         self.leading = false;
+        self.lease_tip = None;
         self.metrics.leader.set(0);
         self.lease_due = Some(until);
         Synced::Standby { holder, until }

@@ -200,6 +200,9 @@ pub async fn serve(mut config: ServeConfig, executor: Box<dyn Executor>) -> anyh
             break;
         }
     }
+    if let Some(mut owned) = daemon {
+        tokio::task::spawn_blocking(move || owned.release()).await?;
+    }
     println!("promised: stopped");
     Ok(())
 }

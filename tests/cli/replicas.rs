@@ -166,3 +166,29 @@ fn a_pass_that_outlasts_the_lease_keeps_it_and_nothing_runs_twice() {
     );
     assert_eq!(second.metric("promised_leader"), 0.0);
 }
+
+#[test]
+fn a_stopped_holder_hands_the_lease_back_so_the_next_daemon_takes_over_at_once() {
+    let platform = platform(1);
+    // An hour-long lease: only a lease handed back lets the next daemon work.
+    let args = |id| {
+        [
+            "--poll",
+            "100ms",
+            "--lease-duration",
+            "1h",
+            "--replica-id",
+            id,
+        ]
+    };
+    let first = Serve::start(&platform.remote, &args("old-pod"), &[]);
+    wait_for(LIMIT, "the first pass", || {
+        platform.remote_has("main", "status/app/team/r0.yaml")
+    });
+    assert!(first.stop(), "SIGTERM exits cleanly");
+    let second = Serve::start(&platform.remote, &args("new-pod"), &[]);
+    wait_for(LIMIT, "the new daemon holds the lease", || {
+        second.get("/readyz").1 == "ready\n"
+    });
+    assert_eq!(second.metric("promised_leader"), 1.0);
+}
