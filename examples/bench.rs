@@ -11,6 +11,9 @@
 //! - a no-op sync (nothing changed for promised) against `git diff --name-only A B`;
 //! - a pass after one changed request: pipeline runs (must be 1) and time against the
 //!   no-op sync;
+//! - the pass a restarted `promised serve` runs first when nothing changed (it reads the
+//!   status records to rebuild its retries): pipeline runs (must be 0) and time against
+//!   the one-request pass;
 //! - committing min(N, 10k) changed output files against git plumbing doing the same;
 //! - the peak RSS of the `promised reconcile` process for the first full pass and for
 //!   the rerun.
@@ -250,6 +253,32 @@ fn run_size(args: &Args, size: usize) -> Vec<Row> {
         baseline: format!("{:.2} ms", noop.as_secs_f64() * 1e3),
         ratio: Some(one.as_secs_f64() / noop.as_secs_f64()),
         target: "1 run",
+    });
+
+    // A restart with nothing changed meanwhile: the first sync's pass, of an empty scope.
+    let started = Instant::now();
+    let report = reconcile(
+        &store,
+        None,
+        &Scope::default(),
+        &promised::executor::ProcessExecutor::default(),
+        &options,
+        &|_| {},
+    )
+    .unwrap();
+    let restart = started.elapsed();
+    assert_eq!(report.pipelines_run, 0, "a restart reruns nothing");
+    assert_eq!(report.output_commit, None, "and commits nothing");
+    rows.push(Row {
+        size,
+        what: format!(
+            "restart of serve, nothing changed: {} pipeline runs, first pass vs the one-request pass",
+            report.pipelines_run
+        ),
+        ours: seconds(restart),
+        baseline: seconds(one),
+        ratio: Some(restart.as_secs_f64() / one.as_secs_f64()),
+        target: "0 runs",
     });
 
     // Writing and committing changed output files.

@@ -11,23 +11,23 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
-use super::lease::{LEASE_FILE, Lease, Role, lease_ref, role};
+mod holding;
+mod saved;
+
+use super::lease::lease_ref;
 use super::metrics::Metrics;
-use super::state::{DaemonState, STATE_FILE, state_ref};
+use super::state::{DaemonState, state_ref};
 use super::timing::{Backoff, Intervals, Retries, Schedule};
 use crate::executor::Executor;
 use crate::git::{
-    CommitRequest, GitCli, GitError, GixStore, PushOutcome, RefUpdate, Remote, Store,
-    fetched_promised_ref,
+    GitCli, GitError, GixStore, PushOutcome, RefUpdate, Remote, Store, fetched_promised_ref,
 };
 use crate::reconcile::{Options, PassReport, ReconcileError, Scope, reconcile};
 use crate::state::status::Phase;
-use crate::state::{Changes, Content};
 
 /// The remote the inputs come from.
 pub const INPUT_REMOTE: &str = "origin";
@@ -165,6 +165,16 @@ impl Daemon {
     /// A daemon over the bare repository `config.workdir`, whose remotes are set up.
     pub fn new(config: SyncConfig, executor: Box<dyn Executor>, metrics: Arc<Metrics>) -> Self {
         let git = Box::new(GitCli::new(&config.workdir, Duration::from_secs(300)));
+        Self::with_remote(config, git, executor, metrics)
+    }
+
+    /// A daemon whose network side is `git`: the `git` program, or a double in tests.
+    pub fn with_remote(
+        config: SyncConfig,
+        git: Box<dyn Remote>,
+        executor: Box<dyn Executor>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         if config.lease.is_none() {
             metrics.leader.set(1);
         }
@@ -407,289 +417,6 @@ impl Daemon {
         self.finish(report, now)
     }
 
-    /// Hands the lease back, when this daemon holds it, so that a standby (or the next
-    /// Pod of a rollout) takes over at once instead of when it ends. What cannot be
-    /// pushed is left to end.
-    pub fn release(&mut self) {
-        let (Some(settings), Some(tip), true) = (&self.config.lease, &self.lease_tip, self.leading)
-        else {
-            return;
-        };
-        let Some(remote) = self.lease_remote() else {
-            return;
-        };
-        let ended = Lease {
-            holder: settings.id.clone(),
-            renewed: Utc::now(),
-            duration: "0s".into(),
-        };
-        let message = "promised serve: hand the lease back\n";
-        let pushed = self
-            .commit_file(
-                LEASE_NEXT_REF,
-                Some(tip),
-                LEASE_FILE,
-                ended.render(),
-                message,
-            )
-            .and_then(|commit| {
-                let reference = lease_ref(&self.config.branch);
-                let update = RefUpdate {
-                    reference: &reference,
-                    commit: &commit,
-                    expected: Some(tip),
-                };
-                self.git.push(&remote, &[update])
-            });
-        match pushed {
-            Ok(PushOutcome::Pushed) => tracing::info!("handed the lease back"),
-            Ok(PushOutcome::Rejected(reason)) => tracing::info!(%reason, "the lease had moved"),
-            Err(err) => tracing::warn!("cannot hand the lease back ({err}); it ends by itself"),
-        }
-        self.leading = false;
-    }
-
-    /// The remote the lease lives on: the one the outputs go to.
-    fn lease_remote(&self) -> Option<String> {
-        match &self.config.output {
-            None => Some(INPUT_REMOTE.to_string()),
-            Some(target) => Some(target.remote.clone()),
-        }
-    }
-
-    /// Takes, renews or respects the lease at `now`; `tip` is the lease ref's commit as
-    /// fetched. Without a lease, this daemon always works.
-    fn lease(
-        &mut self,
-        remote: &str,
-        tip: Option<String>,
-        now: DateTime<Utc>,
-    ) -> Result<Leased, SyncError> {
-        let Some(settings) = self.config.lease.clone() else {
-            return Ok(Leased::Held(None));
-        };
-        let lease = match tip.as_deref().map(|tip| self.read_file(tip, LEASE_FILE)) {
-            Some(Ok(bytes)) => Lease::parse(&bytes)
-                .map_err(|why| tracing::warn!("the lease does not read ({why}); taking it"))
-                .ok(),
-            Some(Err(why)) => {
-                tracing::warn!("the lease does not read ({why}); taking it");
-                None
-            }
-            None => None,
-        };
-        match role(&settings.id, lease.as_ref(), settings.duration, now) {
-            Role::Leader { renew_at } => {
-                self.lease_due = Some(renew_at);
-                self.leading = true;
-                self.lease_tip.clone_from(&tip);
-                Ok(Leased::Held(tip))
-            }
-            Role::Standby { holder, until } => Ok(Leased::Standby(self.stand_by(holder, until))),
-            Role::Take => {
-                let commit = self.commit_lease(&settings, tip.as_deref(), now)?;
-                let reference = lease_ref(&self.config.branch);
-                let update = RefUpdate {
-                    reference: &reference,
-                    commit: &commit,
-                    expected: tip.as_deref(),
-                };
-                if let PushOutcome::Rejected(reason) = self.git.push(remote, &[update])? {
-                    // Another daemon took it first: the next attempt fetches and sees whom.
-                    return Ok(Leased::Lost(reason));
-                }
-                if !self.leading {
-                    tracing::info!(id = %settings.id, "took the lease: this daemon does the work");
-                    // Another daemon may have worked meanwhile: start from what it saved.
-                    self.forget();
-                }
-                self.leading = true;
-                self.metrics.leader.set(1);
-                let renew =
-                    chrono::Duration::from_std(settings.duration * 2 / 3).unwrap_or_default();
-                self.lease_due = Some(now + renew);
-                self.lease_tip = Some(commit.clone());
-                Ok(Leased::Held(Some(commit)))
-            }
-        }
-    }
-
-    /// Runs `work` (a pass, which may outlast the lease) while a thread renews the lease
-    /// every third of its duration; returns what `work` gave and the lease ref's commit
-    /// as last pushed. A renewal that another daemon beat stops renewing: the push of
-    /// the pass's outputs, which expects the lease where this daemon left it, is then
-    /// refused.
-    fn renewing<T>(
-        &self,
-        remote: &str,
-        tip: Option<String>,
-        work: impl FnOnce() -> T,
-    ) -> (T, Option<String>) {
-        let Some(settings) = &self.config.lease else {
-            return (work(), tip);
-        };
-        let every = settings.duration / 3;
-        let reference = lease_ref(&self.config.branch);
-        let (stop, stopped) = std::sync::mpsc::channel::<()>();
-        std::thread::scope(|threads| {
-            let reference = &reference;
-            let renewer = threads.spawn(move || {
-                let mut tip = tip;
-                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
-                    let renewed = self
-                        .commit_lease(settings, tip.as_deref(), Utc::now())
-                        .and_then(|commit| {
-                            let update = RefUpdate {
-                                reference,
-                                commit: &commit,
-                                expected: tip.as_deref(),
-                            };
-                            Ok((self.git.push(remote, &[update])?, commit))
-                        });
-                    match renewed {
-                        Ok((PushOutcome::Pushed, commit)) => tip = Some(commit),
-                        Ok((PushOutcome::Rejected(reason), _)) => {
-                            tracing::warn!(%reason, "lost the lease during a pass: its outputs will not be pushed");
-                            break;
-                        }
-                        Err(err) => tracing::warn!("cannot renew the lease ({err}); trying again"),
-                    }
-                }
-                tip
-            });
-            let done = work();
-            drop(stop);
-            (done, renewer.join().expect("the renewer does not panic"))
-        })
-    }
-
-    /// Stands by while `holder` holds the lease, until `until`; forgets what it knew, so
-    /// that it starts from the saved state if it takes the lease.
-    fn stand_by(&mut self, holder: String, until: DateTime<Utc>) -> Synced {
-        if self.leading || self.saved.is_some() {
-            tracing::info!(%holder, %until, "another daemon holds the lease: standing by");
-        }
-        self.forget();
-        self.leading = false;
-        self.lease_tip = None;
-        self.metrics.leader.set(0);
-        self.lease_due = Some(until);
-        Synced::Standby { holder, until }
-    }
-
-    /// Forgets what a restart forgets: the next sync reads the saved state again.
-    fn forget(&mut self) {
-        self.saved = None;
-        self.last_input_commit = None;
-        self.first_pass = true;
-        self.next_full_pass = None;
-        self.retries = Retries::default();
-        self.promise_retries = Retries::default();
-        self.intervals = Intervals::default();
-    }
-
-    /// Commits a lease held by this daemon from `now` on top of `tip`, for the push.
-    fn commit_lease(
-        &self,
-        settings: &LeaseSettings,
-        tip: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> Result<String, GitError> {
-        let lease = Lease {
-            holder: settings.id.clone(),
-            renewed: now,
-            duration: humantime::format_duration(settings.duration).to_string(),
-        };
-        self.commit_file(
-            LEASE_NEXT_REF,
-            tip,
-            LEASE_FILE,
-            lease.render(),
-            "promised serve: hold the lease\n",
-        )
-    }
-
-    /// Reads the state the last daemon saved (`tip`, the commit of its ref as fetched):
-    /// where the next pass starts from, when the schedule and each Promise's interval
-    /// next fire. No state (a first start) or one that does not read reruns everything.
-    fn restore(&mut self, tip: Option<&str>, now: DateTime<Utc>) {
-        let state = match tip.map(|tip| self.read_state(tip)).transpose() {
-            Ok(state) => state.unwrap_or_default(),
-            Err(why) => {
-                tracing::warn!("the saved state does not read ({why}); rerunning everything");
-                DaemonState::default()
-            }
-        };
-        tracing::info!(input_commit = ?state.input_commit, full_pass = ?state.full_pass, "read the saved state");
-        self.last_input_commit = state.input_commit.clone();
-        let schedule = &self.config.schedule;
-        if schedule.fired_since(state.full_pass, now) {
-            if state.full_pass.is_some() {
-                tracing::info!("the schedule fired while no daemon ran: full pass");
-            }
-            self.pending.all = true;
-        } else {
-            self.next_full_pass = state.full_pass.and_then(|at| schedule.next_after(at));
-        }
-        self.intervals.restore(state.interval_passes.clone());
-        self.saved = Some(state);
-    }
-
-    fn read_state(&self, tip: &str) -> Result<DaemonState, String> {
-        DaemonState::parse(&self.read_file(tip, STATE_FILE)?)
-    }
-
-    /// The bytes of `file` in the commit `tip` (one of the daemon's refs).
-    fn read_file(&self, tip: &str, file: &str) -> Result<Vec<u8>, String> {
-        self.git
-            .set_ref(READ_REF, Some(tip))
-            .map_err(|e| e.to_string())?;
-        let store =
-            GixStore::open_reference(&self.config.workdir, READ_REF).map_err(|e| e.to_string())?;
-        let snapshot = store.snapshot().map_err(|e| e.to_string())?;
-        let files = store.read(&snapshot, &[file]).map_err(|e| e.to_string())?;
-        let file = files
-            .into_iter()
-            .next()
-            .ok_or_else(|| format!("{file} is missing"))?;
-        Ok(file.bytes)
-    }
-
-    /// Commits `state` on top of the saved state's commit `tip`, for the push.
-    fn commit_state(&self, state: &DaemonState, tip: Option<&str>) -> Result<String, GitError> {
-        let message = "promised serve: save what a restarted daemon needs\n";
-        self.commit_file(STATE_NEXT_REF, tip, STATE_FILE, state.render(), message)
-    }
-
-    /// Commits `file` with `bytes` on top of `tip` on the local ref `scratch`, and
-    /// returns the commit.
-    fn commit_file(
-        &self,
-        scratch: &str,
-        tip: Option<&str>,
-        file: &str,
-        bytes: Vec<u8>,
-        message: &str,
-    ) -> Result<String, GitError> {
-        self.git.set_ref(scratch, tip)?;
-        let store = GixStore::open_reference(&self.config.workdir, scratch)?;
-        let base = store.snapshot()?;
-        let changes = Changes {
-            upserts: [(file.to_string(), Content::Bytes(bytes))].into(),
-            removals: Default::default(),
-        };
-        let options = &self.config.options;
-        store.commit(
-            &base,
-            &changes,
-            &CommitRequest {
-                name: &options.author_name,
-                email: &options.author_email,
-                message,
-            },
-        )
-    }
-
     /// Records a pass whose result reached the remote.
     fn finish(&mut self, report: PassReport, now: DateTime<Utc>) -> Result<Attempt, SyncError> {
         for request in &report.requests {
@@ -762,3 +489,6 @@ enum Leased {
     /// Another daemon took it as this one tried to.
     Lost(String),
 }
+
+#[cfg(test)]
+mod tests;
