@@ -28,7 +28,8 @@ pub struct ReconcileArgs {
     /// How long one pipeline may run before it is killed (e.g. 90s, 10m).
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
-    /// How many pipelines run at once [default: the number of cores].
+    /// How many pipelines run at once [default: the number of cores; 32 with
+    /// --executor kubernetes].
     #[arg(long)]
     pub jobs: Option<usize>,
     /// Author and committer of output commits, as "Name <email>".
@@ -51,7 +52,10 @@ pub fn run(args: ReconcileArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     let defaults = Options::default();
     let options = Options {
         timeout: args.timeout,
-        jobs: args.jobs.unwrap_or(defaults.jobs).max(1),
+        jobs: args
+            .jobs
+            .unwrap_or(args.executors.executor.default_jobs(defaults.jobs))
+            .max(1),
         author_name: name,
         author_email: email,
         output_limits: args.output_limits.limits(),

@@ -76,7 +76,8 @@ pub struct ServeArgs {
     /// How long one pipeline may run before it is killed.
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
-    /// How many pipelines run at once [default: the number of cores].
+    /// How many pipelines run at once [default: the number of cores; 32 with
+    /// --executor kubernetes].
     #[arg(long)]
     pub jobs: Option<usize>,
     /// First delay before a failed pipeline is retried; it doubles each time.
@@ -154,7 +155,10 @@ pub fn run(args: ServeArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         watch: args.watch,
         options: Options {
             timeout: args.timeout,
-            jobs: args.jobs.unwrap_or(defaults.jobs).max(1),
+            jobs: args
+                .jobs
+                .unwrap_or(args.executors.executor.default_jobs(defaults.jobs))
+                .max(1),
             author_name,
             author_email,
             output_limits: args.output_limits.limits(),

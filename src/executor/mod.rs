@@ -20,6 +20,9 @@ use crate::pipeline::{Job, Workspace};
 /// The annotation with which a Promise picks its executor, overriding `--executor`.
 pub const EXECUTOR_ANNOTATION: &str = "promised.dev/executor";
 
+/// How many Pods the kubernetes executor runs at once unless `--jobs` says.
+pub const KUBERNETES_JOBS: usize = 32;
+
 /// The executors `--executor` names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
 pub enum ExecutorKind {
@@ -34,6 +37,17 @@ pub enum ExecutorKind {
 }
 
 impl ExecutorKind {
+    /// How many pipelines run at once unless `--jobs` says: the number of cores for
+    /// executors whose pipelines run on this machine; for kubernetes, whose Pods run on
+    /// the cluster and mostly wait, [`KUBERNETES_JOBS`]. Each pipeline in flight holds a
+    /// thread of the pass.
+    pub fn default_jobs(self, cores: usize) -> usize {
+        match self {
+            ExecutorKind::Kubernetes => KUBERNETES_JOBS,
+            _ => cores,
+        }
+    }
+
     /// The name used on the command line and in the annotation.
     pub fn name(self) -> &'static str {
         match self {
