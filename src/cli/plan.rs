@@ -234,7 +234,7 @@ impl View {
                 let icon = match r.phase.as_str() {
                     "Ready" => "✅",
                     "Pending" | "Waiting" => "⏳",
-                    "Suspended" => "⏸️",
+                    "Suspended" | "Paused" => "⏸️",
                     _ => "❌",
                 };
                 let message = table_cell(&r.message);
