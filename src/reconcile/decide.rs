@@ -505,7 +505,7 @@ mod tests {
             pipelines: vec![],
             placements: vec![],
             outputs: vec![],
-            suspended: Some(crate::state::status::SuspendedRef {
+            suspended: Some(Box::new(crate::state::status::SuspendedRef {
                 pipeline: pipeline.into(),
                 message: None,
                 retry_after: None,
@@ -513,7 +513,7 @@ mod tests {
                 promise: promise_blob.into(),
                 status: Default::default(),
                 status_before: Default::default(),
-            }),
+            })),
         };
         let decide = |record: &Record| {
             let scope = Scope::default();

@@ -316,7 +316,7 @@ fn render_request(
                     pipelines,
                     placements: placed.placements,
                     outputs,
-                    suspended: suspension.map(|(_, record)| record),
+                    suspended: suspension.map(|(_, record)| Box::new(record)),
                 },
             }
         }
