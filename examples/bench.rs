@@ -612,7 +612,7 @@ fn the_harness_runs_at_1k() {
         panic!("the promised binary must be built first (cargo test builds it)");
     }
     let rows = run_size(&args, 1000);
-    assert_eq!(rows.len(), 6);
+    assert_eq!(rows.len(), 7);
     for row in rows {
         eprintln!("{row}");
     }
