@@ -19,46 +19,28 @@ impl Daemon {
         else {
             return;
         };
-        let Some(remote) = self.lease_remote() else {
-            return;
-        };
         let ended = Lease {
             holder: settings.id.clone(),
             renewed: Utc::now(),
             duration: "0s".into(),
         };
-        let message = "promised serve: hand the lease back\n";
-        let pushed = self
-            .commit_file(
-                LEASE_NEXT_REF,
-                Some(tip),
-                LEASE_FILE,
-                ended.render(),
-                message,
-            )
-            .and_then(|commit| {
-                let reference = lease_ref(&self.config.branch);
-                let update = RefUpdate {
-                    reference: &reference,
-                    commit: &commit,
-                    expected: Some(tip),
-                };
-                self.git.push(&remote, &[update])
-            });
+        let pushed = self.push_lease(self.lease_remote(), &ended, Some(tip));
         match pushed {
-            Ok(PushOutcome::Pushed) => tracing::info!("handed the lease back"),
-            Ok(PushOutcome::Rejected(reason)) => tracing::info!(%reason, "the lease had moved"),
+            Ok((PushOutcome::Pushed, _)) => tracing::info!("handed the lease back"),
+            Ok((PushOutcome::Rejected(reason), _)) => {
+                tracing::info!(%reason, "the lease had moved")
+            }
             Err(err) => tracing::warn!("cannot hand the lease back ({err}); it ends by itself"),
         }
         self.leading = false;
     }
 
     /// The remote the lease lives on: the one the outputs go to.
-    fn lease_remote(&self) -> Option<String> {
-        match &self.config.output {
-            None => Some(INPUT_REMOTE.to_string()),
-            Some(target) => Some(target.remote.clone()),
-        }
+    fn lease_remote(&self) -> &str {
+        self.config
+            .output
+            .as_ref()
+            .map_or(INPUT_REMOTE, |target| target.remote.as_str())
     }
 
     /// Takes, renews or respects the lease at `now`; `tip` is the lease ref's commit as
@@ -72,10 +54,9 @@ impl Daemon {
         let Some(settings) = self.config.lease.clone() else {
             return Ok(Leased::Held(None));
         };
-        let lease = match tip.as_deref().map(|tip| self.read_file(tip, LEASE_FILE)) {
-            Some(Ok(bytes)) => Lease::parse(&bytes)
-                .map_err(|why| tracing::warn!("the lease does not read ({why}); taking it"))
-                .ok(),
+        let read = |tip: &str| Lease::parse(&self.read_file(tip, LEASE_FILE)?);
+        let lease = match tip.as_deref().map(read) {
+            Some(Ok(lease)) => Some(lease),
             Some(Err(why)) => {
                 tracing::warn!("the lease does not read ({why}); taking it");
                 None
@@ -91,14 +72,9 @@ impl Daemon {
             }
             Role::Standby { holder, until } => Ok(Leased::Standby(self.stand_by(holder, until))),
             Role::Take => {
-                let commit = self.commit_lease(&settings, tip.as_deref(), now)?;
-                let reference = lease_ref(&self.config.branch);
-                let update = RefUpdate {
-                    reference: &reference,
-                    commit: &commit,
-                    expected: tip.as_deref(),
-                };
-                if let PushOutcome::Rejected(reason) = self.git.push(remote, &[update])? {
+                let held = held(&settings, now);
+                let (pushed, commit) = self.push_lease(remote, &held, tip.as_deref())?;
+                if let PushOutcome::Rejected(reason) = pushed {
                     // Another daemon took it first: the next attempt fetches and sees whom.
                     return Ok(Leased::Lost(reason));
                 }
@@ -133,24 +109,13 @@ impl Daemon {
             return (work(), tip);
         };
         let every = settings.duration / 3;
-        let reference = lease_ref(&self.config.branch);
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         std::thread::scope(|threads| {
-            let reference = &reference;
             let renewer = threads.spawn(move || {
                 let mut tip = tip;
                 while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
-                    let renewed = self
-                        .commit_lease(settings, tip.as_deref(), Utc::now())
-                        .and_then(|commit| {
-                            let update = RefUpdate {
-                                reference,
-                                commit: &commit,
-                                expected: tip.as_deref(),
-                            };
-                            Ok((self.git.push(remote, &[update])?, commit))
-                        });
-                    match renewed {
+                    let renewal = held(settings, Utc::now());
+                    match self.push_lease(remote, &renewal, tip.as_deref()) {
                         Ok((PushOutcome::Pushed, commit)) => tip = Some(commit),
                         Ok((PushOutcome::Rejected(reason), _)) => {
                             tracing::warn!(%reason, "lost the lease during a pass: its outputs will not be pushed");
@@ -192,24 +157,40 @@ impl Daemon {
         self.intervals = Intervals::default();
     }
 
-    /// Commits a lease held by this daemon from `now` on top of `tip`, for the push.
+    /// Commits `lease` on top of `tip` and pushes it alone to `remote`, expecting the
+    /// lease ref at `tip`; returns what became of the push, and the commit.
+    fn push_lease(
+        &self,
+        remote: &str,
+        lease: &Lease,
+        tip: Option<&str>,
+    ) -> Result<(PushOutcome, String), GitError> {
+        let commit = self.commit_lease(lease, tip)?;
+        let reference = lease_ref(&self.config.branch);
+        let update = RefUpdate {
+            reference: &reference,
+            commit: &commit,
+            expected: tip,
+        };
+        Ok((self.git.push(remote, &[update])?, commit))
+    }
+
+    /// Commits `lease` on top of `tip`, for a push.
     pub(super) fn commit_lease(
         &self,
-        settings: &LeaseSettings,
+        lease: &Lease,
         tip: Option<&str>,
-        now: DateTime<Utc>,
     ) -> Result<String, GitError> {
-        let lease = Lease {
-            holder: settings.id.clone(),
-            renewed: now,
-            duration: humantime::format_duration(settings.duration).to_string(),
-        };
-        self.commit_file(
-            LEASE_NEXT_REF,
-            tip,
-            LEASE_FILE,
-            lease.render(),
-            "promised serve: hold the lease\n",
-        )
+        let message = "promised serve: the lease\n";
+        self.commit_file(LEASE_NEXT_REF, tip, LEASE_FILE, lease.render(), message)
+    }
+}
+
+/// The lease this daemon holds from `now` on.
+pub(super) fn held(settings: &LeaseSettings, now: DateTime<Utc>) -> Lease {
+    Lease {
+        holder: settings.id.clone(),
+        renewed: now,
+        duration: humantime::format_duration(settings.duration).to_string(),
     }
 }

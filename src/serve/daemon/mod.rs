@@ -376,7 +376,7 @@ impl Daemon {
         // so a daemon that lost it while the pass ran writes nothing.
         let renewal = match (&self.config.lease, &report.output_commit, &state_commit) {
             (Some(settings), Some(_), _) | (Some(settings), _, Some(_)) => {
-                Some(self.commit_lease(settings, lease_tip.as_deref(), now)?)
+                Some(self.commit_lease(&holding::held(settings, now), lease_tip.as_deref())?)
             }
             _ => None,
         };
