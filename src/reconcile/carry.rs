@@ -5,14 +5,22 @@
 //!
 //! Which files a pipeline wrote is in the request's record ([`PlacementRef::files`]);
 //! their bytes are read from the branch, inside the request's own folder only: a status
-//! file is in the repository, where a pull request can edit it.
+//! file is in the repository, where a pull request can edit it. [`Runner`] runs a
+//! request's configure workflow in a pass's worker, from the pipeline its decision
+//! says, and reads what it carries.
 
+use super::Options;
+use super::render::{Outcome, Ran};
+use super::run::{Start, Workflow};
+use crate::executor::Executor;
 use crate::git::Store;
 use crate::model::{Platform, RequestKey};
 use crate::path_segment::SegmentPath;
 use crate::pipeline::OutputFiles;
+use crate::pipeline::RunFolder;
 use crate::state::layout::resource_dir;
 use crate::state::status::PlacementRef;
+use crate::state::status::Record;
 use crate::state::{CurrentTree, DIGEST_FILE};
 
 /// One output group kept from an earlier run: where it was placed, and its files.
@@ -104,5 +112,73 @@ impl Branch<'_> {
             return Err(format!("{path} is not on the branch"));
         };
         self.store.read_blob(blob, &path).map_err(|e| e.to_string())
+    }
+}
+
+/// Runs a request's configure workflow, from its first pipeline or from the one that
+/// suspended it (`resume`), and reads what it keeps of the pipelines that did not run
+/// from their files on the branch. A resumed workflow whose earlier outputs are not all
+/// there runs from its first pipeline instead.
+pub struct Runner<'a> {
+    /// Where carried files are read from.
+    pub branch: Branch<'a>,
+    /// Where pipelines run.
+    pub executor: &'a dyn Executor,
+    /// How they run.
+    pub options: &'a Options,
+}
+
+impl Runner<'_> {
+    pub fn configure(
+        &self,
+        key: &RequestKey,
+        workflow: &Workflow<'_>,
+        resume: Option<usize>,
+        record: Option<&Record>,
+        folder: &mut Option<RunFolder>,
+    ) -> Outcome {
+        let branch = &self.branch;
+        let placements = record.map_or(&[][..], |r| &r.placements);
+        let names: Vec<&str> = workflow
+            .pipelines()
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect();
+        let mut start = Start::default();
+        let mut carried = Vec::new();
+        let suspended = record.and_then(|r| r.suspended.as_ref());
+        if let (Some(at), Some(suspended)) = (resume, suspended) {
+            let earlier = &names[..at];
+            let carry = branch.carry(key, placements, |p| earlier.contains(&p));
+            match carry.missing.first() {
+                None => {
+                    tracing::info!(request = %key, pipeline = names[at], "resuming the suspended workflow");
+                    start = Start {
+                        pipeline: at,
+                        status: suspended.status_before.clone(),
+                        seen: Some(suspended.status.clone()),
+                    };
+                    carried = carry.groups;
+                }
+                Some(why) => {
+                    tracing::warn!(request = %key, "cannot resume at pipeline {:?} ({why}); running from the first", names[at]);
+                }
+            }
+        }
+        let first = start.pipeline;
+        let finished = match workflow.run(start, self.executor, self.options, folder) {
+            Ok(finished) => finished,
+            Err(stopped) => return Outcome::Failed(stopped),
+        };
+        if finished.suspended.is_some() {
+            let after = &names[(first + finished.outputs.len()).min(names.len())..];
+            let carry = branch.carry(key, placements, |p| after.contains(&p));
+            // What is not on the branch cannot be kept; what is, is.
+            for why in &carry.missing {
+                tracing::warn!(request = %key, "a later pipeline's output is not kept: {why}");
+            }
+            carried.extend(carry.groups);
+        }
+        Outcome::Ran(Box::new(Ran { finished, carried }))
     }
 }

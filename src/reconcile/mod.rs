@@ -29,7 +29,7 @@ use run::Workflow;
 use crate::executor::Executor;
 use crate::git::{CommitRequest, GitError, Snapshot, Store};
 use crate::model::{Action, LoadError, Platform, RequestFile, RequestKey, WorkflowType, is_input};
-use crate::pipeline::{OutputLimits, RunFolder, Subject};
+use crate::pipeline::{OutputLimits, Subject};
 use crate::state::kustomization::index_destinations;
 use crate::state::layout::{Owned, is_managed, promise_status_owner, status_owner};
 use crate::state::promise_status::{PromiseRecord, Unavailable, read_promise_record};
@@ -240,7 +240,7 @@ pub fn reconcile(
             (files || record.suspended.is_some()).then(|| (&request.key, record.clone()))
         })
         .collect();
-    let runner = Runner {
+    let runner = carry::Runner {
         branch: carry::Branch {
             store,
             current: &current,
@@ -649,71 +649,6 @@ fn run_promise_configures(
         outcomes.insert(name.to_string(), outcome);
     }
     outcomes
-}
-
-/// Runs a request's configure workflow, from its first pipeline or from the one that
-/// suspended it (`resume`), and reads what it keeps of the pipelines that did not run
-/// from their files on the branch. A resumed workflow whose earlier outputs are not all
-/// there runs from its first pipeline instead.
-struct Runner<'a> {
-    branch: carry::Branch<'a>,
-    executor: &'a dyn Executor,
-    options: &'a Options,
-}
-
-impl Runner<'_> {
-    fn configure(
-        &self,
-        key: &RequestKey,
-        workflow: &Workflow<'_>,
-        resume: Option<usize>,
-        record: Option<&Record>,
-        folder: &mut Option<RunFolder>,
-    ) -> Outcome {
-        let branch = &self.branch;
-        let placements = record.map_or(&[][..], |r| &r.placements);
-        let names: Vec<&str> = workflow
-            .pipelines()
-            .iter()
-            .map(|p| p.name.as_str())
-            .collect();
-        let mut start = run::Start::default();
-        let mut carried = Vec::new();
-        let suspended = record.and_then(|r| r.suspended.as_ref());
-        if let (Some(at), Some(suspended)) = (resume, suspended) {
-            let earlier = &names[..at];
-            let carry = branch.carry(key, placements, |p| earlier.contains(&p));
-            match carry.missing.first() {
-                None => {
-                    tracing::info!(request = %key, pipeline = names[at], "resuming the suspended workflow");
-                    start = run::Start {
-                        pipeline: at,
-                        status: suspended.status_before.clone(),
-                        seen: Some(suspended.status.clone()),
-                    };
-                    carried = carry.groups;
-                }
-                Some(why) => {
-                    tracing::warn!(request = %key, "cannot resume at pipeline {:?} ({why}); running from the first", names[at]);
-                }
-            }
-        }
-        let first = start.pipeline;
-        let finished = match workflow.run(start, self.executor, self.options, folder) {
-            Ok(finished) => finished,
-            Err(stopped) => return Outcome::Failed(stopped),
-        };
-        if finished.suspended.is_some() {
-            let after = &names[(first + finished.outputs.len()).min(names.len())..];
-            let carry = branch.carry(key, placements, |p| after.contains(&p));
-            // What is not on the branch cannot be kept; what is, is.
-            for why in &carry.missing {
-                tracing::warn!(request = %key, "a later pipeline's output is not kept: {why}");
-            }
-            carried.extend(carry.groups);
-        }
-        Outcome::Ran(Box::new(render::Ran { finished, carried }))
-    }
 }
 
 /// Says which requests and Promises the changes belong to. `gone_records` holds those of
