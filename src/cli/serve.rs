@@ -11,6 +11,7 @@ use super::EXIT_OK;
 use super::executor_args::ExecutorArgs;
 use super::output_limit_args::OutputLimitArgs;
 use crate::reconcile::Options;
+use crate::serve::lease::MAX_DURATION;
 use crate::serve::timing::{Backoff, DEFAULT_SCHEDULE, Schedule};
 use crate::serve::{HttpLimits, LeaseSettings, MIN_TOKEN_BYTES, ServeConfig, serve};
 
@@ -51,7 +52,7 @@ pub struct ServeArgs {
     #[arg(long)]
     pub reconcile_token_file: Option<PathBuf>,
     /// How daemons on one branch choose the one that works: `git`, a lease held in the
-    /// ref refs/promised/lease/<branch> of the remote; `none`, every daemon works.
+    /// ref refs/promised/lease/<output branch> of the remote; `none`, every daemon works.
     #[arg(long, value_enum, default_value = "git")]
     pub lease: LeaseKind,
     /// How long a lease holds: the holder renews it every third of this (with
@@ -122,8 +123,8 @@ pub fn run(args: ServeArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     );
     let reconcile_token = reconcile_token(args.reconcile_token_file.as_deref())?;
     anyhow::ensure!(
-        args.lease_duration >= Duration::from_secs(1),
-        "--lease-duration {:?}: give at least 1s",
+        args.lease_duration >= Duration::from_secs(1) && args.lease_duration <= MAX_DURATION,
+        "--lease-duration {:?}: give at least 1s and at most 24h",
         args.lease_duration
     );
     let lease = match args.lease {
@@ -209,7 +210,7 @@ fn reconcile_token(file: Option<&std::path::Path>) -> anyhow::Result<Option<Stri
 /// How daemons on one branch choose the one that works.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LeaseKind {
-    /// A lease in the ref `refs/promised/lease/<branch>` of the remote.
+    /// A lease in the ref `refs/promised/lease/<output branch>` of the remote.
     Git,
     /// No lease: every daemon works (they never overwrite each other's commits, but
     /// each runs every pipeline).

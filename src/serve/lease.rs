@@ -1,6 +1,6 @@
-//! Which of several daemons on one branch does the work: the one that holds the lease,
-//! a file in a commit that the ref `refs/promised/lease/<branch>` of the remote the
-//! outputs go to points at. Every daemon can already push there; moving the ref is a
+//! Which of several daemons writing one branch does the work: the one that holds the
+//! lease, a file in a commit that the ref `refs/promised/lease/<output branch>` of the
+//! remote the outputs go to points at. Every daemon can already push there; moving the ref is a
 //! compare-and-swap push, so two daemons never both take it.
 //!
 //! The holder renews it a third of its duration before it ends, and every push of
@@ -15,10 +15,13 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+/// The longest lease: a daemon that stops holds the others back at most this long.
+pub const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
+
 /// The file holding the lease, in the lease ref's commit.
 pub const LEASE_FILE: &str = "lease.yaml";
 
-/// The ref holding the lease of the daemons that follow `branch`.
+/// The ref holding the lease of the daemons that write `branch` (their output branch).
 pub fn lease_ref(branch: &str) -> String {
     format!("refs/promised/lease/{branch}")
 }
@@ -48,13 +51,25 @@ impl Lease {
         format!("# Written by promised serve: which daemon does the work.\n{body}").into_bytes()
     }
 
-    /// When it ends. One whose duration does not read has ended.
-    pub fn ends(&self) -> DateTime<Utc> {
-        let duration = humantime::parse_duration(&self.duration).ok();
-        let duration = duration.and_then(|d| chrono::Duration::from_std(d).ok());
-        duration
-            .and_then(|d| self.renewed.checked_add_signed(d))
-            .unwrap_or(self.renewed)
+    /// When it ends, for a daemon that first saw this very lease (this commit of the
+    /// ref) at `seen`: its duration after it was renewed, but never later than its
+    /// duration after `seen`. So a holder whose clock runs ahead, or a lease written by
+    /// hand with a `renewed` in 2126, holds the others back no longer than one duration
+    /// after it last moved the ref. A duration that does not read, or is longer than
+    /// [`MAX_DURATION`], has ended.
+    pub fn ends(&self, seen: DateTime<Utc>) -> DateTime<Utc> {
+        let duration = humantime::parse_duration(&self.duration)
+            .ok()
+            .filter(|d| *d <= MAX_DURATION)
+            .and_then(|d| chrono::Duration::from_std(d).ok());
+        let Some(duration) = duration else {
+            return self.renewed.min(seen);
+        };
+        let ends = self
+            .renewed
+            .checked_add_signed(duration)
+            .unwrap_or(self.renewed);
+        ends.min(seen + duration)
     }
 }
 
@@ -78,13 +93,18 @@ pub enum Role {
     },
 }
 
-/// This daemon's role at `now`: `me` is its id, `lease` what the remote holds, and
-/// `duration` the lease duration it takes.
-pub fn role(me: &str, lease: Option<&Lease>, duration: Duration, now: DateTime<Utc>) -> Role {
-    let Some(lease) = lease else {
+/// This daemon's role at `now`: `me` is its id, `lease` what the remote holds with the
+/// time this daemon first saw it, and `duration` the lease duration it takes.
+pub fn role(
+    me: &str,
+    lease: Option<(&Lease, DateTime<Utc>)>,
+    duration: Duration,
+    now: DateTime<Utc>,
+) -> Role {
+    let Some((lease, seen)) = lease else {
         return Role::Take;
     };
-    let ends = lease.ends();
+    let ends = lease.ends(seen);
     if ends <= now {
         return Role::Take;
     }
@@ -124,14 +144,14 @@ mod tests {
     fn nobody_holds_it_or_it_ended_so_take_it() {
         assert_eq!(role("a", None, DURATION, at(0)), Role::Take);
         assert_eq!(
-            role("a", Some(&lease("b", 0)), DURATION, at(45)),
+            role("a", Some((&lease("b", 0), at(0))), DURATION, at(45)),
             Role::Take
         );
     }
 
     #[test]
     fn another_holder_means_standing_by_until_it_ends() {
-        let standby = role("a", Some(&lease("b", 0)), DURATION, at(44));
+        let standby = role("a", Some((&lease("b", 0), at(0))), DURATION, at(44));
         assert_eq!(
             standby,
             Role::Standby {
@@ -144,9 +164,31 @@ mod tests {
     #[test]
     fn the_holder_renews_a_third_of_the_duration_before_the_end() {
         let held = Some(lease("a", 0));
-        let leader = role("a", held.as_ref(), DURATION, at(29));
+        let leader = role("a", held.as_ref().map(|l| (l, at(0))), DURATION, at(29));
         assert_eq!(leader, Role::Leader { renew_at: at(30) });
-        assert_eq!(role("a", held.as_ref(), DURATION, at(30)), Role::Take);
+        assert_eq!(
+            role("a", held.as_ref().map(|l| (l, at(0))), DURATION, at(30)),
+            Role::Take
+        );
+    }
+
+    #[test]
+    fn a_lease_that_does_not_move_ends_one_duration_after_it_was_first_seen() {
+        let ahead = lease("b", 100_000_000);
+        let standby = role("a", Some((&ahead, at(0))), DURATION, at(10));
+        assert_eq!(
+            standby,
+            Role::Standby {
+                holder: "b".into(),
+                until: at(45)
+            }
+        );
+        let still = role("a", Some((&ahead, at(0))), DURATION, at(45));
+        assert_eq!(
+            still,
+            Role::Take,
+            "renewed in the future, but not moved since"
+        );
     }
 
     #[test]
@@ -156,9 +198,17 @@ mod tests {
         assert_eq!(Lease::parse(&text).unwrap(), lease);
         let broken = Lease {
             duration: "forever".into(),
+            ..lease.clone()
+        };
+        assert_eq!(broken.ends(at(10)), at(0));
+        let endless = Lease {
+            duration: "1000years".into(),
             ..lease
         };
-        assert_eq!(broken.ends(), at(0));
+        assert_eq!(
+            role("a", Some((&endless, at(0))), DURATION, at(1)),
+            Role::Take
+        );
         assert!(Lease::parse(b"holder: a\n").is_err());
     }
 }

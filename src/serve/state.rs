@@ -5,7 +5,7 @@
 //! work folder is a cache.
 //!
 //! It lives in one file, `daemon.yaml`, in a commit that the ref
-//! `refs/promised/daemon/<branch>` of the remote the outputs go to points at: out of
+//! `refs/promised/daemon/<output branch>` of the remote the outputs go to points at: out of
 //! every branch Flux or Argo CD reads, and pushed only when it changes (with the output
 //! commit of the pass, in one atomic push, when there is one), so a scheduled pass that
 //! changes nothing costs one small push and a tick that runs nothing costs none.
@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 /// The file holding the state, in the state ref's commit.
 pub const STATE_FILE: &str = "daemon.yaml";
 
-/// The ref holding the state of the daemon that follows `branch`, on the remote the
-/// outputs go to (and the same name in the work folder).
+/// The ref holding the state of the daemon that writes `branch` (its output branch: the
+/// input branch unless `--output-branch` says), on the remote the outputs go to.
 pub fn state_ref(branch: &str) -> String {
     format!("refs/promised/daemon/{branch}")
 }

@@ -27,6 +27,7 @@ mod resume_hostile;
 mod scheduling;
 mod secrets;
 mod serve;
+mod serve_hostile;
 mod stored_requests;
 mod support;
 mod suspend;

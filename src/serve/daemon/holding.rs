@@ -63,7 +63,15 @@ impl Daemon {
             }
             None => None,
         };
-        match role(&settings.id, lease.as_ref(), settings.duration, now) {
+        // When this daemon first saw this very lease: a lease that does not move ends
+        // one duration after that, whatever its `renewed` says.
+        let seen = match (&tip, &self.lease_seen) {
+            (Some(tip), Some((seen_tip, at))) if seen_tip == tip => *at,
+            _ => now,
+        };
+        self.lease_seen = tip.clone().map(|tip| (tip, seen));
+        let lease = lease.as_ref().map(|lease| (lease, seen));
+        match role(&settings.id, lease, settings.duration, now) {
             Role::Leader { renew_at } => {
                 self.lease_due = Some(renew_at);
                 self.leading = true;
@@ -166,7 +174,7 @@ impl Daemon {
         tip: Option<&str>,
     ) -> Result<(PushOutcome, String), GitError> {
         let commit = self.commit_lease(lease, tip)?;
-        let reference = lease_ref(&self.config.branch);
+        let reference = lease_ref(self.output_branch());
         let update = RefUpdate {
             reference: &reference,
             commit: &commit,

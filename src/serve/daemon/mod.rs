@@ -159,6 +159,8 @@ pub struct Daemon {
     leading: bool,
     /// The lease commit this daemon last pushed, while it holds the lease.
     lease_tip: Option<String>,
+    /// The lease commit this daemon last read, and when it first read it.
+    lease_seen: Option<(String, DateTime<Utc>)>,
 }
 
 impl Daemon {
@@ -194,7 +196,17 @@ impl Daemon {
             lease_due: None,
             leading: false,
             lease_tip: None,
+            lease_seen: None,
         }
+    }
+
+    /// The branch the outputs go to, which names the daemon's refs (its saved state,
+    /// its lease): daemons that write different branches work side by side.
+    fn output_branch(&self) -> &str {
+        self.config
+            .output
+            .as_ref()
+            .map_or(&self.config.branch, |target| &target.branch)
     }
 
     /// Adds work for the next sync: a rerun asked for over HTTP.
@@ -237,12 +249,13 @@ impl Daemon {
 
     /// Fetches, reruns what changed or is due, and pushes.
     pub fn sync(&mut self, now: DateTime<Utc>) -> Result<Synced, SyncError> {
+        let started = Instant::now();
         let mut last_rejection = String::new();
         for attempt in 0..self.config.push_attempts {
             if attempt > 0 {
                 std::thread::sleep(self.config.push_backoff.delay(attempt - 1));
             }
-            match self.try_sync(now)? {
+            match self.try_sync(after(now, started))? {
                 Attempt::Done(synced) => return Ok(synced),
                 Attempt::Rejected(reason) => {
                     tracing::info!(attempt, %reason, "push rejected: the remote moved; fetching and running again");
@@ -258,6 +271,7 @@ impl Daemon {
     }
 
     fn try_sync(&mut self, now: DateTime<Utc>) -> Result<Attempt, SyncError> {
+        let attempt_started = Instant::now();
         let branch = self.config.branch.clone();
         let Some(head) = self.git.fetch(INPUT_REMOTE, &branch)? else {
             tracing::warn!(%branch, "the remote has no such branch yet");
@@ -292,10 +306,10 @@ impl Daemon {
         let fetched = |name: &str| fetched_promised_ref(&push_to.remote, name);
         let state_tip = self
             .git
-            .resolve(&fetched(&format!("daemon/{}", self.config.branch)));
+            .resolve(&fetched(&format!("daemon/{}", self.output_branch())));
         let lease_tip = self
             .git
-            .resolve(&fetched(&format!("lease/{}", self.config.branch)));
+            .resolve(&fetched(&format!("lease/{}", self.output_branch())));
         let lease_tip = match self.lease(&push_to.remote, lease_tip, now)? {
             Leased::Held(tip) => tip,
             Leased::Standby(synced) => return Ok(Attempt::Done(synced)),
@@ -370,13 +384,16 @@ impl Daemon {
             false => None,
         };
         let branch_ref = format!("refs/heads/{}", push_to.branch);
-        let daemon_ref = state_ref(&self.config.branch);
-        let lease_ref = lease_ref(&self.config.branch);
+        let daemon_ref = state_ref(self.output_branch());
+        let lease_ref = lease_ref(self.output_branch());
         // Renewed with every push of outputs: the push is refused if the lease moved,
         // so a daemon that lost it while the pass ran writes nothing.
         let renewal = match (&self.config.lease, &report.output_commit, &state_commit) {
             (Some(settings), Some(_), _) | (Some(settings), _, Some(_)) => {
-                Some(self.commit_lease(&holding::held(settings, now), lease_tip.as_deref())?)
+                // Renewed as of the push, not of the sync's start: the pass may have
+                // outlasted the lease (its renewals kept it meanwhile).
+                let renewed = after(now, attempt_started);
+                Some(self.commit_lease(&holding::held(settings, renewed), lease_tip.as_deref())?)
             }
             _ => None,
         };
@@ -472,6 +489,13 @@ impl Daemon {
             pipelines_run: report.pipelines_run,
         }))
     }
+}
+
+/// `now` moved on by the real time since `since`: the time of a step of a sync that began
+/// at `now`, on the sync's own clock (a test's virtual time moves with the time the sync
+/// really takes).
+fn after(now: DateTime<Utc>, since: Instant) -> DateTime<Utc> {
+    now + chrono::Duration::from_std(since.elapsed()).unwrap_or_default()
 }
 
 enum Attempt {
