@@ -5,7 +5,7 @@ use std::sync::mpsc::RecvTimeoutError;
 
 use chrono::{DateTime, Utc};
 
-use super::{Daemon, INPUT_REMOTE, LEASE_NEXT_REF, LeaseSettings, Leased, SyncError, Synced};
+use super::{Daemon, LEASE_NEXT_REF, LeaseSettings, Leased, SyncError, Synced};
 use crate::git::{GitError, PushOutcome, RefUpdate};
 use crate::serve::lease::{LEASE_FILE, Lease, Role, lease_ref, role};
 use crate::serve::timing::{Intervals, Retries};
@@ -24,7 +24,7 @@ impl Daemon {
             renewed: Utc::now(),
             duration: "0s".into(),
         };
-        let pushed = self.push_lease(self.lease_remote(), &ended, Some(tip));
+        let pushed = self.push_lease(&self.target().remote, &ended, Some(tip));
         match pushed {
             Ok((PushOutcome::Pushed, _)) => tracing::info!("handed the lease back"),
             Ok((PushOutcome::Rejected(reason), _)) => {
@@ -33,14 +33,6 @@ impl Daemon {
             Err(err) => tracing::warn!("cannot hand the lease back ({err}); it ends by itself"),
         }
         self.leading = false;
-    }
-
-    /// The remote the lease lives on: the one the outputs go to.
-    fn lease_remote(&self) -> &str {
-        self.config
-            .output
-            .as_ref()
-            .map_or(INPUT_REMOTE, |target| target.remote.as_str())
     }
 
     /// Takes, renews or respects the lease at `now`; `tip` is the lease ref's commit as
@@ -174,7 +166,7 @@ impl Daemon {
         tip: Option<&str>,
     ) -> Result<(PushOutcome, String), GitError> {
         let commit = self.commit_lease(lease, tip)?;
-        let reference = lease_ref(self.output_branch());
+        let reference = lease_ref(&self.target().branch);
         let update = RefUpdate {
             reference: &reference,
             commit: &commit,

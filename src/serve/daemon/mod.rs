@@ -200,13 +200,14 @@ impl Daemon {
         }
     }
 
-    /// The branch the outputs go to, which names the daemon's refs (its saved state,
-    /// its lease): daemons that write different branches work side by side.
-    fn output_branch(&self) -> &str {
-        self.config
-            .output
-            .as_ref()
-            .map_or(&self.config.branch, |target| &target.branch)
+    /// Where the outputs go: `--output-remote` and `--output-branch`, or the input
+    /// branch itself. Its branch names the daemon's refs (its saved state, its lease) on
+    /// its remote: daemons that write different branches work side by side.
+    fn target(&self) -> OutputTarget {
+        self.config.output.clone().unwrap_or_else(|| OutputTarget {
+            remote: INPUT_REMOTE.into(),
+            branch: self.config.branch.clone(),
+        })
     }
 
     /// Adds work for the next sync: a rerun asked for over HTTP.
@@ -281,15 +282,9 @@ impl Daemon {
         self.git.set_ref(&input_ref, Some(&head))?;
         let inputs = GixStore::open_reference(&self.config.workdir, &input_ref)?;
 
-        let (outputs, push_to, expected) = match &self.config.output {
-            None => (
-                None,
-                OutputTarget {
-                    remote: INPUT_REMOTE.into(),
-                    branch,
-                },
-                Some(head.clone()),
-            ),
+        let push_to = self.target();
+        let (outputs, expected) = match &self.config.output {
+            None => (None, Some(head.clone())),
             Some(target) => {
                 let tip = if target.remote == INPUT_REMOTE {
                     self.git
@@ -299,17 +294,17 @@ impl Daemon {
                 };
                 self.git.set_ref(OUTPUT_REF, tip.as_deref())?;
                 let store = GixStore::open_reference(&self.config.workdir, OUTPUT_REF)?;
-                (Some(store), target.clone(), tip)
+                (Some(store), tip)
             }
         };
 
         let fetched = |name: &str| fetched_promised_ref(&push_to.remote, name);
         let state_tip = self
             .git
-            .resolve(&fetched(&format!("daemon/{}", self.output_branch())));
+            .resolve(&fetched(&format!("daemon/{}", push_to.branch)));
         let lease_tip = self
             .git
-            .resolve(&fetched(&format!("lease/{}", self.output_branch())));
+            .resolve(&fetched(&format!("lease/{}", push_to.branch)));
         let lease_tip = match self.lease(&push_to.remote, lease_tip, now)? {
             Leased::Held(tip) => tip,
             Leased::Standby(synced) => return Ok(Attempt::Done(synced)),
@@ -384,8 +379,8 @@ impl Daemon {
             false => None,
         };
         let branch_ref = format!("refs/heads/{}", push_to.branch);
-        let daemon_ref = state_ref(self.output_branch());
-        let lease_ref = lease_ref(self.output_branch());
+        let daemon_ref = state_ref(&push_to.branch);
+        let lease_ref = lease_ref(&push_to.branch);
         // Renewed with every push of outputs: the push is refused if the lease moved,
         // so a daemon that lost it while the pass ran writes nothing.
         let renewal = match (&self.config.lease, &report.output_commit, &state_commit) {
