@@ -59,6 +59,27 @@ fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// `git` in `dir` with `input` on its standard input.
+fn git_with(dir: &Path, args: &[&str], input: &str) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "git {args:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
 const PROMISE: &str = r#"apiVersion: platform.kratix.io/v1alpha1
 kind: Promise
 metadata: {name: app}
@@ -296,4 +317,32 @@ fn the_holder_renews_the_lease_a_third_before_it_ends_without_a_pass() {
         ("a".into(), 76),
         "renewed at 31 for 45 s"
     );
+}
+
+#[test]
+fn a_saved_state_that_does_not_read_reruns_everything_and_is_written_anew() {
+    let platform = Platform::new();
+    let (mut first, _) = platform.daemon("a", 0);
+    assert_eq!(ran(first.sync(at(0)).unwrap()), 1);
+    // Anyone who can push to the remote can put anything in the state ref.
+    let remote = platform.remote();
+    let blob = git_with(
+        &remote,
+        &["hash-object", "-w", "--stdin"],
+        "inputCommit: [x]\n",
+    );
+    let line = format!("100644 blob {}\tdaemon.yaml\n", blob.trim());
+    let tree = git_with(&remote, &["mktree"], &line);
+    let commit = git(&remote, &["commit-tree", tree.trim(), "-m", "junk"]);
+    git(
+        &remote,
+        &["update-ref", "refs/promised/daemon/main", commit.trim()],
+    );
+
+    // A new daemon (the holder's lease has ended) reads the junk, reruns everything,
+    // and saves a state that reads.
+    let (mut second, _) = platform.daemon("b", 0);
+    assert_eq!(ran(second.sync(at(100)).unwrap()), 1);
+    let saved = git(&remote, &["show", "refs/promised/daemon/main:daemon.yaml"]);
+    assert!(DaemonState::parse(saved.as_bytes()).is_ok(), "{saved}");
 }
