@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::objects::{object_id, write_objects};
 use super::tree_edit::{Edit, write_edited};
-use super::{CommitRequest, GitError, Skipped, Snapshot, Store};
+use super::{CommitRequest, GitError, PartialRead, Skipped, Snapshot, Store};
 use crate::model::SourceFile;
 use crate::state::{Changes, Content};
 
@@ -19,7 +19,7 @@ pub struct GixStore {
     reference: String,
     /// A revision (`HEAD~1`, a commit id, a tag) read instead of the branch; such a
     /// store cannot commit.
-    revision: Option<String>,
+    pub(super) revision: Option<String>,
     /// SHA-1 or SHA-256, as the repository says.
     object_hash: gix::hash::Kind,
 }
@@ -88,7 +88,7 @@ impl GixStore {
         &self.path
     }
 
-    fn read_error(&self, what: &str) -> impl Fn(gix::Error) -> GitError {
+    pub(super) fn read_error(&self, what: &str) -> impl Fn(gix::Error) -> GitError {
         let what = format!("{what} in {}", self.path.display());
         move |e| GitError::Read {
             what: what.clone(),
@@ -181,6 +181,30 @@ impl GixStore {
         Ok(())
     }
 
+    /// The commit the store reads: its revision's, or its branch's tip (`None` before
+    /// the branch's first commit).
+    pub(super) fn tip_in(&self, repo: &gix::Repository) -> Result<Option<gix::ObjectId>, GitError> {
+        if let Some(revision) = &self.revision {
+            let id = repo
+                .rev_parse_single(revision.as_str())
+                .map_err(|e| GitError::Read {
+                    what: format!("revision {revision:?} in {}", self.path.display()),
+                    message: e.to_string(),
+                })?;
+            return Ok(Some(id.detach()));
+        }
+        let reference = repo
+            .try_find_reference(self.reference.as_str())
+            .map_err(self.read_error(&self.reference))?;
+        let Some(mut reference) = reference else {
+            return Ok(None);
+        };
+        let commit_id = reference
+            .peel_to_id()
+            .map_err(self.read_error(&self.reference))?;
+        Ok(Some(commit_id.detach()))
+    }
+
     /// Every file of `commit_id`'s tree.
     fn snapshot_of(
         &self,
@@ -256,7 +280,7 @@ impl GixStore {
     /// long-lived handle would stay counted in the process's memory for the whole pass
     /// (98 MiB of a 326 MiB peak at 100k requests), though they are only the kernel's
     /// cache.
-    fn reader(&self) -> Result<gix::Repository, GitError> {
+    pub(super) fn reader(&self) -> Result<gix::Repository, GitError> {
         open_repo(&self.path)
     }
 
@@ -290,25 +314,14 @@ fn open_repo(path: &Path) -> Result<gix::Repository, GitError> {
 impl Store for GixStore {
     fn snapshot(&self) -> Result<Snapshot, GitError> {
         let repo = self.reader()?;
-        if let Some(revision) = &self.revision {
-            let id = repo
-                .rev_parse_single(revision.as_str())
-                .map_err(|e| GitError::Read {
-                    what: format!("revision {revision:?} in {}", self.path.display()),
-                    message: e.to_string(),
-                })?;
-            return self.snapshot_of(&repo, id.detach());
+        match self.tip_in(&repo)? {
+            Some(commit) => self.snapshot_of(&repo, commit),
+            None => Ok(Snapshot::default()),
         }
-        let reference = repo
-            .try_find_reference(self.reference.as_str())
-            .map_err(self.read_error(&self.reference))?;
-        let Some(mut reference) = reference else {
-            return Ok(Snapshot::default());
-        };
-        let commit_id = reference
-            .peel_to_id()
-            .map_err(self.read_error(&self.reference))?;
-        self.snapshot_of(&repo, commit_id.detach())
+    }
+
+    fn partial(&self) -> Option<&dyn PartialRead> {
+        Some(self)
     }
 
     fn read(&self, snapshot: &Snapshot, paths: &[&str]) -> Result<Vec<SourceFile>, GitError> {

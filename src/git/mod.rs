@@ -5,6 +5,7 @@
 
 mod gix_store;
 mod objects;
+mod partial;
 mod remote;
 mod tree_edit;
 mod worktree;
@@ -100,6 +101,31 @@ pub trait Store: Sync {
         changes: &Changes,
         request: &CommitRequest<'_>,
     ) -> Result<String, GitError>;
+
+    /// Reading part of a commit, when the store can: then a pass after a small change
+    /// reads only what that change touches.
+    fn partial(&self) -> Option<&dyn PartialRead> {
+        None
+    }
+}
+
+/// Reading part of a commit, at a cost that follows what is read rather than the size of
+/// the tree: what a narrow pass needs (see [`crate::reconcile`]).
+pub trait PartialRead {
+    /// The commit the store reads now; `None` before its branch's first commit.
+    fn tip(&self) -> Result<Option<String>, GitError>;
+
+    /// The files of `commit` that `wanted` picks. It is asked of each folder (with
+    /// `true`) before the folder is read, and of each file of a folder that is read.
+    /// Symbolic links and submodules that it picks are listed as skipped.
+    fn select(
+        &self,
+        commit: &str,
+        wanted: &dyn Fn(&str, bool) -> bool,
+    ) -> Result<Snapshot, GitError>;
+
+    /// The id of the folder at `path` in `commit`; `None` when there is no folder there.
+    fn folder(&self, commit: &str, path: &str) -> Result<Option<String>, GitError>;
 }
 
 /// A Git operation that failed. Each names the repository, ref or path involved.

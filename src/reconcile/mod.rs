@@ -9,6 +9,7 @@ pub mod decide;
 mod failure;
 mod history;
 pub mod message;
+mod narrow;
 pub mod plan;
 pub mod prepare;
 pub mod render;
@@ -20,7 +21,7 @@ use std::time::Duration;
 
 pub use render::{Outcome, PromiseOutcome, PromiseReport, RequestReport};
 pub use run::{Stopped, Suspension, merge_status, object_for};
-pub use scope::Scope;
+pub use scope::{Scope, Since};
 
 use decide::{PromiseDecision, RequestDecision};
 use history::Removed;
@@ -28,7 +29,9 @@ use run::Workflow;
 
 use crate::executor::Executor;
 use crate::git::{CommitRequest, GitError, Snapshot, Store};
-use crate::model::{Action, LoadError, Platform, RequestFile, RequestKey, WorkflowType, is_input};
+use crate::model::{
+    Action, LoadError, Platform, RequestFile, RequestKey, SourceFile, WorkflowType, is_input,
+};
 use crate::pipeline::{OutputLimits, Subject};
 use crate::state::kustomization::index_destinations;
 use crate::state::layout::{Owned, is_managed, promise_status_owner, status_owner};
@@ -77,6 +80,8 @@ impl Default for Options {
 pub struct PassReport {
     /// The commit that was read.
     pub input_commit: Option<String>,
+    /// Whether the pass read only the changed requests (see [`Scope::since`]).
+    pub narrow: bool,
     /// The commit written, if anything changed.
     pub output_commit: Option<String>,
     /// Every request, in key order.
@@ -153,13 +158,18 @@ pub fn reconcile(
     progress: &(dyn Fn(Progress<'_>) + Sync),
 ) -> Result<PassReport, ReconcileError> {
     let store = outputs.unwrap_or(inputs);
+    let branch = match narrow::read(inputs, outputs, scope)? {
+        Some(narrow) => narrow,
+        None => read_branch(inputs, outputs)?,
+    };
     let Branch {
         input_commit,
         mut platform,
         previous,
         promise_records,
         managed,
-    } = read_branch(inputs, outputs)?;
+        frame,
+    } = branch;
     for problem in &platform.problems {
         tracing::warn!(path = %problem.path, "{}", problem.message);
     }
@@ -431,12 +441,14 @@ pub fn reconcile(
         &current,
         &folders,
         keep_unknown,
+        frame.as_ref().map(|f| &f.unlisted),
         |id| store.read_blob(id, "a document of an aggregatedYAML destination"),
         |bytes| store.blob_id(bytes),
     )?;
     platform.problems.extend(unreadable);
     let mut report = PassReport {
         input_commit,
+        narrow: frame.is_some(),
         requests: rendered.requests,
         promises: rendered.promises,
         delete_workflows,
@@ -482,8 +494,11 @@ struct Branch {
     previous: BTreeMap<RequestKey, Record>,
     /// The records of the Promises' status files on the output branch.
     promise_records: BTreeMap<String, PromiseRecord>,
-    /// The managed files of the output branch.
+    /// The managed files of the output branch: all of them, or for a narrow pass those
+    /// it may change.
     managed: Snapshot,
+    /// What a narrow pass did not read; `None` when the pass read everything.
+    frame: Option<narrow::Frame>,
 }
 
 /// Lists the branch (or the two branches) and reads the inputs and the last pass's
@@ -543,6 +558,7 @@ fn read_branch(inputs: &dyn Store, outputs: Option<&dyn Store>) -> Result<Branch
         previous,
         promise_records,
         managed,
+        frame: None,
     })
 }
 
@@ -592,18 +608,21 @@ fn previous_records(store: &dyn Store, snapshot: &Snapshot) -> Result<Records, G
     let mut records = BTreeMap::new();
     for chunk in paths.chunks(1024) {
         let files = store.read(snapshot, chunk)?;
-        records.extend(files.into_iter().filter_map(|file| {
-            let key = status_owner(&file.path)?;
-            let mut record = read_record(&file.bytes)?;
-            // A pass records the pipelines it runs; the ones recorded before are not read,
-            // but for an Invalid request, where none means it was never admitted.
-            if record.phase != Phase::Invalid {
-                record.pipelines = Vec::new();
-            }
-            Some((key, record))
-        }));
+        records.extend(files.iter().filter_map(record_of));
     }
     Ok((records, promises))
+}
+
+/// The record of a request's status file, by the request's key.
+fn record_of(file: &SourceFile) -> Option<(RequestKey, Record)> {
+    let key = status_owner(&file.path)?;
+    let mut record = read_record(&file.bytes)?;
+    // A pass records the pipelines it runs; the ones recorded before are not read, but
+    // for an Invalid request, where none means it was never admitted.
+    if record.phase != Phase::Invalid {
+        record.pipelines = Vec::new();
+    }
+    Some((key, record))
 }
 
 /// Runs the Promise configure workflow of each Promise decided so, one at a time (there

@@ -29,6 +29,22 @@ pub struct Scope {
     pub destination_files: BTreeSet<String>,
     /// Requests to rerun by key (retries, manual reruns).
     pub requests: BTreeSet<RequestKey>,
+    /// What the last pass read and left, given when that pass read every file without a
+    /// problem: then a pass that reruns only changed request files, retries and reruns
+    /// reads just those requests, their Promises and their own files, whatever the size
+    /// of the platform (a narrow pass). `None`: the pass reads everything.
+    pub since: Option<Since>,
+}
+
+/// The commits a narrow pass starts from: the input commit the last pass read (the old
+/// versions of the changed request files are read there, to find what they held) and
+/// the output commit it left (the managed folders must be as it left them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Since {
+    /// The input commit the last pass read.
+    pub inputs: String,
+    /// The output branch's commit after the last pass: its commit, or the one it read.
+    pub outputs: String,
 }
 
 impl Scope {
@@ -91,6 +107,9 @@ impl Scope {
         self.promise_files.extend(other.promise_files);
         self.destination_files.extend(other.destination_files);
         self.requests.extend(other.requests);
+        if self.since.is_none() {
+            self.since = other.since;
+        }
     }
 
     /// Whether `request` reruns, given its record from the last pass. A request with no

@@ -44,11 +44,15 @@ fn is_top_file(path: &str) -> bool {
 ///
 /// With `keep_unknown` (a Destination file could not be read), the top files of a
 /// folder that no declared destination owns stay, as the rest of that folder does.
+///
+/// `unlisted` is given when `current` holds only part of the state folder (a narrow
+/// pass): by folder, the documents its index lists outside that part, which stay listed.
 pub fn index_destinations<E>(
     changes: &mut Changes,
     current: &CurrentTree,
     folders: &BTreeMap<String, FilepathMode>,
     keep_unknown: bool,
+    unlisted: Option<&BTreeMap<String, Vec<String>>>,
     read: impl Fn(&str) -> Result<Vec<u8>, E>,
     blob_id: impl Fn(&[u8]) -> String,
 ) -> Result<Vec<LoadError>, E> {
@@ -64,7 +68,11 @@ pub fn index_destinations<E>(
     let mut problems = Vec::new();
     for (folder, mode) in folders {
         let prefix = format!("{STATE_DIR}/{folder}/");
-        let documents = documents_of(folder, folders, &final_files);
+        let mut documents = documents_of(folder, folders, &final_files);
+        if let Some(outside) = unlisted.and_then(|u| u.get(folder)) {
+            documents.extend(outside.iter().cloned());
+            sort_documents(&mut documents);
+        }
         if documents.is_empty() {
             continue;
         }
@@ -161,19 +169,26 @@ fn documents_of(
         .filter(|rest| !is_kustomization(rest))
         .map(str::to_string)
         .collect();
+    sort_documents(&mut documents);
+    documents
+}
+
+/// Puts an index's documents in order: dependencies first, then by path.
+fn sort_documents(documents: &mut [String]) {
     documents.sort_by(|a, b| {
         let key = |path: &String| (!path.starts_with("dependencies/"), path.clone());
         key(a).cmp(&key(b))
     });
-    documents
 }
 
+/// What an index holds before its entries.
+pub(crate) const INDEX_HEADER: &str =
+    "# Written by promised: every document of this destination, dependencies first.\n\
+     apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n";
+
 /// The text of an index listing `paths`.
-fn kustomization(paths: &[String]) -> Vec<u8> {
-    let mut text = String::from(
-        "# Written by promised: every document of this destination, dependencies first.\n\
-         apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n",
-    );
+pub(crate) fn kustomization(paths: &[String]) -> Vec<u8> {
+    let mut text = String::from(INDEX_HEADER);
     for path in paths {
         text.push_str(&format!("  - {path}\n"));
     }
@@ -204,7 +219,7 @@ mod tests {
         folders: &BTreeMap<String, FilepathMode>,
     ) -> Vec<LoadError> {
         let read = |id: &str| Err::<Vec<u8>, _>(format!("no blob {id}"));
-        index_destinations(changes, current, folders, false, read, id).unwrap()
+        index_destinations(changes, current, folders, false, None, read, id).unwrap()
     }
 
     #[test]
@@ -389,8 +404,15 @@ mod tests {
             "state/dev/resources/ns/app/a/cm.yaml".into(),
             Content::Bytes(CM.as_bytes().to_vec()),
         );
-        let problems =
-            index_destinations(&mut first, &CurrentTree::new(), &folders, false, read, id);
+        let problems = index_destinations(
+            &mut first,
+            &CurrentTree::new(),
+            &folders,
+            false,
+            None,
+            read,
+            id,
+        );
         assert_eq!(problems, Ok(vec![]));
         let built = text(&first, "state/dev/aggregated.yaml");
         let current = committed(&CurrentTree::new(), &first);
@@ -399,7 +421,7 @@ mod tests {
         let mut again = Changes::default();
         let no_read = |_: &str| Err::<Vec<u8>, _>("read");
         assert_eq!(
-            index_destinations(&mut again, &current, &folders, false, no_read, id),
+            index_destinations(&mut again, &current, &folders, false, None, no_read, id),
             Ok(vec![])
         );
         assert!(again.is_empty(), "{again:?}");
@@ -410,7 +432,7 @@ mod tests {
             .removals
             .insert("state/dev/resources/ns/app/a/cm.yaml".into());
         removed.removals.insert("state/dev/aggregated.yaml".into());
-        index_destinations(&mut removed, &current, &folders, false, read, id).unwrap();
+        index_destinations(&mut removed, &current, &folders, false, None, read, id).unwrap();
         let rebuilt = text(&removed, "state/dev/aggregated.yaml");
         assert!(
             built.contains("ConfigMap") && !rebuilt.contains("ConfigMap"),
@@ -424,7 +446,7 @@ mod tests {
         emptied
             .removals
             .insert("state/dev/dependencies/app/static-dependencies.yaml".into());
-        index_destinations(&mut emptied, &current, &folders, false, read, id).unwrap();
+        index_destinations(&mut emptied, &current, &folders, false, None, read, id).unwrap();
         assert!(emptied.removals.contains("state/dev/aggregated.yaml"));
         assert!(emptied.removals.contains("state/dev/kustomization.yaml"));
     }
@@ -447,6 +469,7 @@ mod tests {
             &current,
             &aggregated("all.yaml"),
             false,
+            None,
             read,
             id,
         )
@@ -488,6 +511,7 @@ mod tests {
             &current,
             &aggregated("catalog.yaml"),
             false,
+            None,
             read,
             id,
         )

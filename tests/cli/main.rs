@@ -17,6 +17,7 @@ mod kubernetes;
 mod lifecycle;
 mod lifecycle_hostile;
 mod multidoc;
+mod narrow;
 mod paused;
 mod plan;
 mod podman;

@@ -150,6 +150,7 @@ impl Daemon {
     fn forget(&mut self) {
         self.saved = None;
         self.last_input_commit = None;
+        self.since = None;
         self.first_pass = true;
         self.next_full_pass = None;
         self.retries = Retries::default();

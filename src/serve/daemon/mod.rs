@@ -26,7 +26,7 @@ use crate::executor::Executor;
 use crate::git::{
     GitCli, GitError, GixStore, PushOutcome, RefUpdate, Remote, Store, fetched_promised_ref,
 };
-use crate::reconcile::{Options, PassReport, ReconcileError, Scope, reconcile};
+use crate::reconcile::{Options, PassReport, ReconcileError, Scope, Since, reconcile};
 use crate::state::status::Phase;
 
 /// The remote the inputs come from.
@@ -137,6 +137,9 @@ pub struct Daemon {
     /// The input commit of the last state pushed; `None` until the first sync, which
     /// reads it from the saved state (or, on a first start, reruns everything).
     last_input_commit: Option<String>,
+    /// What the last pass read and left, when it read every file without a problem:
+    /// the next pass of request changes alone then reads only those (a narrow pass).
+    since: Option<Since>,
     /// Work selected but not yet pushed.
     pending: Scope,
     /// Whether the next pass is the first since the daemon started: it runs even with
@@ -186,6 +189,7 @@ impl Daemon {
             executor,
             metrics,
             last_input_commit: None,
+            since: None,
             pending: Scope::default(),
             first_pass: true,
             retries: Retries::default(),
@@ -328,6 +332,9 @@ impl Daemon {
         }
         scope.requests.extend(self.retries.due(now));
         scope.promises.extend(self.promise_retries.due(now));
+        if !self.first_pass {
+            scope.since = self.since.clone();
+        }
         if scope.is_empty() && !self.first_pass {
             self.last_input_commit = Some(head);
             self.metrics.last_success.set(now.timestamp() as f64);
@@ -426,6 +433,14 @@ impl Daemon {
         }
         self.saved = Some(state);
         self.lease_tip = renewal.or(lease_tip);
+        let left = report.output_commit.clone().or(expected);
+        self.since = match (&report.input_commit, left) {
+            (Some(inputs), Some(outputs)) if report.problems.is_empty() => Some(Since {
+                inputs: inputs.clone(),
+                outputs,
+            }),
+            _ => None,
+        };
         self.finish(report, now)
     }
 

@@ -1,0 +1,146 @@
+//! [`PartialRead`] for [`GixStore`]: a walk that reads only the folders it is asked to
+//! enter, so that listing one request's files costs a few tree reads at any size.
+
+use super::{GitError, GixStore, PartialRead, Skipped, Snapshot};
+
+impl GixStore {
+    /// The root tree of `commit` (hex), read through `repo`.
+    fn root_tree(&self, repo: &gix::Repository, commit: &str) -> Result<gix::ObjectId, GitError> {
+        let id = gix::ObjectId::from_hex(commit.as_bytes()).map_err(|e| GitError::Read {
+            what: format!("commit {commit:?}"),
+            message: e.to_string(),
+        })?;
+        let tree = repo
+            .find_commit(id)
+            .and_then(|c| c.tree_id())
+            .map_err(self.read_error(&format!("the tree of commit {commit}")))?;
+        Ok(tree.detach())
+    }
+}
+
+impl PartialRead for GixStore {
+    fn tip(&self) -> Result<Option<String>, GitError> {
+        let repo = self.reader()?;
+        Ok(self.tip_in(&repo)?.map(|id| id.to_string()))
+    }
+
+    fn select(
+        &self,
+        commit: &str,
+        wanted: &dyn Fn(&str, bool) -> bool,
+    ) -> Result<Snapshot, GitError> {
+        let repo = self.reader()?;
+        let mut snapshot = Snapshot {
+            commit: Some(commit.to_string()),
+            ..Snapshot::default()
+        };
+        let mut folders = vec![(String::new(), self.root_tree(&repo, commit)?)];
+        while let Some((folder, id)) = folders.pop() {
+            let tree = repo.find_tree(id).map_err(self.read_error(&folder))?;
+            let decoded = tree.decode().map_err(self.read_error(&folder))?;
+            for entry in &decoded.entries {
+                let path = match folder.as_str() {
+                    "" => entry.filename.to_string(),
+                    _ => format!("{folder}/{}", entry.filename),
+                };
+                let mode = entry.mode;
+                if !wanted(&path, mode.is_tree()) {
+                    continue;
+                }
+                let id = entry.oid.to_owned();
+                if mode.is_tree() {
+                    folders.push((path, id));
+                } else if mode.is_blob() {
+                    snapshot.files.insert(path, id.to_string());
+                } else if mode.is_link() {
+                    snapshot.skipped.insert(path, Skipped::Symlink);
+                } else if mode.is_commit() {
+                    snapshot.skipped.insert(path, Skipped::Submodule);
+                }
+            }
+        }
+        Ok(snapshot)
+    }
+
+    fn folder(&self, commit: &str, path: &str) -> Result<Option<String>, GitError> {
+        let repo = self.reader()?;
+        let mut id = self.root_tree(&repo, commit)?;
+        for name in path.split('/') {
+            let tree = repo.find_tree(id).map_err(self.read_error(path))?;
+            let entry = tree.find_entry(name);
+            match entry.filter(|e| e.mode().is_tree()) {
+                Some(entry) => id = entry.object_id(),
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(id.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::git::Store;
+    use std::process::Command;
+
+    fn git(dir: &std::path::Path, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    #[test]
+    fn a_selection_reads_only_the_folders_it_enters() {
+        let dir = tempfile::tempdir().unwrap();
+        git(dir.path(), &["init", "-q", "-b", "main"]);
+        for (path, text) in [("a/x.yaml", "1"), ("a/b/y.yaml", "2"), ("c/z.yaml", "3")] {
+            let file = dir.path().join(path);
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(file, text).unwrap();
+        }
+        git(dir.path(), &["add", "."]);
+        git(
+            dir.path(),
+            &[
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "commit",
+                "-qm",
+                "x",
+            ],
+        );
+        let store = GixStore::open(dir.path(), Some("main")).unwrap();
+        let tip = store.tip().unwrap().unwrap();
+        let entered = std::sync::Mutex::new(Vec::new());
+        let picked = store
+            .select(&tip, &|path, folder| {
+                if folder {
+                    entered.lock().unwrap().push(path.to_string());
+                }
+                path == "a" || path == "a/x.yaml"
+            })
+            .unwrap();
+        let files: Vec<&String> = picked.files.keys().collect();
+        assert_eq!(files, ["a/x.yaml"]);
+        let mut entered = entered.into_inner().unwrap();
+        entered.sort();
+        assert_eq!(entered, ["a", "a/b", "c"]);
+        let full = store.snapshot().unwrap();
+        assert_eq!(picked.files["a/x.yaml"], full.files["a/x.yaml"]);
+        let b = store.folder(&tip, "a/b").unwrap();
+        assert_eq!(b, Some(git(dir.path(), &["rev-parse", "main:a/b"])));
+        assert_eq!(store.folder(&tip, "a/x.yaml").unwrap(), None);
+        assert_eq!(store.folder(&tip, "nothing/here").unwrap(), None);
+    }
+}

@@ -1,0 +1,367 @@
+//! A narrow pass: after a change to a few request files (or a retry, or a rerun of a
+//! request), read only those files, the Promises and Destinations, and the managed files
+//! the changed requests own, instead of the whole branch. Its cost follows the change,
+//! not the size of the platform.
+//!
+//! It is taken only where it gives exactly what reading everything gives, which the
+//! caller vouches for with [`Since`]: the last pass read every file without a problem
+//! (so no identity is contested and no file is unreadable), and this pass checks that
+//! nobody has touched the managed folders since (so the destinations' indexes list
+//! what promised wrote). Anything else reads the whole branch: a Promise or Destination
+//! change, a Promise workflow that is due, a file that does not read, an
+//! `aggregatedYAML` destination (its one file holds every document), or a request whose
+//! recorded file is not among the changed ones.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::Branch;
+use super::decide::{self, PromiseDecision};
+use super::scope::{Scope, Since};
+use crate::git::{GitError, PartialRead, Snapshot, Store};
+use crate::model::{FilepathMode, Platform, RequestKey, is_input};
+use crate::state::kustomization::{INDEX_HEADER, KUSTOMIZATION_FILE};
+use crate::state::layout::{
+    STATE_DIR, STATUS_DIR, promise_status_owner, resource_dir, status_path,
+};
+use crate::state::promise_status::{PromiseRecord, read_promise_record};
+use crate::state::status::Record;
+
+/// What a narrow pass did not read, that the rest of the pass needs.
+#[derive(Debug, Default)]
+pub(super) struct Frame {
+    /// By destination folder: the files its `kustomization.yaml` lists outside the
+    /// folders this pass read, which stay listed.
+    pub unlisted: BTreeMap<String, Vec<String>>,
+}
+
+/// Reads what a narrow pass of `scope` needs, or `None` when the pass must read the
+/// whole branch (the log says why).
+pub(super) fn read(
+    inputs: &dyn Store,
+    outputs: Option<&dyn Store>,
+    scope: &Scope,
+) -> Result<Option<Branch>, GitError> {
+    let Some(since) = &scope.since else {
+        return Ok(None);
+    };
+    let wide = scope.all
+        || !scope.promises.is_empty()
+        || !scope.promise_files.is_empty()
+        || !scope.destination_files.is_empty();
+    if wide {
+        return whole("Promises or Destinations rerun");
+    }
+    let store = outputs.unwrap_or(inputs);
+    let (Some(input_reader), Some(output_reader)) = (inputs.partial(), store.partial()) else {
+        return Ok(None);
+    };
+    let Some(input_commit) = input_reader.tip()? else {
+        return Ok(None);
+    };
+    let output_commit = match outputs {
+        None => Some(input_commit.clone()),
+        Some(_) => output_reader.tip()?,
+    };
+    let Some(output_commit) = output_commit else {
+        return Ok(None);
+    };
+    if !untouched_since(output_reader, since, &output_commit) {
+        return whole("the managed folders changed since the last pass");
+    }
+    let read = Reader {
+        store,
+        reader: output_reader,
+        commit: &output_commit,
+    };
+
+    // The request files: the changed ones, and those of the requests rerun by key.
+    let mut paths: BTreeSet<String> = scope.request_files.clone();
+    paths.extend(scope.request_paths.iter().cloned());
+    let retried = read.records(&scope.requests)?;
+    paths.extend(retried.values().map(|r| r.request.path.clone()));
+
+    let pick = Pick {
+        shallow: BTreeSet::from(["promises/".into(), "destinations/".into()]),
+        files: paths.clone(),
+        ..Pick::default()
+    };
+    let listing = input_reader.select(&input_commit, &|p, folder| pick.wanted(p, folder))?;
+    if !listing.skipped.is_empty() {
+        return whole("an input is a symbolic link or a submodule");
+    }
+    let platform = load(inputs, &listing)?;
+    if !platform.problems.is_empty() || platform.promises_incomplete {
+        return whole("an input file does not read");
+    }
+    let aggregated = platform
+        .destinations
+        .values()
+        .any(|d| matches!(d.filepath, FilepathMode::AggregatedYaml { .. }));
+    if aggregated {
+        return whole("an aggregatedYAML destination's file holds every document");
+    }
+
+    // What the changed files held before: requests they no longer hold are removed.
+    let old = Pick {
+        files: paths.clone(),
+        ..Pick::default()
+    };
+    let Ok(old) = input_reader.select(&since.inputs, &|p, folder| old.wanted(p, folder)) else {
+        return whole("the last pass's input commit cannot be read");
+    };
+    let old = load(inputs, &old)?;
+    if !old.problems.is_empty() {
+        return whole("a changed file did not read before");
+    }
+    let mut keys: BTreeSet<RequestKey> = scope.requests.clone();
+    keys.extend(platform.requests.iter().map(|r| r.key.clone()));
+    keys.extend(old.requests.into_iter().map(|r| r.key));
+    let previous = read.records(&keys)?;
+    if previous.values().any(|r| !paths.contains(&r.request.path)) {
+        return whole("a request's recorded file is not among the changed ones");
+    }
+
+    let promise_records = read.promise_records()?;
+    let due = decide::promises(&platform, &promise_records, scope);
+    let quiet = due.values().all(|d| {
+        matches!(
+            d,
+            PromiseDecision::Keep
+                | PromiseDecision::Static
+                | PromiseDecision::Pause(_)
+                | PromiseDecision::Wait(_)
+        )
+    });
+    if !quiet {
+        return whole("a Promise workflow is due, or a Promise is gone");
+    }
+
+    // The managed files the pass may change: the requests' own, every Promise's
+    // dependencies, and the top of each destination folder.
+    let folders: Vec<String> = platform
+        .destinations
+        .values()
+        .map(|d| format!("{STATE_DIR}/{}/", d.folder))
+        .collect();
+    let mut owned = Pick::default();
+    owned.shallow.insert(format!("{STATUS_DIR}/"));
+    for folder in &folders {
+        owned.shallow.insert(folder.clone());
+        owned.whole.insert(format!("{folder}dependencies/"));
+    }
+    for key in &keys {
+        owned.files.insert(status_path(key));
+        for destination in platform.destinations.values() {
+            owned
+                .whole
+                .insert(format!("{}/", resource_dir(&destination.folder, key)));
+        }
+    }
+    let managed = output_reader.select(&output_commit, &|p, folder| owned.wanted(p, folder))?;
+    let mut frame = Frame::default();
+    for folder in &folders {
+        let index = format!("{folder}{KUSTOMIZATION_FILE}");
+        let Some(blob) = managed.files.get(&index) else {
+            continue;
+        };
+        let Some(listed) = listed(&store.read_blob(blob, &index)?) else {
+            return whole("a destination's kustomization.yaml does not read");
+        };
+        let outside = listed
+            .into_iter()
+            .filter(|entry| !owned.covers(&format!("{folder}{entry}")));
+        let name = folder.trim_start_matches(&format!("{STATE_DIR}/"));
+        let name = name.trim_end_matches('/').to_string();
+        frame.unlisted.insert(name, outside.collect());
+    }
+    tracing::info!(
+        commit = %input_commit,
+        request_files = paths.len(),
+        requests = keys.len(),
+        managed = managed.files.len(),
+        "narrow pass: read only the changed requests"
+    );
+    Ok(Some(Branch {
+        input_commit: Some(input_commit),
+        platform,
+        previous,
+        promise_records,
+        managed,
+        frame: Some(frame),
+    }))
+}
+
+fn whole(why: &str) -> Result<Option<Branch>, GitError> {
+    tracing::info!(why, "reading the whole branch");
+    Ok(None)
+}
+
+/// Whether the managed folders of `now` are those the last pass left.
+fn untouched_since(reader: &dyn PartialRead, since: &Since, now: &str) -> bool {
+    [STATE_DIR, STATUS_DIR].into_iter().all(|folder| {
+        let then = reader.folder(&since.outputs, folder);
+        let now = reader.folder(now, folder);
+        matches!((then, now), (Ok(then), Ok(now)) if then == now)
+    })
+}
+
+/// Loads the input files of `listing`.
+fn load(inputs: &dyn Store, listing: &Snapshot) -> Result<Platform, GitError> {
+    let paths = listing.paths(is_input);
+    Ok(Platform::load(inputs.read(listing, &paths)?))
+}
+
+/// The entries of an index as promised writes it (see `state::kustomization`): its own
+/// header, then one `  - <path>` line per document. Read line by line, since at 100k
+/// requests an index holds 100k lines; `None` when it is not in that form, as after an
+/// edit by hand.
+fn listed(bytes: &[u8]) -> Option<Vec<String>> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let entries = text.strip_prefix(INDEX_HEADER)?;
+    let entries = entries.lines().map(|line| line.strip_prefix("  - "));
+    entries.map(|entry| entry.map(str::to_string)).collect()
+}
+
+/// Reads status files of the output commit.
+struct Reader<'a> {
+    store: &'a dyn Store,
+    reader: &'a dyn PartialRead,
+    commit: &'a str,
+}
+
+impl Reader<'_> {
+    /// The records of `keys` that have one.
+    fn records(
+        &self,
+        keys: &BTreeSet<RequestKey>,
+    ) -> Result<BTreeMap<RequestKey, Record>, GitError> {
+        if keys.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let pick = Pick {
+            files: keys.iter().map(status_path).collect(),
+            ..Pick::default()
+        };
+        let listing = self
+            .reader
+            .select(self.commit, &|p, folder| pick.wanted(p, folder))?;
+        let files = self.store.read(&listing, &listing.paths(|_| true))?;
+        Ok(files.iter().filter_map(super::record_of).collect())
+    }
+
+    /// Every Promise's record.
+    fn promise_records(&self) -> Result<BTreeMap<String, PromiseRecord>, GitError> {
+        let pick = Pick {
+            shallow: BTreeSet::from([format!("{STATUS_DIR}/")]),
+            ..Pick::default()
+        };
+        let listing = self
+            .reader
+            .select(self.commit, &|p, folder| pick.wanted(p, folder))?;
+        let paths = listing.paths(|p| promise_status_owner(p).is_some());
+        let files = self.store.read(&listing, &paths)?;
+        let records = files.iter().filter_map(|file| {
+            let owner = promise_status_owner(&file.path)?;
+            Some((owner.to_string(), read_promise_record(&file.bytes)?))
+        });
+        Ok(records.collect())
+    }
+}
+
+/// The files a partial read picks.
+#[derive(Debug, Default)]
+struct Pick {
+    /// Folders (ending in `/`) whose every file is picked.
+    whole: BTreeSet<String>,
+    /// Folders (ending in `/`) whose own files, not their folders', are picked.
+    shallow: BTreeSet<String>,
+    /// Files picked by path.
+    files: BTreeSet<String>,
+}
+
+impl Pick {
+    /// Whether the walk enters the folder, or picks the file, at `path`.
+    fn wanted(&self, path: &str, folder: bool) -> bool {
+        if !folder {
+            let parent = path.rsplit_once('/').map_or("", |(dir, _)| dir);
+            return self.files.contains(path)
+                || self.covers(path)
+                || self.shallow.contains(&format!("{parent}/"));
+        }
+        let inside = format!("{path}/");
+        let leads_to = |set: &BTreeSet<String>| {
+            let next = set.range(inside.clone()..).next();
+            next.is_some_and(|p| p.starts_with(&inside))
+        };
+        self.covers(&inside)
+            || leads_to(&self.whole)
+            || leads_to(&self.shallow)
+            || leads_to(&self.files)
+    }
+
+    /// Whether `path` lies in a folder picked whole.
+    fn covers(&self, path: &str) -> bool {
+        path.match_indices('/')
+            .any(|(at, _)| self.whole.contains(&path[..=at]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pick_enters_only_the_folders_on_the_way_to_what_it_picks() {
+        let pick = Pick {
+            whole: BTreeSet::from(["state/dev/resources/ns/app/a/".into()]),
+            shallow: BTreeSet::from(["state/dev/".into()]),
+            files: BTreeSet::from(["status/app/ns/a.yaml".into()]),
+        };
+        for folder in [
+            "state",
+            "state/dev",
+            "state/dev/resources",
+            "state/dev/resources/ns/app/a",
+            "state/dev/resources/ns/app/a/deep",
+            "status",
+            "status/app/ns",
+        ] {
+            assert!(pick.wanted(folder, true), "{folder}");
+        }
+        for folder in [
+            "state/prod",
+            "state/dev/resources/ns/app/b",
+            "state/dev/resources/ns/app/ab",
+            "status/app/other",
+            "requests",
+        ] {
+            assert!(!pick.wanted(folder, true), "{folder}");
+        }
+        for file in [
+            "state/dev/kustomization.yaml",
+            "state/dev/resources/ns/app/a/x.yaml",
+            "state/dev/resources/ns/app/a/deep/y.yaml",
+            "status/app/ns/a.yaml",
+        ] {
+            assert!(pick.wanted(file, false), "{file}");
+        }
+        for file in [
+            "state/dev/resources/x.yaml",
+            "state/dev/resources/ns/app/ab.yaml",
+            "status/app/ns/b.yaml",
+            "state/kustomization.yaml",
+        ] {
+            assert!(!pick.wanted(file, false), "{file}");
+        }
+    }
+
+    #[test]
+    fn an_index_reads_back_as_its_entries() {
+        let entries = ["dependencies/a/x.yaml", "resources/ns/p/r/y.yaml"].map(String::from);
+        let index = crate::state::kustomization::kustomization(&entries);
+        assert_eq!(listed(&index).unwrap(), entries);
+        assert_eq!(listed(b"resources: {a: b}\n"), None);
+        let edited = [index.as_slice(), b"  # a comment\n"].concat();
+        assert_eq!(listed(&edited), None);
+    }
+}
