@@ -660,8 +660,10 @@ fn the_harness_runs_at_1k() {
     {
         panic!("the promised binary must be built first (cargo test builds it)");
     }
-    let rows = run_size(&args, 1000);
+    let mut narrow_passes = Vec::new();
+    let rows = run_size(&args, 1000, &mut narrow_passes);
     assert_eq!(rows.len(), 7);
+    assert_eq!(narrow_passes.len(), 1, "the one-request pass was narrow");
     for row in rows {
         eprintln!("{row}");
     }

@@ -104,8 +104,8 @@ mod tests {
         git(dir.path(), &["init", "-q", "-b", "main"]);
         for (path, text) in [("a/x.yaml", "1"), ("a/b/y.yaml", "2"), ("c/z.yaml", "3")] {
             let file = dir.path().join(path);
-            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-            std::fs::write(file, text).unwrap();
+            fs_err::create_dir_all(file.parent().unwrap()).unwrap();
+            fs_err::write(file, text).unwrap();
         }
         git(dir.path(), &["add", "."]);
         git(

@@ -182,8 +182,7 @@ fn sort_documents(documents: &mut [String]) {
 }
 
 /// What an index holds before its entries.
-pub(crate) const INDEX_HEADER: &str =
-    "# Written by promised: every document of this destination, dependencies first.\n\
+pub(crate) const INDEX_HEADER: &str = "# Written by promised: every document of this destination, dependencies first.\n\
      apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n";
 
 /// The text of an index listing `paths`.
