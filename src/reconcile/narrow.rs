@@ -21,7 +21,7 @@ use crate::git::{GitError, PartialRead, Snapshot, Store};
 use crate::model::{FilepathMode, Platform, RequestKey, is_input};
 use crate::state::kustomization::{INDEX_HEADER, KUSTOMIZATION_FILE};
 use crate::state::layout::{
-    STATE_DIR, STATUS_DIR, promise_status_owner, resource_dir, status_path,
+    STATE_DIR, STATUS_DIR, promise_status_owner, request_folder, resource_dir, status_path,
 };
 use crate::state::promise_status::{PromiseRecord, read_promise_record};
 use crate::state::status::Record;
@@ -158,6 +158,16 @@ pub(super) fn read(
         }
     }
     let managed = output_reader.select(&output_commit, &|p, folder| owned.wanted(p, folder))?;
+    // An index entry is read again when it is a dependency or in one of these folders,
+    // relative to any destination's folder (an index lists its own folder's files only).
+    let request_dirs: BTreeSet<String> = keys
+        .iter()
+        .map(|key| format!("{}/", request_folder(key)))
+        .collect();
+    let reread = |entry: &str| {
+        let request_dir = entry.match_indices('/').nth(3).map(|(at, _)| &entry[..=at]);
+        entry.starts_with("dependencies/") || request_dir.is_some_and(|d| request_dirs.contains(d))
+    };
     let mut frame = Frame::default();
     for folder in &folders {
         let index = format!("{folder}{KUSTOMIZATION_FILE}");
@@ -167,9 +177,7 @@ pub(super) fn read(
         let Some(listed) = listed(&store.read_blob(blob, &index)?) else {
             return whole("a destination's kustomization.yaml does not read");
         };
-        let outside = listed
-            .into_iter()
-            .filter(|entry| !owned.covers(&format!("{folder}{entry}")));
+        let outside = listed.into_iter().filter(|entry| !reread(entry));
         let name = folder.trim_start_matches(&format!("{STATE_DIR}/"));
         let name = name.trim_end_matches('/').to_string();
         frame.unlisted.insert(name, outside.collect());

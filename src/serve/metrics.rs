@@ -12,6 +12,8 @@ use prometheus_client::registry::Registry;
 pub struct Metrics {
     /// Reconcile passes run.
     pub passes: Counter,
+    /// Passes that read only the changed requests (narrow), of `passes`.
+    pub narrow_passes: Counter,
     /// Requests whose pipelines ran.
     pub pipeline_runs: Counter,
     /// Requests whose pipelines failed.
@@ -36,6 +38,7 @@ impl Default for Metrics {
         let mut registry = Registry::with_prefix("promised");
         let metrics = Metrics {
             passes: Counter::default(),
+            narrow_passes: Counter::default(),
             pipeline_runs: Counter::default(),
             pipeline_failures: Counter::default(),
             push_rejections: Counter::default(),
@@ -47,6 +50,11 @@ impl Default for Metrics {
             registry: Registry::default(),
         };
         registry.register("passes", "Reconcile passes run", metrics.passes.clone());
+        registry.register(
+            "narrow_passes",
+            "Passes that read only the changed requests, not the whole branch",
+            metrics.narrow_passes.clone(),
+        );
         registry.register(
             "pipeline_runs",
             "Requests whose pipelines ran",

@@ -175,10 +175,10 @@ fn documents_of(
 
 /// Puts an index's documents in order: dependencies first, then by path.
 fn sort_documents(documents: &mut [String]) {
-    documents.sort_by(|a, b| {
-        let key = |path: &String| (!path.starts_with("dependencies/"), path.clone());
-        key(a).cmp(&key(b))
-    });
+    fn key(path: &str) -> (bool, &str) {
+        (!path.starts_with("dependencies/"), path)
+    }
+    documents.sort_by(|a, b| key(a).cmp(&key(b)));
 }
 
 /// What an index holds before its entries.
@@ -189,7 +189,9 @@ pub(crate) const INDEX_HEADER: &str = "# Written by promised: every document of 
 pub(crate) fn kustomization(paths: &[String]) -> Vec<u8> {
     let mut text = String::from(INDEX_HEADER);
     for path in paths {
-        text.push_str(&format!("  - {path}\n"));
+        text.push_str("  - ");
+        text.push_str(path);
+        text.push('\n');
     }
     text.into_bytes()
 }

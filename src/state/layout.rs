@@ -25,10 +25,13 @@ pub const STATIC_DEPENDENCIES_FILE: &str = "static-dependencies.yaml";
 /// segments ([`Segment`], [`SegmentPath`]): no name can make it leave its folder or hold
 /// a tree entry Git refuses.
 pub fn resource_dir(destination_folder: &SegmentPath, key: &RequestKey) -> String {
-    format!(
-        "{STATE_DIR}/{destination_folder}/resources/{}/{}/{}",
-        key.namespace, key.promise, key.name
-    )
+    format!("{STATE_DIR}/{destination_folder}/{}", request_folder(key))
+}
+
+/// The folder of one request's output relative to its destination's folder, as the
+/// destination's `kustomization.yaml` names its files.
+pub fn request_folder(key: &RequestKey) -> String {
+    format!("resources/{}/{}/{}", key.namespace, key.promise, key.name)
 }
 
 /// The folder of one Promise's dependencies on one destination.

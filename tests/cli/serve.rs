@@ -337,6 +337,11 @@ fn one_change_in_a_thousand_requests_runs_one_pipeline() {
         1001.0,
         "one change, one pipeline run"
     );
+    assert_eq!(
+        serve.metric("promised_narrow_passes_total"),
+        1.0,
+        "the pass after one change reads only that request"
+    );
 }
 
 #[test]

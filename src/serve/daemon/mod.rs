@@ -363,6 +363,9 @@ impl Daemon {
             }
         };
         self.metrics.passes.inc();
+        if report.narrow {
+            self.metrics.narrow_passes.inc();
+        }
         self.metrics
             .pass_seconds
             .observe(started.elapsed().as_secs_f64());
