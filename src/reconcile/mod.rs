@@ -436,12 +436,17 @@ pub fn reconcile(
         .map(|d| (d.folder.to_string(), d.filepath.clone()))
         .collect();
     let keep_unknown = platform.destinations_incomplete;
+    let unlisted = frame
+        .as_ref()
+        .map(|frame| |folder: &str| frame.unlisted(store, folder));
     let unreadable = index_destinations(
         &mut changes,
         &current,
         &folders,
         keep_unknown,
-        frame.as_ref().map(|f| &f.unlisted),
+        unlisted
+            .as_ref()
+            .map(|f| f as &dyn Fn(&str) -> Result<Vec<String>, GitError>),
         |id| store.read_blob(id, "a document of an aggregatedYAML destination"),
         |bytes| store.blob_id(bytes),
     )?;

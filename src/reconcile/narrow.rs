@@ -29,9 +29,34 @@ use crate::state::status::Record;
 /// What a narrow pass did not read, that the rest of the pass needs.
 #[derive(Debug, Default)]
 pub(super) struct Frame {
-    /// By destination folder: the files its `kustomization.yaml` lists outside the
-    /// folders this pass read, which stay listed.
-    pub unlisted: BTreeMap<String, Vec<String>>,
+    /// Each destination folder's `kustomization.yaml`, by blob id.
+    indexes: BTreeMap<String, String>,
+    /// The folders, relative to a destination's folder, of the requests the pass read:
+    /// their index entries are made again, with the dependencies'.
+    request_dirs: BTreeSet<String>,
+}
+
+impl Frame {
+    /// The documents the index of destination folder `folder` lists outside what the
+    /// pass read: they stay listed.
+    pub fn unlisted(&self, store: &dyn Store, folder: &str) -> Result<Vec<String>, GitError> {
+        let Some(blob) = self.indexes.get(folder) else {
+            return Ok(Vec::new());
+        };
+        let path = format!("{STATE_DIR}/{folder}/{KUSTOMIZATION_FILE}");
+        // The pass was narrow only because the managed folders were as the last pass
+        // left them, so this is an index promised wrote.
+        let listed = listed(&store.read_blob(blob, &path)?).ok_or_else(|| GitError::Read {
+            what: path,
+            message: "not an index as promised writes it".into(),
+        })?;
+        let reread = |entry: &String| {
+            let request_dir = entry.match_indices('/').nth(3).map(|(at, _)| &entry[..=at]);
+            entry.starts_with("dependencies/")
+                || request_dir.is_some_and(|d| self.request_dirs.contains(d))
+        };
+        Ok(listed.into_iter().filter(|e| !reread(e)).collect())
+    }
 }
 
 /// Reads what a narrow pass of `scope` needs, or `None` when the pass must read the
@@ -158,30 +183,17 @@ pub(super) fn read(
         }
     }
     let managed = output_reader.select(&output_commit, &|p, folder| owned.wanted(p, folder))?;
-    // An index entry is read again when it is a dependency or in one of these folders,
-    // relative to any destination's folder (an index lists its own folder's files only).
-    let request_dirs: BTreeSet<String> = keys
-        .iter()
-        .map(|key| format!("{}/", request_folder(key)))
-        .collect();
-    let reread = |entry: &str| {
-        let request_dir = entry.match_indices('/').nth(3).map(|(at, _)| &entry[..=at]);
-        entry.starts_with("dependencies/") || request_dir.is_some_and(|d| request_dirs.contains(d))
+    let indexes = platform.destinations.values().filter_map(|d| {
+        let index = format!("{STATE_DIR}/{}/{KUSTOMIZATION_FILE}", d.folder);
+        Some((d.folder.to_string(), managed.files.get(&index)?.clone()))
+    });
+    let frame = Frame {
+        indexes: indexes.collect(),
+        request_dirs: keys
+            .iter()
+            .map(|k| format!("{}/", request_folder(k)))
+            .collect(),
     };
-    let mut frame = Frame::default();
-    for folder in &folders {
-        let index = format!("{folder}{KUSTOMIZATION_FILE}");
-        let Some(blob) = managed.files.get(&index) else {
-            continue;
-        };
-        let Some(listed) = listed(&store.read_blob(blob, &index)?) else {
-            return whole("a destination's kustomization.yaml does not read");
-        };
-        let outside = listed.into_iter().filter(|entry| !reread(entry));
-        let name = folder.trim_start_matches(&format!("{STATE_DIR}/"));
-        let name = name.trim_end_matches('/').to_string();
-        frame.unlisted.insert(name, outside.collect());
-    }
     tracing::info!(
         commit = %input_commit,
         request_files = paths.len(),

@@ -46,13 +46,15 @@ fn is_top_file(path: &str) -> bool {
 /// folder that no declared destination owns stay, as the rest of that folder does.
 ///
 /// `unlisted` is given when `current` holds only part of the state folder (a narrow
-/// pass): by folder, the documents its index lists outside that part, which stay listed.
+/// pass, whose caller vouches that the indexes are as promised wrote them): then a
+/// folder none of whose files change keeps its index, and for one that changes,
+/// `unlisted` gives the documents its index lists outside that part, which stay listed.
 pub fn index_destinations<E>(
     changes: &mut Changes,
     current: &CurrentTree,
     folders: &BTreeMap<String, FilepathMode>,
     keep_unknown: bool,
-    unlisted: Option<&BTreeMap<String, Vec<String>>>,
+    unlisted: Option<&dyn Fn(&str) -> Result<Vec<String>, E>>,
     read: impl Fn(&str) -> Result<Vec<u8>, E>,
     blob_id: impl Fn(&[u8]) -> String,
 ) -> Result<Vec<LoadError>, E> {
@@ -68,24 +70,28 @@ pub fn index_destinations<E>(
     let mut problems = Vec::new();
     for (folder, mode) in folders {
         let prefix = format!("{STATE_DIR}/{folder}/");
+        let index = format!("{prefix}{KUSTOMIZATION_FILE}");
+        let touched = changes
+            .upserts
+            .keys()
+            .chain(&changes.removals)
+            .any(|p| p.starts_with(&prefix) && !is_top_file(p));
         let mut documents = documents_of(folder, folders, &final_files);
-        if let Some(outside) = unlisted.and_then(|u| u.get(folder)) {
-            documents.extend(outside.iter().cloned());
+        if let Some(unlisted) = unlisted {
+            if !touched {
+                left_alone.insert(index);
+                continue;
+            }
+            documents.extend(unlisted(folder)?);
             sort_documents(&mut documents);
         }
         if documents.is_empty() {
             continue;
         }
-        let index = format!("{prefix}{KUSTOMIZATION_FILE}");
         let listed = match mode {
             FilepathMode::NestedByMetadata => documents,
             FilepathMode::AggregatedYaml { filename } => {
                 let path = format!("{prefix}{filename}");
-                let touched = changes
-                    .upserts
-                    .keys()
-                    .chain(&changes.removals)
-                    .any(|p| p.starts_with(&prefix) && !is_top_file(p));
                 if !touched && current.contains_key(&path) {
                     left_alone.insert(path);
                 } else {

@@ -359,6 +359,8 @@ impl Daemon {
             Ok(report) => report,
             Err(err) => {
                 self.pending = scope;
+                // Whatever failed, the next pass reads the whole branch.
+                self.since = None;
                 return Err(err.into());
             }
         };
