@@ -33,7 +33,7 @@ use crate::model::{
     Action, LoadError, Platform, RequestFile, RequestKey, SourceFile, WorkflowType, is_input,
 };
 use crate::pipeline::{OutputLimits, Subject};
-use crate::state::kustomization::index_destinations;
+use crate::state::kustomization::{Unlisted, index_destinations};
 use crate::state::layout::{Owned, is_managed, promise_status_owner, status_owner};
 use crate::state::promise_status::{PromiseRecord, Unavailable, read_promise_record};
 use crate::state::status::{Phase, Record, read_record};

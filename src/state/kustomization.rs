@@ -32,6 +32,10 @@ fn is_top_file(path: &str) -> bool {
     path.starts_with("state/") && !path.contains("/resources/") && !path.contains("/dependencies/")
 }
 
+/// For a pass that read part of the state folder: the documents a destination
+/// folder's index lists outside that part (see [`index_destinations`]).
+pub type Unlisted<'a, E> = dyn Fn(&str) -> Result<Vec<String>, E> + 'a;
+
 /// Adds to `changes` what keeps the top of every destination folder in step with the
 /// files the folder will hold: its `kustomization.yaml`, and for an `aggregatedYAML`
 /// destination its aggregate. `folders` are the declared destinations' folders with
@@ -54,7 +58,7 @@ pub fn index_destinations<E>(
     current: &CurrentTree,
     folders: &BTreeMap<String, FilepathMode>,
     keep_unknown: bool,
-    unlisted: Option<&dyn Fn(&str) -> Result<Vec<String>, E>>,
+    unlisted: Option<&Unlisted<'_, E>>,
     read: impl Fn(&str) -> Result<Vec<u8>, E>,
     blob_id: impl Fn(&[u8]) -> String,
 ) -> Result<Vec<LoadError>, E> {
