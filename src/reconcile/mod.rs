@@ -444,9 +444,7 @@ pub fn reconcile(
         &current,
         &folders,
         keep_unknown,
-        unlisted
-            .as_ref()
-            .map(|f| f as &dyn Fn(&str) -> Result<Vec<String>, GitError>),
+        unlisted.as_ref().map(|f| f as &Unlisted<'_, GitError>),
         |id| store.read_blob(id, "a document of an aggregatedYAML destination"),
         |bytes| store.blob_id(bytes),
     )?;
