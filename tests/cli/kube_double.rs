@@ -6,6 +6,10 @@
 //! through promised's podman executor, with the Pod's volumes as folders (Secret volumes
 //! filled from the stored Secret, emptyDirs empty) and `valueFrom.secretKeyRef`
 //! resolved. It is a double: no scheduling, no admission, no RBAC.
+//!
+//! [`ApiServer::start_timed`] starts one whose kubelet runs nothing: each Pod takes a
+//! set time and hands back one ConfigMap, to measure how many Pods the executor keeps
+//! in flight (`examples/kube_throughput.rs`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -36,11 +40,23 @@ struct Store {
 }
 
 struct Cluster {
+    /// How Pods run: with podman, or as a wait of a set time.
+    kubelet: Kubelet,
     store: Mutex<Store>,
     events: broadcast::Sender<(Key, &'static str, Value)>,
     /// Every Pod as the executor sent it.
     received: Mutex<Vec<Value>>,
+    /// Pods running now, and the most that ran at once.
+    in_flight: Mutex<(usize, usize)>,
     scratch: tempfile::TempDir,
+}
+
+#[derive(Clone)]
+enum Kubelet {
+    /// Each container runs with podman.
+    Podman,
+    /// Each Pod takes this long and its handback container prints this log.
+    Timed(Duration, String),
 }
 
 /// A running double; it stops when dropped.
@@ -54,15 +70,40 @@ pub struct ApiServer {
 impl ApiServer {
     /// Starts the double on a free loopback port.
     pub fn start() -> Self {
+        Self::with(Kubelet::Podman)
+    }
+
+    /// Starts a double whose Pods run nothing: each takes `pod_time`, then succeeds with
+    /// one ConfigMap as its output.
+    #[allow(
+        dead_code,
+        reason = "used by examples/kube_throughput.rs, which includes this file"
+    )]
+    pub fn start_timed(pod_time: Duration) -> Self {
+        let output = tempfile::tempdir().unwrap();
+        let (files, metadata) = (output.path().join("output"), output.path().join("metadata"));
+        fs_err::create_dir_all(&files).unwrap();
+        fs_err::create_dir_all(&metadata).unwrap();
+        let configmap = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: timed\n";
+        fs_err::write(files.join("configmap.yaml"), configmap).unwrap();
+        let log = promised::executor::kubernetes::pack(&files, &metadata).unwrap();
+        Self::with(Kubelet::Timed(pod_time, log))
+    }
+
+    fn with(kubelet: Kubelet) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .unwrap();
         let cluster = Arc::new(Cluster {
+            kubelet,
             store: Mutex::default(),
-            events: broadcast::channel(1024).0,
+            // Every watch sees every event: with hundreds of Pods in flight, a smaller
+            // buffer makes a watch lag and miss the event that ends its Pod.
+            events: broadcast::channel(1 << 16).0,
             received: Mutex::default(),
+            in_flight: Mutex::default(),
             scratch: tempfile::tempdir().unwrap(),
         });
         let app = Router::new()
@@ -102,6 +143,15 @@ impl ApiServer {
             cluster,
             _runtime: runtime,
         }
+    }
+
+    /// The most Pods that ran at once (counted by the timed kubelet only).
+    #[allow(
+        dead_code,
+        reason = "used by examples/kube_throughput.rs, which includes this file"
+    )]
+    pub fn most_in_flight(&self) -> usize {
+        self.cluster.in_flight.lock().unwrap().1
     }
 
     /// Stores a Secret, as `kubectl create secret generic` would.
@@ -190,7 +240,10 @@ async fn create_pod(
     pod["status"] = json!({"phase": "Pending"});
     cluster.put_pod(&key, pod.clone(), "ADDED");
     let kubelet = cluster.clone();
-    std::thread::spawn(move || run_pod(&kubelet, &key));
+    std::thread::spawn(move || match kubelet.kubelet.clone() {
+        Kubelet::Podman => run_pod(&kubelet, &key),
+        Kubelet::Timed(time, log) => wait_pod(&kubelet, &key, time, log),
+    });
     (StatusCode::CREATED, axum::Json(pod)).into_response()
 }
 
@@ -381,6 +434,38 @@ async fn get_service_account(
         .get(&(ns, name.clone()))
         .cloned();
     found(account, "serviceaccounts", &name)
+}
+
+/// The timed kubelet: the Pod runs for `time`, then every container ends with 0 and the
+/// handback container's log is `log`.
+fn wait_pod(cluster: &Cluster, key: &Key, time: Duration, log: String) {
+    cluster.update_status(key, |s| s["phase"] = json!("Running"));
+    {
+        let mut in_flight = cluster.in_flight.lock().unwrap();
+        in_flight.0 += 1;
+        in_flight.1 = in_flight.1.max(in_flight.0);
+    }
+    std::thread::sleep(time);
+    cluster.in_flight.lock().unwrap().0 -= 1;
+    let pod = cluster.store.lock().unwrap().pods.get(key).cloned();
+    let Some(pod) = pod else { return };
+    for (field, statuses) in [
+        ("initContainers", "initContainerStatuses"),
+        ("containers", "containerStatuses"),
+    ] {
+        for container in pod["spec"][field].as_array().cloned().unwrap_or_default() {
+            let name = container["name"].as_str().unwrap().to_string();
+            if name == promised::executor::kubernetes::HANDBACK_CONTAINER {
+                let mut store = cluster.store.lock().unwrap();
+                store
+                    .logs
+                    .insert((key.0.clone(), key.1.clone(), name.clone()), log.clone());
+            }
+            let terminated = json!({"name": name, "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}, "ready": false, "restartCount": 0, "image": container["image"], "imageID": ""});
+            cluster.update_status(key, |s| push_status(s, statuses, terminated));
+        }
+    }
+    cluster.update_status(key, |s| s["phase"] = json!("Succeeded"));
 }
 
 /// The simulated kubelet: runs the Pod's containers in order and reports their states.

@@ -1,0 +1,175 @@
+//! How many pipelines the kubernetes executor keeps in flight: N requests through
+//! `promised reconcile --executor kubernetes --jobs J` against the API server double
+//! (`tests/cli/kube_double.rs`) with a kubelet that runs nothing and takes a set time per
+//! Pod.
+//!
+//!     cargo build --release && cargo run --release --example kube_throughput -- 1000 200 1s
+//!
+//! Prints the pass's wall time, pipeline runs per second, the ideal time
+//! (N × pod time / J) and the ratio of the two. Kratix's own performance rig reports
+//! about 3 requests per second, bounded by how fast its Job Pods start.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+#[allow(dead_code)]
+#[path = "../tests/cli/kube_double.rs"]
+mod kube_double;
+
+const PROMISE: &str = r#"apiVersion: platform.kratix.io/v1alpha1
+kind: Promise
+metadata:
+  name: app
+spec:
+  api:
+    apiVersion: apiextensions.k8s.io/v1
+    kind: CustomResourceDefinition
+    spec:
+      group: test.promised.dev
+      names: {kind: App, plural: apps}
+      scope: Namespaced
+      versions: [{name: v1, served: true}]
+  workflows:
+    resource:
+      configure:
+        - kind: Pipeline
+          metadata: {name: configure}
+          spec:
+            containers:
+              - {name: render, image: example.com/render:v1}
+"#;
+
+/// What one run measured.
+struct Measured {
+    wall: Duration,
+    runs: usize,
+    most_in_flight: usize,
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let mut next = |default: &str| args.next().unwrap_or_else(|| default.to_string());
+    let requests: usize = next("1000").parse().expect("requests: a number");
+    let jobs: usize = next("200").parse().expect("jobs: a number");
+    let pod_time = humantime::parse_duration(&next("1s")).expect("pod time: e.g. 1s");
+    let measured = measure(requests, jobs, pod_time);
+    let ideal = pod_time.mul_f64(requests as f64 / jobs as f64);
+    println!("| requests | jobs | pod time | wall | runs/s | most Pods at once | ideal | ratio |");
+    println!("|---|---|---|---|---|---|---|---|");
+    println!(
+        "| {requests} | {jobs} | {} | {:.2} s | {:.1} | {} | {:.2} s | {:.2}x |",
+        humantime::format_duration(pod_time),
+        measured.wall.as_secs_f64(),
+        measured.runs as f64 / measured.wall.as_secs_f64(),
+        measured.most_in_flight,
+        ideal.as_secs_f64(),
+        measured.wall.as_secs_f64() / ideal.as_secs_f64()
+    );
+}
+
+/// One `promised reconcile` pass over `requests` new requests.
+fn measure(requests: usize, jobs: usize, pod_time: Duration) -> Measured {
+    let api = kube_double::ApiServer::start_timed(pod_time);
+    let repo = tempfile::tempdir().unwrap();
+    let dir = repo.path();
+    git(dir, &["init", "--quiet", "--initial-branch=main"]);
+    write(dir, "promises/app.yaml", PROMISE);
+    write(
+        dir,
+        "destinations/dev.yaml",
+        "apiVersion: platform.kratix.io/v1alpha1\nkind: Destination\nmetadata: {name: dev}\n",
+    );
+    for i in 0..requests {
+        let request = format!(
+            "apiVersion: test.promised.dev/v1\nkind: App\nmetadata: {{name: r{i}, namespace: team}}\nspec: {{}}\n"
+        );
+        write(dir, &format!("requests/app/r{i}.yaml"), &request);
+    }
+    git(dir, &["add", "-A"]);
+    git(
+        dir,
+        &[
+            "-c",
+            "user.name=b",
+            "-c",
+            "user.email=b@b",
+            "commit",
+            "-qm",
+            "platform",
+        ],
+    );
+    let jobs = jobs.to_string();
+    let started = Instant::now();
+    let output = Command::new(promised_binary())
+        .args(["reconcile", "--repo"])
+        .arg(dir)
+        .args(["--executor", "kubernetes", "--kube-api-server", &api.url])
+        .args([
+            "--kube-namespace",
+            "pipelines",
+            "--helper-image",
+            "promised:test",
+        ])
+        .args(["--jobs", &jobs])
+        .output()
+        .unwrap();
+    let wall = started.elapsed();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary = stdout.lines().last().unwrap_or_default();
+    assert!(
+        summary.starts_with(&format!("{requests} requests, 0 with problems")),
+        "{summary}"
+    );
+    Measured {
+        wall,
+        runs: stdout.lines().filter(|l| l.starts_with("ready")).count(),
+        most_in_flight: api.most_in_flight(),
+    }
+}
+
+fn promised_binary() -> std::path::PathBuf {
+    let binary = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("promised");
+    assert!(
+        binary.exists(),
+        "{}: build it first (cargo build --release)",
+        binary.display()
+    );
+    binary
+}
+
+fn write(dir: &Path, path: &str, text: &str) {
+    let path = dir.join(path);
+    fs_err::create_dir_all(path.parent().unwrap()).unwrap();
+    fs_err::write(path, text).unwrap();
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let status = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .status()
+        .unwrap();
+    assert!(status.success(), "git {args:?}");
+}
+
+/// CI runs it small and asserts what does not depend on time: every request ran, and
+/// never more Pods at once than `--jobs`, nor only one.
+#[test]
+fn many_pods_run_at_once_and_never_more_than_jobs() {
+    let measured = measure(24, 8, Duration::from_millis(500));
+    assert_eq!(measured.runs, 24);
+    assert!(measured.most_in_flight <= 8, "{}", measured.most_in_flight);
+    assert!(measured.most_in_flight > 1, "{}", measured.most_in_flight);
+}
