@@ -29,11 +29,15 @@ pub struct ExecutorArgs {
 impl ExecutorArgs {
     /// The executors these flags describe.
     pub fn executors(&self) -> Executors {
-        let kube = KubeSettings {
+        Executors::new(self.executor, self.allow_process_executor, &self.kube())
+    }
+
+    /// Where the API server is and what goes in its namespace.
+    pub fn kube(&self) -> KubeSettings {
+        KubeSettings {
             api_server: self.kube_api_server.clone(),
             namespace: self.kube_namespace.clone(),
             helper_image: self.helper_image.clone(),
-        };
-        Executors::new(self.executor, self.allow_process_executor, &kube)
+        }
     }
 }

@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -11,6 +12,7 @@ use super::EXIT_OK;
 use super::executor_args::ExecutorArgs;
 use super::output_limit_args::OutputLimitArgs;
 use crate::reconcile::Options;
+use crate::serve::kube_lease::KubeLease;
 use crate::serve::lease::MAX_DURATION;
 use crate::serve::timing::{Backoff, DEFAULT_SCHEDULE, Schedule};
 use crate::serve::{HttpLimits, LeaseSettings, MIN_TOKEN_BYTES, ServeConfig, serve};
@@ -52,13 +54,17 @@ pub struct ServeArgs {
     #[arg(long)]
     pub reconcile_token_file: Option<PathBuf>,
     /// How daemons on one branch choose the one that works: `git`, a lease held in the
-    /// ref refs/promised/lease/<output branch> of the remote; `none`, every daemon works.
+    /// ref refs/promised/lease/<output branch> of the remote; `kubernetes`, a
+    /// Kubernetes Lease in --lease-namespace; `none`, every daemon works.
     #[arg(long, value_enum, default_value = "git")]
     pub lease: LeaseKind,
     /// How long a lease holds: the holder renews it every third of this (with
     /// `--lease git`, one push each time), and another daemon takes over once it ends.
     #[arg(long, default_value = "45s", value_parser = humantime::parse_duration)]
     pub lease_duration: Duration,
+    /// With `--lease kubernetes`: the namespace of the Lease [default: --kube-namespace].
+    #[arg(long)]
+    pub lease_namespace: Option<String>,
     /// Who this daemon is in the lease [default: the host name and the process id].
     #[arg(long)]
     pub replica_id: Option<String>,
@@ -127,13 +133,22 @@ pub fn run(args: ServeArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         "--lease-duration {:?}: give at least 1s and at most 24h",
         args.lease_duration
     );
-    let lease = match args.lease {
-        LeaseKind::None => None,
-        LeaseKind::Git => Some(LeaseSettings {
-            id: args.replica_id.clone().unwrap_or_else(replica_id),
-            duration: args.lease_duration,
-        }),
+    let output_branch = args.output_branch.as_deref().unwrap_or(&args.branch);
+    let kubernetes = match args.lease {
+        LeaseKind::Kubernetes => {
+            let mut kube = args.executors.kube();
+            if let Some(namespace) = &args.lease_namespace {
+                kube.namespace.clone_from(namespace);
+            }
+            Some(Arc::new(KubeLease::new(kube, output_branch)))
+        }
+        _ => None,
     };
+    let lease = (args.lease != LeaseKind::None).then(|| LeaseSettings {
+        id: args.replica_id.clone().unwrap_or_else(replica_id),
+        duration: args.lease_duration,
+        kubernetes,
+    });
     let defaults = Options::default();
     let config = ServeConfig {
         remote: args.remote,
@@ -212,6 +227,9 @@ fn reconcile_token(file: Option<&std::path::Path>) -> anyhow::Result<Option<Stri
 pub enum LeaseKind {
     /// A lease in the ref `refs/promised/lease/<output branch>` of the remote.
     Git,
+    /// A Kubernetes `Lease` named after the output branch, in --lease-namespace, through
+    /// --kube-api-server or the kubeconfig or in-cluster configuration.
+    Kubernetes,
     /// No lease: every daemon works (they never overwrite each other's commits, but
     /// each runs every pipeline).
     None,

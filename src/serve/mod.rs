@@ -10,6 +10,7 @@
 mod connections;
 pub mod daemon;
 pub mod http;
+pub mod kube_lease;
 pub mod lease;
 mod log_limit;
 pub mod metrics;

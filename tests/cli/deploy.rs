@@ -150,3 +150,29 @@ fn the_role_grants_what_the_kubernetes_executor_does_in_the_pipelines_namespace(
     assert_eq!(binding["subjects"][0]["name"], "promised");
     assert_eq!(binding["subjects"][0]["namespace"], "promised");
 }
+
+#[test]
+fn the_replicas_share_a_kubernetes_lease_they_may_take_and_renew() {
+    let docs = rendered();
+    let deployment = find(&docs, "Deployment", "promised");
+    let args = &deployment["spec"]["template"]["spec"]["containers"][0]["args"];
+    let args: Vec<&str> = args
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(args.contains(&"--lease=kubernetes"), "{args:?}");
+    assert!(args.contains(&"--lease-namespace=promised"), "{args:?}");
+    // What src/serve/kube_lease.rs does: Api::<Lease> get_opt, create, replace.
+    let role = find(&docs, "Role", "promised-lease");
+    assert_eq!(role["metadata"]["namespace"], "promised");
+    assert_eq!(role["rules"][0]["apiGroups"][0], "coordination.k8s.io");
+    assert_eq!(role["rules"][0]["resources"][0], "leases");
+    for verb in ["get", "create", "update"] {
+        let verbs = role["rules"][0]["verbs"].as_array().unwrap();
+        assert!(verbs.iter().any(|v| v == verb), "{verb}: {verbs:?}");
+    }
+    let binding = find(&docs, "RoleBinding", "promised-lease");
+    assert_eq!(binding["subjects"][0]["name"], "promised");
+}

@@ -5,7 +5,9 @@
 //! simulated kubelet: each Pod's init containers, then its containers, run in order
 //! through promised's podman executor, with the Pod's volumes as folders (Secret volumes
 //! filled from the stored Secret, emptyDirs empty) and `valueFrom.secretKeyRef`
-//! resolved. It is a double: no scheduling, no admission, no RBAC.
+//! resolved. Leases (`coordination.k8s.io/v1`: create, get, replace) are kept with a
+//! `resourceVersion` that a replace must name, as the API server does for optimistic
+//! concurrency. It is a double: no scheduling, no admission, no RBAC.
 //!
 //! [`ApiServer::start_timed`] starts one whose kubelet runs nothing: each Pod takes a
 //! set time and hands back one ConfigMap, to measure how many Pods the executor keeps
@@ -35,6 +37,7 @@ struct Store {
     pods: BTreeMap<Key, Value>,
     secrets: BTreeMap<Key, Value>,
     service_accounts: BTreeMap<Key, Value>,
+    leases: BTreeMap<Key, Value>,
     logs: BTreeMap<(String, String, String), String>,
     version: u64,
 }
@@ -132,6 +135,14 @@ impl ApiServer {
                 "/api/v1/namespaces/{ns}/serviceaccounts/{name}",
                 get(get_service_account),
             )
+            .route(
+                "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases",
+                axum::routing::post(create_lease),
+            )
+            .route(
+                "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases/{name}",
+                get(get_lease).put(replace_lease),
+            )
             .with_state(cluster.clone());
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
@@ -152,6 +163,22 @@ impl ApiServer {
     )]
     pub fn most_in_flight(&self) -> usize {
         self.cluster.in_flight.lock().unwrap().1
+    }
+
+    /// The Leases stored, in namespace and name order.
+    #[allow(
+        dead_code,
+        reason = "not every test binary that includes this file reads leases"
+    )]
+    pub fn leases(&self) -> Vec<Value> {
+        self.cluster
+            .store
+            .lock()
+            .unwrap()
+            .leases
+            .values()
+            .cloned()
+            .collect()
     }
 
     /// Stores a Secret, as `kubectl create secret generic` would.
@@ -363,6 +390,63 @@ fn create_object(map: &mut BTreeMap<Key, Value>, ns: String, body: &[u8], kind: 
     }
     map.insert((ns, name), object.clone());
     (StatusCode::CREATED, axum::Json(object)).into_response()
+}
+
+async fn create_lease(
+    State(cluster): State<Arc<Cluster>>,
+    Path(ns): Path<String>,
+    body: Bytes,
+) -> Response {
+    let mut store = cluster.store.lock().unwrap();
+    store.version += 1;
+    let version = store.version.to_string();
+    let mut lease: Value = serde_json::from_slice(&body).unwrap();
+    lease["metadata"]["resourceVersion"] = json!(version);
+    let body = serde_json::to_vec(&lease).unwrap();
+    create_object(&mut store.leases, ns, &body, "leases")
+}
+
+async fn get_lease(
+    State(cluster): State<Arc<Cluster>>,
+    Path((ns, name)): Path<(String, String)>,
+) -> Response {
+    let lease = cluster
+        .store
+        .lock()
+        .unwrap()
+        .leases
+        .get(&(ns, name.clone()))
+        .cloned();
+    found(lease, "leases", &name)
+}
+
+/// A replace that names another `resourceVersion` than the stored one is refused with
+/// 409, as the API server refuses a write based on a stale read.
+async fn replace_lease(
+    State(cluster): State<Arc<Cluster>>,
+    Path((ns, name)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let mut lease: Value = serde_json::from_slice(&body).unwrap();
+    let mut store = cluster.store.lock().unwrap();
+    let key = (ns.clone(), name.clone());
+    let Some(stored) = store.leases.get(&key) else {
+        return not_found("leases", &name);
+    };
+    if lease["metadata"]["resourceVersion"] != stored["metadata"]["resourceVersion"] {
+        return status(
+            StatusCode::CONFLICT,
+            "Conflict",
+            format!(
+                "Operation cannot be fulfilled on leases.coordination.k8s.io \"{name}\": the object has been modified; please apply your changes to the latest version and try again"
+            ),
+        );
+    }
+    store.version += 1;
+    lease["metadata"]["resourceVersion"] = json!(store.version.to_string());
+    lease["metadata"]["namespace"] = json!(ns);
+    store.leases.insert(key, lease.clone());
+    axum::Json(lease).into_response()
 }
 
 async fn create_secret(

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::daemon_support::{Platform, Serve, http, wait_for};
+use crate::kube_double::ApiServer;
 use crate::support::{CONFIGMAP_SCRIPT, app_repo, request};
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -22,8 +23,9 @@ fn platform(requests: usize) -> Platform {
     Platform::publish(developer)
 }
 
-fn replica(platform: &Platform, id: &str) -> Serve {
-    let args = [
+/// A replica with a 2 s lease, and `more` arguments.
+fn replica_with(platform: &Platform, id: &str, more: &[&str]) -> Serve {
+    let mut args = vec![
         "--poll",
         "100ms",
         "--lease-duration",
@@ -31,6 +33,7 @@ fn replica(platform: &Platform, id: &str) -> Serve {
         "--replica-id",
         id,
     ];
+    args.extend(more);
     Serve::start(
         &platform.remote,
         &args,
@@ -61,10 +64,46 @@ fn runs(replicas: &[&Serve]) -> f64 {
 #[test]
 fn three_replicas_run_each_change_once_and_another_takes_over_when_the_holder_is_killed() {
     let platform = platform(5);
+    three_replicas(&platform, &[]);
+    assert!(platform.remote_head("refs/promised/lease/main").is_some());
+}
+
+#[test]
+fn on_a_kubernetes_lease_three_replicas_run_each_change_once_and_one_takes_over() {
+    let api = ApiServer::start();
+    let platform = platform(5);
+    let args = [
+        "--lease",
+        "kubernetes",
+        "--kube-api-server",
+        &api.url,
+        "--kube-namespace",
+        "promised",
+    ];
+    let holder = three_replicas(&platform, &args);
+    let leases = api.leases();
+    assert_eq!(leases.len(), 1, "{leases:?}");
+    let lease = &leases[0];
+    assert!(
+        lease["metadata"]["name"]
+            .as_str()
+            .unwrap()
+            .starts_with("promised-main-"),
+        "{lease}"
+    );
+    assert_eq!(lease["metadata"]["namespace"], "promised");
+    assert_eq!(lease["spec"]["holderIdentity"], holder.as_str());
+    assert_eq!(lease["spec"]["leaseDurationSeconds"], 2);
+    assert!(!platform.remote_head("refs/promised/lease/main").is_some());
+}
+
+/// Three replicas with `args`: one works, each change runs once, and when it is killed
+/// another takes over. Returns the one that holds the lease at the end.
+fn three_replicas(platform: &Platform, args: &[&str]) -> String {
     let replicas = [
-        replica(&platform, "a"),
-        replica(&platform, "b"),
-        replica(&platform, "c"),
+        replica_with(platform, "a", args),
+        replica_with(platform, "b", args),
+        replica_with(platform, "c", args),
     ];
     let all: Vec<&Serve> = replicas.iter().collect();
     wait_for(LIMIT, "one leader and two standbys", || {
@@ -131,6 +170,9 @@ fn three_replicas_run_each_change_once_and_another_takes_over_when_the_holder_is
         subjects.starts_with("promised: reconcile 1 request (1 updated)\nA larger r2\n"),
         "{subjects}"
     );
+    let ids = ["a", "b", "c"];
+    let survivors_ids: Vec<&str> = (0..3).filter(|i| *i != leader[0]).map(|i| ids[i]).collect();
+    survivors_ids[leaders(&survivors).0[0]].to_string()
 }
 
 #[test]

@@ -58,22 +58,32 @@ impl KubernetesExecutor {
         if let Some(client) = cached.as_ref() {
             return Ok(client.clone());
         }
-        let client: Result<kube::Client, String> = runtime().block_on(async {
-            let config = match &self.settings.api_server {
-                Some(url) => kube::Config::new(
-                    url.parse()
-                        .map_err(|e| format!("--kube-api-server {url}: {e}"))?,
-                ),
-                None => kube::Config::infer()
-                    .await
-                    .map_err(|e| format!("no Kubernetes configuration: {e}"))?,
-            };
-            kube::Client::try_from(config).map_err(|e| e.to_string())
-        });
-        let client = client.map_err(|what| ExecError::Kubernetes { what })?;
+        let client = client(&self.settings).map_err(|what| ExecError::Kubernetes { what })?;
         *cached = Some(client.clone());
         Ok(client)
     }
+}
+
+/// A client of the API server `settings` name: its URL, or the kubeconfig or in-cluster
+/// configuration.
+pub(crate) fn client(settings: &KubeSettings) -> Result<kube::Client, String> {
+    block_on(async {
+        let config = match &settings.api_server {
+            Some(url) => kube::Config::new(
+                url.parse()
+                    .map_err(|e| format!("--kube-api-server {url}: {e}"))?,
+            ),
+            None => kube::Config::infer()
+                .await
+                .map_err(|e| format!("no Kubernetes configuration: {e}"))?,
+        };
+        kube::Client::try_from(config).map_err(|e| e.to_string())
+    })
+}
+
+/// Runs `future` on the runtime kube-rs runs on, from a thread outside any runtime.
+pub(crate) fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    runtime().block_on(future)
 }
 
 /// The runtime kube-rs runs on. It lives as long as the process, so that no runtime is

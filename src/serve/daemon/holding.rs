@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Daemon, LEASE_NEXT_REF, LeaseSettings, Leased, SyncError, Synced};
 use crate::git::{GitError, PushOutcome, RefUpdate};
+use crate::serve::kube_lease::Written;
 use crate::serve::lease::{LEASE_FILE, Lease, Role, lease_ref, role};
 use crate::serve::timing::{Intervals, Retries};
 
@@ -35,25 +36,43 @@ impl Daemon {
         self.leading = false;
     }
 
-    /// Takes, renews or respects the lease at `now`; `tip` is the lease ref's commit as
-    /// fetched. Without a lease, this daemon always works.
+    /// The lease as it is now, with its version (the lease ref's commit as fetched,
+    /// `fetched`; or the Kubernetes object's `resourceVersion`); `None` when there is no
+    /// lease, or no lease yet.
+    pub(super) fn read_lease(&self, fetched: &str) -> Result<Option<Found>, SyncError> {
+        let Some(settings) = &self.config.lease else {
+            return Ok(None);
+        };
+        if let Some(kubernetes) = &settings.kubernetes {
+            return kubernetes.read().map_err(SyncError::Lease);
+        }
+        let Some(tip) = self.git.resolve(fetched) else {
+            return Ok(None);
+        };
+        let lease = self
+            .read_file(&tip, LEASE_FILE)
+            .and_then(|b| Lease::parse(&b));
+        Ok(Some((tip, lease)))
+    }
+
+    /// Takes, renews or respects the lease at `now`, as `found` ([`Daemon::read_lease`]).
+    /// Without a lease, this daemon always works.
     pub(super) fn lease(
         &mut self,
         remote: &str,
-        tip: Option<String>,
+        found: Option<Found>,
         now: DateTime<Utc>,
     ) -> Result<Leased, SyncError> {
         let Some(settings) = self.config.lease.clone() else {
             return Ok(Leased::Held(None));
         };
-        let read = |tip: &str| Lease::parse(&self.read_file(tip, LEASE_FILE)?);
-        let lease = match tip.as_deref().map(read) {
-            Some(Ok(lease)) => Some(lease),
-            Some(Err(why)) => {
+        let (tip, lease) = match found {
+            Some((tip, Ok(lease))) => (Some(tip), Some(lease)),
+            Some((tip, Err(why))) => {
                 tracing::warn!("the lease does not read ({why}); taking it");
-                None
+                (Some(tip), None)
             }
-            None => None,
+            None => (None, None),
         };
         // When this daemon first saw this very lease: a lease that does not move ends
         // one duration after that, whatever its `renewed` says.
@@ -160,12 +179,26 @@ impl Daemon {
 
     /// Commits `lease` on top of `tip` and pushes it alone to `remote`, expecting the
     /// lease ref at `tip`; returns what became of the push, and the commit.
-    fn push_lease(
+    /// Writes `lease` where the lease is kept, if it is still at `tip`; returns whether
+    /// it was written and its new version.
+    pub(super) fn push_lease(
         &self,
         remote: &str,
         lease: &Lease,
         tip: Option<&str>,
-    ) -> Result<(PushOutcome, String), GitError> {
+    ) -> Result<(PushOutcome, String), SyncError> {
+        if let Some(kubernetes) = self
+            .config
+            .lease
+            .as_ref()
+            .and_then(|s| s.kubernetes.as_ref())
+        {
+            let written = kubernetes.write(lease, tip).map_err(SyncError::Lease)?;
+            return Ok(match written {
+                Written::Held(version) => (PushOutcome::Pushed, version),
+                Written::Lost(reason) => (PushOutcome::Rejected(reason), String::new()),
+            });
+        }
         let commit = self.commit_lease(lease, tip)?;
         let reference = lease_ref(&self.target().branch);
         let update = RefUpdate {
@@ -186,6 +219,9 @@ impl Daemon {
         self.commit_file(LEASE_NEXT_REF, tip, LEASE_FILE, lease.render(), message)
     }
 }
+
+/// The lease as read, with its version; `Err` says why it does not read.
+pub(super) type Found = (String, Result<Lease, String>);
 
 /// The lease this daemon holds from `now` on.
 pub(super) fn held(settings: &LeaseSettings, now: DateTime<Utc>) -> Lease {

@@ -18,6 +18,7 @@ use chrono::{DateTime, Utc};
 mod holding;
 mod saved;
 
+use super::kube_lease::KubeLease;
 use super::lease::lease_ref;
 use super::metrics::Metrics;
 use super::state::{DaemonState, state_ref};
@@ -75,12 +76,15 @@ pub struct SyncConfig {
 }
 
 /// This daemon's part in the lease.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct LeaseSettings {
     /// Who this daemon is (`--replica-id`).
     pub id: String,
     /// How long a lease holds once taken or renewed.
     pub duration: Duration,
+    /// Where the lease is kept: `None`, in a ref of the remote (`--lease git`); or a
+    /// Kubernetes `Lease` (`--lease kubernetes`).
+    pub kubernetes: Option<Arc<KubeLease>>,
 }
 
 /// Why a sync stopped. Whatever was selected stays selected for the next one.
@@ -92,6 +96,9 @@ pub enum SyncError {
     /// The pass failed.
     #[error(transparent)]
     Reconcile(#[from] ReconcileError),
+    /// The Kubernetes lease could not be read or written.
+    #[error("the lease: {0}")]
+    Lease(String),
     /// The remote kept moving.
     #[error(
         "the push was rejected {attempts} times (the remote kept moving): {last}; will try again"
@@ -306,10 +313,8 @@ impl Daemon {
         let state_tip = self
             .git
             .resolve(&fetched(&format!("daemon/{}", push_to.branch)));
-        let lease_tip = self
-            .git
-            .resolve(&fetched(&format!("lease/{}", push_to.branch)));
-        let lease_tip = match self.lease(&push_to.remote, lease_tip, now)? {
+        let lease_found = self.read_lease(&fetched(&format!("lease/{}", push_to.branch)))?;
+        let lease_tip = match self.lease(&push_to.remote, lease_found, now)? {
             Leased::Held(tip) => tip,
             Leased::Standby(synced) => return Ok(Attempt::Done(synced)),
             Leased::Lost(reason) => return Ok(Attempt::Rejected(reason)),
@@ -394,16 +399,27 @@ impl Daemon {
         let daemon_ref = state_ref(&push_to.branch);
         let lease_ref = lease_ref(&push_to.branch);
         // Renewed with every push of outputs: the push is refused if the lease moved,
-        // so a daemon that lost it while the pass ran writes nothing.
-        let renewal = match (&self.config.lease, &report.output_commit, &state_commit) {
-            (Some(settings), Some(_), _) | (Some(settings), _, Some(_)) => {
-                // Renewed as of the push, not of the sync's start: the pass may have
-                // outlasted the lease (its renewals kept it meanwhile).
-                let renewed = after(now, attempt_started);
-                Some(self.commit_lease(&holding::held(settings, renewed), lease_tip.as_deref())?)
+        // so a daemon that lost it while the pass ran writes nothing. A Kubernetes
+        // lease cannot travel with the push: it is renewed just before.
+        let pushes = report.output_commit.is_some() || state_commit.is_some();
+        let mut renewal = None;
+        let mut renewed_in_cluster = None;
+        if let (Some(settings), true) = (&self.config.lease, pushes) {
+            // Renewed as of the push, not of the sync's start: the pass may have
+            // outlasted the lease (its renewals kept it meanwhile).
+            let held = holding::held(settings, after(now, attempt_started));
+            if settings.kubernetes.is_some() {
+                match self.push_lease(&push_to.remote, &held, lease_tip.as_deref())? {
+                    (PushOutcome::Pushed, version) => renewed_in_cluster = Some(version),
+                    (PushOutcome::Rejected(reason), _) => {
+                        self.pending = scope;
+                        return Ok(Attempt::Rejected(reason));
+                    }
+                }
+            } else {
+                renewal = Some(self.commit_lease(&held, lease_tip.as_deref())?);
             }
-            _ => None,
-        };
+        }
         let mut updates = Vec::new();
         if let Some(commit) = &renewal {
             updates.push(RefUpdate {
@@ -437,7 +453,7 @@ impl Daemon {
             self.next_full_pass = self.config.schedule.next_after(now);
         }
         self.saved = Some(state);
-        self.lease_tip = renewal.or(lease_tip);
+        self.lease_tip = renewal.or(renewed_in_cluster).or(lease_tip);
         let left = report.output_commit.clone().or(expected);
         self.since = match (&report.input_commit, left) {
             (Some(inputs), Some(outputs)) if report.problems.is_empty() => Some(Since {

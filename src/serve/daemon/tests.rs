@@ -204,6 +204,7 @@ impl Platform {
             lease: Some(LeaseSettings {
                 id: id.into(),
                 duration: Duration::from_secs(45),
+                kubernetes: None,
             }),
         };
         let metrics = Arc::new(Metrics::default());

@@ -1,0 +1,181 @@
+//! The lease as a Kubernetes `Lease` (`coordination.k8s.io/v1`), for `--lease kubernetes`:
+//! what `kubectl get lease` shows and what in-cluster tooling expects. The same
+//! [`Lease`] as the Git lease, kept in the object's spec (`holderIdentity`, `renewTime`,
+//! `leaseDurationSeconds`); its `resourceVersion` is the version a write expects, so
+//! two daemons never both take it (the API server refuses the second with 409).
+//!
+//! Unlike the Git lease it cannot travel in the push of the outputs, so it does not
+//! fence them: the daemon renews it just before each push instead, and a daemon that
+//! stalled between that renewal and its push may push once more after losing it. Its
+//! push still expects the branch where it read it, so nothing is overwritten.
+
+use chrono::{DateTime, Utc};
+use k8s_openapi::api::coordination::v1::{Lease as KubeLeaseObject, LeaseSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use kube::api::{Api, PostParams};
+use sha2::{Digest, Sha256};
+
+use super::lease::Lease;
+use crate::executor::KubeSettings;
+
+/// Where the lease object lives, and the client that reaches it.
+pub struct KubeLease {
+    settings: KubeSettings,
+    name: String,
+}
+
+/// What a write of the lease did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Written {
+    /// It holds; the object's new version.
+    Held(String),
+    /// Another daemon wrote it first; why.
+    Lost(String),
+}
+
+impl KubeLease {
+    /// The lease of the daemons writing `branch`, in the namespace of `settings`.
+    pub fn new(settings: KubeSettings, branch: &str) -> Self {
+        KubeLease {
+            settings,
+            name: object_name(branch),
+        }
+    }
+
+    /// The object's name and namespace, for messages.
+    pub fn describe(&self) -> String {
+        format!("Lease {}/{}", self.settings.namespace, self.name)
+    }
+
+    /// The lease as the API server holds it, with its version; `None` when there is none
+    /// yet. A lease object whose spec does not say who holds it reads as `Err`.
+    pub fn read(&self) -> Result<Option<(String, Result<Lease, String>)>, String> {
+        let name = self.name.clone();
+        self.call(move |api| async move {
+            let Some(object) = api.get_opt(&name).await.map_err(|e| e.to_string())? else {
+                return Ok(None);
+            };
+            let version = object.metadata.resource_version.clone().unwrap_or_default();
+            Ok(Some((version, from_object(&object))))
+        })
+    }
+
+    /// Writes `lease` if the object is still at `expected` (`None`: there is none yet).
+    pub fn write(&self, lease: &Lease, expected: Option<&str>) -> Result<Written, String> {
+        let object = to_object(&self.name, lease, expected)?;
+        let (name, create) = (self.name.clone(), expected.is_none());
+        self.call(move |api| async move {
+            let params = PostParams::default();
+            let written = match create {
+                true => api.create(&params, &object).await,
+                false => api.replace(&name, &params, &object).await,
+            };
+            match written {
+                Ok(object) => Ok(Written::Held(
+                    object.metadata.resource_version.unwrap_or_default(),
+                )),
+                Err(kube::Error::Api(status)) if status.code == 409 => {
+                    Ok(Written::Lost(status.message))
+                }
+                Err(err) => Err(err.to_string()),
+            }
+        })
+    }
+
+    fn call<T, F>(&self, call: impl FnOnce(Api<KubeLeaseObject>) -> F) -> Result<T, String>
+    where
+        F: std::future::Future<Output = Result<T, String>>,
+    {
+        let client = crate::executor::kubernetes::client(&self.settings)?;
+        let api = Api::namespaced(client, &self.settings.namespace);
+        let what = self.describe();
+        crate::executor::kubernetes::block_on(call(api)).map_err(|e| format!("{what}: {e}"))
+    }
+}
+
+/// A Kubernetes object name for the lease of `branch`: readable, and unique per branch
+/// (a branch name may hold characters a name may not).
+fn object_name(branch: &str) -> String {
+    let readable: String = branch
+        .chars()
+        .map(|c| match c.to_ascii_lowercase() {
+            c @ ('a'..='z' | '0'..='9') => c,
+            _ => '-',
+        })
+        .take(32)
+        .collect();
+    let digest = Sha256::digest(branch.as_bytes());
+    let hash: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+    format!("promised-{}-{hash}", readable.trim_matches('-'))
+}
+
+fn to_object(name: &str, lease: &Lease, version: Option<&str>) -> Result<KubeLeaseObject, String> {
+    let duration = humantime::parse_duration(&lease.duration)
+        .map_err(|e| format!("lease duration {:?}: {e}", lease.duration))?;
+    let renewed = k8s_openapi::jiff::Timestamp::from_millisecond(lease.renewed.timestamp_millis())
+        .map_err(|e| e.to_string())?;
+    Ok(KubeLeaseObject {
+        metadata: ObjectMeta {
+            name: Some(name.to_string()),
+            resource_version: version.map(String::from),
+            labels: Some([("app.kubernetes.io/managed-by".into(), "promised".into())].into()),
+            ..ObjectMeta::default()
+        },
+        spec: Some(LeaseSpec {
+            holder_identity: Some(lease.holder.clone()),
+            lease_duration_seconds: Some(i32::try_from(duration.as_secs()).unwrap_or(i32::MAX)),
+            renew_time: Some(MicroTime(renewed)),
+            ..LeaseSpec::default()
+        }),
+    })
+}
+
+fn from_object(object: &KubeLeaseObject) -> Result<Lease, String> {
+    let spec = object.spec.as_ref().ok_or("the Lease has no spec")?;
+    let holder = spec
+        .holder_identity
+        .clone()
+        .ok_or("the Lease names no holder")?;
+    let renewed = spec
+        .renew_time
+        .as_ref()
+        .ok_or("the Lease has no renewTime")?;
+    let renewed = DateTime::<Utc>::from_timestamp_millis(renewed.0.as_millisecond())
+        .ok_or("the Lease's renewTime is out of range")?;
+    let seconds = spec.lease_duration_seconds.unwrap_or(0).max(0);
+    Ok(Lease {
+        holder,
+        renewed,
+        duration: format!("{seconds}s"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lease_goes_to_the_object_and_back() {
+        let lease = Lease {
+            holder: "promised-0".into(),
+            renewed: "2026-12-03T10:00:00.250Z".parse().unwrap(),
+            duration: "45s".into(),
+        };
+        let object = to_object("x", &lease, Some("7")).unwrap();
+        assert_eq!(object.metadata.resource_version.as_deref(), Some("7"));
+        assert_eq!(from_object(&object).unwrap(), lease);
+    }
+
+    #[test]
+    fn an_object_name_is_readable_and_differs_per_branch() {
+        let main = object_name("main");
+        assert!(main.starts_with("promised-main-"), "{main}");
+        assert_ne!(object_name("team/a"), object_name("team-a"));
+        let long = object_name(&"Ü".repeat(300));
+        assert!(long.len() <= 63, "{long}");
+        assert!(
+            long.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        );
+    }
+}
