@@ -15,7 +15,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::api::{Api, PostParams};
 use sha2::{Digest, Sha256};
 
-use super::lease::Lease;
+use super::lease::{Found, Lease};
 use crate::executor::KubeSettings;
 
 /// Where the lease object lives, and the client that reaches it.
@@ -49,7 +49,7 @@ impl KubeLease {
 
     /// The lease as the API server holds it, with its version; `None` when there is none
     /// yet. A lease object whose spec does not say who holds it reads as `Err`.
-    pub fn read(&self) -> Result<Option<(String, Result<Lease, String>)>, String> {
+    pub fn read(&self) -> Result<Option<Found>, String> {
         let name = self.name.clone();
         self.call(move |api| async move {
             let Some(object) = api.get_opt(&name).await.map_err(|e| e.to_string())? else {

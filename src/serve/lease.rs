@@ -26,6 +26,10 @@ pub fn lease_ref(branch: &str) -> String {
     format!("refs/promised/lease/{branch}")
 }
 
+/// A lease as read, with its version (the lease ref's commit, or a Kubernetes Lease's
+/// `resourceVersion`); `Err` says why it does not read.
+pub type Found = (String, Result<Lease, String>);
+
 /// The lease as the remote holds it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

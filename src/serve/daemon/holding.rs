@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use super::{Daemon, LEASE_NEXT_REF, LeaseSettings, Leased, SyncError, Synced};
 use crate::git::{GitError, PushOutcome, RefUpdate};
 use crate::serve::kube_lease::Written;
-use crate::serve::lease::{LEASE_FILE, Lease, Role, lease_ref, role};
+use crate::serve::lease::{Found, LEASE_FILE, Lease, Role, lease_ref, role};
 use crate::serve::timing::{Intervals, Retries};
 
 impl Daemon {
@@ -219,9 +219,6 @@ impl Daemon {
         self.commit_file(LEASE_NEXT_REF, tip, LEASE_FILE, lease.render(), message)
     }
 }
-
-/// The lease as read, with its version; `Err` says why it does not read.
-pub(super) type Found = (String, Result<Lease, String>);
 
 /// The lease this daemon holds from `now` on.
 pub(super) fn held(settings: &LeaseSettings, now: DateTime<Utc>) -> Lease {
