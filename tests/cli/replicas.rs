@@ -94,7 +94,7 @@ fn on_a_kubernetes_lease_three_replicas_run_each_change_once_and_one_takes_over(
     assert_eq!(lease["metadata"]["namespace"], "promised");
     assert_eq!(lease["spec"]["holderIdentity"], holder.as_str());
     assert_eq!(lease["spec"]["leaseDurationSeconds"], 2);
-    assert!(!platform.remote_head("refs/promised/lease/main").is_some());
+    assert!(platform.remote_head("refs/promised/lease/main").is_none());
 }
 
 /// Three replicas with `args`: one works, each change runs once, and when it is killed
