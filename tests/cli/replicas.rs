@@ -211,17 +211,32 @@ fn a_pass_that_outlasts_the_lease_keeps_it_and_nothing_runs_twice() {
 
 #[test]
 fn a_stopped_holder_hands_the_lease_back_so_the_next_daemon_takes_over_at_once() {
+    hand_back(&[]);
+}
+
+#[test]
+fn a_stopped_holder_hands_a_kubernetes_lease_back_too() {
+    let api = ApiServer::start();
+    hand_back(&["--lease", "kubernetes", "--kube-api-server", &api.url]);
+    let leases = api.leases();
+    assert_eq!(leases[0]["spec"]["holderIdentity"], "new-pod", "{leases:?}");
+}
+
+/// A daemon stopped with SIGTERM under an hour-long lease, then a new one: only a lease
+/// handed back lets the new daemon work.
+fn hand_back(more: &[&str]) {
     let platform = platform(1);
-    // An hour-long lease: only a lease handed back lets the next daemon work.
     let args = |id| {
-        [
+        let mut args = vec![
             "--poll",
             "100ms",
             "--lease-duration",
             "1h",
             "--replica-id",
             id,
-        ]
+        ];
+        args.extend(more);
+        args
     };
     let first = Serve::start(&platform.remote, &args("old-pod"), &[]);
     wait_for(LIMIT, "the first pass", || {
