@@ -8,9 +8,10 @@
 //! (so no identity is contested and no file is unreadable), and this pass checks that
 //! nobody has touched the managed folders since (so the destinations' indexes list
 //! what promised wrote). Anything else reads the whole branch: a Promise or Destination
-//! change, a Promise workflow that is due, a file that does not read, an
-//! `aggregatedYAML` destination (its one file holds every document), or a request whose
-//! recorded file is not among the changed ones.
+//! change, a Promise workflow that is due, a file that does not read or holds a request
+//! that does not read (now or before), an `aggregatedYAML` destination (its one file
+//! holds every document), or a status record that is not of its request as the last
+//! pass read it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -76,6 +77,9 @@ pub(super) fn read(
     if wide {
         return whole("Promises or Destinations rerun");
     }
+    if !scope.other_files.is_empty() {
+        return whole("a file under an input folder that is not an input changed");
+    }
     let store = outputs.unwrap_or(inputs);
     let (Some(input_reader), Some(output_reader)) = (inputs.partial(), store.partial()) else {
         return Ok(None);
@@ -138,12 +142,27 @@ pub(super) fn read(
     if !old.problems.is_empty() {
         return whole("a changed file did not read before");
     }
+    // A request that does not read has only its file's name for an identity, and a
+    // pass gives it back the one its file's record holds: which record that is, only a
+    // read of every record says.
+    let unread = platform.requests.iter().chain(&old.requests);
+    if unread.into_iter().any(|r| r.document.is_err()) {
+        return whole("a changed file holds a request that does not read, now or before");
+    }
     let mut keys: BTreeSet<RequestKey> = scope.requests.clone();
     keys.extend(platform.requests.iter().map(|r| r.key.clone()));
-    keys.extend(old.requests.into_iter().map(|r| r.key));
+    keys.extend(old.requests.iter().map(|r| r.key.clone()));
     let previous = read.records(&keys)?;
-    if previous.values().any(|r| !paths.contains(&r.request.path)) {
-        return whole("a request's recorded file is not among the changed ones");
+    // Each record must be of the request its key names in the files as the last pass
+    // read them: then no file outside the changed ones declares it (a record naming
+    // another file, or one kept from before, as an Invalid request's is, could hide a
+    // request of an unchanged file that declares the same identity).
+    let described = |(key, record): (&RequestKey, &Record)| {
+        let before = old.requests.iter().find(|r| r.key == *key);
+        before.is_some_and(|request| record.request.describes(request))
+    };
+    if !previous.iter().all(described) {
+        return whole("a request's record is not of its file as the last pass read it");
     }
 
     let promise_records = read.promise_records()?;

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::model::{Platform, RequestFile, RequestKey, is_input};
+use crate::model::{INPUT_DIRS, Platform, RequestFile, RequestKey, is_input};
 use crate::state::status::{Phase, Record};
 
 /// What a pass reruns.
@@ -29,6 +29,11 @@ pub struct Scope {
     pub destination_files: BTreeSet<String>,
     /// Requests to rerun by key (retries, manual reruns).
     pub requests: BTreeSet<RequestKey>,
+    /// Files under the input folders that changed but are not inputs (a `README.md`, a
+    /// symbolic link not named `.yaml`). They select nothing, but a narrow pass does not
+    /// list their folders, where a pass that reads everything reports a link or a
+    /// submodule as unread: with any of them, the pass reads everything.
+    pub other_files: BTreeSet<String>,
     /// What the last pass read and left, given when that pass read every file without a
     /// problem: then a pass that reruns only changed request files, retries and reruns
     /// reads just those requests, their Promises and their own files, whatever the size
@@ -60,8 +65,16 @@ impl Scope {
     /// Only inputs count.
     pub fn from_changed_paths<'a>(paths: impl IntoIterator<Item = &'a String>) -> Self {
         let mut scope = Scope::default();
-        for path in paths.into_iter().filter(|p| is_input(p)) {
-            if path.starts_with("promises/") {
+        for path in paths {
+            if !is_input(path) {
+                let in_inputs = INPUT_DIRS.iter().any(|dir| {
+                    path.strip_prefix(dir)
+                        .is_some_and(|rest| rest.starts_with('/'))
+                });
+                if in_inputs {
+                    scope.other_files.insert(path.clone());
+                }
+            } else if path.starts_with("promises/") {
                 scope.promise_files.insert(path.clone());
             } else if path.starts_with("destinations/") {
                 scope.destination_files.insert(path.clone());
@@ -107,6 +120,7 @@ impl Scope {
         self.promise_files.extend(other.promise_files);
         self.destination_files.extend(other.destination_files);
         self.requests.extend(other.requests);
+        self.other_files.extend(other.other_files);
         if self.since.is_none() {
             self.since = other.since;
         }
