@@ -22,11 +22,14 @@
 //!
 //! Absolute times depend on the machine; the ratios are what to compare.
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{git, promised_binary};
 use promised::git::{CommitRequest, GixStore, Store};
 use promised::reconcile::{Options, Scope, Since, reconcile};
 use promised::state::{Changes, Content};
@@ -168,7 +171,7 @@ fn run_size(args: &Args, size: usize, narrow_passes: &mut Vec<(usize, Duration)>
     let full_pass = || {
         let started = Instant::now();
         let repo = dir.to_str().unwrap();
-        let (stdout, rss) = promised_binary(&dir, &["reconcile", "--repo", repo, "--jobs", &jobs]);
+        let (stdout, rss) = run_promised(&dir, &["reconcile", "--repo", repo, "--jobs", &jobs]);
         (started.elapsed(), stdout, rss)
     };
 
@@ -341,29 +344,9 @@ fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let output = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
-}
-
 /// Runs the promised binary next to this example; returns its stdout and peak RSS (KiB).
-fn promised_binary(dir: &Path, args: &[&str]) -> (String, u64) {
-    let binary = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("promised");
+fn run_promised(dir: &Path, args: &[&str]) -> (String, u64) {
+    let binary = promised_binary();
     let output = Command::new(&binary)
         .args(args)
         .env("PROMISED_REPORT_PEAK_RSS", "1")
@@ -649,17 +632,7 @@ fn the_harness_runs_at_1k() {
         destinations: 10,
         generate_only: false,
     };
-    if !std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("promised")
-        .exists()
-    {
-        panic!("the promised binary must be built first (cargo test builds it)");
-    }
+    promised_binary();
     let mut narrow_passes = Vec::new();
     let rows = run_size(&args, 1000, &mut narrow_passes);
     assert_eq!(rows.len(), 7);

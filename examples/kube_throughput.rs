@@ -13,9 +13,12 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+mod common;
 #[allow(dead_code)]
 #[path = "../tests/cli/kube_double.rs"]
 mod kube_double;
+
+use common::{git, promised_binary};
 
 const PROMISE: &str = r#"apiVersion: platform.kratix.io/v1alpha1
 kind: Promise
@@ -133,35 +136,10 @@ fn measure(requests: usize, jobs: usize, pod_time: Duration) -> Measured {
     }
 }
 
-fn promised_binary() -> std::path::PathBuf {
-    let binary = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("promised");
-    assert!(
-        binary.exists(),
-        "{}: build it first (cargo build --release)",
-        binary.display()
-    );
-    binary
-}
-
 fn write(dir: &Path, path: &str, text: &str) {
     let path = dir.join(path);
     fs_err::create_dir_all(path.parent().unwrap()).unwrap();
     fs_err::write(path, text).unwrap();
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let status = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .status()
-        .unwrap();
-    assert!(status.success(), "git {args:?}");
 }
 
 /// CI runs it small and asserts what does not depend on time: every request ran, and
