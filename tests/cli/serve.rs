@@ -281,7 +281,7 @@ fn a_failed_pipeline_is_retried_with_backoff() {
 fn outputs_can_go_to_another_branch() {
     let platform = platform_with(CONFIGMAP_SCRIPT, &["a"]);
     let input_head = platform.remote_head("main");
-    let _serve = Serve::start(
+    let serve = Serve::start(
         &platform.remote,
         &["--poll", "100ms", "--output-branch", "state"],
         &[],
@@ -307,6 +307,11 @@ fn outputs_can_go_to_another_branch() {
         platform.remote_has("state", &status_path("b"))
     });
     assert!(platform.remote_has("state", &status_path("a")));
+    assert_eq!(
+        serve.metric("promised_narrow_passes_total"),
+        1.0,
+        "the pass for b read only b, with the outputs on their own branch"
+    );
 }
 
 #[test]
