@@ -167,40 +167,11 @@ pub(super) fn read(
 
     let promise_records = read.promise_records()?;
     let due = decide::promises(&platform, &promise_records, scope);
-    let quiet = due.values().all(|d| {
-        matches!(
-            d,
-            PromiseDecision::Keep
-                | PromiseDecision::Static
-                | PromiseDecision::Pause(_)
-                | PromiseDecision::Wait(_)
-        )
-    });
-    if !quiet {
+    if !due.values().all(runs_nothing) {
         return whole("a Promise workflow is due, or a Promise is gone");
     }
 
-    // The managed files the pass may change: the requests' own, every Promise's
-    // dependencies, and the top of each destination folder.
-    let folders: Vec<String> = platform
-        .destinations
-        .values()
-        .map(|d| format!("{STATE_DIR}/{}/", d.folder))
-        .collect();
-    let mut owned = Pick::default();
-    owned.shallow.insert(format!("{STATUS_DIR}/"));
-    for folder in &folders {
-        owned.shallow.insert(folder.clone());
-        owned.whole.insert(format!("{folder}dependencies/"));
-    }
-    for key in &keys {
-        owned.files.insert(status_path(key));
-        for destination in platform.destinations.values() {
-            owned
-                .whole
-                .insert(format!("{}/", resource_dir(&destination.folder, key)));
-        }
-    }
+    let owned = Pick::owned(&platform, &keys);
     let managed = output_reader.select(&output_commit, &|p, folder| owned.wanted(p, folder))?;
     let indexes = platform.destinations.values().filter_map(|d| {
         let index = format!("{STATE_DIR}/{}/{KUSTOMIZATION_FILE}", d.folder);
@@ -228,6 +199,18 @@ pub(super) fn read(
         managed,
         frame: Some(frame),
     }))
+}
+
+/// Whether a Promise decided so runs no workflow in this pass: then it renders from its
+/// own record alone, whatever its requests.
+fn runs_nothing(decision: &PromiseDecision) -> bool {
+    matches!(
+        decision,
+        PromiseDecision::Keep
+            | PromiseDecision::Static
+            | PromiseDecision::Pause(_)
+            | PromiseDecision::Wait(_)
+    )
 }
 
 fn whole(why: &str) -> Result<Option<Branch>, GitError> {
@@ -319,6 +302,27 @@ struct Pick {
 }
 
 impl Pick {
+    /// The managed files a pass over the requests `keys` may change: their own (status
+    /// file, folder on each destination), every Promise's dependencies, and the top of
+    /// each destination folder (its index), with every Promise's status file.
+    fn owned(platform: &Platform, keys: &BTreeSet<RequestKey>) -> Pick {
+        let mut owned = Pick::default();
+        owned.shallow.insert(format!("{STATUS_DIR}/"));
+        for destination in platform.destinations.values() {
+            let folder = format!("{STATE_DIR}/{}/", destination.folder);
+            owned.whole.insert(format!("{folder}dependencies/"));
+            owned.shallow.insert(folder);
+        }
+        for key in keys {
+            owned.files.insert(status_path(key));
+            for destination in platform.destinations.values() {
+                let folder = resource_dir(&destination.folder, key);
+                owned.whole.insert(format!("{folder}/"));
+            }
+        }
+        owned
+    }
+
     /// Whether the walk enters the folder, or picks the file, at `path`.
     fn wanted(&self, path: &str, folder: bool) -> bool {
         if !folder {
