@@ -100,6 +100,17 @@ impl GixStore {
     /// two commits. Only subtrees whose ids differ are read, so when nothing changed
     /// this costs a few object reads, whatever the size of the repository.
     pub fn changed_inputs(&self, old: &str, new: &str) -> Result<Vec<String>, GitError> {
+        self.changed_under(old, new, &crate::model::INPUT_DIRS)
+    }
+
+    /// The files under the top folders `dirs` that differ between two commits (added,
+    /// changed or removed), read as [`GixStore::changed_inputs`] reads them.
+    pub fn changed_under(
+        &self,
+        old: &str,
+        new: &str,
+        dirs: &[&str],
+    ) -> Result<Vec<String>, GitError> {
         let repo = self.repo.to_thread_local();
         let tree_of = |commit: &str| -> Result<gix::ObjectId, GitError> {
             let id = gix::ObjectId::from_hex(commit.as_bytes()).map_err(|e| GitError::Read {
@@ -114,7 +125,7 @@ impl GixStore {
         };
         let (old_tree, new_tree) = (tree_of(old)?, tree_of(new)?);
         let mut changed = Vec::new();
-        for dir in crate::model::INPUT_DIRS {
+        for dir in dirs {
             let old_id = self.entry(&repo, old_tree, dir)?;
             let new_id = self.entry(&repo, new_tree, dir)?;
             self.compare(&repo, dir, old_id, new_id, &mut changed)?;

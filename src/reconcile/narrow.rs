@@ -77,6 +77,9 @@ pub(super) fn read(
     if wide {
         return whole("Promises or Destinations rerun");
     }
+    if !scope.edited_outputs.is_empty() {
+        return whole("files under state/ or status/ were changed by hand");
+    }
     if !scope.other_files.is_empty() {
         return whole("a file under an input folder that is not an input changed");
     }

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::model::{INPUT_DIRS, Platform, RequestFile, RequestKey, is_input};
+use crate::state::layout::Owned;
 use crate::state::status::{Phase, Record};
 
 /// What a pass reruns.
@@ -34,6 +35,11 @@ pub struct Scope {
     /// list their folders, where a pass that reads everything reports a link or a
     /// submodule as unread: with any of them, the pass reads everything.
     pub other_files: BTreeSet<String>,
+    /// Files under `state/` or `status/` that someone else changed since the last pass
+    /// (a merged pull request): a pass runs, reading everything (so the destinations'
+    /// indexes are made again and files nothing explains go), and the requests and
+    /// Promises they belong to rerun, which writes their files again.
+    pub edited_outputs: BTreeSet<String>,
     /// What the last pass read and left, given when that pass read every file without a
     /// problem: then a pass that reruns only changed request files, retries and reruns
     /// reads just those requests, their Promises and their own files, whatever the size
@@ -85,6 +91,26 @@ impl Scope {
         scope
     }
 
+    /// What reruns when the managed files at `paths` were changed by someone else: the
+    /// requests and Promises the layout says they belong to
+    /// ([`Owned::of`](crate::state::layout::Owned::of)).
+    pub fn from_edited_outputs<'a>(paths: impl IntoIterator<Item = &'a String>) -> Self {
+        let mut scope = Scope::default();
+        for path in paths {
+            match Owned::of(path) {
+                Some(Owned::RequestOutput(key) | Owned::RequestStatus(key)) => {
+                    scope.requests.insert(key);
+                }
+                Some(Owned::PromiseOutput(name) | Owned::PromiseStatus(name)) => {
+                    scope.promises.insert(name.to_string());
+                }
+                None => {}
+            }
+            scope.edited_outputs.insert(path.clone());
+        }
+        scope
+    }
+
     /// What reruns when the input files (path to blob id) went from `old` to `new`.
     /// Only `promises/`, `destinations/` and `requests/` count: a change anywhere else,
     /// such as promised's own output, selects nothing.
@@ -109,6 +135,7 @@ impl Scope {
             && self.promise_files.is_empty()
             && self.destination_files.is_empty()
             && self.requests.is_empty()
+            && self.edited_outputs.is_empty()
     }
 
     /// Adds everything `other` reruns.
@@ -121,6 +148,7 @@ impl Scope {
         self.destination_files.extend(other.destination_files);
         self.requests.extend(other.requests);
         self.other_files.extend(other.other_files);
+        self.edited_outputs.extend(other.edited_outputs);
         if self.since.is_none() {
             self.since = other.since;
         }
@@ -248,6 +276,27 @@ mod tests {
             destination_files: destination_files.iter().map(|s| s.to_string()).collect(),
             ..Scope::default()
         }
+    }
+
+    #[test]
+    fn an_edited_output_reruns_what_the_layout_says_it_belongs_to() {
+        let edited = [
+            "state/dev/resources/team/app/a/evil.yaml",
+            "status/app/team/b.yaml",
+            "state/dev/dependencies/db/crd.yaml",
+            "status/cache.yaml",
+            "state/dev/kustomization.yaml",
+        ]
+        .map(String::from);
+        let scope = Scope::from_edited_outputs(&edited);
+        let keys: Vec<String> = scope.requests.iter().map(ToString::to_string).collect();
+        assert_eq!(keys, ["app/team/a", "app/team/b"]);
+        let promises: Vec<&String> = scope.promises.iter().collect();
+        assert_eq!(promises, ["cache", "db"]);
+        assert_eq!(scope.edited_outputs.len(), 5);
+        // An edited index alone belongs to no one, and still makes a pass run.
+        let index = Scope::from_edited_outputs(&edited[4..]);
+        assert!(index.requests.is_empty() && !index.is_empty());
     }
 
     #[test]

@@ -209,3 +209,60 @@ fn daemons_writing_different_output_branches_do_not_block_each_other() {
     });
     assert!(waited.is_ok(), "one output branch never gets its outputs");
 }
+
+/// A merged pull request adds a file inside another request's output folder (where a
+/// pass that does not rerun that request would keep it, listed in the destination's
+/// index, for Flux to apply) and edits that request's status: the daemon sees that the
+/// managed folders moved without it, and reruns the request, which writes its folder
+/// and status again.
+#[test]
+fn a_file_slipped_into_another_request_s_folder_is_removed_at_the_next_sync() {
+    let developer = app_repo(CONFIGMAP_SCRIPT);
+    for name in ["a", "b"] {
+        let path = format!("requests/app/{name}.yaml");
+        developer.write(&path, &request(name, "team", "small"));
+    }
+    developer.commit("The platform");
+    let platform = Platform::publish(developer);
+    let serve = Serve::start(&platform.remote, &["--poll", "100ms"], &[]);
+    wait_for(LIMIT, "the first pass", || {
+        platform.remote_has("main", "status/app/team/b.yaml")
+    });
+    let files = git_in(
+        &platform.remote,
+        &["ls-tree", "-r", "--name-only", "main", "state"],
+    );
+    let a_output = files
+        .lines()
+        .find(|path| path.contains("/resources/team/app/a/") && path.ends_with(".yaml"))
+        .expect("a has an output");
+    let folder = a_output.rsplit_once('/').unwrap().0.to_string();
+    let evil = format!("{folder}/evil.yaml");
+    let runs = serve.metric("promised_pipeline_runs_total");
+
+    platform
+        .developer
+        .git(&["pull", "-q", "--rebase", "origin", "main"]);
+    let secret = "apiVersion: v1\nkind: Secret\nmetadata: {name: evil, namespace: kube-system}\n";
+    platform.developer.write(&evil, secret);
+    platform
+        .developer
+        .write("status/app/team/a.yaml", "promised: {phase: Ready}\n");
+    platform.push("Slip a Secret into a's folder");
+    wait_for(LIMIT, "the slipped file is gone", || {
+        !platform.remote_has("main", &evil)
+    });
+    let index = format!(
+        "{}/kustomization.yaml",
+        folder.split("/resources/").next().unwrap()
+    );
+    assert!(!platform.remote_show("main", &index).contains("evil.yaml"));
+    let status = platform.remote_show("main", "status/app/team/a.yaml");
+    assert!(status.contains("requests/app/a.yaml"), "{status}");
+    assert_eq!(
+        serve.metric("promised_pipeline_runs_total"),
+        runs + 1.0,
+        "a reran, b did not"
+    );
+    assert_eq!(serve.metric("promised_narrow_passes_total"), 0.0);
+}

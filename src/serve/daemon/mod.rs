@@ -28,6 +28,7 @@ use crate::git::{
     GitCli, GitError, GixStore, PushOutcome, RefUpdate, Remote, Store, fetched_promised_ref,
 };
 use crate::reconcile::{Options, PassReport, ReconcileError, Scope, Since, reconcile};
+use crate::state::layout::{STATE_DIR, STATUS_DIR};
 use crate::state::status::Phase;
 
 /// The remote the inputs come from.
@@ -339,6 +340,22 @@ impl Daemon {
         scope.promises.extend(self.promise_retries.due(now));
         if !self.first_pass {
             scope.since = self.since.clone();
+        }
+        if let (Some(since), Some(tip)) = (&self.since, &expected) {
+            // Files under state/ or status/ that changed since the last pass and not by
+            // it (a merged pull request): what they belong to reruns, and its files
+            // are written again as the inputs say.
+            let managed = [STATE_DIR, STATUS_DIR];
+            match inputs.changed_under(&since.outputs, tip, &managed) {
+                Ok(edited) if !edited.is_empty() => {
+                    tracing::warn!(files = edited.len(), first = %edited[0], "files under state/ or status/ changed by hand: their requests rerun");
+                    scope.extend(Scope::from_edited_outputs(&edited));
+                }
+                Ok(_) => {}
+                Err(err) => {
+                    tracing::warn!("cannot compare the outputs with the last pass's ({err})")
+                }
+            }
         }
         if scope.is_empty() && !self.first_pass {
             self.last_input_commit = Some(head);
