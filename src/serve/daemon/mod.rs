@@ -341,10 +341,12 @@ impl Daemon {
         if !self.first_pass {
             scope.since = self.since.clone();
         }
-        if let (Some(since), Some(tip)) = (&self.since, &expected) {
-            // Files under state/ or status/ that changed since the last pass and not by
-            // it (a merged pull request): what they belong to reruns, and its files
-            // are written again as the inputs say.
+        // With a lease, only this daemon writes the outputs: files under state/ or
+        // status/ that changed since its last pass were changed by someone else (a
+        // merged pull request), and what they belong to reruns, which writes its files
+        // again as the inputs say. Without one, other daemons write there too.
+        let sole_writer = self.config.lease.is_some();
+        if let (Some(since), Some(tip), true) = (&self.since, &expected, sole_writer) {
             let managed = [STATE_DIR, STATUS_DIR];
             match inputs.changed_under(&since.outputs, tip, &managed) {
                 Ok(edited) if !edited.is_empty() => {
