@@ -177,10 +177,10 @@ impl Daemon {
         self.intervals = Intervals::default();
     }
 
-    /// Commits `lease` on top of `tip` and pushes it alone to `remote`, expecting the
-    /// lease ref at `tip`; returns what became of the push, and the commit.
-    /// Writes `lease` where the lease is kept, if it is still at `tip`; returns whether
-    /// it was written and its new version.
+    /// Writes `lease` where the lease is kept, if it is still at `tip`: commits it on top
+    /// of `tip` and pushes it alone to `remote`, expecting the lease ref at `tip`; or
+    /// replaces the Kubernetes Lease at version `tip`. Returns whether it was written
+    /// and its new version (the commit, or the `resourceVersion`).
     pub(super) fn push_lease(
         &self,
         remote: &str,
