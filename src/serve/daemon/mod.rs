@@ -428,11 +428,15 @@ impl Daemon {
             // outlasted the lease (its renewals kept it meanwhile).
             let held = holding::held(settings, after(now, attempt_started));
             if settings.kubernetes.is_some() {
-                match self.push_lease(&push_to.remote, &held, lease_tip.as_deref())? {
-                    (PushOutcome::Pushed, version) => renewed_in_cluster = Some(version),
-                    (PushOutcome::Rejected(reason), _) => {
+                match self.push_lease(&push_to.remote, &held, lease_tip.as_deref()) {
+                    Ok((PushOutcome::Pushed, version)) => renewed_in_cluster = Some(version),
+                    Ok((PushOutcome::Rejected(reason), _)) => {
                         self.pending = scope;
                         return Ok(Attempt::Rejected(reason));
+                    }
+                    Err(err) => {
+                        self.pending = scope;
+                        return Err(err);
                     }
                 }
             } else {
