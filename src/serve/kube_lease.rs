@@ -18,6 +18,9 @@ use sha2::{Digest, Sha256};
 use super::lease::{Found, Lease};
 use crate::executor::KubeSettings;
 
+/// How long one call to the API server may take.
+const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Where the lease object lives, and the client that reaches it.
 pub struct KubeLease {
     settings: KubeSettings,
@@ -89,7 +92,13 @@ impl KubeLease {
         let client = crate::executor::kubernetes::client(&self.settings)?;
         let api = Api::namespaced(client, &self.settings.namespace);
         let what = self.describe();
-        crate::executor::kubernetes::block_on(call(api)).map_err(|e| format!("{what}: {e}"))
+        // A hung API server must not hold a sync (or the renewal during a pass) for the
+        // client's own timeout of minutes, far past the lease.
+        let limited = tokio::time::timeout(CALL_TIMEOUT, call(api));
+        match crate::executor::kubernetes::block_on(limited) {
+            Ok(result) => result.map_err(|e| format!("{what}: {e}")),
+            Err(_) => Err(format!("{what}: no answer within {CALL_TIMEOUT:?}")),
+        }
     }
 }
 
@@ -123,7 +132,11 @@ fn to_object(name: &str, lease: &Lease, version: Option<&str>) -> Result<KubeLea
         },
         spec: Some(LeaseSpec {
             holder_identity: Some(lease.holder.clone()),
-            lease_duration_seconds: Some(i32::try_from(duration.as_secs()).unwrap_or(i32::MAX)),
+            // Whole seconds, rounded up: rounded down, a lease of 1.5 s would end in the
+            // cluster before its holder renews it.
+            lease_duration_seconds: Some(
+                i32::try_from(duration.as_secs_f64().ceil() as u64).unwrap_or(i32::MAX),
+            ),
             renew_time: Some(MicroTime(renewed)),
             ..LeaseSpec::default()
         }),
@@ -164,6 +177,17 @@ mod tests {
         let object = to_object("x", &lease, Some("7")).unwrap();
         assert_eq!(object.metadata.resource_version.as_deref(), Some("7"));
         assert_eq!(from_object(&object).unwrap(), lease);
+    }
+
+    #[test]
+    fn a_duration_of_part_of_a_second_is_rounded_up() {
+        let lease = Lease {
+            holder: "a".into(),
+            renewed: "2026-12-03T10:00:00Z".parse().unwrap(),
+            duration: "1s 500ms".into(),
+        };
+        let object = to_object("x", &lease, None).unwrap();
+        assert_eq!(object.spec.unwrap().lease_duration_seconds, Some(2));
     }
 
     #[test]

@@ -155,6 +155,10 @@ pub async fn serve(mut config: ServeConfig, executor: Box<dyn Executor>) -> anyh
         config.branch
     );
 
+    // Syncs that failed in a row: the next waits 1 s, 2 s, 4 s … (at most a poll), so
+    // that an unreachable remote or API server is not asked again at once, whatever is
+    // due.
+    let mut failures: u32 = 0;
     loop {
         let mut owned = daemon.take().expect("the daemon is back after each sync");
         let now = Utc::now();
@@ -168,6 +172,7 @@ pub async fn serve(mut config: ServeConfig, executor: Box<dyn Executor>) -> anyh
         .await?;
         match result {
             Ok(synced) => {
+                failures = 0;
                 tracing::debug!(?synced, "sync done");
                 let held_by = match &synced {
                     daemon::Synced::Standby { holder, until } => Some(format!(
@@ -180,6 +185,7 @@ pub async fn serve(mut config: ServeConfig, executor: Box<dyn Executor>) -> anyh
                 *standby.lock().unwrap_or_else(|e| e.into_inner()) = held_by;
             }
             Err(err) => {
+                failures = failures.saturating_add(1);
                 metrics.sync_errors.inc();
                 ready.store(false, Ordering::Relaxed);
                 tracing::error!("sync failed: {err}");
@@ -189,6 +195,13 @@ pub async fn serve(mut config: ServeConfig, executor: Box<dyn Executor>) -> anyh
             .next_due()
             .map(|at| (at - Utc::now()).to_std().unwrap_or(Duration::ZERO))
             .map_or(config.poll, |due| due.min(config.poll));
+        let wake_at = match failures {
+            0 => wake_at,
+            n => {
+                let backoff = Duration::from_secs(1) * 2u32.saturating_pow((n - 1).min(16));
+                wake_at.max(backoff.min(config.poll))
+            }
+        };
         daemon = Some(owned);
         if stop.load(Ordering::Relaxed) {
             break;

@@ -249,3 +249,78 @@ fn hand_back(more: &[&str]) {
     });
     assert_eq!(second.metric("promised_leader"), 1.0);
 }
+
+/// A holder that stalls (SIGSTOP) past its lease while another daemon works, then takes
+/// the ended lease back, starts from what the other saved: it does not run again what
+/// the other ran. Found by a review: it kept its old memory and reran the change.
+#[test]
+fn a_stalled_holder_that_takes_the_lease_back_does_not_rerun_what_another_ran() {
+    let platform = platform(1);
+    let first = replica_with(&platform, "a", &[]);
+    wait_for(LIMIT, "the first pass", || {
+        platform.remote_has("main", "status/app/team/r0.yaml")
+    });
+    let pid = first.pid().to_string();
+    let signal = |which: &str| {
+        let status = std::process::Command::new("kill")
+            .args([which, &pid])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    signal("-STOP");
+    let second = replica_with(&platform, "b", &[]);
+    wait_for(LIMIT, "b takes over", || {
+        second.get("/readyz").1 == "ready\n"
+    });
+    platform
+        .developer
+        .write("requests/app/r0.yaml", &request("r0", "team", "large"));
+    platform.push("A larger r0");
+    wait_for(LIMIT, "b reruns r0", || {
+        second.metric("promised_pipeline_runs_total") >= 1.0
+    });
+    assert!(second.stop(), "b hands the lease back");
+    signal("-CONT");
+    wait_for(LIMIT, "a holds the lease again", || {
+        first.get("/readyz").1 == "ready\n" && first.metric("promised_leader") == 1.0
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        first.metric("promised_pipeline_runs_total"),
+        1.0,
+        "a ran r0 once, in the first pass; b ran the change"
+    );
+}
+
+/// While the API server that holds the lease cannot be reached, every sync fails; the
+/// daemon waits longer after each (1 s, 2 s, 4 s …, at most a poll) instead of asking
+/// again at once. Found by a review: once the lease's renewal time had passed, it
+/// retried about 25 times a second, each time with a fetch.
+#[test]
+fn an_unreachable_lease_is_not_asked_again_at_once() {
+    let api = ApiServer::start();
+    let platform = platform(1);
+    let url = api.url.clone();
+    let args = [
+        "--poll",
+        "10s",
+        "--lease-duration",
+        "3s",
+        "--replica-id",
+        "a",
+        "--lease",
+        "kubernetes",
+        "--kube-api-server",
+        &url,
+    ];
+    let serve = Serve::start(&platform.remote, &args, &[]);
+    wait_for(LIMIT, "the first pass", || {
+        platform.remote_has("main", "status/app/team/r0.yaml")
+    });
+    drop(api);
+    std::thread::sleep(Duration::from_secs(5));
+    let errors = serve.metric("promised_sync_errors_total");
+    assert!(errors >= 1.0, "the lease cannot be read: {errors}");
+    assert!(errors <= 4.0, "{errors} failed syncs in 5 s");
+}

@@ -91,13 +91,17 @@ impl Daemon {
             }
             Role::Standby { holder, until } => Ok(Leased::Standby(self.stand_by(holder, until))),
             Role::Take => {
+                // Whether the lease taken is the one this daemon last wrote: if another
+                // daemon held it since (this one stalled), what this one remembers is
+                // out of date, whatever it believed.
+                let own = tip.is_some() && tip == self.lease_tip;
                 let held = held(&settings, now);
                 let (pushed, commit) = self.push_lease(remote, &held, tip.as_deref())?;
                 if let PushOutcome::Rejected(reason) = pushed {
                     // Another daemon took it first: the next attempt fetches and sees whom.
                     return Ok(Leased::Lost(reason));
                 }
-                if !self.leading {
+                if !self.leading || !own {
                     tracing::info!(id = %settings.id, "took the lease: this daemon does the work");
                     // Another daemon may have worked meanwhile: start from what it saved.
                     self.forget();
