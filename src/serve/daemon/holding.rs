@@ -132,11 +132,19 @@ impl Daemon {
             return (work(), tip);
         };
         let every = settings.duration / 3;
+        // The first renewal is when this daemon's renewal is due (the pass may start
+        // just before), the others a third of the duration apart.
+        let first = self
+            .lease_due
+            .and_then(|due| (due - Utc::now()).to_std().ok())
+            .map_or(every, |due| due.min(every));
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         std::thread::scope(|threads| {
             let renewer = threads.spawn(move || {
                 let mut tip = tip;
-                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
+                let mut wait = first;
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(wait) {
+                    wait = every;
                     let renewal = held(settings, Utc::now());
                     match self.push_lease(remote, &renewal, tip.as_deref()) {
                         Ok((PushOutcome::Pushed, commit)) => tip = Some(commit),

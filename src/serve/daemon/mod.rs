@@ -379,6 +379,11 @@ impl Daemon {
                 &|_| {},
             )
         });
+        // The renewals during the pass hold, whatever follows: a hand-back on stop
+        // starts from the last of them.
+        if lease_tip.is_some() {
+            self.lease_tip.clone_from(&lease_tip);
+        }
         let report = match report {
             Ok(report) => report,
             Err(err) => {
@@ -429,7 +434,10 @@ impl Daemon {
             let held = holding::held(settings, after(now, attempt_started));
             if settings.kubernetes.is_some() {
                 match self.push_lease(&push_to.remote, &held, lease_tip.as_deref()) {
-                    Ok((PushOutcome::Pushed, version)) => renewed_in_cluster = Some(version),
+                    Ok((PushOutcome::Pushed, version)) => {
+                        self.lease_tip = Some(version.clone());
+                        renewed_in_cluster = Some(version);
+                    }
                     Ok((PushOutcome::Rejected(reason), _)) => {
                         self.pending = scope;
                         return Ok(Attempt::Rejected(reason));
