@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{TestRepo, git_in};
+use crate::support::{CONFIGMAP_SCRIPT, TestRepo, app_repo, git_in, request};
 
 /// A bare "remote" and a developer's clone pushing to it.
 pub struct Platform {
@@ -18,6 +18,21 @@ pub struct Platform {
 }
 
 impl Platform {
+    /// The `app` Promise's platform (see [`app_repo`]) with requests `r0` … `r<n-1>`
+    /// of `team`, published.
+    pub fn with_requests(requests: usize) -> Self {
+        let developer = app_repo(CONFIGMAP_SCRIPT);
+        for i in 0..requests {
+            let name = format!("r{i}");
+            developer.write(
+                &format!("requests/app/{name}.yaml"),
+                &request(&name, "team", "small"),
+            );
+        }
+        developer.commit("The platform");
+        Platform::publish(developer)
+    }
+
     /// Publishes what `developer` has committed as the remote's `main`.
     pub fn publish(developer: TestRepo) -> Self {
         let dir = tempfile::tempdir().unwrap();

@@ -10,19 +10,6 @@ use crate::support::{CONFIGMAP_SCRIPT, app_repo, request};
 const LIMIT: Duration = Duration::from_secs(60);
 const TOKEN: &str = "a-token-of-32-bytes-for-the-test";
 
-fn platform(requests: usize) -> Platform {
-    let developer = app_repo(CONFIGMAP_SCRIPT);
-    for i in 0..requests {
-        let name = format!("r{i}");
-        developer.write(
-            &format!("requests/app/{name}.yaml"),
-            &request(&name, "team", "small"),
-        );
-    }
-    developer.commit("The platform");
-    Platform::publish(developer)
-}
-
 /// A replica with a 2 s lease, and `more` arguments.
 fn replica_with(platform: &Platform, id: &str, more: &[&str]) -> Serve {
     let mut args = vec![
@@ -63,7 +50,7 @@ fn runs(replicas: &[&Serve]) -> f64 {
 
 #[test]
 fn three_replicas_run_each_change_once_and_another_takes_over_when_the_holder_is_killed() {
-    let platform = platform(5);
+    let platform = Platform::with_requests(5);
     three_replicas(&platform, &[]);
     assert!(platform.remote_head("refs/promised/lease/main").is_some());
 }
@@ -71,7 +58,7 @@ fn three_replicas_run_each_change_once_and_another_takes_over_when_the_holder_is
 #[test]
 fn on_a_kubernetes_lease_three_replicas_run_each_change_once_and_one_takes_over() {
     let api = ApiServer::start();
-    let platform = platform(5);
+    let platform = Platform::with_requests(5);
     let args = [
         "--lease",
         "kubernetes",
@@ -225,7 +212,7 @@ fn a_stopped_holder_hands_a_kubernetes_lease_back_too() {
 /// A daemon stopped with SIGTERM under an hour-long lease, then a new one: only a lease
 /// handed back lets the new daemon work.
 fn hand_back(more: &[&str]) {
-    let platform = platform(1);
+    let platform = Platform::with_requests(1);
     let args = |id| {
         let mut args = vec![
             "--poll",
@@ -255,7 +242,7 @@ fn hand_back(more: &[&str]) {
 /// the other ran. Found by a review: it kept its old memory and reran the change.
 #[test]
 fn a_stalled_holder_that_takes_the_lease_back_does_not_rerun_what_another_ran() {
-    let platform = platform(1);
+    let platform = Platform::with_requests(1);
     let first = replica_with(&platform, "a", &[]);
     wait_for(LIMIT, "the first pass", || {
         platform.remote_has("main", "status/app/team/r0.yaml")
@@ -300,7 +287,7 @@ fn a_stalled_holder_that_takes_the_lease_back_does_not_rerun_what_another_ran() 
 #[test]
 fn an_unreachable_lease_is_not_asked_again_at_once() {
     let api = ApiServer::start();
-    let platform = platform(1);
+    let platform = Platform::with_requests(1);
     let url = api.url.clone();
     let args = [
         "--poll",

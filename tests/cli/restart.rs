@@ -8,19 +8,6 @@ use crate::support::{CONFIGMAP_SCRIPT, app_repo, request};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
-fn platform(requests: usize) -> Platform {
-    let developer = app_repo(CONFIGMAP_SCRIPT);
-    for i in 0..requests {
-        let name = format!("r{i}");
-        developer.write(
-            &format!("requests/app/{name}.yaml"),
-            &request(&name, "team", "small"),
-        );
-    }
-    developer.commit("The platform");
-    Platform::publish(developer)
-}
-
 /// Starts the daemon on `workdir` and waits for its first sync.
 fn start(platform: &Platform, workdir: &std::path::Path) -> Serve {
     // The same replica id: the restarted daemon holds the lease it held, at once.
@@ -32,7 +19,7 @@ fn start(platform: &Platform, workdir: &std::path::Path) -> Serve {
 
 #[test]
 fn a_daemon_killed_and_restarted_on_the_same_or_an_empty_workdir_reruns_nothing() {
-    let platform = platform(20);
+    let platform = Platform::with_requests(20);
     let workdirs = tempfile::tempdir().unwrap();
     let first = start(&platform, &workdirs.path().join("a"));
     wait_for(LIMIT, "the first pass", || {
