@@ -191,3 +191,19 @@ pub enum GitError {
         message: String,
     },
 }
+
+/// Runs `git args` in `dir` for a test, failing it with git's stderr; returns stdout.
+#[cfg(test)]
+pub(crate) fn run_git(dir: &std::path::Path, args: &[&str]) -> String {
+    let output = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::*;
 use crate::executor::ProcessExecutor;
-use crate::git::GitCli;
+use crate::git::{GitCli, run_git as git};
 
 /// The `git` program, except that the first `refuse` pushes are refused as a remote
 /// that moved refuses them.
@@ -43,20 +43,6 @@ impl Remote for FlakyRemote {
             Err(_) => self.git.push(remote, updates),
         }
     }
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = std::process::Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 /// `git` in `dir` with `input` on its standard input.
