@@ -152,10 +152,16 @@ pub(super) fn read(
     if unread.into_iter().any(|r| r.document.is_err()) {
         return whole("a changed file holds a request that does not read, now or before");
     }
-    let mut keys: BTreeSet<RequestKey> = scope.requests.clone();
-    keys.extend(platform.requests.iter().map(|r| r.key.clone()));
-    keys.extend(old.requests.iter().map(|r| r.key.clone()));
-    let previous = read.records(&keys)?;
+    // The requests the files declare, now and before, and those rerun by key (whose
+    // records were read above).
+    let declared = platform.requests.iter().chain(&old.requests);
+    let mut keys: BTreeSet<RequestKey> = declared
+        .map(|r| r.key.clone())
+        .filter(|key| !scope.requests.contains(key))
+        .collect();
+    let mut previous = retried;
+    previous.extend(read.records(&keys)?);
+    keys.extend(scope.requests.iter().cloned());
     // Each record must be of the request its key names in the files as the last pass
     // read them: then no file outside the changed ones declares it (a record naming
     // another file, or one kept from before, as an Invalid request's is, could hide a
