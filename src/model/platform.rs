@@ -76,6 +76,13 @@ pub fn is_input(path: &str) -> bool {
     kind_of(path).is_some()
 }
 
+/// The input folder (one of [`INPUT_DIRS`]) that `path` lies in, input or not.
+pub fn input_dir(path: &str) -> Option<&'static str> {
+    INPUT_DIRS
+        .into_iter()
+        .find(|dir| path.strip_prefix(dir).is_some_and(|r| r.starts_with('/')))
+}
+
 impl Platform {
     /// Reads every input file. Files outside `promises/`, `destinations/` and
     /// `requests/<promise>/`, and files not ending in `.yaml`/`.yml`, are ignored.
@@ -154,10 +161,7 @@ impl Platform {
     /// counts as an unreadable file of its folder: it may hold the Promise or
     /// Destination that others need.
     pub fn add_unread(&mut self, path: &str, why: &str) {
-        let Some(dir) = INPUT_DIRS
-            .into_iter()
-            .find(|dir| path.strip_prefix(dir).is_some_and(|r| r.starts_with('/')))
-        else {
+        let Some(dir) = input_dir(path) else {
             return;
         };
         match dir {

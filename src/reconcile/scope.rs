@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::model::{INPUT_DIRS, Platform, RequestFile, RequestKey, is_input};
+use crate::model::{Platform, RequestFile, RequestKey, input_dir, is_input};
 use crate::state::layout::Owned;
 use crate::state::status::{Phase, Record};
 
@@ -73,11 +73,7 @@ impl Scope {
         let mut scope = Scope::default();
         for path in paths {
             if !is_input(path) {
-                let in_inputs = INPUT_DIRS.iter().any(|dir| {
-                    path.strip_prefix(dir)
-                        .is_some_and(|rest| rest.starts_with('/'))
-                });
-                if in_inputs {
+                if input_dir(path).is_some() {
                     scope.other_files.insert(path.clone());
                 }
             } else if path.starts_with("promises/") {
