@@ -180,6 +180,29 @@ mod tests {
     }
 
     #[test]
+    fn a_lease_object_written_by_anyone_else_reads_as_a_lease_to_take_or_one_that_ends() {
+        let lease = Lease {
+            holder: "a".into(),
+            renewed: "2026-12-03T10:00:00Z".parse().unwrap(),
+            duration: "45s".into(),
+        };
+        let mut object = to_object("x", &lease, Some("1")).unwrap();
+        object.spec.as_mut().unwrap().holder_identity = None;
+        assert!(from_object(&object).is_err(), "no holder: it is taken");
+        object.spec = None;
+        assert!(from_object(&object).is_err(), "no spec: it is taken");
+        let mut object = to_object("x", &lease, Some("1")).unwrap();
+        object.spec.as_mut().unwrap().lease_duration_seconds = Some(-5);
+        let read = from_object(&object).unwrap();
+        assert_eq!(read.duration, "0s", "a negative duration has ended");
+        let seen = lease.renewed;
+        assert_eq!(read.ends(seen), seen);
+        object.spec.as_mut().unwrap().lease_duration_seconds = Some(i32::MAX);
+        let read = from_object(&object).unwrap();
+        assert_eq!(read.ends(seen), seen, "past the 24 h bound, it has ended");
+    }
+
+    #[test]
     fn a_duration_of_part_of_a_second_is_rounded_up() {
         let lease = Lease {
             holder: "a".into(),
