@@ -1,5 +1,8 @@
 //! [`PartialRead`] for [`GixStore`]: a walk that reads only the folders it is asked to
 //! enter, so that listing one request's files costs a few tree reads at any size.
+//! Each is a small read ([`GixStore::reader`]).
+
+use std::fmt::Write as _;
 
 use super::{GitError, GixStore, PartialRead, Skipped, Snapshot};
 
@@ -20,7 +23,7 @@ impl GixStore {
 
 impl PartialRead for GixStore {
     fn tip(&self) -> Result<Option<String>, GitError> {
-        let repo = self.reader()?;
+        let repo = self.reader(1)?;
         Ok(self.tip_in(&repo)?.map(|id| id.to_string()))
     }
 
@@ -29,7 +32,7 @@ impl PartialRead for GixStore {
         commit: &str,
         wanted: &dyn Fn(&str, bool) -> bool,
     ) -> Result<Snapshot, GitError> {
-        let repo = self.reader()?;
+        let repo = self.reader(1)?;
         let mut snapshot = Snapshot {
             commit: Some(commit.to_string()),
             ..Snapshot::default()
@@ -38,15 +41,20 @@ impl PartialRead for GixStore {
         while let Some((folder, id)) = folders.pop() {
             let tree = repo.find_tree(id).map_err(self.read_error(&folder))?;
             let decoded = tree.decode().map_err(self.read_error(&folder))?;
+            // One buffer for the paths of a folder's entries: most are not wanted.
+            let mut path = folder.clone();
+            if !path.is_empty() {
+                path.push('/');
+            }
+            let prefix = path.len();
             for entry in &decoded.entries {
-                let path = match folder.as_str() {
-                    "" => entry.filename.to_string(),
-                    _ => format!("{folder}/{}", entry.filename),
-                };
+                path.truncate(prefix);
+                write!(path, "{}", entry.filename).expect("writing to a String does not fail");
                 let mode = entry.mode;
                 if !wanted(&path, mode.is_tree()) {
                     continue;
                 }
+                let path = path.clone();
                 let id = entry.oid.to_owned();
                 if mode.is_tree() {
                     folders.push((path, id));
@@ -63,7 +71,7 @@ impl PartialRead for GixStore {
     }
 
     fn folder(&self, commit: &str, path: &str) -> Result<Option<String>, GitError> {
-        let repo = self.reader()?;
+        let repo = self.reader(1)?;
         let mut id = self.root_tree(&repo, commit)?;
         for name in path.split('/') {
             let tree = repo.find_tree(id).map_err(self.read_error(path))?;

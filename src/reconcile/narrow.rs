@@ -14,6 +14,7 @@
 //! pass read it.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
 
 use super::Branch;
 use super::decide::{self, PromiseDecision};
@@ -334,16 +335,17 @@ impl Pick {
 
     /// Whether the walk enters the folder, or picks the file, at `path`.
     fn wanted(&self, path: &str, folder: bool) -> bool {
+        // Called for every entry of every folder entered (thousands in a namespace's
+        // folder of status files): no allocation on the way to "no".
         if !folder {
-            let parent = path.rsplit_once('/').map_or("", |(dir, _)| dir);
-            return self.files.contains(path)
-                || self.covers(path)
-                || self.shallow.contains(&format!("{parent}/"));
+            let parent = path.rfind('/').map_or("", |at| &path[..=at]);
+            return self.files.contains(path) || self.covers(path) || self.shallow.contains(parent);
         }
         let inside = format!("{path}/");
         let leads_to = |set: &BTreeSet<String>| {
-            let next = set.range(inside.clone()..).next();
-            next.is_some_and(|p| p.starts_with(&inside))
+            let mut after =
+                set.range::<str, _>((Bound::Included(inside.as_str()), Bound::Unbounded));
+            after.next().is_some_and(|p| p.starts_with(&inside))
         };
         self.covers(&inside)
             || leads_to(&self.whole)
@@ -353,8 +355,9 @@ impl Pick {
 
     /// Whether `path` lies in a folder picked whole.
     fn covers(&self, path: &str) -> bool {
-        path.match_indices('/')
-            .any(|(at, _)| self.whole.contains(&path[..=at]))
+        path.bytes()
+            .enumerate()
+            .any(|(at, byte)| byte == b'/' && self.whole.contains(&path[..=at]))
     }
 }
 

@@ -51,7 +51,7 @@ pub type Unlisted<'a, E> = dyn Fn(&str) -> Result<Vec<String>, E> + 'a;
 ///
 /// `unlisted` is given when `current` holds only part of the state folder (a narrow
 /// pass, whose caller vouches that the indexes are as promised wrote them): then a
-/// folder none of whose files change keeps its index, and for one that changes,
+/// folder where no file comes or goes keeps its index, and for one where some do,
 /// `unlisted` gives the documents its index lists outside that part, which stay listed.
 pub fn index_destinations<E>(
     changes: &mut Changes,
@@ -82,7 +82,16 @@ pub fn index_destinations<E>(
             .any(|p| p.starts_with(&prefix) && !is_top_file(p));
         let mut documents = documents_of(folder, folders, &final_files);
         if let Some(unlisted) = unlisted {
-            if !touched {
+            // The index lists paths: it changes only when a file comes or goes, not
+            // when one is written again, and reading it back costs as much as it is
+            // long (every document of the destination).
+            let comes_or_goes = changes
+                .upserts
+                .keys()
+                .filter(|p| !current.contains_key(*p))
+                .chain(changes.removals.iter().filter(|p| current.contains_key(*p)))
+                .any(|p| p.starts_with(&prefix) && !is_top_file(p));
+            if !comes_or_goes {
                 left_alone.insert(index);
                 continue;
             }
