@@ -2,13 +2,14 @@
 //! whose inputs changed, reruns everything on a schedule, retries failures with backoff,
 //! and pushes its output commits back.
 //!
-//! The loop wakes on the poll interval, a webhook call, a file-system change of a local
-//! remote, the cron schedule, a Promise's own interval, or a due retry; each wake is one
-//! [`daemon::Daemon::sync`] on a worker thread. SIGTERM or SIGINT lets the sync in
-//! flight finish (its ref updates are atomic either way) and then exits.
+//! The loop ([`driver`]) wakes on the poll interval, a webhook call, a file-system change
+//! of a local remote, the cron schedule, a Promise's own interval, or a due retry; each
+//! wake is one [`daemon::Daemon::sync`] on a worker thread. SIGTERM or SIGINT lets the
+//! sync in flight finish (its ref updates are atomic either way) and then exits.
 
 mod connections;
 pub mod daemon;
+pub mod driver;
 pub mod http;
 pub mod kube_lease;
 pub mod lease;
@@ -147,76 +148,22 @@ pub async fn serve(mut config: ServeConfig, executor: Box<dyn Executor>) -> anyh
         schedule: config.schedule.clone(),
         lease: config.lease.clone(),
     };
-    let mut daemon = Some(Daemon::new(sync_config, executor, metrics.clone()));
+    let daemon = Daemon::new(sync_config, executor, metrics.clone());
     tracing::info!(remote = %redact_url(&config.remote), branch = %config.branch, schedule = config.schedule.as_str(), "serving");
     println!(
         "promised: following {} ({})",
         redact_url(&config.remote),
         config.branch
     );
-
-    // Syncs that failed in a row: the next waits 1 s, 2 s, 4 s … (at most a poll), so
-    // that an unreachable remote or API server is not asked again at once, whatever is
-    // due.
-    let mut failures: u32 = 0;
-    loop {
-        let mut owned = daemon.take().expect("the daemon is back after each sync");
-        let now = Utc::now();
-        let asked = std::mem::take(&mut *requested.lock().unwrap_or_else(|e| e.into_inner()));
-        owned.select(asked);
-        owned.select_due(now);
-        let (owned, result) = tokio::task::spawn_blocking(move || {
-            let result = owned.sync(now);
-            (owned, result)
-        })
-        .await?;
-        match result {
-            Ok(synced) => {
-                failures = 0;
-                tracing::debug!(?synced, "sync done");
-                let held_by = match &synced {
-                    daemon::Synced::Standby { holder, until } => Some(format!(
-                        "{holder} holds the lease until {}",
-                        until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-                    )),
-                    _ => None,
-                };
-                ready.store(synced != daemon::Synced::NoBranch, Ordering::Relaxed);
-                *standby.lock().unwrap_or_else(|e| e.into_inner()) = held_by;
-            }
-            Err(err) => {
-                failures = failures.saturating_add(1);
-                metrics.sync_errors.inc();
-                ready.store(false, Ordering::Relaxed);
-                tracing::error!("sync failed: {err}");
-            }
-        }
-        let wake_at = owned
-            .next_due()
-            .map(|at| (at - Utc::now()).to_std().unwrap_or(Duration::ZERO))
-            .map_or(config.poll, |due| due.min(config.poll));
-        let wake_at = match failures {
-            0 => wake_at,
-            n => {
-                let backoff = Duration::from_secs(1) * 2u32.saturating_pow((n - 1).min(16));
-                wake_at.max(backoff.min(config.poll))
-            }
-        };
-        daemon = Some(owned);
-        if stop.load(Ordering::Relaxed) {
-            break;
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(wake_at) => {}
-            _ = wake.notified() => {}
-        }
-        if stop.load(Ordering::Relaxed) {
-            break;
-        }
-    }
-    if let Some(mut owned) = daemon {
-        tokio::task::spawn_blocking(move || owned.release()).await?;
-    }
+    let shared = driver::Shared {
+        wake,
+        stop,
+        requested,
+        ready,
+        standby,
+        metrics,
+    };
+    driver::drive(daemon, driver::Pacing::new(config.poll), &shared, Utc::now).await?;
     println!("promised: stopped");
     Ok(())
 }
