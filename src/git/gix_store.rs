@@ -1,7 +1,9 @@
 //! [`Store`] on a local repository through gix: trees are read and edited in the object
 //! database, and the branch moves by a compare-and-swap ref update.
 
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 
 use super::objects::{object_id, write_objects};
 use super::tree_edit::{Edit, write_edited};
@@ -13,12 +15,19 @@ use crate::state::{Changes, Content};
 /// ([`GixStore::reader`]).
 const LARGE_READ: usize = 256;
 
+/// The bytes of objects the long-lived handle keeps once read: a pass reads some of
+/// the same folders several times (a diff, then a listing, then the commit's edit),
+/// and a namespace's folder of thousands of requests is a tree of about 100 KiB.
+const SMALL_READ_CACHE: usize = 4 << 20;
+
 /// How many files [`Store::read`] reads through one [`GixStore::reader`].
 const READ_CHUNK: usize = 1024;
 
 /// A branch of a local Git repository.
 pub struct GixStore {
     repo: gix::ThreadSafeRepository,
+    /// The handle small reads share, with its cache of objects.
+    small: Mutex<gix::Repository>,
     path: PathBuf,
     reference: String,
     /// A revision (`HEAD~1`, a commit id, a tag) read instead of the branch; such a
@@ -73,8 +82,11 @@ impl GixStore {
         reference: String,
         revision: Option<String>,
     ) -> Self {
+        let mut small = repo.clone();
+        small.object_cache_size(SMALL_READ_CACHE);
         GixStore {
             object_hash: repo.object_hash(),
+            small: Mutex::new(small),
             repo: repo.into_sync(),
             path: path.to_path_buf(),
             reference,
@@ -115,7 +127,7 @@ impl GixStore {
         new: &str,
         dirs: &[&str],
     ) -> Result<Vec<String>, GitError> {
-        let repo = self.repo.to_thread_local();
+        let repo = self.reader(1)?;
         let tree_of = |commit: &str| -> Result<gix::ObjectId, GitError> {
             let id = gix::ObjectId::from_hex(commit.as_bytes()).map_err(|e| GitError::Read {
                 what: commit.to_string(),
@@ -316,11 +328,12 @@ impl GixStore {
     /// cache. A small read gets the long-lived handle: opening anew loads and checks
     /// every pack index, which costs more as the repository grows (a 14 MiB index at
     /// 100k requests, about a millisecond each time) than the read itself.
-    pub(super) fn reader(&self, objects: usize) -> Result<gix::Repository, GitError> {
+    pub(super) fn reader(&self, objects: usize) -> Result<Reader<'_>, GitError> {
         if objects < LARGE_READ {
-            return Ok(self.repo.to_thread_local());
+            let shared = self.small.lock().unwrap_or_else(|e| e.into_inner());
+            return Ok(Reader::Shared(shared));
         }
-        open_repo(&self.path)
+        open_repo(&self.path).map(Reader::Own)
     }
 
     /// A lock file that stops the branch from moving: the branch's own (`<ref>.lock`) or
@@ -339,6 +352,24 @@ impl GixStore {
         move |e| GitError::Write {
             what: what.clone(),
             message: e.to_string(),
+        }
+    }
+}
+
+/// A handle to read through ([`GixStore::reader`]): the shared one, held until it is
+/// dropped, or one of its own.
+pub(super) enum Reader<'s> {
+    Shared(MutexGuard<'s, gix::Repository>),
+    Own(gix::Repository),
+}
+
+impl Deref for Reader<'_> {
+    type Target = gix::Repository;
+
+    fn deref(&self) -> &gix::Repository {
+        match self {
+            Reader::Shared(repo) => repo,
+            Reader::Own(repo) => repo,
         }
     }
 }
@@ -367,7 +398,7 @@ impl Store for GixStore {
     fn read(&self, snapshot: &Snapshot, paths: &[&str]) -> Result<Vec<SourceFile>, GitError> {
         let mut files = Vec::with_capacity(paths.len());
         for chunk in paths.chunks(READ_CHUNK) {
-            files.extend(self.read_with(&self.reader(chunk.len())?, snapshot, chunk)?);
+            files.extend(self.read_with(&*self.reader(chunk.len())?, snapshot, chunk)?);
         }
         Ok(files)
     }
