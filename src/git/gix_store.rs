@@ -333,7 +333,7 @@ impl GixStore {
             let shared = self.small.lock().unwrap_or_else(|e| e.into_inner());
             return Ok(Reader::Shared(shared));
         }
-        open_repo(&self.path).map(Reader::Own)
+        open_repo(&self.path).map(|repo| Reader::Own(Box::new(repo)))
     }
 
     /// A lock file that stops the branch from moving: the branch's own (`<ref>.lock`) or
@@ -360,7 +360,7 @@ impl GixStore {
 /// dropped, or one of its own.
 pub(super) enum Reader<'s> {
     Shared(MutexGuard<'s, gix::Repository>),
-    Own(gix::Repository),
+    Own(Box<gix::Repository>),
 }
 
 impl Deref for Reader<'_> {
