@@ -9,7 +9,8 @@
 //!   the same step N times with the same parallelism (both make their folders under
 //!   `TMPDIR`);
 //! - a no-op sync (nothing changed for promised) against `git diff --name-only A B`;
-//! - a pass after one changed request, as the daemon runs it (narrow: it reads only
+//! - a pass after one changed request, as the daemon runs it (its repository open since
+//!   an earlier sync, a new store on it for each sync; narrow: it reads only
 //!   that request; median of 5), against the same pass reading the whole branch; each
 //!   must run one pipeline, and the last lines give the narrow pass's time at the largest
 //!   size against the smallest;
@@ -245,7 +246,11 @@ fn run_size(args: &Args, size: usize, narrow_passes: &mut Vec<NarrowPasses>) -> 
     append_commit(&dir, "README.md", "A platform.\n");
     let b = git(&dir, &["rev-parse", "main"]).trim().to_string();
     let noop = median(|| {
-        let changed = store.changed_inputs(&a, &b).unwrap();
+        // As a daemon's sync: its repository stays open, each sync's store is new.
+        let changed = store
+            .at_reference("refs/heads/main")
+            .changed_inputs(&a, &b)
+            .unwrap();
         assert!(Scope::from_changed_paths(&changed).is_empty());
     });
     let diff = median(|| {
@@ -304,9 +309,10 @@ fn run_size(args: &Args, size: usize, narrow_passes: &mut Vec<NarrowPasses>) -> 
             },
         };
         let started = Instant::now();
-        let mut scope = Scope::from_changed_paths(&store.changed_inputs(&read, &head).unwrap());
+        let sync = store.at_reference("refs/heads/main");
+        let mut scope = Scope::from_changed_paths(&sync.changed_inputs(&read, &head).unwrap());
         scope.since = Some(since);
-        let report = reconcile(&store, None, &scope, &process, &options, &|_| {}).unwrap();
+        let report = reconcile(&sync, None, &scope, &process, &options, &|_| {}).unwrap();
         let took = started.elapsed();
         assert!(
             report.narrow,
@@ -336,12 +342,13 @@ fn run_size(args: &Args, size: usize, narrow_passes: &mut Vec<NarrowPasses>) -> 
         );
         let head = git(&dir, &["rev-parse", "main"]).trim().to_string();
         let started = Instant::now();
-        let mut scope = Scope::from_changed_paths(&store.changed_inputs(&read, &head).unwrap());
+        let sync = store.at_reference("refs/heads/main");
+        let mut scope = Scope::from_changed_paths(&sync.changed_inputs(&read, &head).unwrap());
         scope.since = Some(Since {
             inputs: read.clone(),
             outputs: read,
         });
-        let report = reconcile(&store, None, &scope, &process, &options, &|_| {}).unwrap();
+        let report = reconcile(&sync, None, &scope, &process, &options, &|_| {}).unwrap();
         let took = started.elapsed();
         assert!(report.narrow, "the pass after one new request is narrow");
         assert_eq!(report.pipelines_run, 1, "one new request, one pipeline run");

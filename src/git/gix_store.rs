@@ -94,6 +94,18 @@ impl GixStore {
         }
     }
 
+    /// The ref `reference` of the same repository, sharing this store's object
+    /// database: the pack indexes it loaded stay loaded (loading them costs more as the
+    /// repository grows, about a millisecond at 100k requests).
+    pub fn at_reference(&self, reference: &str) -> GixStore {
+        Self::with(
+            self.repo.to_thread_local(),
+            &self.path,
+            reference.to_string(),
+            None,
+        )
+    }
+
     /// The full name of the branch, `refs/heads/<branch>`.
     pub fn reference(&self) -> &str {
         &self.reference

@@ -140,6 +140,8 @@ pub enum Synced {
 pub struct Daemon {
     config: SyncConfig,
     git: Box<dyn Remote>,
+    /// The work repository, opened at the first sync ([`Daemon::store_at`]).
+    repository: std::sync::OnceLock<GixStore>,
     executor: Box<dyn Executor>,
     metrics: Arc<Metrics>,
     /// The input commit of the last state pushed; `None` until the first sync, which
@@ -194,6 +196,7 @@ impl Daemon {
         Daemon {
             config,
             git,
+            repository: std::sync::OnceLock::new(),
             executor,
             metrics,
             last_input_commit: None,
@@ -210,6 +213,20 @@ impl Daemon {
             lease_tip: None,
             lease_seen: None,
         }
+    }
+
+    /// The ref `reference` of the work repository. The repository is opened once, at
+    /// the first call, and every store shares its object database, so that a sync of
+    /// one changed request does not load every pack index again.
+    pub(super) fn store_at(&self, reference: &str) -> Result<GixStore, GitError> {
+        if let Some(repository) = self.repository.get() {
+            return Ok(repository.at_reference(reference));
+        }
+        let store = GixStore::open_reference(&self.config.workdir, reference)?;
+        Ok(self
+            .repository
+            .get_or_init(|| store)
+            .at_reference(reference))
     }
 
     /// Where the outputs go: `--output-remote` and `--output-branch`, or the input
@@ -292,7 +309,7 @@ impl Daemon {
         };
         let input_ref = format!("refs/heads/{branch}");
         self.git.set_ref(&input_ref, Some(&head))?;
-        let inputs = GixStore::open_reference(&self.config.workdir, &input_ref)?;
+        let inputs = self.store_at(&input_ref)?;
 
         let push_to = self.target();
         let (outputs, expected) = match &self.config.output {
@@ -305,7 +322,7 @@ impl Daemon {
                     self.git.fetch(&target.remote, &target.branch)?
                 };
                 self.git.set_ref(OUTPUT_REF, tip.as_deref())?;
-                let store = GixStore::open_reference(&self.config.workdir, OUTPUT_REF)?;
+                let store = self.store_at(OUTPUT_REF)?;
                 (Some(store), tip)
             }
         };

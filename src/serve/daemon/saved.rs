@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{Daemon, READ_REF, STATE_NEXT_REF};
-use crate::git::{CommitRequest, GitError, GixStore, Store};
+use crate::git::{CommitRequest, GitError, Store};
 use crate::serve::state::{DaemonState, STATE_FILE};
 use crate::state::{Changes, Content};
 
@@ -44,8 +44,7 @@ impl Daemon {
         self.git
             .set_ref(READ_REF, Some(tip))
             .map_err(|e| e.to_string())?;
-        let store =
-            GixStore::open_reference(&self.config.workdir, READ_REF).map_err(|e| e.to_string())?;
+        let store = self.store_at(READ_REF).map_err(|e| e.to_string())?;
         let snapshot = store.snapshot().map_err(|e| e.to_string())?;
         let files = store.read(&snapshot, &[file]).map_err(|e| e.to_string())?;
         let file = files
@@ -76,7 +75,7 @@ impl Daemon {
         message: &str,
     ) -> Result<String, GitError> {
         self.git.set_ref(scratch, tip)?;
-        let store = GixStore::open_reference(&self.config.workdir, scratch)?;
+        let store = self.store_at(scratch)?;
         let base = store.snapshot()?;
         let changes = Changes {
             upserts: [(file.to_string(), Content::Bytes(bytes))].into(),
