@@ -369,7 +369,8 @@ impl GixStore {
 }
 
 /// A handle to read through ([`GixStore::reader`]): the shared one, held until it is
-/// dropped, or one of its own.
+/// dropped, or one of its own. The shared one is behind a lock that is not reentrant:
+/// code holding it must not ask the same store for another small read.
 pub(super) enum Reader<'s> {
     Shared(MutexGuard<'s, gix::Repository>),
     Own(Box<gix::Repository>),
