@@ -9,6 +9,8 @@
 //! stalled between that renewal and its push may push once more after losing it. Its
 //! push still expects the branch where it read it, so nothing is overwritten.
 
+use std::sync::{Mutex, OnceLock};
+
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::coordination::v1::{Lease as KubeLeaseObject, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
@@ -25,6 +27,12 @@ const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 pub struct KubeLease {
     settings: KubeSettings,
     name: String,
+    /// The client, made at the first call that can make one, then kept (kube-rs
+    /// rereads a mounted ServiceAccount token as it rotates).
+    client: OnceLock<kube::Client>,
+    /// The metadata of the object as last read: a replace keeps the labels and
+    /// annotations others set on it.
+    seen: Mutex<Option<ObjectMeta>>,
 }
 
 /// What a write of the lease did.
@@ -42,6 +50,8 @@ impl KubeLease {
         KubeLease {
             settings,
             name: object_name(branch),
+            client: OnceLock::new(),
+            seen: Mutex::new(None),
         }
     }
 
@@ -54,18 +64,23 @@ impl KubeLease {
     /// yet. A lease object whose spec does not say who holds it reads as `Err`.
     pub fn read(&self) -> Result<Option<Found>, String> {
         let name = self.name.clone();
-        self.call(move |api| async move {
-            let Some(object) = api.get_opt(&name).await.map_err(|e| e.to_string())? else {
-                return Ok(None);
-            };
+        let object = self
+            .call(move |api| async move { api.get_opt(&name).await.map_err(|e| e.to_string()) })?;
+        let found = object.as_ref().map(|object| {
             let version = object.metadata.resource_version.clone().unwrap_or_default();
-            Ok(Some((version, from_object(&object))))
-        })
+            (version, from_object(object))
+        });
+        *self.seen.lock().unwrap_or_else(|e| e.into_inner()) = object.map(|o| o.metadata);
+        Ok(found)
     }
 
     /// Writes `lease` if the object is still at `expected` (`None`: there is none yet).
     pub fn write(&self, lease: &Lease, expected: Option<&str>) -> Result<Written, String> {
-        let object = to_object(&self.name, lease, expected)?;
+        let mut object = to_object(&self.name, lease, expected)?;
+        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(seen) = seen.filter(|s| s.resource_version.as_deref() == expected) {
+            keep_metadata(&mut object.metadata, seen);
+        }
         let (name, create) = (self.name.clone(), expected.is_none());
         self.call(move |api| async move {
             let params = PostParams::default();
@@ -89,7 +104,13 @@ impl KubeLease {
     where
         F: std::future::Future<Output = Result<T, String>>,
     {
-        let client = crate::executor::kubernetes::client(&self.settings)?;
+        let client = match self.client.get() {
+            Some(client) => client.clone(),
+            None => {
+                let client = crate::executor::kubernetes::client(&self.settings)?;
+                self.client.get_or_init(|| client).clone()
+            }
+        };
         let api = Api::namespaced(client, &self.settings.namespace);
         let what = self.describe();
         // A hung API server must not hold a sync (or the renewal during a pass) for the
@@ -141,6 +162,18 @@ fn to_object(name: &str, lease: &Lease, version: Option<&str>) -> Result<KubeLea
             ..LeaseSpec::default()
         }),
     })
+}
+
+/// Adds to `ours` the labels and annotations of `seen` that it does not set itself.
+fn keep_metadata(ours: &mut ObjectMeta, seen: ObjectMeta) {
+    for (kept, mine) in [
+        (seen.labels, &mut ours.labels),
+        (seen.annotations, &mut ours.annotations),
+    ] {
+        for (key, value) in kept.unwrap_or_default() {
+            mine.get_or_insert_default().entry(key).or_insert(value);
+        }
+    }
 }
 
 fn from_object(object: &KubeLeaseObject) -> Result<Lease, String> {
@@ -200,6 +233,30 @@ mod tests {
         object.spec.as_mut().unwrap().lease_duration_seconds = Some(i32::MAX);
         let read = from_object(&object).unwrap();
         assert_eq!(read.ends(seen), seen, "past the 24 h bound, it has ended");
+    }
+
+    #[test]
+    fn a_replace_keeps_the_labels_and_annotations_others_set() {
+        let lease = Lease {
+            holder: "a".into(),
+            renewed: "2026-12-03T10:00:00Z".parse().unwrap(),
+            duration: "45s".into(),
+        };
+        let mut seen = to_object("x", &lease, Some("3")).unwrap().metadata;
+        seen.labels.as_mut().unwrap().extend([
+            ("team".to_string(), "platform".to_string()),
+            ("app.kubernetes.io/managed-by".into(), "someone-else".into()),
+        ]);
+        seen.annotations = Some([("note".to_string(), "kept".to_string())].into());
+        let mut object = to_object("x", &lease, Some("3")).unwrap();
+        keep_metadata(&mut object.metadata, seen);
+        let labels = object.metadata.labels.unwrap();
+        assert_eq!(labels["team"], "platform");
+        assert_eq!(
+            labels["app.kubernetes.io/managed-by"], "promised",
+            "ours win"
+        );
+        assert_eq!(object.metadata.annotations.unwrap()["note"], "kept");
     }
 
     #[test]

@@ -181,6 +181,21 @@ impl ApiServer {
             .collect()
     }
 
+    /// Sets a label on every Lease, as `kubectl label lease` would (a new version).
+    #[allow(
+        dead_code,
+        reason = "not every test binary that includes this file labels leases"
+    )]
+    pub fn label_leases(&self, key: &str, value: &str) {
+        let mut store = self.cluster.store.lock().unwrap();
+        store.version += 1;
+        let version = store.version.to_string();
+        for lease in store.leases.values_mut() {
+            lease["metadata"]["labels"][key] = json!(value);
+            lease["metadata"]["resourceVersion"] = json!(version);
+        }
+    }
+
     /// Stores a Secret, as `kubectl create secret generic` would.
     pub fn add_secret(&self, namespace: &str, name: &str, key: &str, value: &str) {
         let encoded = base64::engine::general_purpose::STANDARD.encode(value);

@@ -84,6 +84,34 @@ fn on_a_kubernetes_lease_three_replicas_run_each_change_once_and_one_takes_over(
     assert!(platform.remote_head("refs/promised/lease/main").is_none());
 }
 
+#[test]
+fn a_renewed_kubernetes_lease_keeps_the_labels_others_set() {
+    let api = ApiServer::start();
+    let platform = Platform::with_requests(1);
+    let args = [
+        "--lease",
+        "kubernetes",
+        "--kube-api-server",
+        &api.url,
+        "--kube-namespace",
+        "promised",
+    ];
+    let _daemon = replica_with(&platform, "a", &args);
+    wait_for(LIMIT, "the lease", || api.leases().len() == 1);
+    api.label_leases("team", "platform");
+    let labelled = api.leases()[0]["metadata"]["resourceVersion"].clone();
+    wait_for(LIMIT, "a renewal", || {
+        api.leases()[0]["metadata"]["resourceVersion"] != labelled
+    });
+    let lease = &api.leases()[0];
+    assert_eq!(lease["metadata"]["labels"]["team"], "platform", "{lease}");
+    assert_eq!(
+        lease["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+        "promised"
+    );
+    assert_eq!(lease["spec"]["holderIdentity"], "a");
+}
+
 /// Three replicas with `args`: one works, each change runs once, and when it is killed
 /// another takes over. Returns the one that holds the lease at the end.
 fn three_replicas(platform: &Platform, args: &[&str]) -> String {
