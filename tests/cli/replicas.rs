@@ -28,6 +28,19 @@ fn replica_with(platform: &Platform, id: &str, more: &[&str]) -> Serve {
     )
 }
 
+/// The arguments of a replica whose lease is a Kubernetes `Lease` in namespace
+/// `promised` of `api`.
+fn kube_lease_args(api: &ApiServer) -> [&str; 6] {
+    [
+        "--lease",
+        "kubernetes",
+        "--kube-api-server",
+        &api.url,
+        "--kube-namespace",
+        "promised",
+    ]
+}
+
 /// The replicas whose `/readyz` says they hold the lease, and what the others say.
 fn leaders(replicas: &[&Serve]) -> (Vec<usize>, Vec<String>) {
     let mut leaders = Vec::new();
@@ -59,14 +72,7 @@ fn three_replicas_run_each_change_once_and_another_takes_over_when_the_holder_is
 fn on_a_kubernetes_lease_three_replicas_run_each_change_once_and_one_takes_over() {
     let api = ApiServer::start();
     let platform = Platform::with_requests(5);
-    let args = [
-        "--lease",
-        "kubernetes",
-        "--kube-api-server",
-        &api.url,
-        "--kube-namespace",
-        "promised",
-    ];
+    let args = kube_lease_args(&api);
     let holder = three_replicas(&platform, &args);
     let leases = api.leases();
     assert_eq!(leases.len(), 1, "{leases:?}");
@@ -88,14 +94,7 @@ fn on_a_kubernetes_lease_three_replicas_run_each_change_once_and_one_takes_over(
 fn a_renewed_kubernetes_lease_keeps_the_labels_others_set() {
     let api = ApiServer::start();
     let platform = Platform::with_requests(1);
-    let args = [
-        "--lease",
-        "kubernetes",
-        "--kube-api-server",
-        &api.url,
-        "--kube-namespace",
-        "promised",
-    ];
+    let args = kube_lease_args(&api);
     let _daemon = replica_with(&platform, "a", &args);
     wait_for(LIMIT, "the lease", || api.leases().len() == 1);
     api.label_leases("team", "platform");
