@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use common::{git, promised_binary};
 use promised::git::{CommitRequest, GixStore, Store};
-use promised::reconcile::{Options, Scope, Since, reconcile};
+use promised::reconcile::{Options, PassReport, Scope, Since, reconcile};
 use promised::state::{Changes, Content};
 
 /// The allocator of the `promised` binary, so that in-process figures are the binary's.
@@ -308,12 +308,7 @@ fn run_size(args: &Args, size: usize, narrow_passes: &mut Vec<NarrowPasses>) -> 
                 outputs: read.clone(),
             },
         };
-        let started = Instant::now();
-        let sync = store.at_reference("refs/heads/main");
-        let mut scope = Scope::from_changed_paths(&sync.changed_inputs(&read, &head).unwrap());
-        scope.since = Some(since);
-        let report = reconcile(&sync, None, &scope, &process, &options, &|_| {}).unwrap();
-        let took = started.elapsed();
+        let (took, report) = daemon_sync(&store, &read, &head, since, &options);
         assert!(
             report.narrow,
             "the pass after one changed request is narrow"
@@ -341,15 +336,11 @@ fn run_size(args: &Args, size: usize, narrow_passes: &mut Vec<NarrowPasses>) -> 
             &request_text(i, args.promises, "small"),
         );
         let head = git(&dir, &["rev-parse", "main"]).trim().to_string();
-        let started = Instant::now();
-        let sync = store.at_reference("refs/heads/main");
-        let mut scope = Scope::from_changed_paths(&sync.changed_inputs(&read, &head).unwrap());
-        scope.since = Some(Since {
+        let since = Since {
             inputs: read.clone(),
-            outputs: read,
-        });
-        let report = reconcile(&sync, None, &scope, &process, &options, &|_| {}).unwrap();
-        let took = started.elapsed();
+            outputs: read.clone(),
+        };
+        let (took, report) = daemon_sync(&store, &read, &head, since, &options);
         assert!(report.narrow, "the pass after one new request is narrow");
         assert_eq!(report.pipelines_run, 1, "one new request, one pipeline run");
         took
@@ -399,6 +390,25 @@ fn run_size(args: &Args, size: usize, narrow_passes: &mut Vec<NarrowPasses>) -> 
         target: "≤ 1x",
     });
     rows
+}
+
+/// The pass of a daemon's sync from input commit `read` to `head`, timed: a new store
+/// on the repository `store` keeps open (as the daemon's), the changed inputs, and a
+/// pass that may be narrow after one that left `since`.
+fn daemon_sync(
+    store: &GixStore,
+    read: &str,
+    head: &str,
+    since: Since,
+    options: &Options,
+) -> (Duration, PassReport) {
+    let process = promised::executor::ProcessExecutor::default();
+    let started = Instant::now();
+    let sync = store.at_reference("refs/heads/main");
+    let mut scope = Scope::from_changed_paths(&sync.changed_inputs(read, head).unwrap());
+    scope.since = Some(since);
+    let report = reconcile(&sync, None, &scope, &process, options, &|_| {}).unwrap();
+    (started.elapsed(), report)
 }
 
 fn cores() -> usize {
