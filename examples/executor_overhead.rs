@@ -60,14 +60,20 @@ fn measure(kind: &str, runs: usize, image: &str) -> (Duration, Duration) {
     // One warm-up each: the podman executor probes the host's flags on first use.
     // Runs go through one RunFolder (a new folder inside it per run), as each worker of
     // a reconcile pass does.
-    let folder = RunFolder::new().unwrap();
-    folder.run(executor.as_ref(), &job).expect("the step runs");
+    let folder = RunFolder::new();
+    // A run is a future; a pass polls it on its worker's thread, as this does.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let run = || runtime.block_on(folder.run(executor.as_ref(), &job));
+    run().expect("the step runs");
     let work = tempfile::tempdir().unwrap();
     by_hand(kind, image, work.path());
 
     let started = Instant::now();
     for _ in 0..runs {
-        folder.run(executor.as_ref(), &job).expect("the step runs");
+        run().expect("the step runs");
     }
     let through = started.elapsed() / runs as u32;
     let started = Instant::now();

@@ -1,5 +1,5 @@
-//! Waiting for a child process with a time limit, and running a short command whose
-//! output is read back.
+//! Waiting for a child process with a time limit (blocking, or as a future that holds no
+//! thread), and running a short command whose output is read back.
 
 use std::io::{Read, Seek};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -104,6 +104,20 @@ pub(crate) fn wait_timeout(
     child.wait_timeout(timeout)
 }
 
+/// Waits until `child` exits (its status) or `deadline` passes (`None`; it is left
+/// running), as a future that holds no thread (on Linux tokio's reactor watches a
+/// pidfd).
+pub(crate) async fn exit_before(
+    child: &mut tokio::process::Child,
+    deadline: std::time::Instant,
+) -> std::io::Result<Option<ExitStatus>> {
+    match tokio::time::timeout_at(deadline.into(), child.wait()).await {
+        Ok(status) => status.map(Some),
+        // A child that exited just as the time ran out is still seen.
+        Err(_) => child.try_wait(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,5 +181,29 @@ mod tests {
         std::thread::sleep(Duration::from_millis(200));
         let status = wait_timeout(&mut child, Duration::ZERO).unwrap();
         assert!(status.is_some_and(|s| s.success()));
+    }
+
+    #[test]
+    fn the_future_gives_the_status_or_leaves_the_child_running_at_the_deadline() {
+        crate::runtime::block_on(async {
+            let mut child = tokio::process::Command::new("sh")
+                .args(["-c", "exit 7"])
+                .spawn()
+                .unwrap();
+            let far = Instant::now() + Duration::from_secs(30);
+            let status = exit_before(&mut child, far).await.unwrap();
+            assert_eq!(status.and_then(|s| s.code()), Some(7));
+
+            let mut child = tokio::process::Command::new("sleep")
+                .arg("30")
+                .spawn()
+                .unwrap();
+            let soon = Instant::now() + Duration::from_millis(200);
+            let status = exit_before(&mut child, soon).await.unwrap();
+            assert!(status.is_none());
+            assert!(Instant::now() >= soon);
+            assert!(child.try_wait().unwrap().is_none(), "still running");
+            child.kill().await.unwrap();
+        });
     }
 }

@@ -17,6 +17,7 @@ pub mod path_segment;
 pub mod pipeline;
 pub mod reconcile;
 pub mod redact;
+mod runtime;
 pub mod scheduling;
 pub mod schema;
 pub mod serve;

@@ -9,15 +9,19 @@
 //! then the tail. A stream thus never uses more than about [`HEAD_BYTES`] +
 //! [`TAIL_BYTES`] of disk and [`TAIL_BYTES`] of memory.
 //!
-//! Once the container has exited, what is still in the pipes is read without waiting,
-//! and the pipes are closed: a process it left behind cannot hold the run open.
+//! The wait is a future: the runtime's reactor wakes it when a pipe has something to
+//! read or the container exits, so a run that waits holds no thread. Once the container
+//! has exited, what is still in the pipes is read without waiting, and the pipes are
+//! closed: a process it left behind cannot hold the run open.
 
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ExitStatus, Stdio};
+use std::process::{ExitStatus, Stdio};
+
 use std::time::Instant;
+use tokio::process::Child;
 
 use super::ExecError;
 use crate::pipeline::open_log;
@@ -107,14 +111,11 @@ pub use imp::Logs;
 
 #[cfg(target_os = "linux")]
 mod imp {
-    use std::io::Read;
-    use std::os::fd::OwnedFd;
-
-    use rustix::event::{PollFd, PollFlags, Timespec, poll};
     use rustix::pipe::{PipeFlags, pipe_with};
-    use rustix::process::{Pid, PidfdFlags, pidfd_open};
+    use tokio::net::unix::pipe::Receiver;
 
     use super::*;
+    use crate::child::exit_before;
 
     /// How much is read at once, and at most after the container exited (a process
     /// it left behind may go on writing).
@@ -124,20 +125,27 @@ mod imp {
     /// A container's two streams while it runs.
     pub struct Logs {
         /// stdout, stderr; each with its pipe's read end while that is open.
-        streams: [(Sink, Option<File>); 2],
+        streams: [(Sink, Option<Receiver>); 2],
         buffer: Vec<u8>,
     }
 
     impl Logs {
         /// Opens the two log files and the pipes; the returned write ends are the
-        /// child's stdout and stderr.
+        /// child's stdout and stderr. Called within the runtime (from a run's future),
+        /// whose reactor then watches the read ends.
         pub fn open(stdout: &Path, stderr: &Path) -> Result<(Logs, Stdio, Stdio), ExecError> {
             let (out_read, out_write) = pipe_with(PipeFlags::CLOEXEC).map_err(pipe_error)?;
             let (err_read, err_write) = pipe_with(PipeFlags::CLOEXEC).map_err(pipe_error)?;
             let logs = Logs {
                 streams: [
-                    (Sink::open(stdout)?, Some(File::from(out_read))),
-                    (Sink::open(stderr)?, Some(File::from(err_read))),
+                    (
+                        Sink::open(stdout)?,
+                        Some(Receiver::from_owned_fd(out_read)?),
+                    ),
+                    (
+                        Sink::open(stderr)?,
+                        Some(Receiver::from_owned_fd(err_read)?),
+                    ),
                 ],
                 buffer: vec![0; CHUNK],
             };
@@ -145,63 +153,48 @@ mod imp {
         }
 
         /// Drains both streams until `child` exits (its status) or `deadline` passes
-        /// (`None`; it is left running).
-        pub fn wait(
+        /// (`None`; it is left running). The reactor wakes it; it holds no thread.
+        pub async fn wait(
             &mut self,
             child: &mut Child,
             deadline: Instant,
         ) -> Result<Option<ExitStatus>, ExecError> {
-            let pidfd: OwnedFd = pidfd_open(Pid::from_child(child), PidfdFlags::empty())
-                .map_err(std::io::Error::from)?;
+            let exit = exit_before(child, deadline);
+            tokio::pin!(exit);
             loop {
-                let left = deadline.saturating_duration_since(Instant::now());
-                let limit = Timespec::try_from(left).ok();
-                let (exited, ready) = {
-                    let mut fds = vec![PollFd::new(&pidfd, PollFlags::IN)];
-                    let open = self.streams.iter().filter_map(|(_, pipe)| pipe.as_ref());
-                    fds.extend(open.map(|pipe| PollFd::new(pipe, PollFlags::IN)));
-                    match poll(&mut fds, limit.as_ref()) {
-                        Ok(0) if left.is_zero() => return Ok(None),
-                        Ok(0) | Err(rustix::io::Errno::INTR) => continue,
-                        Ok(_) => {}
-                        Err(e) => return Err(std::io::Error::from(e).into()),
-                    }
-                    let ready: Vec<bool> =
-                        fds[1..].iter().map(|f| !f.revents().is_empty()).collect();
-                    (!fds[0].revents().is_empty(), ready)
+                let ready = tokio::select! {
+                    biased;
+                    status = &mut exit => return Ok(status?),
+                    ready = readable(&self.streams[0].1) => ready.map(|()| 0),
+                    ready = readable(&self.streams[1].1) => ready.map(|()| 1),
                 };
-                let mut ready = ready.into_iter();
-                for i in 0..self.streams.len() {
-                    if self.streams[i].1.is_some() && ready.next() == Some(true) {
-                        self.read_once(i)?;
-                    }
-                }
-                if exited {
-                    return Ok(Some(child.wait()?));
-                }
+                self.read_now(ready?)?;
             }
         }
 
-        /// Reads what one pipe holds now (a blocking read, which poll said will not
-        /// block); closes it at its end.
-        fn read_once(&mut self, i: usize) -> Result<usize, ExecError> {
+        /// Reads what one pipe holds now, without waiting: how many bytes (0 at its
+        /// end, and the pipe is closed), or `None` if it holds nothing yet.
+        fn read_now(&mut self, i: usize) -> Result<Option<usize>, ExecError> {
             let (sink, pipe) = &mut self.streams[i];
-            let Some(reader) = pipe.as_mut() else {
-                return Ok(0);
+            let Some(reader) = pipe.as_ref() else {
+                return Ok(Some(0));
             };
-            match reader.read(&mut self.buffer) {
+            match reader.try_read(&mut self.buffer) {
                 Ok(0) => {
                     *pipe = None;
-                    Ok(0)
+                    Ok(Some(0))
                 }
                 Ok(n) => {
                     sink.take(&self.buffer[..n])?;
-                    Ok(n)
+                    Ok(Some(n))
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Ok(0),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    *pipe = None;
-                    Ok(0)
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                    ) =>
+                {
+                    Ok(None)
                 }
                 Err(e) => Err(e.into()),
             }
@@ -211,16 +204,25 @@ mod imp {
         /// waiting, closes them, and ends the files.
         pub fn finish(mut self) -> Result<(StreamLog, StreamLog), ExecError> {
             for i in 0..self.streams.len() {
-                if let Some(pipe) = &self.streams[i].1 {
-                    rustix::io::ioctl_fionbio(pipe, true).map_err(std::io::Error::from)?;
-                }
                 let mut read = 0;
-                while self.streams[i].1.is_some() && read < AFTER_EXIT {
-                    read += self.read_once(i)?;
+                while read < AFTER_EXIT {
+                    match self.read_now(i)? {
+                        Some(0) | None => break,
+                        Some(n) => read += n,
+                    }
                 }
+                self.streams[i].1 = None;
             }
             let [(stdout, _), (stderr, _)] = self.streams;
             Ok((stdout.finish()?, stderr.finish()?))
+        }
+    }
+
+    /// Resolves when `pipe` has something to read (or its end); never if it is closed.
+    async fn readable(pipe: &Option<Receiver>) -> std::io::Result<()> {
+        match pipe {
+            Some(pipe) => pipe.readable().await,
+            None => std::future::pending().await,
         }
     }
 
@@ -238,7 +240,7 @@ mod imp {
     use std::io::{Read, Seek, SeekFrom};
 
     use super::*;
-    use crate::child::wait_timeout;
+    use crate::child::exit_before;
 
     /// A container's two streams while it runs: here they go to their files, which
     /// are not capped, and only their tails are read back.
@@ -256,13 +258,12 @@ mod imp {
         }
 
         /// Waits until `child` exits (its status) or `deadline` passes (`None`).
-        pub fn wait(
+        pub async fn wait(
             &mut self,
             child: &mut Child,
             deadline: Instant,
         ) -> Result<Option<ExitStatus>, ExecError> {
-            let left = deadline.saturating_duration_since(Instant::now());
-            Ok(wait_timeout(child, left)?)
+            Ok(exit_before(child, deadline).await?)
         }
 
         /// Reads the last bytes of each file.
@@ -287,24 +288,27 @@ mod imp {
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
-    use std::process::Command;
     use std::time::Duration;
 
     fn run(script: &str) -> (tempfile::TempDir, Option<ExitStatus>, StreamLog, StreamLog) {
         let dir = tempfile::tempdir().unwrap();
-        let (mut logs, out, err) =
-            Logs::open(&dir.path().join("c.stdout"), &dir.path().join("c.stderr")).unwrap();
-        let mut child = Command::new("sh")
-            .args(["-c", script])
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .unwrap();
-        let status = logs
-            .wait(&mut child, Instant::now() + Duration::from_secs(60))
-            .unwrap();
-        let (stdout, stderr) = logs.finish().unwrap();
+        let (status, stdout, stderr) = crate::runtime::block_on(async {
+            let (mut logs, out, err) =
+                Logs::open(&dir.path().join("c.stdout"), &dir.path().join("c.stderr")).unwrap();
+            let mut child = tokio::process::Command::new("sh")
+                .args(["-c", script])
+                .stdin(Stdio::null())
+                .stdout(out)
+                .stderr(err)
+                .spawn()
+                .unwrap();
+            let status = logs
+                .wait(&mut child, Instant::now() + Duration::from_secs(60))
+                .await
+                .unwrap();
+            let (stdout, stderr) = logs.finish().unwrap();
+            (status, stdout, stderr)
+        });
         (dir, status, stdout, stderr)
     }
 

@@ -9,6 +9,8 @@ mod process;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use futures_util::future::BoxFuture;
+
 pub use kubernetes::{KubeSettings, KubernetesExecutor};
 pub use log::{HEAD_BYTES, StreamLog, TAIL_BYTES};
 pub use oci::{NETWORK_ANNOTATION, OciExecutor, OciExit, OciRun};
@@ -39,8 +41,8 @@ pub enum ExecutorKind {
 impl ExecutorKind {
     /// How many pipelines run at once unless `--jobs` says: the number of cores for
     /// executors whose pipelines run on this machine; for kubernetes, whose Pods run on
-    /// the cluster and mostly wait, [`KUBERNETES_JOBS`]. Each pipeline in flight holds a
-    /// thread of the pass.
+    /// the cluster and mostly wait, [`KUBERNETES_JOBS`]. A pipeline in flight that waits
+    /// holds no thread: the pass runs them on as many threads as there are cores.
     pub fn default_jobs(self, cores: usize) -> usize {
         match self {
             ExecutorKind::Kubernetes => KUBERNETES_JOBS,
@@ -101,19 +103,27 @@ impl Executor for Executors {
         self.default.name()
     }
 
-    fn run(&self, job: &Job<'_>, workspace: &Workspace) -> Result<(), ExecError> {
+    fn run<'a>(
+        &'a self,
+        job: &'a Job<'_>,
+        workspace: &'a Workspace,
+    ) -> BoxFuture<'a, Result<(), ExecError>> {
         let annotation = job.promise.annotations.get(EXECUTOR_ANNOTATION);
         let chosen = choose(
             self.default,
             annotation.map(String::as_str),
             self.allow_process,
-        )
-        .map_err(|what| ExecError::Unsupported {
-            container: "(all)".into(),
-            what: format!("Promise {:?}: {what}", job.promise.name),
-        })?;
-        tracing::debug!(executor = chosen.name(), pipeline = %job.pipeline.name, "running pipeline");
-        self.all[&chosen].run(job, workspace)
+        );
+        match chosen {
+            Ok(chosen) => {
+                tracing::debug!(executor = chosen.name(), pipeline = %job.pipeline.name, "running pipeline");
+                self.all[&chosen].run(job, workspace)
+            }
+            Err(what) => Box::pin(std::future::ready(Err(ExecError::Unsupported {
+                container: "(all)".into(),
+                what: format!("Promise {:?}: {what}", job.promise.name),
+            }))),
+        }
     }
 }
 

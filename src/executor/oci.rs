@@ -11,11 +11,13 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use futures_util::future::BoxFuture;
 
 use super::log::{Logs, StreamLog};
 use super::{ExecError, Executor, StepDirs, ensure_dir, literal_env, step_dirs};
-use crate::child::{CaptureError, Captured, run_captured, wait_timeout};
+use crate::child::{CaptureError, Captured, exit_before, run_captured};
 use crate::model::Container;
 use crate::pipeline::{Job, Workspace};
 
@@ -27,7 +29,7 @@ pub const NETWORK_ANNOTATION: &str = "promised.dev/pipeline-network";
 pub struct OciExecutor {
     program: &'static str,
     /// Set by the first successful probe; a failed probe is tried again next time.
-    flags: std::sync::Mutex<Option<Vec<String>>>,
+    flags: tokio::sync::OnceCell<Vec<String>>,
 }
 
 impl OciExecutor {
@@ -35,24 +37,26 @@ impl OciExecutor {
     pub fn new(program: &'static str) -> Self {
         OciExecutor {
             program,
-            flags: std::sync::Mutex::new(None),
+            flags: tokio::sync::OnceCell::new(),
         }
     }
 
     /// The extra `run` flags this host needs, probed with `image` until a probe works or
-    /// `deadline` passes (a probe may pull the image).
-    fn host_flags(&self, image: &str, deadline: Instant) -> Result<Vec<String>, ExecError> {
-        let mut flags = self.flags.lock().expect("no panics hold the lock");
-        if let Some(flags) = flags.as_ref() {
-            return Ok(flags.clone());
-        }
-        let probed =
-            probe(self.program, image, deadline).map_err(|what| ExecError::Unsupported {
-                container: "(probe)".into(),
-                what,
-            })?;
-        *flags = Some(probed.clone());
-        Ok(probed)
+    /// `deadline` passes (a probe may pull the image). Runs that start meanwhile wait
+    /// for the one probe.
+    async fn host_flags(&self, image: &str, deadline: Instant) -> Result<&[String], ExecError> {
+        let program = self.program;
+        let probed = self.flags.get_or_try_init(|| {
+            let image = image.to_string();
+            // The probe runs a few short commands; it may block a thread, not the run's.
+            let probing = tokio::task::spawn_blocking(move || probe(program, &image, deadline));
+            async move { probing.await.unwrap_or_else(|e| Err(e.to_string())) }
+        });
+        let flags = probed.await.map_err(|what| ExecError::Unsupported {
+            container: "(probe)".into(),
+            what,
+        })?;
+        Ok(flags)
     }
 }
 
@@ -155,7 +159,7 @@ pub struct OciExit {
 impl OciExecutor {
     /// Runs one container to completion, or kills it at `deadline` (then `Ok(None)`).
     /// `log_dir` holds its stdout and stderr files.
-    pub fn run_one(
+    pub async fn run_one(
         &self,
         spec: &OciRun,
         log_dir: &Path,
@@ -167,9 +171,9 @@ impl OciExecutor {
             std::process::id(),
             RUNS.fetch_add(1, Ordering::Relaxed)
         );
-        let flags = self.host_flags(&spec.image, deadline)?;
-        let mut command = Command::new(self.program);
-        command.args(["run", "--rm", "--name", &name]).args(&flags);
+        let flags = self.host_flags(&spec.image, deadline).await?;
+        let mut command = tokio::process::Command::new(self.program);
+        command.args(["run", "--rm", "--name", &name]).args(flags);
         if !spec.network {
             command.args(["--network", "none"]);
         }
@@ -206,21 +210,21 @@ impl OciExecutor {
         })?;
         // Only the child holds the pipes' write ends now.
         drop(command);
-        let Some(status) = logs.wait(&mut child, deadline)? else {
+        let Some(status) = logs.wait(&mut child, deadline).await? else {
             // SIGKILL the container; `run --rm` then removes it and exits. Only if the
             // client hangs is it killed too, and the container removed by force.
             let quiet = |args: &[&str]| {
-                let _ = Command::new(self.program)
+                tokio::process::Command::new(self.program)
                     .args(args)
                     .stdout(Stdio::null())
                     .stderr(Stdio::null())
-                    .status();
+                    .status()
             };
-            quiet(&["kill", &name]);
-            if wait_timeout(&mut child, std::time::Duration::from_secs(30))?.is_none() {
-                let _ = child.kill();
-                child.wait()?;
-                quiet(&["rm", "--force", &name]);
+            let _ = quiet(&["kill", &name]).await;
+            let grace = Instant::now() + Duration::from_secs(30);
+            if exit_before(&mut child, grace).await?.is_none() {
+                let _ = child.kill().await;
+                let _ = quiet(&["rm", "--force", &name]).await;
             }
             return Ok(None);
         };
@@ -238,7 +242,17 @@ impl Executor for OciExecutor {
         self.program
     }
 
-    fn run(&self, job: &Job<'_>, workspace: &Workspace) -> Result<(), ExecError> {
+    fn run<'a>(
+        &'a self,
+        job: &'a Job<'_>,
+        workspace: &'a Workspace,
+    ) -> BoxFuture<'a, Result<(), ExecError>> {
+        Box::pin(self.run_pipeline(job, workspace))
+    }
+}
+
+impl OciExecutor {
+    async fn run_pipeline(&self, job: &Job<'_>, workspace: &Workspace) -> Result<(), ExecError> {
         let containers = &job.pipeline.containers;
         let deadline = Instant::now() + job.timeout;
         let dirs = step_dirs(workspace, containers.len(), job.pipeline.chained);
@@ -259,7 +273,7 @@ impl Executor for OciExecutor {
                 mounts: mounts(&dirs),
                 network,
             };
-            let Some(exit) = self.run_one(&spec, &workspace.logs, deadline)? else {
+            let Some(exit) = self.run_one(&spec, &workspace.logs, deadline).await? else {
                 return Err(ExecError::TimedOut {
                     container: container.name.clone(),
                     timeout: job.timeout,
@@ -314,7 +328,6 @@ mod tests {
     use super::*;
     use fs_err as fs;
     use std::os::unix::fs::PermissionsExt;
-    use std::time::Duration;
 
     /// A stand-in for podman: a shell script at a path of its own.
     fn engine(script: &str) -> (tempfile::TempDir, String) {

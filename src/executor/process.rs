@@ -5,14 +5,15 @@
 //! container runs in its own process group so that a timeout kills everything it started.
 
 use std::collections::HashMap;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{ExitStatus, Stdio};
 use std::sync::Mutex;
 use std::time::Instant;
 
+use futures_util::future::BoxFuture;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
+use tokio::process::{Child, Command};
 
 use super::log::Logs;
 use super::{ExecError, Executor, StepDirs, ensure_dir, literal_env, step_dirs};
@@ -35,20 +36,26 @@ impl Executor for ProcessExecutor {
         "process"
     }
 
-    fn run(&self, job: &Job<'_>, workspace: &Workspace) -> Result<(), ExecError> {
-        let containers = &job.pipeline.containers;
-        let deadline = Instant::now() + job.timeout;
-        let dirs = step_dirs(workspace, containers.len(), job.pipeline.chained);
-        for (i, (container, dirs)) in containers.iter().zip(dirs).enumerate() {
-            ensure_dir(&dirs.output)?;
-            let log = workspace.logs.join(format!("{i}-{}", container.name));
-            run_container(job, container, &dirs, &log, deadline, &self.found)?;
-        }
-        Ok(())
+    fn run<'a>(
+        &'a self,
+        job: &'a Job<'_>,
+        workspace: &'a Workspace,
+    ) -> BoxFuture<'a, Result<(), ExecError>> {
+        Box::pin(async move {
+            let containers = &job.pipeline.containers;
+            let deadline = Instant::now() + job.timeout;
+            let dirs = step_dirs(workspace, containers.len(), job.pipeline.chained);
+            for (i, (container, dirs)) in containers.iter().zip(dirs).enumerate() {
+                ensure_dir(&dirs.output)?;
+                let log = workspace.logs.join(format!("{i}-{}", container.name));
+                run_container(job, container, &dirs, &log, deadline, &self.found).await?;
+            }
+            Ok(())
+        })
     }
 }
 
-fn run_container(
+async fn run_container(
     job: &Job<'_>,
     container: &Container,
     dirs: &StepDirs,
@@ -107,10 +114,10 @@ fn run_container(
         spawned => spawned?,
     };
     // The group id is the child's pid (process_group(0)).
-    let group = Pid::from_raw(child.id() as i32);
-    let Some(status) = logs.wait(&mut child, deadline)? else {
+    let group = Pid::from_raw(child.id().expect("a child not yet waited for has an id") as i32);
+    let Some(status) = logs.wait(&mut child, deadline).await? else {
         let _ = killpg(group, Signal::SIGKILL);
-        child.wait()?;
+        child.wait().await?;
         return Err(ExecError::TimedOut {
             container: container.name.clone(),
             timeout: job.timeout,
@@ -252,7 +259,8 @@ spec:
         };
         let root = tempfile::tempdir().unwrap();
         let workspace = Workspace::create(root.path(), root.path(), &request.bytes).unwrap();
-        (executor.run(&job, &workspace), root)
+        let ran = crate::runtime::block_on(executor.run(&job, &workspace));
+        (ran, root)
     }
 
     #[test]

@@ -7,6 +7,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
+
 use super::{Job, Workspace};
 
 /// Runs the containers of one pipeline run.
@@ -16,7 +18,15 @@ pub trait Executor: Send + Sync {
 
     /// Runs every container of `job.pipeline` in order against `workspace`, stopping at
     /// the first failure and within `job.timeout`.
-    fn run(&self, job: &Job<'_>, workspace: &Workspace) -> Result<(), ExecError>;
+    ///
+    /// A future, so that a run that waits (for a process, a container engine or a Pod)
+    /// holds no thread: the reactor of promised's runtime wakes it. What it does between
+    /// waits (starting a process, writing a file) may block briefly.
+    fn run<'a>(
+        &'a self,
+        job: &'a Job<'_>,
+        workspace: &'a Workspace,
+    ) -> BoxFuture<'a, Result<(), ExecError>>;
 }
 
 /// Why a pipeline run did not complete.

@@ -208,18 +208,18 @@ pub enum RunError {
 /// wrote.
 pub fn run_in(executor: &dyn Executor, job: &Job<'_>, root: &Path) -> Result<RunOutput, RunError> {
     let workspace = Workspace::create(root, root, job.object_yaml)?;
-    run_on(executor, job, &workspace)
+    crate::runtime::block_on(run_on(executor, job, &workspace))
 }
 
 /// Runs `job` in a prepared `workspace` and reads back what it produced, all within
 /// the job's timeout.
-fn run_on(
+async fn run_on(
     executor: &dyn Executor,
     job: &Job<'_>,
     workspace: &Workspace,
 ) -> Result<RunOutput, RunError> {
     let deadline = Deadline::after(job.timeout);
-    executor.run(job, workspace)?;
+    executor.run(job, workspace).await?;
     let files = read_output(
         &workspace.output,
         job.pipeline.chained,

@@ -24,8 +24,9 @@
 //! step this still costs about 0.2 to 0.4 ms more than reusing one folder did (see
 //! docs/performance.md).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::{Mutex, OnceLock};
 use std::thread::JoinHandle;
 
 use fs_err as fs;
@@ -37,11 +38,21 @@ use super::{Job, RunError, RunOutput, Workspace, run_on};
 const REMOVALS_WAITING: usize = 64;
 
 /// A worker's folder: each [`RunFolder::run`] happens in a new folder inside it, removed
-/// after the run. The worker's folder is removed when this is dropped, with anything a
-/// run's removal missed.
-#[derive(Debug)]
+/// after the run. It is made on the first run, and removed when this is dropped, with
+/// anything a run's removal missed. Runs may share it at once (a worker keeps several
+/// runs in flight while they wait): each takes a log folder of its own for as long as
+/// it runs.
+#[derive(Debug, Default)]
 pub struct RunFolder {
-    /// Removes finished runs' folders; taken when this is dropped.
+    made: OnceLock<Made>,
+    /// Log folders no run is using, and how many were made.
+    logs: Mutex<(Vec<PathBuf>, usize)>,
+}
+
+/// The worker's folder once made, and what removes its runs' folders.
+#[derive(Debug)]
+struct Made {
+    /// Taken when this is dropped.
     remover: Option<Remover>,
     root: tempfile::TempDir,
 }
@@ -58,16 +69,69 @@ struct Remover {
 }
 
 impl RunFolder {
-    /// Creates the worker's folder under the system's temporary directory (`TMPDIR`).
-    pub fn new() -> Result<Self, ExecError> {
+    /// A worker's folder, made under the system's temporary directory (`TMPDIR`) on the
+    /// first run.
+    pub fn new() -> Self {
+        RunFolder::default()
+    }
+
+    /// Where the worker's folder is, once a run made it.
+    pub fn path(&self) -> Option<&Path> {
+        self.made.get().map(|made| made.root.path())
+    }
+
+    /// Runs `job` in a new folder and reads back what it produced; the folder is then
+    /// removed.
+    pub async fn run(&self, executor: &dyn Executor, job: &Job<'_>) -> Result<RunOutput, RunError> {
+        let made = self.made()?;
+        let folder = tempfile::Builder::new()
+            .prefix("")
+            .rand_bytes(16)
+            .tempdir_in(made.root.path())
+            .map_err(|e| in_folder(made.root.path(), e))?;
+        let logs = self.take_logs(made.root.path())?;
+        let workspace = Workspace::create(folder.path(), &logs, job.object_yaml)?;
+        let result = run_on(executor, job, &workspace).await;
+        self.lock_logs().0.push(logs);
+        if let Some(remover) = &made.remover {
+            // Only fails if the thread has gone; the folder is then removed here.
+            let _ = remover.queue.send(folder);
+        }
+        result
+    }
+
+    fn made(&self) -> Result<&Made, ExecError> {
+        if let Some(made) = self.made.get() {
+            return Ok(made);
+        }
+        let made = Made::new()?;
+        Ok(self.made.get_or_init(|| made))
+    }
+
+    /// A log folder no run in flight uses: containers' logs are rewritten from run to
+    /// run in the same few folders, and no two runs write the same file.
+    fn take_logs(&self, root: &Path) -> Result<PathBuf, ExecError> {
+        let mut logs = self.lock_logs();
+        if let Some(free) = logs.0.pop() {
+            return Ok(free);
+        }
+        let path = root.join(format!("logs-{}", logs.1));
+        fs::create_dir(&path)?;
+        logs.1 += 1;
+        Ok(path)
+    }
+
+    fn lock_logs(&self) -> std::sync::MutexGuard<'_, (Vec<PathBuf>, usize)> {
+        self.logs.lock().expect("no panics hold the lock")
+    }
+}
+
+impl Made {
+    fn new() -> Result<Self, ExecError> {
         let root = tempfile::Builder::new()
             .prefix("promised-run-")
             .tempdir()
-            .map_err(|e| {
-                let dir = std::env::temp_dir();
-                let message = format!("cannot create a run folder in {}: {e}", dir.display());
-                ExecError::Io(std::io::Error::new(e.kind(), message))
-            })?;
+            .map_err(|e| in_folder(&std::env::temp_dir(), e))?;
         let (queue, finished) = sync_channel::<tempfile::TempDir>(REMOVALS_WAITING);
         let thread = std::thread::Builder::new()
             .name("run-folder-remover".into())
@@ -81,42 +145,19 @@ impl RunFolder {
                     }
                 }
             })?;
-        Ok(RunFolder {
+        Ok(Made {
             remover: Some(Remover { queue, thread }),
             root,
         })
     }
-
-    /// Where the worker's folder is.
-    pub fn path(&self) -> &Path {
-        self.root.path()
-    }
-
-    /// Runs `job` in a new folder and reads back what it produced; the folder is then
-    /// removed.
-    pub fn run(&self, executor: &dyn Executor, job: &Job<'_>) -> Result<RunOutput, RunError> {
-        let folder = tempfile::Builder::new()
-            .prefix("")
-            .rand_bytes(16)
-            .tempdir_in(self.root.path())
-            .map_err(|e| {
-                let message = format!(
-                    "cannot create a run folder in {}: {e}",
-                    self.path().display()
-                );
-                ExecError::Io(std::io::Error::new(e.kind(), message))
-            })?;
-        let workspace = Workspace::create(folder.path(), self.path(), job.object_yaml)?;
-        let result = run_on(executor, job, &workspace);
-        if let Some(remover) = &self.remover {
-            // Only fails if the thread has gone; the folder is then removed here.
-            let _ = remover.queue.send(folder);
-        }
-        result
-    }
 }
 
-impl Drop for RunFolder {
+fn in_folder(dir: &Path, e: std::io::Error) -> ExecError {
+    let message = format!("cannot create a run folder in {}: {e}", dir.display());
+    ExecError::Io(std::io::Error::new(e.kind(), message))
+}
+
+impl Drop for Made {
     fn drop(&mut self) {
         if let Some(Remover { queue, thread }) = self.remover.take() {
             drop(queue);
@@ -159,10 +200,36 @@ mod tests {
             "step"
         }
 
-        fn run(&self, _job: &Job<'_>, workspace: &Workspace) -> Result<(), ExecError> {
+        fn run<'a>(
+            &'a self,
+            _job: &'a Job<'_>,
+            workspace: &'a Workspace,
+        ) -> futures_util::future::BoxFuture<'a, Result<(), ExecError>> {
             (self.step)(workspace);
             self.seen.lock().unwrap().push(workspace.clone());
-            Ok(())
+            Box::pin(std::future::ready(Ok(())))
+        }
+    }
+
+    fn request(name: &str) -> RequestFile {
+        let text =
+            format!("apiVersion: test.promised.dev/v1\nkind: App\nmetadata: {{name: {name}}}\n");
+        RequestFile::parse(
+            &format!("requests/app/{name}.yaml"),
+            "0".into(),
+            text.into(),
+        )
+    }
+
+    fn job<'a>(promise: &'a Promise, request: &'a RequestFile) -> Job<'a> {
+        Job {
+            promise,
+            pipeline: &promise.workflows.resource.configure[0],
+            workflow: (WorkflowType::Resource, Action::Configure),
+            object: Subject::request(&request.key, request.document.as_ref().unwrap()),
+            object_yaml: &request.bytes,
+            timeout: Duration::from_secs(3600),
+            limits: Default::default(),
         }
     }
 
@@ -173,28 +240,73 @@ mod tests {
             step,
             seen: Mutex::new(Vec::new()),
         };
-        let folder = RunFolder::new().unwrap();
+        let folder = RunFolder::new();
         for name in ["a", "b"] {
-            let text = format!(
-                "apiVersion: test.promised.dev/v1\nkind: App\nmetadata: {{name: {name}}}\n"
-            );
-            let request = RequestFile::parse(
-                &format!("requests/app/{name}.yaml"),
-                "0".into(),
-                text.into(),
-            );
-            let job = Job {
-                promise: &promise,
-                pipeline: &promise.workflows.resource.configure[0],
-                workflow: (WorkflowType::Resource, Action::Configure),
-                object: Subject::request(&request.key, request.document.as_ref().unwrap()),
-                object_yaml: &request.bytes,
-                timeout: Duration::from_secs(3600),
-                limits: Default::default(),
-            };
-            folder.run(&executor, &job).unwrap();
+            let request = request(name);
+            crate::runtime::block_on(folder.run(&executor, &job(&promise, &request))).unwrap();
         }
         executor.seen.into_inner().unwrap()
+    }
+
+    /// An executor whose runs each wait until two are in flight.
+    struct InPairs {
+        both_started: tokio::sync::Barrier,
+        seen: Mutex<Vec<Workspace>>,
+    }
+
+    impl Executor for InPairs {
+        fn name(&self) -> &'static str {
+            "pairs"
+        }
+
+        fn run<'a>(
+            &'a self,
+            _job: &'a Job<'_>,
+            workspace: &'a Workspace,
+        ) -> futures_util::future::BoxFuture<'a, Result<(), ExecError>> {
+            Box::pin(async move {
+                self.seen.lock().unwrap().push(workspace.clone());
+                self.both_started.wait().await;
+                Ok(())
+            })
+        }
+    }
+
+    #[test]
+    fn runs_in_flight_at_once_write_their_logs_apart_and_later_runs_reuse_them() {
+        let promise = Promise::parse("promises/app.yaml", PROMISE).unwrap();
+        let executor = InPairs {
+            both_started: tokio::sync::Barrier::new(2),
+            seen: Mutex::new(Vec::new()),
+        };
+        let folder = RunFolder::new();
+        let [a, b, c, d] = ["a", "b", "c", "d"].map(request);
+        for (first, second) in [(&a, &b), (&c, &d)] {
+            let (first, second) = (job(&promise, first), job(&promise, second));
+            let both = futures_util::future::join(
+                folder.run(&executor, &first),
+                folder.run(&executor, &second),
+            );
+            let (first, second) = crate::runtime::block_on(both);
+            first.unwrap();
+            second.unwrap();
+        }
+        let logs: Vec<PathBuf> = executor
+            .seen
+            .into_inner()
+            .unwrap()
+            .into_iter()
+            .map(|w| w.logs)
+            .collect();
+        assert_ne!(logs[0], logs[1]);
+        let mut earlier = logs[..2].to_vec();
+        let mut later = logs[2..].to_vec();
+        earlier.sort();
+        later.sort();
+        assert_eq!(
+            earlier, later,
+            "the second pair reuses the first pair's log folders"
+        );
     }
 
     #[test]
@@ -203,7 +315,7 @@ mod tests {
         assert_eq!(seen[0].logs, seen[1].logs);
         for workspace in &seen {
             assert!(!workspace.logs.starts_with(&workspace.scratch));
-            assert_eq!(workspace.scratch.parent(), Some(workspace.logs.as_path()));
+            assert_eq!(workspace.scratch.parent(), workspace.logs.parent());
         }
     }
 

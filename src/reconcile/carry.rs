@@ -129,13 +129,13 @@ pub struct Runner<'a> {
 }
 
 impl Runner<'_> {
-    pub fn configure(
+    pub async fn configure(
         &self,
         key: &RequestKey,
         workflow: &Workflow<'_>,
         resume: Option<usize>,
         record: Option<&Record>,
-        folder: &mut Option<RunFolder>,
+        folder: &RunFolder,
     ) -> Outcome {
         let branch = &self.branch;
         let placements = record.map_or(&[][..], |r| &r.placements);
@@ -166,7 +166,10 @@ impl Runner<'_> {
             }
         }
         let first = start.pipeline;
-        let finished = match workflow.run(start, self.executor, self.options, folder) {
+        let finished = match workflow
+            .run(start, self.executor, self.options, folder)
+            .await
+        {
             Ok(finished) => finished,
             Err(stopped) => return Outcome::Failed(stopped),
         };

@@ -32,7 +32,7 @@ use crate::git::{CommitRequest, GitError, Snapshot, Store};
 use crate::model::{
     Action, LoadError, Platform, RequestFile, RequestKey, SourceFile, WorkflowType, is_input,
 };
-use crate::pipeline::{OutputLimits, Subject};
+use crate::pipeline::{OutputLimits, RunFolder, Subject};
 use crate::state::kustomization::{Unlisted, index_destinations};
 use crate::state::layout::{Owned, is_managed, promise_status_owner, status_owner};
 use crate::state::promise_status::{PromiseRecord, Unavailable, read_promise_record};
@@ -302,7 +302,7 @@ pub fn reconcile(
     run::pool(
         &selected,
         options.jobs,
-        &|(request, resume), folder| {
+        &async |(request, resume), folder| {
             let outcome = match prepare::prepare(&platform, &schemas, request) {
                 Ok(ready) => {
                     let workflow = Workflow {
@@ -312,7 +312,10 @@ pub fn reconcile(
                         object_yaml: &ready.object,
                     };
                     let record = recorded.get(&request.key);
-                    runner.configure(&request.key, &workflow, *resume, record, folder)
+                    let runner = &runner;
+                    runner
+                        .configure(&request.key, &workflow, *resume, record, folder)
+                        .await
                 }
                 Err(outcome) => outcome,
             };
@@ -345,10 +348,11 @@ pub fn reconcile(
     run::pool(
         deletes_to_run,
         options.jobs,
-        &|removed, folder| {
-            let result = removed
-                .workflow()
-                .and_then(|workflow| workflow.run_to_delete(executor, options, folder));
+        &async |removed, folder| {
+            let result = match removed.workflow() {
+                Ok(workflow) => workflow.run_to_delete(executor, options, folder).await,
+                Err(message) => Err(message),
+            };
             progress(Progress::Ran(&removed.key));
             result
         },
@@ -400,7 +404,9 @@ pub fn reconcile(
                         subject: Subject::promise(promise),
                         object_yaml: &promise.source,
                     };
-                    match workflow.run_to_delete(executor, options, &mut None) {
+                    let folder = RunFolder::new();
+                    let ran = workflow.run_to_delete(executor, options, &folder);
+                    match crate::runtime::block_on(ran) {
                         Ok(()) => PromiseOutcome::Deleted,
                         Err(message) => PromiseOutcome::DeleteFailed(message),
                     }
@@ -639,7 +645,7 @@ fn run_promise_configures(
     options: &Options,
 ) -> BTreeMap<String, PromiseOutcome> {
     let mut outcomes: BTreeMap<String, PromiseOutcome> = BTreeMap::new();
-    let mut folder = None;
+    let folder = RunFolder::new();
     for name in decide::configure_order(platform, decisions) {
         let promise = &platform.promises[name];
         let held_back = promise.required_promises.iter().find_map(|required| {
@@ -660,7 +666,8 @@ fn run_promise_configures(
             subject: Subject::promise(promise),
             object_yaml: &promise.source,
         };
-        let outcome = match workflow.run(run::Start::default(), executor, options, &mut folder) {
+        let ran = workflow.run(run::Start::default(), executor, options, &folder);
+        let outcome = match crate::runtime::block_on(ran) {
             Ok(run::Finished {
                 suspended: Some(suspension),
                 ..

@@ -6,7 +6,9 @@ use std::borrow::Cow;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 
+use futures_util::StreamExt;
 use serde_json::{Map, Value};
+use tracing::Instrument;
 
 use super::Options;
 use super::failure;
@@ -17,31 +19,51 @@ use crate::yaml;
 
 /// Runs `work` on every item, up to `jobs` at once, and hands each result to `sink` as
 /// soon as it is known, in no particular order (so that a pass over many requests never
-/// holds all their outputs). Each worker has its own run folder, created on first use.
-/// `sink` runs on the calling thread.
+/// holds all their outputs). `sink` runs on the calling thread.
+///
+/// The work runs on one thread per core at most, each keeping its share of the `jobs`
+/// in flight: a run that waits (for a process, a container engine, a Pod) is a future
+/// that holds no thread, so `jobs` can be in the hundreds on a two-core machine. What
+/// work does between waits (preparing a request, reading output back) runs on these
+/// threads in parallel. Each thread has one run folder, made on first use, that its
+/// runs share.
 pub fn pool<T: Sync, O: Send>(
     items: &[T],
     jobs: usize,
-    work: &(dyn Fn(&T, &mut Option<RunFolder>) -> O + Sync),
+    work: &(impl AsyncFn(&T, &RunFolder) -> O + Sync),
     sink: &mut dyn FnMut(&T, O),
 ) {
     let next = AtomicUsize::new(0);
-    let workers = jobs.clamp(1, items.len().max(1));
+    let jobs = jobs.clamp(1, items.len().max(1));
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let threads = jobs.min(cores);
     // Bounded: when rendering falls behind, workers wait rather than pile up outputs.
-    let (done, finished) = mpsc::sync_channel::<(usize, O)>(workers * 4);
-    std::thread::scope(|threads| {
-        for _ in 0..workers {
+    let (done, finished) = mpsc::sync_channel::<(usize, O)>(jobs + threads * 4);
+    std::thread::scope(|scope| {
+        for thread in 0..threads {
+            let in_flight = jobs / threads + usize::from(thread < jobs % threads);
             let done = done.clone();
             let next = &next;
-            threads.spawn(move || {
-                let mut folder = None;
-                loop {
+            scope.spawn(move || {
+                let folder = RunFolder::new();
+                let claimed = std::iter::from_fn(|| {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(item) = items.get(i) else { return };
-                    if done.send((i, work(item, &mut folder))).is_err() {
-                        return;
+                    items.get(i).map(|item| (i, item))
+                });
+                let runs = futures_util::stream::iter(claimed)
+                    .map(|(i, item)| {
+                        let folder = &folder;
+                        async move { (i, work(item, folder).await) }
+                    })
+                    .buffer_unordered(in_flight);
+                crate::runtime::block_on(async {
+                    futures_util::pin_mut!(runs);
+                    while let Some(result) = runs.next().await {
+                        if done.send(result).is_err() {
+                            return;
+                        }
                     }
-                }
+                });
             });
         }
         drop(done);
@@ -126,15 +148,26 @@ impl Workflow<'_> {
     /// does a pipeline whose `workflow-control.yaml` suspends the workflow. Each pipeline
     /// reads `object.yaml` with the `status` so far: the start's, and what the earlier
     /// pipelines wrote to `status.yaml`.
-    pub fn run(
+    pub async fn run(
         &self,
         start: Start,
         executor: &dyn Executor,
         options: &Options,
-        folder: &mut Option<RunFolder>,
+        folder: &RunFolder,
     ) -> Result<Finished, Stopped> {
         let span = tracing::info_span!("workflow", object = %self.subject, workflow = %self.kind.0, action = %self.kind.1);
-        let _entered = span.enter();
+        self.run_pipelines(start, executor, options, folder)
+            .instrument(span)
+            .await
+    }
+
+    async fn run_pipelines(
+        &self,
+        start: Start,
+        executor: &dyn Executor,
+        options: &Options,
+        folder: &RunFolder,
+    ) -> Result<Finished, Stopped> {
         let mut seen = start.seen.unwrap_or_else(|| start.status.clone());
         let mut finished = Finished {
             outputs: Vec::new(),
@@ -152,8 +185,7 @@ impl Workflow<'_> {
                 timeout: options.timeout,
                 limits: options.output_limits,
             };
-            let ran = reuse(folder).and_then(|folder| folder.run(executor, &job));
-            let mut output = match ran {
+            let mut output = match folder.run(executor, &job).await {
                 Ok(output) => output,
                 Err(err) => {
                     failure::log_failure(pipeline, &err);
@@ -185,14 +217,15 @@ impl Workflow<'_> {
 
     /// Runs it as a delete workflow: what it leaves is ignored, as in Kratix, and a
     /// suspension leaves the deletion undone (it runs again on the next pass).
-    pub fn run_to_delete(
+    pub async fn run_to_delete(
         &self,
         executor: &dyn Executor,
         options: &Options,
-        folder: &mut Option<RunFolder>,
+        folder: &RunFolder,
     ) -> Result<(), String> {
         let finished = self
             .run(Start::default(), executor, options, folder)
+            .await
             .map_err(|s| s.message)?;
         match finished.suspended {
             None => Ok(()),
@@ -267,13 +300,6 @@ pub fn merged_status(results: &[(String, RunOutput)]) -> Map<String, Value> {
 }
 
 /// The worker's run folder, created if it has none.
-fn reuse(folder: &mut Option<RunFolder>) -> Result<&RunFolder, RunError> {
-    if folder.is_none() {
-        *folder = Some(RunFolder::new()?);
-    }
-    Ok(folder.as_ref().expect("just created"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -331,10 +357,34 @@ mod tests {
     fn the_pool_hands_every_result_over_once() {
         let items: Vec<usize> = (0..50).collect();
         let mut seen = Vec::new();
-        pool(&items, 3, &|i, _| i * 2, &mut |i, doubled| {
+        pool(&items, 3, &async |i, _| i * 2, &mut |i, doubled| {
             seen.push((*i, doubled))
         });
         seen.sort();
         assert_eq!(seen, items.iter().map(|i| (*i, i * 2)).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn runs_that_wait_are_all_in_flight_at_once_on_a_thread_per_core() {
+        // Each run waits until `jobs` runs wait together: with fewer in flight than
+        // `jobs`, none would get past the barrier, and each would end in a timeout.
+        let jobs = 24;
+        let items: Vec<usize> = (0..jobs * 2).collect();
+        let barrier = tokio::sync::Barrier::new(jobs);
+        let threads = std::sync::Mutex::new(std::collections::HashSet::new());
+        let mut met = 0;
+        let wait = async |_: &usize, _: &RunFolder| {
+            threads.lock().unwrap().insert(std::thread::current().id());
+            let all_there = std::time::Duration::from_secs(30);
+            tokio::time::timeout(all_there, barrier.wait())
+                .await
+                .is_ok()
+        };
+        pool(&items, jobs, &wait, &mut |_, all_there| {
+            met += usize::from(all_there)
+        });
+        assert_eq!(met, items.len(), "every run met {jobs} others in flight");
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        assert!(threads.into_inner().unwrap().len() <= cores);
     }
 }

@@ -114,14 +114,18 @@ impl Executor for FakeExecutor {
         "fake"
     }
 
-    fn run(&self, job: &Job<'_>, workspace: &Workspace) -> Result<(), ExecError> {
+    fn run<'a>(
+        &'a self,
+        job: &'a Job<'_>,
+        workspace: &'a Workspace,
+    ) -> futures_util::future::BoxFuture<'a, Result<(), ExecError>> {
         *self.runs.lock().unwrap() += 1;
         let doc = format!(
             "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {}}}\n",
             job.object.name
         );
-        fs_err::write(workspace.output.join("cm.yaml"), doc)?;
-        Ok(())
+        let written = fs_err::write(workspace.output.join("cm.yaml"), doc);
+        Box::pin(std::future::ready(written.map_err(ExecError::from)))
     }
 }
 

@@ -107,7 +107,8 @@ impl KubeLease {
         let client = match self.client.get() {
             Some(client) => client.clone(),
             None => {
-                let client = crate::executor::kubernetes::client(&self.settings)?;
+                let connecting = crate::executor::kubernetes::client(&self.settings);
+                let client = crate::runtime::block_on(connecting)?;
                 self.client.get_or_init(|| client).clone()
             }
         };
@@ -116,7 +117,7 @@ impl KubeLease {
         // A hung API server must not hold a sync (or the renewal during a pass) for the
         // client's own timeout of minutes, far past the lease.
         let limited = tokio::time::timeout(CALL_TIMEOUT, call(api));
-        match crate::executor::kubernetes::block_on(limited) {
+        match crate::runtime::block_on(limited) {
             Ok(result) => result.map_err(|e| format!("{what}: {e}")),
             Err(_) => Err(format!("{what}: no answer within {CALL_TIMEOUT:?}")),
         }

@@ -573,6 +573,11 @@ fn run_pod(cluster: &Cluster, key: &Key) {
     let root = cluster.scratch.path().join(&key.1);
     let volumes = materialize_volumes(cluster, &key.0, &pod, &root);
     let podman = OciExecutor::new("podman");
+    // The kubelet's thread waits for each container on a runtime of its own.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     cluster.update_status(key, |s| s["phase"] = json!("Running"));
     for (field, statuses) in [
         ("initContainers", "initContainerStatuses"),
@@ -607,12 +612,11 @@ fn run_pod(cluster: &Cluster, key: &Key) {
                 network: false,
             };
             let deadline = Instant::now() + Duration::from_secs(60);
-            let exit = podman.run_one(&spec, &root, deadline).unwrap().unwrap_or(
-                promised::executor::OciExit {
-                    code: Some(137),
-                    ..Default::default()
-                },
-            );
+            let ran = runtime.block_on(podman.run_one(&spec, &root, deadline));
+            let exit = ran.unwrap().unwrap_or(promised::executor::OciExit {
+                code: Some(137),
+                ..Default::default()
+            });
             let read = |log: &promised::executor::StreamLog| match log.total {
                 0 => Vec::new(),
                 _ => fs_err::read(&log.path).unwrap(),

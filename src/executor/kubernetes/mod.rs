@@ -10,10 +10,10 @@
 mod handback;
 mod pod;
 
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures_util::TryStreamExt;
+use futures_util::future::BoxFuture;
 use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
 use kube::api::{Api, DeleteParams, LogParams, PostParams, WatchEvent, WatchParams};
 use serde_json::json;
@@ -41,7 +41,7 @@ pub struct KubeSettings {
 pub struct KubernetesExecutor {
     settings: KubeSettings,
     /// Set on the first successful connection; a failure is retried on the next run.
-    client: std::sync::Mutex<Option<kube::Client>>,
+    client: tokio::sync::OnceCell<kube::Client>,
 }
 
 impl KubernetesExecutor {
@@ -49,54 +49,24 @@ impl KubernetesExecutor {
     pub fn new(settings: KubeSettings) -> Self {
         KubernetesExecutor {
             settings,
-            client: std::sync::Mutex::new(None),
+            client: tokio::sync::OnceCell::new(),
         }
-    }
-
-    fn client(&self) -> Result<kube::Client, ExecError> {
-        let mut cached = self.client.lock().expect("no panics hold the lock");
-        if let Some(client) = cached.as_ref() {
-            return Ok(client.clone());
-        }
-        let client = client(&self.settings).map_err(|what| ExecError::Kubernetes { what })?;
-        *cached = Some(client.clone());
-        Ok(client)
     }
 }
 
 /// A client of the API server `settings` name: its URL, or the kubeconfig or in-cluster
 /// configuration.
-pub(crate) fn client(settings: &KubeSettings) -> Result<kube::Client, String> {
-    block_on(async {
-        let config = match &settings.api_server {
-            Some(url) => kube::Config::new(
-                url.parse()
-                    .map_err(|e| format!("--kube-api-server {url}: {e}"))?,
-            ),
-            None => kube::Config::infer()
-                .await
-                .map_err(|e| format!("no Kubernetes configuration: {e}"))?,
-        };
-        kube::Client::try_from(config).map_err(|e| e.to_string())
-    })
-}
-
-/// Runs `future` on the runtime kube-rs runs on, from a thread outside any runtime.
-pub(crate) fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    runtime().block_on(future)
-}
-
-/// The runtime kube-rs runs on. It lives as long as the process, so that no runtime is
-/// ever dropped inside another (the daemon's).
-fn runtime() -> &'static tokio::runtime::Runtime {
-    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("a tokio runtime starts")
-    })
+pub(crate) async fn client(settings: &KubeSettings) -> Result<kube::Client, String> {
+    let config = match &settings.api_server {
+        Some(url) => kube::Config::new(
+            url.parse()
+                .map_err(|e| format!("--kube-api-server {url}: {e}"))?,
+        ),
+        None => kube::Config::infer()
+            .await
+            .map_err(|e| format!("no Kubernetes configuration: {e}"))?,
+    };
+    kube::Client::try_from(config).map_err(|e| e.to_string())
 }
 
 impl Executor for KubernetesExecutor {
@@ -104,8 +74,24 @@ impl Executor for KubernetesExecutor {
         "kubernetes"
     }
 
-    fn run(&self, job: &Job<'_>, workspace: &Workspace) -> Result<(), ExecError> {
-        let client = self.client()?;
+    fn run<'a>(
+        &'a self,
+        job: &'a Job<'_>,
+        workspace: &'a Workspace,
+    ) -> BoxFuture<'a, Result<(), ExecError>> {
+        Box::pin(self.run_pipeline(job, workspace))
+    }
+}
+
+impl KubernetesExecutor {
+    /// Runs the pipeline's Pod: a future that waits on the API server's answers and
+    /// watch, so that hundreds of runs in flight hold no thread each.
+    async fn run_pipeline(&self, job: &Job<'_>, workspace: &Workspace) -> Result<(), ExecError> {
+        let client = self
+            .client
+            .get_or_try_init(|| client(&self.settings))
+            .await
+            .map_err(|what| ExecError::Kubernetes { what })?;
         let names = PodNames {
             pod: pod_name(job),
             namespace: self.settings.namespace.clone(),
@@ -117,23 +103,21 @@ impl Executor for KubernetesExecutor {
                 .unwrap_or_else(|| default_service_account(&job.promise.name)),
             helper_image: self.settings.helper_image.clone(),
         };
-        runtime().block_on(async {
-            // The timeout covers the whole run: the Secret, the Pod, the wait and the
-            // output read back through the log.
-            let run = run_pod(&client, job, &names, workspace);
-            let result = match tokio::time::timeout(job.timeout, run).await {
-                Ok(result) => result,
-                Err(_) => {
-                    let pods = Api::namespaced(client.clone(), &names.namespace);
-                    Err(ExecError::TimedOut {
-                        container: running_container(&pods, &names.pod).await,
-                        timeout: job.timeout,
-                    })
-                }
-            };
-            cleanup(&client, &names).await;
-            result
-        })
+        // The timeout covers the whole run: the Secret, the Pod, the wait and the
+        // output read back through the log.
+        let run = run_pod(client, job, &names, workspace);
+        let result = match tokio::time::timeout(job.timeout, run).await {
+            Ok(result) => result,
+            Err(_) => {
+                let pods = Api::namespaced(client.clone(), &names.namespace);
+                Err(ExecError::TimedOut {
+                    container: running_container(&pods, &names.pod).await,
+                    timeout: job.timeout,
+                })
+            }
+        };
+        cleanup(client, &names).await;
+        result
     }
 }
 
