@@ -185,7 +185,7 @@ mod tests {
 
     #[test]
     fn the_future_gives_the_status_or_leaves_the_child_running_at_the_deadline() {
-        crate::runtime::block_on(async {
+        crate::runtime::block_here(async {
             let mut child = tokio::process::Command::new("sh")
                 .args(["-c", "exit 7"])
                 .spawn()

@@ -1,21 +1,48 @@
-//! The one tokio runtime that pipelines and Kubernetes calls wait on.
+//! Where futures run. A pass is synchronous code; only waiting is async.
 //!
-//! A pass is synchronous code; only waiting is async. The pool's threads poll their runs'
-//! futures themselves ([`block_on`]), while this runtime's two threads drive the I/O and
-//! the timers those futures wait on: a run that waits for a process or a Pod holds no
-//! thread. The runtime lives as long as the process, so that none is ever dropped
-//! inside another (the daemon's).
+//! - Each worker thread of a pass drives its own runs on a current-thread runtime
+//!   ([`for_this_thread`]): the thread that starts a process also waits for its pipes
+//!   and its exit, in one `epoll_wait`, as a hand-written poll loop would, and a run
+//!   that waits holds no thread.
+//! - The Kubernetes client lives on one shared runtime ([`block_on`], [`spawn`]), whose
+//!   two threads drive its connections whichever worker asked: a client's connections
+//!   belong to the runtime they were made on. It lives as long as the process, so that
+//!   none is ever dropped inside another (the daemon's).
 
 use std::future::Future;
 use std::sync::OnceLock;
 
-/// Runs `future` to completion on the calling thread, which must not be one of a
-/// runtime's own (a thread of a pass, of the pool, or of `spawn_blocking`).
-pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
-    runtime().handle().block_on(future)
+/// A runtime for the calling thread alone, which drives its I/O and timers whenever it
+/// waits in [`tokio::runtime::Runtime::block_on`].
+pub(crate) fn for_this_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime starts")
 }
 
-fn runtime() -> &'static tokio::runtime::Runtime {
+/// Runs `future` to completion on a runtime of the calling thread's own
+/// ([`for_this_thread`]): a run outside the pool (a Promise's workflow, `pipeline run`).
+pub(crate) fn block_here<F: Future>(future: F) -> F::Output {
+    for_this_thread().block_on(future)
+}
+
+/// Runs `future` to completion on the calling thread, with the shared runtime's I/O and
+/// timers; the thread must not be one of a runtime's own.
+pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
+    shared().handle().block_on(future)
+}
+
+/// Runs `future` on the shared runtime; what it returns is awaited from anywhere.
+pub(crate) fn spawn<F>(future: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    shared().spawn(future)
+}
+
+fn shared() -> &'static tokio::runtime::Runtime {
     static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     RUNTIME.get_or_init(|| {
         tokio::runtime::Builder::new_multi_thread()

@@ -292,7 +292,7 @@ mod tests {
 
     fn run(script: &str) -> (tempfile::TempDir, Option<ExitStatus>, StreamLog, StreamLog) {
         let dir = tempfile::tempdir().unwrap();
-        let (status, stdout, stderr) = crate::runtime::block_on(async {
+        let (status, stdout, stderr) = crate::runtime::block_here(async {
             let (mut logs, out, err) =
                 Logs::open(&dir.path().join("c.stdout"), &dir.path().join("c.stderr")).unwrap();
             let mut child = tokio::process::Command::new("sh")

@@ -259,7 +259,7 @@ spec:
         };
         let root = tempfile::tempdir().unwrap();
         let workspace = Workspace::create(root.path(), root.path(), &request.bytes).unwrap();
-        let ran = crate::runtime::block_on(executor.run(&job, &workspace));
+        let ran = crate::runtime::block_here(executor.run(&job, &workspace));
         (ran, root)
     }
 

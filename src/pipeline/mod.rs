@@ -208,7 +208,7 @@ pub enum RunError {
 /// wrote.
 pub fn run_in(executor: &dyn Executor, job: &Job<'_>, root: &Path) -> Result<RunOutput, RunError> {
     let workspace = Workspace::create(root, root, job.object_yaml)?;
-    crate::runtime::block_on(run_on(executor, job, &workspace))
+    crate::runtime::block_here(run_on(executor, job, &workspace))
 }
 
 /// Runs `job` in a prepared `workspace` and reads back what it produced, all within

@@ -243,7 +243,7 @@ mod tests {
         let folder = RunFolder::new();
         for name in ["a", "b"] {
             let request = request(name);
-            crate::runtime::block_on(folder.run(&executor, &job(&promise, &request))).unwrap();
+            crate::runtime::block_here(folder.run(&executor, &job(&promise, &request))).unwrap();
         }
         executor.seen.into_inner().unwrap()
     }
@@ -287,7 +287,7 @@ mod tests {
                 folder.run(&executor, &first),
                 folder.run(&executor, &second),
             );
-            let (first, second) = crate::runtime::block_on(both);
+            let (first, second) = crate::runtime::block_here(both);
             first.unwrap();
             second.unwrap();
         }

@@ -406,7 +406,7 @@ pub fn reconcile(
                     };
                     let folder = RunFolder::new();
                     let ran = workflow.run_to_delete(executor, options, &folder);
-                    match crate::runtime::block_on(ran) {
+                    match crate::runtime::block_here(ran) {
                         Ok(()) => PromiseOutcome::Deleted,
                         Err(message) => PromiseOutcome::DeleteFailed(message),
                     }
@@ -667,7 +667,7 @@ fn run_promise_configures(
             object_yaml: &promise.source,
         };
         let ran = workflow.run(run::Start::default(), executor, options, &folder);
-        let outcome = match crate::runtime::block_on(ran) {
+        let outcome = match crate::runtime::block_here(ran) {
             Ok(run::Finished {
                 suspended: Some(suspension),
                 ..

@@ -22,11 +22,11 @@ use crate::yaml;
 /// holds all their outputs). `sink` runs on the calling thread.
 ///
 /// The work runs on one thread per core at most, each keeping its share of the `jobs`
-/// in flight: a run that waits (for a process, a container engine, a Pod) is a future
-/// that holds no thread, so `jobs` can be in the hundreds on a two-core machine. What
-/// work does between waits (preparing a request, reading output back) runs on these
-/// threads in parallel. Each thread has one run folder, made on first use, that its
-/// runs share.
+/// in flight on a runtime of its own: a run that waits (for a process, a container
+/// engine, a Pod) is a future that holds no thread, so `jobs` can be in the hundreds on
+/// a two-core machine. What work does between waits (preparing a request, reading
+/// output back) runs on these threads in parallel. Each thread has one run folder,
+/// made on first use, that its runs share.
 pub fn pool<T: Sync, O: Send>(
     items: &[T],
     jobs: usize,
@@ -56,7 +56,7 @@ pub fn pool<T: Sync, O: Send>(
                         async move { (i, work(item, folder).await) }
                     })
                     .buffer_unordered(in_flight);
-                crate::runtime::block_on(async {
+                crate::runtime::for_this_thread().block_on(async {
                     futures_util::pin_mut!(runs);
                     while let Some(result) = runs.next().await {
                         if done.send(result).is_err() {

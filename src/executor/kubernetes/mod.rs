@@ -85,38 +85,95 @@ impl Executor for KubernetesExecutor {
 
 impl KubernetesExecutor {
     /// Runs the pipeline's Pod: a future that waits on the API server's answers and
-    /// watch, so that hundreds of runs in flight hold no thread each.
+    /// watch, so that hundreds of runs in flight hold no thread each. The calls happen
+    /// on the shared runtime, where the client's connections live; the output is
+    /// unpacked here, on the worker's thread.
     async fn run_pipeline(&self, job: &Job<'_>, workspace: &Workspace) -> Result<(), ExecError> {
+        let settings = &self.settings;
         let client = self
             .client
-            .get_or_try_init(|| client(&self.settings))
+            .get_or_try_init(|| {
+                let connecting = crate::runtime::spawn(connect(settings.clone()));
+                async { connecting.await.unwrap_or_else(|e| Err(e.to_string())) }
+            })
             .await
             .map_err(|what| ExecError::Kubernetes { what })?;
         let names = PodNames {
             pod: pod_name(job),
-            namespace: self.settings.namespace.clone(),
+            namespace: settings.namespace.clone(),
             service_account: job
                 .pipeline
                 .pod
                 .service_account
                 .clone()
                 .unwrap_or_else(|| default_service_account(&job.promise.name)),
-            helper_image: self.settings.helper_image.clone(),
+            helper_image: settings.helper_image.clone(),
         };
-        // The timeout covers the whole run: the Secret, the Pod, the wait and the
-        // output read back through the log.
-        let run = run_pod(client, job, &names, workspace);
-        let result = match tokio::time::timeout(job.timeout, run).await {
+        let run = PodRun::new(job, names)?;
+        let log = crate::runtime::spawn(run.run(client.clone()))
+            .await
+            .map_err(|e| ExecError::Kubernetes {
+                what: format!("the run's task ended: {e}"),
+            })??;
+        unpack(&log, &workspace.output, &workspace.metadata)
+            .map_err(|what| ExecError::Kubernetes { what })
+    }
+}
+
+async fn connect(settings: KubeSettings) -> Result<kube::Client, String> {
+    client(&settings).await
+}
+
+/// One run's Secret and Pod, and what else the API server is told, taken from the job:
+/// owned, so that the run can go to the shared runtime.
+struct PodRun {
+    names: PodNames,
+    secret: Secret,
+    pod: Pod,
+    /// Whether the Pod runs as the Promise's default ServiceAccount, made if missing.
+    default_account: bool,
+    timeout: std::time::Duration,
+}
+
+impl PodRun {
+    fn new(job: &Job<'_>, names: PodNames) -> Result<Self, ExecError> {
+        let secret: Secret = serde_json::from_value(pod::secret(job, &names)).map_err(|e| {
+            ExecError::Kubernetes {
+                what: e.to_string(),
+            }
+        })?;
+        let pod: Pod =
+            serde_json::from_value(pod::pod(job, &names)).map_err(|e| ExecError::Kubernetes {
+                what: format!(
+                    "the Pod for pipeline {:?} is not valid: {e}",
+                    job.pipeline.name
+                ),
+            })?;
+        Ok(PodRun {
+            names,
+            secret,
+            pod,
+            default_account: job.pipeline.pod.service_account.is_none(),
+            timeout: job.timeout,
+        })
+    }
+
+    /// Runs the Pod within the timeout, which covers the whole run (the Secret, the
+    /// Pod, the wait and the log read back), and deletes what it made: the handback
+    /// container's log.
+    async fn run(self, client: kube::Client) -> Result<String, ExecError> {
+        let names = &self.names;
+        let result = match tokio::time::timeout(self.timeout, run_pod(&client, &self)).await {
             Ok(result) => result,
             Err(_) => {
                 let pods = Api::namespaced(client.clone(), &names.namespace);
                 Err(ExecError::TimedOut {
                     container: running_container(&pods, &names.pod).await,
-                    timeout: job.timeout,
+                    timeout: self.timeout,
                 })
             }
         };
-        cleanup(client, &names).await;
+        cleanup(&client, names).await;
         result
     }
 }
@@ -144,34 +201,19 @@ fn kube_error(what: &str) -> impl Fn(kube::Error) -> ExecError + '_ {
     }
 }
 
-async fn run_pod(
-    client: &kube::Client,
-    job: &Job<'_>,
-    names: &PodNames,
-    workspace: &Workspace,
-) -> Result<(), ExecError> {
+async fn run_pod(client: &kube::Client, run: &PodRun) -> Result<String, ExecError> {
+    let names = &run.names;
     let ns = names.namespace.as_str();
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
     let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
-    if job.pipeline.pod.service_account.is_none() {
+    if run.default_account {
         ensure_service_account(client, ns, &names.service_account).await?;
     }
-    let secret: Secret =
-        serde_json::from_value(pod::secret(job, names)).map_err(|e| ExecError::Kubernetes {
-            what: e.to_string(),
-        })?;
     secrets
-        .create(&PostParams::default(), &secret)
+        .create(&PostParams::default(), &run.secret)
         .await
         .map_err(kube_error(&format!("creating Secret {ns}/{}", names.pod)))?;
-    let manifest: Pod =
-        serde_json::from_value(pod::pod(job, names)).map_err(|e| ExecError::Kubernetes {
-            what: format!(
-                "the Pod for pipeline {:?} is not valid: {e}",
-                job.pipeline.name
-            ),
-        })?;
-    pods.create(&PostParams::default(), &manifest)
+    pods.create(&PostParams::default(), &run.pod)
         .await
         .map_err(kube_error(&format!("creating Pod {ns}/{}", names.pod)))?;
     tracing::debug!(pod = %names.pod, namespace = ns, "created Pod");
@@ -189,15 +231,12 @@ async fn run_pod(
         container: Some(HANDBACK_CONTAINER.into()),
         ..LogParams::default()
     };
-    let log = pods
-        .logs(&names.pod, &params)
+    pods.logs(&names.pod, &params)
         .await
         .map_err(kube_error(&format!(
             "reading the log of Pod {ns}/{}",
             names.pod
-        )))?;
-    unpack(&log, &workspace.output, &workspace.metadata)
-        .map_err(|what| ExecError::Kubernetes { what })
+        )))
 }
 
 /// Creates the seed's default ServiceAccount for the Promise unless it exists.
