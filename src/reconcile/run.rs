@@ -33,8 +33,11 @@ pub fn pool<T: Sync, O: Send>(
     work: &(impl AsyncFn(&T, &RunFolder) -> O + Sync),
     sink: &mut dyn FnMut(&T, O),
 ) {
+    if items.is_empty() {
+        return;
+    }
     let next = AtomicUsize::new(0);
-    let jobs = jobs.clamp(1, items.len().max(1));
+    let jobs = jobs.clamp(1, items.len());
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let threads = jobs.min(cores);
     // Bounded: when rendering falls behind, workers wait rather than pile up outputs.
