@@ -165,6 +165,17 @@ fn each_new_value_of_reconcile_resources_reruns_every_request_of_the_promise_onc
         write_promise(&platform.developer, log.path(), &label(value));
         platform.push("Rerun every request of app");
         wait_for(LIMIT, "both requests rerun", || runs() >= after);
+        // The runs are counted before the daemon pushes their outputs; a README pushed
+        // before that would make it lose the push race and rerun on the new head, by
+        // design. A sync that started a second later has seen the push through.
+        let counted = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        let synced = || serve.metric("promised_last_successful_sync_timestamp_seconds");
+        wait_for(LIMIT, "the outputs pushed", || {
+            synced() >= counted.floor() + 1.0
+        });
         platform.developer.write("README.md", "Not an input.\n");
         platform.push("Touch the README");
         std::thread::sleep(Duration::from_millis(500));

@@ -8,6 +8,7 @@
 //! not verified against a real cluster.
 
 mod handback;
+mod names;
 mod pod;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -189,10 +190,7 @@ fn pod_name(job: &Job<'_>) -> String {
         RUNS.fetch_add(1, Ordering::Relaxed)
     );
     let hash = hex::encode(&Sha256::digest(seed.as_bytes())[..4]);
-    let mut base = format!("promised-{}-{}", job.promise.name, job.object.name);
-    base.truncate(63 - 9);
-    let base = base.trim_end_matches(['-', '.']);
-    format!("{base}-{hash}")
+    names::pod_name(&job.promise.name, job.object.name, &hash)
 }
 
 fn kube_error(what: &str) -> impl Fn(kube::Error) -> ExecError + '_ {

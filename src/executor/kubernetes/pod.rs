@@ -6,6 +6,7 @@
 
 use serde_json::{Value, json};
 
+use super::names::label_value;
 use crate::model::Container;
 use crate::pipeline::Job;
 
@@ -127,13 +128,6 @@ fn labels(job: &Job<'_>) -> Value {
         "promised.dev/request-name": label_value(job.object.name),
         "promised.dev/request-namespace": label_value(job.object.namespace),
     })
-}
-
-/// Label values are at most 63 characters and end alphanumeric.
-fn label_value(value: &str) -> String {
-    let cut: String = value.chars().take(63).collect();
-    cut.trim_end_matches(|c: char| !c.is_ascii_alphanumeric())
-        .to_string()
 }
 
 /// A user container: its own fields passed through, then the contract's mounts and
