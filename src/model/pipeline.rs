@@ -34,26 +34,25 @@ const CONTAINER_FIELDS: [&str; 24] = [
 ];
 
 /// The fields of a Kratix Pipeline's `spec` that promised reads.
-const SPEC_FIELDS: [&str; 4] = ["containers", "volumes", "imagePullSecrets", "rbac"];
+const SPEC_FIELDS: [&str; 6] = [
+    "containers",
+    "volumes",
+    "imagePullSecrets",
+    "nodeSelector",
+    "tolerations",
+    "rbac",
+];
 
 /// The fields of a Kratix Pipeline's `spec` that promised does not read yet, with what
 /// that means: each is a Kubernetes Job or Pod setting of Kratix's pipeline Job.
-const UNREAD_SPEC_FIELDS: [(&str, &str); 4] = [
+const UNREAD_SPEC_FIELDS: [(&str, &str); 2] = [
     (
         "jobOptions",
         "Kratix's Job retries (backoffLimit); promised retries a failed pipeline on its next pass (serve: --retry-base)",
     ),
     (
-        "nodeSelector",
-        "the kubernetes executor does not set the Pod's nodeSelector yet",
-    ),
-    (
         "restartPolicy",
         "the kubernetes executor's Pods never restart a container",
-    ),
-    (
-        "tolerations",
-        "the kubernetes executor does not set the Pod's tolerations yet",
     ),
 ];
 
@@ -170,6 +169,10 @@ pub struct PodSettings {
     pub volumes: Vec<Value>,
     /// `spec.imagePullSecrets`.
     pub image_pull_secrets: Vec<Value>,
+    /// `spec.nodeSelector`, added to the Pod's (which asks for Linux nodes).
+    pub node_selector: serde_json::Map<String, Value>,
+    /// `spec.tolerations`.
+    pub tolerations: Vec<Value>,
 }
 
 /// An environment variable of a container.
@@ -203,6 +206,10 @@ struct PipelineSpec {
     volumes: Vec<Value>,
     #[serde(default)]
     image_pull_secrets: Vec<Value>,
+    #[serde(default)]
+    node_selector: serde_json::Map<String, Value>,
+    #[serde(default)]
+    tolerations: Vec<Value>,
     #[serde(default)]
     rbac: Option<Rbac>,
     /// Fields promised does not read, kept to name them in warnings.
@@ -269,6 +276,8 @@ impl Pipeline {
                 service_account: spec.rbac.and_then(|r| r.service_account),
                 volumes: spec.volumes,
                 image_pull_secrets: spec.image_pull_secrets,
+                node_selector: spec.node_selector,
+                tolerations: spec.tolerations,
             },
         };
         Ok((pipeline, notes))
@@ -331,12 +340,12 @@ mod tests {
 
     #[test]
     fn kratix_fields_promised_does_not_read_say_so_rather_than_unknown() {
-        let text = "kind: Pipeline\nmetadata: {name: render}\nspec:\n  containers: [{name: a, image: i}]\n  nodeSelector: {disk: ssd}\n  jobOptions: {backoffLimit: 2}\n  rbac: {permissions: [{verbs: [get]}], serviceAcount: x}\n";
+        let text = "kind: Pipeline\nmetadata: {name: render}\nspec:\n  containers: [{name: a, image: i}]\n  restartPolicy: OnFailure\n  jobOptions: {backoffLimit: 2}\n  rbac: {permissions: [{verbs: [get]}], serviceAcount: x}\n";
         let (_, notes) = Pipeline::with_notes(yaml::document(text).unwrap()).unwrap();
         assert_eq!(notes.len(), 4, "{notes:?}");
         let unread = "a Kratix Pipeline field promised does not read yet";
         assert!(
-            notes[0].starts_with(&format!("spec.nodeSelector: {unread}")),
+            notes[0].starts_with(&format!("spec.restartPolicy: {unread}")),
             "{notes:?}"
         );
         assert!(
@@ -351,6 +360,15 @@ mod tests {
             notes[3],
             "spec.rbac.serviceAcount: not a field of a Kratix Pipeline's spec.rbac, and not read; did you mean serviceAccount?"
         );
+    }
+
+    #[test]
+    fn the_pod_s_node_selector_and_tolerations_are_read_without_a_warning() {
+        let text = "kind: Pipeline\nmetadata: {name: render}\nspec:\n  containers: [{name: a, image: i}]\n  nodeSelector: {disk: ssd}\n  tolerations: [{key: dedicated, operator: Exists}]\n";
+        let (pipeline, notes) = Pipeline::with_notes(yaml::document(text).unwrap()).unwrap();
+        assert_eq!(notes, Vec::<String>::new());
+        assert_eq!(pipeline.pod.node_selector["disk"], "ssd");
+        assert_eq!(pipeline.pod.tolerations[0]["key"], "dedicated");
     }
 
     #[test]

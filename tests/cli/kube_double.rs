@@ -51,6 +51,9 @@ struct Cluster {
     received: Mutex<Vec<Value>>,
     /// Pods running now, and the most that ran at once.
     in_flight: Mutex<(usize, usize)>,
+    /// Whether Pod Security admission enforces the `restricted` standard, as on a
+    /// namespace labelled `pod-security.kubernetes.io/enforce: restricted`.
+    restricted: std::sync::atomic::AtomicBool,
     scratch: tempfile::TempDir,
 }
 
@@ -107,6 +110,7 @@ impl ApiServer {
             events: broadcast::channel(1 << 16).0,
             received: Mutex::default(),
             in_flight: Mutex::default(),
+            restricted: Default::default(),
             scratch: tempfile::tempdir().unwrap(),
         });
         let app = Router::new()
@@ -221,6 +225,15 @@ impl ApiServer {
             .collect()
     }
 
+    /// From now on, Pods that break the `restricted` Pod Security Standard are refused
+    /// (403), as the API server refuses them in a namespace that enforces it.
+    #[allow(dead_code, reason = "not used by examples/kube_throughput.rs")]
+    pub fn enforce_restricted_pod_security(&self) {
+        self.cluster
+            .restricted
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// The Pods the executor created, as sent.
     pub fn received_pods(&self) -> Vec<Value> {
         self.cluster.received.lock().unwrap().clone()
@@ -270,6 +283,19 @@ async fn create_pod(
     cluster.received.lock().unwrap().push(pod.clone());
     let name = pod["metadata"]["name"].as_str().unwrap().to_string();
     let key = (ns.clone(), name.clone());
+    if cluster.restricted.load(std::sync::atomic::Ordering::SeqCst) {
+        let violations = restricted_violations(&pod);
+        if !violations.is_empty() {
+            return status(
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                format!(
+                    "pods \"{name}\" is forbidden: violates PodSecurity \"restricted:latest\": {}",
+                    violations.join(", ")
+                ),
+            );
+        }
+    }
     if cluster.store.lock().unwrap().pods.contains_key(&key) {
         return status(
             StatusCode::CONFLICT,
@@ -287,6 +313,95 @@ async fn create_pod(
         Kubelet::Timed(time, log) => wait_pod(&kubelet, &key, time, log),
     });
     (StatusCode::CREATED, axum::Json(pod)).into_response()
+}
+
+/// What the `restricted` Pod Security Standard finds wrong with `pod`, in the words of
+/// the API server's messages (k8s.io/pod-security-admission): a container must not
+/// escalate privileges, must drop every capability, must not be privileged, must run
+/// as non-root and under a RuntimeDefault or Localhost seccomp profile (set on it or
+/// on the Pod), and the Pod may use only the volume types the standard lists.
+fn restricted_violations(pod: &Value) -> Vec<String> {
+    let spec = &pod["spec"];
+    let pod_context = &spec["securityContext"];
+    let containers: Vec<&Value> = ["initContainers", "containers"]
+        .iter()
+        .flat_map(|field| spec[*field].as_array().into_iter().flatten())
+        .collect();
+    let mut violations = Vec::new();
+    let failing = |check: &dyn Fn(&Value) -> bool| -> Vec<String> {
+        containers
+            .iter()
+            .filter(|c| !check(&c["securityContext"]))
+            .map(|c| format!("{:?}", c["name"].as_str().unwrap_or("")))
+            .collect()
+    };
+    let mut rule = |names: Vec<String>, what: &str| {
+        if !names.is_empty() {
+            violations.push(format!(
+                "{what} (containers {} must set it)",
+                names.join(", ")
+            ));
+        }
+    };
+    rule(
+        failing(&|c| c["allowPrivilegeEscalation"] == json!(false)),
+        "allowPrivilegeEscalation != false",
+    );
+    rule(
+        failing(&|c| {
+            c["capabilities"]["drop"]
+                .as_array()
+                .is_some_and(|drop| drop.contains(&json!("ALL")))
+        }),
+        "unrestricted capabilities",
+    );
+    rule(failing(&|c| c["privileged"] != json!(true)), "privileged");
+    let pod_non_root = pod_context["runAsNonRoot"] == json!(true);
+    rule(
+        failing(&|c| match c["runAsNonRoot"].as_bool() {
+            Some(set) => set,
+            None => pod_non_root,
+        } && c["runAsUser"] != json!(0)),
+        "runAsNonRoot != true",
+    );
+    let confined = |profile: &Value| {
+        matches!(
+            profile["type"].as_str(),
+            Some("RuntimeDefault" | "Localhost")
+        )
+    };
+    let pod_confined = confined(&pod_context["seccompProfile"]);
+    rule(
+        failing(&|c| match c["seccompProfile"]["type"].as_str() {
+            Some(_) => confined(&c["seccompProfile"]),
+            None => pod_confined,
+        }),
+        "seccompProfile",
+    );
+    const ALLOWED: [&str; 8] = [
+        "configMap",
+        "csi",
+        "downwardAPI",
+        "emptyDir",
+        "ephemeral",
+        "persistentVolumeClaim",
+        "projected",
+        "secret",
+    ];
+    for volume in spec["volumes"].as_array().into_iter().flatten() {
+        let kinds = volume
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, _)| k.as_str());
+        if let Some(kind) = kinds
+            .filter(|k| *k != "name")
+            .find(|k| !ALLOWED.contains(k))
+        {
+            violations.push(format!("restricted volume types ({kind})"));
+        }
+    }
+    violations
 }
 
 async fn get_pod(

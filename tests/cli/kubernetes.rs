@@ -230,3 +230,40 @@ fn the_seed_form_chains_through_step_volumes() {
         ]
     );
 }
+
+/// In a namespace that enforces the `restricted` Pod Security Standard, a Pipeline whose
+/// containers give a restricted securityContext runs: promised's own container and the
+/// Pod's settings comply. (Before, the handback container had no context, and no
+/// Pipeline could make the Pod admissible.)
+#[test]
+fn a_pipeline_with_restricted_containers_runs_where_the_namespace_enforces_restricted() {
+    let api = ApiServer::start();
+    api.enforce_restricted_pod_security();
+    let repo = one_container_repo(
+        "render",
+        "command: [sh, -c, 'printf \"kind: ConfigMap\\napiVersion: v1\\nmetadata: {name: c}\\n\" > /kratix/output/c.yaml'], \
+         securityContext: {runAsNonRoot: true, runAsUser: 1000, allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}",
+    );
+    let run = reconcile_on(&api, &repo);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(repo.managed_files().contains("/team/app/a/c.yaml"));
+}
+
+/// A container without a restricted context is refused by admission, and the status
+/// says which container must set what; promised's own container is not among them.
+#[test]
+fn a_container_without_a_restricted_context_is_refused_naming_what_it_must_set() {
+    let api = ApiServer::start();
+    api.enforce_restricted_pod_security();
+    let repo = one_container_repo("render", "command: [sh, -c, 'true']");
+    let run = reconcile_on(&api, &repo);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let status = repo.show("status/app/team/a.yaml");
+    assert!(
+        status.contains("violates PodSecurity") && status.contains("render\\\" must set it"),
+        "{status}"
+    );
+    assert!(!status.contains("promised-handback"), "{status}");
+    assert_eq!(api.names("pods"), Vec::<String>::new());
+    assert_eq!(api.names("secrets"), Vec::<String>::new());
+}

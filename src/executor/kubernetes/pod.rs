@@ -54,14 +54,18 @@ pub fn secret(job: &Job<'_>, names: &PodNames) -> Value {
 pub fn pod(job: &Job<'_>, names: &PodNames) -> Value {
     let containers = &job.pipeline.containers;
     let chained = job.pipeline.chained;
+    // A folder may hold what the output may: a pipeline that writes more is stopped
+    // by the kubelet (evicted) instead of filling the node's disk.
+    let size_limit = job.limits.max_bytes.to_string();
+    let scratch = || json!({"sizeLimit": size_limit});
     let mut volumes = vec![
         json!({"name": "promised-input", "secret": {"secretName": names.pod}}),
-        json!({"name": "promised-output", "emptyDir": {}}),
-        json!({"name": "promised-metadata", "emptyDir": {}}),
+        json!({"name": "promised-output", "emptyDir": scratch()}),
+        json!({"name": "promised-metadata", "emptyDir": scratch()}),
     ];
     if chained {
         for i in 0..containers.len().saturating_sub(1) {
-            volumes.push(json!({"name": step_volume(i), "emptyDir": {}}));
+            volumes.push(json!({"name": step_volume(i), "emptyDir": scratch()}));
         }
     }
     volumes.extend(job.pipeline.pod.volumes.iter().cloned());
@@ -92,16 +96,33 @@ pub fn pod(job: &Job<'_>, names: &PodNames) -> Value {
             {"name": "promised-output", "mountPath": "/kratix/output", "readOnly": true},
             {"name": "promised-metadata", "mountPath": "/kratix/metadata", "readOnly": true},
         ],
+        "securityContext": helper_security_context(),
+        "resources": default_resources(),
     });
+    let settings = &job.pipeline.pod;
+    // Linux nodes, as the images are; the Pipeline's own selector may say more.
+    let mut node_selector = serde_json::Map::new();
+    node_selector.insert("kubernetes.io/os".into(), json!("linux"));
+    node_selector.extend(settings.node_selector.clone());
     let mut spec = json!({
         "restartPolicy": "Never",
         "serviceAccountName": names.service_account,
+        // The token only where the Pipeline names a ServiceAccount of its own: the
+        // default one promised creates is granted nothing.
+        "automountServiceAccountToken": settings.service_account.is_some(),
+        // The kubelet stops the Pod at the run's timeout, also if promised is gone.
+        "activeDeadlineSeconds": job.timeout.as_secs_f64().ceil().max(1.0) as u64,
+        "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+        "nodeSelector": node_selector,
         "volumes": volumes,
         "initContainers": init,
         "containers": [handback],
     });
-    if !job.pipeline.pod.image_pull_secrets.is_empty() {
-        spec["imagePullSecrets"] = Value::Array(job.pipeline.pod.image_pull_secrets.clone());
+    if !settings.tolerations.is_empty() {
+        spec["tolerations"] = Value::Array(settings.tolerations.clone());
+    }
+    if !settings.image_pull_secrets.is_empty() {
+        spec["imagePullSecrets"] = Value::Array(settings.image_pull_secrets.clone());
     }
     json!({
         "apiVersion": "v1",
@@ -112,6 +133,30 @@ pub fn pod(job: &Job<'_>, names: &PodNames) -> Value {
             "labels": labels(job),
         },
         "spec": spec,
+    })
+}
+
+/// The handback container's context: what the `restricted` Pod Security Standard asks,
+/// as the user the image declares (`USER 65532` in the Dockerfile), on a read-only root.
+fn helper_security_context() -> Value {
+    json!({
+        "runAsNonRoot": true,
+        "runAsUser": 65532,
+        "runAsGroup": 65532,
+        "allowPrivilegeEscalation": false,
+        "privileged": false,
+        "readOnlyRootFilesystem": true,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    })
+}
+
+/// Kratix's requests and limits for its own containers and for user containers that
+/// give none.
+fn default_resources() -> Value {
+    json!({
+        "requests": {"cpu": "100m", "memory": "128Mi", "ephemeral-storage": "128Mi"},
+        "limits": {"cpu": "200m", "memory": "256Mi", "ephemeral-storage": "256Mi"},
     })
 }
 
@@ -139,6 +184,10 @@ fn init_container(job: &Job<'_>, container: &Container, input: &str, output: &st
     }
     spec.insert("name".into(), json!(container.name));
     spec.insert("image".into(), json!(container.image));
+    // As Kratix: a container that gives no resources gets its defaults. Its
+    // securityContext is its own (none by default, as in Kratix): in a namespace that
+    // enforces `restricted`, the Pipeline gives one.
+    spec.entry("resources").or_insert_with(default_resources);
     if !container.command.is_empty() {
         spec.insert("command".into(), json!(container.command));
     }
