@@ -1,6 +1,7 @@
 //! The flags that choose and configure where pipelines run, shared by every command
 //! that runs them.
 
+use crate::executor::kubernetes::DEFAULT_MAX_ARCHIVE_BYTES;
 use crate::executor::{ExecutorKind, Executors, KubeSettings};
 
 /// `--executor` and the Kubernetes executor's settings.
@@ -24,6 +25,11 @@ pub struct ExecutorArgs {
     /// kubernetes: the promised image that hands each Pod's output back.
     #[arg(long, default_value = concat!("promised:", env!("CARGO_PKG_VERSION")))]
     pub helper_image: String,
+    /// kubernetes: the most bytes of compressed output a Pod hands back on its log. The
+    /// default keeps the log under the kubelet's default rotation (containerLogMaxSize,
+    /// 10 MiB); raise both together.
+    #[arg(long, default_value_t = DEFAULT_MAX_ARCHIVE_BYTES)]
+    pub kube_max_handback_bytes: u64,
 }
 
 impl ExecutorArgs {
@@ -38,6 +44,7 @@ impl ExecutorArgs {
             api_server: self.kube_api_server.clone(),
             namespace: self.kube_namespace.clone(),
             helper_image: self.helper_image.clone(),
+            max_handback_bytes: self.kube_max_handback_bytes,
         }
     }
 }

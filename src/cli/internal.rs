@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use super::EXIT_OK;
-use crate::executor::kubernetes::pack;
+use crate::executor::kubernetes::{DEFAULT_MAX_ARCHIVE_BYTES, pack};
 
 /// Hidden commands run by the Pods promised creates.
 #[derive(Debug, clap::Subcommand)]
@@ -18,14 +18,22 @@ pub enum InternalCommand {
         /// The metadata folder.
         #[arg(long)]
         metadata: PathBuf,
+        /// The most bytes the compressed archive may take; past it, nothing is printed
+        /// and the command fails, saying so.
+        #[arg(long, default_value_t = DEFAULT_MAX_ARCHIVE_BYTES)]
+        max_bytes: u64,
     },
 }
 
 /// Runs an internal command.
 pub fn run(command: InternalCommand, out: &mut dyn Write) -> anyhow::Result<u8> {
     match command {
-        InternalCommand::Handback { output, metadata } => {
-            out.write_all(pack(&output, &metadata)?.as_bytes())?;
+        InternalCommand::Handback {
+            output,
+            metadata,
+            max_bytes,
+        } => {
+            out.write_all(pack(&output, &metadata, max_bytes)?.as_bytes())?;
             Ok(EXIT_OK)
         }
     }

@@ -54,6 +54,9 @@ struct Cluster {
     /// Whether Pod Security admission enforces the `restricted` standard, as on a
     /// namespace labelled `pod-security.kubernetes.io/enforce: restricted`.
     restricted: std::sync::atomic::AtomicBool,
+    /// When not 0, the size at which the kubelet rotates a container's log file
+    /// (`containerLogMaxSize`); `pods/log` then serves the newest file only.
+    rotate_logs_at: std::sync::atomic::AtomicUsize,
     scratch: tempfile::TempDir,
 }
 
@@ -92,7 +95,8 @@ impl ApiServer {
         fs_err::create_dir_all(&metadata).unwrap();
         let configmap = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: timed\n";
         fs_err::write(files.join("configmap.yaml"), configmap).unwrap();
-        let log = promised::executor::kubernetes::pack(&files, &metadata).unwrap();
+        let limit = promised::executor::kubernetes::DEFAULT_MAX_ARCHIVE_BYTES;
+        let log = promised::executor::kubernetes::pack(&files, &metadata, limit).unwrap();
         Self::with(Kubelet::Timed(pod_time, log))
     }
 
@@ -111,6 +115,7 @@ impl ApiServer {
             received: Mutex::default(),
             in_flight: Mutex::default(),
             restricted: Default::default(),
+            rotate_logs_at: Default::default(),
             scratch: tempfile::tempdir().unwrap(),
         });
         let app = Router::new()
@@ -232,6 +237,16 @@ impl ApiServer {
         self.cluster
             .restricted
             .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// From now on, containers' logs rotate at `bytes` as the kubelet rotates them at
+    /// `containerLogMaxSize`, counting the runtime's prefix on each line, and `pods/log`
+    /// serves the newest file only.
+    #[allow(dead_code, reason = "not used by examples/kube_throughput.rs")]
+    pub fn rotate_logs_at(&self, bytes: usize) {
+        self.cluster
+            .rotate_logs_at
+            .store(bytes, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// The Pods the executor created, as sent.
@@ -497,6 +512,10 @@ async fn pod_log(
             format!("container \"{container}\" in pod \"{name}\" has no log"),
         );
     };
+    let rotate_at = cluster
+        .rotate_logs_at
+        .load(std::sync::atomic::Ordering::SeqCst);
+    let log = &newest_log_file(log, rotate_at);
     let text = match query.get("tailLines").and_then(|n| n.parse::<usize>().ok()) {
         Some(n) => {
             let lines: Vec<&str> = log.lines().collect();
@@ -505,6 +524,25 @@ async fn pod_log(
         None => log.clone(),
     };
     (StatusCode::OK, text).into_response()
+}
+
+/// The lines of `log` in the file the kubelet writes now, when it rotates files at
+/// `rotate_at` bytes (0: never). On disk each line carries the CRI runtime's prefix
+/// (`2026-12-03T23:00:00.123456789+00:00 stdout F `).
+fn newest_log_file(log: &str, rotate_at: usize) -> String {
+    const PREFIX: usize = "2026-12-03T23:00:00.123456789+00:00 stdout F ".len();
+    if rotate_at == 0 {
+        return log.to_string();
+    }
+    let lines: Vec<&str> = log.split_inclusive('\n').collect();
+    let (mut start, mut size) = (0, 0);
+    for (i, line) in lines.iter().enumerate() {
+        size += PREFIX + line.len();
+        if size > rotate_at {
+            (start, size) = (i, PREFIX + line.len());
+        }
+    }
+    lines[start..].concat()
 }
 
 fn create_object(map: &mut BTreeMap<Key, Value>, ns: String, body: &[u8], kind: &str) -> Response {

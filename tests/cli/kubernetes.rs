@@ -267,3 +267,41 @@ fn a_container_without_a_restricted_context_is_refused_naming_what_it_must_set()
     assert_eq!(api.names("pods"), Vec::<String>::new());
     assert_eq!(api.names("secrets"), Vec::<String>::new());
 }
+
+/// The kubelet rotates a running container's log at `containerLogMaxSize` (10 MiB by
+/// default, the runtime's prefix included), and `pods/log` serves the newest file only.
+/// 6 MB of output that compresses well crosses such a log; before it was compressed,
+/// its 8 MB of base64 (about 12 MB on disk) were cut and the run failed with "printed
+/// no archive".
+#[test]
+fn a_large_output_crosses_a_log_that_rotates_at_ten_mebibytes() {
+    let api = ApiServer::start();
+    api.rotate_logs_at(10 << 20);
+    let repo = one_container_repo(
+        "render",
+        r#"command: [sh, -c, 'o=/kratix/output/big.yaml; printf "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: big}\ndata:\n  blob: " > $o; head -c 6000000 /dev/zero | tr "\0" a >> $o; echo >> $o']"#,
+    );
+    let run = reconcile_on(&api, &repo);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let big = repo.show("state/dev/resources/team/app/a/big.yaml");
+    assert!(big.len() > 6_000_000, "{}", big.len());
+}
+
+/// Output that does not compress, past what the log carries: the helper refuses it and
+/// says why, instead of printing what the kubelet would cut.
+#[test]
+fn an_output_past_what_the_log_carries_is_refused_naming_the_limit() {
+    let api = ApiServer::start();
+    api.rotate_logs_at(10 << 20);
+    let repo = one_container_repo(
+        "render",
+        r#"command: [sh, -c, 'head -c 6000000 /dev/urandom > /kratix/output/noise.bin']"#,
+    );
+    let run = reconcile_on(&api, &repo);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let status = repo.show("status/app/team/a.yaml");
+    assert!(
+        status.contains("promised-handback") && status.contains("--kube-max-handback-bytes"),
+        "{status}"
+    );
+}

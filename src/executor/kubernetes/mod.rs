@@ -20,7 +20,7 @@ use kube::api::{Api, DeleteParams, LogParams, PostParams, WatchEvent, WatchParam
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-pub use handback::{pack, unpack};
+pub use handback::{DEFAULT_MAX_ARCHIVE_BYTES, pack, unpack};
 pub use pod::{HANDBACK_CONTAINER, PodNames, default_service_account};
 
 use super::{ExecError, Executor, TAIL_BYTES};
@@ -36,6 +36,8 @@ pub struct KubeSettings {
     pub namespace: String,
     /// The `promised` image the handback container runs.
     pub helper_image: String,
+    /// The most bytes of compressed output a Pod's log carries back.
+    pub max_handback_bytes: u64,
 }
 
 /// Runs pipelines as Pods.
@@ -109,6 +111,7 @@ impl KubernetesExecutor {
                 .clone()
                 .unwrap_or_else(|| default_service_account(&job.promise.name)),
             helper_image: settings.helper_image.clone(),
+            max_handback_bytes: settings.max_handback_bytes,
         };
         let run = PodRun::new(job, names)?;
         let log = crate::runtime::spawn(run.run(client.clone()))

@@ -26,6 +26,8 @@ pub struct PodNames {
     pub service_account: String,
     /// The `promised` image that hands the output back.
     pub helper_image: String,
+    /// The most bytes of compressed output it prints.
+    pub max_handback_bytes: u64,
 }
 
 /// The ServiceAccount a pipeline runs as without `spec.rbac.serviceAccount`: the seed's.
@@ -91,7 +93,7 @@ pub fn pod(job: &Job<'_>, names: &PodNames) -> Value {
     let handback = json!({
         "name": HANDBACK_CONTAINER,
         "image": names.helper_image,
-        "command": ["promised", "internal", "handback", "--output", "/kratix/output", "--metadata", "/kratix/metadata"],
+        "command": ["promised", "internal", "handback", "--output", "/kratix/output", "--metadata", "/kratix/metadata", "--max-bytes", names.max_handback_bytes.to_string()],
         "volumeMounts": [
             {"name": "promised-output", "mountPath": "/kratix/output", "readOnly": true},
             {"name": "promised-metadata", "mountPath": "/kratix/metadata", "readOnly": true},
