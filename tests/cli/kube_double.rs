@@ -57,6 +57,8 @@ struct Cluster {
     /// When not 0, the size at which the kubelet rotates a container's log file
     /// (`containerLogMaxSize`); `pods/log` then serves the newest file only.
     rotate_logs_at: std::sync::atomic::AtomicUsize,
+    /// When set, no node takes a Pod: it stays Pending, with the scheduler's message.
+    unschedulable: Mutex<Option<String>>,
     scratch: tempfile::TempDir,
 }
 
@@ -116,6 +118,7 @@ impl ApiServer {
             in_flight: Mutex::default(),
             restricted: Default::default(),
             rotate_logs_at: Default::default(),
+            unschedulable: Mutex::default(),
             scratch: tempfile::tempdir().unwrap(),
         });
         let app = Router::new()
@@ -249,6 +252,14 @@ impl ApiServer {
             .store(bytes, std::sync::atomic::Ordering::SeqCst);
     }
 
+    /// From now on, no node takes a Pod: each stays Pending with a `PodScheduled`
+    /// condition that is False, `Unschedulable`, with `message`, as the scheduler leaves
+    /// a Pod that asks for more than any node has.
+    #[allow(dead_code, reason = "not used by examples/kube_throughput.rs")]
+    pub fn leave_pods_unscheduled(&self, message: &str) {
+        *self.cluster.unschedulable.lock().unwrap() = Some(message.to_string());
+    }
+
     /// The Pods the executor created, as sent.
     pub fn received_pods(&self) -> Vec<Value> {
         self.cluster.received.lock().unwrap().clone()
@@ -321,6 +332,12 @@ async fn create_pod(
     pod["metadata"]["namespace"] = json!(ns);
     pod["metadata"]["uid"] = json!(format!("uid-{name}"));
     pod["status"] = json!({"phase": "Pending"});
+    let unschedulable = cluster.unschedulable.lock().unwrap().clone();
+    if let Some(message) = unschedulable {
+        pod["status"]["conditions"] = json!([{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message}]);
+        cluster.put_pod(&key, pod.clone(), "ADDED");
+        return (StatusCode::CREATED, axum::Json(pod)).into_response();
+    }
     cluster.put_pod(&key, pod.clone(), "ADDED");
     let kubelet = cluster.clone();
     std::thread::spawn(move || match kubelet.kubelet.clone() {

@@ -192,6 +192,27 @@ fn a_pipeline_past_its_timeout_names_the_running_container_and_is_cleaned_up() {
     assert_eq!(api.names("secrets"), Vec::<String>::new());
 }
 
+/// A Pod no node takes stays Pending; at the timeout the status says it was never
+/// scheduled and what the scheduler said, not that a container "(not started)" was
+/// killed.
+#[test]
+fn a_pod_never_scheduled_says_why_at_the_timeout_and_is_cleaned_up() {
+    let api = ApiServer::start();
+    api.leave_pods_unscheduled("0/3 nodes are available: 3 Insufficient memory.");
+    let repo = one_container_repo("render", "command: [sh, -c, 'true']");
+    let run = reconcile_with(&api, &repo, &["--timeout", "2s"]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let status = repo.show("status/app/team/a.yaml");
+    assert!(
+        status.contains(
+            "the Pod was not scheduled within the timeout (2s): Unschedulable: 0/3 nodes are available: 3 Insufficient memory."
+        ),
+        "{status}"
+    );
+    assert_eq!(api.names("pods"), Vec::<String>::new());
+    assert_eq!(api.names("secrets"), Vec::<String>::new());
+}
+
 #[test]
 fn the_seed_form_chains_through_step_volumes() {
     let api = ApiServer::start();

@@ -7,6 +7,7 @@
 //! JSON wire format and runs the Pod's containers with podman (tests/cli/kubernetes.rs);
 //! not verified against a real cluster.
 
+mod diagnosis;
 mod handback;
 mod names;
 mod pod;
@@ -25,6 +26,10 @@ pub use pod::{HANDBACK_CONTAINER, PodNames, default_service_account};
 
 use super::{ExecError, Executor, TAIL_BYTES};
 use crate::pipeline::{Job, Workspace};
+
+/// The most time a call made after the run's own time (the diagnosis at a timeout,
+/// the deletions) may take.
+const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Where and how Pods are created.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,11 +175,10 @@ impl PodRun {
         let result = match tokio::time::timeout(self.timeout, run_pod(&client, &self)).await {
             Ok(result) => result,
             Err(_) => {
-                let pods = Api::namespaced(client.clone(), &names.namespace);
-                Err(ExecError::TimedOut {
-                    container: running_container(&pods, &names.pod).await,
-                    timeout: self.timeout,
-                })
+                let pods: Api<Pod> = Api::namespaced(client.clone(), &names.namespace);
+                let pod = tokio::time::timeout(CALL_TIMEOUT, pods.get(&names.pod)).await;
+                let pod = pod.ok().and_then(Result::ok);
+                Err(diagnosis::unfinished(pod.as_ref(), self.timeout))
             }
         };
         cleanup(&client, names).await;
@@ -350,11 +354,11 @@ async fn failure(pods: &Api<Pod>, pod: &Pod) -> ExecError {
         .chain(status.container_statuses.into_iter().flatten());
     let failed = all.into_iter().find_map(|s| {
         let terminated = s.state?.terminated?;
-        (terminated.exit_code != 0).then_some((s.name, terminated.exit_code))
+        (terminated.exit_code != 0).then_some((s.name, terminated))
     });
-    let Some((container, code)) = failed else {
+    let Some((container, terminated)) = failed else {
         return ExecError::Kubernetes {
-            what: format!("Pod {name} failed: {}", status.message.unwrap_or_default()),
+            what: diagnosis::pod_failed(pod),
         };
     };
     // The Pod keeps the whole log; a long one is not read whole.
@@ -375,26 +379,9 @@ async fn failure(pods: &Api<Pod>, pod: &Pod) -> ExecError {
     log.drain(..start);
     ExecError::Failed {
         container,
-        exit: format!("exit code {code}"),
+        exit: diagnosis::exit(&terminated),
         stderr_tail: log,
     }
-}
-
-/// The container that was running when the time ran out, for the error.
-async fn running_container(pods: &Api<Pod>, name: &str) -> String {
-    let Ok(pod) = pods.get(name).await else {
-        return "(not started)".into();
-    };
-    let status = pod.status.unwrap_or_default();
-    let all = status
-        .init_container_statuses
-        .into_iter()
-        .flatten()
-        .chain(status.container_statuses.into_iter().flatten());
-    all.into_iter()
-        .find(|s| s.state.as_ref().is_some_and(|st| st.running.is_some()))
-        .map(|s| s.name)
-        .unwrap_or_else(|| "(not started)".into())
 }
 
 /// Deletes the Pod and the Secret; what is already gone is fine.
@@ -406,15 +393,27 @@ async fn cleanup(client: &kube::Client, names: &PodNames) {
         grace_period_seconds: Some(0),
         ..DeleteParams::background()
     };
-    if let Err(err) = pods.delete(&names.pod, &params).await {
-        if !is_not_found(&err) {
+    // Each call is bounded: a hung API server must not hold the run past its timeout
+    // for the client's own timeout of minutes.
+    let deleted = tokio::time::timeout(CALL_TIMEOUT, pods.delete(&names.pod, &params)).await;
+    match deleted {
+        Ok(Err(err)) if !is_not_found(&err) => {
             tracing::warn!(pod = %names.pod, "could not delete the Pod: {err}");
         }
+        Err(_) => {
+            tracing::warn!(pod = %names.pod, "could not delete the Pod: no answer within {CALL_TIMEOUT:?}")
+        }
+        Ok(_) => {}
     }
-    if let Err(err) = secrets.delete(&names.pod, &params).await {
-        if !is_not_found(&err) {
+    let deleted = tokio::time::timeout(CALL_TIMEOUT, secrets.delete(&names.pod, &params)).await;
+    match deleted {
+        Ok(Err(err)) if !is_not_found(&err) => {
             tracing::warn!(secret = %names.pod, "could not delete the Secret: {err}");
         }
+        Err(_) => {
+            tracing::warn!(secret = %names.pod, "could not delete the Secret: no answer within {CALL_TIMEOUT:?}")
+        }
+        Ok(_) => {}
     }
 }
 
