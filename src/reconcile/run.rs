@@ -8,7 +8,6 @@ use std::sync::mpsc;
 
 use futures_util::StreamExt;
 use serde_json::{Map, Value};
-use tracing::Instrument;
 
 use super::Options;
 use super::failure;
@@ -151,20 +150,8 @@ impl Workflow<'_> {
     /// does a pipeline whose `workflow-control.yaml` suspends the workflow. Each pipeline
     /// reads `object.yaml` with the `status` so far: the start's, and what the earlier
     /// pipelines wrote to `status.yaml`.
+    #[tracing::instrument(name = "workflow", skip_all, fields(object = %self.subject, workflow = %self.kind.0, action = %self.kind.1))]
     pub async fn run(
-        &self,
-        start: Start,
-        executor: &dyn Executor,
-        options: &Options,
-        folder: &RunFolder,
-    ) -> Result<Finished, Stopped> {
-        let span = tracing::info_span!("workflow", object = %self.subject, workflow = %self.kind.0, action = %self.kind.1);
-        self.run_pipelines(start, executor, options, folder)
-            .instrument(span)
-            .await
-    }
-
-    async fn run_pipelines(
         &self,
         start: Start,
         executor: &dyn Executor,

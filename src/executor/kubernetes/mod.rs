@@ -186,14 +186,22 @@ impl PodRun {
     }
 }
 
-/// `promised-<promise>-<request>-<8 hex>`, at most 63 characters.
+/// `promised-<promise>-<request>-<8 hex>`, at most 63 characters. The hash covers a
+/// random number drawn once per process besides the run's count: in a container the
+/// PID is 1 and the count starts at 0 again after every restart, and two reconcilers
+/// may share a namespace, so neither alone keeps names apart.
 fn pod_name(job: &Job<'_>) -> String {
     static RUNS: AtomicUsize = AtomicUsize::new(0);
+    static PROCESS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    // RandomState's keys are random per process (the standard library seeds them).
+    let process = PROCESS.get_or_init(|| {
+        use std::hash::BuildHasher;
+        std::hash::RandomState::new().hash_one(std::time::SystemTime::now())
+    });
     let seed = format!(
-        "{}\0{}\0{}\0{}",
+        "{}\0{}\0{process}\0{}",
         job.object,
         job.pipeline.name,
-        std::process::id(),
         RUNS.fetch_add(1, Ordering::Relaxed)
     );
     let hash = hex::encode(&Sha256::digest(seed.as_bytes())[..4]);
