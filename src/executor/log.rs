@@ -201,20 +201,36 @@ mod imp {
         }
 
         /// Once the container exited: reads what is left in the pipes without
-        /// waiting, closes them, and ends the files.
-        pub fn finish(mut self) -> Result<(StreamLog, StreamLog), ExecError> {
-            for i in 0..self.streams.len() {
-                let mut read = 0;
-                while read < AFTER_EXIT {
-                    match self.read_now(i)? {
-                        Some(0) | None => break,
-                        Some(n) => read += n,
+        /// waiting, closes them, and ends the files. The reads are real ones, until the
+        /// pipe is empty: the reactor may not have seen a last write made just before
+        /// the exit (then `try_read` would answer "would block" without reading), and
+        /// that write is often the error line the status shows.
+        pub fn finish(self) -> Result<(StreamLog, StreamLog), ExecError> {
+            let Logs {
+                streams,
+                mut buffer,
+            } = self;
+            let mut ended = Vec::with_capacity(streams.len());
+            for (mut sink, pipe) in streams {
+                if let Some(pipe) = pipe {
+                    let fd = pipe.into_nonblocking_fd()?;
+                    let mut read = 0;
+                    while read < AFTER_EXIT {
+                        match rustix::io::read(&fd, &mut buffer) {
+                            Ok(0) | Err(rustix::io::Errno::AGAIN) => break,
+                            Ok(n) => {
+                                sink.take(&buffer[..n])?;
+                                read += n;
+                            }
+                            Err(rustix::io::Errno::INTR) => {}
+                            Err(e) => return Err(std::io::Error::from(e).into()),
+                        }
                     }
                 }
-                self.streams[i].1 = None;
+                ended.push(sink.finish()?);
             }
-            let [(stdout, _), (stderr, _)] = self.streams;
-            Ok((stdout.finish()?, stderr.finish()?))
+            let [stdout, stderr]: [StreamLog; 2] = ended.try_into().expect("two streams, two logs");
+            Ok((stdout, stderr))
         }
     }
 

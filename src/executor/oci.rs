@@ -192,7 +192,7 @@ impl OciExecutor {
             command.args(["--entrypoint", entrypoint]);
         }
         command.arg(&spec.image).args(words).args(&spec.args);
-        command.stdin(Stdio::null());
+        command.stdin(Stdio::null()).kill_on_drop(true);
         // Named after the container, not the run: a worker's log folder lasts across runs,
         // and the next run of the same container truncates these files instead of adding
         // two.

@@ -86,6 +86,8 @@ async fn run_container(
             .stdout(stdout)
             .stderr(stderr)
             .process_group(0)
+            // A run dropped before its end (its pass stopped) takes its process along.
+            .kill_on_drop(true)
             .env_clear()
             .envs(
                 std::env::vars_os()

@@ -90,9 +90,9 @@ impl RunFolder {
             .tempdir_in(made.root.path())
             .map_err(|e| in_folder(made.root.path(), e))?;
         let logs = self.take_logs(made.root.path())?;
-        let workspace = Workspace::create(folder.path(), &logs, job.object_yaml)?;
+        let workspace = Workspace::create(folder.path(), &logs.path, job.object_yaml)?;
         let result = run_on(executor, job, &workspace).await;
-        self.lock_logs().0.push(logs);
+        drop(logs);
         if let Some(remover) = &made.remover {
             // Only fails if the thread has gone; the folder is then removed here.
             let _ = remover.queue.send(folder);
@@ -108,21 +108,38 @@ impl RunFolder {
         Ok(self.made.get_or_init(|| made))
     }
 
-    /// A log folder no run in flight uses: containers' logs are rewritten from run to
-    /// run in the same few folders, and no two runs write the same file.
-    fn take_logs(&self, root: &Path) -> Result<PathBuf, ExecError> {
+    /// A log folder no run in flight uses, given back when the run ends (or its future
+    /// is dropped): containers' logs are rewritten from run to run in the same few
+    /// folders, and no two runs write the same file.
+    fn take_logs(&self, root: &Path) -> Result<LogSlot<'_>, ExecError> {
         let mut logs = self.lock_logs();
-        if let Some(free) = logs.0.pop() {
-            return Ok(free);
-        }
-        let path = root.join(format!("logs-{}", logs.1));
-        fs::create_dir(&path)?;
-        logs.1 += 1;
-        Ok(path)
+        let path = match logs.0.pop() {
+            Some(free) => free,
+            None => {
+                let path = root.join(format!("logs-{}", logs.1));
+                fs::create_dir(&path)?;
+                logs.1 += 1;
+                path
+            }
+        };
+        Ok(LogSlot { folder: self, path })
     }
 
     fn lock_logs(&self) -> std::sync::MutexGuard<'_, (Vec<PathBuf>, usize)> {
         self.logs.lock().expect("no panics hold the lock")
+    }
+}
+
+/// A log folder held by one run; dropping it gives it back.
+struct LogSlot<'f> {
+    folder: &'f RunFolder,
+    path: PathBuf,
+}
+
+impl Drop for LogSlot<'_> {
+    fn drop(&mut self) {
+        let path = std::mem::take(&mut self.path);
+        self.folder.lock_logs().0.push(path);
     }
 }
 

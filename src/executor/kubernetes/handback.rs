@@ -32,8 +32,11 @@ const V1: (&str, &str) = ("promised-handback v1 begin", "promised-handback v1 en
 /// runtime's prefix of about 40 bytes per 77-byte line make 4 MiB about 8.4 MiB of log
 /// file, under the kubelet's default rotation at 10 MiB.
 pub const DEFAULT_MAX_ARCHIVE_BYTES: u64 = 4 << 20;
-/// The most bytes an archive may unpack to: what the output may hold, and room for
-/// the tar headers and the metadata folder.
+/// What an archive may unpack to besides the output's own limit: the tar headers and
+/// the metadata folder.
+pub const UNPACK_SLACK: u64 = 8 << 20;
+/// The bound the unit tests unpack within.
+#[cfg(test)]
 const MAX_UNPACKED: u64 = 256 << 20;
 
 /// The log text for the `output` and `metadata` folders, or an error that says the
@@ -67,13 +70,14 @@ pub fn pack(output: &Path, metadata: &Path, max_bytes: u64) -> std::io::Result<S
     Ok(text)
 }
 
-/// Unpacks what [`pack`] printed, found anywhere in `log`, into `output` and `metadata`.
-/// The error says what is wrong, in the words of the local output checks.
-pub fn unpack(log: &str, output: &Path, metadata: &Path) -> Result<(), String> {
-    unpack_within(log, output, metadata, MAX_UNPACKED)
+/// Unpacks what [`pack`] printed, found anywhere in `log`, into `output` and `metadata`,
+/// reading at most `bound` bytes out of the archive (the output's limit and
+/// [`UNPACK_SLACK`]: a small archive of zeros can unpack to gigabytes). The error says
+/// what is wrong, in the words of the local output checks.
+pub fn unpack(log: &str, output: &Path, metadata: &Path, bound: u64) -> Result<(), String> {
+    unpack_within(log, output, metadata, bound)
 }
 
-/// [`unpack`], with at most `bound` bytes unpacked.
 fn unpack_within(log: &str, output: &Path, metadata: &Path, bound: u64) -> Result<(), String> {
     if let Some(start) = log.find(BEGIN) {
         let rest = &log[start + BEGIN.len()..];
@@ -196,9 +200,8 @@ fn extract(mut tar: tar::Archive<impl Read>, output: &Path, metadata: &Path) -> 
             if let Some(parent) = target.parent() {
                 fs::create_dir_all(parent).map_err(|e| e.to_string())?;
             }
-            let mut bytes = Vec::new();
-            entry.read_to_end(&mut bytes).map_err(|e| e.to_string())?;
-            fs::write(&target, bytes).map_err(|e| e.to_string())?;
+            let mut file = fs::File::create(&target).map_err(|e| e.to_string())?;
+            std::io::copy(&mut entry, &mut file).map_err(|e| e.to_string())?;
         } else if kind.is_symlink() {
             return Err(format!(
                 "{}: is a symbolic link; write the file itself, links may point outside the output",
@@ -234,7 +237,7 @@ mod tests {
         );
         let to = tempfile::tempdir().unwrap();
         let (out, meta) = (to.path().join("output"), to.path().join("metadata"));
-        unpack(&log, &out, &meta).unwrap();
+        unpack(&log, &out, &meta, MAX_UNPACKED).unwrap();
         assert_eq!(fs::read_to_string(out.join("sub/b.yaml")).unwrap(), "b");
         assert_eq!(
             fs::read_to_string(meta.join("status.yaml")).unwrap(),
@@ -255,7 +258,13 @@ mod tests {
         )
         .unwrap();
         let to = tempfile::tempdir().unwrap();
-        let err = unpack(&log, &to.path().join("o"), &to.path().join("m")).unwrap_err();
+        let err = unpack(
+            &log,
+            &to.path().join("o"),
+            &to.path().join("m"),
+            MAX_UNPACKED,
+        )
+        .unwrap_err();
         assert!(err.starts_with("passwd.yaml: is a symbolic link"), "{err}");
     }
 
@@ -374,7 +383,7 @@ mod tests {
     #[test]
     fn a_log_without_the_archive_is_an_error() {
         let to = tempfile::tempdir().unwrap();
-        let err = unpack("just logs\n", to.path(), to.path()).unwrap_err();
+        let err = unpack("just logs\n", to.path(), to.path(), MAX_UNPACKED).unwrap_err();
         assert_eq!(err, "the handback container printed no archive");
     }
 }

@@ -124,7 +124,8 @@ impl KubernetesExecutor {
             .map_err(|e| ExecError::Kubernetes {
                 what: format!("the run's task ended: {e}"),
             })??;
-        unpack(&log, &workspace.output, &workspace.metadata)
+        let bound = job.limits.max_bytes.saturating_add(handback::UNPACK_SLACK);
+        unpack(&log, &workspace.output, &workspace.metadata, bound)
             .map_err(|what| ExecError::Kubernetes { what })
     }
 }
@@ -240,8 +241,13 @@ async fn run_pod(client: &kube::Client, run: &PodRun) -> Result<String, ExecErro
     if phase != "Succeeded" {
         return Err(failure(&pods, &pod).await);
     }
+    // No more than the largest archive the helper prints takes as base64 (4/3, a
+    // newline each 76 characters, the marker lines): a log past it is read cut, and
+    // fails as cut short.
+    let most = names.max_handback_bytes.saturating_mul(3) / 2 + 64 * 1024;
     let params = LogParams {
         container: Some(HANDBACK_CONTAINER.into()),
+        limit_bytes: Some(i64::try_from(most).unwrap_or(i64::MAX)),
         ..LogParams::default()
     };
     pods.logs(&names.pod, &params)
@@ -360,6 +366,16 @@ async fn failure(pods: &Api<Pod>, pod: &Pod) -> ExecError {
         .into_iter()
         .flatten()
         .chain(status.container_statuses.into_iter().flatten());
+    // An eviction or the deadline kills the running container too (exit 137): the
+    // Pod's reason says more than that container's exit.
+    if matches!(
+        status.reason.as_deref(),
+        Some("Evicted" | "DeadlineExceeded")
+    ) {
+        return ExecError::Kubernetes {
+            what: diagnosis::pod_failed(pod),
+        };
+    }
     let failed = all.into_iter().find_map(|s| {
         let terminated = s.state?.terminated?;
         (terminated.exit_code != 0).then_some((s.name, terminated))

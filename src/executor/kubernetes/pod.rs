@@ -93,7 +93,7 @@ pub fn pod(job: &Job<'_>, names: &PodNames) -> Value {
     let handback = json!({
         "name": HANDBACK_CONTAINER,
         "image": names.helper_image,
-        "command": ["promised", "internal", "handback", "--output", "/kratix/output", "--metadata", "/kratix/metadata", "--max-bytes", names.max_handback_bytes.to_string()],
+        "command": handback_command(names.max_handback_bytes),
         "volumeMounts": [
             {"name": "promised-output", "mountPath": "/kratix/output", "readOnly": true},
             {"name": "promised-metadata", "mountPath": "/kratix/metadata", "readOnly": true},
@@ -138,13 +138,34 @@ pub fn pod(job: &Job<'_>, names: &PodNames) -> Value {
     })
 }
 
+/// The handback command. The limit is passed only when it is not the default, so that
+/// a helper image of an earlier version, which knows no `--max-bytes`, still runs.
+fn handback_command(max_bytes: u64) -> Value {
+    let mut command = vec![
+        "promised",
+        "internal",
+        "handback",
+        "--output",
+        "/kratix/output",
+        "--metadata",
+        "/kratix/metadata",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect::<Vec<_>>();
+    if max_bytes != super::DEFAULT_MAX_ARCHIVE_BYTES {
+        command.extend(["--max-bytes".to_string(), max_bytes.to_string()]);
+    }
+    json!(command)
+}
+
 /// The handback container's context: what the `restricted` Pod Security Standard asks,
-/// as the user the image declares (`USER 65532` in the Dockerfile), on a read-only root.
+/// on a read-only root. No user id is set: the image's own (`USER 65532` in the
+/// Dockerfile) is a non-root number, and a cluster that assigns ids per namespace
+/// (OpenShift) refuses a fixed one.
 fn helper_security_context() -> Value {
     json!({
         "runAsNonRoot": true,
-        "runAsUser": 65532,
-        "runAsGroup": 65532,
         "allowPrivilegeEscalation": false,
         "privileged": false,
         "readOnlyRootFilesystem": true,
