@@ -42,22 +42,19 @@ const MAX_UNPACKED: u64 = 256 << 20;
 /// The log text for the `output` and `metadata` folders, or an error that says the
 /// archive is over `max_bytes` compressed.
 pub fn pack(output: &Path, metadata: &Path, max_bytes: u64) -> std::io::Result<String> {
-    let compressed = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    // The bound is kept while compressing: a helper holding 128 MiB of noise would
+    // run out of memory before it could say why.
+    let bounded = Bounded {
+        bytes: Vec::new(),
+        max_bytes,
+    };
+    let compressed = flate2::write::GzEncoder::new(bounded, flate2::Compression::default());
     let mut builder = tar::Builder::new(compressed);
     builder.follow_symlinks(false);
     builder.mode(tar::HeaderMode::Deterministic);
     builder.append_dir_all("output", output)?;
     builder.append_dir_all("metadata", metadata)?;
-    let archive = builder.into_inner()?.finish()?;
-    if archive.len() as u64 > max_bytes {
-        return Err(std::io::Error::other(format!(
-            "the output and metadata are {} bytes compressed, more than the {max_bytes} a \
-             Pod's log carries back (--kube-max-handback-bytes; the kubelet rotates a \
-             container's log at containerLogMaxSize, 10 MiB by default, and the API server \
-             returns only the newest part): write less, or raise both",
-            archive.len()
-        )));
-    }
+    let archive = builder.into_inner()?.finish()?.bytes;
     let sha = hex::encode(Sha256::digest(&archive));
     let encoded = STANDARD.encode(&archive);
     let mut text = format!("{BEGIN} {} {sha}\n", archive.len());
@@ -68,6 +65,32 @@ pub fn pack(output: &Path, metadata: &Path, max_bytes: u64) -> std::io::Result<S
     text.push_str(END);
     text.push('\n');
     Ok(text)
+}
+
+/// Compressed bytes, refused past `max_bytes` with the message a Promise author reads.
+struct Bounded {
+    bytes: Vec<u8>,
+    max_bytes: u64,
+}
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if (self.bytes.len() + buf.len()) as u64 > self.max_bytes {
+            return Err(std::io::Error::other(format!(
+                "the output and metadata are more than {} bytes compressed, what a Pod's \
+                 log carries back (--kube-max-handback-bytes; the kubelet rotates a \
+                 container's log at containerLogMaxSize, 10 MiB by default, and the API \
+                 server returns only the newest part): write less, or raise both",
+                self.max_bytes
+            )));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Unpacks what [`pack`] printed, found anywhere in `log`, into `output` and `metadata`,
@@ -340,7 +363,7 @@ mod tests {
         let err = pack_of(&folders(&noise), 16 * 1024).unwrap_err();
         assert!(
             err.to_string().contains(
-                "more than the 16384 a Pod's log carries back (--kube-max-handback-bytes"
+                "more than 16384 bytes compressed, what a Pod's log carries back (--kube-max-handback-bytes"
             ),
             "{err}"
         );
