@@ -59,6 +59,9 @@ struct Cluster {
     rotate_logs_at: std::sync::atomic::AtomicUsize,
     /// When set, no node takes a Pod: it stays Pending, with the scheduler's message.
     unschedulable: Mutex<Option<String>>,
+    /// How many of the next watches of Pods end at once with an ERROR event, as
+    /// watches do when the API server restarts or etcd compacts past their version.
+    broken_watches: std::sync::atomic::AtomicUsize,
     scratch: tempfile::TempDir,
 }
 
@@ -119,6 +122,7 @@ impl ApiServer {
             restricted: Default::default(),
             rotate_logs_at: Default::default(),
             unschedulable: Mutex::default(),
+            broken_watches: Default::default(),
             scratch: tempfile::tempdir().unwrap(),
         });
         let app = Router::new()
@@ -258,6 +262,15 @@ impl ApiServer {
     #[allow(dead_code, reason = "not used by examples/kube_throughput.rs")]
     pub fn leave_pods_unscheduled(&self, message: &str) {
         *self.cluster.unschedulable.lock().unwrap() = Some(message.to_string());
+    }
+
+    /// The next `count` watches of Pods end at once with an ERROR event (410 Gone, as
+    /// after a compaction), then the stream closes.
+    #[allow(dead_code, reason = "not used by examples/kube_throughput.rs")]
+    pub fn break_next_watches(&self, count: usize) {
+        self.cluster
+            .broken_watches
+            .store(count, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// The Pods the executor created, as sent.
@@ -496,6 +509,19 @@ async fn list_or_watch_pods(
             json!({"type": kind, "object": object})
         )))
     };
+    let broken = cluster
+        .broken_watches
+        .fetch_update(
+            std::sync::atomic::Ordering::SeqCst,
+            std::sync::atomic::Ordering::SeqCst,
+            |n| n.checked_sub(1),
+        )
+        .is_ok();
+    if broken {
+        let gone = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": "too old resource version", "reason": "Expired", "code": 410});
+        let body = Body::from_stream(futures_util::stream::iter([line("ERROR", &gone)]));
+        return (StatusCode::OK, [("content-type", "application/json")], body).into_response();
+    }
     let initial: Vec<_> = current.iter().map(|(_, pod)| line("ADDED", pod)).collect();
     let updates = futures_util::stream::unfold(receiver, move |mut receiver| {
         let matches = matches.clone();

@@ -213,6 +213,22 @@ fn a_pod_never_scheduled_says_why_at_the_timeout_and_is_cleaned_up() {
     assert_eq!(api.names("secrets"), Vec::<String>::new());
 }
 
+/// A watch that ends with an ERROR event (an API server restart, a compaction past its
+/// version) is listed and watched again: the run goes on. Before, the first such event
+/// failed every pipeline in flight.
+#[test]
+fn a_watch_that_fails_is_watched_again_and_the_run_goes_on() {
+    let api = ApiServer::start();
+    api.break_next_watches(3);
+    let repo = one_container_repo(
+        "render",
+        "command: [sh, -c, 'sleep 1; printf \"kind: ConfigMap\\napiVersion: v1\\nmetadata: {name: c}\\n\" > /kratix/output/c.yaml']",
+    );
+    let run = reconcile_on(&api, &repo);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(repo.managed_files().contains("/team/app/a/c.yaml"));
+}
+
 #[test]
 fn the_seed_form_chains_through_step_volumes() {
     let api = ApiServer::start();

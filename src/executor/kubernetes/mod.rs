@@ -14,10 +14,10 @@ mod pod;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use futures_util::TryStreamExt;
+use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
 use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
-use kube::api::{Api, DeleteParams, LogParams, PostParams, WatchEvent, WatchParams};
+use kube::api::{Api, DeleteParams, LogParams, PostParams};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -292,42 +292,91 @@ async fn ensure_service_account(
 
 /// Watches the Pod until it succeeds or fails; fails early on errors that never clear
 /// by themselves (an image that cannot be pulled, a bad container config).
+///
+/// First one plain watch: one request, which is all a run needs when nothing goes
+/// wrong. When that watch ends or fails (an API server restart, an expired resource
+/// version), kube-runtime's `watcher` takes over: it lists and watches again, with
+/// backoff, for as long as it takes, so a control plane that comes back does not fail
+/// the runs in flight. A Pod missing from a new listing was deleted meanwhile.
 async fn wait_finished(pods: &Api<Pod>, name: &str) -> Result<Pod, ExecError> {
-    let fail = |what: String| ExecError::Kubernetes { what };
-    loop {
-        let params = WatchParams::default()
-            .fields(&format!("metadata.name={name}"))
-            .timeout(60);
-        let stream = pods
-            .watch(&params, "0")
-            .await
-            .map_err(kube_error(&format!("watching Pod {name}")))?;
-        let mut stream = Box::pin(stream);
-        while let Some(event) = stream
-            .try_next()
-            .await
-            .map_err(kube_error(&format!("watching Pod {name}")))?
-        {
-            match event {
-                WatchEvent::Added(pod) | WatchEvent::Modified(pod) => {
-                    if let Some(problem) = stuck(&pod) {
-                        return Err(fail(problem));
-                    }
-                    let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
-                    if matches!(phase, Some("Succeeded" | "Failed")) {
-                        return Ok(pod);
-                    }
+    if let Some(settled) = watch_once(pods, name).await {
+        return settled;
+    }
+    watch_until_settled(pods, name).await
+}
+
+/// What an event about the Pod settles: `None` while it runs on.
+fn settled(pod: Pod) -> Option<Result<Pod, ExecError>> {
+    if let Some(problem) = stuck(&pod) {
+        return Some(Err(ExecError::Kubernetes { what: problem }));
+    }
+    let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+    matches!(phase, Some("Succeeded" | "Failed")).then_some(Ok(pod))
+}
+
+fn deleted(name: &str) -> ExecError {
+    ExecError::Kubernetes {
+        what: format!("Pod {name} was deleted while it ran"),
+    }
+}
+
+/// One watch from the Pod's current state; `None` if it ended or failed first.
+async fn watch_once(pods: &Api<Pod>, name: &str) -> Option<Result<Pod, ExecError>> {
+    use kube::api::{WatchEvent, WatchParams};
+
+    let params = WatchParams::default().fields(&format!("metadata.name={name}"));
+    let stream = pods.watch(&params, "0").await.ok()?;
+    let mut stream = std::pin::pin!(stream);
+    while let Some(Ok(event)) = stream.next().await {
+        match event {
+            WatchEvent::Added(pod) | WatchEvent::Modified(pod) => {
+                if let Some(done) = settled(pod) {
+                    return Some(done);
                 }
-                WatchEvent::Deleted(_) => {
-                    return Err(fail(format!("Pod {name} was deleted while it ran")));
-                }
-                WatchEvent::Bookmark(_) => {}
-                WatchEvent::Error(err) => {
-                    return Err(fail(format!("watching Pod {name}: {}", err.message)));
-                }
+            }
+            WatchEvent::Deleted(_) => return Some(Err(deleted(name))),
+            WatchEvent::Bookmark(_) => {}
+            WatchEvent::Error(err) => {
+                tracing::debug!(pod = name, "watching again after: {}", err.message);
+                return None;
             }
         }
     }
+    None
+}
+
+/// Lists and watches the Pod with kube-runtime's `watcher` until it settles.
+async fn watch_until_settled(pods: &Api<Pod>, name: &str) -> Result<Pod, ExecError> {
+    use kube::runtime::WatchStreamExt;
+    use kube::runtime::watcher::{self, Event};
+
+    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    let events = watcher::watcher(pods.clone(), config).default_backoff();
+    let mut events = std::pin::pin!(events);
+    let mut listed = false;
+    while let Some(event) = events.next().await {
+        let pod = match event {
+            Ok(Event::Apply(pod) | Event::InitApply(pod)) => pod,
+            Ok(Event::Init) => {
+                listed = false;
+                continue;
+            }
+            Ok(Event::InitDone) if !listed => return Err(deleted(name)),
+            Ok(Event::InitDone) => continue,
+            Ok(Event::Delete(_)) => return Err(deleted(name)),
+            Err(err) => {
+                tracing::debug!(pod = name, "watching again after: {err}");
+                continue;
+            }
+        };
+        listed = true;
+        if let Some(done) = settled(pod) {
+            return done;
+        }
+    }
+    Err(ExecError::Kubernetes {
+        what: format!("the watch of Pod {name} ended"),
+    })
 }
 
 fn stuck(pod: &Pod) -> Option<String> {
