@@ -46,7 +46,9 @@ struct Cluster {
     /// How Pods run: with podman, or as a wait of a set time.
     kubelet: Kubelet,
     store: Mutex<Store>,
-    events: broadcast::Sender<(Key, &'static str, Value)>,
+    /// Each change of a Pod as the line a watch sends, serialized once for every
+    /// watch, as the API server's watch cache does.
+    events: broadcast::Sender<(Key, Bytes)>,
     /// Every Pod as the executor sent it.
     received: Mutex<Vec<Value>>,
     /// Pods running now, and the most that ran at once.
@@ -299,7 +301,7 @@ impl Cluster {
         store.version += 1;
         pod["metadata"]["resourceVersion"] = json!(store.version.to_string());
         store.pods.insert(key.clone(), pod.clone());
-        let _ = self.events.send((key.clone(), event, pod));
+        let _ = self.events.send((key.clone(), watch_line(event, &pod)));
     }
 
     /// Applies `change` to a stored Pod's status, unless the Pod is gone.
@@ -471,11 +473,16 @@ async fn delete_pod(
     let removed = cluster.store.lock().unwrap().pods.remove(&key);
     match removed {
         Some(pod) => {
-            let _ = cluster.events.send((key, "DELETED", pod.clone()));
+            let _ = cluster.events.send((key, watch_line("DELETED", &pod)));
             axum::Json(pod).into_response()
         }
         None => not_found("pods", &name),
     }
+}
+
+/// One event of a watch, as the API server sends it: a JSON object on a line.
+fn watch_line(kind: &str, object: &Value) -> Bytes {
+    Bytes::from(format!("{}\n", json!({"type": kind, "object": object})))
 }
 
 async fn list_or_watch_pods(
@@ -503,12 +510,8 @@ async fn list_or_watch_pods(
         let version = cluster.store.lock().unwrap().version.to_string();
         return axum::Json(json!({"apiVersion": "v1", "kind": "PodList", "metadata": {"resourceVersion": version}, "items": items})).into_response();
     }
-    let line = |kind: &str, object: &Value| {
-        Ok::<_, std::convert::Infallible>(Bytes::from(format!(
-            "{}\n",
-            json!({"type": kind, "object": object})
-        )))
-    };
+    let line =
+        |kind: &str, object: &Value| Ok::<_, std::convert::Infallible>(watch_line(kind, object));
     let broken = cluster
         .broken_watches
         .fetch_update(
@@ -528,8 +531,8 @@ async fn list_or_watch_pods(
         async move {
             loop {
                 match receiver.recv().await {
-                    Ok((key, kind, pod)) if matches(&key) => {
-                        return Some((line(kind, &pod), receiver));
+                    Ok((key, line)) if matches(&key) => {
+                        return Some((Ok(line), receiver));
                     }
                     Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
                     Err(broadcast::error::RecvError::Closed) => return None,
