@@ -19,9 +19,7 @@ use sha2::{Digest, Sha256};
 
 use super::lease::{Found, Lease};
 use crate::executor::KubeSettings;
-
-/// How long one call to the API server may take.
-const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+use crate::executor::kubernetes::CALL_TIMEOUT;
 
 /// Where the lease object lives, and the client that reaches it.
 pub struct KubeLease {

@@ -98,10 +98,6 @@ impl std::io::Write for Bounded {
 /// [`UNPACK_SLACK`]: a small archive of zeros can unpack to gigabytes). The error says
 /// what is wrong, in the words of the local output checks.
 pub fn unpack(log: &str, output: &Path, metadata: &Path, bound: u64) -> Result<(), String> {
-    unpack_within(log, output, metadata, bound)
-}
-
-fn unpack_within(log: &str, output: &Path, metadata: &Path, bound: u64) -> Result<(), String> {
     if let Some(start) = log.find(BEGIN) {
         let rest = &log[start + BEGIN.len()..];
         let (header, rest) = rest.split_once('\n').unwrap_or((rest, ""));
@@ -320,7 +316,7 @@ mod tests {
     fn unpack_to(log: &str, bound: u64) -> Result<tempfile::TempDir, String> {
         let to = tempfile::tempdir().unwrap();
         let (out, meta) = (to.path().join("output"), to.path().join("metadata"));
-        unpack_within(log, &out, &meta, bound).map(|()| to)
+        unpack(log, &out, &meta, bound).map(|()| to)
     }
 
     #[test]

@@ -27,9 +27,9 @@ pub use pod::{HANDBACK_CONTAINER, PodNames, default_service_account};
 use super::{ExecError, Executor, TAIL_BYTES};
 use crate::pipeline::{Job, Workspace};
 
-/// The most time a call made after the run's own time (the diagnosis at a timeout,
-/// the deletions) may take.
-const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// The most time one API call outside a run's own time may take: the diagnosis at a
+/// timeout, the deletions, each call on a Lease.
+pub(crate) const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Where and how Pods are created.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,7 +101,8 @@ impl KubernetesExecutor {
         let client = self
             .client
             .get_or_try_init(|| {
-                let connecting = crate::runtime::spawn(connect(settings.clone()));
+                let settings = settings.clone();
+                let connecting = crate::runtime::spawn(async move { client(&settings).await });
                 async { connecting.await.unwrap_or_else(|e| Err(e.to_string())) }
             })
             .await
@@ -128,10 +129,6 @@ impl KubernetesExecutor {
         unpack(&log, &workspace.output, &workspace.metadata, bound)
             .map_err(|what| ExecError::Kubernetes { what })
     }
-}
-
-async fn connect(settings: KubeSettings) -> Result<kube::Client, String> {
-    client(&settings).await
 }
 
 /// One run's Secret and Pod, and what else the API server is told, taken from the job:
@@ -469,22 +466,27 @@ async fn cleanup(client: &kube::Client, names: &PodNames) {
     // Each call is bounded: a hung API server must not hold the run past its timeout
     // for the client's own timeout of minutes.
     let deleted = tokio::time::timeout(CALL_TIMEOUT, pods.delete(&names.pod, &params)).await;
-    match deleted {
-        Ok(Err(err)) if !is_not_found(&err) => {
-            tracing::warn!(pod = %names.pod, "could not delete the Pod: {err}");
-        }
-        Err(_) => {
-            tracing::warn!(pod = %names.pod, "could not delete the Pod: no answer within {CALL_TIMEOUT:?}")
-        }
-        Ok(_) => {}
-    }
+    warn_unless_gone("Pod", &names.pod, deleted);
     let deleted = tokio::time::timeout(CALL_TIMEOUT, secrets.delete(&names.pod, &params)).await;
+    warn_unless_gone("Secret", &names.pod, deleted);
+}
+
+/// Logs a deletion that neither happened nor found the object already gone.
+fn warn_unless_gone<T>(
+    kind: &str,
+    name: &str,
+    deleted: Result<Result<T, kube::Error>, tokio::time::error::Elapsed>,
+) {
     match deleted {
         Ok(Err(err)) if !is_not_found(&err) => {
-            tracing::warn!(secret = %names.pod, "could not delete the Secret: {err}");
+            tracing::warn!(kind, name, "could not delete the {kind}: {err}");
         }
         Err(_) => {
-            tracing::warn!(secret = %names.pod, "could not delete the Secret: no answer within {CALL_TIMEOUT:?}")
+            tracing::warn!(
+                kind,
+                name,
+                "could not delete the {kind}: no answer within {CALL_TIMEOUT:?}"
+            );
         }
         Ok(_) => {}
     }

@@ -141,7 +141,7 @@ pub fn pod(job: &Job<'_>, names: &PodNames) -> Value {
 /// The handback command. The limit is passed only when it is not the default, so that
 /// a helper image of an earlier version, which knows no `--max-bytes`, still runs.
 fn handback_command(max_bytes: u64) -> Value {
-    let mut command = vec![
+    let mut command = json!([
         "promised",
         "internal",
         "handback",
@@ -149,14 +149,12 @@ fn handback_command(max_bytes: u64) -> Value {
         "/kratix/output",
         "--metadata",
         "/kratix/metadata",
-    ]
-    .into_iter()
-    .map(String::from)
-    .collect::<Vec<_>>();
+    ]);
     if max_bytes != super::DEFAULT_MAX_ARCHIVE_BYTES {
-        command.extend(["--max-bytes".to_string(), max_bytes.to_string()]);
+        let words = command.as_array_mut().expect("an array");
+        words.extend([json!("--max-bytes"), json!(max_bytes.to_string())]);
     }
-    json!(command)
+    command
 }
 
 /// The handback container's context: what the `restricted` Pod Security Standard asks,
