@@ -53,3 +53,40 @@ fn shared() -> &'static tokio::runtime::Runtime {
             .expect("a tokio runtime starts")
     })
 }
+
+/// Waits for SIGTERM or SIGINT and calls `first`: the process stops its work and
+/// cleans up (what `first` starts). A second signal ends the process at once, with
+/// the shell's code for a signal, as an impatient Ctrl-C expects.
+pub(crate) async fn on_stop_signal(first: impl FnOnce()) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot listen for SIGTERM/SIGINT");
+        return;
+    };
+    let mut wait = async || {
+        tokio::select! {
+            _ = term.recv() => 143,
+            _ = int.recv() => 130,
+        }
+    };
+    wait().await;
+    first();
+    let code = wait().await;
+    tracing::warn!("a second signal: stopping now, without cleaning up");
+    std::process::exit(code);
+}
+
+/// A token cancelled at the first SIGTERM or SIGINT (see [`on_stop_signal`]), for the
+/// commands that run pipelines: their runs in flight end and clean up.
+pub(crate) fn stop_on_signal() -> tokio_util::sync::CancellationToken {
+    let stop = tokio_util::sync::CancellationToken::new();
+    let cancel = stop.clone();
+    spawn(on_stop_signal(move || {
+        tracing::info!("stopping: pipelines in flight end and clean up");
+        cancel.cancel();
+    }));
+    stop
+}

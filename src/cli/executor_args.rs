@@ -30,21 +30,56 @@ pub struct ExecutorArgs {
     /// 10 MiB); raise both together.
     #[arg(long, default_value_t = DEFAULT_MAX_ARCHIVE_BYTES)]
     pub kube_max_handback_bytes: u64,
+    /// kubernetes: this reconciler's name among those sharing the namespace, on the
+    /// `promised.dev/instance` label of its Pods and Secrets; at start it removes what
+    /// an earlier life of it left there. Give each reconciler its own [default: a hash
+    /// of the command, repository and branch].
+    #[arg(long, value_parser = instance_name)]
+    pub kube_instance: Option<String>,
 }
 
 impl ExecutorArgs {
-    /// The executors these flags describe.
-    pub fn executors(&self) -> Executors {
-        Executors::new(self.executor, self.allow_process_executor, &self.kube())
+    /// The executors these flags describe, for the reconciler `reconciler` describes
+    /// (see [`ExecutorArgs::kube`]).
+    pub fn executors(&self, reconciler: &str) -> Executors {
+        Executors::new(
+            self.executor,
+            self.allow_process_executor,
+            &self.kube(reconciler),
+        )
     }
 
-    /// Where the API server is and what goes in its namespace.
-    pub fn kube(&self) -> KubeSettings {
+    /// Where the API server is and what goes in its namespace. `reconciler` says who
+    /// runs (command, repository, branch): the same words give the same instance, so
+    /// that a reconciler started again finds what it left.
+    pub fn kube(&self, reconciler: &str) -> KubeSettings {
+        use sha2::{Digest, Sha256};
+        let instance = self.kube_instance.clone().unwrap_or_else(|| {
+            let digest = Sha256::digest(reconciler.as_bytes());
+            format!("promised-{}", hex::encode(&digest[..6]))
+        });
         KubeSettings {
             api_server: self.kube_api_server.clone(),
             namespace: self.kube_namespace.clone(),
             helper_image: self.helper_image.clone(),
             max_handback_bytes: self.kube_max_handback_bytes,
+            instance,
         }
+    }
+}
+
+/// `--kube-instance`: a label value, as it is (nothing changed in it silently).
+fn instance_name(value: &str) -> Result<String, String> {
+    let valid = !value.is_empty()
+        && value.len() <= 63
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && value.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && value.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if valid {
+        Ok(value.to_string())
+    } else {
+        Err("a label value: 1 to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit".into())
     }
 }

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use fs_err as fs;
@@ -166,7 +166,14 @@ fn run_pipelines(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
             }
         }
     };
-    let executors = args.executors.executors();
+    // Each `pipeline run` is an instance of its own: there is nothing of an earlier
+    // one to remove, and two at once must not remove each other's Pods.
+    let executors = args.executors.executors(&format!(
+        "pipeline run {} {:?}",
+        std::process::id(),
+        Instant::now()
+    ));
+    let stop = crate::runtime::stop_on_signal();
     let mut status = serde_json::Map::new();
     for pipeline in promise.workflows.pipelines(kind, action) {
         let object_yaml = object_for(&object, &status);
@@ -178,6 +185,7 @@ fn run_pipelines(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
             object_yaml: &object_yaml,
             timeout: args.timeout,
             limits: args.output_limits.limits(),
+            stop: &stop,
         };
         let root = out_dir.join(&pipeline.name);
         match pipeline::run_in(&executors, &job, &root) {

@@ -60,9 +60,12 @@ pub fn run(args: PlanArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         timeout: args.timeout,
         output_limits: args.output_limits.limits(),
         run_delete_workflows: false,
+        stop: crate::runtime::stop_on_signal(),
         ..Options::default()
     };
-    let plan = plan(&base, &head, &args.executors.executors(), &options, &|_| {})?;
+    let reconciler = format!("plan {}", base.path().display());
+    let executors = args.executors.executors(&reconciler);
+    let plan = plan(&base, &head, &executors, &options, &|_| {})?;
     let view = View::new(&plan, &args.base, &args.head);
     match args.format {
         Format::Text => write!(out, "{}", view.text())?,

@@ -59,6 +59,7 @@ pub fn run(args: ReconcileArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         author_name: name,
         author_email: email,
         output_limits: args.output_limits.limits(),
+        stop: crate::runtime::stop_on_signal(),
         ..defaults
     };
     let store = GixStore::open(&args.repo, args.branch.as_deref())?;
@@ -97,7 +98,11 @@ pub fn run(args: ReconcileArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         &store,
         None,
         &scope,
-        &args.executors.executors(),
+        &args.executors.executors(&format!(
+            "reconcile {} {}",
+            store.path().display(),
+            store.reference()
+        )),
         &options,
         &progress,
     )?;
@@ -119,6 +124,13 @@ pub fn run(args: ReconcileArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         report_worktree(&store, out)?;
     }
     writeln!(out, "{}", summary(&report, started.elapsed()))?;
+    if report.not_run > 0 {
+        writeln!(
+            out,
+            "stopped  by a signal: {} request(s) not run or cut short, left as they were; the next pass runs them",
+            report.not_run
+        )?;
+    }
     let mut unknown = false;
     for path in &args.requests {
         let path = path.trim_start_matches("./");

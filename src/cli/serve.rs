@@ -134,9 +134,10 @@ pub fn run(args: ServeArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         args.lease_duration
     );
     let output_branch = args.output_branch.as_deref().unwrap_or(&args.branch);
+    let reconciler = format!("serve {} {output_branch}", args.remote);
     let kubernetes = match args.lease {
         LeaseKind::Kubernetes => {
-            let mut kube = args.executors.kube();
+            let mut kube = args.executors.kube(&reconciler);
             if let Some(namespace) = &args.lease_namespace {
                 kube.namespace.clone_from(namespace);
             }
@@ -190,7 +191,8 @@ pub fn run(args: ServeArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(config, Box::new(args.executors.executors())))?;
+    let executors = args.executors.executors(&reconciler);
+    runtime.block_on(serve(config, Box::new(executors)))?;
     Ok(EXIT_OK)
 }
 

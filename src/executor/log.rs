@@ -22,6 +22,7 @@ use std::process::{ExitStatus, Stdio};
 
 use std::time::Instant;
 use tokio::process::Child;
+use tokio_util::sync::CancellationToken;
 
 use super::ExecError;
 use crate::pipeline::open_log;
@@ -152,12 +153,14 @@ mod imp {
             Ok((logs, Stdio::from(out_write), Stdio::from(err_write)))
         }
 
-        /// Drains both streams until `child` exits (its status) or `deadline` passes
-        /// (`None`; it is left running). The reactor wakes it; it holds no thread.
+        /// Drains both streams until `child` exits (its status), or `deadline` passes
+        /// or `stop` is cancelled (`None`; it is left running). The reactor wakes it;
+        /// it holds no thread.
         pub async fn wait(
             &mut self,
             child: &mut Child,
             deadline: Instant,
+            stop: &CancellationToken,
         ) -> Result<Option<ExitStatus>, ExecError> {
             let exit = exit_before(child, deadline);
             tokio::pin!(exit);
@@ -165,6 +168,7 @@ mod imp {
                 let ready = tokio::select! {
                     biased;
                     status = &mut exit => return Ok(status?),
+                    () = stop.cancelled() => return Ok(None),
                     ready = readable(&self.streams[0].1) => ready.map(|()| 0),
                     ready = readable(&self.streams[1].1) => ready.map(|()| 1),
                 };
@@ -273,13 +277,18 @@ mod imp {
             Ok((Logs { paths }, out, err))
         }
 
-        /// Waits until `child` exits (its status) or `deadline` passes (`None`).
+        /// Waits until `child` exits (its status), or `deadline` passes or `stop` is
+        /// cancelled (`None`).
         pub async fn wait(
             &mut self,
             child: &mut Child,
             deadline: Instant,
+            stop: &CancellationToken,
         ) -> Result<Option<ExitStatus>, ExecError> {
-            Ok(exit_before(child, deadline).await?)
+            tokio::select! {
+                status = exit_before(child, deadline) => Ok(status?),
+                () = stop.cancelled() => Ok(None),
+            }
         }
 
         /// Reads the last bytes of each file.
@@ -319,7 +328,11 @@ mod tests {
                 .spawn()
                 .unwrap();
             let status = logs
-                .wait(&mut child, Instant::now() + Duration::from_secs(60))
+                .wait(
+                    &mut child,
+                    Instant::now() + Duration::from_secs(60),
+                    &CancellationToken::new(),
+                )
                 .await
                 .unwrap();
             let (stdout, stderr) = logs.finish().unwrap();

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
+use tokio_util::sync::CancellationToken;
 
 use super::log::{Logs, StreamLog};
 use super::{ExecError, Executor, StepDirs, ensure_dir, literal_env, step_dirs};
@@ -157,13 +158,14 @@ pub struct OciExit {
 }
 
 impl OciExecutor {
-    /// Runs one container to completion, or kills it at `deadline` (then `Ok(None)`).
-    /// `log_dir` holds its stdout and stderr files.
+    /// Runs one container to completion, or kills it at `deadline` or when `stop` is
+    /// cancelled (then `Ok(None)`). `log_dir` holds its stdout and stderr files.
     pub async fn run_one(
         &self,
         spec: &OciRun,
         log_dir: &Path,
         deadline: Instant,
+        stop: &CancellationToken,
     ) -> Result<Option<OciExit>, ExecError> {
         static RUNS: AtomicUsize = AtomicUsize::new(0);
         let name = format!(
@@ -210,7 +212,7 @@ impl OciExecutor {
         })?;
         // Only the child holds the pipes' write ends now.
         drop(command);
-        let Some(status) = logs.wait(&mut child, deadline).await? else {
+        let Some(status) = logs.wait(&mut child, deadline, stop).await? else {
             // SIGKILL the container; `run --rm` then removes it and exits. Only if the
             // client hangs is it killed too, and the container removed by force.
             let quiet = |args: &[&str]| {
@@ -263,6 +265,9 @@ impl OciExecutor {
             .map(String::as_str)
             == Some("enabled");
         for (container, dirs) in containers.iter().zip(dirs) {
+            if job.stop.is_cancelled() {
+                return Err(ExecError::Cancelled);
+            }
             ensure_dir(&dirs.output)?;
             let spec = OciRun {
                 name: container.name.clone(),
@@ -273,7 +278,11 @@ impl OciExecutor {
                 mounts: mounts(&dirs),
                 network,
             };
-            let Some(exit) = self.run_one(&spec, &workspace.logs, deadline).await? else {
+            let ran = self.run_one(&spec, &workspace.logs, deadline, job.stop);
+            let Some(exit) = ran.await? else {
+                if job.stop.is_cancelled() {
+                    return Err(ExecError::Cancelled);
+                }
                 return Err(ExecError::TimedOut {
                     container: container.name.clone(),
                     timeout: job.timeout,

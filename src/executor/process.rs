@@ -46,6 +46,9 @@ impl Executor for ProcessExecutor {
             let deadline = Instant::now() + job.timeout;
             let dirs = step_dirs(workspace, containers.len(), job.pipeline.chained);
             for (i, (container, dirs)) in containers.iter().zip(dirs).enumerate() {
+                if job.stop.is_cancelled() {
+                    return Err(ExecError::Cancelled);
+                }
                 ensure_dir(&dirs.output)?;
                 let log = workspace.logs.join(format!("{i}-{}", container.name));
                 run_container(job, container, &dirs, &log, deadline, &self.found).await?;
@@ -117,9 +120,12 @@ async fn run_container(
     };
     // The group id is the child's pid (process_group(0)).
     let group = Pid::from_raw(child.id().expect("a child not yet waited for has an id") as i32);
-    let Some(status) = logs.wait(&mut child, deadline).await? else {
+    let Some(status) = logs.wait(&mut child, deadline, job.stop).await? else {
         let _ = killpg(group, Signal::SIGKILL);
         child.wait().await?;
+        if job.stop.is_cancelled() {
+            return Err(ExecError::Cancelled);
+        }
         return Err(ExecError::TimedOut {
             container: container.name.clone(),
             timeout: job.timeout,
@@ -258,6 +264,7 @@ spec:
             object_yaml: &request.bytes,
             timeout,
             limits: Default::default(),
+            stop: &Default::default(),
         };
         let root = tempfile::tempdir().unwrap();
         let workspace = Workspace::create(root.path(), root.path(), &request.bytes).unwrap();

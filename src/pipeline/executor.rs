@@ -85,6 +85,11 @@ pub enum ExecError {
         /// What failed, naming the object.
         what: String,
     },
+    /// The reconciler was asked to stop ([`Job::stop`](super::Job::stop)) while the
+    /// run was in flight; what it made is removed. Not the pipeline's failure: the
+    /// next pass runs it again.
+    #[error("stopped: the reconciler is shutting down")]
+    Cancelled,
     /// A file of the workspace could not be read or written; fs-err's message names it.
     #[error(transparent)]
     Io(#[from] std::io::Error),

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use fs_err as fs;
+use tokio_util::sync::CancellationToken;
 
 pub use executor::{ExecError, Executor, StepDirs, last_lines, step_dirs};
 pub use metadata::{Metadata, Selector, WorkflowControl, read_metadata};
@@ -51,6 +52,9 @@ pub struct Job<'a> {
     pub timeout: Duration,
     /// How much output it may leave.
     pub limits: OutputLimits,
+    /// Cancelled when the reconciler stops: the run ends early, with
+    /// [`ExecError::Cancelled`], after removing what it made.
+    pub stop: &'a CancellationToken,
 }
 
 /// Who a workflow runs on: what `KRATIX_OBJECT_*` say.

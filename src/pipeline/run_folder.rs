@@ -247,6 +247,7 @@ mod tests {
             object_yaml: &request.bytes,
             timeout: Duration::from_secs(3600),
             limits: Default::default(),
+            stop: Box::leak(Box::default()),
         }
     }
 

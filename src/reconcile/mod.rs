@@ -19,6 +19,8 @@ mod scope;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use tokio_util::sync::CancellationToken;
+
 pub use render::{Outcome, PromiseOutcome, PromiseReport, RequestReport};
 pub use run::{Stopped, Suspension, merge_status, object_for};
 pub use scope::{Scope, Since};
@@ -59,6 +61,10 @@ pub struct Options {
     /// configure pipelines (their outputs are what it shows) but must not tear down
     /// what a removed request holds before the change is merged.
     pub run_delete_workflows: bool,
+    /// Cancelled when the reconciler is asked to stop (SIGTERM): runs in flight end
+    /// and clean up, runs not started are not started, and the pass commits what
+    /// finished, leaving the rest as it was for the next pass.
+    pub stop: CancellationToken,
 }
 
 impl Default for Options {
@@ -71,6 +77,7 @@ impl Default for Options {
             spill_bytes: 8 << 20,
             output_limits: OutputLimits::default(),
             run_delete_workflows: true,
+            stop: CancellationToken::new(),
         }
     }
 }
@@ -105,6 +112,9 @@ pub struct PassReport {
     pub files_changed: usize,
     /// How many requests had their pipelines run.
     pub pipelines_run: usize,
+    /// How many requests were due but not run, or cut short, because the reconciler was
+    /// stopping ([`Options::stop`]): left as they were, they run on the next pass.
+    pub not_run: usize,
     /// Promises with their own rerun interval.
     pub intervals: BTreeMap<String, Duration>,
     /// Requests left as they were whose record says they wait for a retry: failed
@@ -121,7 +131,8 @@ impl PassReport {
     /// a destination, its Promise, a retry or a person), which is not an error of the
     /// request; a Promise that keeps its requests waiting is reported on its own.
     pub fn succeeded(&self) -> bool {
-        self.problems.is_empty()
+        self.not_run == 0
+            && self.problems.is_empty()
             && self.promises.iter().all(|p| !p.failed)
             && self
                 .requests
@@ -296,6 +307,7 @@ pub fn reconcile(
         renderer.add(request, outcome);
     }
     let mut pipelines_run = 0;
+    let mut not_run = 0;
     let mut spilled = Ok(());
     progress(Progress::Start(selected.len() + deletes.len()));
     let schemas = prepare::Schemas::default();
@@ -303,6 +315,9 @@ pub fn reconcile(
         &selected,
         options.jobs,
         &async |(request, resume), folder| {
+            if options.stop.is_cancelled() {
+                return Outcome::Unchanged;
+            }
             let outcome = match prepare::prepare(&platform, &schemas, request) {
                 Ok(ready) => {
                     let workflow = Workflow {
@@ -320,11 +335,17 @@ pub fn reconcile(
                 Err(outcome) => outcome,
             };
             progress(Progress::Ran(&request.key));
-            outcome
+            match outcome {
+                // Stopped, not failed: the request stays as it was, for the next pass.
+                Outcome::Failed(stopped) if stopped.cancelled() => Outcome::Unchanged,
+                outcome => outcome,
+            }
         },
         &mut |(request, _), outcome| {
-            if matches!(outcome, Outcome::Ran(_) | Outcome::Failed(_)) {
-                pipelines_run += 1;
+            match outcome {
+                Outcome::Ran(_) | Outcome::Failed(_) => pipelines_run += 1,
+                Outcome::Unchanged => not_run += 1,
+                _ => {}
             }
             renderer.add(request, outcome);
             if spilled.is_ok() && renderer.tree().pending_bytes() > options.spill_bytes {
@@ -349,14 +370,24 @@ pub fn reconcile(
         deletes_to_run,
         options.jobs,
         &async |removed, folder| {
+            if options.stop.is_cancelled() {
+                return None;
+            }
             let result = match removed.workflow() {
                 Ok(workflow) => workflow.run_to_delete(executor, options, folder).await,
                 Err(message) => Err(message),
             };
             progress(Progress::Ran(&removed.key));
-            result
+            Some(result)
         },
         &mut |removed, result| {
+            // Stopped, not run or cut short: left as it is, to be deleted next pass.
+            let Some(result) = result.filter(|_| !options.stop.is_cancelled()) else {
+                not_run += 1;
+                failed_deletes.insert(removed.key.promise.to_string());
+                renderer.keep_gone(&removed.key);
+                return;
+            };
             pipelines_run += 1;
             if let Err(message) = result {
                 failed_deletes.insert(removed.key.promise.to_string());
@@ -464,6 +495,7 @@ pub fn reconcile(
         problems: platform.problems.clone(),
         files_changed: changes.upserts.len() + changes.removals.len(),
         pipelines_run,
+        not_run,
         intervals: platform
             .promises
             .values()

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use super::Options;
 use super::failure;
-use crate::executor::Executor;
+use crate::executor::{ExecError, Executor};
 use crate::model::{Action, Pipeline, Promise, WorkflowType};
 use crate::pipeline::{Job, RunError, RunFolder, RunOutput, Subject, WorkflowControl};
 use crate::yaml;
@@ -140,6 +140,14 @@ pub struct Stopped {
     pub message: String,
 }
 
+impl Stopped {
+    /// Whether the run was cut short because the reconciler is stopping, rather than
+    /// failed.
+    pub fn cancelled(&self) -> bool {
+        matches!(self.error, RunError::Exec(ExecError::Cancelled))
+    }
+}
+
 impl Workflow<'_> {
     /// The pipelines it runs.
     pub fn pipelines(&self) -> &[Pipeline] {
@@ -174,6 +182,7 @@ impl Workflow<'_> {
                 object_yaml: &object_yaml,
                 timeout: options.timeout,
                 limits: options.output_limits,
+                stop: &options.stop,
             };
             let mut output = match folder.run(executor, &job).await {
                 Ok(output) => output,

@@ -28,6 +28,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 pub use connections::HttpLimits;
 pub use daemon::LeaseSettings;
@@ -108,7 +109,7 @@ pub async fn serve(mut config: ServeConfig, executor: Box<dyn Executor>) -> anyh
     let standby = Arc::new(Mutex::new(None));
     let ready = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
-    spawn_signal_handler(stop.clone(), wake.clone());
+    spawn_signal_handler(stop.clone(), config.options.stop.clone(), wake.clone());
 
     if let Some(addr) = config.listen {
         let listener = connections::bind(addr)?;
@@ -188,25 +189,15 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// Sets `stop` and wakes the loop on SIGTERM or SIGINT.
-fn spawn_signal_handler(stop: Arc<AtomicBool>, wake: Arc<Notify>) {
-    tokio::spawn(async move {
-        use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut term), Ok(mut int)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) else {
-            tracing::error!("cannot listen for SIGTERM/SIGINT");
-            return;
-        };
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
-        tracing::info!("stopping: the sync in flight finishes first");
+/// On SIGTERM or SIGINT: sets `stop`, cancels the pipelines in flight (`cancel`, which
+/// end and clean up; the pass commits what finished) and wakes the loop.
+fn spawn_signal_handler(stop: Arc<AtomicBool>, cancel: CancellationToken, wake: Arc<Notify>) {
+    tokio::spawn(crate::runtime::on_stop_signal(move || {
+        tracing::info!("stopping: pipelines in flight end and clean up, then the pass commits");
         stop.store(true, Ordering::Relaxed);
+        cancel.cancel();
         wake.notify_one();
-    });
+    }));
 }
 
 #[cfg(test)]

@@ -130,14 +130,17 @@ fn the_role_grants_what_the_kubernetes_executor_does_in_the_pipelines_namespace(
         })
         .collect();
     // What src/executor/kubernetes does: Api::<Pod> create/watch/get/delete and logs,
-    // Api::<Secret> create/delete, Api::<ServiceAccount> create.
+    // Api::<Secret> create/delete, both listed for the sweep at start,
+    // Api::<ServiceAccount> create.
     for (resource, verb) in [
         ("pods", "create"),
         ("pods", "watch"),
         ("pods", "get"),
+        ("pods", "list"),
         ("pods", "delete"),
         ("pods/log", "get"),
         ("secrets", "create"),
+        ("secrets", "list"),
         ("secrets", "delete"),
         ("serviceaccounts", "create"),
     ] {

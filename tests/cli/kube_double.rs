@@ -51,6 +51,8 @@ struct Cluster {
     events: broadcast::Sender<(Key, Bytes)>,
     /// Every Pod as the executor sent it.
     received: Mutex<Vec<Value>>,
+    /// Every Secret as the executor sent it.
+    received_secrets: Mutex<Vec<Value>>,
     /// Pods running now, and the most that ran at once.
     in_flight: Mutex<(usize, usize)>,
     /// Whether Pod Security admission enforces the `restricted` standard, as on a
@@ -61,6 +63,9 @@ struct Cluster {
     rotate_logs_at: std::sync::atomic::AtomicUsize,
     /// When set, no node takes a Pod: it stays Pending, with the scheduler's message.
     unschedulable: Mutex<Option<String>>,
+    /// When set, the next Pod created finds its name taken by another's Pod (which is
+    /// stored then), as a name reused by a second reconciler in the namespace would.
+    collide_next_pod: std::sync::atomic::AtomicBool,
     /// How many of the next watches of Pods end at once with an ERROR event, as
     /// watches do when the API server restarts or etcd compacts past their version.
     broken_watches: std::sync::atomic::AtomicUsize,
@@ -120,10 +125,12 @@ impl ApiServer {
             // buffer makes a watch lag and miss the event that ends its Pod.
             events: broadcast::channel(1 << 16).0,
             received: Mutex::default(),
+            received_secrets: Mutex::default(),
             in_flight: Mutex::default(),
             restricted: Default::default(),
             rotate_logs_at: Default::default(),
             unschedulable: Mutex::default(),
+            collide_next_pod: Default::default(),
             broken_watches: Default::default(),
             scratch: tempfile::tempdir().unwrap(),
         });
@@ -139,7 +146,7 @@ impl ApiServer {
             .route("/api/v1/namespaces/{ns}/pods/{name}/log", get(pod_log))
             .route(
                 "/api/v1/namespaces/{ns}/secrets",
-                axum::routing::post(create_secret),
+                get(list_secrets).post(create_secret),
             )
             .route(
                 "/api/v1/namespaces/{ns}/secrets/{name}",
@@ -275,6 +282,40 @@ impl ApiServer {
             .store(count, std::sync::atomic::Ordering::SeqCst);
     }
 
+    /// The next Pod created finds a Pod of another run under its name: the create
+    /// gets 409 AlreadyExists, and the other's Pod is stored, Running.
+    #[allow(dead_code, reason = "not used by examples/kube_throughput.rs")]
+    pub fn collide_next_pod(&self) {
+        self.cluster
+            .collide_next_pod
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Stores a Pod (Running, no kubelet) and a Secret it owns, both labelled as the
+    /// runs of the reconciler instance `instance` are: what that reconciler leaves
+    /// when it is killed while a Pod runs.
+    #[allow(dead_code, reason = "not used by examples/kube_throughput.rs")]
+    pub fn add_leftover(&self, namespace: &str, name: &str, instance: &str) {
+        let labels =
+            json!({"app.kubernetes.io/managed-by": "promised", "promised.dev/instance": instance});
+        let mut store = self.cluster.store.lock().unwrap();
+        let uid = store.new_uid();
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": namespace, "uid": uid, "labels": labels}, "spec": {}, "status": {"phase": "Running"}});
+        store.pods.insert((namespace.into(), name.into()), pod);
+        let owner = json!([{"apiVersion": "v1", "kind": "Pod", "name": name, "uid": uid}]);
+        let secret_uid = store.new_uid();
+        let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace, "uid": secret_uid, "labels": labels, "ownerReferences": owner}, "data": {}});
+        store
+            .secrets
+            .insert((namespace.into(), name.into()), secret);
+    }
+
+    /// The Secrets the executor created, as sent.
+    #[allow(dead_code, reason = "not used by examples/kube_throughput.rs")]
+    pub fn received_secrets(&self) -> Vec<Value> {
+        self.cluster.received_secrets.lock().unwrap().clone()
+    }
+
     /// The Pods the executor created, as sent.
     pub fn received_pods(&self) -> Vec<Value> {
         self.cluster.received.lock().unwrap().clone()
@@ -292,6 +333,63 @@ fn not_found(kind: &str, name: &str) -> Response {
         "NotFound",
         format!("{kind} \"{name}\" not found"),
     )
+}
+
+impl Store {
+    /// A UID no object had before, as the API server gives each object it creates: a
+    /// name used again gets a new one.
+    fn new_uid(&mut self) -> String {
+        self.version += 1;
+        format!("uid-{}", self.version)
+    }
+
+    /// The garbage collector: Secrets whose owner Pods are all gone are deleted (also
+    /// one made with an owner that never existed, as the collector finds it absent).
+    fn collect_garbage(&mut self) {
+        let pods: std::collections::BTreeSet<String> = self
+            .pods
+            .values()
+            .filter_map(|p| p["metadata"]["uid"].as_str().map(String::from))
+            .collect();
+        self.secrets.retain(|_, secret| {
+            let owners = secret["metadata"]["ownerReferences"].as_array();
+            owners.is_none_or(|owners| {
+                owners.is_empty()
+                    || owners
+                        .iter()
+                        .any(|o| o["uid"].as_str().is_some_and(|uid| pods.contains(uid)))
+            })
+        });
+    }
+}
+
+/// The API server's 409 Conflict when a delete's `preconditions.uid` names another
+/// object than `object`; `None` when it holds or there is none.
+fn refused_by_precondition(body: &[u8], object: &Value) -> Option<Response> {
+    let options: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let wanted = &options["preconditions"]["uid"];
+    if wanted.is_null() || *wanted == object["metadata"]["uid"] {
+        return None;
+    }
+    Some(status(
+        StatusCode::CONFLICT,
+        "Conflict",
+        format!(
+            "Precondition failed: UID in precondition: {}, UID in object meta: {}",
+            wanted.as_str().unwrap_or_default(),
+            object["metadata"]["uid"].as_str().unwrap_or_default()
+        ),
+    ))
+}
+
+/// Whether `object`'s labels match a `labelSelector` of `key=value` terms.
+fn selected(object: &Value, selector: Option<&String>) -> bool {
+    selector.is_none_or(|selector| {
+        selector.split(',').all(|term| {
+            let (key, value) = term.split_once('=').unwrap();
+            object["metadata"]["labels"][key].as_str() == Some(value)
+        })
+    })
 }
 
 impl Cluster {
@@ -337,6 +435,17 @@ async fn create_pod(
             );
         }
     }
+    if cluster
+        .collide_next_pod
+        .swap(false, std::sync::atomic::Ordering::SeqCst)
+    {
+        let mut other = pod.clone();
+        let mut store = cluster.store.lock().unwrap();
+        other["metadata"]["uid"] = json!(store.new_uid());
+        other["metadata"]["labels"]["promised.dev/instance"] = json!("another-reconciler");
+        other["status"] = json!({"phase": "Running"});
+        store.pods.insert(key.clone(), other);
+    }
     if cluster.store.lock().unwrap().pods.contains_key(&key) {
         return status(
             StatusCode::CONFLICT,
@@ -345,7 +454,7 @@ async fn create_pod(
         );
     }
     pod["metadata"]["namespace"] = json!(ns);
-    pod["metadata"]["uid"] = json!(format!("uid-{name}"));
+    pod["metadata"]["uid"] = json!(cluster.store.lock().unwrap().new_uid());
     pod["status"] = json!({"phase": "Pending"});
     let unschedulable = cluster.unschedulable.lock().unwrap().clone();
     if let Some(message) = unschedulable {
@@ -468,16 +577,20 @@ async fn get_pod(
 async fn delete_pod(
     State(cluster): State<Arc<Cluster>>,
     Path((ns, name)): Path<(String, String)>,
+    body: Bytes,
 ) -> Response {
     let key = (ns, name.clone());
-    let removed = cluster.store.lock().unwrap().pods.remove(&key);
-    match removed {
-        Some(pod) => {
-            let _ = cluster.events.send((key, watch_line("DELETED", &pod)));
-            axum::Json(pod).into_response()
-        }
-        None => not_found("pods", &name),
+    let mut store = cluster.store.lock().unwrap();
+    let Some(pod) = store.pods.get(&key) else {
+        return not_found("pods", &name);
+    };
+    if let Some(refused) = refused_by_precondition(&body, pod) {
+        return refused;
     }
+    let pod = store.pods.remove(&key).unwrap();
+    store.collect_garbage();
+    let _ = cluster.events.send((key, watch_line("DELETED", &pod)));
+    axum::Json(pod).into_response()
 }
 
 /// One event of a watch, as the API server sends it: a JSON object on a line.
@@ -496,12 +609,13 @@ async fn list_or_watch_pods(
         .map(String::from);
     let matches = move |key: &Key| key.0 == ns && wanted.as_ref().is_none_or(|n| *n == key.1);
     let receiver = cluster.events.subscribe();
+    let labels = query.get("labelSelector");
     let current: Vec<(Key, Value)> = {
         let store = cluster.store.lock().unwrap();
         store
             .pods
             .iter()
-            .filter(|(k, _)| matches(k))
+            .filter(|(k, pod)| matches(k) && selected(pod, labels))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect()
     };
@@ -668,12 +782,35 @@ async fn create_secret(
     Path(ns): Path<String>,
     body: Bytes,
 ) -> Response {
-    create_object(
-        &mut cluster.store.lock().unwrap().secrets,
-        ns,
-        &body,
-        "secrets",
-    )
+    let mut secret: Value = serde_json::from_slice(&body).unwrap();
+    cluster
+        .received_secrets
+        .lock()
+        .unwrap()
+        .push(secret.clone());
+    let mut store = cluster.store.lock().unwrap();
+    secret["metadata"]["uid"] = json!(store.new_uid());
+    let body = serde_json::to_vec(&secret).unwrap();
+    let created = create_object(&mut store.secrets, ns, &body, "secrets");
+    store.collect_garbage();
+    created
+}
+
+async fn list_secrets(
+    State(cluster): State<Arc<Cluster>>,
+    Path(ns): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let store = cluster.store.lock().unwrap();
+    let labels = query.get("labelSelector");
+    let items: Vec<&Value> = store
+        .secrets
+        .iter()
+        .filter(|((namespace, _), secret)| *namespace == ns && selected(secret, labels))
+        .map(|(_, secret)| secret)
+        .collect();
+    let version = store.version.to_string();
+    axum::Json(json!({"apiVersion": "v1", "kind": "SecretList", "metadata": {"resourceVersion": version}, "items": items})).into_response()
 }
 
 /// `GET` of a stored object, or the API server's 404 Status.
@@ -701,14 +838,17 @@ async fn get_secret(
 async fn delete_secret(
     State(cluster): State<Arc<Cluster>>,
     Path((ns, name)): Path<(String, String)>,
+    body: Bytes,
 ) -> Response {
-    let secret = cluster
-        .store
-        .lock()
-        .unwrap()
-        .secrets
-        .remove(&(ns, name.clone()));
-    found(secret, "secrets", &name)
+    let key = (ns, name.clone());
+    let mut store = cluster.store.lock().unwrap();
+    let Some(secret) = store.secrets.get(&key) else {
+        return not_found("secrets", &name);
+    };
+    if let Some(refused) = refused_by_precondition(&body, secret) {
+        return refused;
+    }
+    found(store.secrets.remove(&key), "secrets", &name)
 }
 
 async fn create_service_account(
@@ -770,7 +910,10 @@ fn wait_pod(cluster: &Cluster, key: &Key, time: Duration, log: String) {
 fn run_pod(cluster: &Cluster, key: &Key) {
     let pod = cluster.store.lock().unwrap().pods[key].clone();
     let root = cluster.scratch.path().join(&key.1);
-    let volumes = materialize_volumes(cluster, &key.0, &pod, &root);
+    // A Secret that never comes leaves the Pod Pending, as a failed mount does.
+    let Some(volumes) = materialize_volumes(cluster, &key.0, &pod, &root) else {
+        return;
+    };
     let podman = OciExecutor::new("podman");
     // The kubelet's thread waits for each container on a runtime of its own.
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -811,7 +954,8 @@ fn run_pod(cluster: &Cluster, key: &Key) {
                 network: false,
             };
             let deadline = Instant::now() + Duration::from_secs(60);
-            let ran = runtime.block_on(podman.run_one(&spec, &root, deadline));
+            let never = tokio_util::sync::CancellationToken::new();
+            let ran = runtime.block_on(podman.run_one(&spec, &root, deadline, &never));
             let exit = ran.unwrap().unwrap_or(promised::executor::OciExit {
                 code: Some(137),
                 ..Default::default()
@@ -870,15 +1014,24 @@ fn materialize_volumes(
     ns: &str,
     pod: &Value,
     root: &std::path::Path,
-) -> HashMap<String, PathBuf> {
+) -> Option<HashMap<String, PathBuf>> {
     let mut dirs = HashMap::new();
     for volume in pod["spec"]["volumes"].as_array().into_iter().flatten() {
         let name = volume["name"].as_str().unwrap().to_string();
         let dir = root.join("volumes").join(&name);
         fs_err::create_dir_all(&dir).unwrap();
         if let Some(secret) = volume["secret"]["secretName"].as_str() {
+            let key = (ns.to_string(), secret.to_string());
+            // The kubelet retries a mount until the Secret exists (FailedMount).
+            let waited = Instant::now() + Duration::from_secs(30);
+            while !cluster.store.lock().unwrap().secrets.contains_key(&key) {
+                if Instant::now() > waited {
+                    return None;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
             let store = cluster.store.lock().unwrap();
-            let data = &store.secrets[&(ns.to_string(), secret.to_string())]["data"];
+            let data = &store.secrets[&key]["data"];
             for (file, encoded) in data.as_object().unwrap() {
                 let bytes = base64::engine::general_purpose::STANDARD
                     .decode(encoded.as_str().unwrap())
@@ -888,7 +1041,7 @@ fn materialize_volumes(
         }
         dirs.insert(name, dir);
     }
-    dirs
+    Some(dirs)
 }
 
 fn resolve_env(cluster: &Cluster, ns: &str, env: &Value) -> Vec<(String, String)> {

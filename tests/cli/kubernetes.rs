@@ -149,9 +149,15 @@ fn a_pipeline_runs_as_a_pod_and_everything_it_created_is_deleted() {
     let pods = api.received_pods();
     assert_eq!(pods.len(), 1);
     let name = pods[0]["metadata"]["name"].as_str().unwrap().to_string();
+    // A hash of the repository's path, which is new in every test.
+    let instance = pods[0]["metadata"]["labels"]["promised.dev/instance"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let text = serde_json::to_string_pretty(&pods[0])
         .unwrap()
         .replace(&name, "[pod]")
+        .replace(&instance, "[instance]")
         .replace(&image, "[image]");
     insta::assert_snapshot!("kubernetes_pod_spec", text);
 }
@@ -341,4 +347,134 @@ fn an_output_past_what_the_log_carries_is_refused_naming_the_limit() {
         status.contains("promised-handback") && status.contains("--kube-max-handback-bytes"),
         "{status}"
     );
+}
+
+/// `promised reconcile` on the double, started and left running: the caller kills it.
+fn spawn_reconcile(api: &ApiServer, repo: &crate::support::TestRepo) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_promised"))
+        .args(["reconcile", "--repo", repo.path().to_str().unwrap()])
+        .args(["--executor", "kubernetes", "--kube-api-server", &api.url])
+        .args([
+            "--kube-namespace",
+            "pipelines",
+            "--helper-image",
+            helper_image(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits until the double holds a Pod and its Secret: the run is under way.
+fn wait_for_a_pod(api: &ApiServer) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while api.names("pods").is_empty() || api.names("secrets").is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no Pod was created");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_name_another_run_holds_fails_this_run_and_leaves_the_other_pod_alone() {
+    let api = ApiServer::start();
+    api.collide_next_pod();
+    let repo = one_container_repo("render", "command: [sh, -c, 'true']");
+    let run = reconcile_on(&api, &repo);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let status = repo.show("status/app/team/a.yaml");
+    assert!(status.contains("already exists"), "{status}");
+    // Before the UID preconditions, the cleanup deleted the other run's Pod by name.
+    let pods = api.names("pods");
+    assert_eq!(
+        pods.len(),
+        1,
+        "the other run's Pod is still there: {pods:?}"
+    );
+    assert_eq!(api.names("secrets"), Vec::<String>::new());
+}
+
+#[test]
+fn the_secret_is_made_after_its_pod_and_owned_by_it() {
+    let api = ApiServer::start();
+    let repo = one_container_repo("render", "command: [sh, -c, 'true']");
+    let run = reconcile_on(&api, &repo);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let secrets = api.received_secrets();
+    assert_eq!(secrets.len(), 1);
+    let owner = &secrets[0]["metadata"]["ownerReferences"][0];
+    assert_eq!(owner["kind"], "Pod");
+    assert_eq!(owner["name"], secrets[0]["metadata"]["name"]);
+    assert!(
+        owner["uid"]
+            .as_str()
+            .is_some_and(|uid| uid.starts_with("uid-")),
+        "the Pod's UID, which only a Pod made first has: {owner}"
+    );
+    assert!(owner.get("blockOwnerDeletion").is_none());
+    assert_eq!(api.names("pods"), Vec::<String>::new());
+    assert_eq!(api.names("secrets"), Vec::<String>::new());
+}
+
+#[test]
+fn a_reconciler_killed_while_its_pod_runs_removes_what_it_left_when_it_starts_again() {
+    let api = ApiServer::start();
+    let repo = one_container_repo("render", "command: [sh, -c, 'sleep 30']");
+    let mut first = spawn_reconcile(&api, &repo);
+    wait_for_a_pod(&api);
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let left = api.names("pods");
+    assert_eq!(left.len(), 1, "kill -9 leaves the Pod: {left:?}");
+    assert_eq!(api.names("secrets").len(), 1, "and its Secret");
+    // Another reconciler's run in the same namespace, which must be left alone.
+    api.add_leftover("pipelines", "promised-other-run", "someone-else");
+
+    // The Promise changes meanwhile, so that the next run is quick.
+    let quick = one_container_repo("render", "command: [sh, -c, 'true']");
+    let promise = fs_err::read_to_string(quick.path().join("promises/app.yaml")).unwrap();
+    repo.write("promises/app.yaml", &promise)
+        .commit("a quick pipeline");
+    let run = reconcile_on(&api, &repo);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(api.names("pods"), ["pipelines/promised-other-run"]);
+    assert_eq!(api.names("secrets"), ["pipelines/promised-other-run"]);
+}
+
+#[test]
+fn sigterm_ends_the_pods_in_flight_removes_them_and_leaves_their_requests_for_the_next_pass() {
+    let api = ApiServer::start();
+    let repo = one_container_repo("render", "command: [sh, -c, 'sleep 120']");
+    let before = repo.head();
+    let mut child = spawn_reconcile(&api, &repo);
+    wait_for_a_pod(&api);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    // Without the cancel, the run would wait for its Pod's 120 s; with it, the run
+    // ends at once. Generous: this is not a measurement.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("reconcile did not stop within 60 s of SIGTERM");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("stopped  by a signal: 1 request(s) not run"),
+        "{stdout}"
+    );
+    assert_eq!(api.names("pods"), Vec::<String>::new());
+    assert_eq!(api.names("secrets"), Vec::<String>::new());
+    // Not recorded as failed: the request is left for the next pass (the Promise's
+    // own status is committed, as on any first pass).
+    let managed = repo.managed_files();
+    assert!(!managed.contains("status/app/team/a.yaml"), "{managed}");
+    assert_ne!(repo.head(), before);
 }

@@ -20,9 +20,10 @@ use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
 use kube::api::{Api, DeleteParams, LogParams, PostParams};
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
 
 pub use handback::{DEFAULT_MAX_ARCHIVE_BYTES, pack, unpack};
-pub use pod::{HANDBACK_CONTAINER, PodNames, default_service_account};
+pub use pod::{HANDBACK_CONTAINER, INSTANCE_LABEL, PodNames, default_service_account};
 
 use super::{ExecError, Executor, TAIL_BYTES};
 use crate::pipeline::{Job, Workspace};
@@ -43,6 +44,9 @@ pub struct KubeSettings {
     pub helper_image: String,
     /// The most bytes of compressed output a Pod's log carries back.
     pub max_handback_bytes: u64,
+    /// Who this reconciler is among those sharing the namespace (a label value): its
+    /// runs carry it, and at start it removes what an earlier life of it left.
+    pub instance: String,
 }
 
 /// Runs pipelines as Pods.
@@ -102,13 +106,18 @@ impl KubernetesExecutor {
             .client
             .get_or_try_init(|| {
                 let settings = settings.clone();
-                let connecting = crate::runtime::spawn(async move { client(&settings).await });
+                let connecting = crate::runtime::spawn(async move {
+                    let client = client(&settings).await?;
+                    sweep(&client, &settings).await;
+                    Ok(client)
+                });
                 async { connecting.await.unwrap_or_else(|e| Err(e.to_string())) }
             })
             .await
             .map_err(|what| ExecError::Kubernetes { what })?;
         let names = PodNames {
             pod: pod_name(job),
+            instance: settings.instance.clone(),
             namespace: settings.namespace.clone(),
             service_account: job
                 .pipeline
@@ -135,20 +144,26 @@ impl KubernetesExecutor {
 /// owned, so that the run can go to the shared runtime.
 struct PodRun {
     names: PodNames,
-    secret: Secret,
+    /// The Secret, but for its owner, the Pod's UID, known once the Pod is made.
+    secret: serde_json::Value,
     pod: Pod,
     /// Whether the Pod runs as the Promise's default ServiceAccount, made if missing.
     default_account: bool,
     timeout: std::time::Duration,
+    stop: CancellationToken,
+}
+
+/// The UIDs of what a run made: only these are deleted, so that a name another run
+/// holds (a 409 on create) never leads to deleting that run's objects.
+#[derive(Default)]
+struct Made {
+    pod: Option<String>,
+    secret: Option<String>,
 }
 
 impl PodRun {
     fn new(job: &Job<'_>, names: PodNames) -> Result<Self, ExecError> {
-        let secret: Secret = serde_json::from_value(pod::secret(job, &names)).map_err(|e| {
-            ExecError::Kubernetes {
-                what: e.to_string(),
-            }
-        })?;
+        let secret = pod::secret(job, &names, "");
         let pod: Pod =
             serde_json::from_value(pod::pod(job, &names)).map_err(|e| ExecError::Kubernetes {
                 what: format!(
@@ -162,24 +177,32 @@ impl PodRun {
             pod,
             default_account: job.pipeline.pod.service_account.is_none(),
             timeout: job.timeout,
+            stop: job.stop.clone(),
         })
     }
 
-    /// Runs the Pod within the timeout, which covers the whole run (the Secret, the
-    /// Pod, the wait and the log read back), and deletes what it made: the handback
-    /// container's log.
+    /// Runs the Pod within the timeout, which covers the whole run (the Pod, the
+    /// Secret, the wait and the log read back), or until the reconciler stops, and
+    /// deletes what it made: the handback container's log.
     async fn run(self, client: kube::Client) -> Result<String, ExecError> {
         let names = &self.names;
-        let result = match tokio::time::timeout(self.timeout, run_pod(&client, &self)).await {
-            Ok(result) => result,
-            Err(_) => {
-                let pods: Api<Pod> = Api::namespaced(client.clone(), &names.namespace);
-                let pod = tokio::time::timeout(CALL_TIMEOUT, pods.get(&names.pod)).await;
-                let pod = pod.ok().and_then(Result::ok);
-                Err(diagnosis::unfinished(pod.as_ref(), self.timeout))
+        let mut made = Made::default();
+        let result = tokio::select! {
+            biased;
+            () = self.stop.cancelled() => Err(ExecError::Cancelled),
+            ran = tokio::time::timeout(self.timeout, run_pod(&client, &self, &mut made)) => {
+                match ran {
+                    Ok(result) => result,
+                    Err(_) => {
+                        let pods: Api<Pod> = Api::namespaced(client.clone(), &names.namespace);
+                        let pod = tokio::time::timeout(CALL_TIMEOUT, pods.get(&names.pod)).await;
+                        let pod = pod.ok().and_then(Result::ok);
+                        Err(diagnosis::unfinished(pod.as_ref(), self.timeout))
+                    }
+                }
             }
         };
-        cleanup(&client, names).await;
+        cleanup(&client, names, &made).await;
         result
     }
 }
@@ -212,7 +235,13 @@ fn kube_error(what: &str) -> impl Fn(kube::Error) -> ExecError + '_ {
     }
 }
 
-async fn run_pod(client: &kube::Client, run: &PodRun) -> Result<String, ExecError> {
+/// Makes the Pod, then its Secret, owned by it; waits for the Pod and reads its
+/// handback log. What it makes goes in `made` at once, for the cleanup.
+async fn run_pod(
+    client: &kube::Client,
+    run: &PodRun,
+    made: &mut Made,
+) -> Result<String, ExecError> {
     let names = &run.names;
     let ns = names.namespace.as_str();
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
@@ -220,14 +249,23 @@ async fn run_pod(client: &kube::Client, run: &PodRun) -> Result<String, ExecErro
     if run.default_account {
         ensure_service_account(client, ns, &names.service_account).await?;
     }
-    secrets
-        .create(&PostParams::default(), &run.secret)
-        .await
-        .map_err(kube_error(&format!("creating Secret {ns}/{}", names.pod)))?;
-    pods.create(&PostParams::default(), &run.pod)
+    let created = pods
+        .create(&PostParams::default(), &run.pod)
         .await
         .map_err(kube_error(&format!("creating Pod {ns}/{}", names.pod)))?;
+    let uid = created.metadata.uid.unwrap_or_default();
+    made.pod = Some(uid.clone());
     tracing::debug!(pod = %names.pod, namespace = ns, "created Pod");
+    let mut secret = run.secret.clone();
+    secret["metadata"]["ownerReferences"][0]["uid"] = json!(uid);
+    let secret: Secret = serde_json::from_value(secret).map_err(|e| ExecError::Kubernetes {
+        what: e.to_string(),
+    })?;
+    let created = secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .map_err(kube_error(&format!("creating Secret {ns}/{}", names.pod)))?;
+    made.secret = created.metadata.uid;
 
     let pod = wait_finished(&pods, &names.pod).await?;
     let phase = pod
@@ -454,21 +492,97 @@ async fn failure(pods: &Api<Pod>, pod: &Pod) -> ExecError {
     }
 }
 
-/// Deletes the Pod and the Secret; what is already gone is fine.
-async fn cleanup(client: &kube::Client, names: &PodNames) {
+/// Deletes the Pod and the Secret the run made, each only while it is the object the
+/// run made (a UID precondition); what is already gone is fine.
+async fn cleanup(client: &kube::Client, names: &PodNames, made: &Made) {
     let ns = names.namespace.as_str();
-    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+    if let Some(uid) = &made.pod {
+        delete(&Api::<Pod>::namespaced(client.clone(), ns), &names.pod, uid).await;
+    }
+    // The garbage collector would remove it with the Pod; deleting it now keeps the
+    // request out of the cluster also where the collector lags.
+    if let Some(uid) = &made.secret {
+        delete(
+            &Api::<Secret>::namespaced(client.clone(), ns),
+            &names.pod,
+            uid,
+        )
+        .await;
+    }
+}
+
+/// Deletes the object `name` if its UID is `uid`, at once and within [`CALL_TIMEOUT`]:
+/// a hung API server must not hold a run (or the start) for the client's own timeout
+/// of minutes.
+async fn delete<K>(api: &Api<K>, name: &str, uid: &str)
+where
+    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
     let params = DeleteParams {
         grace_period_seconds: Some(0),
+        preconditions: Some(kube::api::Preconditions {
+            uid: Some(uid.to_string()),
+            resource_version: None,
+        }),
         ..DeleteParams::background()
     };
-    // Each call is bounded: a hung API server must not hold the run past its timeout
-    // for the client's own timeout of minutes.
-    let deleted = tokio::time::timeout(CALL_TIMEOUT, pods.delete(&names.pod, &params)).await;
-    warn_unless_gone("Pod", &names.pod, deleted);
-    let deleted = tokio::time::timeout(CALL_TIMEOUT, secrets.delete(&names.pod, &params)).await;
-    warn_unless_gone("Secret", &names.pod, deleted);
+    let kind = K::kind(&()).into_owned();
+    let deleted = tokio::time::timeout(CALL_TIMEOUT, api.delete(name, &params)).await;
+    warn_unless_gone(&kind, name, deleted);
+}
+
+/// Removes the Pods and Secrets an earlier life of this instance left (killed before
+/// its cleanup), before its first run. Where listing is not allowed, it says so and
+/// goes on: the runs do not need it.
+async fn sweep(client: &kube::Client, settings: &KubeSettings) {
+    let selector = format!(
+        "{}={},{INSTANCE_LABEL}={}",
+        pod::MANAGED_BY.0,
+        pod::MANAGED_BY.1,
+        settings.instance
+    );
+    let ns = settings.namespace.as_str();
+    let swept = sweep_kind(&Api::<Pod>::namespaced(client.clone(), ns), &selector).await
+        + sweep_kind(&Api::<Secret>::namespaced(client.clone(), ns), &selector).await;
+    if swept > 0 {
+        tracing::info!(
+            namespace = ns,
+            instance = %settings.instance,
+            objects = swept,
+            "removed the Pods and Secrets an earlier run of this instance left"
+        );
+    }
+}
+
+/// Deletes every object of a kind that `selector` finds; how many it found.
+async fn sweep_kind<K>(api: &Api<K>, selector: &str) -> usize
+where
+    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let kind = K::kind(&()).into_owned();
+    let params = kube::api::ListParams::default().labels(selector);
+    let listed = match tokio::time::timeout(CALL_TIMEOUT, api.list(&params)).await {
+        Ok(Ok(listed)) => listed,
+        Ok(Err(err)) => {
+            tracing::warn!(kind, "cannot list what an earlier run left: {err}");
+            return 0;
+        }
+        Err(_) => {
+            tracing::warn!(
+                kind,
+                "cannot list what an earlier run left: no answer within {CALL_TIMEOUT:?}"
+            );
+            return 0;
+        }
+    };
+    let found = listed.items.len();
+    for object in listed.items {
+        let meta = object.meta();
+        if let (Some(name), Some(uid)) = (&meta.name, &meta.uid) {
+            delete(api, name, uid).await;
+        }
+    }
+    found
 }
 
 /// Logs a deletion that neither happened nor found the object already gone.

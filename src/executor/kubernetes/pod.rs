@@ -14,12 +14,18 @@ use crate::pipeline::Job;
 pub const HANDBACK_CONTAINER: &str = "promised-handback";
 /// Label on everything promised creates.
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "promised");
+/// Label naming the reconciler a run's Pod and Secret belong to (`--kube-instance`): at
+/// start, a reconciler removes what its earlier life left under its own instance, and
+/// nothing of another's.
+pub const INSTANCE_LABEL: &str = "promised.dev/instance";
 
 /// What the Pod needs besides the job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PodNames {
     /// The Pod's name; the Secret has the same.
     pub pod: String,
+    /// The reconciler's instance ([`INSTANCE_LABEL`]).
+    pub instance: String,
     /// The namespace.
     pub namespace: String,
     /// The ServiceAccount the Pod runs as.
@@ -35,8 +41,11 @@ pub fn default_service_account(promise: &str) -> String {
     format!("{promise}-default-promise-pipeline")
 }
 
-/// The Secret holding the request as `object.yaml`.
-pub fn secret(job: &Job<'_>, names: &PodNames) -> Value {
+/// The Secret holding the request as `object.yaml`, owned by the Pod (`pod_uid`): the
+/// garbage collector removes it with the Pod, whoever deletes that. The Pod is made
+/// first, and waits for its Secret volume as the kubelet retries the mount. No
+/// `blockOwnerDeletion`, which would need the `pods/finalizers` permission.
+pub fn secret(job: &Job<'_>, names: &PodNames, pod_uid: &str) -> Value {
     use base64::Engine;
     let encoded = base64::engine::general_purpose::STANDARD.encode(job.object_yaml);
     json!({
@@ -45,7 +54,13 @@ pub fn secret(job: &Job<'_>, names: &PodNames) -> Value {
         "metadata": {
             "name": names.pod,
             "namespace": names.namespace,
-            "labels": labels(job),
+            "labels": labels(job, names),
+            "ownerReferences": [{
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "name": names.pod,
+                "uid": pod_uid,
+            }],
         },
         "type": "Opaque",
         "data": {"object.yaml": encoded},
@@ -132,7 +147,7 @@ pub fn pod(job: &Job<'_>, names: &PodNames) -> Value {
         "metadata": {
             "name": names.pod,
             "namespace": names.namespace,
-            "labels": labels(job),
+            "labels": labels(job, names),
         },
         "spec": spec,
     })
@@ -185,9 +200,10 @@ fn step_volume(i: usize) -> String {
     format!("promised-step-{i}")
 }
 
-fn labels(job: &Job<'_>) -> Value {
+fn labels(job: &Job<'_>, names: &PodNames) -> Value {
     json!({
         MANAGED_BY.0: MANAGED_BY.1,
+        INSTANCE_LABEL: names.instance,
         "promised.dev/promise": label_value(&job.promise.name),
         "promised.dev/pipeline": label_value(&job.pipeline.name),
         "promised.dev/workflow": format!("{}-{}", job.workflow.0, job.workflow.1),
