@@ -1,7 +1,7 @@
 //! The flags that choose and configure where pipelines run, shared by every command
 //! that runs them.
 
-use crate::executor::kubernetes::DEFAULT_MAX_ARCHIVE_BYTES;
+use crate::executor::kubernetes::{DEFAULT_MAX_ARCHIVE_BYTES, is_label_value};
 use crate::executor::{ExecutorKind, Executors, KubeSettings};
 
 /// `--executor` and the Kubernetes executor's settings.
@@ -70,16 +70,26 @@ impl ExecutorArgs {
 
 /// `--kube-instance`: a label value, as it is (nothing changed in it silently).
 fn instance_name(value: &str) -> Result<String, String> {
-    let valid = !value.is_empty()
-        && value.len() <= 63
-        && value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        && value.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && value.ends_with(|c: char| c.is_ascii_alphanumeric());
-    if valid {
+    if !value.is_empty() && is_label_value(value) {
         Ok(value.to_string())
     } else {
         Err("a label value: 1 to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_instance_is_a_label_value_given_as_it_is() {
+        assert_eq!(
+            instance_name("platform-prod.eu_1").unwrap(),
+            "platform-prod.eu_1"
+        );
+        let long = "a".repeat(64);
+        for refused in ["", "-prod", "prod.", "a b", "prod/eu", "ünï", long.as_str()] {
+            assert!(instance_name(refused).is_err(), "{refused:?}");
+        }
     }
 }

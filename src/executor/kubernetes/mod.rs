@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 pub use handback::{DEFAULT_MAX_ARCHIVE_BYTES, pack, unpack};
+pub(crate) use names::is_label_value;
 pub use pod::{HANDBACK_CONTAINER, INSTANCE_LABEL, PodNames, default_service_account};
 
 use super::{ExecError, Executor, TAIL_BYTES};

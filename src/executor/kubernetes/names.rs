@@ -43,6 +43,20 @@ pub fn label_value(value: &str) -> String {
         .to_string()
 }
 
+/// Whether the API server takes `value` as a label value (`IsValidLabelValue`): empty,
+/// or at most [`MAX_LABEL_VALUE`] letters, digits, `-`, `_` and `.`, starting and
+/// ending with a letter or digit.
+pub fn is_label_value(value: &str) -> bool {
+    let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    value.is_empty()
+        || (value.len() <= MAX_LABEL_VALUE
+            && edge(value.chars().next())
+            && edge(value.chars().last())
+            && value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+}
+
 /// `name` as part of a DNS-1123 label: lowercase letters and digits kept, every run of
 /// anything else one `-`, none at either end. ASCII only, so any cut of it is valid.
 fn dns_part(name: &str) -> String {
@@ -71,18 +85,6 @@ mod tests {
             && name
                 .chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-    }
-
-    /// What the API server checks of a label value (`IsValidLabelValue`).
-    fn is_label_value(value: &str) -> bool {
-        let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
-        value.is_empty()
-            || (value.len() <= 63
-                && edge(value.chars().next())
-                && edge(value.chars().last())
-                && value
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
     }
 
     #[test]
