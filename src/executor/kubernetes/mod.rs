@@ -145,8 +145,8 @@ impl KubernetesExecutor {
 /// owned, so that the run can go to the shared runtime.
 struct PodRun {
     names: PodNames,
-    /// The Secret, but for its owner, the Pod's UID, known once the Pod is made.
-    secret: serde_json::Value,
+    /// The Secret, but for its owner: the Pod's UID is known once the Pod is made.
+    secret: Secret,
     pod: Pod,
     /// Whether the Pod runs as the Promise's default ServiceAccount, made if missing.
     default_account: bool,
@@ -164,7 +164,11 @@ struct Made {
 
 impl PodRun {
     fn new(job: &Job<'_>, names: PodNames) -> Result<Self, ExecError> {
-        let secret = pod::secret(job, &names, "");
+        let secret: Secret = serde_json::from_value(pod::secret(job, &names)).map_err(|e| {
+            ExecError::Kubernetes {
+                what: e.to_string(),
+            }
+        })?;
         let pod: Pod =
             serde_json::from_value(pod::pod(job, &names)).map_err(|e| ExecError::Kubernetes {
                 what: format!(
@@ -258,10 +262,7 @@ async fn run_pod(
     made.pod = Some(uid.clone());
     tracing::debug!(pod = %names.pod, namespace = ns, "created Pod");
     let mut secret = run.secret.clone();
-    secret["metadata"]["ownerReferences"][0]["uid"] = json!(uid);
-    let secret: Secret = serde_json::from_value(secret).map_err(|e| ExecError::Kubernetes {
-        what: e.to_string(),
-    })?;
+    pod::owned_by_pod(&mut secret, &names.pod, &uid);
     let created = secrets
         .create(&PostParams::default(), &secret)
         .await

@@ -4,6 +4,8 @@
 //! delivered through a Secret, and a last container that hands the output back on its
 //! log. Pure: names and settings come in, JSON comes out.
 
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use serde_json::{Value, json};
 
 use super::names::label_value;
@@ -41,11 +43,9 @@ pub fn default_service_account(promise: &str) -> String {
     format!("{promise}-default-promise-pipeline")
 }
 
-/// The Secret holding the request as `object.yaml`, owned by the Pod (`pod_uid`): the
-/// garbage collector removes it with the Pod, whoever deletes that. The Pod is made
-/// first, and waits for its Secret volume as the kubelet retries the mount. No
-/// `blockOwnerDeletion`, which would need the `pods/finalizers` permission.
-pub fn secret(job: &Job<'_>, names: &PodNames, pod_uid: &str) -> Value {
+/// The Secret holding the request as `object.yaml`. Its owner, the Pod, is set once the
+/// Pod is made ([`owned_by_pod`]).
+pub fn secret(job: &Job<'_>, names: &PodNames) -> Value {
     use base64::Engine;
     let encoded = base64::engine::general_purpose::STANDARD.encode(job.object_yaml);
     json!({
@@ -55,16 +55,24 @@ pub fn secret(job: &Job<'_>, names: &PodNames, pod_uid: &str) -> Value {
             "name": names.pod,
             "namespace": names.namespace,
             "labels": labels(job, names),
-            "ownerReferences": [{
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "name": names.pod,
-                "uid": pod_uid,
-            }],
         },
         "type": "Opaque",
         "data": {"object.yaml": encoded},
     })
+}
+
+/// Makes `secret` owned by the Pod `name` whose UID is `uid`: the garbage collector
+/// removes it with the Pod, whoever deletes that. The Pod is made first, and waits for
+/// its Secret volume as the kubelet retries the mount. No `blockOwnerDeletion`, which
+/// would need the `pods/finalizers` permission.
+pub fn owned_by_pod(secret: &mut Secret, name: &str, uid: &str) {
+    secret.metadata.owner_references = Some(vec![OwnerReference {
+        api_version: "v1".into(),
+        kind: "Pod".into(),
+        name: name.into(),
+        uid: uid.into(),
+        ..OwnerReference::default()
+    }]);
 }
 
 /// The Pod.
