@@ -278,15 +278,11 @@ impl OciExecutor {
                 mounts: mounts(&dirs),
                 network,
             };
-            let ran = self.run_one(&spec, &workspace.logs, deadline, job.stop);
-            let Some(exit) = ran.await? else {
-                if job.stop.is_cancelled() {
-                    return Err(ExecError::Cancelled);
-                }
-                return Err(ExecError::TimedOut {
-                    container: container.name.clone(),
-                    timeout: job.timeout,
-                });
+            let ran = self
+                .run_one(&spec, &workspace.logs, deadline, job.stop)
+                .await?;
+            let Some(exit) = ran else {
+                return Err(ExecError::killed(job, &container.name));
             };
             if exit.code != Some(0) {
                 return Err(ExecError::Failed {

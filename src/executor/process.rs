@@ -123,13 +123,7 @@ async fn run_container(
     let Some(status) = logs.wait(&mut child, deadline, job.stop).await? else {
         let _ = killpg(group, Signal::SIGKILL);
         child.wait().await?;
-        if job.stop.is_cancelled() {
-            return Err(ExecError::Cancelled);
-        }
-        return Err(ExecError::TimedOut {
-            container: container.name.clone(),
-            timeout: job.timeout,
-        });
+        return Err(ExecError::killed(job, &container.name));
     };
     // What the container left running dies with it, as in a Pod. (What left the group
     // survives, but finds only this run's folder, which no later run uses.) While

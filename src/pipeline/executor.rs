@@ -95,6 +95,21 @@ pub enum ExecError {
     Io(#[from] std::io::Error),
 }
 
+impl ExecError {
+    /// Why `container`, killed before it exited, did not finish: the reconciler is
+    /// stopping ([`Job::stop`](super::Job::stop)), or else the run's time ran out.
+    pub(crate) fn killed(job: &Job<'_>, container: &str) -> ExecError {
+        if job.stop.is_cancelled() {
+            ExecError::Cancelled
+        } else {
+            ExecError::TimedOut {
+                container: container.to_string(),
+                timeout: job.timeout,
+            }
+        }
+    }
+}
+
 /// How many of a log's last lines an error shows, and in how many bytes at most.
 const SHOWN_LINES: usize = 20;
 const SHOWN_BYTES: usize = 4096;
