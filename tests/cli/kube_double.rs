@@ -363,15 +363,24 @@ impl Store {
     }
 }
 
-/// The API server's 409 Conflict when a delete's `preconditions.uid` names another
-/// object than `object`; `None` when it holds or there is none.
-fn refused_by_precondition(body: &[u8], object: &Value) -> Option<Response> {
+/// Removes the object at `key` as a DELETE whose options are `body` asks: the API
+/// server's 404 if there is none, and its 409 Conflict when `preconditions.uid` names
+/// another object.
+fn remove_as_asked(
+    map: &mut BTreeMap<Key, Value>,
+    key: &Key,
+    body: &[u8],
+    kind: &str,
+) -> Result<Value, Box<Response>> {
+    let Some(object) = map.get(key) else {
+        return Err(Box::new(not_found(kind, &key.1)));
+    };
     let options: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let wanted = &options["preconditions"]["uid"];
     if wanted.is_null() || *wanted == object["metadata"]["uid"] {
-        return None;
+        return Ok(map.remove(key).unwrap());
     }
-    Some(status(
+    Err(Box::new(status(
         StatusCode::CONFLICT,
         "Conflict",
         format!(
@@ -379,7 +388,7 @@ fn refused_by_precondition(body: &[u8], object: &Value) -> Option<Response> {
             wanted.as_str().unwrap_or_default(),
             object["metadata"]["uid"].as_str().unwrap_or_default()
         ),
-    ))
+    )))
 }
 
 /// Whether `object`'s labels match a `labelSelector` of `key=value` terms.
@@ -579,15 +588,12 @@ async fn delete_pod(
     Path((ns, name)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    let key = (ns, name.clone());
+    let key = (ns, name);
     let mut store = cluster.store.lock().unwrap();
-    let Some(pod) = store.pods.get(&key) else {
-        return not_found("pods", &name);
+    let pod = match remove_as_asked(&mut store.pods, &key, &body, "pods") {
+        Ok(pod) => pod,
+        Err(refused) => return *refused,
     };
-    if let Some(refused) = refused_by_precondition(&body, pod) {
-        return refused;
-    }
-    let pod = store.pods.remove(&key).unwrap();
     store.collect_garbage();
     let _ = cluster.events.send((key, watch_line("DELETED", &pod)));
     axum::Json(pod).into_response()
@@ -840,15 +846,12 @@ async fn delete_secret(
     Path((ns, name)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    let key = (ns, name.clone());
+    let key = (ns, name);
     let mut store = cluster.store.lock().unwrap();
-    let Some(secret) = store.secrets.get(&key) else {
-        return not_found("secrets", &name);
-    };
-    if let Some(refused) = refused_by_precondition(&body, secret) {
-        return refused;
+    match remove_as_asked(&mut store.secrets, &key, &body, "secrets") {
+        Ok(secret) => axum::Json(secret).into_response(),
+        Err(refused) => *refused,
     }
-    found(store.secrets.remove(&key), "secrets", &name)
 }
 
 async fn create_service_account(
