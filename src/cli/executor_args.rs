@@ -15,9 +15,15 @@ pub struct ExecutorArgs {
     /// flag, a Promise author cannot leave the containers the operator chose.
     #[arg(long)]
     pub allow_process_executor: bool,
-    /// kubernetes: the namespace for pipeline Pods, Secrets and ServiceAccounts.
+    /// kubernetes: the namespace of Promise pipelines' Pods, Secrets and default
+    /// ServiceAccounts. Request pipelines run in the request's namespace, as in Kratix,
+    /// unless --kube-one-namespace.
     #[arg(long, default_value = "default")]
     pub kube_namespace: String,
+    /// kubernetes: run every pipeline in --kube-namespace, request pipelines and
+    /// Promises that set spec.workflows.config.pipelineNamespace too.
+    #[arg(long)]
+    pub kube_one_namespace: bool,
     /// kubernetes: the API server URL, used without authentication (e.g. behind
     /// `kubectl proxy`) [default: the kubeconfig, or the in-cluster configuration].
     #[arg(long)]
@@ -61,6 +67,7 @@ impl ExecutorArgs {
         KubeSettings {
             api_server: self.kube_api_server.clone(),
             namespace: self.kube_namespace.clone(),
+            one_namespace: self.kube_one_namespace,
             helper_image: self.helper_image.clone(),
             max_handback_bytes: self.kube_max_handback_bytes,
             instance,

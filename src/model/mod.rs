@@ -108,6 +108,18 @@ pub(crate) fn promise_name(name: &str) -> Result<Segment, NameError> {
     }
 }
 
+/// Whether `name` is a DNS-1123 label, as a namespace's name must be: 1 to 63
+/// lowercase letters, digits and `-`, starting and ending with a letter or digit.
+pub(crate) fn is_dns_label(name: &str) -> bool {
+    let edge = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    name.len() <= 63
+        && edge(name.as_bytes().first())
+        && edge(name.as_bytes().last())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
 /// `name` if it is a Kubernetes name of at most `max` bytes (lowercase letters, digits,
 /// `-`, `.`) and a safe path segment (which refuses `.git`, `..`, ...).
 pub(crate) fn kubernetes_name(name: &str, max: usize) -> Result<Segment, NameError> {

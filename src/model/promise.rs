@@ -532,6 +532,29 @@ spec:
     }
 
     #[test]
+    fn the_pipeline_namespace_is_read_and_must_be_a_namespace_name() {
+        let promise = Promise::parse("p.yaml", REDIS).unwrap();
+        assert_eq!(promise.workflows.pipeline_namespace, None);
+        let with = |namespace: &str| {
+            let config = format!("  workflows:\n    config: {{pipelineNamespace: {namespace:?}}}\n");
+            Promise::parse("p.yaml", &REDIS.replace("  workflows:\n", &config))
+        };
+        let promise = with("redis-pipelines").unwrap();
+        assert_eq!(
+            promise.workflows.pipeline_namespace.as_deref(),
+            Some("redis-pipelines")
+        );
+        assert!(promise.notes.is_empty(), "{:?}", promise.notes);
+        for refused in ["", "Redis", "a.b", "-a", "kube system", &"a".repeat(64)] {
+            let err = with(refused).unwrap_err().to_string();
+            assert!(
+                err.contains("spec.workflows.config.pipelineNamespace:"),
+                "{refused:?}: {err}"
+            );
+        }
+    }
+
+    #[test]
     fn the_rerun_interval_comes_from_the_spec_or_the_annotation() {
         let promise = Promise::parse("p.yaml", REDIS).unwrap();
         assert_eq!(promise.reconciliation_interval, None);

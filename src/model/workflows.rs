@@ -53,6 +53,10 @@ pub struct Workflows {
     pub resource: Workflow,
     /// Run on the Promise: `spec.workflows.promise`.
     pub promise: Workflow,
+    /// `spec.workflows.config.pipelineNamespace`: where the kubernetes executor runs
+    /// this Promise's pipelines, of both types, instead of the request's namespace or
+    /// `--kube-namespace` (as Kratix does). A DNS-1123 label.
+    pub pipeline_namespace: Option<String>,
 }
 
 /// The pipelines of one workflow type, by action, each list run in order.
@@ -142,17 +146,21 @@ pub(super) fn read(
             let text = super::unknown_field(field, "spec.workflows.config", &known);
             notes.push(format!("spec.workflows.config.{text}"));
         }
-        if config.pipeline_namespace.is_some() {
-            notes.push(
-                "spec.workflows.config.pipelineNamespace: not read; pipelines run where the \
-                 executor runs them (the kubernetes executor's --namespace)"
-                    .into(),
-            );
-        }
+    }
+    let pipeline_namespace = doc.config.and_then(|c| c.pipeline_namespace);
+    if let Some(namespace) = &pipeline_namespace
+        && !super::is_dns_label(namespace)
+    {
+        return Err(format!(
+            "spec.workflows.config.pipelineNamespace: {namespace:?} is not a namespace name: \
+             1 to 63 lowercase letters, digits and '-', starting and ending with a letter or \
+             digit"
+        ));
     }
     let mut workflows = Workflows {
         resource: workflow("resource", doc.resource, &mut notes)?,
         promise: workflow("promise", doc.promise, &mut notes)?,
+        pipeline_namespace,
     };
     if !xaas.is_empty() {
         if !workflows.resource.configure.is_empty() {

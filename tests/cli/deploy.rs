@@ -82,6 +82,8 @@ fn the_deployment_runs_flags_serve_has_and_probes_its_endpoints() {
         );
     }
     assert!(args.contains(&"--executor=kubernetes"));
+    // The Role covers one namespace, so every pipeline must run there.
+    assert!(args.contains(&"--kube-one-namespace"), "{args:?}");
     assert!(
         args.contains(&"--helper-image=promised:0.1.0"),
         "the helper is the same image"

@@ -66,6 +66,9 @@ struct Cluster {
     /// When set, the next Pod created finds its name taken by another's Pod (which is
     /// stored then), as a name reused by a second reconciler in the namespace would.
     collide_next_pod: std::sync::atomic::AtomicBool,
+    /// When set, the only namespaces there are: a create elsewhere gets the API
+    /// server's 404 for a missing namespace.
+    namespaces: Mutex<Option<Vec<String>>>,
     /// How many of the next watches of Pods end at once with an ERROR event, as
     /// watches do when the API server restarts or etcd compacts past their version.
     broken_watches: std::sync::atomic::AtomicUsize,
@@ -132,6 +135,7 @@ impl ApiServer {
             unschedulable: Mutex::default(),
             collide_next_pod: Default::default(),
             broken_watches: Default::default(),
+            namespaces: Mutex::default(),
             scratch: tempfile::tempdir().unwrap(),
         });
         let app = Router::new()
@@ -282,6 +286,13 @@ impl ApiServer {
             .store(count, std::sync::atomic::Ordering::SeqCst);
     }
 
+    /// From now on, the cluster has these namespaces only.
+    #[allow(dead_code, reason = "not used by examples/kube_throughput.rs")]
+    pub fn only_namespaces(&self, namespaces: &[&str]) {
+        let namespaces = namespaces.iter().map(|n| n.to_string()).collect();
+        *self.cluster.namespaces.lock().unwrap() = Some(namespaces);
+    }
+
     /// The next Pod created finds a Pod of another run under its name: the create
     /// gets 409 AlreadyExists, and the other's Pod is stored, Running.
     #[allow(dead_code, reason = "not used by examples/kube_throughput.rs")]
@@ -325,6 +336,15 @@ impl ApiServer {
 fn status(code: StatusCode, reason: &str, message: String) -> Response {
     let body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message, "reason": reason, "code": code.as_u16()});
     (code, axum::Json(body)).into_response()
+}
+
+impl Cluster {
+    /// The API server's 404 for a create in a namespace that does not exist.
+    fn missing_namespace(&self, ns: &str) -> Option<Response> {
+        let namespaces = self.namespaces.lock().unwrap();
+        let missing = namespaces.as_ref()?.iter().all(|n| n != ns);
+        missing.then(|| not_found("namespaces", ns))
+    }
 }
 
 fn not_found(kind: &str, name: &str) -> Response {
@@ -429,6 +449,9 @@ async fn create_pod(
 ) -> Response {
     let mut pod: Value = serde_json::from_slice(&body).unwrap();
     cluster.received.lock().unwrap().push(pod.clone());
+    if let Some(missing) = cluster.missing_namespace(&ns) {
+        return missing;
+    }
     let name = pod["metadata"]["name"].as_str().unwrap().to_string();
     let key = (ns.clone(), name.clone());
     if cluster.restricted.load(std::sync::atomic::Ordering::SeqCst) {
@@ -794,6 +817,9 @@ async fn create_secret(
         .lock()
         .unwrap()
         .push(secret.clone());
+    if let Some(missing) = cluster.missing_namespace(&ns) {
+        return missing;
+    }
     let mut store = cluster.store.lock().unwrap();
     secret["metadata"]["uid"] = json!(store.new_uid());
     let body = serde_json::to_vec(&secret).unwrap();
@@ -859,6 +885,9 @@ async fn create_service_account(
     Path(ns): Path<String>,
     body: Bytes,
 ) -> Response {
+    if let Some(missing) = cluster.missing_namespace(&ns) {
+        return missing;
+    }
     let mut store = cluster.store.lock().unwrap();
     create_object(&mut store.service_accounts, ns, &body, "serviceaccounts")
 }

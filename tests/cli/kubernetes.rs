@@ -88,7 +88,7 @@ fn one_container_repo(name: &str, spec: &str) -> crate::support::TestRepo {
 #[test]
 fn a_pipeline_runs_as_a_pod_and_everything_it_created_is_deleted() {
     let api = ApiServer::start();
-    api.add_secret("pipelines", "promise-secret", "apikey", "topsecret");
+    api.add_secret("team", "promise-secret", "apikey", "topsecret");
     let image = image("base", None);
     let workflows = format!(
         r#"  workflows:
@@ -138,12 +138,12 @@ fn a_pipeline_runs_as_a_pod_and_everything_it_created_is_deleted() {
     );
     assert_eq!(
         api.names("secrets"),
-        ["pipelines/promise-secret"],
+        ["team/promise-secret"],
         "the request's Secret is deleted"
     );
     assert_eq!(
         api.names("serviceaccounts"),
-        ["pipelines/app-default-promise-pipeline"]
+        ["team/app-default-promise-pipeline"]
     );
 
     let pods = api.received_pods();
@@ -428,7 +428,7 @@ fn a_reconciler_killed_while_its_pod_runs_removes_what_it_left_when_it_starts_ag
     assert_eq!(left.len(), 1, "kill -9 leaves the Pod: {left:?}");
     assert_eq!(api.names("secrets").len(), 1, "and its Secret");
     // Another reconciler's run in the same namespace, which must be left alone.
-    api.add_leftover("pipelines", "promised-other-run", "someone-else");
+    api.add_leftover("team", "promised-other-run", "someone-else");
 
     // The Promise changes meanwhile, so that the next run is quick.
     let quick = one_container_repo("render", "command: [sh, -c, 'true']");
@@ -437,8 +437,8 @@ fn a_reconciler_killed_while_its_pod_runs_removes_what_it_left_when_it_starts_ag
         .commit("a quick pipeline");
     let run = reconcile_on(&api, &repo);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    assert_eq!(api.names("pods"), ["pipelines/promised-other-run"]);
-    assert_eq!(api.names("secrets"), ["pipelines/promised-other-run"]);
+    assert_eq!(api.names("pods"), ["team/promised-other-run"]);
+    assert_eq!(api.names("secrets"), ["team/promised-other-run"]);
 }
 
 #[test]
@@ -477,4 +477,88 @@ fn sigterm_ends_the_pods_in_flight_removes_them_and_leaves_their_requests_for_th
     let managed = repo.managed_files();
     assert!(!managed.contains("status/app/team/a.yaml"), "{managed}");
     assert_ne!(repo.head(), before);
+}
+
+/// A Promise with a Promise workflow and a request workflow that reads a Secret;
+/// `config` goes under `spec.workflows`.
+fn two_workflows_repo(config: &str) -> crate::support::TestRepo {
+    let image = image("base", None);
+    let pipeline = |name: &str, env: &str| {
+        format!(
+            "        - kind: Pipeline\n          metadata: {{name: {name}}}\n          spec:\n            containers:\n              - {{name: run, image: {image}, command: [sh, -c, 'echo \"message: $KEY\" > /kratix/metadata/status.yaml']{env}}}\n"
+        )
+    };
+    let from_secret = ", env: [{name: KEY, valueFrom: {secretKeyRef: {name: team-secret, key: key}}}]";
+    let workflows = format!(
+        "  workflows:\n{config}    promise:\n      configure:\n{}    resource:\n      configure:\n{}",
+        pipeline("setup", ""),
+        pipeline("configure", from_secret),
+    );
+    repo_with(&promise_yaml("app", &workflows, ""))
+}
+
+/// The namespaces of the Pods received since `seen` of them, in order.
+fn namespaces_since(api: &ApiServer, seen: &mut usize) -> Vec<String> {
+    let pods = api.received_pods();
+    let new = pods[*seen..]
+        .iter()
+        .map(|pod| pod["metadata"]["namespace"].as_str().unwrap().to_string());
+    let new = new.collect();
+    *seen = pods.len();
+    new
+}
+
+#[test]
+fn request_pipelines_run_in_the_requests_namespace_as_in_kratix_unless_told_otherwise() {
+    let api = ApiServer::start();
+    api.add_secret("team", "team-secret", "key", "from-team");
+    api.add_secret("pipelines", "team-secret", "key", "from-pipelines");
+    api.add_secret("app-runs", "team-secret", "key", "from-app-runs");
+    let repo = two_workflows_repo("");
+    let mut seen = 0;
+
+    // Kratix's placement: the Promise's pipeline in --kube-namespace, the request's in
+    // its own namespace, where its secretKeyRef finds the team's Secret.
+    let run = reconcile_on(&api, &repo);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(namespaces_since(&api, &mut seen), ["pipelines", "team"]);
+    assert!(repo.show("status/app/team/a.yaml").contains("message: from-team"));
+    assert_eq!(
+        api.names("serviceaccounts"),
+        ["pipelines/app-default-promise-pipeline", "team/app-default-promise-pipeline"]
+    );
+
+    // --kube-one-namespace keeps every pipeline in --kube-namespace.
+    let run = reconcile_with(&api, &repo, &["--kube-one-namespace"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(namespaces_since(&api, &mut seen), ["pipelines", "pipelines"]);
+    assert!(repo.show("status/app/team/a.yaml").contains("message: from-pipelines"));
+
+    // The Promise's pipelineNamespace places both of its workflows.
+    let moved = two_workflows_repo("    config: {pipelineNamespace: app-runs}\n");
+    let promise = fs_err::read_to_string(moved.path().join("promises/app.yaml")).unwrap();
+    repo.write("promises/app.yaml", &promise)
+        .commit("the Promise names its pipeline namespace");
+    let run = reconcile_on(&api, &repo);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(namespaces_since(&api, &mut seen), ["app-runs", "app-runs"]);
+    assert!(repo.show("status/app/team/a.yaml").contains("message: from-app-runs"));
+    assert_eq!(api.names("pods"), Vec::<String>::new());
+}
+
+#[test]
+fn a_request_whose_namespace_the_cluster_lacks_fails_and_says_what_to_do() {
+    let api = ApiServer::start();
+    api.only_namespaces(&["pipelines"]);
+    let repo = one_container_repo("render", "command: [sh, -c, 'true']");
+    let run = reconcile_on(&api, &repo);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let status = repo.show("status/app/team/a.yaml");
+    assert!(
+        status.contains(r#"namespace \"team\" does not exist (it is the request's metadata.namespace)"#)
+            && status.contains("--kube-one-namespace"),
+        "{status}"
+    );
+    let run = reconcile_with(&api, &repo, &["--kube-one-namespace"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
 }

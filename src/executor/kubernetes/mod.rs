@@ -12,6 +12,8 @@ mod handback;
 mod names;
 mod pod;
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures_util::StreamExt;
@@ -27,6 +29,7 @@ pub(crate) use names::is_label_value;
 pub use pod::{HANDBACK_CONTAINER, INSTANCE_LABEL, PodNames, default_service_account};
 
 use super::{ExecError, Executor, TAIL_BYTES};
+use crate::model::WorkflowType;
 use crate::pipeline::{Job, Workspace};
 
 /// The most time one API call outside a run's own time may take: the diagnosis at a
@@ -39,8 +42,13 @@ pub struct KubeSettings {
     /// The API server's URL, without authentication (for tests and proxies such as
     /// `kubectl proxy`); `None`: the kubeconfig or the in-cluster configuration.
     pub api_server: Option<String>,
-    /// The namespace Pods, Secrets and default ServiceAccounts go in.
+    /// The namespace of Promise pipelines' Pods, Secrets and default ServiceAccounts,
+    /// and of request pipelines' with `one_namespace`.
     pub namespace: String,
+    /// Whether every pipeline runs in `namespace`. Otherwise a request's pipelines run
+    /// in its own namespace, and a Promise's `pipelineNamespace` places all of its
+    /// pipelines, as in Kratix ([`pipeline_namespace`]).
+    pub one_namespace: bool,
     /// The `promised` image the handback container runs.
     pub helper_image: String,
     /// The most bytes of compressed output a Pod's log carries back.
@@ -55,6 +63,9 @@ pub struct KubernetesExecutor {
     settings: KubeSettings,
     /// Set on the first successful connection; a failure is retried on the next run.
     client: tokio::sync::OnceCell<kube::Client>,
+    /// The namespaces swept of what an earlier life of this instance left: each once,
+    /// before this process makes anything there (the sweep would find its own runs).
+    swept: std::sync::Mutex<BTreeMap<String, Arc<tokio::sync::OnceCell<()>>>>,
 }
 
 impl KubernetesExecutor {
@@ -63,7 +74,53 @@ impl KubernetesExecutor {
         KubernetesExecutor {
             settings,
             client: tokio::sync::OnceCell::new(),
+            swept: std::sync::Mutex::default(),
         }
+    }
+
+    /// Sweeps `namespace` unless this process did already; every run waits for it.
+    async fn swept(&self, client: &kube::Client, namespace: &str) {
+        let once = self
+            .swept
+            .lock()
+            .expect("the sweep map is only locked to look up")
+            .entry(namespace.to_string())
+            .or_default()
+            .clone();
+        once.get_or_init(|| {
+            let (client, instance) = (client.clone(), self.settings.instance.clone());
+            let namespace = namespace.to_string();
+            let sweeping =
+                crate::runtime::spawn(async move { sweep(&client, &namespace, &instance).await });
+            async {
+                let _ = sweeping.await;
+            }
+        })
+        .await;
+    }
+}
+
+/// Where `job`'s Pod runs, and what chose it: `--kube-namespace` with `one_namespace`;
+/// else the Promise's `spec.workflows.config.pipelineNamespace`; else the request's
+/// namespace for a request's workflow and `--kube-namespace` for a Promise's, as Kratix
+/// places them (its Promise pipelines go to `kratix-platform-system`).
+pub fn pipeline_namespace<'a>(
+    settings: &'a KubeSettings,
+    job: &'a Job<'_>,
+) -> (&'a str, &'static str) {
+    let fixed = (settings.namespace.as_str(), "--kube-namespace");
+    if settings.one_namespace {
+        return fixed;
+    }
+    if let Some(namespace) = &job.promise.workflows.pipeline_namespace {
+        return (
+            namespace,
+            "the Promise's spec.workflows.config.pipelineNamespace",
+        );
+    }
+    match job.workflow.0 {
+        WorkflowType::Resource => (job.object.namespace, "the request's metadata.namespace"),
+        WorkflowType::Promise => fixed,
     }
 }
 
@@ -107,19 +164,17 @@ impl KubernetesExecutor {
             .client
             .get_or_try_init(|| {
                 let settings = settings.clone();
-                let connecting = crate::runtime::spawn(async move {
-                    let client = client(&settings).await?;
-                    sweep(&client, &settings).await;
-                    Ok(client)
-                });
+                let connecting = crate::runtime::spawn(async move { client(&settings).await });
                 async { connecting.await.unwrap_or_else(|e| Err(e.to_string())) }
             })
             .await
             .map_err(|what| ExecError::Kubernetes { what })?;
+        let (namespace, chosen_by) = pipeline_namespace(settings, job);
+        self.swept(client, namespace).await;
         let names = PodNames {
             pod: pod_name(job),
             instance: settings.instance.clone(),
-            namespace: settings.namespace.clone(),
+            namespace: namespace.to_string(),
             service_account: job
                 .pipeline
                 .pod
@@ -129,7 +184,8 @@ impl KubernetesExecutor {
             helper_image: settings.helper_image.clone(),
             max_handback_bytes: settings.max_handback_bytes,
         };
-        let run = PodRun::new(job, names)?;
+        let mut run = PodRun::new(job, names)?;
+        run.namespace_chosen_by = chosen_by;
         let log = crate::runtime::spawn(run.run(client.clone()))
             .await
             .map_err(|e| ExecError::Kubernetes {
@@ -152,6 +208,8 @@ struct PodRun {
     default_account: bool,
     timeout: std::time::Duration,
     stop: CancellationToken,
+    /// What chose the namespace, for the error when it does not exist.
+    namespace_chosen_by: &'static str,
 }
 
 /// The UIDs of what a run made: only these are deleted, so that a name another run
@@ -183,6 +241,7 @@ impl PodRun {
             default_account: job.pipeline.pod.service_account.is_none(),
             timeout: job.timeout,
             stop: job.stop.clone(),
+            namespace_chosen_by: "--kube-namespace",
         })
     }
 
@@ -252,12 +311,12 @@ async fn run_pod(
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
     let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
     if run.default_account {
-        ensure_service_account(client, ns, &names.service_account).await?;
+        ensure_service_account(client, run).await?;
     }
     let created = pods
         .create(&PostParams::default(), &run.pod)
         .await
-        .map_err(kube_error(&format!("creating Pod {ns}/{}", names.pod)))?;
+        .map_err(creating(&format!("Pod {ns}/{}", names.pod), run))?;
     let uid = created.metadata.uid.unwrap_or_default();
     made.pod = Some(uid.clone());
     tracing::debug!(pod = %names.pod, namespace = ns, "created Pod");
@@ -295,12 +354,26 @@ async fn run_pod(
         )))
 }
 
+/// The error of creating `what` in the run's namespace: one that says so when the
+/// namespace itself is missing, and what chose it.
+fn creating<'a>(what: &'a str, run: &'a PodRun) -> impl Fn(kube::Error) -> ExecError + 'a {
+    move |err| match &err {
+        kube::Error::Api(status) if status.code == 404 && status.message.starts_with("namespaces ") => {
+            ExecError::Kubernetes {
+                what: format!(
+                    "namespace {:?} does not exist (it is {}): create it, or run promised \
+                     with --kube-one-namespace to keep every pipeline in --kube-namespace",
+                    run.names.namespace, run.namespace_chosen_by
+                ),
+            }
+        }
+        _ => kube_error(&format!("creating {what}"))(err),
+    }
+}
+
 /// Creates the seed's default ServiceAccount for the Promise unless it exists.
-async fn ensure_service_account(
-    client: &kube::Client,
-    ns: &str,
-    name: &str,
-) -> Result<(), ExecError> {
+async fn ensure_service_account(client: &kube::Client, run: &PodRun) -> Result<(), ExecError> {
+    let (ns, name) = (run.names.namespace.as_str(), run.names.service_account.as_str());
     let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
     let found = accounts
         .get_opt(name)
@@ -317,11 +390,7 @@ async fn ensure_service_account(
             Ok(_) => tracing::info!(namespace = ns, name, "created the pipeline ServiceAccount"),
             // Another pipeline of the same Promise created it first.
             Err(kube::Error::Api(status)) if status.code == 409 => {}
-            Err(err) => {
-                return Err(kube_error(&format!("creating ServiceAccount {ns}/{name}"))(
-                    err,
-                ));
-            }
+            Err(err) => return Err(creating(&format!("ServiceAccount {ns}/{name}"), run)(err)),
         }
     }
     Ok(())
@@ -533,23 +602,21 @@ where
     warn_unless_gone(&kind, name, deleted);
 }
 
-/// Removes the Pods and Secrets an earlier life of this instance left (killed before
-/// its cleanup), before its first run. Where listing is not allowed, it says so and
-/// goes on: the runs do not need it.
-async fn sweep(client: &kube::Client, settings: &KubeSettings) {
+/// Removes the Pods and Secrets an earlier life of this instance left in `ns` (killed
+/// before its cleanup), before its first run there. Where listing is not allowed, it
+/// says so and goes on: the runs do not need it.
+async fn sweep(client: &kube::Client, ns: &str, instance: &str) {
     let selector = format!(
-        "{}={},{INSTANCE_LABEL}={}",
+        "{}={},{INSTANCE_LABEL}={instance}",
         pod::MANAGED_BY.0,
         pod::MANAGED_BY.1,
-        settings.instance
     );
-    let ns = settings.namespace.as_str();
     let swept = sweep_kind(&Api::<Pod>::namespaced(client.clone(), ns), &selector).await
         + sweep_kind(&Api::<Secret>::namespaced(client.clone(), ns), &selector).await;
     if swept > 0 {
         tracing::info!(
             namespace = ns,
-            instance = %settings.instance,
+            instance,
             objects = swept,
             "removed the Pods and Secrets an earlier run of this instance left"
         );
