@@ -38,7 +38,8 @@ struct Store {
     secrets: BTreeMap<Key, Value>,
     service_accounts: BTreeMap<Key, Value>,
     leases: BTreeMap<Key, Value>,
-    logs: BTreeMap<(String, String, String), String>,
+    /// Containers' logs, as bytes: a container may print anything.
+    logs: BTreeMap<(String, String, String), Vec<u8>>,
     version: u64,
 }
 
@@ -704,26 +705,22 @@ async fn pod_log(
     let rotate_at = cluster
         .rotate_logs_at
         .load(std::sync::atomic::Ordering::SeqCst);
-    let log = &newest_log_file(log, rotate_at);
-    let text = match query.get("tailLines").and_then(|n| n.parse::<usize>().ok()) {
-        Some(n) => {
-            let lines: Vec<&str> = log.lines().collect();
-            lines[lines.len().saturating_sub(n)..].join("\n")
-        }
-        None => log.clone(),
-    };
-    (StatusCode::OK, text).into_response()
+    let log = newest_log_file(log, rotate_at);
+    let lines: Vec<&[u8]> = log.split_inclusive(|b| *b == b'\n').collect();
+    let tail = query.get("tailLines").and_then(|n| n.parse::<usize>().ok());
+    let from = tail.map_or(0, |n| lines.len().saturating_sub(n));
+    (StatusCode::OK, lines[from..].concat()).into_response()
 }
 
 /// The lines of `log` in the file the kubelet writes now, when it rotates files at
 /// `rotate_at` bytes (0: never). On disk each line carries the CRI runtime's prefix
 /// (`2026-12-03T23:00:00.123456789+00:00 stdout F `).
-fn newest_log_file(log: &str, rotate_at: usize) -> String {
+fn newest_log_file(log: &[u8], rotate_at: usize) -> Vec<u8> {
     const PREFIX: usize = "2026-12-03T23:00:00.123456789+00:00 stdout F ".len();
     if rotate_at == 0 {
-        return log.to_string();
+        return log.to_vec();
     }
-    let lines: Vec<&str> = log.split_inclusive('\n').collect();
+    let lines: Vec<&[u8]> = log.split_inclusive(|b| *b == b'\n').collect();
     let (mut start, mut size) = (0, 0);
     for (i, line) in lines.iter().enumerate() {
         size += PREFIX + line.len();
@@ -927,9 +924,10 @@ fn wait_pod(cluster: &Cluster, key: &Key, time: Duration, log: String) {
             let name = container["name"].as_str().unwrap().to_string();
             if name == promised::executor::kubernetes::HANDBACK_CONTAINER {
                 let mut store = cluster.store.lock().unwrap();
-                store
-                    .logs
-                    .insert((key.0.clone(), key.1.clone(), name.clone()), log.clone());
+                store.logs.insert(
+                    (key.0.clone(), key.1.clone(), name.clone()),
+                    log.clone().into_bytes(),
+                );
             }
             let terminated = json!({"name": name, "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}, "ready": false, "restartCount": 0, "image": container["image"], "imageID": ""});
             cluster.update_status(key, |s| push_status(s, statuses, terminated));
@@ -996,11 +994,7 @@ fn run_pod(cluster: &Cluster, key: &Key) {
                 0 => Vec::new(),
                 _ => fs_err::read(&log.path).unwrap(),
             };
-            let log = format!(
-                "{}{}",
-                String::from_utf8_lossy(&read(&exit.stdout)),
-                String::from_utf8_lossy(&read(&exit.stderr))
-            );
+            let log = [read(&exit.stdout), read(&exit.stderr)].concat();
             cluster
                 .store
                 .lock()

@@ -182,6 +182,20 @@ fn a_failing_container_reports_its_log_tail_and_is_cleaned_up() {
 }
 
 #[test]
+fn a_log_tail_that_is_not_utf8_is_kept_with_the_bad_bytes_replaced() {
+    let api = ApiServer::start();
+    let repo = one_container_repo(
+        "broken",
+        r#"command: [sh, -c, 'printf "quota \\377\\376 exceeded\\n" >&2; exit 4']"#,
+    );
+    let run = reconcile_on(&api, &repo);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let status = repo.show("status/app/team/a.yaml");
+    // Read as text, the log failed to decode and its tail was lost.
+    assert!(status.contains("quota \u{FFFD}\u{FFFD} exceeded"), "{status}");
+}
+
+#[test]
 fn a_pipeline_past_its_timeout_names_the_running_container_and_is_cleaned_up() {
     let api = ApiServer::start();
     let repo = one_container_repo("slow", "command: [sleep, '20']");

@@ -540,26 +540,40 @@ async fn failure(pods: &Api<Pod>, pod: &Pod) -> ExecError {
             what: diagnosis::pod_failed(pod),
         };
     };
+    ExecError::Failed {
+        exit: diagnosis::exit(&terminated),
+        stderr_tail: log_tail(pods, &name, &container).await,
+        container,
+    }
+}
+
+/// The last lines of a container's log, read as bytes: a step's error may not be
+/// UTF-8 (a binary's output, another encoding), and is kept as the other executors
+/// keep it, with what is not UTF-8 replaced, rather than lost to a decoding error.
+async fn log_tail(pods: &Api<Pod>, name: &str, container: &str) -> String {
+    use futures_util::AsyncReadExt;
+
     // The Pod keeps the whole log; a long one is not read whole.
     let params = LogParams {
-        container: Some(container.clone()),
+        container: Some(container.to_string()),
         tail_lines: Some(200),
         limit_bytes: Some(TAIL_BYTES as i64),
         ..LogParams::default()
     };
-    let mut log = pods
-        .logs(&name, &params)
-        .await
-        .unwrap_or_else(|e| format!("(its log could not be read: {e})"));
-    let mut start = log.len().saturating_sub(TAIL_BYTES);
-    while !log.is_char_boundary(start) {
-        start += 1;
-    }
-    log.drain(..start);
-    ExecError::Failed {
-        container,
-        exit: diagnosis::exit(&terminated),
-        stderr_tail: log,
+    let read = async {
+        let mut bytes = Vec::new();
+        let stream = pods.log_stream(name, &params).await?;
+        let mut stream = std::pin::pin!(stream);
+        stream.read_to_end(&mut bytes).await.map_err(kube::Error::ReadEvents)?;
+        Ok::<_, kube::Error>(bytes)
+    };
+    match tokio::time::timeout(CALL_TIMEOUT, read).await {
+        Ok(Ok(bytes)) => {
+            let tail = &bytes[bytes.len().saturating_sub(TAIL_BYTES)..];
+            String::from_utf8_lossy(tail).into_owned()
+        }
+        Ok(Err(err)) => format!("(its log could not be read: {err})"),
+        Err(_) => format!("(its log could not be read: no answer within {CALL_TIMEOUT:?})"),
     }
 }
 
