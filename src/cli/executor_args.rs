@@ -42,6 +42,11 @@ pub struct ExecutorArgs {
     /// of the command, repository and branch].
     #[arg(long, value_parser = instance_name)]
     pub kube_instance: Option<String>,
+    /// kubernetes: how long a Pod's watch may stay silent before promised lists the Pod
+    /// and watches it anew: a connection that died without closing is noticed within
+    /// this time, not at the pipeline's timeout.
+    #[arg(long, default_value = "1m", value_parser = recheck_interval)]
+    pub kube_watch_recheck: std::time::Duration,
 }
 
 impl ExecutorArgs {
@@ -68,11 +73,22 @@ impl ExecutorArgs {
             api_server: self.kube_api_server.clone(),
             namespace: self.kube_namespace.clone(),
             one_namespace: self.kube_one_namespace,
+            watch_recheck: self.kube_watch_recheck,
             helper_image: self.helper_image.clone(),
             max_handback_bytes: self.kube_max_handback_bytes,
             instance,
         }
     }
+}
+
+/// `--kube-watch-recheck`: a duration of at least a second, so that a silent watch is
+/// never given up in a loop.
+fn recheck_interval(value: &str) -> Result<std::time::Duration, String> {
+    let duration = humantime::parse_duration(value).map_err(|e| e.to_string())?;
+    if duration < std::time::Duration::from_secs(1) {
+        return Err("at least 1s".into());
+    }
+    Ok(duration)
 }
 
 /// `--kube-instance`: a label value, as it is (nothing changed in it silently).

@@ -536,7 +536,8 @@ spec:
         let promise = Promise::parse("p.yaml", REDIS).unwrap();
         assert_eq!(promise.workflows.pipeline_namespace, None);
         let with = |namespace: &str| {
-            let config = format!("  workflows:\n    config: {{pipelineNamespace: {namespace:?}}}\n");
+            let config =
+                format!("  workflows:\n    config: {{pipelineNamespace: {namespace:?}}}\n");
             Promise::parse("p.yaml", &REDIS.replace("  workflows:\n", &config))
         };
         let promise = with("redis-pipelines").unwrap();

@@ -133,7 +133,7 @@ fn the_role_grants_what_the_kubernetes_executor_does_in_the_pipelines_namespace(
         .collect();
     // What src/executor/kubernetes does: Api::<Pod> create/watch/get/delete and logs,
     // Api::<Secret> create/delete, both listed for the sweep at start,
-    // Api::<ServiceAccount> create.
+    // Api::<ServiceAccount> create, Api::<Event> list at a timeout.
     for (resource, verb) in [
         ("pods", "create"),
         ("pods", "watch"),
@@ -145,6 +145,7 @@ fn the_role_grants_what_the_kubernetes_executor_does_in_the_pipelines_namespace(
         ("secrets", "list"),
         ("secrets", "delete"),
         ("serviceaccounts", "create"),
+        ("events", "list"),
     ] {
         assert!(
             granted.contains(&(resource.to_string(), verb.to_string())),

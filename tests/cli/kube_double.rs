@@ -38,6 +38,8 @@ struct Store {
     secrets: BTreeMap<Key, Value>,
     service_accounts: BTreeMap<Key, Value>,
     leases: BTreeMap<Key, Value>,
+    /// Events, in the order they were recorded.
+    events: Vec<Value>,
     /// Containers' logs, as bytes: a container may print anything.
     logs: BTreeMap<(String, String, String), Vec<u8>>,
     version: u64,
@@ -70,6 +72,17 @@ struct Cluster {
     /// When set, the only namespaces there are: a create elsewhere gets the API
     /// server's 404 for a missing namespace.
     namespaces: Mutex<Option<Vec<String>>>,
+    /// When set, the kubelet cannot mount the Pods' volumes: each Pod stays Pending, its
+    /// first container `ContainerCreating`, and a Warning `FailedMount` event with this
+    /// message is recorded, as for a volume whose ConfigMap does not exist.
+    failed_mount: Mutex<Option<String>>,
+    /// Pull errors the kubelet reports for every Pod's first container before it runs
+    /// it, each for a moment, as `ErrImagePull` then `ImagePullBackOff`: a registry
+    /// that fails, then answers.
+    pull_errors: Mutex<Vec<String>>,
+    /// How many of the next watches of Pods send nothing, ever, and never close: a
+    /// connection that died without closing (half-open).
+    silent_watches: std::sync::atomic::AtomicUsize,
     /// How many of the next watches of Pods end at once with an ERROR event, as
     /// watches do when the API server restarts or etcd compacts past their version.
     broken_watches: std::sync::atomic::AtomicUsize,
@@ -136,6 +149,9 @@ impl ApiServer {
             unschedulable: Mutex::default(),
             collide_next_pod: Default::default(),
             broken_watches: Default::default(),
+            silent_watches: Default::default(),
+            pull_errors: Mutex::default(),
+            failed_mount: Mutex::default(),
             namespaces: Mutex::default(),
             scratch: tempfile::tempdir().unwrap(),
         });
@@ -149,6 +165,7 @@ impl ApiServer {
                 get(get_pod).delete(delete_pod),
             )
             .route("/api/v1/namespaces/{ns}/pods/{name}/log", get(pod_log))
+            .route("/api/v1/namespaces/{ns}/events", get(list_events))
             .route(
                 "/api/v1/namespaces/{ns}/secrets",
                 get(list_secrets).post(create_secret),
@@ -292,6 +309,31 @@ impl ApiServer {
     pub fn only_namespaces(&self, namespaces: &[&str]) {
         let namespaces = namespaces.iter().map(|n| n.to_string()).collect();
         *self.cluster.namespaces.lock().unwrap() = Some(namespaces);
+    }
+
+    /// The next `count` watches of Pods answer with their headers, then send nothing
+    /// and never close, as a connection that died without closing (a load balancer or
+    /// API server gone) looks to its client.
+    #[allow(dead_code, reason = "not used by examples/kube_throughput.rs")]
+    pub fn silence_next_watches(&self, count: usize) {
+        self.cluster
+            .silent_watches
+            .store(count, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// From now on, no Pod's volumes mount: the kubelet records a Warning
+    /// `FailedMount` event with `message` and leaves the Pod Pending.
+    #[allow(dead_code, reason = "not used by examples/kube_throughput.rs")]
+    pub fn fail_mounts_with(&self, message: &str) {
+        *self.cluster.failed_mount.lock().unwrap() = Some(message.to_string());
+    }
+
+    /// From now on, every Pod's first container waits on a pull that fails with each
+    /// of `messages` in turn (`ErrImagePull`, then `ImagePullBackOff`), then runs.
+    #[allow(dead_code, reason = "not used by examples/kube_throughput.rs")]
+    pub fn fail_pulls_with(&self, messages: &[&str]) {
+        *self.cluster.pull_errors.lock().unwrap() =
+            messages.iter().map(|m| m.to_string()).collect();
     }
 
     /// The next Pod created finds a Pod of another run under its name: the create
@@ -664,6 +706,20 @@ async fn list_or_watch_pods(
             |n| n.checked_sub(1),
         )
         .is_ok();
+    let silent = cluster
+        .silent_watches
+        .fetch_update(
+            std::sync::atomic::Ordering::SeqCst,
+            std::sync::atomic::Ordering::SeqCst,
+            |n| n.checked_sub(1),
+        )
+        .is_ok();
+    if silent {
+        let body = Body::from_stream(futures_util::stream::pending::<
+            Result<Bytes, std::convert::Infallible>,
+        >());
+        return (StatusCode::OK, [("content-type", "application/json")], body).into_response();
+    }
     if broken {
         let gone = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": "too old resource version", "reason": "Expired", "code": 410});
         let body = Body::from_stream(futures_util::stream::iter([line("ERROR", &gone)]));
@@ -936,9 +992,46 @@ fn wait_pod(cluster: &Cluster, key: &Key, time: Duration, log: String) {
     cluster.update_status(key, |s| s["phase"] = json!("Succeeded"));
 }
 
+/// Events whose `involvedObject` matches every `involvedObject.<field>=<value>` term of
+/// the `fieldSelector`.
+async fn list_events(
+    State(cluster): State<Arc<Cluster>>,
+    Path(ns): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let store = cluster.store.lock().unwrap();
+    let terms: Vec<(&str, &str)> = query
+        .get("fieldSelector")
+        .map(|s| s.split(',').filter_map(|t| t.split_once('=')).collect())
+        .unwrap_or_default();
+    let items: Vec<&Value> = store
+        .events
+        .iter()
+        .filter(|e| e["metadata"]["namespace"] == json!(ns))
+        .filter(|e| {
+            terms.iter().all(|(field, value)| {
+                let field = field.strip_prefix("involvedObject.").unwrap_or(field);
+                e["involvedObject"][field].as_str() == Some(value)
+            })
+        })
+        .collect();
+    axum::Json(json!({"apiVersion": "v1", "kind": "EventList", "metadata": {}, "items": items}))
+        .into_response()
+}
+
 /// The simulated kubelet: runs the Pod's containers in order and reports their states.
 fn run_pod(cluster: &Cluster, key: &Key) {
     let pod = cluster.store.lock().unwrap().pods[key].clone();
+    let failed_mount = cluster.failed_mount.lock().unwrap().clone();
+    if let Some(message) = failed_mount {
+        let first = pod["spec"]["initContainers"][0]["name"].clone();
+        let creating = json!({"name": first, "state": {"waiting": {"reason": "ContainerCreating"}}, "ready": false, "restartCount": 0, "image": "", "imageID": ""});
+        cluster.update_status(key, |s| push_status(s, "initContainerStatuses", creating));
+        let mut store = cluster.store.lock().unwrap();
+        let name = format!("{}.{}", key.1, store.events.len());
+        store.events.push(json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": name, "namespace": key.0}, "involvedObject": {"kind": "Pod", "name": key.1, "namespace": key.0, "uid": pod["metadata"]["uid"]}, "type": "Warning", "reason": "FailedMount", "message": message, "lastTimestamp": "2026-12-04T10:00:00Z"}));
+        return;
+    }
     let root = cluster.scratch.path().join(&key.1);
     // A Secret that never comes leaves the Pod Pending, as a failed mount does.
     let Some(volumes) = materialize_volumes(cluster, &key.0, &pod, &root) else {
@@ -950,6 +1043,26 @@ fn run_pod(cluster: &Cluster, key: &Key) {
         .enable_all()
         .build()
         .unwrap();
+    let pull_errors = cluster.pull_errors.lock().unwrap().clone();
+    if let Some(first) = pod["spec"]["initContainers"][0]["name"].as_str() {
+        for message in pull_errors {
+            for (reason, message) in [
+                ("ErrImagePull", message.clone()),
+                (
+                    "ImagePullBackOff",
+                    format!("Back-off pulling image: {message}"),
+                ),
+            ] {
+                let waiting = json!({"name": first, "state": {"waiting": {"reason": reason, "message": message}}, "ready": false, "restartCount": 0, "image": "", "imageID": ""});
+                let still_there = cluster
+                    .update_status(key, |s| push_status(s, "initContainerStatuses", waiting));
+                if !still_there {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        }
+    }
     cluster.update_status(key, |s| s["phase"] = json!("Running"));
     for (field, statuses) in [
         ("initContainers", "initContainerStatuses"),

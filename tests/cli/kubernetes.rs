@@ -192,7 +192,69 @@ fn a_log_tail_that_is_not_utf8_is_kept_with_the_bad_bytes_replaced() {
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
     let status = repo.show("status/app/team/a.yaml");
     // Read as text, the log failed to decode and its tail was lost.
-    assert!(status.contains("quota \u{FFFD}\u{FFFD} exceeded"), "{status}");
+    assert!(
+        status.contains("quota \u{FFFD}\u{FFFD} exceeded"),
+        "{status}"
+    );
+}
+
+#[test]
+fn a_watch_that_falls_silent_is_given_up_and_the_pod_listed_anew() {
+    let api = ApiServer::start();
+    // The first plain watch and the watcher's first watch both go silent.
+    api.silence_next_watches(2);
+    let repo = one_container_repo("render", "command: [sh, -c, 'true']");
+    // Without the recheck, the run waits on the silent watch until its timeout (the
+    // client's read timeout is 295 s) and fails.
+    let run = reconcile_with(
+        &api,
+        &repo,
+        &["--kube-watch-recheck", "2s", "--timeout", "60s"],
+    );
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(api.names("pods"), Vec::<String>::new());
+}
+
+#[test]
+fn a_pull_that_fails_for_a_while_is_waited_for_and_one_the_registry_refuses_fails_at_once() {
+    let api = ApiServer::start();
+    // Before, any ErrImagePull failed the run at once.
+    api.fail_pulls_with(&[
+        "429 Too Many Requests - Server message: toomanyrequests: You have reached your pull rate limit",
+        "dial tcp 10.0.0.1:443: i/o timeout",
+    ]);
+    let repo = one_container_repo("render", "command: [sh, -c, 'true']");
+    let run = reconcile_on(&api, &repo);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+
+    api.fail_pulls_with(&["docker.io/library/nope:1: not found"]);
+    let run = reconcile_with(&api, &repo, &["--timeout", "60s"]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let status = repo.show("status/app/team/a.yaml");
+    assert!(
+        status
+            .contains(r#"container \"render\": ErrImagePull: docker.io/library/nope:1: not found"#),
+        "{status}"
+    );
+    assert_eq!(api.names("pods"), Vec::<String>::new());
+}
+
+#[test]
+fn a_pod_whose_volume_never_mounts_says_so_at_the_timeout() {
+    let api = ApiServer::start();
+    let message =
+        r#"MountVolume.SetUp failed for volume "config" : configmap "app-config" not found"#;
+    api.fail_mounts_with(message);
+    let repo = one_container_repo("render", "command: [sh, -c, 'true']");
+    let run = reconcile_with(&api, &repo, &["--timeout", "3s"]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let status = repo.show("status/app/team/a.yaml");
+    // Before, the run said `container "(not started)" was killed`.
+    assert!(
+        status.contains("the Pod did not start within the timeout (3s): FailedMount: MountVolume.SetUp failed for volume"),
+        "{status}"
+    );
+    assert_eq!(api.names("pods"), Vec::<String>::new());
 }
 
 #[test]
@@ -502,7 +564,8 @@ fn two_workflows_repo(config: &str) -> crate::support::TestRepo {
             "        - kind: Pipeline\n          metadata: {{name: {name}}}\n          spec:\n            containers:\n              - {{name: run, image: {image}, command: [sh, -c, 'echo \"message: $KEY\" > /kratix/metadata/status.yaml']{env}}}\n"
         )
     };
-    let from_secret = ", env: [{name: KEY, valueFrom: {secretKeyRef: {name: team-secret, key: key}}}]";
+    let from_secret =
+        ", env: [{name: KEY, valueFrom: {secretKeyRef: {name: team-secret, key: key}}}]";
     let workflows = format!(
         "  workflows:\n{config}    promise:\n      configure:\n{}    resource:\n      configure:\n{}",
         pipeline("setup", ""),
@@ -536,17 +599,29 @@ fn request_pipelines_run_in_the_requests_namespace_as_in_kratix_unless_told_othe
     let run = reconcile_on(&api, &repo);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert_eq!(namespaces_since(&api, &mut seen), ["pipelines", "team"]);
-    assert!(repo.show("status/app/team/a.yaml").contains("message: from-team"));
+    assert!(
+        repo.show("status/app/team/a.yaml")
+            .contains("message: from-team")
+    );
     assert_eq!(
         api.names("serviceaccounts"),
-        ["pipelines/app-default-promise-pipeline", "team/app-default-promise-pipeline"]
+        [
+            "pipelines/app-default-promise-pipeline",
+            "team/app-default-promise-pipeline"
+        ]
     );
 
     // --kube-one-namespace keeps every pipeline in --kube-namespace.
     let run = reconcile_with(&api, &repo, &["--kube-one-namespace"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    assert_eq!(namespaces_since(&api, &mut seen), ["pipelines", "pipelines"]);
-    assert!(repo.show("status/app/team/a.yaml").contains("message: from-pipelines"));
+    assert_eq!(
+        namespaces_since(&api, &mut seen),
+        ["pipelines", "pipelines"]
+    );
+    assert!(
+        repo.show("status/app/team/a.yaml")
+            .contains("message: from-pipelines")
+    );
 
     // The Promise's pipelineNamespace places both of its workflows.
     let moved = two_workflows_repo("    config: {pipelineNamespace: app-runs}\n");
@@ -556,7 +631,10 @@ fn request_pipelines_run_in_the_requests_namespace_as_in_kratix_unless_told_othe
     let run = reconcile_on(&api, &repo);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert_eq!(namespaces_since(&api, &mut seen), ["app-runs", "app-runs"]);
-    assert!(repo.show("status/app/team/a.yaml").contains("message: from-app-runs"));
+    assert!(
+        repo.show("status/app/team/a.yaml")
+            .contains("message: from-app-runs")
+    );
     assert_eq!(api.names("pods"), Vec::<String>::new());
 }
 
@@ -569,8 +647,9 @@ fn a_request_whose_namespace_the_cluster_lacks_fails_and_says_what_to_do() {
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
     let status = repo.show("status/app/team/a.yaml");
     assert!(
-        status.contains(r#"namespace \"team\" does not exist (it is the request's metadata.namespace)"#)
-            && status.contains("--kube-one-namespace"),
+        status.contains(
+            r#"namespace \"team\" does not exist (it is the request's metadata.namespace)"#
+        ) && status.contains("--kube-one-namespace"),
         "{status}"
     );
     let run = reconcile_with(&api, &repo, &["--kube-one-namespace"]);

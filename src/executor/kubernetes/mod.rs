@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
-use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
+use k8s_openapi::api::core::v1::{Event, Pod, Secret, ServiceAccount};
 use kube::api::{Api, DeleteParams, LogParams, PostParams};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -56,6 +56,10 @@ pub struct KubeSettings {
     /// Who this reconciler is among those sharing the namespace (a label value): its
     /// runs carry it, and at start it removes what an earlier life of it left.
     pub instance: String,
+    /// How long a Pod's watch may stay silent before the Pod is listed and watched
+    /// anew: a connection that died without closing (a load balancer or an API server
+    /// gone) is noticed within this time, not at the run's timeout.
+    pub watch_recheck: std::time::Duration,
 }
 
 /// Runs pipelines as Pods.
@@ -184,8 +188,7 @@ impl KubernetesExecutor {
             helper_image: settings.helper_image.clone(),
             max_handback_bytes: settings.max_handback_bytes,
         };
-        let mut run = PodRun::new(job, names)?;
-        run.namespace_chosen_by = chosen_by;
+        let run = PodRun::new(job, names, chosen_by, settings.watch_recheck)?;
         let log = crate::runtime::spawn(run.run(client.clone()))
             .await
             .map_err(|e| ExecError::Kubernetes {
@@ -207,6 +210,7 @@ struct PodRun {
     /// Whether the Pod runs as the Promise's default ServiceAccount, made if missing.
     default_account: bool,
     timeout: std::time::Duration,
+    watch_recheck: std::time::Duration,
     stop: CancellationToken,
     /// What chose the namespace, for the error when it does not exist.
     namespace_chosen_by: &'static str,
@@ -221,7 +225,12 @@ struct Made {
 }
 
 impl PodRun {
-    fn new(job: &Job<'_>, names: PodNames) -> Result<Self, ExecError> {
+    fn new(
+        job: &Job<'_>,
+        names: PodNames,
+        namespace_chosen_by: &'static str,
+        watch_recheck: std::time::Duration,
+    ) -> Result<Self, ExecError> {
         let secret: Secret = serde_json::from_value(pod::secret(job, &names)).map_err(|e| {
             ExecError::Kubernetes {
                 what: e.to_string(),
@@ -240,8 +249,9 @@ impl PodRun {
             pod,
             default_account: job.pipeline.pod.service_account.is_none(),
             timeout: job.timeout,
+            watch_recheck,
             stop: job.stop.clone(),
-            namespace_chosen_by: "--kube-namespace",
+            namespace_chosen_by,
         })
     }
 
@@ -261,13 +271,32 @@ impl PodRun {
                         let pods: Api<Pod> = Api::namespaced(client.clone(), &names.namespace);
                         let pod = tokio::time::timeout(CALL_TIMEOUT, pods.get(&names.pod)).await;
                         let pod = pod.ok().and_then(Result::ok);
-                        Err(diagnosis::unfinished(pod.as_ref(), self.timeout))
+                        let events = events_of(&client, names).await;
+                        Err(diagnosis::unfinished(pod.as_ref(), &events, self.timeout))
                     }
                 }
             }
         };
         cleanup(&client, names, &made).await;
         result
+    }
+}
+
+/// The events about the run's Pod, for the diagnosis at a timeout; none where they
+/// cannot be read (no `list` on events: the diagnosis does without).
+async fn events_of(client: &kube::Client, names: &PodNames) -> Vec<Event> {
+    let events: Api<Event> = Api::namespaced(client.clone(), &names.namespace);
+    let params = kube::api::ListParams::default().fields(&format!(
+        "involvedObject.kind=Pod,involvedObject.name={}",
+        names.pod
+    ));
+    match tokio::time::timeout(CALL_TIMEOUT, events.list(&params)).await {
+        Ok(Ok(list)) => list.items,
+        Ok(Err(err)) => {
+            tracing::debug!(pod = %names.pod, "cannot read the Pod's events: {err}");
+            Vec::new()
+        }
+        Err(_) => Vec::new(),
     }
 }
 
@@ -328,7 +357,7 @@ async fn run_pod(
         .map_err(kube_error(&format!("creating Secret {ns}/{}", names.pod)))?;
     made.secret = created.metadata.uid;
 
-    let pod = wait_finished(&pods, &names.pod).await?;
+    let pod = wait_finished(&pods, &names.pod, run.watch_recheck).await?;
     let phase = pod
         .status
         .as_ref()
@@ -358,7 +387,9 @@ async fn run_pod(
 /// namespace itself is missing, and what chose it.
 fn creating<'a>(what: &'a str, run: &'a PodRun) -> impl Fn(kube::Error) -> ExecError + 'a {
     move |err| match &err {
-        kube::Error::Api(status) if status.code == 404 && status.message.starts_with("namespaces ") => {
+        kube::Error::Api(status)
+            if status.code == 404 && status.message.starts_with("namespaces ") =>
+        {
             ExecError::Kubernetes {
                 what: format!(
                     "namespace {:?} does not exist (it is {}): create it, or run promised \
@@ -373,7 +404,10 @@ fn creating<'a>(what: &'a str, run: &'a PodRun) -> impl Fn(kube::Error) -> ExecE
 
 /// Creates the seed's default ServiceAccount for the Promise unless it exists.
 async fn ensure_service_account(client: &kube::Client, run: &PodRun) -> Result<(), ExecError> {
-    let (ns, name) = (run.names.namespace.as_str(), run.names.service_account.as_str());
+    let (ns, name) = (
+        run.names.namespace.as_str(),
+        run.names.service_account.as_str(),
+    );
     let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
     let found = accounts
         .get_opt(name)
@@ -404,16 +438,29 @@ async fn ensure_service_account(client: &kube::Client, run: &PodRun) -> Result<(
 /// version), kube-runtime's `watcher` takes over: it lists and watches again, with
 /// backoff, for as long as it takes, so a control plane that comes back does not fail
 /// the runs in flight. A Pod missing from a new listing was deleted meanwhile.
-async fn wait_finished(pods: &Api<Pod>, name: &str) -> Result<Pod, ExecError> {
-    if let Some(settled) = watch_once(pods, name).await {
+///
+/// Either watch silent for `recheck` is given up and the watcher starts anew with a
+/// listing: a connection that died without closing (half-open) sends nothing, and
+/// would otherwise hold the run until its timeout.
+async fn wait_finished(
+    pods: &Api<Pod>,
+    name: &str,
+    recheck: std::time::Duration,
+) -> Result<Pod, ExecError> {
+    if let Some(settled) = watch_once(pods, name, recheck).await {
         return settled;
     }
-    watch_until_settled(pods, name).await
+    loop {
+        if let Some(settled) = watch_until_settled(pods, name, recheck).await {
+            return settled;
+        }
+        tracing::debug!(pod = name, ?recheck, "the watch was silent: listing anew");
+    }
 }
 
 /// What an event about the Pod settles: `None` while it runs on.
 fn settled(pod: Pod) -> Option<Result<Pod, ExecError>> {
-    if let Some(problem) = stuck(&pod) {
+    if let Some(problem) = diagnosis::stuck(&pod) {
         return Some(Err(ExecError::Kubernetes { what: problem }));
     }
     let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
@@ -426,14 +473,22 @@ fn deleted(name: &str) -> ExecError {
     }
 }
 
-/// One watch from the Pod's current state; `None` if it ended or failed first.
-async fn watch_once(pods: &Api<Pod>, name: &str) -> Option<Result<Pod, ExecError>> {
+/// One watch from the Pod's current state; `None` if it ended, failed or stayed
+/// silent for `recheck` first.
+async fn watch_once(
+    pods: &Api<Pod>,
+    name: &str,
+    recheck: std::time::Duration,
+) -> Option<Result<Pod, ExecError>> {
     use kube::api::{WatchEvent, WatchParams};
 
     let params = WatchParams::default().fields(&format!("metadata.name={name}"));
-    let stream = pods.watch(&params, "0").await.ok()?;
+    let stream = tokio::time::timeout(recheck, pods.watch(&params, "0"))
+        .await
+        .ok()?
+        .ok()?;
     let mut stream = std::pin::pin!(stream);
-    while let Some(Ok(event)) = stream.next().await {
+    while let Ok(Some(Ok(event))) = tokio::time::timeout(recheck, stream.next()).await {
         match event {
             WatchEvent::Added(pod) | WatchEvent::Modified(pod) => {
                 if let Some(done) = settled(pod) {
@@ -451,8 +506,13 @@ async fn watch_once(pods: &Api<Pod>, name: &str) -> Option<Result<Pod, ExecError
     None
 }
 
-/// Lists and watches the Pod with kube-runtime's `watcher` until it settles.
-async fn watch_until_settled(pods: &Api<Pod>, name: &str) -> Result<Pod, ExecError> {
+/// Lists and watches the Pod with kube-runtime's `watcher` until it settles; `None`
+/// when the watcher stays silent for `recheck`.
+async fn watch_until_settled(
+    pods: &Api<Pod>,
+    name: &str,
+    recheck: std::time::Duration,
+) -> Option<Result<Pod, ExecError>> {
     use kube::runtime::WatchStreamExt;
     use kube::runtime::watcher::{self, Event};
 
@@ -460,16 +520,25 @@ async fn watch_until_settled(pods: &Api<Pod>, name: &str) -> Result<Pod, ExecErr
     let events = watcher::watcher(pods.clone(), config).default_backoff();
     let mut events = std::pin::pin!(events);
     let mut listed = false;
-    while let Some(event) = events.next().await {
+    loop {
+        let event = match tokio::time::timeout(recheck, events.next()).await {
+            Ok(Some(event)) => event,
+            Ok(None) => {
+                return Some(Err(ExecError::Kubernetes {
+                    what: format!("the watch of Pod {name} ended"),
+                }));
+            }
+            Err(_) => return None,
+        };
         let pod = match event {
             Ok(Event::Apply(pod) | Event::InitApply(pod)) => pod,
             Ok(Event::Init) => {
                 listed = false;
                 continue;
             }
-            Ok(Event::InitDone) if !listed => return Err(deleted(name)),
+            Ok(Event::InitDone) if !listed => return Some(Err(deleted(name))),
             Ok(Event::InitDone) => continue,
-            Ok(Event::Delete(_)) => return Err(deleted(name)),
+            Ok(Event::Delete(_)) => return Some(Err(deleted(name))),
             Err(err) => {
                 tracing::debug!(pod = name, "watching again after: {err}");
                 continue;
@@ -477,39 +546,9 @@ async fn watch_until_settled(pods: &Api<Pod>, name: &str) -> Result<Pod, ExecErr
         };
         listed = true;
         if let Some(done) = settled(pod) {
-            return done;
+            return Some(done);
         }
     }
-    Err(ExecError::Kubernetes {
-        what: format!("the watch of Pod {name} ended"),
-    })
-}
-
-fn stuck(pod: &Pod) -> Option<String> {
-    const FATAL: [&str; 5] = [
-        "ErrImagePull",
-        "ImagePullBackOff",
-        "InvalidImageName",
-        "CreateContainerConfigError",
-        "CreateContainerError",
-    ];
-    let status = pod.status.as_ref()?;
-    let all = status
-        .init_container_statuses
-        .iter()
-        .flatten()
-        .chain(status.container_statuses.iter().flatten());
-    all.into_iter().find_map(|s| {
-        let waiting = s.state.as_ref()?.waiting.as_ref()?;
-        let reason = waiting.reason.as_deref()?;
-        FATAL.contains(&reason).then(|| {
-            format!(
-                "container {:?}: {reason}: {}",
-                s.name,
-                waiting.message.as_deref().unwrap_or("")
-            )
-        })
-    })
 }
 
 /// The failed container, its exit code and the tail of its log.
@@ -564,7 +603,10 @@ async fn log_tail(pods: &Api<Pod>, name: &str, container: &str) -> String {
         let mut bytes = Vec::new();
         let stream = pods.log_stream(name, &params).await?;
         let mut stream = std::pin::pin!(stream);
-        stream.read_to_end(&mut bytes).await.map_err(kube::Error::ReadEvents)?;
+        stream
+            .read_to_end(&mut bytes)
+            .await
+            .map_err(kube::Error::ReadEvents)?;
         Ok::<_, kube::Error>(bytes)
     };
     match tokio::time::timeout(CALL_TIMEOUT, read).await {
