@@ -244,8 +244,15 @@ impl Pipeline {
             .map_err(|why| format!("metadata.name: {:?} {why}", doc.metadata.name))?;
         let mut seen = std::collections::BTreeSet::new();
         for (i, container) in doc.spec.containers.iter().enumerate() {
-            super::kubernetes_name(&container.name, 63)
-                .map_err(|why| format!("spec.containers[{i}].name: {:?} {why}", container.name))?;
+            // A container's name is a DNS-1123 label, as the API server checks it.
+            if !super::is_dns_label(&container.name) {
+                return Err(format!(
+                    "spec.containers[{i}].name: {:?} is not a container name: 1 to 63 \
+                     lowercase letters, digits and '-', starting and ending with a letter or \
+                     digit",
+                    container.name
+                ));
+            }
             check_image(&container.image)
                 .map_err(|why| format!("spec.containers[{i}].image: {why}"))?;
             if !seen.insert(container.name.as_str()) {
@@ -407,5 +414,20 @@ mod tests {
             let err = pipeline("render", name, "img").unwrap_err();
             assert!(err.starts_with("spec.containers[0].name: "), "{err}");
         }
+    }
+
+    #[test]
+    fn a_container_name_is_a_dns_label_as_the_api_server_requires() {
+        let long = "a".repeat(64);
+        for name in ["render.step", "-render", "render-", long.as_str()] {
+            let err = pipeline("render", name, "img").unwrap_err();
+            assert!(
+                err.starts_with(&format!(
+                    "spec.containers[0].name: {name:?} is not a container name"
+                )),
+                "{err}"
+            );
+        }
+        assert!(pipeline("render", "render-step-2", "img").is_ok());
     }
 }

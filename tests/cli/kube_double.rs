@@ -7,7 +7,11 @@
 //! filled from the stored Secret, emptyDirs empty) and `valueFrom.secretKeyRef`
 //! resolved. Leases (`coordination.k8s.io/v1`: create, get, replace) are kept with a
 //! `resourceVersion` that a replace must name, as the API server does for optimistic
-//! concurrency. It is a double: no scheduling, no admission, no RBAC.
+//! concurrency. It is a double: no scheduler, no RBAC. What a real cluster does that
+//! matters to the executor is behind a setting a test turns on: restricted Pod
+//! Security admission, log rotation, a Pod left unscheduled, watches that fail, fall
+//! silent or end, pull errors, a volume that never mounts, an OOM kill, missing
+//! namespaces, latency per call. Names and label values are always validated (422).
 //!
 //! [`ApiServer::start_timed`] starts one whose kubelet runs nothing: each Pod takes a
 //! set time and hands back one ConfigMap, to measure how many Pods the executor keeps
@@ -72,6 +76,13 @@ struct Cluster {
     /// When set, the only namespaces there are: a create elsewhere gets the API
     /// server's 404 for a missing namespace.
     namespaces: Mutex<Option<Vec<String>>>,
+    /// How long the API server takes to answer each call.
+    latency: Mutex<Duration>,
+    /// When set, every watch ends after this long, as the API server ends a watch at
+    /// its `timeoutSeconds` (or its own limit): cleanly, not with an error.
+    watch_lifetime: Mutex<Option<Duration>>,
+    /// Containers the kubelet kills for their memory (OOMKilled, exit code 137).
+    oom_killed: Mutex<Vec<String>>,
     /// When set, the kubelet cannot mount the Pods' volumes: each Pod stays Pending, its
     /// first container `ContainerCreating`, and a Warning `FailedMount` event with this
     /// message is recorded, as for a volume whose ConfigMap does not exist.
@@ -152,6 +163,9 @@ impl ApiServer {
             silent_watches: Default::default(),
             pull_errors: Mutex::default(),
             failed_mount: Mutex::default(),
+            latency: Mutex::default(),
+            watch_lifetime: Mutex::default(),
+            oom_killed: Mutex::default(),
             namespaces: Mutex::default(),
             scratch: tempfile::tempdir().unwrap(),
         });
@@ -190,6 +204,10 @@ impl ApiServer {
                 "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases/{name}",
                 get(get_lease).put(replace_lease),
             )
+            .layer(axum::middleware::from_fn_with_state(
+                cluster.clone(),
+                slowly,
+            ))
             .with_state(cluster.clone());
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
@@ -319,6 +337,30 @@ impl ApiServer {
         self.cluster
             .silent_watches
             .store(count, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// From now on, every call waits `latency` before it is answered.
+    #[allow(dead_code, reason = "not used by examples/kube_throughput.rs")]
+    pub fn answer_after(&self, latency: Duration) {
+        *self.cluster.latency.lock().unwrap() = latency;
+    }
+
+    /// From now on, every watch of Pods ends after `lifetime` (or its `timeoutSeconds`
+    /// when shorter), cleanly, as the API server ends watches.
+    #[allow(dead_code, reason = "not used by examples/kube_throughput.rs")]
+    pub fn end_watches_after(&self, lifetime: Duration) {
+        *self.cluster.watch_lifetime.lock().unwrap() = Some(lifetime);
+    }
+
+    /// From now on, a container named `name` is killed for its memory when it runs:
+    /// terminated with `OOMKilled` and exit code 137.
+    #[allow(dead_code, reason = "not used by examples/kube_throughput.rs")]
+    pub fn oom_kill(&self, name: &str) {
+        self.cluster
+            .oom_killed
+            .lock()
+            .unwrap()
+            .push(name.to_string());
     }
 
     /// From now on, no Pod's volumes mount: the kubelet records a Warning
@@ -494,6 +536,9 @@ async fn create_pod(
     cluster.received.lock().unwrap().push(pod.clone());
     if let Some(missing) = cluster.missing_namespace(&ns) {
         return missing;
+    }
+    if let Some(invalid) = invalid(&pod, "Pod") {
+        return invalid;
     }
     let name = pod["metadata"]["name"].as_str().unwrap().to_string();
     let key = (ns.clone(), name.clone());
@@ -740,7 +785,18 @@ async fn list_or_watch_pods(
             }
         }
     });
-    let body = Body::from_stream(futures_util::stream::iter(initial).chain(updates));
+    let stream = futures_util::stream::iter(initial).chain(updates);
+    // The API server ends a watch at its timeoutSeconds, cleanly.
+    let asked = query
+        .get("timeoutSeconds")
+        .and_then(|s| s.parse().ok())
+        .map(Duration::from_secs);
+    let lifetime = [asked, *cluster.watch_lifetime.lock().unwrap()];
+    let lifetime = lifetime.into_iter().flatten().min();
+    let body = match lifetime {
+        Some(lifetime) => Body::from_stream(stream.take_until(tokio::time::sleep(lifetime))),
+        None => Body::from_stream(stream),
+    };
     (StatusCode::OK, [("content-type", "application/json")], body).into_response()
 }
 
@@ -873,6 +929,9 @@ async fn create_secret(
     if let Some(missing) = cluster.missing_namespace(&ns) {
         return missing;
     }
+    if let Some(invalid) = invalid(&secret, "Secret") {
+        return invalid;
+    }
     let mut store = cluster.store.lock().unwrap();
     secret["metadata"]["uid"] = json!(store.new_uid());
     let body = serde_json::to_vec(&secret).unwrap();
@@ -990,6 +1049,80 @@ fn wait_pod(cluster: &Cluster, key: &Key, time: Duration, log: String) {
         }
     }
     cluster.update_status(key, |s| s["phase"] = json!("Succeeded"));
+}
+
+/// The API server's 422 for an object whose name, label values, or (for a Pod)
+/// container and volume names break Kubernetes' rules (`IsDNS1123Subdomain`,
+/// `IsValidLabelValue`, `IsDNS1123Label`), naming the first field that does.
+fn invalid(object: &Value, kind: &str) -> Option<Response> {
+    let dns_label = |s: &str| {
+        let edge =
+            |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        s.len() <= 63
+            && edge(s.chars().next())
+            && edge(s.chars().last())
+            && s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    };
+    let subdomain = |s: &str| s.len() <= 253 && s.split('.').all(dns_label);
+    let label_value = |s: &str| {
+        let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+        s.is_empty()
+            || (s.len() <= 63
+                && edge(s.chars().next())
+                && edge(s.chars().last())
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    };
+    let name = object["metadata"]["name"].as_str().unwrap_or_default();
+    let mut checks: Vec<(String, String, bool)> =
+        vec![("metadata.name".into(), name.into(), subdomain(name))];
+    for (key, value) in object["metadata"]["labels"]
+        .as_object()
+        .into_iter()
+        .flatten()
+    {
+        let value = value.as_str().unwrap_or_default();
+        checks.push((
+            format!("metadata.labels[{key}]"),
+            value.into(),
+            label_value(value),
+        ));
+    }
+    for field in ["initContainers", "containers", "volumes"] {
+        for (i, item) in object["spec"][field]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let value = item["name"].as_str().unwrap_or_default();
+            checks.push((
+                format!("spec.{field}[{i}].name"),
+                value.into(),
+                dns_label(value),
+            ));
+        }
+    }
+    let (field, value, _) = checks.into_iter().find(|(_, _, valid)| !valid)?;
+    Some(status(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "Invalid",
+        format!("{kind} \"{name}\" is invalid: {field}: Invalid value: \"{value}\""),
+    ))
+}
+
+/// Answers after the set latency.
+async fn slowly(
+    State(cluster): State<Arc<Cluster>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let latency = *cluster.latency.lock().unwrap();
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    next.run(request).await
 }
 
 /// Events whose `involvedObject` matches every `involvedObject.<field>=<value>` term of
@@ -1114,8 +1247,18 @@ fn run_pod(cluster: &Cluster, key: &Key) {
                 .unwrap()
                 .logs
                 .insert((key.0.clone(), key.1.clone(), name.clone()), log);
-            let code = exit.code.unwrap_or(137);
-            let terminated = json!({"name": name, "state": {"terminated": {"exitCode": code, "reason": if code == 0 { "Completed" } else { "Error" }}}, "ready": false, "restartCount": 0, "image": container["image"], "imageID": ""});
+            let oom_killed = cluster.oom_killed.lock().unwrap().contains(&name);
+            let code = if oom_killed {
+                137
+            } else {
+                exit.code.unwrap_or(137)
+            };
+            let reason = match code {
+                0 => "Completed",
+                _ if oom_killed => "OOMKilled",
+                _ => "Error",
+            };
+            let terminated = json!({"name": name, "state": {"terminated": {"exitCode": code, "reason": reason}}, "ready": false, "restartCount": 0, "image": container["image"], "imageID": ""});
             cluster.update_status(key, |s| push_status(s, statuses, terminated));
             if code != 0 {
                 cluster.update_status(key, |s| s["phase"] = json!("Failed"));

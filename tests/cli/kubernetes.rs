@@ -258,6 +258,64 @@ fn a_pod_whose_volume_never_mounts_says_so_at_the_timeout() {
 }
 
 #[test]
+fn names_and_labels_from_long_and_dotted_names_are_ones_the_api_server_takes() {
+    // The double refuses (422) what the API server refuses: a Pod or Secret name that
+    // is not a DNS-1123 subdomain, a label value past 63 characters or with a character
+    // a label may not hold, a container or volume name that is not a DNS-1123 label.
+    let api = ApiServer::start();
+    let long_pipeline = format!("configure.{}", "x".repeat(53));
+    let long_request = format!("team.a.{}", "b".repeat(56));
+    let image = image("base", None);
+    let workflows = format!(
+        "  workflows:\n    resource:\n      configure:\n        - kind: Pipeline\n          metadata: {{name: {long_pipeline}}}\n          spec:\n            containers:\n              - {{name: render, image: {image}, command: [sh, -c, 'true']}}\n"
+    );
+    let repo = repo_with(&promise_yaml("app", &workflows, ""));
+    repo.write(
+        "requests/app/a.yaml",
+        &crate::support::request(&long_request, "team", "small"),
+    )
+    .commit("names at their longest");
+    let run = reconcile_on(&api, &repo);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let pod = &api.received_pods()[0];
+    let labels = pod["metadata"]["labels"].as_object().unwrap();
+    assert!(
+        labels.values().all(|v| v.as_str().unwrap().len() <= 63),
+        "{labels:?}"
+    );
+}
+
+#[test]
+fn a_container_killed_for_its_memory_says_so_and_what_to_raise() {
+    let api = ApiServer::start();
+    api.oom_kill("render");
+    let repo = one_container_repo("render", "command: [sh, -c, 'true']");
+    let run = reconcile_on(&api, &repo);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let status = repo.show("status/app/team/a.yaml");
+    assert!(
+        status.contains("killed for using more memory than its limit (OOMKilled, exit code 137)")
+            && status.contains("resources.limits.memory"),
+        "{status}"
+    );
+    assert_eq!(api.names("pods"), Vec::<String>::new());
+}
+
+#[test]
+fn watches_the_api_server_ends_and_a_slow_api_server_do_not_fail_the_run() {
+    let api = ApiServer::start();
+    // Every watch ends cleanly after a second, as the API server ends one at its
+    // timeoutSeconds; each call takes 200 ms. The Pod itself takes longer than both.
+    api.end_watches_after(std::time::Duration::from_secs(1));
+    api.answer_after(std::time::Duration::from_millis(200));
+    let repo = one_container_repo("render", "command: [sh, -c, 'sleep 3']");
+    let run = reconcile_on(&api, &repo);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(api.names("pods"), Vec::<String>::new());
+    assert_eq!(api.names("secrets"), Vec::<String>::new());
+}
+
+#[test]
 fn a_pipeline_past_its_timeout_names_the_running_container_and_is_cleaned_up() {
     let api = ApiServer::start();
     let repo = one_container_repo("slow", "command: [sleep, '20']");
