@@ -236,7 +236,7 @@ mod tests {
             placements: vec![PlacementRef {
                 group: "configure".into(),
                 destination: Some(destination.into()),
-                state: "placed".into(),
+                state: crate::state::status::PlacementState::Placed,
                 reason: None,
                 files: vec![],
                 selectors: Default::default(),

@@ -177,8 +177,8 @@ pub struct PlacementRef {
     /// The destination, unless pending.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub destination: Option<String>,
-    /// `placed`, `misplaced` or `pending`.
-    pub state: String,
+    /// Whether it is where its selectors place it.
+    pub state: PlacementState,
     /// Why it is pending or misplaced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -192,6 +192,19 @@ pub struct PlacementRef {
     /// group kept from an earlier run is checked against them again.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub selectors: BTreeMap<String, String>,
+}
+
+/// Where an output group stands, as its status record says: `placed`, `misplaced` or
+/// `pending`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PlacementState {
+    /// On the destination its selectors choose.
+    Placed,
+    /// On a destination its selectors no longer choose: it stays there.
+    Misplaced,
+    /// On no destination: none matches.
+    Pending,
 }
 
 impl PlacementRef {
@@ -326,11 +339,13 @@ impl RequestStatus {
 
     fn scheduled(&self) -> Value {
         let placements = &self.record.placements;
-        let pending: Vec<&PlacementRef> =
-            placements.iter().filter(|p| p.state == "pending").collect();
+        let pending: Vec<&PlacementRef> = placements
+            .iter()
+            .filter(|p| p.state == PlacementState::Pending)
+            .collect();
         let misplaced: Vec<&PlacementRef> = placements
             .iter()
-            .filter(|p| p.state == "misplaced")
+            .filter(|p| p.state == PlacementState::Misplaced)
             .collect();
         if let Some(p) = pending.first() {
             let reason = p.reason.as_deref().unwrap_or_default();
@@ -441,7 +456,7 @@ mod tests {
                 placements: vec![PlacementRef {
                     group: "configure".into(),
                     destination: Some("dev".into()),
-                    state: "placed".into(),
+                    state: PlacementState::Placed,
                     reason: None,
                     files: vec![],
                     selectors: BTreeMap::new(),

@@ -17,7 +17,8 @@ use crate::scheduling::{GroupId, Placement, merge_selectors, place};
 use crate::state::layout::{resource_dir, status_path};
 use crate::state::promise_status::PromiseRecord;
 use crate::state::status::{
-    OutputRef, Phase, PipelineRef, PlacementRef, Record, RequestRef, RequestStatus, SuspendedRef,
+    OutputRef, Phase, PipelineRef, PlacementRef, PlacementState, Record, RequestRef, RequestStatus,
+    SuspendedRef,
 };
 use crate::state::{CurrentTree, DesiredTree, Keep};
 
@@ -627,17 +628,17 @@ fn place_outputs(
 }
 
 /// The `state` and `reason` a placement record says for `placement`.
-fn placement_state(placement: &Placement) -> (String, Option<String>) {
+fn placement_state(placement: &Placement) -> (PlacementState, Option<String>) {
     match placement {
-        Placement::Placed(_) => ("placed".into(), None),
+        Placement::Placed(_) => (PlacementState::Placed, None),
         Placement::Misplaced(d) => (
-            "misplaced".into(),
+            PlacementState::Misplaced,
             Some(format!(
                 "destination {d:?} no longer matches the selectors; the output stays there \
                  (delete the status file to place it anew)"
             )),
         ),
-        Placement::Pending(why) => ("pending".into(), Some(why.clone())),
+        Placement::Pending(why) => (PlacementState::Pending, Some(why.clone())),
     }
 }
 
@@ -898,7 +899,7 @@ spec:
             placement: PlacementRef {
                 group: "deploy".into(),
                 destination: Some("prod".into()),
-                state: "placed".into(),
+                state: PlacementState::Placed,
                 reason: None,
                 files: vec![file.into()],
                 selectors: [("env".to_string(), "prod".to_string())].into(),
