@@ -303,7 +303,7 @@ fn file_view(file: &FileChange) -> FileView {
         path: file.path.clone(),
         destination: destination_of(&file.path),
         change: file.change.clone(),
-        blob: file.blob.clone(),
+        blob: file.blob.map(|id| id.to_string()),
         diff,
     }
 }

@@ -7,7 +7,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use super::objects::{object_id, write_objects};
 use super::tree_edit::{Edit, write_edited};
-use super::{CommitRequest, GitError, PartialRead, Skipped, Snapshot, Store};
+use super::{BlobId, CommitRequest, GitError, PartialRead, Skipped, Snapshot, Store};
 use crate::model::SourceFile;
 use crate::state::{Changes, Content};
 
@@ -283,7 +283,7 @@ impl GixStore {
         for entry in entries {
             let path = entry.filepath.to_string();
             if entry.mode.is_blob() {
-                files.insert(path, entry.oid.to_string());
+                files.insert(path, entry.oid);
             } else if entry.mode.is_link() {
                 skipped.insert(path, Skipped::Symlink);
             } else if entry.mode.is_commit() {
@@ -317,14 +317,10 @@ impl GixStore {
                     what: (*path).to_string(),
                     message: "not in the commit".into(),
                 })?;
-                let id = gix::ObjectId::from_hex(blob.as_bytes()).map_err(|e| GitError::Read {
-                    what: (*path).to_string(),
-                    message: e.to_string(),
-                })?;
-                let data = repo.find_blob(id).map_err(self.read_error(path))?;
+                let data = repo.find_blob(*blob).map_err(self.read_error(path))?;
                 Ok(SourceFile {
                     path: (*path).to_string(),
-                    blob: blob.clone(),
+                    blob: blob.to_string(),
                     bytes: data.data.clone(),
                 })
             })
@@ -416,27 +412,26 @@ impl Store for GixStore {
         Ok(files)
     }
 
-    fn read_blob(&self, id: &str, what: &str) -> Result<Vec<u8>, GitError> {
+    fn read_blob(&self, id: &BlobId, what: &str) -> Result<Vec<u8>, GitError> {
         let failed = |message: String| GitError::Read {
             what: format!("{what} (blob {id})"),
             message,
         };
-        let id = gix::ObjectId::from_hex(id.as_bytes()).map_err(|e| failed(e.to_string()))?;
         let repo = self.reader(1)?;
-        let blob = repo.find_blob(id).map_err(|e| failed(e.to_string()))?;
+        let blob = repo.find_blob(*id).map_err(|e| failed(e.to_string()))?;
         Ok(blob.data.clone())
     }
 
-    fn blob_id(&self, bytes: &[u8]) -> String {
-        self.blob(bytes).0.to_string()
+    fn blob_id(&self, bytes: &[u8]) -> BlobId {
+        self.blob(bytes).0
     }
 
-    fn write_blobs(&self, blobs: &[(&str, &[u8])]) -> Result<Vec<String>, GitError> {
+    fn write_blobs(&self, blobs: &[(&str, &[u8])]) -> Result<Vec<BlobId>, GitError> {
         let repo = self.repo.to_thread_local();
         let objects = blobs.iter().map(|(_, bytes)| self.blob(bytes));
         let objects: Vec<(gix::ObjectId, gix::objs::Kind, &[u8])> = objects.collect();
         write_objects(&repo, &objects)?;
-        Ok(objects.iter().map(|(id, _, _)| id.to_string()).collect())
+        Ok(objects.iter().map(|(id, _, _)| *id).collect())
     }
 
     fn commit(
@@ -480,12 +475,7 @@ impl Store for GixStore {
                     blobs.push(blob);
                     blob.0
                 }
-                Content::Blob(hex) => {
-                    gix::ObjectId::from_hex(hex.as_bytes()).map_err(|e| GitError::Write {
-                        what: format!("{path} in {}", self.path.display()),
-                        message: format!("blob id {hex:?}: {e}"),
-                    })?
-                }
+                Content::Blob(id) => *id,
             };
             edits.push((path.as_str(), Edit::Upsert(id)));
         }

@@ -19,13 +19,32 @@ pub use worktree::{WorktreeCheck, check_worktree, sync_worktree};
 use crate::model::SourceFile;
 use crate::state::Changes;
 
+/// A blob's id: 20 bytes, not the 40 characters of its hex, since a pass lists
+/// every file of the branch (400k at 100k requests) and keeps the managed ones.
+pub type BlobId = gix::ObjectId;
+
+/// The id Git gives `bytes` as a blob in a SHA-1 repository, without a repository:
+/// for stores that keep their blobs in memory.
+pub fn sha1_blob_id(bytes: &[u8]) -> BlobId {
+    objects::object_id(gix::hash::Kind::Sha1, gix::objs::Kind::Blob, bytes)
+}
+
+/// The blob id that `hex` spells, as a record in a status file holds it; `what` names
+/// the file, for the error.
+pub fn parse_blob_id(hex: &str, what: &str) -> Result<BlobId, GitError> {
+    BlobId::from_hex(hex.as_bytes()).map_err(|e| GitError::Read {
+        what: what.to_string(),
+        message: format!("{hex:?} is not a blob id: {e}"),
+    })
+}
+
 /// The files of a branch at one commit.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Snapshot {
     /// The commit read; `None` for a branch with no commits yet.
     pub commit: Option<String>,
-    /// Every file (blob) of the commit's tree: path to blob id, hex.
-    pub files: BTreeMap<String, String>,
+    /// Every file (blob) of the commit's tree: path to blob id.
+    pub files: BTreeMap<String, BlobId>,
     /// Entries of the tree that are neither files nor folders, by path: they are never
     /// read (a link is not followed), and inputs among them are reported.
     pub skipped: BTreeMap<String, Skipped>,
@@ -84,14 +103,14 @@ pub trait Store: Sync {
     /// Reads one blob by id, from any commit of the repository's history: how a pass
     /// reads a removed request or Promise as last committed, for its delete workflow.
     /// `what` (the path it had) only names a failure.
-    fn read_blob(&self, id: &str, what: &str) -> Result<Vec<u8>, GitError>;
+    fn read_blob(&self, id: &BlobId, what: &str) -> Result<Vec<u8>, GitError>;
 
     /// The blob id `bytes` would get, without writing it.
-    fn blob_id(&self, bytes: &[u8]) -> String;
+    fn blob_id(&self, bytes: &[u8]) -> BlobId;
 
     /// Writes blobs (`(path, bytes)`; the path only names a failure) to the object
     /// database, and returns their ids in order. Unreferenced, they are left for `git gc`.
-    fn write_blobs(&self, blobs: &[(&str, &[u8])]) -> Result<Vec<String>, GitError>;
+    fn write_blobs(&self, blobs: &[(&str, &[u8])]) -> Result<Vec<BlobId>, GitError>;
 
     /// Commits `changes` on top of `base` and moves the branch only if it still points at
     /// `base.commit` (compare-and-swap). Returns the new commit id.

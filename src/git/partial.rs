@@ -59,7 +59,7 @@ impl PartialRead for GixStore {
                 if mode.is_tree() {
                     folders.push((path, id));
                 } else if mode.is_blob() {
-                    snapshot.files.insert(path, id.to_string());
+                    snapshot.files.insert(path, id);
                 } else if mode.is_link() {
                     snapshot.skipped.insert(path, Skipped::Symlink);
                 } else if mode.is_commit() {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use super::decide::PromiseDecision;
 use super::prepare::{Schemas, check_against};
 use super::run::Workflow;
-use crate::git::Store;
+use crate::git::{Store, parse_blob_id};
 use crate::model::{Action, LoadError, Platform, Promise, RequestFile, RequestKey, WorkflowType};
 use crate::pipeline::Subject;
 use crate::state::promise_status::PromiseRecord;
@@ -55,8 +55,8 @@ impl Removed {
                 continue;
             };
             let path = &record.promise.path;
-            let read = store
-                .read_blob(&record.promise.blob, path)
+            let read = parse_blob_id(&record.promise.blob, path)
+                .and_then(|id| store.read_blob(&id, path))
                 .map_err(|e| e.to_string())
                 .and_then(|bytes| String::from_utf8(bytes).map_err(|e| e.to_string()))
                 .and_then(|text| Promise::parse(path, &text).map_err(|e| e.message))
@@ -106,8 +106,8 @@ impl Removed {
             .get(name)
             .or_else(|| self.promises.get(name))?;
         let path = &record.request.path;
-        let file = store
-            .read_blob(&record.request.blob, path)
+        let file = parse_blob_id(&record.request.blob, path)
+            .and_then(|id| store.read_blob(&id, path))
             .map_err(|e| {
                 format!(
                     "{path} as last committed cannot be read back from history ({e}): \

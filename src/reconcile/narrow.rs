@@ -19,7 +19,7 @@ use std::ops::Bound;
 use super::Branch;
 use super::decide::{self, PromiseDecision};
 use super::scope::{Scope, Since};
-use crate::git::{GitError, PartialRead, Snapshot, Store};
+use crate::git::{BlobId, GitError, PartialRead, Snapshot, Store};
 use crate::model::{FilepathMode, Platform, RequestKey, is_input};
 use crate::state::kustomization::{INDEX_HEADER, KUSTOMIZATION_FILE};
 use crate::state::layout::{
@@ -32,7 +32,7 @@ use crate::state::status::Record;
 #[derive(Debug, Default)]
 pub(super) struct Frame {
     /// Each destination folder's `kustomization.yaml`, by blob id.
-    indexes: BTreeMap<String, String>,
+    indexes: BTreeMap<String, BlobId>,
     /// The folders, relative to a destination's folder, of the requests the pass read:
     /// their index entries are made again, with the dependencies'.
     request_dirs: BTreeSet<String>,
@@ -185,7 +185,7 @@ pub(super) fn read(
     let managed = output_reader.select(&output_commit, &|p, folder| owned.wanted(p, folder))?;
     let indexes = platform.destinations.values().filter_map(|d| {
         let index = format!("{STATE_DIR}/{}/{KUSTOMIZATION_FILE}", d.folder);
-        Some((d.folder.to_string(), managed.files.get(&index)?.clone()))
+        Some((d.folder.to_string(), *managed.files.get(&index)?))
     });
     let frame = Frame {
         indexes: indexes.collect(),

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use super::{Options, PassReport, Progress, ReconcileError, Scope, reconcile};
 use crate::executor::Executor;
-use crate::git::{CommitRequest, GitError, Snapshot, Store};
+use crate::git::{BlobId, CommitRequest, GitError, Snapshot, Store};
 use crate::model::{LoadError, SourceFile, is_input};
 use crate::state::layout::is_managed;
 use crate::state::{Changes, Content};
@@ -36,7 +36,7 @@ pub struct FileChange {
     /// Its content after the change, if any.
     pub after: Option<Vec<u8>>,
     /// The Git blob id of that content: what the real pass will commit at this path.
-    pub blob: Option<String>,
+    pub blob: Option<BlobId>,
 }
 
 /// The outcome of a plan.
@@ -58,11 +58,9 @@ pub fn plan(
     progress: &(dyn Fn(Progress<'_>) + Sync),
 ) -> Result<Plan, ReconcileError> {
     let (base_files, head_files) = (base.snapshot()?.files, head.snapshot()?.files);
-    let inputs = |files: &BTreeMap<String, String>| -> BTreeMap<String, String> {
+    let inputs = |files: &BTreeMap<String, BlobId>| -> BTreeMap<String, BlobId> {
         let files = files.iter().filter(|(path, _)| is_input(path));
-        files
-            .map(|(path, blob)| (path.clone(), blob.clone()))
-            .collect()
+        files.map(|(path, blob)| (path.clone(), *blob)).collect()
     };
     let scope = Scope::from_input_changes(&inputs(&base_files), &inputs(&head_files));
     let edited = managed_edits(&base_files, &head_files);
@@ -106,7 +104,7 @@ pub fn plan(
         .map(|(path, after)| {
             let blob = match &after {
                 Content::Bytes(bytes) => head.blob_id(bytes),
-                Content::Blob(id) => id.clone(),
+                Content::Blob(id) => *id,
             };
             let after = capture.blobs.bytes(after);
             FileChange {
@@ -137,7 +135,7 @@ pub fn plan(
 /// the change itself edits there, when `base` is where it branched off. Only promised
 /// writes these folders; a pull request that edits `status/` could move a request's
 /// output past its Promise's selectors, since a pass keeps the placements it records.
-fn managed_edits(base: &BTreeMap<String, String>, head: &BTreeMap<String, String>) -> Vec<String> {
+fn managed_edits(base: &BTreeMap<String, BlobId>, head: &BTreeMap<String, BlobId>) -> Vec<String> {
     let changed = head
         .iter()
         .filter(|(path, blob)| is_managed(path) && base.get(*path) != Some(*blob))
@@ -159,26 +157,26 @@ struct Capture<'a> {
 
 /// Blobs kept in memory by id, for a store that writes nothing to disk.
 #[derive(Default)]
-pub(super) struct HeldBlobs(Mutex<BTreeMap<String, Vec<u8>>>);
+pub(super) struct HeldBlobs(Mutex<BTreeMap<BlobId, Vec<u8>>>);
 
 impl HeldBlobs {
     /// Keeps `blobs` under the ids `blob_id` gives them, and returns the ids in order.
     pub(super) fn write(
         &self,
         blobs: &[(&str, &[u8])],
-        blob_id: impl Fn(&[u8]) -> String,
-    ) -> Vec<String> {
+        blob_id: impl Fn(&[u8]) -> BlobId,
+    ) -> Vec<BlobId> {
         let mut kept = self.0.lock().expect("no panics hold the lock");
         let ids = blobs.iter().map(|(_, bytes)| {
             let id = blob_id(bytes);
-            kept.insert(id.clone(), bytes.to_vec());
+            kept.insert(id, bytes.to_vec());
             id
         });
         ids.collect()
     }
 
     /// The bytes of the blob kept under `id`, if one is.
-    pub(super) fn get(&self, id: &str) -> Option<Vec<u8>> {
+    pub(super) fn get(&self, id: &BlobId) -> Option<Vec<u8>> {
         let kept = self.0.lock().expect("no panics hold the lock");
         kept.get(id).cloned()
     }
@@ -212,7 +210,7 @@ impl Store for Capture<'_> {
         self.store.read(snapshot, paths)
     }
 
-    fn read_blob(&self, id: &str, what: &str) -> Result<Vec<u8>, GitError> {
+    fn read_blob(&self, id: &BlobId, what: &str) -> Result<Vec<u8>, GitError> {
         // A blob written ahead in this pass (an aggregate reads it back) is held here.
         match self.blobs.get(id) {
             Some(bytes) => Ok(bytes),
@@ -220,11 +218,11 @@ impl Store for Capture<'_> {
         }
     }
 
-    fn blob_id(&self, bytes: &[u8]) -> String {
+    fn blob_id(&self, bytes: &[u8]) -> BlobId {
         self.store.blob_id(bytes)
     }
 
-    fn write_blobs(&self, blobs: &[(&str, &[u8])]) -> Result<Vec<String>, GitError> {
+    fn write_blobs(&self, blobs: &[(&str, &[u8])]) -> Result<Vec<BlobId>, GitError> {
         Ok(self.blobs.write(blobs, |bytes| self.store.blob_id(bytes)))
     }
 

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::git::BlobId;
 use crate::model::{Platform, RequestFile, RequestKey, input_dir, is_input};
 use crate::state::layout::Owned;
 use crate::state::status::{Phase, Record};
@@ -111,8 +112,8 @@ impl Scope {
     /// Only `promises/`, `destinations/` and `requests/` count: a change anywhere else,
     /// such as promised's own output, selects nothing.
     pub fn from_input_changes(
-        old: &BTreeMap<String, String>,
-        new: &BTreeMap<String, String>,
+        old: &BTreeMap<String, BlobId>,
+        new: &BTreeMap<String, BlobId>,
     ) -> Self {
         let changed = new
             .iter()
@@ -297,10 +298,10 @@ mod tests {
 
     #[test]
     fn only_input_changes_select_work() {
-        let files = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+        let files = |pairs: &[(&str, &str)]| -> BTreeMap<String, BlobId> {
             pairs
                 .iter()
-                .map(|(p, b)| (p.to_string(), b.to_string()))
+                .map(|(p, b)| (p.to_string(), crate::git::sha1_blob_id(b.as_bytes())))
                 .collect()
         };
         let old = files(&[

@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use super::plan::HeldBlobs;
 use super::*;
 use crate::executor::ExecError;
+use crate::git::BlobId;
 use crate::git::CommitRequest;
 use crate::model::SourceFile;
 use crate::pipeline::{Job, Workspace};
@@ -15,7 +16,7 @@ use crate::pipeline::{Job, Workspace};
 struct MemoryStore {
     files: Mutex<BTreeMap<String, Vec<u8>>>,
     /// Every content ever put, by id: the history a delete workflow reads from.
-    history: Mutex<BTreeMap<String, Vec<u8>>>,
+    history: Mutex<BTreeMap<BlobId, Vec<u8>>>,
     blobs: HeldBlobs,
     commits: Mutex<Vec<String>>,
 }
@@ -59,13 +60,13 @@ impl Store for MemoryStore {
         let files = self.files.lock().unwrap();
         let read = paths.iter().map(|p| SourceFile {
             path: p.to_string(),
-            blob: self.blob_id(&files[*p]),
+            blob: self.blob_id(&files[*p]).to_string(),
             bytes: files[*p].clone(),
         });
         Ok(read.collect())
     }
 
-    fn read_blob(&self, id: &str, what: &str) -> Result<Vec<u8>, GitError> {
+    fn read_blob(&self, id: &BlobId, what: &str) -> Result<Vec<u8>, GitError> {
         if let Some(bytes) = self.blobs.get(id) {
             return Ok(bytes);
         }
@@ -76,11 +77,11 @@ impl Store for MemoryStore {
         })
     }
 
-    fn blob_id(&self, bytes: &[u8]) -> String {
-        crate::state::digest::sha256(bytes)
+    fn blob_id(&self, bytes: &[u8]) -> BlobId {
+        crate::git::sha1_blob_id(bytes)
     }
 
-    fn write_blobs(&self, blobs: &[(&str, &[u8])]) -> Result<Vec<String>, GitError> {
+    fn write_blobs(&self, blobs: &[(&str, &[u8])]) -> Result<Vec<BlobId>, GitError> {
         Ok(self.blobs.write(blobs, |bytes| self.blob_id(bytes)))
     }
 

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::layout::STATE_DIR;
 use super::tree::{Changes, Content, CurrentTree};
+use crate::git::BlobId;
 use crate::model::{FilepathMode, LoadError};
 
 /// The file's name.
@@ -59,8 +60,8 @@ pub fn index_destinations<E>(
     folders: &BTreeMap<String, FilepathMode>,
     keep_unknown: bool,
     unlisted: Option<&Unlisted<'_, E>>,
-    read: impl Fn(&str) -> Result<Vec<u8>, E>,
-    blob_id: impl Fn(&[u8]) -> String,
+    read: impl Fn(&BlobId) -> Result<Vec<u8>, E>,
+    blob_id: impl Fn(&[u8]) -> BlobId,
 ) -> Result<Vec<LoadError>, E> {
     // Top files are recomputed below from the final tree, whatever the first diff said.
     changes.removals.retain(|path| !is_top_file(path));
@@ -148,7 +149,7 @@ fn aggregate_of<E>(
     documents: &[String],
     changes: &Changes,
     current: &CurrentTree,
-    read: impl Fn(&str) -> Result<Vec<u8>, E>,
+    read: impl Fn(&BlobId) -> Result<Vec<u8>, E>,
 ) -> Result<Result<Vec<u8>, LoadError>, E> {
     let mut files: Vec<(String, Cow<'_, [u8]>)> = Vec::with_capacity(documents.len());
     for rest in documents {
@@ -219,8 +220,8 @@ pub(crate) fn kustomization(paths: &[String]) -> Vec<u8> {
 mod tests {
     use super::*;
 
-    fn id(bytes: &[u8]) -> String {
-        crate::state::digest::sha256(bytes)
+    fn id(bytes: &[u8]) -> BlobId {
+        crate::git::sha1_blob_id(bytes)
     }
 
     /// Nested destinations at `folders`.
@@ -238,7 +239,7 @@ mod tests {
         current: &CurrentTree,
         folders: &BTreeMap<String, FilepathMode>,
     ) -> Vec<LoadError> {
-        let read = |id: &str| Err::<Vec<u8>, _>(format!("no blob {id}"));
+        let read = |id: &BlobId| Err::<Vec<u8>, _>(format!("no blob {id}"));
         index_destinations(changes, current, folders, false, None, read, id).unwrap()
     }
 
@@ -367,7 +368,7 @@ mod tests {
         for (path, content) in &changes.upserts {
             let blob = match content {
                 Content::Bytes(bytes) => id(bytes),
-                Content::Blob(blob) => blob.clone(),
+                Content::Blob(blob) => *blob,
             };
             tree.insert(path.clone(), blob);
         }
@@ -409,11 +410,11 @@ mod tests {
 
     #[test]
     fn an_aggregate_is_read_from_stored_blobs_and_rebuilt_only_when_its_folder_changes() {
-        let blobs: BTreeMap<String, &str> = [NS, CM]
+        let blobs: BTreeMap<BlobId, &str> = [NS, CM]
             .into_iter()
             .map(|t| (id(t.as_bytes()), t))
             .collect();
-        let read = |blob: &str| blobs.get(blob).map(|t| t.as_bytes().to_vec()).ok_or(());
+        let read = |blob: &BlobId| blobs.get(blob).map(|t| t.as_bytes().to_vec()).ok_or(());
         let folders = aggregated("aggregated.yaml");
         let mut first = Changes::default();
         first.upserts.insert(
@@ -439,7 +440,7 @@ mod tests {
 
         // Nothing of dev changed: the aggregate is neither read nor removed.
         let mut again = Changes::default();
-        let no_read = |_: &str| Err::<Vec<u8>, _>("read");
+        let no_read = |_: &BlobId| Err::<Vec<u8>, _>("read");
         assert_eq!(
             index_destinations(&mut again, &current, &folders, false, None, no_read, id),
             Ok(vec![])
@@ -483,7 +484,7 @@ mod tests {
         assert!(current.contains_key("state/dev/catalog.yaml"));
 
         let mut renamed = Changes::default();
-        let read = |_: &str| Ok::<_, ()>(CM.as_bytes().to_vec());
+        let read = |_: &BlobId| Ok::<_, ()>(CM.as_bytes().to_vec());
         index_destinations(
             &mut renamed,
             &current,
@@ -525,7 +526,7 @@ mod tests {
             "state/dev/resources/ns/app/b/cm.yaml".into(),
             Content::Bytes(CM.as_bytes().to_vec()),
         );
-        let read = |_: &str| Ok::<_, ()>(b"kind: [".to_vec());
+        let read = |_: &BlobId| Ok::<_, ()>(b"kind: [".to_vec());
         let problems = index_destinations(
             &mut broken,
             &current,

@@ -5,10 +5,11 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use super::digest::{sums_file, unit_digest};
 use super::layout::{DIGEST_FILE, Owned, is_managed};
+use crate::git::BlobId;
 use crate::model::RequestKey;
 
-/// Managed files as they are: path to blob id (hex).
-pub type CurrentTree = BTreeMap<String, String>;
+/// Managed files as they are: path to blob id.
+pub type CurrentTree = BTreeMap<String, BlobId>;
 
 /// Files of the managed area that stay as they are, whatever the pass computes: the
 /// outputs of requests that could not be reconciled, so bad input never removes a
@@ -54,8 +55,8 @@ impl Keep {
 pub enum Content {
     /// The content itself, to be written.
     Bytes(Vec<u8>),
-    /// The id (hex) of a blob in the repository's object database.
-    Blob(String),
+    /// The id of a blob in the repository's object database.
+    Blob(BlobId),
 }
 
 impl Content {
@@ -80,7 +81,7 @@ pub struct DesiredTree<'c> {
     /// Wanted as they are in `current`.
     unchanged: HashSet<&'c str>,
     /// Wanted with new content, written as blobs.
-    written: BTreeMap<String, String>,
+    written: BTreeMap<String, BlobId>,
     /// Wanted, not compared yet.
     pending: BTreeMap<String, Vec<u8>>,
     /// How many bytes `pending` holds.
@@ -146,8 +147,8 @@ impl<'c> DesiredTree<'c> {
     /// `(path, bytes)`, which returns their blob ids in order.
     pub fn spill<E>(
         &mut self,
-        blob_id: impl Fn(&[u8]) -> String,
-        write: impl FnOnce(&[(&str, &[u8])]) -> Result<Vec<String>, E>,
+        blob_id: impl Fn(&[u8]) -> BlobId,
+        write: impl FnOnce(&[(&str, &[u8])]) -> Result<Vec<BlobId>, E>,
     ) -> Result<(), E> {
         let mut changed = Vec::new();
         for (path, bytes) in std::mem::take(&mut self.pending) {
@@ -214,7 +215,7 @@ impl<'c> DesiredTree<'c> {
 
     /// What must change to turn the current tree into this one. `blob_id` computes the
     /// id a content would have, to compare without writing anything.
-    pub fn changes(self, blob_id: impl Fn(&[u8]) -> String) -> Changes {
+    pub fn changes(self, blob_id: impl Fn(&[u8]) -> BlobId) -> Changes {
         let mut changes = Changes::default();
         for path in self.current.keys() {
             let wanted = self.unchanged.contains(path.as_str())
@@ -242,8 +243,8 @@ impl<'c> DesiredTree<'c> {
 mod tests {
     use super::*;
 
-    fn id(bytes: &[u8]) -> String {
-        format!("id-{}", String::from_utf8_lossy(bytes))
+    fn id(bytes: &[u8]) -> BlobId {
+        crate::git::sha1_blob_id(bytes)
     }
 
     fn current(pairs: &[(&str, &str)]) -> CurrentTree {

@@ -44,7 +44,7 @@ fn blob_ids_match_git_hash_object() {
     let store = GixStore::open(repo.path(), Some("main")).unwrap();
     repo.write("x.txt", "hello\n");
     let expected = repo.git(&["hash-object", "x.txt"]);
-    assert_eq!(store.blob_id(b"hello\n"), expected.trim());
+    assert_eq!(store.blob_id(b"hello\n").to_string(), expected.trim());
 }
 
 #[test]
@@ -63,11 +63,8 @@ fn blobs_written_ahead_are_committed_by_id() {
     assert_eq!(ids[0], store.blob_id(b"kind: A\n"));
     let changes = Changes {
         upserts: BTreeMap::from([
-            (
-                "state/dev/a.yaml".to_string(),
-                Content::Blob(ids[0].clone()),
-            ),
-            ("status/a.yaml".to_string(), Content::Blob(ids[1].clone())),
+            ("state/dev/a.yaml".to_string(), Content::Blob(ids[0])),
+            ("status/a.yaml".to_string(), Content::Blob(ids[1])),
             ("status/b.yaml".to_string(), Content::Bytes(b"b\n".to_vec())),
         ]),
         removals: BTreeSet::new(),
@@ -181,7 +178,11 @@ fn object_counts(repo: &TestRepo) -> (usize, usize) {
 
 /// Writes `n` status files named after `word` as blobs ahead of a commit: the files,
 /// and their blob ids.
-fn write_ahead(store: &GixStore, word: &str, n: usize) -> (Vec<(String, Vec<u8>)>, Vec<String>) {
+fn write_ahead(
+    store: &GixStore,
+    word: &str,
+    n: usize,
+) -> (Vec<(String, Vec<u8>)>, Vec<promised::git::BlobId>) {
     let files: Vec<(String, Vec<u8>)> = (0..n)
         .map(|i| {
             let path = format!("status/{word}-{i}.yaml");
@@ -217,7 +218,7 @@ fn many_objects_are_written_as_a_pack_and_few_loose() {
     let base = store.snapshot().unwrap();
     let mut upserts = BTreeMap::new();
     for ((path, _), id) in few.iter().zip(&few_ids).chain(many.iter().zip(&many_ids)) {
-        upserts.insert(path.clone(), Content::Blob(id.clone()));
+        upserts.insert(path.clone(), Content::Blob(*id));
     }
     for i in 0..120 {
         let path = format!("state/dev/unit-{i}/cm.yaml");

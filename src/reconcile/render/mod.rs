@@ -878,7 +878,9 @@ spec:
         let request = &platform.requests[0];
         let current = CurrentTree::new();
         let rendered = render(&platform, vec![(request, ran(results))], &current);
-        let changes = rendered.tree.changes(|_| String::new());
+        let changes = rendered
+            .tree
+            .changes(|_| crate::git::BlobId::null(gix::hash::Kind::Sha1));
         let paths: Vec<&String> = changes.upserts.keys().collect();
         assert_eq!(
             paths,
@@ -934,7 +936,9 @@ spec:
             &current,
         );
         assert_eq!(rendered.requests[0].phase, Some(Phase::Suspended));
-        let changes = rendered.tree.changes(|_| String::new());
+        let changes = rendered
+            .tree
+            .changes(|_| crate::git::BlobId::null(gix::hash::Kind::Sha1));
         let unit = "state/prod/resources/default/app/a";
         assert_eq!(
             changes.upserts[&format!("{unit}/deploy.yaml")],
