@@ -26,8 +26,10 @@ const READ_CHUNK: usize = 1024;
 /// A branch of a local Git repository.
 pub struct GixStore {
     repo: gix::ThreadSafeRepository,
-    /// The handle small reads share, with its cache of objects.
-    small: Mutex<gix::Repository>,
+    /// The handle small reads share, with its cache of objects: shared too by the
+    /// stores [`GixStore::at_reference`] makes, so that a daemon's syncs find the trees
+    /// the previous sync read (objects never change under their id).
+    small: std::sync::Arc<Mutex<gix::Repository>>,
     path: PathBuf,
     reference: String,
     /// A revision (`HEAD~1`, a commit id, a tag) read instead of the branch; such a
@@ -86,7 +88,7 @@ impl GixStore {
         small.object_cache_size(SMALL_READ_CACHE);
         GixStore {
             object_hash: repo.object_hash(),
-            small: Mutex::new(small),
+            small: std::sync::Arc::new(Mutex::new(small)),
             repo: repo.into_sync(),
             path: path.to_path_buf(),
             reference,
@@ -98,12 +100,14 @@ impl GixStore {
     /// database: the pack indexes it loaded stay loaded (loading them costs more as the
     /// repository grows, about a millisecond at 100k requests).
     pub fn at_reference(&self, reference: &str) -> GixStore {
-        Self::with(
-            self.repo.to_thread_local(),
-            &self.path,
-            reference.to_string(),
-            None,
-        )
+        GixStore {
+            repo: self.repo.clone(),
+            small: self.small.clone(),
+            path: self.path.clone(),
+            reference: reference.to_string(),
+            revision: None,
+            object_hash: self.object_hash,
+        }
     }
 
     /// The full name of the branch, `refs/heads/<branch>`.

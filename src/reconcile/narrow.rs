@@ -13,8 +13,8 @@
 //! holds every document), or a status record that is not of its request as the last
 //! pass read it.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::ops::Bound;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use super::Branch;
 use super::decide::{self, PromiseDecision};
@@ -113,11 +113,11 @@ pub(super) fn read(
     let retried = read.records(&scope.requests)?;
     paths.extend(retried.values().map(|r| r.request.path.clone()));
 
-    let pick = Pick {
-        shallow: BTreeSet::from(["promises/".into(), "destinations/".into()]),
-        files: paths.clone(),
-        ..Pick::default()
-    };
+    let pick = Pick::new(
+        [],
+        ["promises".into(), "destinations".into()],
+        paths.clone(),
+    );
     let listing = input_reader.select(&input_commit, &|p, folder| pick.wanted(p, folder))?;
     if !listing.skipped.is_empty() {
         return whole("an input is a symbolic link or a submodule");
@@ -135,10 +135,7 @@ pub(super) fn read(
     }
 
     // What the changed files held before: requests they no longer hold are removed.
-    let old = Pick {
-        files: paths.clone(),
-        ..Pick::default()
-    };
+    let old = Pick::new([], [], paths.clone());
     let Ok(old) = input_reader.select(&since.inputs, &|p, folder| old.wanted(p, folder)) else {
         return whole("the last pass's input commit cannot be read");
     };
@@ -270,10 +267,7 @@ impl Reader<'_> {
         if keys.is_empty() {
             return Ok(BTreeMap::new());
         }
-        let pick = Pick {
-            files: keys.iter().map(status_path).collect(),
-            ..Pick::default()
-        };
+        let pick = Pick::new([], [], keys.iter().map(status_path));
         let listing = self
             .reader
             .select(self.commit, &|p, folder| pick.wanted(p, folder))?;
@@ -283,10 +277,7 @@ impl Reader<'_> {
 
     /// Every Promise's record.
     fn promise_records(&self) -> Result<BTreeMap<String, PromiseRecord>, GitError> {
-        let pick = Pick {
-            shallow: BTreeSet::from([format!("{STATUS_DIR}/")]),
-            ..Pick::default()
-        };
+        let pick = Pick::new([], [STATUS_DIR.to_string()], []);
         let listing = self
             .reader
             .select(self.commit, &|p, folder| pick.wanted(p, folder))?;
@@ -300,64 +291,95 @@ impl Reader<'_> {
     }
 }
 
-/// The files a partial read picks.
+/// The files a partial read picks. Folders are named without a trailing `/`.
 #[derive(Debug, Default)]
 struct Pick {
-    /// Folders (ending in `/`) whose every file is picked.
-    whole: BTreeSet<String>,
-    /// Folders (ending in `/`) whose own files, not their folders', are picked.
-    shallow: BTreeSet<String>,
+    /// Folders whose every file is picked, at any depth.
+    whole: HashSet<String>,
+    /// Folders whose own files, not their folders', are picked.
+    shallow: HashSet<String>,
     /// Files picked by path.
-    files: BTreeSet<String>,
+    files: HashSet<String>,
+    /// Every folder the walk enters to reach the above.
+    on_the_way: HashSet<String>,
+    /// The folder whose files were asked about last, and whether all of them are picked:
+    /// a walk asks about a folder's files one after another, and a folder of 400 status
+    /// files needs the answer once, not once per file.
+    last_folder: RefCell<(String, bool)>,
 }
 
 impl Pick {
+    fn new(
+        whole: impl IntoIterator<Item = String>,
+        shallow: impl IntoIterator<Item = String>,
+        files: impl IntoIterator<Item = String>,
+    ) -> Pick {
+        let mut pick = Pick {
+            whole: whole.into_iter().collect(),
+            shallow: shallow.into_iter().collect(),
+            files: files.into_iter().collect(),
+            ..Pick::default()
+        };
+        let folders = pick.whole.iter().chain(&pick.shallow);
+        let mut on_the_way: HashSet<String> = folders.clone().cloned().collect();
+        for path in folders.chain(&pick.files) {
+            let above = path.match_indices('/').map(|(at, _)| &path[..at]);
+            on_the_way.extend(above.map(String::from));
+        }
+        pick.on_the_way = on_the_way;
+        pick
+    }
+
     /// The managed files a pass over the requests `keys` may change: their own (status
     /// file, folder on each destination), every Promise's dependencies, and the top of
     /// each destination folder (its index), with every Promise's status file.
     fn owned(platform: &Platform, keys: &BTreeSet<RequestKey>) -> Pick {
-        let mut owned = Pick::default();
-        owned.shallow.insert(format!("{STATUS_DIR}/"));
-        for destination in platform.destinations.values() {
-            let folder = format!("{STATE_DIR}/{}/", destination.folder);
-            owned.whole.insert(format!("{folder}dependencies/"));
-            owned.shallow.insert(folder);
-        }
-        for key in keys {
-            owned.files.insert(status_path(key));
-            for destination in platform.destinations.values() {
-                let folder = resource_dir(&destination.folder, key);
-                owned.whole.insert(format!("{folder}/"));
-            }
-        }
-        owned
+        let destinations = platform.destinations.values();
+        let dependencies = destinations
+            .clone()
+            .map(|d| format!("{STATE_DIR}/{}/dependencies", d.folder));
+        let outputs = keys.iter().flat_map(|key| {
+            let destinations = platform.destinations.values();
+            destinations.map(move |d| resource_dir(&d.folder, key))
+        });
+        let tops = destinations.map(|d| format!("{STATE_DIR}/{}", d.folder));
+        Pick::new(
+            dependencies.chain(outputs),
+            tops.chain([STATUS_DIR.to_string()]),
+            keys.iter().map(status_path),
+        )
     }
 
     /// Whether the walk enters the folder, or picks the file, at `path`.
     fn wanted(&self, path: &str, folder: bool) -> bool {
         // Called for every entry of every folder entered (thousands in a namespace's
-        // folder of status files): no allocation on the way to "no".
-        if !folder {
-            let parent = path.rfind('/').map_or("", |at| &path[..=at]);
-            return self.files.contains(path) || self.covers(path) || self.shallow.contains(parent);
+        // folder of status files): no allocation, and for a file in the folder asked
+        // about last, one lookup.
+        if folder {
+            return self.on_the_way.contains(path) || self.covers(path);
         }
-        let inside = format!("{path}/");
-        let leads_to = |set: &BTreeSet<String>| {
-            let mut after =
-                set.range::<str, _>((Bound::Included(inside.as_str()), Bound::Unbounded));
-            after.next().is_some_and(|p| p.starts_with(&inside))
-        };
-        self.covers(&inside)
-            || leads_to(&self.whole)
-            || leads_to(&self.shallow)
-            || leads_to(&self.files)
+        let parent = path.rfind('/').map_or("", |at| &path[..at]);
+        self.files.contains(path) || self.picks_all_files_of(parent)
     }
 
-    /// Whether `path` lies in a folder picked whole.
+    /// Whether every file of the folder `parent` is picked: it lies in a folder picked
+    /// whole, or is picked shallow.
+    fn picks_all_files_of(&self, parent: &str) -> bool {
+        let mut last = self.last_folder.borrow_mut();
+        if last.0 != parent {
+            let all = self.covers(parent) || self.shallow.contains(parent);
+            last.0.replace_range(.., parent);
+            last.1 = all;
+        }
+        last.1
+    }
+
+    /// Whether the folder `path` is picked whole, or lies in one that is.
     fn covers(&self, path: &str) -> bool {
-        path.bytes()
-            .enumerate()
-            .any(|(at, byte)| byte == b'/' && self.whole.contains(&path[..=at]))
+        self.whole.contains(path)
+            || path
+                .match_indices('/')
+                .any(|(at, _)| self.whole.contains(&path[..at]))
     }
 }
 
@@ -367,11 +389,11 @@ mod tests {
 
     #[test]
     fn a_pick_enters_only_the_folders_on_the_way_to_what_it_picks() {
-        let pick = Pick {
-            whole: BTreeSet::from(["state/dev/resources/ns/app/a/".into()]),
-            shallow: BTreeSet::from(["state/dev/".into()]),
-            files: BTreeSet::from(["status/app/ns/a.yaml".into()]),
-        };
+        let pick = Pick::new(
+            ["state/dev/resources/ns/app/a".into()],
+            ["state/dev".into()],
+            ["status/app/ns/a.yaml".into()],
+        );
         for folder in [
             "state",
             "state/dev",
