@@ -27,7 +27,7 @@ pub use scope::{Scope, Since};
 
 use decide::{PromiseDecision, RequestDecision};
 use history::Removed;
-use run::Workflow;
+use run::{Undeleted, Workflow};
 
 use crate::executor::Executor;
 use crate::git::{CommitRequest, GitError, Snapshot, Store};
@@ -354,6 +354,8 @@ pub fn reconcile(
         },
     );
     let mut failed_deletes: BTreeSet<String> = BTreeSet::new();
+    // Promises a request's delete workflow was stopped for: they stay as they are too.
+    let mut stopped_deletes: BTreeSet<String> = BTreeSet::new();
     let delete_workflows: BTreeMap<RequestKey, Vec<String>> = deletes
         .iter()
         .map(|d| {
@@ -371,27 +373,30 @@ pub fn reconcile(
         options.jobs,
         &async |removed, folder| {
             if options.stop.is_cancelled() {
-                return None;
+                return Err(Undeleted::Stopped);
             }
             let result = match removed.workflow() {
                 Ok(workflow) => workflow.run_to_delete(executor, options, folder).await,
-                Err(message) => Err(message),
+                Err(message) => Err(Undeleted::Failed(message)),
             };
             progress(Progress::Ran(&removed.key));
-            Some(result)
+            result
         },
         &mut |removed, result| {
-            // Stopped, not run or cut short: left as it is, to be deleted next pass.
-            let Some(result) = result.filter(|_| !options.stop.is_cancelled()) else {
-                not_run += 1;
-                failed_deletes.insert(removed.key.promise.to_string());
-                renderer.keep_gone(&removed.key);
-                return;
-            };
-            pipelines_run += 1;
-            if let Err(message) = result {
-                failed_deletes.insert(removed.key.promise.to_string());
-                renderer.delete_failed(&removed.key, message);
+            let promise = removed.key.promise.to_string();
+            match result {
+                Ok(()) => pipelines_run += 1,
+                // Not run or cut short: left as it is, to be deleted next pass.
+                Err(Undeleted::Stopped) => {
+                    not_run += 1;
+                    stopped_deletes.insert(promise);
+                    renderer.keep_gone(&removed.key);
+                }
+                Err(Undeleted::Failed(message)) => {
+                    pipelines_run += 1;
+                    failed_deletes.insert(promise);
+                    renderer.delete_failed(&removed.key, message);
+                }
             }
         },
     );
@@ -417,9 +422,15 @@ pub fn reconcile(
             },
             PromiseDecision::Delete => {
                 let Some(promise) = removed.promises.get(name) else {
-                    renderer.promise_unread(name);
+                    renderer.keep_promise(name);
                     continue;
                 };
+                let stopped = stopped_deletes.contains(name) || options.stop.is_cancelled();
+                if options.run_delete_workflows && stopped {
+                    not_run += 1;
+                    renderer.keep_promise(name);
+                    continue;
+                }
                 if !options.run_delete_workflows {
                     PromiseOutcome::Deleted
                 } else if failed_deletes.contains(name) {
@@ -439,7 +450,12 @@ pub fn reconcile(
                     let ran = workflow.run_to_delete(executor, options, &folder);
                     match crate::runtime::block_here(ran) {
                         Ok(()) => PromiseOutcome::Deleted,
-                        Err(message) => PromiseOutcome::DeleteFailed(message),
+                        Err(Undeleted::Failed(message)) => PromiseOutcome::DeleteFailed(message),
+                        Err(Undeleted::Stopped) => {
+                            not_run += 1;
+                            renderer.keep_promise(name);
+                            continue;
+                        }
                     }
                 }
             }
@@ -450,7 +466,7 @@ pub fn reconcile(
             .or_else(|| removed.promises.get(name));
         match promise {
             Some(promise) => renderer.promise(promise, outcome, before),
-            None => renderer.promise_unread(name),
+            None => renderer.keep_promise(name),
         }
     }
     spilled?;

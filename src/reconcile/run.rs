@@ -221,23 +221,36 @@ impl Workflow<'_> {
         executor: &dyn Executor,
         options: &Options,
         folder: &RunFolder,
-    ) -> Result<(), String> {
+    ) -> Result<(), Undeleted> {
         let finished = self
             .run(Start::default(), executor, options, folder)
             .await
-            .map_err(|s| s.message)?;
+            .map_err(|stopped| match stopped.cancelled() {
+                true => Undeleted::Stopped,
+                false => Undeleted::Failed(stopped.message),
+            })?;
         match finished.suspended {
             None => Ok(()),
-            Some(suspension) => Err(format!(
+            Some(suspension) => Err(Undeleted::Failed(format!(
                 "pipeline {:?} suspended the delete workflow{}",
                 suspension.pipeline,
                 suspension
                     .control
                     .message
                     .map_or(String::new(), |m| format!(": {m}"))
-            )),
+            ))),
         }
     }
+}
+
+/// Why a delete workflow did not delete.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Undeleted {
+    /// The reconciler is stopping: the workflow was cut short, or not started. What
+    /// it would delete stays as it is, for the next pass.
+    Stopped,
+    /// It failed or was suspended: what the status shows.
+    Failed(String),
 }
 
 /// What a pipeline reads as `object.yaml` once the pipelines before it wrote `status`:

@@ -332,3 +332,98 @@ fn removing_a_request_removes_its_files_and_reports_it() {
         ]
     );
 }
+
+/// Runs like [`FakeExecutor`], but the delete workflow of `stop_at` finds the reconciler
+/// stopping: it cancels the pass's token and ends as a cancelled run ends.
+struct StoppingExecutor {
+    stop_at: WorkflowType,
+    inner: FakeExecutor,
+}
+
+impl Executor for StoppingExecutor {
+    fn name(&self) -> &'static str {
+        "stopping"
+    }
+
+    fn run<'a>(
+        &'a self,
+        job: &'a Job<'_>,
+        workspace: &'a Workspace,
+    ) -> futures_util::future::BoxFuture<'a, Result<(), ExecError>> {
+        if job.workflow == (self.stop_at, Action::Delete) {
+            job.stop.cancel();
+            return Box::pin(std::future::ready(Err(ExecError::Cancelled)));
+        }
+        self.inner.run(job, workspace)
+    }
+}
+
+const DELETABLE_PROMISE: &str = r#"
+kind: Promise
+metadata: {name: app}
+spec:
+  api:
+    spec:
+      group: test.promised.dev
+      names: {kind: App}
+      versions: [{name: v1}]
+  workflows:
+    resource:
+      configure:
+        - {kind: Pipeline, metadata: {name: configure}, spec: {containers: [{name: c, image: test/app:v1}]}}
+      delete:
+        - {kind: Pipeline, metadata: {name: delete}, spec: {containers: [{name: c, image: test/app:v1}]}}
+    promise:
+      delete:
+        - {kind: Pipeline, metadata: {name: teardown}, spec: {containers: [{name: c, image: test/app:v1}]}}
+"#;
+
+#[test]
+fn a_deletion_stopped_with_the_reconciler_leaves_the_request_and_its_promise_as_they_were() {
+    for stop_at in [WorkflowType::Resource, WorkflowType::Promise] {
+        let store = MemoryStore::with(&[
+            ("promises/app.yaml", DELETABLE_PROMISE),
+            (
+                "destinations/dev.yaml",
+                "kind: Destination\nmetadata: {name: dev}\n",
+            ),
+            ("requests/app/a.yaml", &request("a")),
+        ]);
+        pass(&store, &FakeExecutor::default());
+        let promise_status =
+            || String::from_utf8(store.files.lock().unwrap()["status/app.yaml"].clone()).unwrap();
+        let before = promise_status();
+        store.files.lock().unwrap().remove("requests/app/a.yaml");
+        store.files.lock().unwrap().remove("promises/app.yaml");
+
+        let executor = StoppingExecutor {
+            stop_at,
+            inner: FakeExecutor::default(),
+        };
+        let options = Options::default();
+        let report = reconcile(&store, None, &Scope::all(), &executor, &options, &|_| {}).unwrap();
+        assert!(!report.succeeded(), "{stop_at:?}");
+        // Before, the Promise was recorded as DeleteFailed: "a delete workflow of its
+        // requests failed", or the cancelled run's message.
+        assert_eq!(
+            promise_status(),
+            before,
+            "{stop_at:?}: the Promise's status stays as it was"
+        );
+        let outputs = store.paths();
+        let request_kept = outputs.contains(&"status/app/default/a.yaml".to_string());
+        match stop_at {
+            // The request's own delete was stopped: it stays, and so does its Promise.
+            WorkflowType::Resource => {
+                assert!(request_kept, "{outputs:?}");
+                assert_eq!(report.not_run, 2);
+                assert_eq!(report.output_commit, None, "nothing changes");
+            }
+            // The request's delete ran; the Promise's was stopped: only it stays.
+            WorkflowType::Promise => {
+                assert!(!request_kept, "{outputs:?}");
+                assert_eq!(report.not_run, 1);
+            }
+        }
+    }
+}

@@ -145,9 +145,10 @@ impl<'a, 'c> Renderer<'a, 'c> {
         self.rendered.promises.push(report);
     }
 
-    /// Leaves a Promise that cannot be read (its file is gone and history does not give
-    /// it back) exactly as it is.
-    pub fn promise_unread(&mut self, name: &str) {
+    /// Leaves a Promise exactly as it is, outputs and status: one that cannot be read
+    /// (its file is gone and history does not give it back), or whose deletion was
+    /// stopped with the reconciler.
+    pub fn keep_promise(&mut self, name: &str) {
         self.rendered.tree.keep(Keep::Promise(name.to_string()));
     }
 
