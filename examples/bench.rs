@@ -24,6 +24,11 @@
 //!   the rerun.
 //!
 //! Absolute times depend on the machine; the ratios are what to compare.
+//!
+//! `--narrow-on DIR` measures only the one-request pass, 30 times, on a repository this
+//! harness generated (`--generate-only`, then one `promised reconcile` in it): on a
+//! machine left alone for a few minutes, so that the file system's handling of the
+//! files the full passes removed does not count (see docs/performance.md).
 
 mod common;
 
@@ -52,6 +57,8 @@ struct Args {
     destinations: usize,
     /// Only generate the repositories (for profiling by hand), measure nothing.
     generate_only: bool,
+    /// Only time one-request passes on this generated and reconciled repository.
+    narrow_on: Option<PathBuf>,
 }
 
 fn parse_args() -> Args {
@@ -62,6 +69,7 @@ fn parse_args() -> Args {
         promises: 5,
         destinations: 10,
         generate_only: false,
+        narrow_on: None,
     };
     let mut words = std::env::args().skip(1);
     while let Some(flag) = words.next() {
@@ -83,9 +91,10 @@ fn parse_args() -> Args {
             "--jobs" => args.jobs = value.parse().expect("a number"),
             "--promises" => args.promises = value.parse().expect("a number"),
             "--destinations" => args.destinations = value.parse().expect("a number"),
+            "--narrow-on" => args.narrow_on = Some(PathBuf::from(value)),
             other => {
                 panic!(
-                    "unknown flag {other}: --sizes, --work, --jobs, --promises, --destinations, --generate-only"
+                    "unknown flag {other}: --sizes, --work, --jobs, --promises, --destinations, --generate-only, --narrow-on"
                 )
             }
         }
@@ -95,6 +104,10 @@ fn parse_args() -> Args {
 
 fn main() {
     let args = parse_args();
+    if let Some(dir) = &args.narrow_on {
+        narrow_on(dir, &args);
+        return;
+    }
     println!(
         "# promised bench: {} cores, {} jobs, {}",
         cores(),
@@ -133,6 +146,41 @@ fn main() {
         );
         line("one new request, narrow pass", small.added, large.added, "");
     }
+}
+
+/// Times 30 one-request passes on the reconciled repository `dir`, each after a commit
+/// that changes request 0, and prints their median, least and most.
+fn narrow_on(dir: &Path, args: &Args) {
+    let store = GixStore::open(dir, Some("main")).unwrap();
+    let options = Options {
+        jobs: args.jobs,
+        ..Options::default()
+    };
+    let mut times: Vec<Duration> = (0..30)
+        .map(|round| {
+            let read = git(dir, &["rev-parse", "main"]).trim().to_string();
+            let size = ["large", "small"][round % 2];
+            let path = request_path(0, args.promises);
+            append_commit(dir, &path, &request_text(0, args.promises, size));
+            let head = git(dir, &["rev-parse", "main"]).trim().to_string();
+            let since = Since {
+                inputs: read.clone(),
+                outputs: read.clone(),
+            };
+            let (took, report) = daemon_sync(&store, &read, &head, since, &options);
+            assert!(report.narrow && report.pipelines_run == 1);
+            took
+        })
+        .collect();
+    times.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "{}: one-request narrow pass, 30 rounds: median {:.2} ms, least {:.2} ms, most {:.2} ms",
+        dir.display(),
+        ms(times[15]),
+        ms(times[0]),
+        ms(times[29])
+    );
 }
 
 /// The daemon's narrow passes at one size: after a changed request, and after a new one.
@@ -702,10 +750,17 @@ fn the_harness_runs_at_1k() {
         promises: 5,
         destinations: 10,
         generate_only: false,
+        narrow_on: None,
     };
     promised_binary();
     let mut narrow_passes = Vec::new();
     let rows = run_size(&args, 1000, &mut narrow_passes);
+    // `--narrow-on`, as the docs say to use it: every pass narrow, one run each.
+    let dir = work.path().join("narrow-on");
+    fs_err::create_dir_all(&dir).unwrap();
+    generate(&dir, 200, args.promises, args.destinations);
+    run_promised(&dir, &["reconcile", "--repo", dir.to_str().unwrap()]);
+    narrow_on(&dir, &args);
     assert_eq!(rows.len(), 8);
     assert_eq!(narrow_passes.len(), 1, "the one-request passes were narrow");
     for row in rows {

@@ -358,31 +358,17 @@ impl Executor for StoppingExecutor {
     }
 }
 
-const DELETABLE_PROMISE: &str = r#"
-kind: Promise
-metadata: {name: app}
-spec:
-  api:
-    spec:
-      group: test.promised.dev
-      names: {kind: App}
-      versions: [{name: v1}]
-  workflows:
-    resource:
-      configure:
-        - {kind: Pipeline, metadata: {name: configure}, spec: {containers: [{name: c, image: test/app:v1}]}}
-      delete:
-        - {kind: Pipeline, metadata: {name: delete}, spec: {containers: [{name: c, image: test/app:v1}]}}
-    promise:
-      delete:
-        - {kind: Pipeline, metadata: {name: teardown}, spec: {containers: [{name: c, image: test/app:v1}]}}
-"#;
+/// [`PROMISE`] with a delete workflow for its requests and one for itself.
+fn deletable_promise() -> String {
+    let delete = "{kind: Pipeline, metadata: {name: delete}, spec: {containers: [{name: c, image: test/app:v1}]}}";
+    format!("{PROMISE}      delete: [{delete}]\n    promise:\n      delete: [{delete}]\n")
+}
 
 #[test]
 fn a_deletion_stopped_with_the_reconciler_leaves_the_request_and_its_promise_as_they_were() {
     for stop_at in [WorkflowType::Resource, WorkflowType::Promise] {
         let store = MemoryStore::with(&[
-            ("promises/app.yaml", DELETABLE_PROMISE),
+            ("promises/app.yaml", &deletable_promise()),
             (
                 "destinations/dev.yaml",
                 "kind: Destination\nmetadata: {name: dev}\n",
