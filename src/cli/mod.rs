@@ -25,6 +25,19 @@ pub const EXIT_PROBLEMS: u8 = 1;
 /// An error stopped the command.
 pub const EXIT_ERROR: u8 = 2;
 
+/// The warning for the input files of the worktree at `repo` that differ from its
+/// commit, which a command reading the commit does not see (`what`: "reconciled",
+/// "validated", "planned"); `None` when there are none, or they cannot be listed.
+fn uncommitted(repo: &std::path::Path, what: &str) -> Option<String> {
+    match crate::git::uncommitted_inputs(repo) {
+        Ok(paths) => crate::git::uncommitted_warning(&paths, what),
+        Err(err) => {
+            tracing::debug!("cannot list uncommitted inputs: {err}");
+            None
+        }
+    }
+}
+
 /// promised: a GitOps-native reconciler for Kratix-style Promises.
 #[derive(Debug, Parser)]
 #[command(name = "promised", version, about, long_about = None)]

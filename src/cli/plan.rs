@@ -56,6 +56,14 @@ pub struct PlanArgs {
 pub fn run(args: PlanArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     let base = GixStore::open_revision(&args.repo, &args.base)?;
     let head = GixStore::open_revision(&args.repo, &args.head)?;
+    base.require_commit()?;
+    head.require_commit()?;
+    if args.head == "HEAD"
+        && let Some(warning) = super::uncommitted(&args.repo, "planned")
+    {
+        // On stderr: the plan itself may be JSON.
+        eprintln!("promised: warning: {warning}");
+    }
     let options = Options {
         timeout: args.timeout,
         output_limits: args.output_limits.limits(),

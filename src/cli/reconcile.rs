@@ -63,9 +63,13 @@ pub fn run(args: ReconcileArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         ..defaults
     };
     let store = GixStore::open(&args.repo, args.branch.as_deref())?;
+    store.require_commit()?;
     // An earlier worktree update cut short is repaired before the pass, so that this
     // pass's update starts from an index that agrees with HEAD.
     let locked = report_worktree(&store, out)?;
+    if let Some(warning) = super::uncommitted(&args.repo, "reconciled") {
+        writeln!(out, "warning  {warning}")?;
+    }
     let scope = if args.requests.is_empty() {
         Scope::all()
     } else {

@@ -28,6 +28,7 @@ pub struct StatusArgs {
 /// Prints a table of every Promise and request, or one status file.
 pub fn run(args: StatusArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     let store = GixStore::open_revision(&args.repo, &args.rev)?;
+    store.require_commit()?;
     let snapshot = store.snapshot()?;
     let mut rows = Vec::new();
     let promise_paths = snapshot.paths(|path| promise_status_owner(path).is_some());

@@ -23,6 +23,12 @@ pub struct ValidateArgs {
 /// warning; exit 1 when there is a problem (warnings alone exit 0).
 pub fn run(args: ValidateArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     let store = GixStore::open_revision(&args.repo, &args.rev)?;
+    store.require_commit()?;
+    if args.rev == "HEAD"
+        && let Some(warning) = super::uncommitted(&args.repo, "validated")
+    {
+        writeln!(out, "warning: {warning}")?;
+    }
     let snapshot = store.snapshot()?;
     let paths = snapshot.paths(is_input);
     let Validation {

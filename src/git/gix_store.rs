@@ -110,6 +110,57 @@ impl GixStore {
         }
     }
 
+    /// Checks that the branch (or revision) names a commit, with an error that says
+    /// what to do when it does not: a repository with no commits yet, a branch that
+    /// does not exist (and which do, the closest first), a revision not fetched. Commands
+    /// that read a branch call it first, so that a typo never reads as an empty platform.
+    pub fn require_commit(&self) -> Result<(), GitError> {
+        let repo = self.reader(1)?;
+        let path = self.path.display().to_string();
+        let branches = || -> Result<Vec<String>, GitError> {
+            let references = repo.references().map_err(|e| GitError::Read {
+                what: format!("the branches of {path}"),
+                message: e.to_string(),
+            })?;
+            let local = references.local_branches().map_err(|e| GitError::Read {
+                what: format!("the branches of {path}"),
+                message: e.to_string(),
+            })?;
+            Ok(local
+                .filter_map(Result::ok)
+                .map(|r| r.name().shorten().to_string())
+                .collect())
+        };
+        if let Some(revision) = &self.revision {
+            let Err(err) = repo.rev_parse_single(revision.as_str()) else {
+                return Ok(());
+            };
+            if branches()?.is_empty() {
+                return Err(GitError::NoCommits { path });
+            }
+            return Err(GitError::UnknownRevision {
+                revision: revision.clone(),
+                path,
+                message: err.to_string(),
+            });
+        }
+        if self.tip_in(&repo)?.is_some() {
+            return Ok(());
+        }
+        let mut existing = branches()?;
+        if existing.is_empty() {
+            return Err(GitError::NoCommits { path });
+        }
+        let branch = self.reference.trim_start_matches("refs/heads/").to_string();
+        let likeness = |name: &String| strsim::jaro_winkler(name, &branch);
+        existing.sort_by(|a, b| likeness(b).total_cmp(&likeness(a)).then(a.cmp(b)));
+        Err(GitError::NoBranch {
+            path,
+            branch,
+            existing,
+        })
+    }
+
     /// The full name of the branch, `refs/heads/<branch>`.
     pub fn reference(&self) -> &str {
         &self.reference

@@ -14,7 +14,9 @@ use std::collections::BTreeMap;
 
 pub use gix_store::GixStore;
 pub use remote::{GitCli, PushOutcome, RefUpdate, Remote, fetched_promised_ref};
-pub use worktree::{WorktreeCheck, check_worktree, sync_worktree};
+pub use worktree::{
+    WorktreeCheck, check_worktree, sync_worktree, uncommitted_inputs, uncommitted_warning,
+};
 
 use crate::model::SourceFile;
 use crate::state::Changes;
@@ -27,6 +29,14 @@ pub type BlobId = gix::ObjectId;
 /// for stores that keep their blobs in memory.
 pub fn sha1_blob_id(bytes: &[u8]) -> BlobId {
     objects::object_id(gix::hash::Kind::Sha1, gix::objs::Kind::Blob, bytes)
+}
+
+/// `; its branches: a, b` (or nothing, when it has none).
+fn branch_list(existing: &[String]) -> String {
+    match existing.is_empty() {
+        true => String::new(),
+        false => format!("; its branches: {}", existing.join(", ")),
+    }
 }
 
 /// The blob id that `hex` spells, as a record in a status file holds it; `what` names
@@ -198,6 +208,42 @@ pub enum GitError {
         reference: String,
         /// The lock file's path.
         lock: String,
+    },
+    /// The repository has no commit yet: nothing to read.
+    #[error(
+        "the repository at {path} has no commits yet: commit your promises/, \
+         destinations/ and requests/ folders first (git add . && git commit)"
+    )]
+    NoCommits {
+        /// The repository.
+        path: String,
+    },
+    /// The branch asked for does not exist.
+    #[error(
+        "there is no branch {branch:?} in {path}{}: pass --branch with one of them",
+        branch_list(existing)
+    )]
+    NoBranch {
+        /// The repository.
+        path: String,
+        /// The branch asked for.
+        branch: String,
+        /// The branches there are, the closest first.
+        existing: Vec<String>,
+    },
+    /// A revision that names no commit here.
+    #[error(
+        "{revision:?} names no commit in {path} ({message}); if it is a remote branch, \
+         fetch it first (git fetch origin), and in a CI checkout fetch the whole history \
+         (GitHub Actions: fetch-depth: 0)"
+    )]
+    UnknownRevision {
+        /// The revision given.
+        revision: String,
+        /// The repository.
+        path: String,
+        /// What gix said.
+        message: String,
     },
     /// The `git` program failed.
     #[error("`git {args}` in {dir} failed: {message}")]

@@ -158,6 +158,61 @@ pub fn check_worktree(dir: &Path, reference: &str) -> Result<WorktreeCheck, GitE
 }
 
 /// The repository at `dir` if it has a worktree whose `HEAD` names `reference`.
+/// The files under `promises/`, `destinations/` and `requests/` of the worktree at
+/// `dir` that differ from its `HEAD` (changed, added, removed or untracked): what a
+/// command reading the commit does not see. None for a bare repository.
+pub fn uncommitted_inputs(dir: &Path) -> Result<Vec<String>, GitError> {
+    let worktree = gix::open(dir)
+        .ok()
+        .and_then(|repo| repo.workdir().map(Path::to_path_buf));
+    let Some(worktree) = worktree else {
+        return Ok(Vec::new());
+    };
+    let args = [
+        "status",
+        "--porcelain=v1",
+        "-z",
+        "--untracked-files=all",
+        "--no-renames",
+        "--",
+        "promises",
+        "destinations",
+        "requests",
+    ];
+    let listed = git(&worktree, &args, None)?;
+    // Each entry is `XY path`, NUL-terminated.
+    let paths = listed
+        .split(|b| *b == 0)
+        .filter(|entry| entry.len() > 3)
+        .map(|entry| String::from_utf8_lossy(&entry[3..]).into_owned());
+    Ok(paths.collect())
+}
+
+/// The warning for `paths` not committed: how many, under which folders, and the
+/// first few. `None` when there are none.
+pub fn uncommitted_warning(paths: &[String], what: &str) -> Option<String> {
+    let first = paths.first()?;
+    let mut folders: Vec<&str> = paths
+        .iter()
+        .filter_map(|p| p.split_once('/').map(|(top, _)| top))
+        .collect();
+    folders.dedup();
+    let folders: Vec<String> = folders.iter().map(|f| format!("{f}/")).collect();
+    let (changes, are, them) = match paths.len() {
+        1 => ("change", "is", "it"),
+        _ => ("changes", "are", "them"),
+    };
+    let more = match paths.len() {
+        1 => String::new(),
+        n => format!(" and {} more", n - 1),
+    };
+    Some(format!(
+        "{} uncommitted {changes} under {} {are} not {what}: commit {them} first ({first}{more})",
+        paths.len(),
+        folders.join(" and ")
+    ))
+}
+
 fn checked_out(dir: &Path, reference: &str) -> Option<gix::Repository> {
     let repo = gix::open(dir).ok()?;
     repo.workdir()?;
@@ -224,4 +279,31 @@ fn git_processes_in(workdir: &Path) -> Vec<u32> {
 #[cfg(not(target_os = "linux"))]
 fn git_processes_in(_workdir: &Path) -> Vec<u32> {
     Vec::new()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_uncommitted_warning_counts_names_the_folders_and_agrees_in_number() {
+        let paths = |list: &[&str]| -> Vec<String> { list.iter().map(|p| p.to_string()).collect() };
+        assert_eq!(uncommitted_warning(&[], "reconciled"), None);
+        assert_eq!(
+            uncommitted_warning(&paths(&["requests/app/a.yaml"]), "reconciled").unwrap(),
+            "1 uncommitted change under requests/ is not reconciled: commit it first (requests/app/a.yaml)"
+        );
+        assert_eq!(
+            uncommitted_warning(
+                &paths(&[
+                    "destinations/dev.yaml",
+                    "requests/app/a.yaml",
+                    "requests/app/b.yaml"
+                ]),
+                "validated"
+            )
+            .unwrap(),
+            "3 uncommitted changes under destinations/ and requests/ are not validated: commit them first (destinations/dev.yaml and 2 more)"
+        );
+    }
 }

@@ -18,6 +18,7 @@ mod lifecycle;
 mod lifecycle_hostile;
 mod multidoc;
 mod narrow;
+mod nothing_read;
 mod paused;
 mod plan;
 mod podman;

@@ -1,0 +1,87 @@
+//! A command that reads nothing says so and fails: a misspelt branch, a repository with
+//! no commits, a revision not fetched (issue 15).
+
+use crate::support::{TestRepo, promised};
+
+#[test]
+fn a_branch_that_does_not_exist_is_an_error_naming_the_branches_that_do() {
+    let repo = TestRepo::example();
+    repo.git(&["branch", "develop"]);
+    let run = repo.reconcile(&["--branch", "mian"]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    // Before, it printed `0 requests, 0 with problems … nothing changed` and exited 0.
+    assert!(
+        run.stderr.contains(r#"there is no branch "mian" in "#)
+            && run
+                .stderr
+                .contains("its branches: main, develop: pass --branch"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stdout.contains("nothing changed"), "{}", run.stdout);
+}
+
+#[test]
+fn a_repository_with_no_commits_says_what_to_commit_first() {
+    let repo = TestRepo::new();
+    let dir = repo.path().to_str().unwrap();
+    for args in [
+        vec!["reconcile", "--repo", dir],
+        vec!["validate", "--repo", dir],
+        vec!["status", "--repo", dir],
+    ] {
+        let run = promised(&args);
+        assert_eq!(run.code, 2, "{args:?}: {}{}", run.stdout, run.stderr);
+        // Before, validate said `The rev-spec is malformed and misses a ref name`.
+        assert!(
+            run.stderr.contains("has no commits yet: commit your promises/, destinations/ and requests/ folders first"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn a_revision_not_fetched_says_to_fetch_it() {
+    let repo = TestRepo::example();
+    let dir = repo.path().to_str().unwrap();
+    let run = promised(&[
+        "plan",
+        "--repo",
+        dir,
+        "--base",
+        "origin/main",
+        "--head",
+        "HEAD",
+    ]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains(r#""origin/main" names no commit in "#)
+            && run.stderr.contains("fetch-depth: 0"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn uncommitted_inputs_are_named_as_not_seen() {
+    let repo = TestRepo::example();
+    repo.write("requests/redis/new.yaml", "kind: redis\n");
+    let run = repo.reconcile(&[]);
+    assert!(
+        run.stdout.contains(
+            "warning  1 uncommitted change under requests/ is not reconciled: commit it first (requests/redis/new.yaml)"
+        ),
+        "{}",
+        run.stdout
+    );
+    repo.write("promises/extra.yaml", "kind: Promise\n");
+    let run = promised(&["validate", "--repo", repo.path().to_str().unwrap()]);
+    assert!(
+        run.stdout.contains(
+            "warning: 2 uncommitted changes under promises/ and requests/ are not validated: commit them first (promises/extra.yaml and 1 more)"
+        ),
+        "{}",
+        run.stdout
+    );
+}
