@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use super::{EXIT_OK, EXIT_PROBLEMS};
 use crate::git::{GixStore, Store};
-use crate::model::is_input;
-use crate::validate::{Validation, validate};
+use crate::model::{is_input, outside_layout};
+use crate::validate::{Finding, Validation, validate};
 
 /// Arguments of `promised validate`.
 #[derive(Debug, clap::Args)]
@@ -36,6 +36,18 @@ pub fn run(args: ValidateArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         warnings,
         checked,
     } = validate(store.read(&snapshot, &paths)?, &snapshot.skipped);
+    // Files where someone may expect them to be read, and which are not.
+    let mut warnings = warnings;
+    let ignored = snapshot.files.keys().filter_map(|path| {
+        let why = outside_layout(path)?;
+        Some(Finding {
+            path: path.clone(),
+            line: 1,
+            message: format!("warning: not read: {why}"),
+        })
+    });
+    warnings.extend(ignored);
+    warnings.sort();
     for line in findings.iter().chain(&warnings) {
         writeln!(out, "{line}")?;
     }

@@ -17,7 +17,7 @@ use crate::path_segment::{Segment, SegmentError};
 
 pub use destination::{Destination, FilepathMode};
 pub use pipeline::{Container, EnvVar, Pipeline, PodSettings};
-pub use platform::{INPUT_DIRS, Platform, SourceFile, input_dir, is_input};
+pub use platform::{INPUT_DIRS, Platform, SourceFile, input_dir, is_input, outside_layout};
 pub use promise::{
     Api, ApiVersion, INTERVAL_ANNOTATION, PLATFORM_API_VERSION, Promise, RequiredPromise,
     VERSION_LABEL,

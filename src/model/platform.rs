@@ -71,6 +71,30 @@ fn kind_of(path: &str) -> Option<Kind> {
     }
 }
 
+/// Why the YAML file at `path` is not read, when it lies where someone may expect it
+/// to be: directly under `requests/`, in a folder under `promises/` or
+/// `destinations/`, or in a folder named almost like an input folder (`request/`,
+/// `Promises/`). `None` for an input, and for any other file.
+pub fn outside_layout(path: &str) -> Option<String> {
+    if !(path.ends_with(".yaml") || path.ends_with(".yml")) || is_input(path) {
+        return None;
+    }
+    let (top, rest) = path.split_once('/')?;
+    if let Some(dir) = INPUT_DIRS.iter().find(|dir| **dir == top) {
+        return Some(match *dir {
+            "requests" => format!(
+                "a request file goes in the folder of its Promise: requests/<promise>/{rest}"
+            ),
+            _ => format!("{dir}/ is read at its top only, not in its folders"),
+        });
+    }
+    let lower = top.to_ascii_lowercase();
+    let near = INPUT_DIRS
+        .iter()
+        .find(|dir| lower == **dir || lower == dir.trim_end_matches('s'))?;
+    Some(format!("promised reads {near}/, not {top}/"))
+}
+
 /// Whether a path is an input of the platform (a change to it may change the output).
 pub fn is_input(path: &str) -> bool {
     kind_of(path).is_some()
@@ -277,6 +301,49 @@ fn text(file: &SourceFile) -> Result<&str, LoadError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn yaml_outside_the_layout_is_named_with_the_reason() {
+        let cases = [
+            (
+                "requests/top-level.yaml",
+                "a request file goes in the folder of its Promise: requests/<promise>/top-level.yaml",
+            ),
+            (
+                "promises/old/redis.yaml",
+                "promises/ is read at its top only, not in its folders",
+            ),
+            (
+                "request/redis/a.yaml",
+                "promised reads requests/, not request/",
+            ),
+            (
+                "Promises/redis.yml",
+                "promised reads promises/, not Promises/",
+            ),
+            (
+                "destination/dev.yaml",
+                "promised reads destinations/, not destination/",
+            ),
+        ];
+        for (path, why) in cases {
+            assert_eq!(outside_layout(path).as_deref(), Some(why), "{path}");
+        }
+        for read_or_unrelated in [
+            "requests/redis/a.yaml",
+            "promises/redis.yaml",
+            "state/dev/kustomization.yaml",
+            "README.md",
+            ".github/workflows/ci.yaml",
+            "requests/notes.txt",
+        ] {
+            assert_eq!(
+                outside_layout(read_or_unrelated),
+                None,
+                "{read_or_unrelated}"
+            );
+        }
+    }
 
     #[test]
     fn destination_folders_that_differ_only_in_case_clash() {

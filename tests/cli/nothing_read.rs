@@ -85,3 +85,21 @@ fn uncommitted_inputs_are_named_as_not_seen() {
         run.stdout
     );
 }
+
+#[test]
+fn yaml_files_outside_the_layout_are_named_as_not_read() {
+    let repo = TestRepo::example();
+    repo.write("requests/top-level.yaml", "kind: redis\n")
+        .write("request/redis/b.yaml", "kind: redis\n")
+        .commit("files where promised does not look");
+    let run = promised(&["validate", "--repo", repo.path().to_str().unwrap()]);
+    assert!(
+        run.stdout.contains(
+            "request/redis/b.yaml:1: warning: not read: promised reads requests/, not request/"
+        ) && run.stdout.contains(
+            "requests/top-level.yaml:1: warning: not read: a request file goes in the folder of its Promise: requests/<promise>/top-level.yaml"
+        ),
+        "{}",
+        run.stdout
+    );
+}
