@@ -31,7 +31,8 @@ pub enum Format {
 /// Arguments of `promised plan`.
 #[derive(Debug, clap::Args)]
 pub struct PlanArgs {
-    /// The platform repository.
+    /// The platform repository: a worktree, a folder of one (found as git finds it), or a
+    /// bare repository.
     #[arg(long, default_value = ".")]
     pub repo: PathBuf,
     /// The commit the change starts from (the target branch).
@@ -59,7 +60,7 @@ pub fn run(args: PlanArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     base.require_commit()?;
     head.require_commit()?;
     if args.head == "HEAD"
-        && let Some(warning) = super::uncommitted(&args.repo, "planned")
+        && let Some(warning) = super::uncommitted(head.path(), "planned")
     {
         // On stderr: the plan itself may be JSON.
         eprintln!("promised: warning: {warning}");

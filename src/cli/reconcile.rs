@@ -1,7 +1,7 @@
 //! `promised reconcile`: one pass, then exit.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -19,7 +19,8 @@ use crate::state::status::Phase;
 /// Arguments of `promised reconcile`.
 #[derive(Debug, clap::Args)]
 pub struct ReconcileArgs {
-    /// The platform repository (a worktree or a bare repository).
+    /// The platform repository: a worktree, a folder of one (found as git finds it), or a
+    /// bare repository.
     #[arg(long, default_value = ".")]
     pub repo: PathBuf,
     /// The branch to read and commit to [default: the branch HEAD names].
@@ -39,8 +40,9 @@ pub struct ReconcileArgs {
     pub executors: ExecutorArgs,
     #[command(flatten)]
     pub output_limits: OutputLimitArgs,
-    /// Rerun only this request file (a repository path such as requests/redis/a.yaml);
-    /// may be given more than once. Other requests are left as they are, except ones
+    /// Rerun only this request file: a file of the worktree, relative to the current
+    /// folder or absolute, or a repository path such as requests/redis/a.yaml; may be
+    /// given more than once. Other requests are left as they are, except ones
     /// never reconciled before and ones whose file changed since, which always run.
     #[arg(long = "request", value_name = "PATH")]
     pub requests: Vec<String>,
@@ -67,18 +69,20 @@ pub fn run(args: ReconcileArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     // An earlier worktree update cut short is repaired before the pass, so that this
     // pass's update starts from an index that agrees with HEAD.
     let locked = report_worktree(&store, out)?;
-    if let Some(warning) = super::uncommitted(&args.repo, "reconciled") {
+    if let Some(warning) = super::uncommitted(store.path(), "reconciled") {
         writeln!(out, "warning  {warning}")?;
     }
-    let scope = if args.requests.is_empty() {
+    let cwd = std::env::current_dir().ok();
+    let requested: Vec<String> = args
+        .requests
+        .iter()
+        .map(|p| repository_path(p, store.path(), cwd.as_deref()))
+        .collect();
+    let scope = if requested.is_empty() {
         Scope::all()
     } else {
-        let paths = args
-            .requests
-            .iter()
-            .map(|p| p.trim_start_matches("./").to_string());
         Scope {
-            request_paths: paths.collect(),
+            request_paths: requested.iter().cloned().collect(),
             ..Scope::default()
         }
     };
@@ -136,9 +140,8 @@ pub fn run(args: ReconcileArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         )?;
     }
     let mut unknown = false;
-    for path in &args.requests {
-        let path = path.trim_start_matches("./");
-        if !report.requests.iter().any(|r| r.path == path) {
+    for path in &requested {
+        if !report.requests.iter().any(|r| r.path == *path) {
             writeln!(
                 out,
                 "error    {path}: no request file at this path on the branch"
@@ -170,6 +173,20 @@ fn report_worktree(store: &GixStore, out: &mut dyn Write) -> anyhow::Result<bool
             Ok(false)
         }
     }
+}
+
+/// The repository path of a `--request` argument: a file of the worktree named
+/// relative to the current folder or absolutely, as git takes paths, else the argument
+/// as a repository path (a removed request's file is not in the worktree).
+fn repository_path(given: &str, top: &Path, cwd: Option<&Path>) -> String {
+    let in_worktree = || {
+        let file = cwd?.join(given).canonicalize().ok()?;
+        let top = top.canonicalize().ok()?;
+        let relative = file.strip_prefix(&top).ok()?;
+        let parts: Option<Vec<&str>> = relative.iter().map(|part| part.to_str()).collect();
+        Some(parts?.join("/"))
+    };
+    in_worktree().unwrap_or_else(|| given.trim_start_matches("./").to_string())
 }
 
 pub(super) fn parse_author(author: &str) -> anyhow::Result<(String, String)> {
@@ -253,6 +270,39 @@ fn summary(report: &PassReport, elapsed: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_request_path_is_taken_from_the_current_folder_or_as_a_repository_path() {
+        let top = tempfile::tempdir().unwrap();
+        let requests = top.path().join("requests/redis");
+        fs_err::create_dir_all(&requests).unwrap();
+        fs_err::write(requests.join("a.yaml"), "").unwrap();
+        let inside = top.path().join("requests");
+        let cases = [
+            ("redis/a.yaml", Some(inside.as_path())),
+            ("requests/redis/a.yaml", Some(top.path())),
+            ("./requests/redis/a.yaml", Some(top.path())),
+            ("../../requests/redis/a.yaml", Some(requests.as_path())),
+            ("requests/redis/a.yaml", None),
+        ];
+        for (given, cwd) in cases {
+            assert_eq!(
+                repository_path(given, top.path(), cwd),
+                "requests/redis/a.yaml",
+                "{given} from {cwd:?}"
+            );
+        }
+        let absolute = requests.join("a.yaml");
+        assert_eq!(
+            repository_path(absolute.to_str().unwrap(), top.path(), Some(Path::new("/"))),
+            "requests/redis/a.yaml"
+        );
+        // A file no longer in the worktree: taken as a repository path.
+        assert_eq!(
+            repository_path("./requests/redis/gone.yaml", top.path(), Some(top.path())),
+            "requests/redis/gone.yaml"
+        );
+    }
 
     #[test]
     fn authors_need_a_name_and_an_email() {

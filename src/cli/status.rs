@@ -13,7 +13,8 @@ use crate::yaml;
 /// Arguments of `promised status`.
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
-    /// The platform repository.
+    /// The platform repository: a worktree, a folder of one (found as git finds it), or a
+    /// bare repository.
     #[arg(long, default_value = ".")]
     pub repo: PathBuf,
     /// The commit to read (anything `git rev-parse` takes).

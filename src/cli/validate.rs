@@ -11,7 +11,8 @@ use crate::validate::{Finding, Validation, validate};
 /// Arguments of `promised validate`.
 #[derive(Debug, clap::Args)]
 pub struct ValidateArgs {
-    /// The platform repository.
+    /// The platform repository: a worktree, a folder of one (found as git finds it), or a
+    /// bare repository.
     #[arg(long, default_value = ".")]
     pub repo: PathBuf,
     /// The commit to check (anything `git rev-parse` takes).
@@ -25,7 +26,7 @@ pub fn run(args: ValidateArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     let store = GixStore::open_revision(&args.repo, &args.rev)?;
     store.require_commit()?;
     if args.rev == "HEAD"
-        && let Some(warning) = super::uncommitted(&args.repo, "validated")
+        && let Some(warning) = super::uncommitted(store.path(), "validated")
     {
         writeln!(out, "warning: {warning}")?;
     }

@@ -40,10 +40,11 @@ pub struct GixStore {
 }
 
 impl GixStore {
-    /// Opens the repository at `path` (a worktree or a bare repository) to work on
+    /// Opens the repository `path` is in (a worktree, a folder of one, or a bare repository) to work on
     /// `branch`; without one, on the branch `HEAD` names (even before its first commit).
     pub fn open(path: &Path, branch: Option<&str>) -> Result<Self, GitError> {
-        let repo = open_repo(path)?;
+        let (repo, path) = discover_repo(path)?;
+        let path = path.as_path();
         let head = repo.head_name().ok().flatten();
         let head = head.as_ref().map(|name| name.as_bstr().to_string());
         let head = head
@@ -59,10 +60,11 @@ impl GixStore {
         Ok(Self::with(repo, path, reference, None))
     }
 
-    /// Opens the repository at `path` to read the commit `revision` names (anything
+    /// Opens the repository `path` is in to read the commit `revision` names (anything
     /// `git rev-parse` takes). Committing to it fails.
     pub fn open_revision(path: &Path, revision: &str) -> Result<Self, GitError> {
-        let repo = open_repo(path)?;
+        let (repo, path) = discover_repo(path)?;
+        let path = path.as_path();
         Ok(Self::with(
             repo,
             path,
@@ -436,6 +438,21 @@ impl Deref for Reader<'_> {
             Reader::Own(repo) => repo,
         }
     }
+}
+
+/// The repository `path` is in, found as `git` finds it (from a subfolder of a worktree,
+/// or a bare repository itself), and its top folder: the worktree, or the bare
+/// repository's own folder.
+fn discover_repo(path: &Path) -> Result<(gix::Repository, PathBuf), GitError> {
+    let repo = gix::discover(path).map_err(|e| GitError::Open {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let top = repo
+        .workdir()
+        .unwrap_or_else(|| repo.git_dir())
+        .to_path_buf();
+    Ok((repo, top))
 }
 
 fn open_repo(path: &Path) -> Result<gix::Repository, GitError> {

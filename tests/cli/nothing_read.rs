@@ -103,3 +103,35 @@ fn yaml_files_outside_the_layout_are_named_as_not_read() {
         run.stdout
     );
 }
+
+#[test]
+fn commands_find_the_repository_from_a_subfolder_and_take_request_paths_from_there() {
+    let repo = TestRepo::example();
+    let requests = repo.path().join("requests");
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_promised"))
+            .args(args)
+            .current_dir(&requests)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        (output.status.code(), stdout, stderr)
+    };
+    let (code, stdout, stderr) = run(&["validate"]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    // Before, `--repo .` in a subfolder was not a repository.
+    let request = fs_err::read_dir(requests.join("redis"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name();
+    let relative = format!("redis/{}", request.to_str().unwrap());
+    let (code, stdout, stderr) = run(&["reconcile", "--request", &relative]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!("(requests/{relative})")),
+        "{stdout}"
+    );
+}
