@@ -8,7 +8,7 @@ use crate::executor::{ExecutorKind, Executors, KubeSettings};
 #[derive(Debug, Clone, clap::Args)]
 pub struct ExecutorArgs {
     /// Where pipelines run, unless a Promise's promised.dev/executor annotation says.
-    #[arg(long, value_enum, default_value = "process")]
+    #[arg(long, value_enum, default_value = "process", env = "PROMISED_EXECUTOR")]
     pub executor: ExecutorKind,
     /// Let a Promise's promised.dev/executor annotation pick `process` when --executor
     /// is another: its commands then run on this machine, as this user. Without this

@@ -71,6 +71,12 @@ pub enum Command {
     /// Work on one Promise's pipelines, without Git.
     #[command(subcommand)]
     Pipeline(pipeline::PipelineCommand),
+    /// Print the completion script of a shell (bash, zsh, fish, elvish, powershell):
+    /// for bash, `promised completions bash > ~/.local/share/bash-completion/completions/promised`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// Steps run inside pipeline Pods.
     #[command(subcommand, hide = true)]
     Internal(internal::InternalCommand),
@@ -85,6 +91,11 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<u8> {
         Command::Validate(args) => validate::run(args, out),
         Command::Plan(args) => plan::run(args, out),
         Command::Status(args) => status::run(args, out),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "promised", out);
+            Ok(EXIT_OK)
+        }
         Command::Internal(command) => internal::run(command, out),
     }
 }

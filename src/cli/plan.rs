@@ -33,7 +33,7 @@ pub enum Format {
 pub struct PlanArgs {
     /// The platform repository: a worktree, a folder of one (found as git finds it), or a
     /// bare repository.
-    #[arg(long, default_value = ".")]
+    #[arg(long, default_value = ".", env = "PROMISED_REPO")]
     pub repo: PathBuf,
     /// The commit the change starts from (the target branch).
     #[arg(long)]

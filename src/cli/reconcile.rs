@@ -21,10 +21,10 @@ use crate::state::status::Phase;
 pub struct ReconcileArgs {
     /// The platform repository: a worktree, a folder of one (found as git finds it), or a
     /// bare repository.
-    #[arg(long, default_value = ".")]
+    #[arg(long, default_value = ".", env = "PROMISED_REPO")]
     pub repo: PathBuf,
     /// The branch to read and commit to [default: the branch HEAD names].
-    #[arg(long)]
+    #[arg(long, env = "PROMISED_BRANCH")]
     pub branch: Option<String>,
     /// How long one pipeline may run before it is killed (e.g. 90s, 10m).
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]

@@ -15,7 +15,7 @@ use crate::yaml;
 pub struct StatusArgs {
     /// The platform repository: a worktree, a folder of one (found as git finds it), or a
     /// bare repository.
-    #[arg(long, default_value = ".")]
+    #[arg(long, default_value = ".", env = "PROMISED_REPO")]
     pub repo: PathBuf,
     /// The commit to read (anything `git rev-parse` takes).
     #[arg(long, default_value = "HEAD")]

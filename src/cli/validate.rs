@@ -13,7 +13,7 @@ use crate::validate::{Finding, Validation, validate};
 pub struct ValidateArgs {
     /// The platform repository: a worktree, a folder of one (found as git finds it), or a
     /// bare repository.
-    #[arg(long, default_value = ".")]
+    #[arg(long, default_value = ".", env = "PROMISED_REPO")]
     pub repo: PathBuf,
     /// The commit to check (anything `git rev-parse` takes).
     #[arg(long, default_value = "HEAD")]

@@ -1,6 +1,7 @@
 //! End-to-end tests: real Git repositories in temporary folders, the real binary.
 
 mod compat;
+mod conventions;
 mod daemon_support;
 mod deploy;
 mod example;

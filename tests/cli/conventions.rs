@@ -1,0 +1,33 @@
+//! The habits of command-line tools users bring (issue 15, point 7): completions, and
+//! environment variables for what an operator sets once.
+
+use crate::support::{TestRepo, promised};
+
+#[test]
+fn completions_are_generated_for_each_shell_and_know_the_flags() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let run = promised(&["completions", shell]);
+        assert_eq!(run.code, 0, "{shell}: {}", run.stderr);
+        assert!(
+            run.raw_stdout.contains("kube-one-namespace") && run.raw_stdout.contains("reconcile"),
+            "{shell}"
+        );
+    }
+}
+
+#[test]
+fn the_repository_branch_and_executor_come_from_the_environment() {
+    let repo = TestRepo::example();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_promised"))
+        .arg("reconcile")
+        .env("PROMISED_REPO", repo.path())
+        .env("PROMISED_BRANCH", "mian")
+        .env("PROMISED_EXECUTOR", "process")
+        .current_dir(std::env::temp_dir())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // The repository was found from the variable, and the branch taken from it.
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(r#"there is no branch "mian""#), "{stderr}");
+}
