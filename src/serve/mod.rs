@@ -104,6 +104,17 @@ pub async fn serve(mut config: ServeConfig, executor: Box<dyn Executor>) -> anyh
             branch: branch.clone(),
         }),
     };
+    let (push_remote, push_branch) = match &output {
+        None => (config.remote.as_str(), config.branch.as_str()),
+        Some(target) if target.remote == OUTPUT_REMOTE => (
+            config.output_remote.as_deref().unwrap_or_default(),
+            target.branch.as_str(),
+        ),
+        Some(target) => (config.remote.as_str(), target.branch.as_str()),
+    };
+    if let Some(problem) = refuses_pushes(push_remote, push_branch) {
+        anyhow::bail!(problem);
+    }
     let metrics = Arc::new(Metrics::default());
     let requested = Arc::new(Mutex::new(Scope::default()));
     let standby = Arc::new(Mutex::new(None));
@@ -167,6 +178,35 @@ pub async fn serve(mut config: ServeConfig, executor: Box<dyn Executor>) -> anyh
     driver::drive(daemon, driver::Pacing::new(config.poll), &shared, Utc::now).await?;
     println!("promised: stopped");
     Ok(())
+}
+
+/// Why the local repository `remote` will refuse every push to `branch`, if it will:
+/// it is not bare and has `branch` checked out, which git refuses to move unless
+/// `receive.denyCurrentBranch` allows it. Said at start, rather than as git's error at
+/// every sync.
+fn refuses_pushes(remote: &str, branch: &str) -> Option<String> {
+    let repo = gix::open(std::path::Path::new(remote)).ok()?;
+    repo.workdir()?;
+    let head = repo.head_name().ok().flatten()?;
+    if head.as_bstr() != format!("refs/heads/{branch}").as_str() {
+        return None;
+    }
+    let config = repo.config_snapshot();
+    let allowed = config
+        .string("receive.denyCurrentBranch")
+        .map(|v| v.to_string());
+    if matches!(
+        allowed.as_deref(),
+        Some("ignore" | "warn" | "updateInstead" | "false")
+    ) {
+        return None;
+    }
+    Some(format!(
+        "{remote} is a repository with a worktree, and {branch} is checked out there: git \
+         refuses to push to a checked-out branch. Serve a bare clone instead \
+         (git clone --bare {remote} platform.git, then --remote platform.git), or push \
+         the outputs to another branch (--output-branch)"
+    ))
 }
 
 /// A remote that is a folder on this machine, made absolute; URLs are returned as given.

@@ -135,3 +135,62 @@ fn commands_find_the_repository_from_a_subfolder_and_take_request_paths_from_the
         "{stdout}"
     );
 }
+
+#[test]
+fn serve_against_a_worktree_with_the_branch_checked_out_says_to_serve_a_bare_clone() {
+    let repo = TestRepo::example();
+    let workdir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_promised"))
+        .args(["serve", "--remote", repo.path().to_str().unwrap()])
+        .args([
+            "--workdir",
+            workdir.path().to_str().unwrap(),
+            "--poll",
+            "1s",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Before, it ran on, and every sync logged git's refusal to push.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("serve ran on against a worktree whose branch is checked out");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("main is checked out there") && stderr.contains("git clone --bare"),
+        "{stderr}"
+    );
+
+    // A branch that is not checked out there takes pushes: no complaint.
+    repo.git(&["checkout", "-q", "-b", "elsewhere"]);
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_promised"))
+        .args(["serve", "--remote", repo.path().to_str().unwrap()])
+        .args([
+            "--workdir",
+            workdir.path().to_str().unwrap(),
+            "--poll",
+            "1s",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let pid = nix::unistd::Pid::from_raw(run.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let output = run.wait_with_output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
