@@ -25,6 +25,14 @@ pub const EXIT_PROBLEMS: u8 = 1;
 /// An error stopped the command.
 pub const EXIT_ERROR: u8 = 2;
 
+/// `n` and the noun, singular for one: `1 request`, `2 requests`.
+fn count(n: usize, one: &str, many: &str) -> String {
+    match n {
+        1 => format!("1 {one}"),
+        n => format!("{n} {many}"),
+    }
+}
+
 /// The warning for the input files of the worktree at `repo` that differ from its
 /// commit, which a command reading the commit does not see (`what`: "reconciled",
 /// "validated", "planned"); `None` when there are none, or they cannot be listed.

@@ -253,16 +253,16 @@ fn summary(report: &PassReport, elapsed: Duration) -> String {
         .count();
     let outcome = match &report.output_commit {
         Some(commit) => format!(
-            "committed {} ({} files changed)",
+            "committed {} ({} changed)",
             &commit[..commit.len().min(12)],
-            report.files_changed
+            super::count(report.files_changed, "file", "files")
         ),
         None => "nothing changed, no commit".to_string(),
     };
     format!(
-        "{} requests, {failed} with problems, {} unreadable files; {outcome} in {:.2}s",
-        report.requests.len(),
-        report.problems.len(),
+        "{}, {failed} with problems, {}; {outcome} in {:.2}s",
+        super::count(report.requests.len(), "request", "requests"),
+        super::count(report.problems.len(), "unreadable file", "unreadable files"),
         elapsed.as_secs_f64()
     )
 }

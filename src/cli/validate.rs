@@ -52,9 +52,16 @@ pub fn run(args: ValidateArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     for line in findings.iter().chain(&warnings) {
         writeln!(out, "{line}")?;
     }
-    let mut summary = format!("{checked} files checked, {} problems", findings.len());
+    let mut summary = format!(
+        "{} checked, {}",
+        super::count(checked, "file", "files"),
+        super::count(findings.len(), "problem", "problems")
+    );
     if !warnings.is_empty() {
-        summary.push_str(&format!(", {} warnings", warnings.len()));
+        summary.push_str(&format!(
+            ", {}",
+            super::count(warnings.len(), "warning", "warnings")
+        ));
     }
     writeln!(out, "{summary}")?;
     Ok(if findings.is_empty() {

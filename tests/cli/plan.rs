@@ -134,7 +134,7 @@ fn validate_reports_path_line_field_and_message() {
     assert_eq!(run.code, 1);
     insta::assert_snapshot!(run.stdout, @r#"
     requests/app/bad.yaml:7: spec.size: "huge" is not one of "small" or "large"
-    6 files checked, 1 problems
+    6 files checked, 1 problem
     "#);
     let clean = promised(&[
         "validate",
