@@ -46,6 +46,10 @@ pub struct ReconcileArgs {
     /// never reconciled before and ones whose file changed since, which always run.
     #[arg(long = "request", value_name = "PATH")]
     pub requests: Vec<String>,
+    /// Print only what went wrong: errors, and the requests and Promises that failed or
+    /// are invalid; no warnings, no summary. The exit code says the rest.
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 /// Runs the pass and prints a line per request and a summary.
@@ -68,9 +72,14 @@ pub fn run(args: ReconcileArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     store.require_commit()?;
     // An earlier worktree update cut short is repaired before the pass, so that this
     // pass's update starts from an index that agrees with HEAD.
-    let locked = report_worktree(&store, out)?;
+    let mut quiet_sink = std::io::sink();
+    let warnings: &mut dyn Write = match args.quiet {
+        true => &mut quiet_sink,
+        false => &mut *out,
+    };
+    let locked = report_worktree(&store, warnings)?;
     if let Some(warning) = super::uncommitted(store.path(), "reconciled") {
-        writeln!(out, "warning  {warning}")?;
+        writeln!(warnings, "warning  {warning}")?;
     }
     let cwd = std::env::current_dir().ok();
     let requested: Vec<String> = args
@@ -115,7 +124,11 @@ pub fn run(args: ReconcileArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         &progress,
     )?;
     bar.finish_and_clear();
-    print_report(&report, out)?;
+    print_report(&report, args.quiet, out)?;
+    let warnings: &mut dyn Write = match args.quiet {
+        true => &mut quiet_sink,
+        false => &mut *out,
+    };
 
     let commits = (&report.input_commit, &report.output_commit);
     if let (Some(old), Some(new), false) = (commits.0, commits.1, locked) {
@@ -123,15 +136,15 @@ pub fn run(args: ReconcileArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
             Ok(true) => tracing::info!("updated the checked-out worktree"),
             Ok(false) => {}
             Err(err) => writeln!(
-                out,
+                warnings,
                 "warning  the commit is made, but the checked-out worktree was left as it was: {err}"
             )?,
         }
     }
     if !locked {
-        report_worktree(&store, out)?;
+        report_worktree(&store, warnings)?;
     }
-    writeln!(out, "{}", summary(&report, started.elapsed()))?;
+    writeln!(warnings, "{}", summary(&report, started.elapsed()))?;
     if report.not_run > 0 {
         writeln!(
             out,
@@ -198,7 +211,9 @@ pub(super) fn parse_author(author: &str) -> anyhow::Result<(String, String)> {
     parsed.with_context(|| format!("--author {author:?}: expected \"Name <email>\""))
 }
 
-fn print_report(report: &PassReport, out: &mut dyn Write) -> std::io::Result<()> {
+/// A line per problem, per Promise that is not available and per request; with `quiet`,
+/// only those that failed or are invalid.
+fn print_report(report: &PassReport, quiet: bool, out: &mut dyn Write) -> std::io::Result<()> {
     for problem in &report.problems {
         let (path, message) = (one_line(&problem.path), one_line(&problem.message));
         writeln!(out, "error    {path}: {message}")?;
@@ -210,6 +225,9 @@ fn print_report(report: &PassReport, out: &mut dyn Write) -> std::io::Result<()>
             (false, None) if promise.removed => "removed",
             _ => continue,
         };
+        if quiet && label != "failed" {
+            continue;
+        }
         let message = one_line(promise.message.lines().next().unwrap_or_default());
         writeln!(out, "{label:<8} Promise {}: {message}", promise.name)?;
     }
@@ -225,6 +243,9 @@ fn print_report(report: &PassReport, out: &mut dyn Write) -> std::io::Result<()>
             Some(Phase::Paused) => "paused",
             None => "skipped",
         };
+        if quiet && !matches!(label, "failed" | "invalid" | "skipped") {
+            continue;
+        }
         let mut lines = request.message.lines();
         let first = lines.next().unwrap_or_default();
         let path = one_line(&request.path);
@@ -238,7 +259,7 @@ fn print_report(report: &PassReport, out: &mut dyn Write) -> std::io::Result<()>
             writeln!(out, "         {}", one_line(line))?;
         }
     }
-    for (key, path) in &report.removed {
+    for (key, path) in report.removed.iter().filter(|_| !quiet) {
         let path = one_line(path);
         writeln!(out, "removed  {key} ({path}): outputs and status removed")?;
     }

@@ -31,3 +31,23 @@ fn the_repository_branch_and_executor_come_from_the_environment() {
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains(r#"there is no branch "mian""#), "{stderr}");
 }
+
+#[test]
+fn quiet_prints_only_what_went_wrong() {
+    let repo = TestRepo::example();
+    let run = repo.reconcile(&["-q"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout, "", "nothing went wrong, nothing is printed");
+
+    repo.write("requests/redis/broken.yaml", "apiVersion: [\n")
+        .commit("a request that does not read");
+    let run = repo.reconcile(&["--quiet"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", run.stdout);
+    assert!(
+        lines[0].starts_with("invalid  redis/default/broken (requests/redis/broken.yaml): "),
+        "{}",
+        run.stdout
+    );
+}
