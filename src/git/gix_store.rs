@@ -40,8 +40,9 @@ pub struct GixStore {
 }
 
 impl GixStore {
-    /// Opens the repository `path` is in (a worktree, a folder of one, or a bare repository) to work on
-    /// `branch`; without one, on the branch `HEAD` names (even before its first commit).
+    /// Opens the repository `path` is in (a worktree, a folder of one, or a bare
+    /// repository) to work on `branch`; without one, on the branch `HEAD` names (even
+    /// before its first commit).
     pub fn open(path: &Path, branch: Option<&str>) -> Result<Self, GitError> {
         let (repo, path) = discover_repo(path)?;
         let path = path.as_path();
