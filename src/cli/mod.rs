@@ -65,14 +65,17 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run one reconcile pass over a platform repository and commit what changed.
+    #[command(after_help = RECONCILE_HELP)]
     Reconcile(reconcile::ReconcileArgs),
     /// Follow a remote repository: rerun what changes, rerun everything on a schedule,
     /// push the outputs back.
     Serve(Box<serve::ServeArgs>),
     /// Show what a change (a pull request) would do to the outputs and statuses,
     /// writing nothing.
+    #[command(after_help = PLAN_HELP)]
     Plan(plan::PlanArgs),
     /// Check every Promise, Destination and request of a commit against its schema.
+    #[command(after_help = VALIDATE_HELP)]
     Validate(validate::ValidateArgs),
     /// Show what the status files say, as a table or for one request.
     Status(status::StatusArgs),
@@ -89,6 +92,37 @@ pub enum Command {
     #[command(subcommand, hide = true)]
     Internal(internal::InternalCommand),
 }
+
+const RECONCILE_HELP: &str = "\
+Examples:
+  promised reconcile                                 the branch HEAD names, here
+  promised reconcile --request requests/redis/a.yaml one request again
+  promised reconcile --executor podman -q            containers; print only what went wrong
+
+Exit codes:
+  0  every request is ready, or pending a destination
+  1  a request or input file has a problem (the pass still commits what it could)
+  2  an error stopped the pass, or there was nothing to read; nothing was committed";
+
+const PLAN_HELP: &str = "\
+Examples:
+  promised plan --base origin/main --head HEAD       what a pull request would change
+  promised plan --base main --head HEAD --format markdown > plan.md
+
+Exit codes:
+  0  the change would leave every request ready or pending
+  1  a request would fail or an input file has a problem
+  2  an error stopped the plan (a revision not fetched, say)";
+
+const VALIDATE_HELP: &str = "\
+Examples:
+  promised validate                                  the commit HEAD names
+  promised validate --rev origin/main
+
+Exit codes:
+  0  no problem (warnings may be printed)
+  1  a problem, printed as path:line: field: message
+  2  an error stopped the check";
 
 /// Runs the parsed command line, writing its report to `out`.
 pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<u8> {

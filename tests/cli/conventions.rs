@@ -51,3 +51,25 @@ fn quiet_prints_only_what_went_wrong() {
         run.stdout
     );
 }
+
+#[test]
+fn help_shows_examples_and_exit_codes() {
+    for command in ["reconcile", "plan", "validate"] {
+        let run = promised(&[command, "--help"]);
+        assert_eq!(run.code, 0);
+        assert!(
+            run.raw_stdout.contains("Examples:\n  promised ")
+                && run.raw_stdout.contains("Exit codes:\n  0  "),
+            "{command}: {}",
+            run.raw_stdout
+        );
+        // Every flag an example uses is one the command has.
+        let (options, examples) = run.raw_stdout.split_once("Examples:").unwrap();
+        for flag in examples.split_whitespace().filter(|w| w.starts_with('-')) {
+            assert!(
+                options.contains(&format!("{flag} ")) || options.contains(&format!("{flag},")),
+                "{command}: {flag} is not an option"
+            );
+        }
+    }
+}
