@@ -151,11 +151,12 @@ pub enum LogFormat {
     Json,
 }
 
-/// Sets up logging to stderr: warnings by default, more with `-v`, or as `RUST_LOG` says.
-pub fn init_logging(verbose: u8, format: LogFormat) {
-    let default = match verbose {
-        0 => "warn",
-        1 => "info",
+/// Sets up logging to stderr: warnings by default (for `serve`, whose log is its
+/// report, also what each pass did), more with `-v`, or as `RUST_LOG` says.
+pub fn init_logging(verbose: u8, format: LogFormat, daemon: bool) {
+    let default = match (verbose, daemon) {
+        (0, false) => "warn",
+        (0, true) | (1, _) => "info",
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -175,7 +176,8 @@ pub fn init_logging(verbose: u8, format: LogFormat) {
 /// The binary's `main`: parse, run, print errors as `promised: {error:#}`.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose, cli.log_format);
+    let daemon = matches!(cli.command, Command::Serve(_));
+    init_logging(cli.verbose, cli.log_format, daemon);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let code = match run(cli, &mut out) {

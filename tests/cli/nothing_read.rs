@@ -194,3 +194,32 @@ fn serve_against_a_worktree_with_the_branch_checked_out_says_to_serve_a_bare_clo
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[test]
+fn serve_logs_what_each_pass_did_without_being_asked() {
+    let repo = TestRepo::example();
+    let bare = tempfile::tempdir().unwrap();
+    let remote = bare.path().join("platform.git");
+    repo.git(&["clone", "-q", "--bare", ".", remote.to_str().unwrap()]);
+    let before = crate::support::git_in(&remote, &["rev-parse", "main"]);
+    let workdir = tempfile::tempdir().unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_promised"))
+        .args(["serve", "--remote", remote.to_str().unwrap()])
+        .args(["--workdir", workdir.path().to_str().unwrap(), "--poll", "1s"])
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while crate::support::git_in(&remote, &["rev-parse", "main"]) == before {
+        assert!(std::time::Instant::now() < deadline, "no pass was pushed");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // Before, serve logged warnings only: a pass that went well left no line.
+    assert!(stderr.contains("INFO") && stderr.contains("pushed"), "{stderr}");
+}
