@@ -205,7 +205,12 @@ fn serve_logs_what_each_pass_did_without_being_asked() {
     let workdir = tempfile::tempdir().unwrap();
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_promised"))
         .args(["serve", "--remote", remote.to_str().unwrap()])
-        .args(["--workdir", workdir.path().to_str().unwrap(), "--poll", "1s"])
+        .args([
+            "--workdir",
+            workdir.path().to_str().unwrap(),
+            "--poll",
+            "1s",
+        ])
         .env_remove("RUST_LOG")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
@@ -221,5 +226,8 @@ fn serve_logs_what_each_pass_did_without_being_asked() {
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     // Before, serve logged warnings only: a pass that went well left no line.
-    assert!(stderr.contains("INFO") && stderr.contains("pushed"), "{stderr}");
+    assert!(
+        stderr.contains("INFO") && stderr.contains("pushed"),
+        "{stderr}"
+    );
 }
