@@ -27,6 +27,7 @@ fn helper_image() -> &'static str {
             }
         }
         let tar = dir.path().join("helper.tar");
+        crate::podman::forget_image("localhost/promised-helper:test");
         let status = Command::new("tar")
             .arg("-C")
             .arg(&root)

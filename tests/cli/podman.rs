@@ -36,6 +36,7 @@ pub fn image(name: &str, entrypoint: Option<&str>) -> String {
                 .arg(&tar)
                 .arg("."),
         );
+        forget_image(IMAGE);
         podman_ok(
             Command::new("podman")
                 .args(["import", "--quiet", "--change", "CMD [\"/bin/sh\"]"])
@@ -49,6 +50,7 @@ pub fn image(name: &str, entrypoint: Option<&str>) -> String {
     };
     let tag = format!("localhost/promised-test-{name}:1");
     let entrypoint = serde_json::to_string(&["/bin/sh", "-c", script]).unwrap();
+    forget_image(&tag);
     podman_ok(
         Command::new("podman")
             .args([
@@ -61,6 +63,15 @@ pub fn image(name: &str, entrypoint: Option<&str>) -> String {
             .arg(&tag),
     );
     tag
+}
+
+/// Removes the image an earlier test run imported under `tag`, unless a container still
+/// uses it: each import makes a new image, and the old one would stay behind untagged,
+/// run after run (the helper image holds a debug build of promised).
+pub fn forget_image(tag: &str) {
+    let _ = Command::new("podman")
+        .args(["rmi", "--ignore", tag])
+        .output();
 }
 
 fn podman_ok(command: &mut Command) {
