@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 
 pub use gix_store::GixStore;
 pub use remote::{GitCli, PushOutcome, RefUpdate, Remote, fetched_promised_ref};
+pub(crate) use worktree::checked_out;
 pub use worktree::{
     WorktreeCheck, check_worktree, sync_worktree, uncommitted_inputs, uncommitted_warning,
 };

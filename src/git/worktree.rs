@@ -213,7 +213,8 @@ pub fn uncommitted_warning(paths: &[String], what: &str) -> Option<String> {
     ))
 }
 
-fn checked_out(dir: &Path, reference: &str) -> Option<gix::Repository> {
+/// The repository at `dir` when it has a worktree with `reference` checked out.
+pub(crate) fn checked_out(dir: &Path, reference: &str) -> Option<gix::Repository> {
     let repo = gix::open(dir).ok()?;
     repo.workdir()?;
     let head = repo.head_name().ok().flatten()?;

@@ -185,12 +185,8 @@ pub async fn serve(mut config: ServeConfig, executor: Box<dyn Executor>) -> anyh
 /// `receive.denyCurrentBranch` allows it. Said at start, rather than as git's error at
 /// every sync.
 fn refuses_pushes(remote: &str, branch: &str) -> Option<String> {
-    let repo = gix::open(std::path::Path::new(remote)).ok()?;
-    repo.workdir()?;
-    let head = repo.head_name().ok().flatten()?;
-    if head.as_bstr() != format!("refs/heads/{branch}").as_str() {
-        return None;
-    }
+    let reference = format!("refs/heads/{branch}");
+    let repo = crate::git::checked_out(std::path::Path::new(remote), &reference)?;
     let config = repo.config_snapshot();
     let allowed = config
         .string("receive.denyCurrentBranch")
