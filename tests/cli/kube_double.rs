@@ -743,29 +743,13 @@ async fn list_or_watch_pods(
     }
     let line =
         |kind: &str, object: &Value| Ok::<_, std::convert::Infallible>(watch_line(kind, object));
-    let broken = cluster
-        .broken_watches
-        .fetch_update(
-            std::sync::atomic::Ordering::SeqCst,
-            std::sync::atomic::Ordering::SeqCst,
-            |n| n.checked_sub(1),
-        )
-        .is_ok();
-    let silent = cluster
-        .silent_watches
-        .fetch_update(
-            std::sync::atomic::Ordering::SeqCst,
-            std::sync::atomic::Ordering::SeqCst,
-            |n| n.checked_sub(1),
-        )
-        .is_ok();
-    if silent {
+    if take_one(&cluster.silent_watches) {
         let body = Body::from_stream(futures_util::stream::pending::<
             Result<Bytes, std::convert::Infallible>,
         >());
         return (StatusCode::OK, [("content-type", "application/json")], body).into_response();
     }
-    if broken {
+    if take_one(&cluster.broken_watches) {
         let gone = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": "too old resource version", "reason": "Expired", "code": 410});
         let body = Body::from_stream(futures_util::stream::iter([line("ERROR", &gone)]));
         return (StatusCode::OK, [("content-type", "application/json")], body).into_response();
@@ -798,6 +782,15 @@ async fn list_or_watch_pods(
         None => Body::from_stream(stream),
     };
     (StatusCode::OK, [("content-type", "application/json")], body).into_response()
+}
+
+/// Counts one off `count` if it is above 0: whether this watch is one of the next
+/// `count` a setting spoils.
+fn take_one(count: &std::sync::atomic::AtomicUsize) -> bool {
+    use std::sync::atomic::Ordering::SeqCst;
+    count
+        .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
+        .is_ok()
 }
 
 async fn pod_log(

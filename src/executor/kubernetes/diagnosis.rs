@@ -98,15 +98,19 @@ pub fn unfinished(pod: Option<&Pod>, events: &[Event], timeout: Duration) -> Exe
         .iter()
         .flatten()
         .find(|c| c.type_ == "PodScheduled" && c.status == "False");
-    if let Some(condition) = unscheduled {
-        return ExecError::Kubernetes {
-            what: format!(
-                "the Pod was not scheduled within the timeout ({}): {}: {}",
-                humantime::format_duration(timeout),
-                condition.reason.as_deref().unwrap_or("Unschedulable"),
-                condition.message.as_deref().unwrap_or_default()
-            ),
+    let not_within =
+        |what: &str, reason: &Option<String>, default: &str, message: &Option<String>| {
+            ExecError::Kubernetes {
+                what: format!(
+                    "the Pod {what} within the timeout ({}): {}: {}",
+                    humantime::format_duration(timeout),
+                    reason.as_deref().unwrap_or(default),
+                    message.as_deref().unwrap_or_default()
+                ),
+            }
         };
+    if let Some(c) = unscheduled {
+        return not_within("was not scheduled", &c.reason, "Unschedulable", &c.message);
     }
     let containers = || {
         let init = status.init_container_statuses.iter().flatten();
@@ -130,15 +134,8 @@ pub fn unfinished(pod: Option<&Pod>, events: &[Event], timeout: Duration) -> Exe
             None | Some("ContainerCreating" | "PodInitializing")
         )
     });
-    if let Some(warning) = last_warning(events).filter(|_| creating) {
-        return ExecError::Kubernetes {
-            what: format!(
-                "the Pod did not start within the timeout ({}): {}: {}",
-                humantime::format_duration(timeout),
-                warning.reason.as_deref().unwrap_or("Warning"),
-                warning.message.as_deref().unwrap_or_default()
-            ),
-        };
+    if let Some(w) = last_warning(events).filter(|_| creating) {
+        return not_within("did not start", &w.reason, "Warning", &w.message);
     }
     match waiting {
         Some((container, waiting)) => ExecError::Kubernetes {

@@ -108,10 +108,7 @@ impl KubernetesExecutor {
 /// else the Promise's `spec.workflows.config.pipelineNamespace`; else the request's
 /// namespace for a request's workflow and `--kube-namespace` for a Promise's, as Kratix
 /// places them (its Promise pipelines go to `kratix-platform-system`).
-pub fn pipeline_namespace<'a>(
-    settings: &'a KubeSettings,
-    job: &'a Job<'_>,
-) -> (&'a str, &'static str) {
+fn pipeline_namespace<'a>(settings: &'a KubeSettings, job: &'a Job<'_>) -> (&'a str, &'static str) {
     let fixed = (settings.namespace.as_str(), "--kube-namespace");
     if settings.one_namespace {
         return fixed;
