@@ -140,18 +140,7 @@ fn commands_find_the_repository_from_a_subfolder_and_take_request_paths_from_the
 fn serve_against_a_worktree_with_the_branch_checked_out_says_to_serve_a_bare_clone() {
     let repo = TestRepo::example();
     let workdir = tempfile::tempdir().unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_promised"))
-        .args(["serve", "--remote", repo.path().to_str().unwrap()])
-        .args([
-            "--workdir",
-            workdir.path().to_str().unwrap(),
-            "--poll",
-            "1s",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_serve(repo.path(), workdir.path());
     // Before, it ran on, and every sync logged git's refusal to push.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while child.try_wait().unwrap().is_none() {
@@ -171,18 +160,7 @@ fn serve_against_a_worktree_with_the_branch_checked_out_says_to_serve_a_bare_clo
 
     // A branch that is not checked out there takes pushes: no complaint.
     repo.git(&["checkout", "-q", "-b", "elsewhere"]);
-    let run = std::process::Command::new(env!("CARGO_BIN_EXE_promised"))
-        .args(["serve", "--remote", repo.path().to_str().unwrap()])
-        .args([
-            "--workdir",
-            workdir.path().to_str().unwrap(),
-            "--poll",
-            "1s",
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let run = spawn_serve(repo.path(), workdir.path());
     std::thread::sleep(std::time::Duration::from_secs(2));
     let pid = nix::unistd::Pid::from_raw(run.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
@@ -203,19 +181,7 @@ fn serve_logs_what_each_pass_did_without_being_asked() {
     repo.git(&["clone", "-q", "--bare", ".", remote.to_str().unwrap()]);
     let before = crate::support::git_in(&remote, &["rev-parse", "main"]);
     let workdir = tempfile::tempdir().unwrap();
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_promised"))
-        .args(["serve", "--remote", remote.to_str().unwrap()])
-        .args([
-            "--workdir",
-            workdir.path().to_str().unwrap(),
-            "--poll",
-            "1s",
-        ])
-        .env_remove("RUST_LOG")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_serve(&remote, workdir.path());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while crate::support::git_in(&remote, &["rev-parse", "main"]) == before {
         assert!(std::time::Instant::now() < deadline, "no pass was pushed");
@@ -230,4 +196,17 @@ fn serve_logs_what_each_pass_did_without_being_asked() {
         stderr.contains("INFO") && stderr.contains("pushed"),
         "{stderr}"
     );
+}
+
+/// `promised serve` on `remote`, polling every second, with its log (default level)
+/// on a pipe.
+fn spawn_serve(remote: &std::path::Path, workdir: &std::path::Path) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_promised"))
+        .args(["serve", "--remote", remote.to_str().unwrap()])
+        .args(["--workdir", workdir.to_str().unwrap(), "--poll", "1s"])
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
 }
