@@ -5,12 +5,14 @@
 
 mod executor_args;
 mod internal;
+mod json;
 mod output_limit_args;
 mod pipeline;
 mod plan;
 mod reconcile;
 mod serve;
 mod status;
+mod style;
 mod validate;
 
 use std::io::Write;
@@ -56,6 +58,10 @@ pub struct Cli {
     /// How log lines on stderr look.
     #[arg(long, value_enum, default_value = "text", global = true)]
     pub log_format: LogFormat,
+    /// When to colour the report and the log: `auto` colours a terminal unless
+    /// `NO_COLOR` is set.
+    #[arg(long, value_enum, default_value = "auto", global = true)]
+    pub color: clap::ColorChoice,
     /// The command to run.
     #[command(subcommand)]
     pub command: Command,
@@ -153,7 +159,7 @@ pub enum LogFormat {
 
 /// Sets up logging to stderr: warnings by default (for `serve`, whose log is its
 /// report, also what each pass did), more with `-v`, or as `RUST_LOG` says.
-pub fn init_logging(verbose: u8, format: LogFormat, daemon: bool) {
+pub fn init_logging(verbose: u8, format: LogFormat, daemon: bool, colour: bool) {
     let default = match (verbose, daemon) {
         (0, false) => "warn",
         (0, true) | (1, _) => "info",
@@ -166,10 +172,7 @@ pub fn init_logging(verbose: u8, format: LogFormat, daemon: bool) {
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
-        LogFormat::Text => {
-            use std::io::IsTerminal;
-            builder.with_ansi(std::io::stderr().is_terminal()).init()
-        }
+        LogFormat::Text => builder.with_ansi(colour).init(),
     }
 }
 
@@ -177,9 +180,14 @@ pub fn init_logging(verbose: u8, format: LogFormat, daemon: bool) {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let daemon = matches!(cli.command, Command::Serve(_));
-    init_logging(cli.verbose, cli.log_format, daemon);
+    let stderr_colour = style::wanted(cli.color, &std::io::stderr());
+    init_logging(cli.verbose, cli.log_format, daemon, stderr_colour);
     let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let colour = style::wanted(cli.color, &stdout);
+    let mut out: Box<dyn Write> = match colour {
+        true => Box::new(stdout.lock()),
+        false => Box::new(anstream::StripStream::new(stdout.lock())),
+    };
     let code = match run(cli, &mut out) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {

@@ -9,6 +9,7 @@ use serde::Serialize;
 use similar::TextDiff;
 
 use super::executor_args::ExecutorArgs;
+use super::json::RequestView;
 use super::output_limit_args::OutputLimitArgs;
 use super::{EXIT_OK, EXIT_PROBLEMS};
 use crate::escape::{code_block, code_span, html_code, one_line, table_cell};
@@ -98,15 +99,6 @@ struct View {
 }
 
 #[derive(Debug, Serialize)]
-struct RequestView {
-    request: String,
-    path: String,
-    phase: String,
-    message: String,
-    destinations: Vec<String>,
-}
-
-#[derive(Debug, Serialize)]
 struct FileView {
     path: String,
     destination: String,
@@ -118,13 +110,7 @@ struct FileView {
 
 impl View {
     fn new(plan: &Plan, base: &str, head: &str) -> Self {
-        let request = |r: &RequestReport| RequestView {
-            request: r.key.to_string(),
-            path: r.path.clone(),
-            phase: r.phase.map_or("Skipped".into(), |p| p.to_string()),
-            message: r.message.clone(),
-            destinations: r.outputs.iter().map(|o| o.destination.clone()).collect(),
-        };
+        let request = |r: &RequestReport| RequestView::of(r, None);
         let report = &plan.report;
         View {
             base: base.to_string(),

@@ -8,8 +8,9 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::executor_args::ExecutorArgs;
+use super::json::ReconcileView;
 use super::output_limit_args::OutputLimitArgs;
-use super::{EXIT_OK, EXIT_PROBLEMS};
+use super::{EXIT_OK, EXIT_PROBLEMS, style};
 use crate::escape::one_line;
 use crate::git::{GixStore, WorktreeCheck, check_worktree, sync_worktree};
 use crate::reconcile::{Options, PassReport, Progress, Scope, reconcile};
@@ -48,8 +49,25 @@ pub struct ReconcileArgs {
     pub requests: Vec<String>,
     /// Print only what went wrong: errors, and the requests and Promises that failed or
     /// are invalid; no warnings, no summary. The exit code says the rest.
-    #[arg(short, long)]
+    #[arg(short, long, conflicts_with = "show_unchanged")]
     pub quiet: bool,
+    /// Print a line for every request, also the ready ones whose outputs and status
+    /// this pass left as they were (by default they are only counted).
+    #[arg(long)]
+    pub show_unchanged: bool,
+    /// `text` for people; `json` for machines: every request, changed or not, and the
+    /// warnings, as one object (docs/output.md).
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+}
+
+/// How the report is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Lines for a terminal.
+    Text,
+    /// One JSON object.
+    Json,
 }
 
 /// Runs the pass and prints a line per request and a summary.
@@ -70,16 +88,16 @@ pub fn run(args: ReconcileArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     };
     let store = GixStore::open(&args.repo, args.branch.as_deref())?;
     store.require_commit()?;
+    let mut warnings = Warnings {
+        format: args.format,
+        quiet: args.quiet,
+        collected: Vec::new(),
+    };
     // An earlier worktree update cut short is repaired before the pass, so that this
     // pass's update starts from an index that agrees with HEAD.
-    let mut quiet_sink = std::io::sink();
-    let warnings: &mut dyn Write = match args.quiet {
-        true => &mut quiet_sink,
-        false => &mut *out,
-    };
-    let locked = report_worktree(&store, warnings)?;
+    let locked = report_worktree(&store, &mut warnings, out)?;
     if let Some(warning) = super::uncommitted(store.path(), "reconciled") {
-        writeln!(warnings, "warning  {warning}")?;
+        warnings.say(warning, out)?;
     }
     let cwd = std::env::current_dir().ok();
     let requested: Vec<String> = args
@@ -124,64 +142,102 @@ pub fn run(args: ReconcileArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         &progress,
     )?;
     bar.finish_and_clear();
-    print_report(&report, args.quiet, out)?;
-    let warnings: &mut dyn Write = match args.quiet {
-        true => &mut quiet_sink,
-        false => &mut *out,
+    let listing = match (args.quiet, args.show_unchanged) {
+        (true, _) => Listing::Problems,
+        (false, true) => Listing::Every,
+        (false, false) => Listing::News,
     };
+    if args.format == Format::Text {
+        print_report(&report, listing, out)?;
+    }
 
     let commits = (&report.input_commit, &report.output_commit);
     if let (Some(old), Some(new), false) = (commits.0, commits.1, locked) {
         match sync_worktree(store.path(), store.reference(), old, new) {
             Ok(true) => tracing::info!("updated the checked-out worktree"),
             Ok(false) => {}
-            Err(err) => writeln!(
-                warnings,
-                "warning  the commit is made, but the checked-out worktree was left as it was: {err}"
+            Err(err) => warnings.say(
+                format!(
+                    "the commit is made, but the checked-out worktree was left as it was: {err}"
+                ),
+                out,
             )?,
         }
     }
     if !locked {
-        report_worktree(&store, warnings)?;
+        report_worktree(&store, &mut warnings, out)?;
     }
-    writeln!(warnings, "{}", summary(&report, started.elapsed()))?;
+    let unknown: Vec<String> = requested
+        .into_iter()
+        .filter(|path| !report.requests.iter().any(|r| r.path == *path))
+        .collect();
+    if args.format == Format::Json {
+        let view = ReconcileView::new(&report, warnings.collected, &unknown);
+        writeln!(out, "{}", serde_json::to_string_pretty(&view)?)?;
+        return Ok(if view.ok { EXIT_OK } else { EXIT_PROBLEMS });
+    }
+    if !args.quiet {
+        writeln!(out, "{}", summary(&report, started.elapsed()))?;
+    }
     if report.not_run > 0 {
         writeln!(
             out,
-            "stopped  by a signal: {} request(s) not run or cut short, left as they were; the next pass runs them",
-            report.not_run
+            "{} by a signal: {} not run or cut short, left as they were; the next pass runs them",
+            style::label("stopped"),
+            super::count(report.not_run, "request", "requests"),
         )?;
     }
-    let mut unknown = false;
-    for path in &requested {
-        if !report.requests.iter().any(|r| r.path == *path) {
-            writeln!(
-                out,
-                "error    {path}: no request file at this path on the branch"
-            )?;
-            unknown = true;
-        }
+    for path in &unknown {
+        writeln!(
+            out,
+            "{} {path}: no request file at this path on the branch",
+            style::label("error")
+        )?;
     }
-    Ok(if report.succeeded() && !unknown {
+    Ok(if report.succeeded() && unknown.is_empty() {
         EXIT_OK
     } else {
         EXIT_PROBLEMS
     })
 }
 
+/// Where warnings go: printed at once as text (unless quiet), or kept for the JSON
+/// report.
+struct Warnings {
+    format: Format,
+    quiet: bool,
+    collected: Vec<String>,
+}
+
+impl Warnings {
+    fn say(&mut self, warning: String, out: &mut dyn Write) -> std::io::Result<()> {
+        match (self.format, self.quiet) {
+            (Format::Json, _) => self.collected.push(warning),
+            (Format::Text, false) => writeln!(out, "{} {warning}", style::label("warning"))?,
+            (Format::Text, true) => {}
+        }
+        Ok(())
+    }
+}
+
 /// Checks the checked-out worktree for an interrupted update and says what it found.
 /// Returns whether its index is locked, so the worktree is not to be updated.
-fn report_worktree(store: &GixStore, out: &mut dyn Write) -> anyhow::Result<bool> {
+fn report_worktree(
+    store: &GixStore,
+    warnings: &mut Warnings,
+    out: &mut dyn Write,
+) -> anyhow::Result<bool> {
     match check_worktree(store.path(), store.reference()) {
         Ok(WorktreeCheck::Clean) => Ok(false),
         Ok(found) => {
-            writeln!(out, "warning  {found}")?;
-            Ok(matches!(found, WorktreeCheck::Locked { .. }))
+            let locked = matches!(found, WorktreeCheck::Locked { .. });
+            warnings.say(found.to_string(), out)?;
+            Ok(locked)
         }
         Err(err) => {
-            writeln!(
+            warnings.say(
+                format!("cannot check the worktree for an interrupted update: {err}"),
                 out,
-                "warning  cannot check the worktree for an interrupted update: {err}"
             )?;
             Ok(false)
         }
@@ -211,12 +267,41 @@ pub(super) fn parse_author(author: &str) -> anyhow::Result<(String, String)> {
     parsed.with_context(|| format!("--author {author:?}: expected \"Name <email>\""))
 }
 
-/// A line per problem, per Promise that is not available and per request; with `quiet`,
-/// only those that failed or are invalid.
-fn print_report(report: &PassReport, quiet: bool, out: &mut dyn Write) -> std::io::Result<()> {
+/// Which requests get a line of their own in the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Listing {
+    /// Those that failed, are invalid or were skipped (`--quiet`).
+    Problems,
+    /// Those whose outputs or status changed, and those not ready; the rest are
+    /// counted in the summary. A pass over thousands of requests that changed nothing
+    /// prints a line.
+    News,
+    /// Every request (`--show-unchanged`).
+    Every,
+}
+
+/// The report's label for a request's phase; `None`: left unreconciled.
+fn phase_label(phase: Option<Phase>) -> &'static str {
+    match phase {
+        Some(Phase::Ready) => "ready",
+        Some(Phase::Pending) => "pending",
+        Some(Phase::Failed) => "failed",
+        Some(Phase::Invalid) => "invalid",
+        Some(Phase::Waiting) => "waiting",
+        Some(Phase::Suspended) => "suspended",
+        Some(Phase::DeleteFailed) => "failed",
+        Some(Phase::Paused) => "paused",
+        None => "skipped",
+    }
+}
+
+/// A line per problem, per Promise that is not available, per request that `listing`
+/// lists and per request removed.
+fn print_report(report: &PassReport, listing: Listing, out: &mut dyn Write) -> std::io::Result<()> {
+    let quiet = listing == Listing::Problems;
     for problem in &report.problems {
         let (path, message) = (one_line(&problem.path), one_line(&problem.message));
-        writeln!(out, "error    {path}: {message}")?;
+        writeln!(out, "{} {path}: {message}", style::label("error"))?;
     }
     for promise in &report.promises {
         let label = match (promise.failed, promise.availability) {
@@ -229,21 +314,21 @@ fn print_report(report: &PassReport, quiet: bool, out: &mut dyn Write) -> std::i
             continue;
         }
         let message = one_line(promise.message.lines().next().unwrap_or_default());
-        writeln!(out, "{label:<8} Promise {}: {message}", promise.name)?;
+        writeln!(
+            out,
+            "{} Promise {}: {message}",
+            style::label(label),
+            promise.name
+        )?;
     }
     for request in &report.requests {
-        let label = match request.phase {
-            Some(Phase::Ready) => "ready",
-            Some(Phase::Pending) => "pending",
-            Some(Phase::Failed) => "failed",
-            Some(Phase::Invalid) => "invalid",
-            Some(Phase::Waiting) => "waiting",
-            Some(Phase::Suspended) => "suspended",
-            Some(Phase::DeleteFailed) => "failed",
-            Some(Phase::Paused) => "paused",
-            None => "skipped",
+        let label = phase_label(request.phase);
+        let listed = match listing {
+            Listing::Problems => matches!(label, "failed" | "invalid" | "skipped"),
+            Listing::News => label != "ready" || report.changed.contains(&request.key),
+            Listing::Every => true,
         };
-        if quiet && !matches!(label, "failed" | "invalid" | "skipped") {
+        if !listed {
             continue;
         }
         let mut lines = request.message.lines();
@@ -251,7 +336,8 @@ fn print_report(report: &PassReport, quiet: bool, out: &mut dyn Write) -> std::i
         let path = one_line(&request.path);
         writeln!(
             out,
-            "{label:<8} {} ({path}): {}",
+            "{} {} ({path}): {}",
+            style::label(label),
             request.key,
             one_line(first)
         )?;
@@ -261,9 +347,22 @@ fn print_report(report: &PassReport, quiet: bool, out: &mut dyn Write) -> std::i
     }
     for (key, path) in report.removed.iter().filter(|_| !quiet) {
         let path = one_line(path);
-        writeln!(out, "removed  {key} ({path}): outputs and status removed")?;
+        writeln!(
+            out,
+            "{} {key} ({path}): outputs and status removed",
+            style::label("removed")
+        )?;
     }
     Ok(())
+}
+
+/// The requests of the report that are ready and that this pass left as they were.
+fn unchanged(report: &PassReport) -> usize {
+    report
+        .requests
+        .iter()
+        .filter(|r| r.phase == Some(Phase::Ready) && !report.changed.contains(&r.key))
+        .count()
 }
 
 fn summary(report: &PassReport, elapsed: Duration) -> String {
@@ -280,8 +379,12 @@ fn summary(report: &PassReport, elapsed: Duration) -> String {
         ),
         None => "nothing changed, no commit".to_string(),
     };
+    let unchanged = match unchanged(report) {
+        0 => String::new(),
+        n => format!(" ({n} ready and unchanged)"),
+    };
     format!(
-        "{}, {failed} with problems, {}; {outcome} in {:.2}s",
+        "{}{unchanged}, {failed} with problems, {}; {outcome} in {:.2}s",
         super::count(report.requests.len(), "request", "requests"),
         super::count(report.problems.len(), "unreadable file", "unreadable files"),
         elapsed.as_secs_f64()

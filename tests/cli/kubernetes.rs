@@ -602,7 +602,7 @@ fn sigterm_ends_the_pods_in_flight_removes_them_and_leaves_their_requests_for_th
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(1), "{stdout}");
     assert!(
-        stdout.contains("stopped  by a signal: 1 request(s) not run"),
+        stdout.contains("stopped  by a signal: 1 request not run"),
         "{stdout}"
     );
     assert_eq!(api.names("pods"), Vec::<String>::new());

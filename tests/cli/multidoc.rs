@@ -236,3 +236,25 @@ fn pipeline_run_runs_the_request_of_a_file_of_several_named_by_name() {
     let object = fs_err::read_to_string(out.join("configure/input/object.yaml")).unwrap();
     assert_eq!(object, request("b", "team", "large"));
 }
+
+#[test]
+fn status_calls_outdated_only_the_document_that_changed_in_a_shared_file() {
+    let repo = three_requests();
+    repo.write(
+        "requests/app/team.yaml",
+        &team_file(&[("a", "small"), ("b", "small"), ("c", "small")]),
+    );
+    repo.commit("b gets smaller");
+    let path = repo.path().to_str().unwrap();
+    let status = promised(&["status", "--repo", path]);
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    for (name, phase) in [("a", "Ready"), ("b", "Outdated"), ("c", "Ready")] {
+        assert!(
+            status
+                .stdout
+                .contains(&format!("app/team/{name}   {phase} ")),
+            "{name}: {}",
+            status.stdout
+        );
+    }
+}

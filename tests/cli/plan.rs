@@ -162,7 +162,7 @@ fn status_lists_every_request_and_shows_one() {
         .replace_all(&run.stdout, "[dest]")
         .into_owned();
     insta::assert_snapshot!(table, @r"
-    OBJECT       PHASE      DESTINATIONS  MESSAGE
+    OBJECT       PHASE      DESTINATIONS  REASON
     Promise/app  Available                available
     app/team/a   Ready      [dest]          output written to [dest]
     app/team/b   Ready      [dest]          output written to [dest]

@@ -1,0 +1,138 @@
+//! The JSON forms of the reports, for machines. Field names are stable: docs/output.md
+//! describes them, and docs/schemas/*-report.schema.json is what the tests check them
+//! against. A field is added, never renamed or removed.
+
+use serde::Serialize;
+
+use crate::reconcile::{PassReport, RequestReport};
+use crate::state::promise_status::Availability;
+
+/// One request, as `reconcile` and `plan` report it.
+#[derive(Debug, Serialize)]
+pub(super) struct RequestView {
+    /// `promise/namespace/name`.
+    pub request: String,
+    pub path: String,
+    /// `Ready`, `Pending`, `Failed`, … or `Skipped` when it was left unreconciled.
+    pub phase: String,
+    pub message: String,
+    pub destinations: Vec<String>,
+    /// Whether this pass changed its outputs or status (`reconcile` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changed: Option<bool>,
+}
+
+impl RequestView {
+    pub fn of(report: &RequestReport, changed: Option<bool>) -> Self {
+        RequestView {
+            request: report.key.to_string(),
+            path: report.path.clone(),
+            phase: report.phase.map_or("Skipped".into(), |p| p.to_string()),
+            message: report.message.clone(),
+            destinations: report
+                .outputs
+                .iter()
+                .map(|o| o.destination.clone())
+                .collect(),
+            changed,
+        }
+    }
+}
+
+/// What `reconcile --format json` prints.
+#[derive(Debug, Serialize)]
+pub(super) struct ReconcileView {
+    /// Whether every input read and every request reconciled (exit 0).
+    pub ok: bool,
+    pub input_commit: Option<String>,
+    /// The commit written; `null` when nothing changed.
+    pub output_commit: Option<String>,
+    pub files_changed: usize,
+    pub pipelines_run: usize,
+    /// Requests not run because the pass was stopped by a signal.
+    pub not_run: usize,
+    pub requests: Vec<RequestView>,
+    pub removed: Vec<RemovedView>,
+    pub promises: Vec<PromiseView>,
+    pub problems: Vec<ProblemView>,
+    pub warnings: Vec<String>,
+}
+
+/// A request removed with its outputs and status.
+#[derive(Debug, Serialize)]
+pub(super) struct RemovedView {
+    pub request: String,
+    pub path: String,
+}
+
+/// A Promise as the pass left it.
+#[derive(Debug, Serialize)]
+pub(super) struct PromiseView {
+    pub promise: String,
+    /// `Available`, `Unavailable`, `Failed`, `Removed`, or `Unchanged` when the pass
+    /// left it as it was.
+    pub state: &'static str,
+    pub message: String,
+}
+
+/// An input file that could not be read, or a finding of `validate`.
+#[derive(Debug, Serialize)]
+pub(super) struct ProblemView {
+    pub path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl ReconcileView {
+    pub fn new(report: &PassReport, warnings: Vec<String>, unknown: &[String]) -> Self {
+        let problems = report.problems.iter().map(|p| ProblemView {
+            path: p.path.clone(),
+            line: None,
+            message: p.message.clone(),
+        });
+        let unknown = unknown.iter().map(|path| ProblemView {
+            path: path.clone(),
+            line: None,
+            message: "no request file at this path on the branch".into(),
+        });
+        ReconcileView {
+            ok: report.succeeded() && unknown.len() == 0,
+            input_commit: report.input_commit.clone(),
+            output_commit: report.output_commit.clone(),
+            files_changed: report.files_changed,
+            pipelines_run: report.pipelines_run,
+            not_run: report.not_run,
+            requests: report
+                .requests
+                .iter()
+                .map(|r| RequestView::of(r, Some(report.changed.contains(&r.key))))
+                .collect(),
+            removed: report
+                .removed
+                .iter()
+                .map(|(key, path)| RemovedView {
+                    request: key.to_string(),
+                    path: path.clone(),
+                })
+                .collect(),
+            promises: report
+                .promises
+                .iter()
+                .map(|p| PromiseView {
+                    promise: p.name.clone(),
+                    state: match (p.failed, p.removed, p.availability) {
+                        (true, _, _) => "Failed",
+                        (_, true, _) => "Removed",
+                        (_, _, Some(Availability::Available)) => "Available",
+                        (_, _, Some(Availability::Unavailable)) => "Unavailable",
+                        (_, _, None) => "Unchanged",
+                    },
+                    message: p.message.clone(),
+                })
+                .collect(),
+            problems: problems.chain(unknown).collect(),
+            warnings,
+        }
+    }
+}
