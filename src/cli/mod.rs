@@ -48,9 +48,17 @@ fn uncommitted(repo: &std::path::Path, what: &str) -> Option<String> {
     }
 }
 
+/// `promised --version`: the release and the commit it was built from.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("PROMISED_COMMIT"),
+    ")"
+);
+
 /// promised: a GitOps-native reconciler for Kratix-style Promises.
 #[derive(Debug, Parser)]
-#[command(name = "promised", version, about, long_about = None)]
+#[command(name = "promised", version = VERSION, about, long_about = None)]
 pub struct Cli {
     /// More logging: -v for info, -vv for debug (or set RUST_LOG).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -103,6 +111,7 @@ const RECONCILE_HELP: &str = "\
 Examples:
   promised reconcile                                 the branch HEAD names, here
   promised reconcile --request requests/redis/a.yaml one request again
+  promised reconcile --replace requests/redis/a.yaml place it anew (a misplaced output moves)
   promised reconcile --executor podman -q            containers; print only what went wrong
 
 Exit codes:

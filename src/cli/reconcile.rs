@@ -47,6 +47,12 @@ pub struct ReconcileArgs {
     /// never reconciled before and ones whose file changed since, which always run.
     #[arg(long = "request", value_name = "PATH")]
     pub requests: Vec<String>,
+    /// Place this request file's requests anew, as terraform's -replace: where their
+    /// outputs went is forgotten, they run from their first pipeline, and each output
+    /// goes where the selectors say now (an output left on a destination that no longer
+    /// matches moves). Implies --request PATH; may be given more than once.
+    #[arg(long = "replace", value_name = "PATH")]
+    pub replace: Vec<String>,
     /// Print only what went wrong: errors, and the requests and Promises that failed or
     /// are invalid; no warnings, no summary. The exit code says the rest.
     #[arg(short, long, conflicts_with = "show_unchanged")]
@@ -100,16 +106,17 @@ pub fn run(args: ReconcileArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         warnings.say(warning, out)?;
     }
     let cwd = std::env::current_dir().ok();
-    let requested: Vec<String> = args
-        .requests
-        .iter()
-        .map(|p| repository_path(p, store.path(), cwd.as_deref()))
-        .collect();
+    let path_of = |p: &String| repository_path(p, store.path(), cwd.as_deref());
+    let replace: Vec<String> = args.replace.iter().map(path_of).collect();
+    let mut requested: Vec<String> = args.requests.iter().map(path_of).collect();
+    requested.extend(replace.iter().cloned());
+    requested.dedup();
     let scope = if requested.is_empty() {
         Scope::all()
     } else {
         Scope {
             request_paths: requested.iter().cloned().collect(),
+            replace: replace.into_iter().collect(),
             ..Scope::default()
         }
     };

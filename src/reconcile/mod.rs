@@ -176,7 +176,7 @@ pub fn reconcile(
     let Branch {
         input_commit,
         mut platform,
-        previous,
+        mut previous,
         promise_records,
         managed,
         frame,
@@ -185,6 +185,7 @@ pub fn reconcile(
         tracing::warn!(path = %problem.path, "{}", problem.message);
     }
     prepare::keep_identities(&mut platform, &previous);
+    prepare::forget_placements(&mut previous, &scope.replace);
     let Snapshot {
         commit,
         files: current,

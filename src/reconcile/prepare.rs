@@ -260,6 +260,20 @@ pub fn check_against<'a>(
     })
 }
 
+/// Forgets where the requests of the files in `replace` were placed, and any suspended
+/// workflow of theirs: they run from their first pipeline and each output group goes
+/// where the selectors say now, as for a new request (`reconcile --replace`). Their old
+/// outputs go, as those of any rerun that writes elsewhere.
+pub fn forget_placements(previous: &mut BTreeMap<RequestKey, Record>, replace: &BTreeSet<String>) {
+    let replaced = previous
+        .values_mut()
+        .filter(|record| replace.contains(&record.request.path));
+    for record in replaced {
+        record.placements.clear();
+        record.suspended = None;
+    }
+}
+
 /// Keeps the identities the last statuses recorded for request files that no longer
 /// read (a YAML error, a missing name, a file that does not read as a whole): their
 /// identity would otherwise come from the file name (or be none), and the outputs of the

@@ -31,6 +31,10 @@ pub struct Scope {
     pub destination_files: BTreeSet<String>,
     /// Requests to rerun by key (retries, manual reruns).
     pub requests: BTreeSet<RequestKey>,
+    /// Request files whose requests are placed anew: where their output groups went is
+    /// forgotten, so each goes where the selectors say now (a misplaced output moves).
+    /// They also rerun: give them in `request_paths` too.
+    pub replace: BTreeSet<String>,
     /// Files under the input folders that changed but are not inputs (a `README.md`, a
     /// symbolic link not named `.yaml`). They select nothing, but a narrow pass does not
     /// list their folders, where a pass that reads everything reports a link or a
@@ -144,6 +148,7 @@ impl Scope {
         self.promise_files.extend(other.promise_files);
         self.destination_files.extend(other.destination_files);
         self.requests.extend(other.requests);
+        self.replace.extend(other.replace);
         self.other_files.extend(other.other_files);
         self.edited_outputs.extend(other.edited_outputs);
         if self.since.is_none() {

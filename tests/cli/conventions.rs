@@ -73,3 +73,26 @@ fn help_shows_examples_and_exit_codes() {
         }
     }
 }
+
+#[test]
+fn the_version_names_the_commit_it_was_built_from() {
+    let run = promised(&["--version"]);
+    assert_eq!(run.code, 0);
+    let version = run.raw_stdout.trim();
+    let checkout = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let commit = match checkout.status.success() {
+        true => String::from_utf8(checkout.stdout)
+            .unwrap()
+            .trim()
+            .to_string(),
+        false => "unknown commit".to_string(),
+    };
+    assert_eq!(
+        version,
+        format!("promised {} ({commit})", env!("CARGO_PKG_VERSION"))
+    );
+}

@@ -163,6 +163,43 @@ fn a_destination_that_stops_matching_keeps_the_output_and_the_status_says_so() {
 }
 
 #[test]
+fn replace_moves_a_misplaced_output_where_the_selectors_say_now() {
+    let repo = app_repo(&script_asking_for("prod"));
+    repo.write("requests/app/a.yaml", &request("a", "team", "small"));
+    repo.commit("Request a");
+    assert!(reconciled(&repo).contains("state/prod/"));
+    // prod is retired and dev takes its label: a's output stays on prod, misplaced.
+    repo.write(
+        "destinations/prod.yaml",
+        &destination("prod", &[("env", "retired")], ""),
+    )
+    .write(
+        "destinations/dev.yaml",
+        &destination("dev", &[("env", "prod")], ""),
+    );
+    repo.commit("Move prod's label to dev");
+    let misplaced = reconciled(&repo);
+    assert!(misplaced.contains("state/prod/") && !misplaced.contains("state/dev/resources"));
+
+    let run = repo.reconcile(&["--replace", "requests/app/a.yaml"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .starts_with("ready    app/team/a (requests/app/a.yaml): output written to dev\n"),
+        "{}",
+        run.stdout
+    );
+    let moved = repo.managed_files();
+    assert!(moved.contains("state/dev/resources/"), "{moved}");
+    assert!(!moved.contains("state/prod/resources/"), "{moved}");
+    let status = repo.show("status/app/team/a.yaml");
+    assert!(status.contains("reason: Placed"), "{status}");
+    // Once placed, a rerun leaves it there: nothing to commit.
+    let again = repo.reconcile(&[]);
+    assert!(again.stdout.contains("nothing changed"), "{}", again.stdout);
+}
+
+#[test]
 fn a_removed_destination_is_emptied_and_its_requests_placed_again() {
     let repo = app_repo(&script_asking_for("prod"));
     repo.write(

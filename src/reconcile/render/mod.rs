@@ -636,7 +636,7 @@ fn placement_state(placement: &Placement) -> (PlacementState, Option<String>) {
             PlacementState::Misplaced,
             Some(format!(
                 "destination {d:?} no longer matches the selectors; the output stays there \
-                 (delete the status file to place it anew)"
+                 (`promised reconcile --replace` with the request's file places it anew)"
             )),
         ),
         Placement::Pending(why) => (PlacementState::Pending, Some(why.clone())),
