@@ -4,6 +4,7 @@
 //! 2 an error stopped the command (nothing written).
 
 mod executor_args;
+mod init;
 mod internal;
 mod json;
 mod output_limit_args;
@@ -96,6 +97,11 @@ pub enum Command {
     /// Work on one Promise's pipelines, without Git.
     #[command(subcommand)]
     Pipeline(pipeline::PipelineCommand),
+    /// Lay out a platform repository: promises/, destinations/ (one to start), requests/.
+    Init(init::InitArgs),
+    /// Start a Promise: `promised promise new NAME`.
+    #[command(subcommand)]
+    Promise(init::PromiseCommand),
     /// Print the completion script of a shell (bash, zsh, fish, elvish, powershell):
     /// for bash, `promised completions bash > ~/.local/share/bash-completion/completions/promised`.
     Completions {
@@ -148,6 +154,8 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<u8> {
         Command::Validate(args) => validate::run(args, out),
         Command::Plan(args) => plan::run(args, out),
         Command::Status(args) => status::run(args, out),
+        Command::Init(args) => init::init(args, out),
+        Command::Promise(init::PromiseCommand::New(args)) => init::new_promise(args, out),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "promised", out);

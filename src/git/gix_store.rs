@@ -456,6 +456,11 @@ fn discover_repo(path: &Path) -> Result<(gix::Repository, PathBuf), GitError> {
     Ok((repo, top))
 }
 
+/// The top folder of the repository `path` is in (see [`discover_repo`]).
+pub fn repository_top(path: &Path) -> Result<PathBuf, GitError> {
+    discover_repo(path).map(|(_, top)| top)
+}
+
 fn open_repo(path: &Path) -> Result<gix::Repository, GitError> {
     gix::open(path).map_err(|e| GitError::Open {
         path: path.display().to_string(),

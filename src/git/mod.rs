@@ -12,7 +12,7 @@ mod worktree;
 
 use std::collections::BTreeMap;
 
-pub use gix_store::GixStore;
+pub use gix_store::{GixStore, repository_top};
 pub use remote::{GitCli, PushOutcome, RefUpdate, Remote, fetched_promised_ref};
 pub(crate) use worktree::checked_out;
 pub use worktree::{

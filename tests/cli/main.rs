@@ -36,5 +36,6 @@ mod serve_hostile;
 mod stored_requests;
 mod support;
 mod suspend;
+mod tutorial;
 mod unread_entries;
 mod worktree;
