@@ -84,6 +84,7 @@ pub enum Command {
     Reconcile(reconcile::ReconcileArgs),
     /// Follow a remote repository: rerun what changes, rerun everything on a schedule,
     /// push the outputs back.
+    #[command(after_help = SERVE_HELP)]
     Serve(Box<serve::ServeArgs>),
     /// Show what a change (a pull request) would do to the outputs and statuses,
     /// writing nothing.
@@ -93,6 +94,7 @@ pub enum Command {
     #[command(after_help = VALIDATE_HELP)]
     Validate(validate::ValidateArgs),
     /// Show what the status files say, as a table or for one request.
+    #[command(after_help = STATUS_HELP)]
     Status(status::StatusArgs),
     /// Work on one Promise's pipelines, without Git.
     #[command(subcommand)]
@@ -124,6 +126,27 @@ Exit codes:
   0  every request is ready, or pending a destination
   1  a request or input file has a problem (the pass still commits what it could)
   2  an error stopped the pass, or there was nothing to read; nothing was committed";
+
+const SERVE_HELP: &str = "\
+Examples:
+  promised serve --remote git@github.com:acme/platform.git --executor kubernetes
+  promised serve --remote /srv/git/platform.git --poll 10s --listen 127.0.0.1:8080
+
+Exit codes:
+  0  stopped by SIGTERM or SIGINT, after the pass in flight
+  2  an error stopped it at the start (the remote, the workdir or an option)";
+
+const STATUS_HELP: &str = "\
+Examples:
+  promised status                                    every Promise and request
+  promised status -o wide                            with the phase recorded and each file
+  promised status requests/redis/a.yaml              that request's whole status file
+  promised status --format json
+
+Exit codes:
+  0  every Promise and request is fine, or waits
+  1  one failed, is invalid, or its status does not read
+  2  an error stopped the command";
 
 const PLAN_HELP: &str = "\
 Examples:

@@ -15,7 +15,9 @@ use crate::model::{Action, Platform, Promise, RequestFile, SourceFile, WorkflowT
 use crate::pipeline::{self, Job, Subject};
 use crate::reconcile::Outcome;
 use crate::reconcile::prepare::{Schemas, prepare};
-use crate::reconcile::{merge_status, object_for};
+use crate::reconcile::{merge_status, object_for, preview_placements};
+use crate::scheduling::Placement;
+use crate::state::layout::resource_dir;
 
 /// `promised pipeline ...`
 #[derive(Debug, clap::Subcommand)]
@@ -47,8 +49,13 @@ pub struct RunArgs {
     pub name: Option<String>,
     /// Where to write each pipeline's input, output and metadata folders
     /// (`<out>/<pipeline>/{input,output,metadata}`); must not exist or be empty.
+    /// [default: a new folder under the system's temporary folder, kept and named]
     #[arg(long)]
-    pub out: PathBuf,
+    pub out: Option<PathBuf>,
+    /// A platform repository: say which of its destinations (at the commit HEAD names)
+    /// each output group of the request would be placed on.
+    #[arg(long)]
+    pub repo: Option<PathBuf>,
     #[command(flatten)]
     pub executors: ExecutorArgs,
     #[command(flatten)]
@@ -87,10 +94,23 @@ fn run_pipelines(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     let promise_text = fs::read_to_string(&args.promise)?;
     let promise = Promise::parse(&args.promise.display().to_string(), &promise_text)?;
     // Pipelines run in their input folder: the paths they are given must be absolute.
-    let out_dir = std::path::absolute(&args.out)?;
+    let out_dir = match &args.out {
+        Some(out) => std::path::absolute(out)?,
+        None => {
+            let made = tempfile::Builder::new()
+                .prefix("promised-run-")
+                .tempdir()
+                .context("cannot make a folder for the pipelines' folders")?;
+            made.keep()
+        }
+    };
     if out_dir.exists() && fs::read_dir(&out_dir)?.next().is_some() {
         anyhow::bail!("--out {}: the folder is not empty", out_dir.display());
     }
+    let destinations = match &args.repo {
+        Some(repo) => Some(destinations_of(repo)?),
+        None => None,
+    };
     let kind = match args.workflow {
         WorkflowArg::Resource => WorkflowType::Resource,
         WorkflowArg::Promise => WorkflowType::Promise,
@@ -108,6 +128,7 @@ fn run_pipelines(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         return Ok(EXIT_PROBLEMS);
     }
     let platform;
+    let mut request_key = None;
     let (subject, object) = match (kind, &args.request) {
         (WorkflowType::Promise, _) => (
             Subject::promise(&promise),
@@ -156,6 +177,7 @@ fn run_pipelines(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
                         )
                     })?,
             };
+            request_key = Some(request.key.clone());
             match prepare(&platform, &Schemas::default(), request) {
                 Ok(ready) => (Subject::request(&request.key, ready.document), ready.object),
                 Err(Outcome::Invalid(message) | Outcome::Unreconciled(message)) => {
@@ -214,6 +236,20 @@ fn run_pipelines(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
                 for (key, value) in &result.metadata.status {
                     writeln!(out, "  status   {key}: {value}")?;
                 }
+                if let (Some(platform), Some(key)) = (&destinations, &request_key) {
+                    for (group, placement) in
+                        preview_placements(platform, &promise, key, &pipeline.name, &result)
+                    {
+                        let line = match &placement {
+                            Placement::Placed(name) | Placement::Misplaced(name) => {
+                                let folder = &platform.destinations[name].folder;
+                                format!("destination {name} ({})", resource_dir(folder, key))
+                            }
+                            Placement::Pending(why) => format!("pending: {why}"),
+                        };
+                        writeln!(out, "  placed   {group}: {line}")?;
+                    }
+                }
                 merge_status(&mut status, &result.metadata.status);
             }
             Err(err) => {
@@ -228,4 +264,18 @@ fn run_pipelines(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         }
     }
     Ok(EXIT_OK)
+}
+
+/// The destinations of the platform repository at `repo`, at the commit HEAD names.
+fn destinations_of(repo: &std::path::Path) -> anyhow::Result<Platform> {
+    use crate::git::{GixStore, Store};
+    let store = GixStore::open_revision(repo, "HEAD")?;
+    store.require_commit()?;
+    let snapshot = store.snapshot()?;
+    let paths = snapshot.paths(|path| path.starts_with("destinations/"));
+    let platform = Platform::load(store.read(&snapshot, &paths)?);
+    if let Some(problem) = platform.problems.first() {
+        anyhow::bail!("--repo {}: {problem}", repo.display());
+    }
+    Ok(platform)
 }

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-pub use render::{Outcome, PromiseOutcome, PromiseReport, RequestReport};
+pub use render::{Outcome, PromiseOutcome, PromiseReport, RequestReport, preview_placements};
 pub use run::{Stopped, Suspension, merge_status, object_for};
 pub use scope::{Scope, Since};
 

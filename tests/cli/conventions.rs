@@ -54,7 +54,7 @@ fn quiet_prints_only_what_went_wrong() {
 
 #[test]
 fn help_shows_examples_and_exit_codes() {
-    for command in ["reconcile", "plan", "validate"] {
+    for command in ["reconcile", "plan", "validate", "status", "serve"] {
         let run = promised(&[command, "--help"]);
         assert_eq!(run.code, 0);
         assert!(

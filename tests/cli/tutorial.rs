@@ -95,3 +95,42 @@ fn init_and_promise_new_never_overwrite_and_refuse_bad_names() {
         bad.stderr
     );
 }
+
+#[test]
+fn pipeline_run_says_where_the_output_would_go_and_keeps_its_folders_without_out() {
+    use crate::support::{CONFIGMAP_SCRIPT, app_repo, request};
+    let script = format!(
+        "{CONFIGMAP_SCRIPT}\nprintf -- '- matchLabels:\\n    env: prod\\n' > \"$KRATIX_METADATA/destination-selectors.yaml\""
+    );
+    let repo = app_repo(&script);
+    repo.write("requests/app/a.yaml", &request("a", "team", "small"));
+    repo.commit("a request");
+    let path = |p: &str| repo.path().join(p).to_str().unwrap().to_string();
+    let run = crate::support::promised(&[
+        "pipeline",
+        "run",
+        "--promise",
+        &path("promises/app.yaml"),
+        "--request",
+        &path("requests/app/a.yaml"),
+        "--repo",
+        repo.path().to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("  placed   configure: destination prod (state/prod/resources/team/app/a)\n"),
+        "{}",
+        run.stdout
+    );
+    // No --out: a folder of its own, named, and kept for the author to look at.
+    let kept = run
+        .stdout
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("pipeline configure: succeeded; "))
+        .unwrap();
+    let configmap = Path::new(kept).join("output/configmap.yaml");
+    assert!(configmap.is_file(), "{}", run.stdout);
+    fs_err::remove_dir_all(Path::new(kept).parent().unwrap()).unwrap();
+}

@@ -628,6 +628,30 @@ fn place_outputs(
     Ok(placed)
 }
 
+/// Where each output group of one pipeline's `output` would go for a new request `key`
+/// of `promise`, among `platform`'s destinations: what `pipeline run --repo` shows.
+pub fn preview_placements(
+    platform: &Platform,
+    promise: &Promise,
+    key: &RequestKey,
+    pipeline: &str,
+    output: &RunOutput,
+) -> Vec<(String, Placement)> {
+    groups(pipeline, output, &promise.destination_selectors)
+        .into_iter()
+        .map(|group| {
+            let placement = place(
+                &platform.destinations,
+                key,
+                &group.id,
+                &group.selectors,
+                None,
+            );
+            (group.id.to_string(), placement)
+        })
+        .collect()
+}
+
 /// The `state` and `reason` a placement record says for `placement`.
 fn placement_state(placement: &Placement) -> (PlacementState, Option<String>) {
     match placement {
