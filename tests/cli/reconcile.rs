@@ -1,5 +1,7 @@
 //! Requests added, changed and removed; statuses; commits.
 
+use std::path::Path;
+
 use crate::support::{CONFIGMAP_SCRIPT, app_repo, request};
 
 #[test]
@@ -242,4 +244,100 @@ fn a_terraform_file_in_the_output_is_committed_byte_for_byte_and_not_listed() {
     let index = repo.show(&format!("state/{destination}/kustomization.yaml"));
     assert!(!index.contains("main.tf"), "{index}");
     assert!(index.contains("configmap.yaml"), "{index}");
+}
+
+/// SIGTERM during a pass (issue 15, point 7): the pipelines in flight end with all they
+/// started, their run folders go, nothing is committed for them, and the next pass runs
+/// them.
+#[test]
+fn sigterm_ends_the_pipelines_in_flight_and_removes_their_folders() {
+    let marks = tempfile::tempdir().unwrap();
+    let marks_dir = marks.path().display();
+    // Each run notes its process and its folder, starts a child, and waits.
+    let script = format!(
+        "echo $$ > {marks_dir}/$KRATIX_OBJECT_NAME.pid\n\
+         echo \"$KRATIX_INPUT\" > {marks_dir}/$KRATIX_OBJECT_NAME.folder\n\
+         sleep 300 &\n\
+         echo $! > {marks_dir}/$KRATIX_OBJECT_NAME.child\n\
+         wait"
+    );
+    let repo = crate::support::app_repo(&script);
+    for name in ["a", "b"] {
+        repo.write(
+            &format!("requests/app/{name}.yaml"),
+            &crate::support::request(name, "team", "small"),
+        );
+    }
+    repo.commit("two requests that take their time");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_promised"))
+        .args([
+            "reconcile",
+            "--repo",
+            repo.path().to_str().unwrap(),
+            "--jobs",
+            "2",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let noted = |name: &str, what: &str| {
+        fs_err::read_to_string(marks.path().join(format!("{name}.{what}")))
+            .ok()
+            .filter(|text| text.ends_with('\n'))
+            .map(|text| text.trim().to_string())
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while ["a", "b"].iter().any(|n| noted(n, "child").is_none()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the pipelines did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("stopped  by a signal: 2 requests not run or cut short"),
+        "{stdout}"
+    );
+    for name in ["a", "b"] {
+        for what in ["pid", "child"] {
+            let process: i32 = noted(name, what).unwrap().parse().unwrap();
+            assert!(ends(process), "{name}: its {what} {process} still runs");
+        }
+        let folder = noted(name, "folder").unwrap();
+        assert!(!Path::new(&folder).exists(), "{name}: {folder} is left");
+    }
+    // The Promise's own status may be committed; nothing of the runs cut short is.
+    let managed = repo.managed_files();
+    assert!(!managed.contains("status/app/team/"), "{managed}");
+    assert!(!managed.contains("/resources/"), "{managed}");
+    let next = repo.reconcile(&["--timeout", "1s"]);
+    assert!(
+        next.stdout.contains("app/team/a"),
+        "the next pass runs them: {}",
+        next.stdout
+    );
+}
+
+/// Whether the process `pid` is gone (or dead and waiting to be reaped) within ten
+/// seconds: a SIGKILL is delivered, and an orphan reaped, a moment after it is sent.
+fn ends(pid: i32) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let stat = fs_err::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // The state follows the command's closing parenthesis.
+        let state = stat.rsplit_once(") ").map(|(_, rest)| rest.chars().next());
+        if matches!(state, None | Some(Some('Z' | 'X'))) {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
