@@ -46,21 +46,26 @@ pub(super) fn status_message(promise: &Promise, pipeline: &Pipeline, err: &RunEr
     message
 }
 
-/// Logs the failure for operators, with the log tail as the container wrote it.
-pub(super) fn log_failure(pipeline: &Pipeline, err: &RunError) {
+/// Logs the failure for operators, with the log tail as the container wrote it. At info:
+/// the report of `reconcile` says it already (its log shows warnings), and `serve`, whose
+/// log is its report, logs info.
+pub(super) fn log_failure(object: &impl std::fmt::Display, pipeline: &Pipeline, err: &RunError) {
     match err {
         RunError::Exec(ExecError::Failed {
             container,
             exit,
             stderr_tail,
-        }) => tracing::warn!(
+        }) => tracing::info!(
+            object = %object,
             pipeline = %pipeline.name,
             container = %container,
             exit = %exit,
             stderr = %stderr_tail,
             "pipeline failed"
         ),
-        other => tracing::warn!(pipeline = %pipeline.name, "pipeline failed: {other}"),
+        other => {
+            tracing::info!(object = %object, pipeline = %pipeline.name, "pipeline failed: {other}")
+        }
     }
 }
 

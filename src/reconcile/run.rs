@@ -187,7 +187,7 @@ impl Workflow<'_> {
             let mut output = match folder.run(executor, &job).await {
                 Ok(output) => output,
                 Err(err) => {
-                    failure::log_failure(pipeline, &err);
+                    failure::log_failure(&self.subject, pipeline, &err);
                     return Err(Stopped {
                         pipeline: pipeline.name.clone(),
                         message: failure::status_message(self.promise, pipeline, &err),
