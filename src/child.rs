@@ -10,7 +10,6 @@ use std::time::Duration;
 pub(crate) enum Captured {
     /// It exited (its output must be UTF-8, or reading it is an error).
     Finished {
-        /// How it exited.
         status: ExitStatus,
         /// What it wrote to stdout.
         stdout: String,

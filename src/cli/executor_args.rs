@@ -6,53 +6,53 @@ use crate::executor::{ExecutorKind, Executors, KubeSettings};
 
 /// `--executor` and the Kubernetes executor's settings.
 #[derive(Debug, Clone, clap::Args)]
-pub struct ExecutorArgs {
+pub(crate) struct ExecutorArgs {
     /// Where pipelines run, unless a Promise's promised.dev/executor annotation says.
     #[arg(long, value_enum, default_value = "process", env = "PROMISED_EXECUTOR")]
-    pub executor: ExecutorKind,
+    pub(crate) executor: ExecutorKind,
     /// Let a Promise's promised.dev/executor annotation pick `process` when --executor
     /// is another: its commands then run on this machine, as this user. Without this
     /// flag, a Promise author cannot leave the containers the operator chose.
     #[arg(long)]
-    pub allow_process_executor: bool,
+    pub(crate) allow_process_executor: bool,
     /// kubernetes: the namespace of Promise pipelines' Pods, Secrets and default
     /// ServiceAccounts. Request pipelines run in the request's namespace, as in Kratix,
     /// unless --kube-one-namespace.
     #[arg(long, default_value = "default")]
-    pub kube_namespace: String,
+    pub(crate) kube_namespace: String,
     /// kubernetes: run every pipeline in --kube-namespace, request pipelines and
     /// Promises that set spec.workflows.config.pipelineNamespace too.
     #[arg(long)]
-    pub kube_one_namespace: bool,
+    pub(crate) kube_one_namespace: bool,
     /// kubernetes: the API server URL, used without authentication (e.g. behind
     /// `kubectl proxy`) [default: the kubeconfig, or the in-cluster configuration].
     #[arg(long)]
-    pub kube_api_server: Option<String>,
+    pub(crate) kube_api_server: Option<String>,
     /// kubernetes: the promised image that hands each Pod's output back.
     #[arg(long, default_value = concat!("promised:", env!("CARGO_PKG_VERSION")))]
-    pub helper_image: String,
+    pub(crate) helper_image: String,
     /// kubernetes: the most bytes of compressed output a Pod hands back on its log. The
     /// default keeps the log under the kubelet's default rotation (containerLogMaxSize,
     /// 10 MiB); raise both together.
     #[arg(long, default_value_t = DEFAULT_MAX_ARCHIVE_BYTES)]
-    pub kube_max_handback_bytes: u64,
+    pub(crate) kube_max_handback_bytes: u64,
     /// kubernetes: this reconciler's name among those sharing the namespace, on the
     /// `promised.dev/instance` label of its Pods and Secrets; at start it removes what
     /// an earlier life of it left there. Give each reconciler its own [default: a hash
     /// of the command, repository and branch].
     #[arg(long, value_parser = instance_name)]
-    pub kube_instance: Option<String>,
+    pub(crate) kube_instance: Option<String>,
     /// kubernetes: how long a Pod's watch may stay silent before promised lists the Pod
     /// and watches it anew: a connection that died without closing is noticed within
     /// this time, not at the pipeline's timeout.
     #[arg(long, default_value = "1m", value_parser = recheck_interval)]
-    pub kube_watch_recheck: std::time::Duration,
+    pub(crate) kube_watch_recheck: std::time::Duration,
 }
 
 impl ExecutorArgs {
     /// The executors these flags describe, for the reconciler `reconciler` describes
     /// (see [`ExecutorArgs::kube`]).
-    pub fn executors(&self, reconciler: &str) -> Executors {
+    pub(crate) fn executors(&self, reconciler: &str) -> Executors {
         Executors::new(
             self.executor,
             self.allow_process_executor,
@@ -63,7 +63,7 @@ impl ExecutorArgs {
     /// Where the API server is and what goes in its namespace. `reconciler` says who
     /// runs (command, repository, branch): the same words give the same instance, so
     /// that a reconciler started again finds what it left.
-    pub fn kube(&self, reconciler: &str) -> KubeSettings {
+    pub(crate) fn kube(&self, reconciler: &str) -> KubeSettings {
         use sha2::{Digest, Sha256};
         let instance = self.kube_instance.clone().unwrap_or_else(|| {
             let digest = Sha256::digest(reconciler.as_bytes());

@@ -12,16 +12,16 @@ use crate::model::is_dns_label;
 
 /// Arguments of `promised init`.
 #[derive(Debug, clap::Args)]
-pub struct InitArgs {
+pub(crate) struct InitArgs {
     /// The folder to lay out; made when missing, and made a Git repository (branch
     /// main) when it is in none.
     #[arg(default_value = ".")]
-    pub dir: PathBuf,
+    pub(crate) dir: PathBuf,
 }
 
 /// `promised promise ...`.
 #[derive(Debug, clap::Subcommand)]
-pub enum PromiseCommand {
+pub(crate) enum PromiseCommand {
     /// Write a Promise with an API, a pipeline that reads its request with a YAML
     /// parser, and a request to try it with.
     New(NewPromiseArgs),
@@ -29,12 +29,12 @@ pub enum PromiseCommand {
 
 /// Arguments of `promised promise new`.
 #[derive(Debug, clap::Args)]
-pub struct NewPromiseArgs {
+pub(crate) struct NewPromiseArgs {
     /// The Promise's name: a DNS label (lowercase letters, digits, `-`).
-    pub name: String,
+    pub(crate) name: String,
     /// The platform repository.
     #[arg(long, default_value = ".", env = "PROMISED_REPO")]
-    pub repo: PathBuf,
+    pub(crate) repo: PathBuf,
 }
 
 const DESTINATION: &str = include_str!("../../repo-layout/skeleton/destinations/dev.yaml");
@@ -43,7 +43,7 @@ const PROMISE: &str = include_str!("templates/promise.yaml");
 const REQUEST: &str = include_str!("templates/request.yaml");
 
 /// Lays out a platform repository in `args.dir`.
-pub fn init(args: InitArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
+pub(crate) fn init(args: InitArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     let dir = &args.dir;
     fs_err::create_dir_all(dir)?;
     let in_repository = crate::git::repository_top(dir).is_ok();
@@ -70,7 +70,7 @@ pub fn init(args: InitArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
 }
 
 /// Writes a Promise, and a request for it, into the repository.
-pub fn new_promise(args: NewPromiseArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
+pub(crate) fn new_promise(args: NewPromiseArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     let name = &args.name;
     if !is_dns_label(name) {
         anyhow::bail!(

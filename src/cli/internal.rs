@@ -8,7 +8,7 @@ use crate::executor::kubernetes::{DEFAULT_MAX_ARCHIVE_BYTES, pack};
 
 /// Hidden commands run by the Pods promised creates.
 #[derive(Debug, clap::Subcommand)]
-pub enum InternalCommand {
+pub(crate) enum InternalCommand {
     /// Print the output and metadata folders as an archive on stdout, for the
     /// reconciler to read from the Pod's log.
     Handback {
@@ -25,8 +25,7 @@ pub enum InternalCommand {
     },
 }
 
-/// Runs an internal command.
-pub fn run(command: InternalCommand, out: &mut dyn Write) -> anyhow::Result<u8> {
+pub(crate) fn run(command: InternalCommand, out: &mut dyn Write) -> anyhow::Result<u8> {
     match command {
         InternalCommand::Handback {
             output,

@@ -11,19 +11,19 @@ use crate::state::promise_status::Availability;
 #[derive(Debug, Serialize)]
 pub(super) struct RequestView {
     /// `promise/namespace/name`.
-    pub request: String,
-    pub path: String,
+    pub(crate) request: String,
+    pub(crate) path: String,
     /// `Ready`, `Pending`, `Failed`, … or `Skipped` when it was left unreconciled.
-    pub phase: String,
-    pub message: String,
-    pub destinations: Vec<String>,
+    pub(crate) phase: String,
+    pub(crate) message: String,
+    pub(crate) destinations: Vec<String>,
     /// Whether this pass changed its outputs or status (`reconcile` only).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub changed: Option<bool>,
+    pub(crate) changed: Option<bool>,
 }
 
 impl RequestView {
-    pub fn of(report: &RequestReport, changed: Option<bool>) -> Self {
+    pub(crate) fn of(report: &RequestReport, changed: Option<bool>) -> Self {
         RequestView {
             request: report.key.to_string(),
             path: report.path.clone(),
@@ -43,49 +43,49 @@ impl RequestView {
 #[derive(Debug, Serialize)]
 pub(super) struct ReconcileView {
     /// Whether every input read and every request reconciled (exit 0).
-    pub ok: bool,
-    pub input_commit: Option<String>,
+    pub(crate) ok: bool,
+    pub(crate) input_commit: Option<String>,
     /// The commit written; `null` when nothing changed.
-    pub output_commit: Option<String>,
-    pub files_changed: usize,
-    pub pipelines_run: usize,
+    pub(crate) output_commit: Option<String>,
+    pub(crate) files_changed: usize,
+    pub(crate) pipelines_run: usize,
     /// Requests not run because the pass was stopped by a signal.
-    pub not_run: usize,
-    pub requests: Vec<RequestView>,
-    pub removed: Vec<RemovedView>,
-    pub promises: Vec<PromiseView>,
-    pub problems: Vec<ProblemView>,
-    pub warnings: Vec<String>,
+    pub(crate) not_run: usize,
+    pub(crate) requests: Vec<RequestView>,
+    pub(crate) removed: Vec<RemovedView>,
+    pub(crate) promises: Vec<PromiseView>,
+    pub(crate) problems: Vec<ProblemView>,
+    pub(crate) warnings: Vec<String>,
 }
 
 /// A request removed with its outputs and status.
 #[derive(Debug, Serialize)]
 pub(super) struct RemovedView {
-    pub request: String,
-    pub path: String,
+    pub(crate) request: String,
+    pub(crate) path: String,
 }
 
 /// A Promise as the pass left it.
 #[derive(Debug, Serialize)]
 pub(super) struct PromiseView {
-    pub promise: String,
+    pub(crate) promise: String,
     /// `Available`, `Unavailable`, `Failed`, `Removed`, or `Unchanged` when the pass
     /// left it as it was.
-    pub state: &'static str,
-    pub message: String,
+    pub(crate) state: &'static str,
+    pub(crate) message: String,
 }
 
 /// An input file that could not be read, or a finding of `validate`.
 #[derive(Debug, Serialize)]
 pub(super) struct ProblemView {
-    pub path: String,
+    pub(crate) path: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub line: Option<usize>,
-    pub message: String,
+    pub(crate) line: Option<usize>,
+    pub(crate) message: String,
 }
 
 impl ReconcileView {
-    pub fn new(report: &PassReport, warnings: Vec<String>, unknown: &[String]) -> Self {
+    pub(crate) fn new(report: &PassReport, warnings: Vec<String>, unknown: &[String]) -> Self {
         let problems = report.problems.iter().map(|p| ProblemView {
             path: p.path.clone(),
             line: None,

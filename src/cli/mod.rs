@@ -22,11 +22,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 /// Everything went as asked.
-pub const EXIT_OK: u8 = 0;
+pub(crate) const EXIT_OK: u8 = 0;
 /// The command ran, and found requests or inputs with problems.
-pub const EXIT_PROBLEMS: u8 = 1;
+pub(crate) const EXIT_PROBLEMS: u8 = 1;
 /// An error stopped the command.
-pub const EXIT_ERROR: u8 = 2;
+pub(crate) const EXIT_ERROR: u8 = 2;
 
 /// `n` and the noun, singular for one: `1 request`, `2 requests`.
 fn count(n: usize, one: &str, many: &str) -> String {
@@ -60,25 +60,25 @@ const VERSION: &str = concat!(
 /// promised: a GitOps-native reconciler for Kratix-style Promises.
 #[derive(Debug, Parser)]
 #[command(name = "promised", version = VERSION, about, long_about = None)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// More logging: -v for info, -vv for debug (or set RUST_LOG).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
-    pub verbose: u8,
+    pub(crate) verbose: u8,
     /// How log lines on stderr look.
     #[arg(long, value_enum, default_value = "text", global = true)]
-    pub log_format: LogFormat,
+    pub(crate) log_format: LogFormat,
     /// When to colour the report and the log: `auto` colours a terminal unless
     /// `NO_COLOR` is set.
     #[arg(long, value_enum, default_value = "auto", global = true)]
-    pub color: clap::ColorChoice,
+    pub(crate) color: clap::ColorChoice,
     /// The command to run.
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 }
 
 /// The commands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Run one reconcile pass over a platform repository and commit what changed.
     #[command(after_help = RECONCILE_HELP)]
     Reconcile(reconcile::ReconcileArgs),
@@ -169,7 +169,7 @@ Exit codes:
   2  an error stopped the check";
 
 /// Runs the parsed command line, writing its report to `out`.
-pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<u8> {
+pub(crate) fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<u8> {
     match cli.command {
         Command::Reconcile(args) => reconcile::run(args, out),
         Command::Serve(args) => serve::run(*args, out),
@@ -190,7 +190,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<u8> {
 
 /// The format of log lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
+pub(crate) enum LogFormat {
     /// Human-readable lines, coloured on a terminal.
     Text,
     /// One JSON object per line, for log collectors.
@@ -199,7 +199,7 @@ pub enum LogFormat {
 
 /// Sets up logging to stderr: warnings by default (for `serve`, whose log is its
 /// report, also what each pass did), more with `-v`, or as `RUST_LOG` says.
-pub fn init_logging(verbose: u8, format: LogFormat, daemon: bool, colour: bool) {
+pub(crate) fn init_logging(verbose: u8, format: LogFormat, daemon: bool, colour: bool) {
     let default = match (verbose, daemon) {
         (0, false) => "warn",
         (0, true) | (1, _) => "info",

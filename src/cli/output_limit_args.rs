@@ -5,19 +5,19 @@ use crate::pipeline::OutputLimits;
 
 /// `--max-output-bytes` and `--max-output-files`.
 #[derive(Debug, Clone, clap::Args)]
-pub struct OutputLimitArgs {
+pub(crate) struct OutputLimitArgs {
     /// The most bytes one pipeline's output files may hold together (e.g. 64MiB, 500KiB);
     /// a larger output fails its request, and reading stops at the limit.
     #[arg(long, default_value = "64MiB", value_parser = parse_size)]
-    pub max_output_bytes: u64,
+    pub(crate) max_output_bytes: u64,
     /// The most files and folders one pipeline's output may hold; more fail its request.
     #[arg(long, default_value_t = OutputLimits::DEFAULT_MAX_FILES)]
-    pub max_output_files: usize,
+    pub(crate) max_output_files: usize,
 }
 
 impl OutputLimitArgs {
     /// The limits these flags describe.
-    pub fn limits(&self) -> OutputLimits {
+    pub(crate) fn limits(&self) -> OutputLimits {
         OutputLimits {
             max_bytes: self.max_output_bytes,
             max_files: self.max_output_files,

@@ -21,7 +21,7 @@ use crate::state::layout::resource_dir;
 
 /// `promised pipeline ...`
 #[derive(Debug, clap::Subcommand)]
-pub enum PipelineCommand {
+pub(crate) enum PipelineCommand {
     /// Run one of a Promise's workflows (by default its resource configure workflow, on
     /// a request file) and keep what each pipeline wrote.
     Run(RunArgs),
@@ -29,45 +29,45 @@ pub enum PipelineCommand {
 
 /// Arguments of `promised pipeline run`.
 #[derive(Debug, clap::Args)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// The Promise file.
     #[arg(long)]
-    pub promise: PathBuf,
+    pub(crate) promise: PathBuf,
     /// The request file; a resource workflow runs on it.
     #[arg(long, required_if_eq("workflow", "resource"))]
-    pub request: Option<PathBuf>,
+    pub(crate) request: Option<PathBuf>,
     /// Whose workflow runs: a request's (`resource`) or the Promise's own (`promise`,
     /// on the Promise document).
     #[arg(long, value_enum, default_value = "resource")]
-    pub workflow: WorkflowArg,
+    pub(crate) workflow: WorkflowArg,
     /// Which of its workflows runs.
     #[arg(long, value_enum, default_value = "configure")]
-    pub action: ActionArg,
+    pub(crate) action: ActionArg,
     /// Which request of a request file of several documents to run, by
     /// `metadata.name`.
     #[arg(long)]
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
     /// Where to write each pipeline's input, output and metadata folders
     /// (`<out>/<pipeline>/{input,output,metadata}`); must not exist or be empty.
     /// [default: a new folder under the system's temporary folder, kept and named]
     #[arg(long)]
-    pub out: Option<PathBuf>,
+    pub(crate) out: Option<PathBuf>,
     /// A platform repository: say which of its destinations (at the commit HEAD names)
     /// each output group of the request would be placed on.
     #[arg(long)]
-    pub repo: Option<PathBuf>,
+    pub(crate) repo: Option<PathBuf>,
     #[command(flatten)]
-    pub executors: ExecutorArgs,
+    pub(crate) executors: ExecutorArgs,
     #[command(flatten)]
-    pub output_limits: OutputLimitArgs,
+    pub(crate) output_limits: OutputLimitArgs,
     /// How long each pipeline may run before it is killed.
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
 }
 
 /// `--workflow`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum WorkflowArg {
+pub(crate) enum WorkflowArg {
     /// `spec.workflows.resource`, on a request.
     Resource,
     /// `spec.workflows.promise`, on the Promise.
@@ -76,15 +76,14 @@ pub enum WorkflowArg {
 
 /// `--action`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ActionArg {
+pub(crate) enum ActionArg {
     /// `configure`.
     Configure,
     /// `delete`.
     Delete,
 }
 
-/// Runs `promised pipeline ...`.
-pub fn run(command: PipelineCommand, out: &mut dyn Write) -> anyhow::Result<u8> {
+pub(crate) fn run(command: PipelineCommand, out: &mut dyn Write) -> anyhow::Result<u8> {
     match command {
         PipelineCommand::Run(args) => run_pipelines(args, out),
     }

@@ -20,7 +20,7 @@ use crate::state::promise_status::Availability;
 
 /// How the plan is printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     /// For a terminal.
     Text,
     /// For a pull-request comment: tables, diffs folded away.
@@ -31,31 +31,31 @@ pub enum Format {
 
 /// Arguments of `promised plan`.
 #[derive(Debug, clap::Args)]
-pub struct PlanArgs {
+pub(crate) struct PlanArgs {
     /// The platform repository: a worktree, a folder of one (found as git finds it), or a
     /// bare repository.
     #[arg(long, default_value = ".", env = "PROMISED_REPO")]
-    pub repo: PathBuf,
+    pub(crate) repo: PathBuf,
     /// The commit the change starts from (the target branch).
     #[arg(long)]
-    pub base: String,
+    pub(crate) base: String,
     /// The commit with the change (the pull request's head).
     #[arg(long)]
-    pub head: String,
+    pub(crate) head: String,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
-    pub format: Format,
+    pub(crate) format: Format,
     /// How long one pipeline may run before it is killed.
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
-    pub timeout: std::time::Duration,
+    pub(crate) timeout: std::time::Duration,
     #[command(flatten)]
-    pub executors: ExecutorArgs,
+    pub(crate) executors: ExecutorArgs,
     #[command(flatten)]
-    pub output_limits: OutputLimitArgs,
+    pub(crate) output_limits: OutputLimitArgs,
 }
 
 /// Runs the plan and prints it; exit 1 when a request would fail.
-pub fn run(args: PlanArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
+pub(crate) fn run(args: PlanArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     let base = GixStore::open_revision(&args.repo, &args.base)?;
     let head = GixStore::open_revision(&args.repo, &args.head)?;
     base.require_commit()?;

@@ -19,57 +19,57 @@ use crate::state::status::Phase;
 
 /// Arguments of `promised reconcile`.
 #[derive(Debug, clap::Args)]
-pub struct ReconcileArgs {
+pub(crate) struct ReconcileArgs {
     /// The platform repository: a worktree, a folder of one (found as git finds it), or a
     /// bare repository.
     #[arg(long, default_value = ".", env = "PROMISED_REPO")]
-    pub repo: PathBuf,
+    pub(crate) repo: PathBuf,
     /// The branch to read and commit to [default: the branch HEAD names].
     #[arg(long, env = "PROMISED_BRANCH")]
-    pub branch: Option<String>,
+    pub(crate) branch: Option<String>,
     /// How long one pipeline may run before it is killed (e.g. 90s, 10m).
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     /// How many pipelines run at once [default: the number of cores; 32 with
     /// --executor kubernetes].
     #[arg(long)]
-    pub jobs: Option<usize>,
+    pub(crate) jobs: Option<usize>,
     /// Author and committer of output commits, as "Name <email>".
     #[arg(long, default_value = "promised <promised@localhost>")]
-    pub author: String,
+    pub(crate) author: String,
     #[command(flatten)]
-    pub executors: ExecutorArgs,
+    pub(crate) executors: ExecutorArgs,
     #[command(flatten)]
-    pub output_limits: OutputLimitArgs,
+    pub(crate) output_limits: OutputLimitArgs,
     /// Rerun only this request file: a file of the worktree, relative to the current
     /// folder or absolute, or a repository path such as requests/redis/a.yaml; may be
     /// given more than once. Other requests are left as they are, except ones
     /// never reconciled before and ones whose file changed since, which always run.
     #[arg(long = "request", value_name = "PATH")]
-    pub requests: Vec<String>,
+    pub(crate) requests: Vec<String>,
     /// Place this request file's requests anew, as terraform's -replace: where their
     /// outputs went is forgotten, they run from their first pipeline, and each output
     /// goes where the selectors say now (an output left on a destination that no longer
     /// matches moves). Implies --request PATH; may be given more than once.
     #[arg(long = "replace", value_name = "PATH")]
-    pub replace: Vec<String>,
+    pub(crate) replace: Vec<String>,
     /// Print only what went wrong: errors, and the requests and Promises that failed or
     /// are invalid; no warnings, no summary. The exit code says the rest.
     #[arg(short, long, conflicts_with = "show_unchanged")]
-    pub quiet: bool,
+    pub(crate) quiet: bool,
     /// Print a line for every request, also the ready ones whose outputs and status
     /// this pass left as they were (by default they are only counted).
     #[arg(long)]
-    pub show_unchanged: bool,
+    pub(crate) show_unchanged: bool,
     /// `text` for people; `json` for machines: every request, changed or not, and the
     /// warnings, as one object (docs/output.md).
     #[arg(long, value_enum, default_value = "text")]
-    pub format: Format,
+    pub(crate) format: Format,
 }
 
 /// How the report is printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     /// Lines for a terminal.
     Text,
     /// One JSON object.
@@ -77,7 +77,7 @@ pub enum Format {
 }
 
 /// Runs the pass and prints a line per request and a summary.
-pub fn run(args: ReconcileArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
+pub(crate) fn run(args: ReconcileArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     let (name, email) = parse_author(&args.author)?;
     let defaults = Options::default();
     let options = Options {

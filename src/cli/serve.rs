@@ -19,91 +19,91 @@ use crate::serve::{HttpLimits, LeaseSettings, MIN_TOKEN_BYTES, ServeConfig, serv
 
 /// Arguments of `promised serve`.
 #[derive(Debug, clap::Args)]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     /// The platform repository to follow: a path, file://, https:// or ssh URL.
     /// Authentication is Git's own: ssh-agent, GIT_SSH_COMMAND, credential helpers.
     #[arg(long)]
-    pub remote: String,
+    pub(crate) remote: String,
     /// The branch holding the inputs.
     #[arg(long, default_value = "main")]
-    pub branch: String,
+    pub(crate) branch: String,
     /// Where to keep the local clone (a bare repository).
     #[arg(long, default_value = ".promised")]
-    pub workdir: PathBuf,
+    pub(crate) workdir: PathBuf,
     /// How often to fetch.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
-    pub poll: Duration,
+    pub(crate) poll: Duration,
     /// When to rerun every pipeline: a cron expression, 5 fields, or 6 with seconds first.
     #[arg(long, default_value = DEFAULT_SCHEDULE)]
-    pub schedule: String,
+    pub(crate) schedule: String,
     /// Push outputs to this repository instead of the input repository.
     #[arg(long)]
-    pub output_remote: Option<String>,
+    pub(crate) output_remote: Option<String>,
     /// Push outputs to this branch [default: the input branch].
     #[arg(long)]
-    pub output_branch: Option<String>,
+    pub(crate) output_branch: Option<String>,
     /// Serve /healthz, /readyz, /metrics and /hooks/git on this address (port 0 picks one).
     #[arg(long)]
-    pub listen: Option<SocketAddr>,
+    pub(crate) listen: Option<SocketAddr>,
     /// The webhook's shared secret (GitHub's X-Hub-Signature-256 or GitLab's
     /// X-Gitlab-Token). Without it, POST /hooks/git is off.
     #[arg(long, env = "PROMISED_WEBHOOK_SECRET", hide_env_values = true)]
-    pub webhook_secret: Option<String>,
+    pub(crate) webhook_secret: Option<String>,
     /// A file whose first line is the bearer token of POST /reconcile (at least 16
     /// bytes); or set PROMISED_RECONCILE_TOKEN. Without either, POST /reconcile is off.
     #[arg(long)]
-    pub reconcile_token_file: Option<PathBuf>,
+    pub(crate) reconcile_token_file: Option<PathBuf>,
     /// How daemons on one branch choose the one that works: `git`, a lease held in the
     /// ref refs/promised/lease/<output branch> of the remote; `kubernetes`, a
     /// Kubernetes Lease in --lease-namespace; `none`, every daemon works.
     #[arg(long, value_enum, default_value = "git")]
-    pub lease: LeaseKind,
+    pub(crate) lease: LeaseKind,
     /// How long a lease holds: the holder renews it every third of this (with
     /// `--lease git`, one push each time), and another daemon takes over once it ends.
     #[arg(long, default_value = "45s", value_parser = humantime::parse_duration)]
-    pub lease_duration: Duration,
+    pub(crate) lease_duration: Duration,
     /// With `--lease kubernetes`: the namespace of the Lease [default: --kube-namespace].
     #[arg(long)]
-    pub lease_namespace: Option<String>,
+    pub(crate) lease_namespace: Option<String>,
     /// Who this daemon is in the lease [default: the host name and the process id].
     #[arg(long)]
-    pub replica_id: Option<String>,
+    pub(crate) replica_id: Option<String>,
     /// Close an HTTP connection that has not sent a request's headers within this time.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
-    pub http_header_timeout: Duration,
+    pub(crate) http_header_timeout: Duration,
     /// Answer 408 to an HTTP request not handled within this time, its body read included.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
-    pub http_request_timeout: Duration,
+    pub(crate) http_request_timeout: Duration,
     /// Serve at most this many HTTP connections at once; more wait in the listen backlog.
     #[arg(long, default_value_t = 64)]
-    pub http_max_connections: usize,
+    pub(crate) http_max_connections: usize,
     /// Also wake on file-system changes of a remote on this machine.
     #[arg(long)]
-    pub watch: bool,
+    pub(crate) watch: bool,
     /// How long one pipeline may run before it is killed.
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     /// How many pipelines run at once [default: the number of cores; 32 with
     /// --executor kubernetes].
     #[arg(long)]
-    pub jobs: Option<usize>,
+    pub(crate) jobs: Option<usize>,
     /// First delay before a failed pipeline is retried; it doubles each time.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
-    pub retry_base: Duration,
+    pub(crate) retry_base: Duration,
     /// Longest delay between retries of a failed pipeline.
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
-    pub retry_max: Duration,
+    pub(crate) retry_max: Duration,
     /// Author and committer of output commits, as "Name <email>".
     #[arg(long, default_value = "promised <promised@localhost>")]
-    pub author: String,
+    pub(crate) author: String,
     #[command(flatten)]
-    pub executors: ExecutorArgs,
+    pub(crate) executors: ExecutorArgs,
     #[command(flatten)]
-    pub output_limits: OutputLimitArgs,
+    pub(crate) output_limits: OutputLimitArgs,
 }
 
 /// Runs the daemon until SIGTERM or SIGINT.
-pub fn run(args: ServeArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
+pub(crate) fn run(args: ServeArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     let (author_name, author_email) = super::reconcile::parse_author(&args.author)?;
     let schedule = Schedule::parse(&args.schedule).map_err(anyhow::Error::msg)?;
     anyhow::ensure!(
@@ -226,7 +226,7 @@ fn reconcile_token(file: Option<&std::path::Path>) -> anyhow::Result<Option<Stri
 
 /// How daemons on one branch choose the one that works.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum LeaseKind {
+pub(crate) enum LeaseKind {
     /// A lease in the ref `refs/promised/lease/<output branch>` of the remote.
     Git,
     /// A Kubernetes `Lease` named after the output branch, in --lease-namespace, through

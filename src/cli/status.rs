@@ -19,29 +19,29 @@ use crate::yaml;
 
 /// Arguments of `promised status`.
 #[derive(Debug, clap::Args)]
-pub struct StatusArgs {
+pub(crate) struct StatusArgs {
     /// The platform repository: a worktree, a folder of one (found as git finds it), or a
     /// bare repository.
     #[arg(long, default_value = ".", env = "PROMISED_REPO")]
-    pub repo: PathBuf,
+    pub(crate) repo: PathBuf,
     /// The commit to read (anything `git rev-parse` takes).
     #[arg(long, default_value = "HEAD")]
-    pub rev: String,
+    pub(crate) rev: String,
     /// Show this request's whole status file: promise/namespace/name, or a request file
     /// path (requests/redis/a.yaml), which shows the status of every request of the
     /// file, one YAML document each; or a Promise's, as Promise/<name>.
-    pub request: Option<String>,
+    pub(crate) request: Option<String>,
     /// `wide` adds the request file and the phase recorded at the last pass.
     #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
-    pub output: Output,
+    pub(crate) output: Output,
     /// `json`: every row, with the whole message, as one object (docs/output.md).
     #[arg(long, value_enum, default_value = "text")]
-    pub format: Format,
+    pub(crate) format: Format,
 }
 
 /// The table's width.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Output {
+pub(crate) enum Output {
     /// Object, phase, destinations, reason.
     Table,
     /// Also the phase recorded at the last pass and the file.
@@ -50,7 +50,7 @@ pub enum Output {
 
 /// How the rows are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     /// A table.
     Text,
     /// One JSON object.
@@ -119,7 +119,7 @@ impl Row {
 }
 
 /// Prints a table of every Promise and request, or one status file.
-pub fn run(args: StatusArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
+pub(crate) fn run(args: StatusArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     let store = GixStore::open_revision(&args.repo, &args.rev)?;
     store.require_commit()?;
     let snapshot = store.snapshot()?;

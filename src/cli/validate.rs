@@ -14,24 +14,24 @@ use crate::validate::{Finding, Validation, validate};
 
 /// Arguments of `promised validate`.
 #[derive(Debug, clap::Args)]
-pub struct ValidateArgs {
+pub(crate) struct ValidateArgs {
     /// The platform repository: a worktree, a folder of one (found as git finds it), or a
     /// bare repository.
     #[arg(long, default_value = ".", env = "PROMISED_REPO")]
-    pub repo: PathBuf,
+    pub(crate) repo: PathBuf,
     /// The commit to check (anything `git rev-parse` takes).
     #[arg(long, default_value = "HEAD")]
-    pub rev: String,
+    pub(crate) rev: String,
     /// `text`: `path:line: field: message`; `json`: one object; `github`: workflow
     /// commands, which put each finding on its line of the pull request; `gitlab`: a
     /// code quality report (the `codequality` artifact of a merge request).
     #[arg(long, value_enum, default_value = "text")]
-    pub format: Format,
+    pub(crate) format: Format,
 }
 
 /// How the findings are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     /// A line per finding, and a summary.
     Text,
     /// One JSON object (docs/output.md).
@@ -44,7 +44,7 @@ pub enum Format {
 
 /// Prints `path:line: field: message` per problem and `path:line: warning: ...` per
 /// warning; exit 1 when there is a problem (warnings alone exit 0).
-pub fn run(args: ValidateArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
+pub(crate) fn run(args: ValidateArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     let store = GixStore::open_revision(&args.repo, &args.rev)?;
     store.require_commit()?;
     let uncommitted = match args.rev.as_str() {

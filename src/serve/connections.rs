@@ -32,15 +32,15 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// How long and how many: the HTTP server's bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HttpLimits {
+pub(crate) struct HttpLimits {
     /// How long a client may take to send a request's headers.
-    pub header_timeout: Duration,
+    pub(crate) header_timeout: Duration,
     /// How long one request may take, reading its body included.
-    pub request_timeout: Duration,
+    pub(crate) request_timeout: Duration,
     /// How many connections are served at once.
-    pub max_connections: usize,
+    pub(crate) max_connections: usize,
     /// How long one connection is kept, however busy.
-    pub connection_lifetime: Duration,
+    pub(crate) connection_lifetime: Duration,
 }
 
 impl Default for HttpLimits {
@@ -61,7 +61,7 @@ impl Default for HttpLimits {
 const LISTEN_BACKLOG: u32 = 1024;
 
 /// Listens on `addr` with a backlog of [`LISTEN_BACKLOG`].
-pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+pub(crate) fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()?
     } else {
@@ -73,7 +73,7 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 /// Serves `router` on `listener` within `limits`, until the task is dropped.
-pub async fn serve(listener: TcpListener, router: Router, limits: HttpLimits) {
+pub(crate) async fn serve(listener: TcpListener, router: Router, limits: HttpLimits) {
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     loop {
         let permit = slots

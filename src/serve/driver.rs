@@ -16,7 +16,7 @@ use super::metrics::Metrics;
 use crate::reconcile::Scope;
 
 /// The work the loop drives: a [`Daemon`], or a double in tests.
-pub trait Work: Send + 'static {
+pub(crate) trait Work: Send + 'static {
     /// Adds what was asked for over HTTP, and what is due at `now`, to the next sync.
     fn queue(&mut self, asked: Scope, now: DateTime<Utc>);
     /// One sync: fetch, rerun, push. Blocking.
@@ -48,12 +48,11 @@ impl Work for Daemon {
 
 /// What happened, as the loop sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Event {
+pub(crate) enum Event {
     /// The daemon started.
     Started,
     /// A sync ended; `next_due` is when the daemon next has something due.
     Synced {
-        /// Whether it succeeded.
         ok: bool,
         /// What the daemon says is next due.
         next_due: Option<DateTime<Utc>>,
@@ -64,7 +63,7 @@ pub enum Event {
 
 /// What the loop does next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
+pub(crate) enum Action {
     /// Run a sync now.
     Sync,
     /// Sleep this long, unless woken first.
@@ -77,21 +76,21 @@ pub enum Action {
 /// syncs in a row, not before 1 s, 2 s, 4 s … (at most a poll), so that an unreachable
 /// remote or API server is not asked again at once, whatever is due.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pacing {
+pub(crate) struct Pacing {
     poll: Duration,
     failures: u32,
 }
 
 impl Pacing {
     /// Pacing for a daemon that fetches every `poll`.
-    pub fn new(poll: Duration) -> Self {
+    pub(crate) fn new(poll: Duration) -> Self {
         Pacing { poll, failures: 0 }
     }
 
     /// The next action after `event`, at `now`. Once `stopping`, the loop stops at the
     /// first step that is not in the middle of a sync: a sync in flight finishes (its
     /// ref updates are atomic either way).
-    pub fn step(&mut self, event: Event, stopping: bool, now: DateTime<Utc>) -> Action {
+    pub(crate) fn step(&mut self, event: Event, stopping: bool, now: DateTime<Utc>) -> Action {
         if stopping {
             return Action::Stop;
         }
@@ -122,24 +121,23 @@ impl Pacing {
 }
 
 /// What the loop shares with the HTTP endpoints and the signal handler.
-pub struct Shared {
+pub(crate) struct Shared {
     /// Wakes the sleep: a webhook, a rerun asked for, a file change, a signal.
-    pub wake: Arc<Notify>,
+    pub(crate) wake: Arc<Notify>,
     /// Set on SIGTERM or SIGINT.
-    pub stop: Arc<AtomicBool>,
+    pub(crate) stop: Arc<AtomicBool>,
     /// Reruns asked for over HTTP since the last sync.
-    pub requested: Arc<Mutex<Scope>>,
+    pub(crate) requested: Arc<Mutex<Scope>>,
     /// Whether the daemon has a branch to follow and its last sync succeeded.
-    pub ready: Arc<AtomicBool>,
+    pub(crate) ready: Arc<AtomicBool>,
     /// Who holds the lease, while this daemon stands by.
-    pub standby: Arc<Mutex<Option<String>>>,
-    /// The daemon's metrics.
-    pub metrics: Arc<Metrics>,
+    pub(crate) standby: Arc<Mutex<Option<String>>>,
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 /// Runs `work` until a stop is asked for, pacing its syncs with `pacing`; `now` is the
 /// clock (the system's, or tokio's paused one in tests). Returns the work, released.
-pub async fn drive<W: Work>(
+pub(crate) async fn drive<W: Work>(
     mut work: W,
     mut pacing: Pacing,
     shared: &Shared,

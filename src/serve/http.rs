@@ -24,44 +24,43 @@ use crate::reconcile::Scope;
 /// for a push; the webhook only needs the body to check its signature. A larger body is
 /// refused with 413 as soon as its `Content-Length` or the bytes read say so, without
 /// reading the rest.
-pub const WEBHOOK_BODY_LIMIT: usize = 2 * 1024 * 1024;
+pub(crate) const WEBHOOK_BODY_LIMIT: usize = 2 * 1024 * 1024;
 
 /// At most one warning per this interval for refused webhook calls.
 const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Who may call the endpoints that act, and on what.
 #[derive(Debug, Clone, Default)]
-pub struct Access {
+pub(crate) struct Access {
     /// The webhook's shared secret; without one the webhook is off.
-    pub webhook_secret: Option<String>,
+    pub(crate) webhook_secret: Option<String>,
     /// The input branch: a push event for another branch wakes nothing.
-    pub branch: String,
+    pub(crate) branch: String,
     /// The bearer token of `POST /reconcile`; without one that endpoint is off.
-    pub reconcile_token: Option<String>,
+    pub(crate) reconcile_token: Option<String>,
 }
 
 /// What the handlers share with the daemon.
 #[derive(Clone)]
-pub struct AppState {
-    /// The daemon's metrics.
-    pub metrics: Arc<Metrics>,
+pub(crate) struct AppState {
+    pub(crate) metrics: Arc<Metrics>,
     /// Set once the first sync succeeded.
-    pub ready: Arc<AtomicBool>,
+    pub(crate) ready: Arc<AtomicBool>,
     /// Who holds the lease and until when, while this daemon stands by.
-    pub standby: Arc<Mutex<Option<String>>>,
+    pub(crate) standby: Arc<Mutex<Option<String>>>,
     /// Wakes the daemon for a sync.
-    pub wake: Arc<Notify>,
+    pub(crate) wake: Arc<Notify>,
     /// Who may call what, and which branch the webhook follows.
-    pub access: Arc<Access>,
+    pub(crate) access: Arc<Access>,
     /// Reruns asked for through `POST /reconcile`, for the next sync to take.
-    pub requested: Arc<Mutex<Scope>>,
+    pub(crate) requested: Arc<Mutex<Scope>>,
     /// Keeps refused webhook calls from flooding the log.
     refusals: Arc<Mutex<LogLimit>>,
 }
 
 impl AppState {
     /// The handlers' state.
-    pub fn new(
+    pub(crate) fn new(
         metrics: Arc<Metrics>,
         ready: Arc<AtomicBool>,
         wake: Arc<Notify>,
@@ -94,7 +93,7 @@ impl AppState {
 
 /// The routes: `GET /healthz`, `GET /readyz`, `GET /metrics`, `POST /hooks/git`,
 /// `POST /reconcile`.
-pub fn router(state: AppState) -> Router {
+pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
@@ -191,7 +190,12 @@ fn pushed_elsewhere(body: &[u8], branch: &str) -> Option<String> {
 
 /// Checks a webhook call: GitHub's `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the
 /// body>`, or GitLab's `X-Gitlab-Token: <secret>`. Both compare in constant time.
-pub fn verify(secret: &[u8], body: &[u8], github: Option<&str>, gitlab: Option<&str>) -> bool {
+pub(crate) fn verify(
+    secret: &[u8],
+    body: &[u8],
+    github: Option<&str>,
+    gitlab: Option<&str>,
+) -> bool {
     if let Some(signature) = github {
         let Some(hex_digest) = signature.strip_prefix("sha256=") else {
             return false;
@@ -212,7 +216,7 @@ pub fn verify(secret: &[u8], body: &[u8], github: Option<&str>, gitlab: Option<&
 
 /// Whether `given` is `secret`, compared through MACs of both, so that the time taken
 /// says nothing about the secret.
-pub fn same_secret(secret: &[u8], given: &[u8]) -> bool {
+pub(crate) fn same_secret(secret: &[u8], given: &[u8]) -> bool {
     let tag = |bytes: &[u8]| {
         let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("any key length");
         mac.update(bytes);

@@ -22,7 +22,7 @@ use crate::executor::KubeSettings;
 use crate::executor::kubernetes::CALL_TIMEOUT;
 
 /// Where the lease object lives, and the client that reaches it.
-pub struct KubeLease {
+pub(crate) struct KubeLease {
     settings: KubeSettings,
     name: String,
     /// The client, made at the first call that can make one, then kept (kube-rs
@@ -35,7 +35,7 @@ pub struct KubeLease {
 
 /// What a write of the lease did.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Written {
+pub(crate) enum Written {
     /// It holds; the object's new version.
     Held(String),
     /// Another daemon wrote it first; why.
@@ -44,7 +44,7 @@ pub enum Written {
 
 impl KubeLease {
     /// The lease of the daemons writing `branch`, in the namespace of `settings`.
-    pub fn new(settings: KubeSettings, branch: &str) -> Self {
+    pub(crate) fn new(settings: KubeSettings, branch: &str) -> Self {
         KubeLease {
             settings,
             name: object_name(branch),
@@ -54,13 +54,13 @@ impl KubeLease {
     }
 
     /// The object's name and namespace, for messages.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         format!("Lease {}/{}", self.settings.namespace, self.name)
     }
 
     /// The lease as the API server holds it, with its version; `None` when there is none
     /// yet. A lease object whose spec does not say who holds it reads as `Err`.
-    pub fn read(&self) -> Result<Option<Found>, String> {
+    pub(crate) fn read(&self) -> Result<Option<Found>, String> {
         let name = self.name.clone();
         let object = self
             .call(move |api| async move { api.get_opt(&name).await.map_err(|e| e.to_string()) })?;
@@ -73,7 +73,7 @@ impl KubeLease {
     }
 
     /// Writes `lease` if the object is still at `expected` (`None`: there is none yet).
-    pub fn write(&self, lease: &Lease, expected: Option<&str>) -> Result<Written, String> {
+    pub(crate) fn write(&self, lease: &Lease, expected: Option<&str>) -> Result<Written, String> {
         let mut object = to_object(&self.name, lease, expected)?;
         let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
         if let Some(seen) = seen.filter(|s| s.resource_version.as_deref() == expected) {

@@ -16,41 +16,41 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// The longest lease: a daemon that stops holds the others back at most this long.
-pub const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
+pub(crate) const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
 
 /// The file holding the lease, in the lease ref's commit.
-pub const LEASE_FILE: &str = "lease.yaml";
+pub(crate) const LEASE_FILE: &str = "lease.yaml";
 
 /// The ref holding the lease of the daemons that write `branch` (their output branch).
-pub fn lease_ref(branch: &str) -> String {
+pub(crate) fn lease_ref(branch: &str) -> String {
     format!("refs/promised/lease/{branch}")
 }
 
 /// A lease as read, with its version (the lease ref's commit, or a Kubernetes Lease's
 /// `resourceVersion`); `Err` says why it does not read.
-pub type Found = (String, Result<Lease, String>);
+pub(crate) type Found = (String, Result<Lease, String>);
 
 /// The lease as the remote holds it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Lease {
+pub(crate) struct Lease {
     /// Who holds it: a daemon's `--replica-id`.
-    pub holder: String,
+    pub(crate) holder: String,
     /// When it was taken or last renewed.
-    pub renewed: DateTime<Utc>,
+    pub(crate) renewed: DateTime<Utc>,
     /// How long it holds after `renewed`, as the holder set it (`45s`).
-    pub duration: String,
+    pub(crate) duration: String,
 }
 
 impl Lease {
     /// Reads the lease file; the error says what is wrong with it.
-    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
+    pub(crate) fn parse(bytes: &[u8]) -> Result<Self, String> {
         let text = std::str::from_utf8(bytes).map_err(|e| format!("{LEASE_FILE}: {e}"))?;
         serde_saphyr::from_str(text).map_err(|e| format!("{LEASE_FILE}: {e}"))
     }
 
     /// The lease file's bytes.
-    pub fn render(&self) -> Vec<u8> {
+    pub(crate) fn render(&self) -> Vec<u8> {
         let body = serde_saphyr::to_string(self).expect("the lease serializes");
         format!("# Written by promised serve: which daemon does the work.\n{body}").into_bytes()
     }
@@ -61,7 +61,7 @@ impl Lease {
     /// hand with a `renewed` in 2126, holds the others back no longer than one duration
     /// after it last moved the ref. A duration that does not read, or is longer than
     /// [`MAX_DURATION`], has ended.
-    pub fn ends(&self, seen: DateTime<Utc>) -> DateTime<Utc> {
+    pub(crate) fn ends(&self, seen: DateTime<Utc>) -> DateTime<Utc> {
         let duration = humantime::parse_duration(&self.duration)
             .ok()
             .filter(|d| *d <= MAX_DURATION)
@@ -79,18 +79,14 @@ impl Lease {
 
 /// What a daemon is, as the lease says at some time.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Role {
+pub(crate) enum Role {
     /// It holds the lease, long enough to go on without renewing.
-    Leader {
-        /// When to renew it.
-        renew_at: DateTime<Utc>,
-    },
+    Leader { renew_at: DateTime<Utc> },
     /// It holds the lease but must renew it before working, or nobody holds it (none
     /// yet, or it ended): take it.
     Take,
     /// Another daemon holds it.
     Standby {
-        /// Who.
         holder: String,
         /// Until when: then try to take it.
         until: DateTime<Utc>,
@@ -99,7 +95,7 @@ pub enum Role {
 
 /// This daemon's role at `now`: `me` is its id, `lease` what the remote holds with the
 /// time this daemon first saw it, and `duration` the lease duration it takes.
-pub fn role(
+pub(crate) fn role(
     me: &str,
     lease: Option<(&Lease, DateTime<Utc>)>,
     duration: Duration,

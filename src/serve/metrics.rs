@@ -9,27 +9,27 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 /// Every metric the daemon exports.
-pub struct Metrics {
+pub(crate) struct Metrics {
     /// Reconcile passes run.
-    pub passes: Counter,
+    pub(crate) passes: Counter,
     /// Passes that read only the changed requests (narrow), of `passes`.
-    pub narrow_passes: Counter,
+    pub(crate) narrow_passes: Counter,
     /// Requests whose pipelines ran.
-    pub pipeline_runs: Counter,
+    pub(crate) pipeline_runs: Counter,
     /// Requests whose pipelines failed.
-    pub pipeline_failures: Counter,
+    pub(crate) pipeline_failures: Counter,
     /// Pushes the remote rejected because it had moved.
-    pub push_rejections: Counter,
+    pub(crate) push_rejections: Counter,
     /// Errors that stopped a sync (fetch, push, Git).
-    pub sync_errors: Counter,
+    pub(crate) sync_errors: Counter,
     /// How long passes take.
-    pub pass_seconds: Histogram,
+    pub(crate) pass_seconds: Histogram,
     /// Unix time of the last sync that reached the remote's state.
-    pub last_success: Gauge<f64, AtomicU64>,
+    pub(crate) last_success: Gauge<f64, AtomicU64>,
     /// Requests waiting for a retry.
-    pub queue_depth: Gauge,
+    pub(crate) queue_depth: Gauge,
     /// 1 while this daemon holds the lease (or runs without one), else 0.
-    pub leader: Gauge,
+    pub(crate) leader: Gauge,
     registry: Registry,
 }
 
@@ -104,7 +104,7 @@ impl Default for Metrics {
 
 impl Metrics {
     /// The Prometheus text format of every metric.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut text = String::new();
         encode(&mut text, &self.registry).expect("writing to a String does not fail");
         text

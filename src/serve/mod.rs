@@ -8,16 +8,16 @@
 //! sync in flight finish (its ref updates are atomic either way) and then exits.
 
 mod connections;
-pub mod daemon;
-pub mod driver;
-pub mod http;
-pub mod kube_lease;
-pub mod lease;
+pub(crate) mod daemon;
+pub(crate) mod driver;
+pub(crate) mod http;
+pub(crate) mod kube_lease;
+pub(crate) mod lease;
 mod log_limit;
-pub mod metrics;
+pub(crate) mod metrics;
 mod rerun;
-pub mod state;
-pub mod timing;
+pub(crate) mod state;
+pub(crate) mod timing;
 mod watch;
 
 use std::net::SocketAddr;
@@ -30,11 +30,11 @@ use chrono::Utc;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-pub use connections::HttpLimits;
-pub use daemon::LeaseSettings;
+pub(crate) use connections::HttpLimits;
+pub(crate) use daemon::LeaseSettings;
 use daemon::{Daemon, INPUT_REMOTE, OUTPUT_REMOTE, OutputTarget, SyncConfig};
 use metrics::Metrics;
-pub use rerun::MIN_TOKEN_BYTES;
+pub(crate) use rerun::MIN_TOKEN_BYTES;
 use timing::{Backoff, Schedule};
 
 use crate::executor::Executor;
@@ -42,41 +42,44 @@ use crate::git::GitCli;
 use crate::reconcile::{Options, Scope};
 
 /// Everything `serve` is told.
-pub struct ServeConfig {
+pub(crate) struct ServeConfig {
     /// The input repository's URL or path.
-    pub remote: String,
+    pub(crate) remote: String,
     /// The input branch.
-    pub branch: String,
+    pub(crate) branch: String,
     /// Where the local bare repository lives.
-    pub workdir: PathBuf,
+    pub(crate) workdir: PathBuf,
     /// How often to fetch.
-    pub poll: Duration,
+    pub(crate) poll: Duration,
     /// When to rerun everything.
-    pub schedule: Schedule,
+    pub(crate) schedule: Schedule,
     /// Another repository for outputs.
-    pub output_remote: Option<String>,
+    pub(crate) output_remote: Option<String>,
     /// Another branch for outputs.
-    pub output_branch: Option<String>,
+    pub(crate) output_branch: Option<String>,
     /// Where the HTTP endpoints listen; `None`: no HTTP.
-    pub listen: Option<SocketAddr>,
+    pub(crate) listen: Option<SocketAddr>,
     /// The webhook's shared secret.
-    pub webhook_secret: Option<String>,
+    pub(crate) webhook_secret: Option<String>,
     /// The bearer token of `POST /reconcile`.
-    pub reconcile_token: Option<String>,
+    pub(crate) reconcile_token: Option<String>,
     /// Timeouts and the connection bound of the HTTP server.
-    pub http_limits: HttpLimits,
+    pub(crate) http_limits: HttpLimits,
     /// Watch a local remote's folder for changes.
-    pub watch: bool,
+    pub(crate) watch: bool,
     /// How passes run.
-    pub options: Options,
+    pub(crate) options: Options,
     /// Retry delays of failed pipelines.
-    pub retry_backoff: Backoff,
+    pub(crate) retry_backoff: Backoff,
     /// The lease among daemons on one branch; `None`: every daemon works.
-    pub lease: Option<LeaseSettings>,
+    pub(crate) lease: Option<LeaseSettings>,
 }
 
 /// Runs the daemon until SIGTERM or SIGINT.
-pub async fn serve(mut config: ServeConfig, executor: Box<dyn Executor>) -> anyhow::Result<()> {
+pub(crate) async fn serve(
+    mut config: ServeConfig,
+    executor: Box<dyn Executor>,
+) -> anyhow::Result<()> {
     // git runs in the work folder: a relative path remote must not be read from there.
     config.remote = absolute_if_local(&config.remote);
     config.output_remote = config.output_remote.as_deref().map(absolute_if_local);
@@ -215,7 +218,7 @@ fn absolute_if_local(remote: &str) -> String {
 }
 
 /// A URL with any user name and password hidden, for logs.
-pub fn redact_url(url: &str) -> String {
+pub(crate) fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };

@@ -12,10 +12,10 @@ use crate::model::{is_input, kubernetes_name};
 use crate::reconcile::Scope;
 
 /// The largest body read: a path or a name, with room to spare.
-pub const RERUN_BODY_LIMIT: usize = 64 * 1024;
+pub(crate) const RERUN_BODY_LIMIT: usize = 64 * 1024;
 
 /// The shortest token accepted: one that cannot be guessed by trying.
-pub const MIN_TOKEN_BYTES: usize = 16;
+pub(crate) const MIN_TOKEN_BYTES: usize = 16;
 
 /// What a call asks to rerun: exactly one of the three.
 #[derive(Debug, Deserialize)]
@@ -62,8 +62,7 @@ impl Rerun {
     }
 }
 
-/// The handler.
-pub async fn rerun(
+pub(crate) async fn rerun(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Body,

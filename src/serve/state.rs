@@ -16,42 +16,42 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// The file holding the state, in the state ref's commit.
-pub const STATE_FILE: &str = "daemon.yaml";
+pub(crate) const STATE_FILE: &str = "daemon.yaml";
 
 /// The ref holding the state of the daemon that writes `branch` (its output branch: the
 /// input branch unless `--output-branch` says), on the remote the outputs go to.
-pub fn state_ref(branch: &str) -> String {
+pub(crate) fn state_ref(branch: &str) -> String {
     format!("refs/promised/daemon/{branch}")
 }
 
 /// What a restarted daemon needs to know to rerun nothing that already ran.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct DaemonState {
+pub(crate) struct DaemonState {
     /// The input commit whose pass last reached the remote: a restart reruns what
     /// changed between it and the branch as it is then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub input_commit: Option<String>,
+    pub(crate) input_commit: Option<String>,
     /// When the last scheduled full pass ran: a restart runs one at once only when the
     /// schedule fired since.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub full_pass: Option<DateTime<Utc>>,
+    pub(crate) full_pass: Option<DateTime<Utc>>,
     /// When each Promise's own interval (`kratix.io/reconcile-interval`) last reran its
     /// requests.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub interval_passes: BTreeMap<String, DateTime<Utc>>,
+    pub(crate) interval_passes: BTreeMap<String, DateTime<Utc>>,
 }
 
 impl DaemonState {
     /// Reads the state file; the error says what is wrong with it.
-    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
+    pub(crate) fn parse(bytes: &[u8]) -> Result<Self, String> {
         let text = std::str::from_utf8(bytes).map_err(|e| format!("{STATE_FILE}: {e}"))?;
         serde_saphyr::from_str(text).map_err(|e| format!("{STATE_FILE}: {e}"))
     }
 
     /// The state file's bytes. Nothing in it but times the daemon recorded, so the same
     /// state gives the same bytes.
-    pub fn render(&self) -> Vec<u8> {
+    pub(crate) fn render(&self) -> Vec<u8> {
         let body = serde_saphyr::to_string(self).expect("the state serializes");
         format!("# Written by promised serve: what a restarted daemon needs to rerun nothing twice.\n{body}")
             .into_bytes()

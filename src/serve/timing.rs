@@ -12,19 +12,19 @@ use crate::model::RequestKey;
 
 /// The default schedule, close to Kratix's 10-hour interval: at 00:00, 10:00 and 20:00
 /// UTC (cron cannot say "every 10 hours" exactly; the last gap of a day is 4 hours).
-pub const DEFAULT_SCHEDULE: &str = "0 */10 * * *";
+pub(crate) const DEFAULT_SCHEDULE: &str = "0 */10 * * *";
 
 /// A cron schedule of full passes. Five fields (minutes) or six (seconds first), and
 /// `@hourly`-style nicknames.
 #[derive(Debug, Clone)]
-pub struct Schedule {
+pub(crate) struct Schedule {
     cron: Cron,
     text: String,
 }
 
 impl Schedule {
     /// Parses a cron expression; the error says what is wrong with it.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub(crate) fn parse(text: &str) -> Result<Self, String> {
         let cron = Cron::from_str(text).map_err(|e| format!("schedule {text:?}: {e}"))?;
         Ok(Schedule {
             cron,
@@ -33,34 +33,34 @@ impl Schedule {
     }
 
     /// The first time after `now` the schedule fires.
-    pub fn next_after(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    pub(crate) fn next_after(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         self.cron.find_next_occurrence(&now, false).ok()
     }
 
     /// Whether the schedule fired after `last` and by `now`: a full pass that a
     /// restarted daemon owes. With no last full pass, one is owed.
-    pub fn fired_since(&self, last: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+    pub(crate) fn fired_since(&self, last: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
         last.is_none_or(|last| self.next_after(last).is_some_and(|at| at <= now))
     }
 
     /// The expression as given.
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.text
     }
 }
 
 /// Exponential backoff: `base`, `2 * base`, `4 * base`, ... up to `max`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Backoff {
+pub(crate) struct Backoff {
     /// The first delay.
-    pub base: Duration,
+    pub(crate) base: Duration,
     /// The longest delay.
-    pub max: Duration,
+    pub(crate) max: Duration,
 }
 
 impl Backoff {
     /// The delay before attempt `attempt` (0 for the first retry).
-    pub fn delay(&self, attempt: u32) -> Duration {
+    pub(crate) fn delay(&self, attempt: u32) -> Duration {
         let factor = 2u32.saturating_pow(attempt.min(30));
         self.base.saturating_mul(factor).min(self.max)
     }
@@ -68,7 +68,7 @@ impl Backoff {
 
 /// Requests (or Promises, by name) whose workflows failed, and when each is retried.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Retries<K = RequestKey> {
+pub(crate) struct Retries<K = RequestKey> {
     due: BTreeMap<K, (u32, DateTime<Utc>)>,
 }
 
@@ -82,7 +82,7 @@ impl<K> Default for Retries<K> {
 
 impl<K: Ord + Clone> Retries<K> {
     /// Records that `key` failed at `now`; its next retry waits longer each time.
-    pub fn failed(&mut self, key: K, now: DateTime<Utc>, backoff: Backoff) {
+    pub(crate) fn failed(&mut self, key: K, now: DateTime<Utc>, backoff: Backoff) {
         let attempt = self.due.get(&key).map_or(0, |(n, _)| n + 1);
         self.due
             .insert(key, (attempt, later(now, backoff.delay(attempt))));
@@ -91,33 +91,34 @@ impl<K: Ord + Clone> Retries<K> {
     /// Records that `key` asked to run again `after` from `now` (a pipeline's
     /// `workflow-control.yaml` `retryAfter`), but not sooner than `floor`: a pipeline
     /// that asks for `0s` would otherwise have the daemon rerun it back to back.
-    pub fn after(&mut self, key: K, now: DateTime<Utc>, after: Duration, floor: Duration) {
+    pub(crate) fn after(&mut self, key: K, now: DateTime<Utc>, after: Duration, floor: Duration) {
         self.due.insert(key, (0, later(now, after.max(floor))));
     }
 
     /// Forgets `key`: it succeeded, or is gone.
-    pub fn succeeded(&mut self, key: &K) {
+    pub(crate) fn succeeded(&mut self, key: &K) {
         self.due.remove(key);
     }
 
     /// The requests due at `now`.
-    pub fn due(&self, now: DateTime<Utc>) -> Vec<K> {
+    pub(crate) fn due(&self, now: DateTime<Utc>) -> Vec<K> {
         let due = self.due.iter().filter(|(_, (_, at))| *at <= now);
         due.map(|(key, _)| key.clone()).collect()
     }
 
     /// The earliest retry time.
-    pub fn next(&self) -> Option<DateTime<Utc>> {
+    pub(crate) fn next(&self) -> Option<DateTime<Utc>> {
         self.due.values().map(|(_, at)| *at).min()
     }
 
     /// How many requests wait for a retry.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.due.len()
     }
 
     /// Whether none does.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.due.is_empty()
     }
 }
@@ -134,7 +135,7 @@ fn later(now: DateTime<Utc>, delay: Duration) -> DateTime<Utc> {
 
 /// Promises with their own rerun interval, and when each last reran.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Intervals {
+pub(crate) struct Intervals {
     runs: BTreeMap<String, (Duration, DateTime<Utc>)>,
     /// Last runs read back after a restart, used once each Promise's interval is known.
     restored: BTreeMap<String, DateTime<Utc>>,
@@ -143,13 +144,13 @@ pub struct Intervals {
 impl Intervals {
     /// Takes the last runs a previous daemon saved: a Promise's interval counts from
     /// there, not from the restart, once the next pass says what the interval is.
-    pub fn restore(&mut self, last_runs: BTreeMap<String, DateTime<Utc>>) {
+    pub(crate) fn restore(&mut self, last_runs: BTreeMap<String, DateTime<Utc>>) {
         self.restored = last_runs;
     }
 
     /// Takes the intervals of the latest pass: new ones start counting at `now` (or at
     /// the restored last run), changed ones restart, removed ones are dropped.
-    pub fn update(&mut self, intervals: &BTreeMap<String, Duration>, now: DateTime<Utc>) {
+    pub(crate) fn update(&mut self, intervals: &BTreeMap<String, Duration>, now: DateTime<Utc>) {
         self.runs
             .retain(|name, (interval, _)| intervals.get(name) == Some(interval));
         for (name, interval) in intervals {
@@ -161,7 +162,7 @@ impl Intervals {
     }
 
     /// The Promises due at `now`; each counts its next interval from `now`.
-    pub fn take_due(&mut self, now: DateTime<Utc>) -> Vec<String> {
+    pub(crate) fn take_due(&mut self, now: DateTime<Utc>) -> Vec<String> {
         let mut due = Vec::new();
         for (name, (interval, last)) in &mut self.runs {
             if later(*last, *interval) <= now {
@@ -173,7 +174,7 @@ impl Intervals {
     }
 
     /// The earliest time a Promise is due.
-    pub fn next(&self) -> Option<DateTime<Utc>> {
+    pub(crate) fn next(&self) -> Option<DateTime<Utc>> {
         let next = self
             .runs
             .values()
@@ -183,7 +184,7 @@ impl Intervals {
 
     /// When each Promise's interval last ran (or started counting): what a restart
     /// needs.
-    pub fn last_runs(&self) -> BTreeMap<String, DateTime<Utc>> {
+    pub(crate) fn last_runs(&self) -> BTreeMap<String, DateTime<Utc>> {
         let runs = self
             .runs
             .iter()

@@ -9,7 +9,10 @@ use tokio::sync::Notify;
 
 /// Watches the remote's folder (a plain path or a `file://` URL); every change wakes the
 /// daemon, which then fetches. The watcher stops when the returned value is dropped.
-pub fn watch_remote(remote: &str, wake: Arc<Notify>) -> anyhow::Result<notify::RecommendedWatcher> {
+pub(crate) fn watch_remote(
+    remote: &str,
+    wake: Arc<Notify>,
+) -> anyhow::Result<notify::RecommendedWatcher> {
     let path = remote.strip_prefix("file://").unwrap_or(remote);
     let path = Path::new(path);
     anyhow::ensure!(

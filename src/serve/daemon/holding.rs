@@ -15,7 +15,7 @@ impl Daemon {
     /// Hands the lease back, when this daemon holds it, so that a standby (or the next
     /// Pod of a rollout) takes over at once instead of when it ends. What cannot be
     /// pushed is left to end.
-    pub fn release(&mut self) {
+    pub(crate) fn release(&mut self) {
         let (Some(settings), Some(tip), true) = (&self.config.lease, &self.lease_tip, self.leading)
         else {
             return;

@@ -32,9 +32,9 @@ use crate::state::layout::{STATE_DIR, STATUS_DIR};
 use crate::state::status::Phase;
 
 /// The remote the inputs come from.
-pub const INPUT_REMOTE: &str = "origin";
+pub(crate) const INPUT_REMOTE: &str = "origin";
 /// The remote outputs go to when they go to another repository.
-pub const OUTPUT_REMOTE: &str = "output";
+pub(crate) const OUTPUT_REMOTE: &str = "output";
 /// The local branch the outputs are committed on before the push, when they do not go
 /// to the input branch.
 const OUTPUT_REF: &str = "refs/promised/output";
@@ -47,50 +47,50 @@ const READ_REF: &str = "refs/promised/read";
 
 /// Where outputs are pushed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutputTarget {
+pub(crate) struct OutputTarget {
     /// [`INPUT_REMOTE`] or [`OUTPUT_REMOTE`].
-    pub remote: String,
+    pub(crate) remote: String,
     /// The branch on that remote.
-    pub branch: String,
+    pub(crate) branch: String,
 }
 
 /// What a sync needs, fixed for the daemon's life.
-pub struct SyncConfig {
+pub(crate) struct SyncConfig {
     /// The local bare repository.
-    pub workdir: PathBuf,
+    pub(crate) workdir: PathBuf,
     /// The input branch.
-    pub branch: String,
+    pub(crate) branch: String,
     /// Where outputs go; `None`: the input branch itself.
-    pub output: Option<OutputTarget>,
+    pub(crate) output: Option<OutputTarget>,
     /// How the pass runs.
-    pub options: Options,
+    pub(crate) options: Options,
     /// Delays between push attempts.
-    pub push_backoff: Backoff,
+    pub(crate) push_backoff: Backoff,
     /// Retry delays of failed pipelines.
-    pub retry_backoff: Backoff,
+    pub(crate) retry_backoff: Backoff,
     /// How many times one sync tries to push before giving up until the next wake.
-    pub push_attempts: u32,
+    pub(crate) push_attempts: u32,
     /// When to rerun everything.
-    pub schedule: Schedule,
+    pub(crate) schedule: Schedule,
     /// The lease among daemons on one branch; `None` (`--lease none`): no lease.
-    pub lease: Option<LeaseSettings>,
+    pub(crate) lease: Option<LeaseSettings>,
 }
 
 /// This daemon's part in the lease.
 #[derive(Clone)]
-pub struct LeaseSettings {
+pub(crate) struct LeaseSettings {
     /// Who this daemon is (`--replica-id`).
-    pub id: String,
+    pub(crate) id: String,
     /// How long a lease holds once taken or renewed.
-    pub duration: Duration,
+    pub(crate) duration: Duration,
     /// Where the lease is kept: `None`, in a ref of the remote (`--lease git`); or a
     /// Kubernetes `Lease` (`--lease kubernetes`).
-    pub kubernetes: Option<Arc<KubeLease>>,
+    pub(crate) kubernetes: Option<Arc<KubeLease>>,
 }
 
 /// Why a sync stopped. Whatever was selected stays selected for the next one.
 #[derive(Debug, thiserror::Error)]
-pub enum SyncError {
+pub(crate) enum SyncError {
     /// Git failed.
     #[error(transparent)]
     Git(#[from] GitError),
@@ -105,7 +105,6 @@ pub enum SyncError {
         "the push was rejected {attempts} times (the remote kept moving): {last}; will try again"
     )]
     Contended {
-        /// Attempts made.
         attempts: u32,
         /// The last rejection.
         last: String,
@@ -114,7 +113,7 @@ pub enum SyncError {
 
 /// What one sync did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Synced {
+pub(crate) enum Synced {
     /// The remote has no input branch yet.
     NoBranch,
     /// Nothing selected: no pass ran.
@@ -128,7 +127,6 @@ pub enum Synced {
     },
     /// Another daemon holds the lease: this one does nothing.
     Standby {
-        /// Who holds it.
         holder: String,
         /// Until when, unless renewed.
         until: DateTime<Utc>,
@@ -137,7 +135,7 @@ pub enum Synced {
 
 /// The daemon's memory between syncs. What must survive a restart is saved in Git
 /// ([`DaemonState`]); the rest (retry backoff) is rebuilt from the status records.
-pub struct Daemon {
+pub(crate) struct Daemon {
     config: SyncConfig,
     git: Box<dyn Remote>,
     /// The work repository, opened at the first sync ([`Daemon::store_at`]).
@@ -156,11 +154,11 @@ pub struct Daemon {
     /// nothing selected, and its report seeds the retries, which are not saved.
     first_pass: bool,
     /// Failed requests and when they are retried.
-    pub retries: Retries,
+    pub(crate) retries: Retries,
     /// Promises whose Promise workflow failed, and when each is retried.
-    pub promise_retries: Retries<String>,
+    pub(crate) promise_retries: Retries<String>,
     /// Promises with their own rerun interval.
-    pub intervals: Intervals,
+    pub(crate) intervals: Intervals,
     /// When the schedule next fires.
     next_full_pass: Option<DateTime<Utc>>,
     /// The state as the remote holds it, once read: `None` until the first sync, and
@@ -178,13 +176,17 @@ pub struct Daemon {
 
 impl Daemon {
     /// A daemon over the bare repository `config.workdir`, whose remotes are set up.
-    pub fn new(config: SyncConfig, executor: Box<dyn Executor>, metrics: Arc<Metrics>) -> Self {
+    pub(crate) fn new(
+        config: SyncConfig,
+        executor: Box<dyn Executor>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         let git = Box::new(GitCli::new(&config.workdir, Duration::from_secs(300)));
         Self::with_remote(config, git, executor, metrics)
     }
 
     /// A daemon whose network side is `git`: the `git` program, or a double in tests.
-    pub fn with_remote(
+    pub(crate) fn with_remote(
         config: SyncConfig,
         git: Box<dyn Remote>,
         executor: Box<dyn Executor>,
@@ -240,14 +242,14 @@ impl Daemon {
     }
 
     /// Adds work for the next sync: a rerun asked for over HTTP.
-    pub fn select(&mut self, scope: Scope) {
+    pub(crate) fn select(&mut self, scope: Scope) {
         self.pending.extend(scope);
     }
 
     /// Selects what is due at `now` for the next sync: the scheduled full pass, and
     /// the Promises whose interval came. Before the first sync nothing is known yet:
     /// that sync decides from the saved state.
-    pub fn select_due(&mut self, now: DateTime<Utc>) {
+    pub(crate) fn select_due(&mut self, now: DateTime<Utc>) {
         if self.saved.is_none() {
             return;
         }
@@ -264,7 +266,7 @@ impl Daemon {
     }
 
     /// When something is next due: the schedule, a retry or a Promise's interval.
-    pub fn next_due(&self) -> Option<DateTime<Utc>> {
+    pub(crate) fn next_due(&self) -> Option<DateTime<Utc>> {
         [
             self.next_full_pass,
             self.retries.next(),
@@ -278,7 +280,7 @@ impl Daemon {
     }
 
     /// Fetches, reruns what changed or is due, and pushes.
-    pub fn sync(&mut self, now: DateTime<Utc>) -> Result<Synced, SyncError> {
+    pub(crate) fn sync(&mut self, now: DateTime<Utc>) -> Result<Synced, SyncError> {
         let started = Instant::now();
         let mut last_rejection = String::new();
         for attempt in 0..self.config.push_attempts {
