@@ -31,7 +31,7 @@ use crate::model::Container;
 /// The annotation with which a Promise keeps its pipelines' logs out of status files:
 /// `"off"`. By default (`"redacted"`) a failed container's last lines go in, redacted.
 /// Any other value counts as `"off"`.
-pub const STATUS_LOGS_ANNOTATION: &str = "promised.dev/status-logs";
+pub(crate) const STATUS_LOGS_ANNOTATION: &str = "promised.dev/status-logs";
 
 /// Every marker starts with this.
 const MARKER: &str = "[REDACTED";
@@ -53,7 +53,7 @@ const SECRET_NAME_PARTS: [&str; 8] = [
 
 /// What a pipeline is known to hold as secrets.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Known {
+pub(crate) struct Known {
     /// Exact values, with the variable each came from.
     values: Vec<(String, String)>,
     /// Variables whose value comes from a Secret, by name.
@@ -64,7 +64,7 @@ pub struct Known {
 
 impl Known {
     /// What the containers' env says is secret.
-    pub fn of(containers: &[Container]) -> Self {
+    pub(crate) fn of(containers: &[Container]) -> Self {
         let mut known = Known::default();
         for container in containers {
             for var in &container.env {
@@ -195,7 +195,7 @@ fn plain_word(value: &str) -> bool {
 
 /// `text` with every known secret value and every credential shape replaced by a
 /// marker. Idempotent: redacted text comes back as it is.
-pub fn redact(text: &str, known: &Known) -> String {
+pub(crate) fn redact(text: &str, known: &Known) -> String {
     let mut text = Cow::Borrowed(text);
     // A value that a marker holds (the name of a variable, say) would be found again in
     // the marker that replaced it.

@@ -16,11 +16,11 @@ use crate::model::{Destination, Labels, RequestKey, labels_match};
 /// A part of one request's output that is placed as a whole: the output of one pipeline,
 /// or one `directory` of it that a selector entry schedules on its own.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct GroupId {
+pub(crate) struct GroupId {
     /// The pipeline that produced it.
-    pub pipeline: String,
+    pub(crate) pipeline: String,
     /// The top-level output folder, for a directory group.
-    pub directory: Option<String>,
+    pub(crate) directory: Option<String>,
 }
 
 impl std::fmt::Display for GroupId {
@@ -34,7 +34,7 @@ impl std::fmt::Display for GroupId {
 
 /// The outcome of placing one group.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Placement {
+pub(crate) enum Placement {
     /// Placed on a destination that matches (newly, or kept from before).
     Placed(String),
     /// Kept on the destination chosen before, which no longer matches the selectors.
@@ -46,7 +46,8 @@ pub enum Placement {
 
 impl Placement {
     /// The destination written to, if any.
-    pub fn destination(&self) -> Option<&str> {
+    #[cfg(test)]
+    pub(crate) fn destination(&self) -> Option<&str> {
         match self {
             Placement::Placed(d) | Placement::Misplaced(d) => Some(d),
             Placement::Pending(_) => None,
@@ -59,7 +60,7 @@ impl Placement {
 /// `selectors` are the group's merged labels; `previous` is the destination recorded in
 /// the request's status, if any. An empty selector never lands on a destination with
 /// `strictMatchLabels`.
-pub fn place(
+pub(crate) fn place(
     destinations: &BTreeMap<String, Destination>,
     key: &RequestKey,
     group: &GroupId,
@@ -88,7 +89,7 @@ pub fn place(
 }
 
 /// Every destination that takes dependencies with these selectors, by name.
-pub fn place_everywhere(
+pub(crate) fn place_everywhere(
     destinations: &BTreeMap<String, Destination>,
     selectors: &Labels,
 ) -> Vec<String> {
@@ -113,7 +114,7 @@ fn no_match(selectors: &Labels) -> String {
 
 /// Merges selector labels; later sets win a conflict. Callers pass the pipeline's first
 /// and the Promise's last, so the Promise wins, as in Kratix.
-pub fn merge_selectors<'a>(sets: impl IntoIterator<Item = &'a Labels>) -> Labels {
+pub(crate) fn merge_selectors<'a>(sets: impl IntoIterator<Item = &'a Labels>) -> Labels {
     let mut merged = Labels::new();
     for set in sets {
         merged.extend(set.iter().map(|(k, v)| (k.clone(), v.clone())));

@@ -13,16 +13,16 @@ mod structural;
 use jsonschema::Draft;
 use serde_json::{Map, Value, json};
 
-pub use admission::{Admitted, DEFAULTS_MAX_BYTES, UNKNOWN_LISTED, UnknownField};
+pub(crate) use admission::Admitted;
 use structural::Structural;
 
 /// One way in which a request does not fit its schema.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Violation {
+pub(crate) struct Violation {
     /// Dotted path of the field, e.g. `spec.size` or `spec.ports[0]`; `.` for the root.
-    pub field: String,
+    pub(crate) field: String,
     /// Why it does not fit.
-    pub message: String,
+    pub(crate) message: String,
 }
 
 impl std::fmt::Display for Violation {
@@ -34,16 +34,16 @@ impl std::fmt::Display for Violation {
 /// Why an `openAPIV3Schema` does not compile.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}: {message}", if field.is_empty() { "openAPIV3Schema".to_string() } else { format!("openAPIV3Schema.{field}") })]
-pub struct InvalidSchema {
+pub(crate) struct InvalidSchema {
     /// Dotted path of the part of the schema at fault, from the schema's root; empty
     /// for the root itself.
-    pub field: String,
+    pub(crate) field: String,
     /// What is wrong with it.
-    pub message: String,
+    pub(crate) message: String,
 }
 
 /// A compiled schema of one API version.
-pub struct RequestSchema {
+pub(crate) struct RequestSchema {
     validator: jsonschema::Validator,
     structure: Structural,
 }
@@ -51,7 +51,7 @@ pub struct RequestSchema {
 impl RequestSchema {
     /// Compiles an `openAPIV3Schema`. The error says where in the schema and what is
     /// invalid.
-    pub fn compile(open_api_v3_schema: &Value) -> Result<Self, InvalidSchema> {
+    pub(crate) fn compile(open_api_v3_schema: &Value) -> Result<Self, InvalidSchema> {
         let schema = to_json_schema(open_api_v3_schema.clone());
         let validator = jsonschema::options()
             .with_draft(Draft::Draft4)
@@ -75,12 +75,12 @@ impl RequestSchema {
     /// the fields the schema does not declare (naming them), drops `status` and the
     /// `null`s the schema does not allow, fills in `default`s. The error is a default
     /// that would make the request too large or too deep.
-    pub fn admit(&self, document: &mut Value) -> Result<Admitted, Violation> {
+    pub(crate) fn admit(&self, document: &mut Value) -> Result<Admitted, Violation> {
         admission::admit(document, &self.structure)
     }
 
     /// Every violation of `document`, sorted by field; empty when it is valid.
-    pub fn violations(&self, document: &Value) -> Vec<Violation> {
+    pub(crate) fn violations(&self, document: &Value) -> Vec<Violation> {
         let mut found: Vec<Violation> = self
             .validator
             .iter_errors(document)
@@ -132,7 +132,7 @@ pub(crate) fn abbreviate(text: &str, keep: usize) -> String {
 
 /// Stores `document` as the API server would for a version with no schema: only its
 /// `status` goes.
-pub fn admit_without_schema(document: &mut Value) -> Admitted {
+pub(crate) fn admit_without_schema(document: &mut Value) -> Admitted {
     let schema = Structural {
         preserve_unknown: true,
         ..Structural::default()

@@ -15,13 +15,13 @@ use crate::yaml::{PROMISE_MAX_DEPTH, document_nested, field_lines, line_of};
 
 /// One problem in one file.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Finding {
+pub(crate) struct Finding {
     /// Repository path.
-    pub path: String,
+    pub(crate) path: String,
     /// 1-based line.
-    pub line: usize,
+    pub(crate) line: usize,
     /// `field: message`, or the message alone.
-    pub message: String,
+    pub(crate) message: String,
 }
 
 impl fmt::Display for Finding {
@@ -32,19 +32,19 @@ impl fmt::Display for Finding {
 
 /// What `validate` found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Validation {
+pub(crate) struct Validation {
     /// Problems, sorted by file and line: each stops a file or a request.
-    pub findings: Vec<Finding>,
+    pub(crate) findings: Vec<Finding>,
     /// What loads but deserves a word (deprecated seed-era forms, documents of a
     /// destination file that are not read), sorted likewise.
-    pub warnings: Vec<Finding>,
+    pub(crate) warnings: Vec<Finding>,
     /// How many input files there were.
-    pub checked: usize,
+    pub(crate) checked: usize,
 }
 
 /// Checks the input files of a commit, and reports the tree entries under the input
 /// folders that are not read (`skipped`: symbolic links, submodules).
-pub fn validate(files: Vec<SourceFile>, skipped: &BTreeMap<String, Skipped>) -> Validation {
+pub(crate) fn validate(files: Vec<SourceFile>, skipped: &BTreeMap<String, Skipped>) -> Validation {
     let texts: HashMap<String, String> = files
         .iter()
         .map(|f| {

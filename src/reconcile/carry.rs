@@ -25,32 +25,31 @@ use crate::state::{CurrentTree, DIGEST_FILE};
 
 /// One output group kept from an earlier run: where it was placed, and its files.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Carried {
+pub(crate) struct Carried {
     /// Its placement, as recorded.
-    pub placement: PlacementRef,
+    pub(crate) placement: PlacementRef,
     /// Its files, by path in the request's folder.
-    pub files: OutputFiles,
+    pub(crate) files: OutputFiles,
 }
 
 /// Where the files of a run's outputs are read from.
-pub struct Branch<'a> {
-    /// The repository.
-    pub store: &'a dyn Store,
+pub(crate) struct Branch<'a> {
+    pub(crate) store: &'a dyn Store,
     /// The managed files as they are: path to blob id.
-    pub current: &'a CurrentTree,
+    pub(crate) current: &'a CurrentTree,
     /// For the destinations' folders.
-    pub platform: &'a Platform,
+    pub(crate) platform: &'a Platform,
 }
 
 /// What could be carried, and what could not (said for the log).
 #[derive(Debug, Default)]
-pub struct Carry {
+pub(crate) struct Carry {
     /// The groups read, with the files that are there.
-    pub groups: Vec<Carried>,
+    pub(crate) groups: Vec<Carried>,
     /// Why a group or a file is not there: a group that was pending (it wrote
     /// nothing), one whose destination is gone, a recorded file that is not on the
     /// branch, or a recorded path that is not a file path.
-    pub missing: Vec<String>,
+    pub(crate) missing: Vec<String>,
 }
 
 impl Branch<'_> {
@@ -58,7 +57,7 @@ impl Branch<'_> {
     /// request's own folder on the branch. What is not there is skipped and named in
     /// [`Carry::missing`]: a suspension keeps what it can, and a resume that misses
     /// anything runs from the first pipeline instead.
-    pub fn carry(
+    pub(crate) fn carry(
         &self,
         key: &RequestKey,
         placements: &[PlacementRef],
@@ -119,17 +118,17 @@ impl Branch<'_> {
 /// suspended it (`resume`), and reads what it keeps of the pipelines that did not run
 /// from their files on the branch. A resumed workflow whose earlier outputs are not all
 /// there runs from its first pipeline instead.
-pub struct Runner<'a> {
+pub(crate) struct Runner<'a> {
     /// Where carried files are read from.
-    pub branch: Branch<'a>,
+    pub(crate) branch: Branch<'a>,
     /// Where pipelines run.
-    pub executor: &'a dyn Executor,
+    pub(crate) executor: &'a dyn Executor,
     /// How they run.
-    pub options: &'a Options,
+    pub(crate) options: &'a Options,
 }
 
 impl Runner<'_> {
-    pub async fn configure(
+    pub(crate) async fn configure(
         &self,
         key: &RequestKey,
         workflow: &Workflow<'_>,

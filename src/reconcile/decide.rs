@@ -16,7 +16,7 @@ use crate::state::status::{Phase, Record};
 
 /// What a pass does with one Promise.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PromiseDecision {
+pub(crate) enum PromiseDecision {
     /// It has no Promise workflow: write its static dependencies; it is available
     /// unless it [waits](PromiseDecision::Wait).
     Static,
@@ -42,7 +42,7 @@ pub enum PromiseDecision {
 
 /// What a pass does with one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RequestDecision {
+pub(crate) enum RequestDecision {
     /// Check it and run its configure workflow.
     Configure {
         /// Where it starts: `None` for its first pipeline; the index of the pipeline that
@@ -67,7 +67,7 @@ pub enum RequestDecision {
 
 /// Decides each Promise's fate: the loaded ones, and those whose status file remains
 /// but whose file is gone.
-pub fn promises(
+pub(crate) fn promises(
     platform: &Platform,
     records: &BTreeMap<String, PromiseRecord>,
     scope: &Scope,
@@ -193,7 +193,7 @@ fn unmet_requirements(
 /// The Promises decided `Configure`, each after the Promises it requires that are
 /// decided so too: a Promise workflow that installs what another needs runs first. In
 /// a cycle, the order within it is by name.
-pub fn configure_order<'a>(
+pub(crate) fn configure_order<'a>(
     platform: &'a Platform,
     decisions: &'a BTreeMap<String, PromiseDecision>,
 ) -> Vec<&'a str> {
@@ -226,7 +226,7 @@ pub fn configure_order<'a>(
 /// Whether requests of `promise` may run: why not, when they may not. `ran` holds, for
 /// each Promise configure workflow run in this pass, why it left the Promise
 /// unavailable (it failed, was suspended, or its outputs clash), if it did.
-pub fn availability(
+pub(crate) fn availability(
     decisions: &BTreeMap<String, PromiseDecision>,
     records: &BTreeMap<String, PromiseRecord>,
     ran: &BTreeMap<String, Result<(), String>>,
@@ -251,7 +251,7 @@ pub fn availability(
 }
 
 /// Decides each request with a file: run it, leave it, or wait for its Promise.
-pub fn present_request(
+pub(crate) fn present_request(
     platform: &Platform,
     scope: &Scope,
     request: &crate::model::RequestFile,
@@ -304,7 +304,7 @@ fn suspended_at(
 /// too) has one, else remove it. When its Promise cannot be known (its file does not
 /// read, or its last committed version cannot be read back), whether it has a delete
 /// workflow cannot be known either: the request is kept as it is.
-pub fn gone_requests<'r, 'p>(
+pub(crate) fn gone_requests<'r, 'p>(
     records: &'r BTreeMap<RequestKey, Record>,
     present: &BTreeSet<&RequestKey>,
     promise_of: impl Fn(&str) -> Option<&'p Promise>,

@@ -15,30 +15,29 @@ use crate::state::status::Record;
 
 /// Promises whose file is gone, as last committed.
 #[derive(Debug, Default)]
-pub struct Removed {
+pub(crate) struct Removed {
     /// By name.
-    pub promises: BTreeMap<String, Promise>,
+    pub(crate) promises: BTreeMap<String, Promise>,
     /// Records whose file could not be read back: what they describe stays.
-    pub problems: Vec<LoadError>,
+    pub(crate) problems: Vec<LoadError>,
 }
 
 /// A request whose file is gone and whose Promise has a delete workflow.
-pub struct RemovedRequest<'p> {
-    /// Who it was.
-    pub key: RequestKey,
+pub(crate) struct RemovedRequest<'p> {
+    pub(crate) key: RequestKey,
     /// Its Promise, as loaded or as last committed.
-    pub promise: &'p Promise,
+    pub(crate) promise: &'p Promise,
     /// The request as last committed, or why it could not be read back.
-    pub file: Result<RequestFile, String>,
+    pub(crate) file: Result<RequestFile, String>,
     /// What its delete workflow reads as `object.yaml`: the request as the API server
     /// would have stored it, or as committed when it no longer fits its Promise's schema.
-    pub object: Vec<u8>,
+    pub(crate) object: Vec<u8>,
 }
 
 impl Removed {
     /// Reads back each Promise that is to be deleted or held (its file is gone), and
     /// whose requests or own delete workflow may need it.
-    pub fn read(
+    pub(crate) fn read(
         store: &dyn Store,
         platform: &Platform,
         records: &BTreeMap<String, PromiseRecord>,
@@ -93,7 +92,7 @@ impl Removed {
 
     /// The request `key` as last committed, with its Promise, when that Promise is
     /// known. `record` is its status record.
-    pub fn request<'p>(
+    pub(crate) fn request<'p>(
         &'p self,
         store: &dyn Store,
         platform: &'p Platform,
@@ -144,7 +143,7 @@ impl Removed {
 
 impl RemovedRequest<'_> {
     /// Its delete workflow, when its object could be read back.
-    pub fn workflow(&self) -> Result<Workflow<'_>, String> {
+    pub(crate) fn workflow(&self) -> Result<Workflow<'_>, String> {
         let file = self.file.as_ref().map_err(Clone::clone)?;
         let document = file.document.as_ref().map_err(Clone::clone)?;
         Ok(Workflow {

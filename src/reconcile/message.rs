@@ -6,24 +6,24 @@ use crate::escape::one_line;
 use crate::state::status::Phase;
 
 /// Trailer naming a request file the commit changes outputs or status for.
-pub const TRAILER_REQUEST: &str = "Promised-Request";
+pub(crate) const TRAILER_REQUEST: &str = "Promised-Request";
 /// Trailer naming the input commit that was reconciled.
-pub const TRAILER_REQUEST_COMMIT: &str = "Promised-Request-Commit";
+pub(crate) const TRAILER_REQUEST_COMMIT: &str = "Promised-Request-Commit";
 /// Trailer listing the pipeline images that produced the changed outputs.
-pub const TRAILER_IMAGES: &str = "Promised-Images";
+pub(crate) const TRAILER_IMAGES: &str = "Promised-Images";
 /// Trailer giving a written unit's folder and digest.
-pub const TRAILER_DIGEST: &str = "Promised-Digest";
+pub(crate) const TRAILER_DIGEST: &str = "Promised-Digest";
 
 /// Trailer saying how many changed requests the message does not list.
-pub const TRAILER_UNLISTED: &str = "Promised-Unlisted-Requests";
+pub(crate) const TRAILER_UNLISTED: &str = "Promised-Unlisted-Requests";
 
 /// How many changed and removed requests a message lists, with a line and trailers
 /// each. A first pass over 100k requests would otherwise write a message of many MiB;
 /// the rest are counted, and each has its own status file in the same commit.
-pub const LISTED_REQUESTS: usize = 100;
+pub(crate) const LISTED_REQUESTS: usize = 100;
 
 /// Builds the message for the changes `report` describes.
-pub fn commit_message(report: &PassReport) -> String {
+pub(crate) fn commit_message(report: &PassReport) -> String {
     let changed: Vec<_> = report
         .requests
         .iter()

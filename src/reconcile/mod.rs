@@ -1,18 +1,18 @@
 //! One reconcile pass: read the branch, run what must run, lay out the outputs, commit
 //! what changed (at most one commit), and report.
 //!
-//! The steps that decide ([`prepare`], [`render`], [`message`]) are pure; this file
+//! The steps that decide (`prepare`, `render`, `message`) are pure; this file
 //! only moves data between them and the edges ([`Store`], [`Executor`]).
 
 mod carry;
-pub mod decide;
+pub(crate) mod decide;
 mod failure;
 mod history;
-pub mod message;
+pub(crate) mod message;
 mod narrow;
-pub mod plan;
-pub mod prepare;
-pub mod render;
+pub(crate) mod plan;
+pub(crate) mod prepare;
+pub(crate) mod render;
 mod run;
 mod scope;
 
@@ -21,8 +21,10 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-pub use render::{Outcome, PromiseOutcome, PromiseReport, RequestReport, preview_placements};
-pub use run::{Stopped, Suspension, merge_status, object_for};
+pub(crate) use render::{
+    Outcome, PromiseOutcome, PromiseReport, RequestReport, preview_placements,
+};
+pub(crate) use run::{merge_status, object_for};
 pub use scope::{Scope, Since};
 
 use decide::{PromiseDecision, RequestDecision};
@@ -53,7 +55,7 @@ pub struct Options {
     /// Author and committer email of output commits.
     pub author_email: String,
     /// How many bytes of rendered files a pass holds before it writes them as blobs
-    /// (see [`DesiredTree::spill`]).
+    /// (see `DesiredTree::spill`).
     pub spill_bytes: usize,
     /// How much output one pipeline may leave.
     pub output_limits: OutputLimits,
@@ -86,43 +88,43 @@ impl Default for Options {
 #[derive(Debug, Clone, Default)]
 pub struct PassReport {
     /// The commit that was read.
-    pub input_commit: Option<String>,
+    pub(crate) input_commit: Option<String>,
     /// Whether the pass read only the changed requests (see [`Scope::since`]).
     pub narrow: bool,
     /// The commit written, if anything changed.
     pub output_commit: Option<String>,
     /// Every request, in key order.
-    pub requests: Vec<RequestReport>,
+    pub(crate) requests: Vec<RequestReport>,
     /// Every Promise rendered, in name order.
-    pub promises: Vec<PromiseReport>,
+    pub(crate) promises: Vec<PromiseReport>,
     /// Requests whose outputs or status changed.
-    pub changed: BTreeSet<RequestKey>,
+    pub(crate) changed: BTreeSet<RequestKey>,
     /// Requests removed with their outputs, with the path they had.
-    pub removed: Vec<(RequestKey, String)>,
+    pub(crate) removed: Vec<(RequestKey, String)>,
     /// The delete workflow's pipelines of each removed request that has one (run, or
     /// that would run when delete workflows do not run, as in a plan).
-    pub delete_workflows: BTreeMap<RequestKey, Vec<String>>,
+    pub(crate) delete_workflows: BTreeMap<RequestKey, Vec<String>>,
     /// Images of the pipelines of the changed requests' Promises.
-    pub images: BTreeSet<String>,
+    pub(crate) images: BTreeSet<String>,
     /// Promises whose dependency files changed.
-    pub dependencies_changed: BTreeSet<String>,
+    pub(crate) dependencies_changed: BTreeSet<String>,
     /// Input files that could not be read.
     pub problems: Vec<LoadError>,
     /// How many files the commit added, changed or removed.
-    pub files_changed: usize,
+    pub(crate) files_changed: usize,
     /// How many requests had their pipelines run.
     pub pipelines_run: usize,
     /// How many requests were due but not run, or cut short, because the reconciler was
     /// stopping ([`Options::stop`]): left as they were, they run on the next pass.
-    pub not_run: usize,
+    pub(crate) not_run: usize,
     /// Promises with their own rerun interval.
-    pub intervals: BTreeMap<String, Duration>,
+    pub(crate) intervals: BTreeMap<String, Duration>,
     /// Requests left as they were whose record says they wait for a retry: failed
     /// (`None`), or suspended by a pipeline that asked to run again after a while. A
     /// restarted daemon, which keeps its retries in memory, schedules them from this.
-    pub awaiting_retry: Vec<(RequestKey, Option<Duration>)>,
+    pub(crate) awaiting_retry: Vec<(RequestKey, Option<Duration>)>,
     /// Promises left as they were whose record says their Promise workflow failed.
-    pub promises_awaiting_retry: Vec<String>,
+    pub(crate) promises_awaiting_retry: Vec<String>,
 }
 
 impl PassReport {
@@ -130,7 +132,7 @@ impl PassReport {
     /// reconciled. Pending, waiting and suspended count as reconciled: each waits (for
     /// a destination, its Promise, a retry or a person), which is not an error of the
     /// request; a Promise that keeps its requests waiting is reported on its own.
-    pub fn succeeded(&self) -> bool {
+    pub(crate) fn succeeded(&self) -> bool {
         self.not_run == 0
             && self.problems.is_empty()
             && self.promises.iter().all(|p| !p.failed)

@@ -41,7 +41,11 @@ pub(super) struct Frame {
 impl Frame {
     /// The documents the index of destination folder `folder` lists outside what the
     /// pass read: they stay listed.
-    pub fn unlisted(&self, store: &dyn Store, folder: &str) -> Result<Vec<String>, GitError> {
+    pub(crate) fn unlisted(
+        &self,
+        store: &dyn Store,
+        folder: &str,
+    ) -> Result<Vec<String>, GitError> {
         let Some(blob) = self.indexes.get(folder) else {
             return Ok(Vec::new());
         };

@@ -15,7 +15,7 @@ use crate::state::{Changes, Content};
 /// How one file would change.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Change {
+pub(crate) enum Change {
     /// A new file.
     Added,
     /// A file whose content changes.
@@ -26,31 +26,30 @@ pub enum Change {
 
 /// One file the change would add, change or remove.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileChange {
+pub(crate) struct FileChange {
     /// Repository path.
-    pub path: String,
-    /// What happens to it.
-    pub change: Change,
+    pub(crate) path: String,
+    pub(crate) change: Change,
     /// Its content on the head commit, if any.
-    pub before: Option<Vec<u8>>,
+    pub(crate) before: Option<Vec<u8>>,
     /// Its content after the change, if any.
-    pub after: Option<Vec<u8>>,
+    pub(crate) after: Option<Vec<u8>>,
     /// The Git blob id of that content: what the real pass will commit at this path.
-    pub blob: Option<BlobId>,
+    pub(crate) blob: Option<BlobId>,
 }
 
 /// The outcome of a plan.
 #[derive(Debug, Clone)]
-pub struct Plan {
+pub(crate) struct Plan {
     /// The pass as it would run.
-    pub report: PassReport,
+    pub(crate) report: PassReport,
     /// Every file it would write or remove, by path.
-    pub files: Vec<FileChange>,
+    pub(crate) files: Vec<FileChange>,
 }
 
 /// Plans the change from `base` to `head`: reruns what the change touches (as `serve`
 /// would), on `head`, and returns what would be committed.
-pub fn plan(
+pub(crate) fn plan(
     base: &dyn Store,
     head: &dyn Store,
     executor: &dyn Executor,

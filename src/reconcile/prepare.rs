@@ -18,7 +18,7 @@ type Compiled = Arc<Result<Option<RequestSchema>, InvalidSchema>>;
 /// Compiled schemas by Promise and version, so each compiles once per pass, whichever
 /// worker checks a request of it first.
 #[derive(Default)]
-pub struct Schemas {
+pub(crate) struct Schemas {
     compiled: Mutex<HashMap<(String, String), Compiled>>,
 }
 
@@ -37,24 +37,22 @@ impl Schemas {
 }
 
 /// A request that passed every check, ready to run.
-pub struct Ready<'a> {
-    /// Its Promise.
-    pub promise: &'a Promise,
-    /// Its document.
-    pub document: &'a RequestDoc,
+pub(crate) struct Ready<'a> {
+    pub(crate) promise: &'a Promise,
+    pub(crate) document: &'a RequestDoc,
     /// What its pipelines read as `object.yaml`: the request as the API server would
     /// store it. That is the committed bytes, comments and all, when storing changes
     /// nothing; otherwise the pruned and defaulted document, written anew.
-    pub object: Cow<'a, [u8]>,
+    pub(crate) object: Cow<'a, [u8]>,
 }
 
 /// One thing wrong with a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
+pub(crate) struct Problem {
     /// The field, dotted (`spec.size`), when one is to blame.
-    pub field: Option<String>,
+    pub(crate) field: Option<String>,
     /// What is wrong.
-    pub message: String,
+    pub(crate) message: String,
 }
 
 impl std::fmt::Display for Problem {
@@ -68,7 +66,7 @@ impl std::fmt::Display for Problem {
 
 /// Why a request does not run.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Rejection {
+pub(crate) enum Rejection {
     /// Its Promise may be one of the unreadable files: it is left as it is.
     Unreconciled(String),
     /// Its Promise's schema does not compile: it cannot run until the Promise is
@@ -95,7 +93,7 @@ impl Rejection {
     }
 
     /// The outcome a pass records for it.
-    pub fn into_outcome(self) -> Outcome {
+    pub(crate) fn into_outcome(self) -> Outcome {
         match self {
             Rejection::Unreconciled(message) => Outcome::Unreconciled(message),
             Rejection::PromiseSchema(message) => Outcome::Invalid(message),
@@ -113,7 +111,7 @@ impl Rejection {
 
 /// Checks one request. On failure, says what the requester must fix, starting with the
 /// document when its file holds several.
-pub fn prepare<'a>(
+pub(crate) fn prepare<'a>(
     platform: &'a Platform,
     schemas: &Schemas,
     request: &'a RequestFile,
@@ -139,7 +137,7 @@ pub fn prepare<'a>(
 }
 
 /// Checks one request, keeping each problem apart (for `promised validate`).
-pub fn check<'a>(
+pub(crate) fn check<'a>(
     platform: &'a Platform,
     schemas: &Schemas,
     request: &'a RequestFile,
@@ -173,7 +171,7 @@ pub fn check<'a>(
 
 /// Checks one request against its Promise, which may be one no longer loaded (a delete
 /// workflow runs on a request as last committed, under its Promise as last committed).
-pub fn check_against<'a>(
+pub(crate) fn check_against<'a>(
     promise: &'a Promise,
     schemas: &Schemas,
     request: &'a RequestFile,
@@ -264,7 +262,10 @@ pub fn check_against<'a>(
 /// workflow of theirs: they run from their first pipeline and each output group goes
 /// where the selectors say now, as for a new request (`reconcile --replace`). Their old
 /// outputs go, as those of any rerun that writes elsewhere.
-pub fn forget_placements(previous: &mut BTreeMap<RequestKey, Record>, replace: &BTreeSet<String>) {
+pub(crate) fn forget_placements(
+    previous: &mut BTreeMap<RequestKey, Record>,
+    replace: &BTreeSet<String>,
+) {
     let replaced = previous
         .values_mut()
         .filter(|record| replace.contains(&record.request.path));
@@ -288,7 +289,7 @@ pub fn forget_placements(previous: &mut BTreeMap<RequestKey, Record>, replace: &
 /// the broken documents were cannot be known; a document removed meanwhile goes once
 /// the file reads again. With no broken request, orphans are documents removed on
 /// purpose and go.
-pub fn keep_identities(platform: &mut Platform, previous: &BTreeMap<RequestKey, Record>) {
+pub(crate) fn keep_identities(platform: &mut Platform, previous: &BTreeMap<RequestKey, Record>) {
     return_identities(platform, previous);
     let taken: BTreeSet<&RequestKey> = platform.requests.iter().map(|r| &r.key).collect();
     let mut orphans: BTreeMap<&str, Vec<&RequestKey>> = BTreeMap::new();

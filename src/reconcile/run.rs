@@ -26,7 +26,7 @@ use crate::yaml;
 /// a two-core machine. What work does between waits (preparing a request, reading
 /// output back) runs on these threads in parallel. Each thread has one run folder,
 /// made on first use, that its runs share.
-pub fn pool<T: Sync, O: Send>(
+pub(crate) fn pool<T: Sync, O: Send>(
     items: &[T],
     jobs: usize,
     work: &(impl AsyncFn(&T, &RunFolder) -> O + Sync),
@@ -76,81 +76,80 @@ pub fn pool<T: Sync, O: Send>(
 }
 
 /// One workflow to run: which pipelines, on what.
-pub struct Workflow<'a> {
+pub(crate) struct Workflow<'a> {
     /// The Promise whose workflow it is.
-    pub promise: &'a Promise,
+    pub(crate) promise: &'a Promise,
     /// Its type and action.
-    pub kind: (WorkflowType, Action),
+    pub(crate) kind: (WorkflowType, Action),
     /// The object it runs on.
-    pub subject: Subject<'a>,
+    pub(crate) subject: Subject<'a>,
     /// The object as committed (the request as the schema leaves it).
-    pub object_yaml: &'a [u8],
+    pub(crate) object_yaml: &'a [u8],
 }
 
 /// Where a run of a workflow starts: at its first pipeline, or, resuming a suspended
 /// workflow, at the pipeline that suspended it.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Start {
+pub(crate) struct Start {
     /// The index of the first pipeline to run.
-    pub pipeline: usize,
+    pub(crate) pipeline: usize,
     /// The status the pipelines before it wrote: what the run's status builds on, so
     /// that a resumed run ends with the status a run from the first pipeline gives.
-    pub status: Map<String, Value>,
+    pub(crate) status: Map<String, Value>,
     /// The status its `object.yaml` shows, when not `status`: a resumed pipeline sees
     /// the status as it was when it suspended, its own keys included, as Kratix shows
     /// the object's stored status.
-    pub seen: Option<Map<String, Value>>,
+    pub(crate) seen: Option<Map<String, Value>>,
 }
 
 /// A workflow that ran to its end, or until a pipeline's `workflow-control.yaml`
 /// suspended it.
 #[derive(Debug)]
-pub struct Finished {
+pub(crate) struct Finished {
     /// The outputs of the pipelines that ran, in order, the suspending one included.
-    pub outputs: Vec<(String, RunOutput)>,
+    pub(crate) outputs: Vec<(String, RunOutput)>,
     /// The status so far: the [`Start`]'s, with what each pipeline that ran wrote to its
     /// `status.yaml` merged in, as Kratix's status updater merges it.
-    pub status: Map<String, Value>,
+    pub(crate) status: Map<String, Value>,
     /// Why and where it stopped early, if it did.
-    pub suspended: Option<Box<Suspension>>,
+    pub(crate) suspended: Option<Box<Suspension>>,
 }
 
 /// A workflow suspended by the `workflow-control.yaml` of one of its pipelines.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Suspension {
+pub(crate) struct Suspension {
     /// The pipeline that asked.
-    pub pipeline: String,
+    pub(crate) pipeline: String,
     /// What it asked.
-    pub control: WorkflowControl,
+    pub(crate) control: WorkflowControl,
     /// The status the pipelines before it wrote: where a resumed run starts from.
-    pub status_before: Map<String, Value>,
+    pub(crate) status_before: Map<String, Value>,
 }
 
 /// Why a workflow stopped before its last pipeline: the run's own error, kept typed,
 /// and the message a status file shows of it (redacted, cut to its last lines).
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
-pub struct Stopped {
+pub(crate) struct Stopped {
     /// The pipeline that failed.
-    pub pipeline: String,
+    pub(crate) pipeline: String,
     /// What went wrong.
     #[source]
-    pub error: RunError,
+    pub(crate) error: RunError,
     /// The status message: what failed, with the last lines of its log.
-    pub message: String,
+    pub(crate) message: String,
 }
 
 impl Stopped {
     /// Whether the run was cut short because the reconciler is stopping, rather than
     /// failed.
-    pub fn cancelled(&self) -> bool {
+    pub(crate) fn cancelled(&self) -> bool {
         matches!(self.error, RunError::Exec(ExecError::Cancelled))
     }
 }
 
 impl Workflow<'_> {
-    /// The pipelines it runs.
-    pub fn pipelines(&self) -> &[Pipeline] {
+    pub(crate) fn pipelines(&self) -> &[Pipeline] {
         self.promise.workflows.pipelines(self.kind.0, self.kind.1)
     }
 
@@ -159,7 +158,7 @@ impl Workflow<'_> {
     /// reads `object.yaml` with the `status` so far: the start's, and what the earlier
     /// pipelines wrote to `status.yaml`.
     #[tracing::instrument(name = "workflow", skip_all, fields(object = %self.subject, workflow = %self.kind.0, action = %self.kind.1))]
-    pub async fn run(
+    pub(crate) async fn run(
         &self,
         start: Start,
         executor: &dyn Executor,
@@ -216,7 +215,7 @@ impl Workflow<'_> {
 
     /// Runs it as a delete workflow: what it leaves is ignored, as in Kratix, and a
     /// suspension leaves the deletion undone (it runs again on the next pass).
-    pub async fn run_to_delete(
+    pub(crate) async fn run_to_delete(
         &self,
         executor: &dyn Executor,
         options: &Options,
@@ -245,7 +244,7 @@ impl Workflow<'_> {
 
 /// Why a delete workflow did not delete.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Undeleted {
+pub(crate) enum Undeleted {
     /// The reconciler is stopping: the workflow was cut short, or not started. What
     /// it would delete stays as it is, for the next pass.
     Stopped,
@@ -255,7 +254,7 @@ pub enum Undeleted {
 
 /// What a pipeline reads as `object.yaml` once the pipelines before it wrote `status`:
 /// the object as it is when they wrote none, else with their status in it.
-pub fn object_for<'o>(object_yaml: &'o [u8], status: &Map<String, Value>) -> Cow<'o, [u8]> {
+pub(crate) fn object_for<'o>(object_yaml: &'o [u8], status: &Map<String, Value>) -> Cow<'o, [u8]> {
     match status.is_empty() {
         true => Cow::Borrowed(object_yaml),
         false => Cow::Owned(object_with_status(object_yaml, status.clone())),
@@ -280,7 +279,7 @@ fn object_with_status(object_yaml: &[u8], status: Map<String, Value>) -> Vec<u8>
 /// Merges one pipeline's `status.yaml` keys into the status so far, as Kratix's status
 /// updater merges them: a later pipeline's key replaces an earlier one's, except
 /// `conditions`, which merge by `type`.
-pub fn merge_status(merged: &mut Map<String, Value>, status: &Map<String, Value>) {
+pub(crate) fn merge_status(merged: &mut Map<String, Value>, status: &Map<String, Value>) {
     for (key, value) in status {
         if key != "conditions" {
             merged.insert(key.clone(), value.clone());
@@ -303,7 +302,7 @@ pub fn merge_status(merged: &mut Map<String, Value>, status: &Map<String, Value>
 }
 
 /// The status the pipelines that gave `results` wrote, merged in order.
-pub fn merged_status(results: &[(String, RunOutput)]) -> Map<String, Value> {
+pub(crate) fn merged_status(results: &[(String, RunOutput)]) -> Map<String, Value> {
     let mut merged = Map::new();
     for (_, output) in results {
         merge_status(&mut merged, &output.metadata.status);

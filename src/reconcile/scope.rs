@@ -13,38 +13,38 @@ use crate::state::status::{Phase, Record};
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Scope {
     /// Rerun every request.
-    pub all: bool,
+    pub(crate) all: bool,
     /// Request files (repository paths) whose every request reruns.
-    pub request_paths: BTreeSet<String>,
+    pub(crate) request_paths: BTreeSet<String>,
     /// Request files that changed (added, changed or removed). A request of a file of
     /// one document reruns; one of a file of several reruns only when its own document
     /// changed since its status was written. Requests whose file or document is gone
     /// are removed in any pass.
-    pub request_files: BTreeSet<String>,
+    pub(crate) request_files: BTreeSet<String>,
     /// Promises whose every request reruns, by name.
-    pub promises: BTreeSet<String>,
+    pub(crate) promises: BTreeSet<String>,
     /// Promise files that changed: their requests rerun, and so do requests whose
     /// Promise is gone.
-    pub promise_files: BTreeSet<String>,
+    pub(crate) promise_files: BTreeSet<String>,
     /// Destination files that changed: requests placed on those destinations or on ones
     /// that are gone, and pending requests, rerun.
-    pub destination_files: BTreeSet<String>,
+    pub(crate) destination_files: BTreeSet<String>,
     /// Requests to rerun by key (retries, manual reruns).
     pub requests: BTreeSet<RequestKey>,
     /// Request files whose requests are placed anew: where their output groups went is
     /// forgotten, so each goes where the selectors say now (a misplaced output moves).
     /// They also rerun: give them in `request_paths` too.
-    pub replace: BTreeSet<String>,
+    pub(crate) replace: BTreeSet<String>,
     /// Files under the input folders that changed but are not inputs (a `README.md`, a
     /// symbolic link not named `.yaml`). They select nothing, but a narrow pass does not
     /// list their folders, where a pass that reads everything reports a link or a
     /// submodule as unread: with any of them, the pass reads everything.
-    pub other_files: BTreeSet<String>,
+    pub(crate) other_files: BTreeSet<String>,
     /// Files under `state/` or `status/` that someone else changed since the last pass
     /// (a merged pull request): a pass runs, reading everything (so the destinations'
     /// indexes are made again and files nothing explains go), and the requests and
     /// Promises they belong to rerun, which writes their files again.
-    pub edited_outputs: BTreeSet<String>,
+    pub(crate) edited_outputs: BTreeSet<String>,
     /// What the last pass read and left, given when that pass read every file without a
     /// problem: then a pass that reruns only changed request files, retries and reruns
     /// reads just those requests, their Promises and their own files, whatever the size
@@ -95,7 +95,7 @@ impl Scope {
     /// What reruns when the managed files at `paths` were changed by someone else: the
     /// requests and Promises the layout says they belong to
     /// ([`Owned::of`](crate::state::layout::Owned::of)).
-    pub fn from_edited_outputs<'a>(paths: impl IntoIterator<Item = &'a String>) -> Self {
+    pub(crate) fn from_edited_outputs<'a>(paths: impl IntoIterator<Item = &'a String>) -> Self {
         let mut scope = Scope::default();
         for path in paths {
             match Owned::of(path) {
@@ -115,7 +115,7 @@ impl Scope {
     /// What reruns when the input files (path to blob id) went from `old` to `new`.
     /// Only `promises/`, `destinations/` and `requests/` count: a change anywhere else,
     /// such as promised's own output, selects nothing.
-    pub fn from_input_changes(
+    pub(crate) fn from_input_changes(
         old: &BTreeMap<String, BlobId>,
         new: &BTreeMap<String, BlobId>,
     ) -> Self {
@@ -140,7 +140,7 @@ impl Scope {
     }
 
     /// Adds everything `other` reruns.
-    pub fn extend(&mut self, other: Scope) {
+    pub(crate) fn extend(&mut self, other: Scope) {
         self.all |= other.all;
         self.request_paths.extend(other.request_paths);
         self.request_files.extend(other.request_files);
@@ -159,7 +159,7 @@ impl Scope {
     /// Whether `request` reruns, given its record from the last pass. A request with no
     /// record, or whose record is of another file version (of another version of its
     /// own document, in a file of several), always runs.
-    pub fn includes(
+    pub(crate) fn includes(
         &self,
         platform: &Platform,
         request: &RequestFile,

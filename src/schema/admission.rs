@@ -21,10 +21,10 @@ use crate::yaml::MAX_DEPTH;
 
 /// How many bytes (as JSON) the defaults may add to one request: a request's array of
 /// many items, each defaulted with a large value, must not make a pass run out of memory.
-pub const DEFAULTS_MAX_BYTES: usize = 1 << 20;
+pub(crate) const DEFAULTS_MAX_BYTES: usize = 1 << 20;
 
 /// How many unknown fields a request's problems name; the rest are counted.
-pub const UNKNOWN_LISTED: usize = 32;
+pub(crate) const UNKNOWN_LISTED: usize = 32;
 
 /// Where the schema says nothing: an object there is emptied, as the API server does.
 static NOTHING: Structural = Structural {
@@ -62,16 +62,16 @@ const RESOURCE_FIELDS: [&str; 3] = ["apiVersion", "kind", "metadata"];
 
 /// A field of the request that its schema does not declare.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UnknownField {
+pub(crate) struct UnknownField {
     /// Dotted path, e.g. `spec.sise`.
-    pub field: String,
+    pub(crate) field: String,
     /// The declared field it was probably meant to be, dotted, e.g. `spec.size`.
-    pub suggestion: Option<String>,
+    pub(crate) suggestion: Option<String>,
 }
 
 impl UnknownField {
     /// What to say about it, without the field: `unknown field, did you mean spec.size?`.
-    pub fn message(&self) -> String {
+    pub(crate) fn message(&self) -> String {
         match &self.suggestion {
             Some(suggestion) => format!("unknown field, did you mean {suggestion}?"),
             None => "unknown field".to_string(),
@@ -81,14 +81,14 @@ impl UnknownField {
 
 /// What storing a request did to it.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Admitted {
+pub(crate) struct Admitted {
     /// Whether anything was pruned, dropped or defaulted: when not, the committed bytes
     /// are what the API server would store.
-    pub changed: bool,
+    pub(crate) changed: bool,
     /// The unknown fields pruned, the first [`UNKNOWN_LISTED`] of them, in document order.
-    pub unknown: Vec<UnknownField>,
+    pub(crate) unknown: Vec<UnknownField>,
     /// How many more unknown fields there were.
-    pub unlisted: usize,
+    pub(crate) unlisted: usize,
 }
 
 /// Prunes and defaults `document` (a whole request) against `schema` in place.

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Map;
 
-pub use promise::{PromiseOutcome, PromiseReport};
+pub(crate) use promise::{PromiseOutcome, PromiseReport};
 
 use super::carry::Carried;
 use super::run::{Finished, Stopped, Suspension};
@@ -24,7 +24,7 @@ use crate::state::{CurrentTree, DesiredTree, Keep};
 
 /// What happened to one request in this pass.
 #[derive(Debug)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// Its workflow ran, to its end or until a pipeline's `workflow-control.yaml`
     /// suspended it.
     Ran(Box<Ran>),
@@ -46,48 +46,46 @@ pub enum Outcome {
 /// keeps from those that did not (the later ones when it was suspended, the earlier
 /// ones when it resumed).
 #[derive(Debug)]
-pub struct Ran {
+pub(crate) struct Ran {
     /// The pipelines that ran.
-    pub finished: Finished,
+    pub(crate) finished: Finished,
     /// The recorded outputs of the others.
-    pub carried: Vec<Carried>,
+    pub(crate) carried: Vec<Carried>,
 }
 
 /// What the pass reports about one request.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RequestReport {
-    /// Who it is.
-    pub key: RequestKey,
-    /// Its file.
-    pub path: String,
+pub(crate) struct RequestReport {
+    pub(crate) key: RequestKey,
+    pub(crate) path: String,
     /// Its phase; `None` when it was left unreconciled.
-    pub phase: Option<Phase>,
+    pub(crate) phase: Option<Phase>,
     /// The status message.
-    pub message: String,
+    pub(crate) message: String,
     /// Units written, with digests.
-    pub outputs: Vec<OutputRef>,
+    pub(crate) outputs: Vec<OutputRef>,
     /// Whether it had no status before this pass.
-    pub new: bool,
+    pub(crate) new: bool,
     /// When a suspended workflow asked to run again (`retryAfter`).
-    pub retry_after: Option<std::time::Duration>,
+    pub(crate) retry_after: Option<std::time::Duration>,
 }
 
 /// The managed tree a pass wants, and its per-request reports.
 #[derive(Debug)]
-pub struct Rendered<'c> {
+pub(crate) struct Rendered<'c> {
     /// Files wanted and kept.
-    pub tree: DesiredTree<'c>,
+    pub(crate) tree: DesiredTree<'c>,
     /// One report per request, in key order.
-    pub requests: Vec<RequestReport>,
+    pub(crate) requests: Vec<RequestReport>,
     /// One report per Promise rendered, in name order.
-    pub promises: Vec<PromiseReport>,
+    pub(crate) promises: Vec<PromiseReport>,
     /// The records of requests that were not rendered: those whose file is gone.
-    pub unrendered: BTreeMap<RequestKey, Record>,
+    pub(crate) unrendered: BTreeMap<RequestKey, Record>,
 }
 
 /// Lays out every request's outcome, one at a time as outcomes arrive, and every
 /// Promise's static dependencies.
-pub struct Renderer<'a, 'c> {
+pub(crate) struct Renderer<'a, 'c> {
     platform: &'a Platform,
     /// Records not used yet: each goes once its request is rendered, so a pass does not
     /// hold every record and every report at once.
@@ -98,7 +96,7 @@ pub struct Renderer<'a, 'c> {
 impl<'a, 'c> Renderer<'a, 'c> {
     /// Starts with nothing rendered, from the records of the status files on the branch
     /// (`previous`) and the managed files as they are (`current`).
-    pub fn new(
+    pub(crate) fn new(
         platform: &'a Platform,
         previous: BTreeMap<RequestKey, Record>,
         current: &'c CurrentTree,
@@ -116,12 +114,12 @@ impl<'a, 'c> Renderer<'a, 'c> {
     }
 
     /// The record of a request from the last pass, until its request is rendered.
-    pub fn record(&self, key: &RequestKey) -> Option<&Record> {
+    pub(crate) fn record(&self, key: &RequestKey) -> Option<&Record> {
         self.previous.get(key)
     }
 
     /// Lays out one request's outcome.
-    pub fn add(&mut self, request: &RequestFile, outcome: Outcome) {
+    pub(crate) fn add(&mut self, request: &RequestFile, outcome: Outcome) {
         let before = self.previous.remove(&request.key);
         let tree = &mut self.rendered.tree;
         if let Outcome::Unchanged = outcome {
@@ -134,7 +132,7 @@ impl<'a, 'c> Renderer<'a, 'c> {
 
     /// Lays out one Promise's outcome: `promise` as loaded, or as last committed when its
     /// file is gone.
-    pub fn promise(
+    pub(crate) fn promise(
         &mut self,
         promise: &Promise,
         outcome: PromiseOutcome,
@@ -148,13 +146,13 @@ impl<'a, 'c> Renderer<'a, 'c> {
     /// Leaves a Promise exactly as it is, outputs and status: one that cannot be read
     /// (its file is gone and history does not give it back), or whose deletion was
     /// stopped with the reconciler.
-    pub fn keep_promise(&mut self, name: &str) {
+    pub(crate) fn keep_promise(&mut self, name: &str) {
         self.rendered.tree.keep(Keep::Promise(name.to_string()));
     }
 
     /// Leaves a request whose file is gone exactly as it is, outputs and status: what
     /// would delete it cannot be known in this pass.
-    pub fn keep_gone(&mut self, key: &RequestKey) {
+    pub(crate) fn keep_gone(&mut self, key: &RequestKey) {
         if self.previous.remove(key).is_some() {
             self.rendered.tree.keep(Keep::Request(key.clone()));
         }
@@ -162,7 +160,7 @@ impl<'a, 'c> Renderer<'a, 'c> {
 
     /// Records that the delete workflow of a request whose file is gone failed: its
     /// outputs stay, and its status says so until a later pass deletes it.
-    pub fn delete_failed(&mut self, key: &RequestKey, message: String) {
+    pub(crate) fn delete_failed(&mut self, key: &RequestKey, message: String) {
         let Some(mut record) = self.previous.remove(key) else {
             return;
         };
@@ -189,13 +187,13 @@ impl<'a, 'c> Renderer<'a, 'c> {
     }
 
     /// The tree so far, to [spill](DesiredTree::spill) its bytes.
-    pub fn tree(&mut self) -> &mut DesiredTree<'c> {
+    pub(crate) fn tree(&mut self) -> &mut DesiredTree<'c> {
         &mut self.rendered.tree
     }
 
     /// Adds the static dependencies and the keep rules of files that could not be read,
     /// and puts the reports in key order.
-    pub fn finish(self) -> Rendered<'c> {
+    pub(crate) fn finish(self) -> Rendered<'c> {
         let Renderer {
             platform,
             previous,
@@ -630,7 +628,7 @@ fn place_outputs(
 
 /// Where each output group of one pipeline's `output` would go for a new request `key`
 /// of `promise`, among `platform`'s destinations: what `pipeline run --repo` shows.
-pub fn preview_placements(
+pub(crate) fn preview_placements(
     platform: &Platform,
     promise: &Promise,
     key: &RequestKey,

@@ -17,7 +17,7 @@ use crate::yaml;
 
 /// What happened to a Promise in this pass.
 #[derive(Debug)]
-pub enum PromiseOutcome {
+pub(crate) enum PromiseOutcome {
     /// It has no Promise workflow: its static dependencies are written.
     Static,
     /// Its Promise configure workflow succeeded: its outputs, in pipeline order.
@@ -47,7 +47,7 @@ impl PromiseOutcome {
     /// status records as `reason`: a later pass that keeps the Promise reads that back,
     /// so its waiting requests say the same and a rerun commits nothing. `None` when
     /// they may run.
-    pub fn unavailable(&self, promise: &Promise) -> Option<String> {
+    pub(crate) fn unavailable(&self, promise: &Promise) -> Option<String> {
         match self {
             PromiseOutcome::Ran(results) => clash(promise, results),
             PromiseOutcome::Failed(stopped) => Some(stopped.message.clone()),
@@ -97,20 +97,19 @@ const STATIC_SOURCE: &str = "spec.dependencies";
 
 /// What the pass reports about one Promise.
 #[derive(Debug, Clone, PartialEq)]
-pub struct PromiseReport {
-    /// Its name.
-    pub name: String,
+pub(crate) struct PromiseReport {
+    pub(crate) name: String,
     /// Whether its requests may run after this pass; `None` when it was left as it was
     /// or removed.
-    pub availability: Option<Availability>,
+    pub(crate) availability: Option<Availability>,
     /// What happened, for the platform team.
-    pub message: String,
+    pub(crate) message: String,
     /// Whether one of its workflows failed in this pass.
-    pub failed: bool,
+    pub(crate) failed: bool,
     /// Whether it was removed, with its dependencies and status.
-    pub removed: bool,
+    pub(crate) removed: bool,
     /// When its suspended Promise workflow asked to run again (`retryAfter`).
-    pub retry_after: Option<std::time::Duration>,
+    pub(crate) retry_after: Option<std::time::Duration>,
 }
 
 /// Lays out one Promise's outcome. `promise` is the Promise as loaded, or as last
