@@ -63,7 +63,7 @@ impl GixStore {
 
     /// Opens the repository `path` is in to read the commit `revision` names (anything
     /// `git rev-parse` takes). Committing to it fails.
-    pub fn open_revision(path: &Path, revision: &str) -> Result<Self, GitError> {
+    pub(crate) fn open_revision(path: &Path, revision: &str) -> Result<Self, GitError> {
         let (repo, path) = discover_repo(path)?;
         let path = path.as_path();
         Ok(Self::with(
@@ -76,7 +76,7 @@ impl GixStore {
 
     /// Opens the repository at `path` to work on the full reference name `reference`
     /// (e.g. `refs/heads/main`), which need not exist yet.
-    pub fn open_reference(path: &Path, reference: &str) -> Result<Self, GitError> {
+    pub(crate) fn open_reference(path: &Path, reference: &str) -> Result<Self, GitError> {
         let repo = open_repo(path)?;
         Ok(Self::with(repo, path, reference.to_string(), None))
     }
@@ -117,7 +117,7 @@ impl GixStore {
     /// what to do when it does not: a repository with no commits yet, a branch that
     /// does not exist (and which do, the closest first), a revision not fetched. Commands
     /// that read a branch call it first, so that a typo never reads as an empty platform.
-    pub fn require_commit(&self) -> Result<(), GitError> {
+    pub(crate) fn require_commit(&self) -> Result<(), GitError> {
         let repo = self.reader(1)?;
         let path = self.path.display().to_string();
         let branches = || -> Result<Vec<String>, GitError> {
@@ -165,12 +165,12 @@ impl GixStore {
     }
 
     /// The full name of the branch, `refs/heads/<branch>`.
-    pub fn reference(&self) -> &str {
+    pub(crate) fn reference(&self) -> &str {
         &self.reference
     }
 
     /// The repository folder given to [`GixStore::open`].
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
@@ -191,7 +191,7 @@ impl GixStore {
 
     /// The files under the top folders `dirs` that differ between two commits (added,
     /// changed or removed), read as [`GixStore::changed_inputs`] reads them.
-    pub fn changed_under(
+    pub(crate) fn changed_under(
         &self,
         old: &str,
         new: &str,
@@ -457,7 +457,7 @@ fn discover_repo(path: &Path) -> Result<(gix::Repository, PathBuf), GitError> {
 }
 
 /// The top folder of the repository `path` is in (see [`discover_repo`]).
-pub fn repository_top(path: &Path) -> Result<PathBuf, GitError> {
+pub(crate) fn repository_top(path: &Path) -> Result<PathBuf, GitError> {
     discover_repo(path).map(|(_, top)| top)
 }
 

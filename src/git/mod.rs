@@ -12,10 +12,11 @@ mod worktree;
 
 use std::collections::BTreeMap;
 
-pub use gix_store::{GixStore, repository_top};
-pub use remote::{GitCli, PushOutcome, RefUpdate, Remote, fetched_promised_ref};
+pub use gix_store::GixStore;
+pub(crate) use gix_store::repository_top;
+pub(crate) use remote::{GitCli, PushOutcome, RefUpdate, Remote, fetched_promised_ref};
 pub(crate) use worktree::checked_out;
-pub use worktree::{
+pub(crate) use worktree::{
     WorktreeCheck, check_worktree, sync_worktree, uncommitted_inputs, uncommitted_warning,
 };
 
@@ -28,7 +29,8 @@ pub type BlobId = gix::ObjectId;
 
 /// The id Git gives `bytes` as a blob in a SHA-1 repository, without a repository:
 /// for stores that keep their blobs in memory.
-pub fn sha1_blob_id(bytes: &[u8]) -> BlobId {
+#[cfg(test)]
+pub(crate) fn sha1_blob_id(bytes: &[u8]) -> BlobId {
     objects::object_id(gix::hash::Kind::Sha1, gix::objs::Kind::Blob, bytes)
 }
 
@@ -42,7 +44,7 @@ fn branch_list(existing: &[String]) -> String {
 
 /// The blob id that `hex` spells, as a record in a status file holds it; `what` names
 /// the file, for the error.
-pub fn parse_blob_id(hex: &str, what: &str) -> Result<BlobId, GitError> {
+pub(crate) fn parse_blob_id(hex: &str, what: &str) -> Result<BlobId, GitError> {
     BlobId::from_hex(hex.as_bytes()).map_err(|e| GitError::Read {
         what: what.to_string(),
         message: format!("{hex:?} is not a blob id: {e}"),
@@ -53,17 +55,17 @@ pub fn parse_blob_id(hex: &str, what: &str) -> Result<BlobId, GitError> {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Snapshot {
     /// The commit read; `None` for a branch with no commits yet.
-    pub commit: Option<String>,
+    pub(crate) commit: Option<String>,
     /// Every file (blob) of the commit's tree: path to blob id.
-    pub files: BTreeMap<String, BlobId>,
+    pub(crate) files: BTreeMap<String, BlobId>,
     /// Entries of the tree that are neither files nor folders, by path: they are never
     /// read (a link is not followed), and inputs among them are reported.
-    pub skipped: BTreeMap<String, Skipped>,
+    pub(crate) skipped: BTreeMap<String, Skipped>,
 }
 
 /// A tree entry that `promised` does not read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Skipped {
+pub(crate) enum Skipped {
     /// A symbolic link (mode 120000).
     Symlink,
     /// A submodule: a gitlink to a commit of another repository (mode 160000).
@@ -85,7 +87,7 @@ impl std::fmt::Display for Skipped {
 
 impl Snapshot {
     /// The paths of the files that `wanted` picks, in order, to hand to [`Store::read`].
-    pub fn paths(&self, wanted: impl Fn(&str) -> bool) -> Vec<&str> {
+    pub(crate) fn paths(&self, wanted: impl Fn(&str) -> bool) -> Vec<&str> {
         let paths = self.files.keys().map(String::as_str);
         paths.filter(|path| wanted(path)).collect()
     }

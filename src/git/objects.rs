@@ -17,13 +17,13 @@ use gix_pack::data::output;
 use super::GitError;
 
 /// Batches of fewer objects than this are written loose.
-pub const LOOSE_LIMIT: usize = 100;
+pub(crate) const LOOSE_LIMIT: usize = 100;
 
 /// How many bytes of objects a [`ObjectBatch`] holds before it writes them.
 const HELD_BYTES: usize = 4 << 20;
 
 /// Objects to write, held until there are enough to write them well.
-pub struct ObjectBatch<'r> {
+pub(crate) struct ObjectBatch<'r> {
     repo: &'r gix::Repository,
     held: Vec<(ObjectId, Kind, Vec<u8>)>,
     held_bytes: usize,
@@ -31,7 +31,7 @@ pub struct ObjectBatch<'r> {
 
 impl<'r> ObjectBatch<'r> {
     /// An empty batch for `repo`'s object database.
-    pub fn new(repo: &'r gix::Repository) -> Self {
+    pub(crate) fn new(repo: &'r gix::Repository) -> Self {
         ObjectBatch {
             repo,
             held: Vec::new(),
@@ -41,7 +41,7 @@ impl<'r> ObjectBatch<'r> {
 
     /// Adds an object and returns its id; it is in the database once [`Self::finish`]
     /// returns (or earlier, when many bytes are held).
-    pub fn add(&mut self, kind: Kind, data: Vec<u8>) -> Result<ObjectId, GitError> {
+    pub(crate) fn add(&mut self, kind: Kind, data: Vec<u8>) -> Result<ObjectId, GitError> {
         let id = object_id(self.repo.object_hash(), kind, &data);
         self.held_bytes += data.len();
         self.held.push((id, kind, data));
@@ -52,7 +52,7 @@ impl<'r> ObjectBatch<'r> {
     }
 
     /// Writes what is held.
-    pub fn finish(mut self) -> Result<(), GitError> {
+    pub(crate) fn finish(mut self) -> Result<(), GitError> {
         self.write_held()
     }
 
@@ -68,13 +68,13 @@ impl<'r> ObjectBatch<'r> {
 }
 
 /// The id an object of `kind` holding `data` has.
-pub fn object_id(hash: gix::hash::Kind, kind: Kind, data: &[u8]) -> ObjectId {
+pub(crate) fn object_id(hash: gix::hash::Kind, kind: Kind, data: &[u8]) -> ObjectId {
     gix::objs::compute_hash(hash, kind, data).expect("hashing in memory does not fail")
 }
 
 /// Writes `objects` (with their ids): loose if there are fewer than [`LOOSE_LIMIT`],
 /// else as one pack.
-pub fn write_objects(
+pub(crate) fn write_objects(
     repo: &gix::Repository,
     objects: &[(ObjectId, Kind, &[u8])],
 ) -> Result<(), GitError> {

@@ -14,7 +14,7 @@ use crate::child::{CaptureError, Captured, run_captured};
 
 /// What became of a push.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PushOutcome {
+pub(crate) enum PushOutcome {
     /// The remote branch now points at the commit.
     Pushed,
     /// The remote branch moved since it was fetched (or the remote refused); nothing
@@ -25,18 +25,18 @@ pub enum PushOutcome {
 /// One ref a push moves: to `commit`, only if the remote's ref is still at `expected`
 /// (`None`: only if it does not exist).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RefUpdate<'a> {
+pub(crate) struct RefUpdate<'a> {
     /// The full ref name, `refs/heads/main`.
-    pub reference: &'a str,
+    pub(crate) reference: &'a str,
     /// The commit it moves to.
-    pub commit: &'a str,
+    pub(crate) commit: &'a str,
     /// Where it must still be.
-    pub expected: Option<&'a str>,
+    pub(crate) expected: Option<&'a str>,
 }
 
 /// What the daemon needs from the network side of Git: fetch a branch, move local
 /// refs, push with a lease. [`GitCli`] implements it with the `git` program.
-pub trait Remote: Send + Sync {
+pub(crate) trait Remote: Send + Sync {
     /// Fetches `remote` and returns the commit its `branch` points at, if any.
     fn fetch(&self, remote: &str, branch: &str) -> Result<Option<String>, GitError>;
     /// The commit a local reference points at, if it exists.
@@ -68,34 +68,29 @@ impl Remote for GitCli {
 
 /// Where [`GitCli::fetch`] keeps `remote`'s ref `refs/promised/<name>` (the daemons'
 /// saved states and leases).
-pub fn fetched_promised_ref(remote: &str, name: &str) -> String {
+pub(crate) fn fetched_promised_ref(remote: &str, name: &str) -> String {
     format!("refs/promised-remotes/{remote}/{name}")
 }
 
 /// A local repository driven through the `git` program.
 #[derive(Debug, Clone)]
-pub struct GitCli {
+pub(crate) struct GitCli {
     dir: PathBuf,
     timeout: Duration,
 }
 
 impl GitCli {
     /// Works on the repository at `dir`; each command is killed after `timeout`.
-    pub fn new(dir: &Path, timeout: Duration) -> Self {
+    pub(crate) fn new(dir: &Path, timeout: Duration) -> Self {
         GitCli {
             dir: dir.to_path_buf(),
             timeout,
         }
     }
 
-    /// The repository folder.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// Creates a bare repository at the folder unless one is there, and points the
     /// remote `name` at `url`.
-    pub fn init_with_remote(&self, name: &str, url: &str) -> Result<(), GitError> {
+    pub(crate) fn init_with_remote(&self, name: &str, url: &str) -> Result<(), GitError> {
         if !self.dir.join("HEAD").exists() {
             fs_err::create_dir_all(&self.dir)
                 .map_err(|e| self.failure(&["init"], e.to_string()))?;
@@ -112,7 +107,7 @@ impl GitCli {
     /// Fetches every branch of `remote`, and the daemons' refs (`refs/promised/*`: saved
     /// states and leases, into [`fetched_promised_ref`]), and returns the commit its
     /// `branch` points at, or `None` when the remote has no such branch yet.
-    pub fn fetch(&self, remote: &str, branch: &str) -> Result<Option<String>, GitError> {
+    pub(crate) fn fetch(&self, remote: &str, branch: &str) -> Result<Option<String>, GitError> {
         let branches = format!("+refs/heads/*:refs/remotes/{remote}/*");
         let daemons = format!("+refs/promised/*:{}", fetched_promised_ref(remote, "*"));
         let args = ["fetch", "--quiet", "--prune", "--no-tags", remote];
@@ -122,7 +117,7 @@ impl GitCli {
     }
 
     /// The commit `reference` points at, if it exists.
-    pub fn resolve(&self, reference: &str) -> Option<String> {
+    pub(crate) fn resolve(&self, reference: &str) -> Option<String> {
         let spec = format!("{reference}^{{commit}}");
         let out = self
             .run(&["rev-parse", "--verify", "--quiet", &spec])
@@ -131,7 +126,7 @@ impl GitCli {
     }
 
     /// Points `reference` at `commit`, or deletes it when `commit` is `None`.
-    pub fn set_ref(&self, reference: &str, commit: Option<&str>) -> Result<(), GitError> {
+    pub(crate) fn set_ref(&self, reference: &str, commit: Option<&str>) -> Result<(), GitError> {
         match commit {
             Some(commit) => self.run(&["update-ref", reference, commit]).map(drop),
             None => {
@@ -145,7 +140,11 @@ impl GitCli {
 
     /// Moves the refs of `updates` on `remote` in one atomic push, each only if the
     /// remote's ref is still where it is expected.
-    pub fn push(&self, remote: &str, updates: &[RefUpdate<'_>]) -> Result<PushOutcome, GitError> {
+    pub(crate) fn push(
+        &self,
+        remote: &str,
+        updates: &[RefUpdate<'_>],
+    ) -> Result<PushOutcome, GitError> {
         let leases = updates.iter().map(|u| {
             format!(
                 "--force-with-lease={}:{}",

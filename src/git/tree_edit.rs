@@ -15,7 +15,7 @@ use super::objects::ObjectBatch;
 
 /// What happens at one path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Edit {
+pub(crate) enum Edit {
     /// A blob, added or replacing whatever is there.
     Upsert(ObjectId),
     /// Whatever is there goes; a directory left empty goes with it.
@@ -27,7 +27,7 @@ pub enum Edit {
 ///
 /// The new trees go to the object database as one batch ([`ObjectBatch`]): a pack when
 /// there are many.
-pub fn write_edited(
+pub(crate) fn write_edited(
     repo: &gix::Repository,
     base: Option<ObjectId>,
     edits: &[(&str, Edit)],

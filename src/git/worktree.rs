@@ -21,7 +21,12 @@ use crate::state::{STATE_DIR, STATUS_DIR};
 /// Brings the worktree at `dir` from `old` to `new` if `reference` is checked out there.
 /// Returns whether it did. A bare repository, or another branch checked out, is left
 /// alone.
-pub fn sync_worktree(dir: &Path, reference: &str, old: &str, new: &str) -> Result<bool, GitError> {
+pub(crate) fn sync_worktree(
+    dir: &Path,
+    reference: &str,
+    old: &str,
+    new: &str,
+) -> Result<bool, GitError> {
     if checked_out(dir, reference).is_none() {
         return Ok(false);
     }
@@ -31,14 +36,13 @@ pub fn sync_worktree(dir: &Path, reference: &str, old: &str, new: &str) -> Resul
 
 /// What [`check_worktree`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WorktreeCheck {
+pub(crate) enum WorktreeCheck {
     /// Not a checked-out worktree of the branch, or the index agrees with `HEAD` in the
     /// folders `promised` owns.
     Clean,
     /// `index.lock` is there: a `git` command that writes the index runs, or one was cut
     /// short. Nothing was changed.
     Locked {
-        /// The lock file.
         lock: PathBuf,
         /// Running `git` processes whose working folder is in the worktree (Linux only;
         /// a program that uses Git as a library, such as an editor, is not seen).
@@ -107,7 +111,7 @@ impl std::fmt::Display for WorktreeCheck {
 ///   --source=HEAD --staged --worktree` on exactly those paths). These folders belong
 ///   to `promised`: every file there is an output. Staged or unstaged edits anywhere
 ///   else are not touched.
-pub fn check_worktree(dir: &Path, reference: &str) -> Result<WorktreeCheck, GitError> {
+pub(crate) fn check_worktree(dir: &Path, reference: &str) -> Result<WorktreeCheck, GitError> {
     let Some(repo) = checked_out(dir, reference) else {
         return Ok(WorktreeCheck::Clean);
     };
@@ -161,7 +165,7 @@ pub fn check_worktree(dir: &Path, reference: &str) -> Result<WorktreeCheck, GitE
 /// The files under `promises/`, `destinations/` and `requests/` of the worktree at
 /// `dir` that differ from its `HEAD` (changed, added, removed or untracked): what a
 /// command reading the commit does not see. None for a bare repository.
-pub fn uncommitted_inputs(dir: &Path) -> Result<Vec<String>, GitError> {
+pub(crate) fn uncommitted_inputs(dir: &Path) -> Result<Vec<String>, GitError> {
     let worktree = gix::open(dir)
         .ok()
         .and_then(|repo| repo.workdir().map(Path::to_path_buf));
@@ -190,7 +194,7 @@ pub fn uncommitted_inputs(dir: &Path) -> Result<Vec<String>, GitError> {
 
 /// The warning for `paths` not committed: how many, under which folders, and the
 /// first few. `None` when there are none.
-pub fn uncommitted_warning(paths: &[String], what: &str) -> Option<String> {
+pub(crate) fn uncommitted_warning(paths: &[String], what: &str) -> Option<String> {
     let first = paths.first()?;
     let mut folders: Vec<&str> = paths
         .iter()

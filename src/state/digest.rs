@@ -8,13 +8,13 @@ use std::collections::BTreeMap;
 use sha2::{Digest, Sha256};
 
 /// `sha256:<hex>` of `bytes`.
-pub fn sha256(bytes: &[u8]) -> String {
+pub(crate) fn sha256(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
 /// The `SHA256SUMS` text for files keyed by path relative to the unit's folder, in the
 /// format `sha256sum -c` reads (`<hex>  <path>`), sorted by path.
-pub fn sums_file(files: &BTreeMap<String, Vec<u8>>) -> String {
+pub(crate) fn sums_file(files: &BTreeMap<String, Vec<u8>>) -> String {
     let lines = files
         .iter()
         .map(|(path, bytes)| format!("{}  {path}\n", hex::encode(Sha256::digest(bytes))));
@@ -22,7 +22,7 @@ pub fn sums_file(files: &BTreeMap<String, Vec<u8>>) -> String {
 }
 
 /// The digest of a unit: the sha256 of its `SHA256SUMS` text.
-pub fn unit_digest(sums: &str) -> String {
+pub(crate) fn unit_digest(sums: &str) -> String {
     sha256(sums.as_bytes())
 }
 

@@ -11,8 +11,7 @@ use super::tree::{Changes, Content, CurrentTree};
 use crate::git::BlobId;
 use crate::model::{FilepathMode, LoadError};
 
-/// The file's name.
-pub const KUSTOMIZATION_FILE: &str = "kustomization.yaml";
+pub(crate) const KUSTOMIZATION_FILE: &str = "kustomization.yaml";
 
 /// The names kustomize reads as a kustomization when it builds a folder.
 const KUSTOMIZE_NAMES: [&str; 3] = [KUSTOMIZATION_FILE, "kustomization.yml", "Kustomization"];
@@ -35,7 +34,7 @@ fn is_top_file(path: &str) -> bool {
 
 /// For a pass that read part of the state folder: the documents a destination
 /// folder's index lists outside that part (see [`index_destinations`]).
-pub type Unlisted<'a, E> = dyn Fn(&str) -> Result<Vec<String>, E> + 'a;
+pub(crate) type Unlisted<'a, E> = dyn Fn(&str) -> Result<Vec<String>, E> + 'a;
 
 /// Adds to `changes` what keeps the top of every destination folder in step with the
 /// files the folder will hold: its `kustomization.yaml`, and for an `aggregatedYAML`
@@ -54,7 +53,7 @@ pub type Unlisted<'a, E> = dyn Fn(&str) -> Result<Vec<String>, E> + 'a;
 /// pass, whose caller vouches that the indexes are as promised wrote them): then a
 /// folder where no file comes or goes keeps its index, and for one where some do,
 /// `unlisted` gives the documents its index lists outside that part, which stay listed.
-pub fn index_destinations<E>(
+pub(crate) fn index_destinations<E>(
     changes: &mut Changes,
     current: &CurrentTree,
     folders: &BTreeMap<String, FilepathMode>,

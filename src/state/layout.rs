@@ -12,37 +12,37 @@ use crate::model::RequestKey;
 use crate::path_segment::{Segment, SegmentPath, check};
 
 /// The folder holding one sub-folder per destination.
-pub const STATE_DIR: &str = "state";
+pub(crate) const STATE_DIR: &str = "state";
 /// The folder holding one status file per request.
-pub const STATUS_DIR: &str = "status";
+pub(crate) const STATUS_DIR: &str = "status";
 /// The file beside every written unit listing the sha256 of each of its files, in the
 /// format `sha256sum -c` checks.
-pub const DIGEST_FILE: &str = "SHA256SUMS";
+pub(crate) const DIGEST_FILE: &str = "SHA256SUMS";
 /// The file holding a Promise's static `spec.dependencies`.
-pub const STATIC_DEPENDENCIES_FILE: &str = "static-dependencies.yaml";
+pub(crate) const STATIC_DEPENDENCIES_FILE: &str = "static-dependencies.yaml";
 
 /// The folder of one request's output on one destination. Built only of checked
 /// segments ([`Segment`], [`SegmentPath`]): no name can make it leave its folder or hold
 /// a tree entry Git refuses.
-pub fn resource_dir(destination_folder: &SegmentPath, key: &RequestKey) -> String {
+pub(crate) fn resource_dir(destination_folder: &SegmentPath, key: &RequestKey) -> String {
     format!("{STATE_DIR}/{destination_folder}/{}", request_folder(key))
 }
 
 /// The folder of one request's output relative to its destination's folder, as the
 /// destination's `kustomization.yaml` names its files.
-pub fn request_folder(key: &RequestKey) -> String {
+pub(crate) fn request_folder(key: &RequestKey) -> String {
     format!("resources/{}/{}/{}", key.namespace, key.promise, key.name)
 }
 
 /// The folder of one Promise's dependencies on one destination.
-pub fn dependency_dir(destination_folder: &SegmentPath, promise: &Segment) -> String {
+pub(crate) fn dependency_dir(destination_folder: &SegmentPath, promise: &Segment) -> String {
     format!("{STATE_DIR}/{destination_folder}/dependencies/{promise}")
 }
 
 /// The status file of a request. A request whose names cannot be folder names has a key
 /// made of safe parts (`status/<promise>/_invalid-names/<hash>.yaml`, see
 /// [`RequestFile::parse`](crate::model::RequestFile::parse)).
-pub fn status_path(key: &RequestKey) -> String {
+pub(crate) fn status_path(key: &RequestKey) -> String {
     let file = format!("{}.yaml", key.name);
     debug_assert!(
         crate::path_segment::check(&file).is_ok(),
@@ -54,7 +54,7 @@ pub fn status_path(key: &RequestKey) -> String {
 /// The status file of a Promise: its workflows' outcome and whether it is available.
 /// Beside its requests' folder, and never one of theirs (a request's status is three
 /// levels down).
-pub fn promise_status_path(promise: &Segment) -> String {
+pub(crate) fn promise_status_path(promise: &Segment) -> String {
     format!("{STATUS_DIR}/{promise}.yaml")
 }
 
@@ -62,7 +62,7 @@ pub fn promise_status_path(promise: &Segment) -> String {
 /// listed in its destination's `kustomization.yaml`): names ending in `.yaml`, `.yml`
 /// or `.json`. Other files (`main.tf`) pass through byte for byte, as Kratix writes
 /// whatever a pipeline leaves.
-pub fn is_document_file(path: &str) -> bool {
+pub(crate) fn is_document_file(path: &str) -> bool {
     [".yaml", ".yml", ".json"]
         .iter()
         .any(|ending| path.ends_with(ending))
@@ -70,7 +70,7 @@ pub fn is_document_file(path: &str) -> bool {
 
 /// Whether `path` lies in the folders `promised` owns. Everything there is derived
 /// from the inputs: a file there that the inputs do not explain is removed.
-pub fn is_managed(path: &str) -> bool {
+pub(crate) fn is_managed(path: &str) -> bool {
     path.starts_with("state/") || path.starts_with("status/")
 }
 
@@ -79,7 +79,7 @@ pub fn is_managed(path: &str) -> bool {
 /// repository, where a pull request can edit it; the layout is derived from nothing a
 /// user writes, so it decides which request or Promise a path belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Owned {
+pub(crate) enum Owned {
     /// A file of a request's output, on any destination.
     RequestOutput(RequestKey),
     /// A request's status file.
@@ -93,7 +93,7 @@ pub enum Owned {
 impl Owned {
     /// Whose the file at `path` is, if it is in the layout. A path whose parts are not
     /// safe segments is no one's: it is removed as any unexplained file is.
-    pub fn of(path: &str) -> Option<Self> {
+    pub(crate) fn of(path: &str) -> Option<Self> {
         if let Some(rest) = path.strip_prefix("status/") {
             return Self::status(rest);
         }
@@ -137,7 +137,7 @@ impl Owned {
 }
 
 /// The request whose status file `path` is, if it is one.
-pub fn status_owner(path: &str) -> Option<RequestKey> {
+pub(crate) fn status_owner(path: &str) -> Option<RequestKey> {
     match Owned::of(path)? {
         Owned::RequestStatus(key) => Some(key),
         _ => None,
@@ -145,7 +145,7 @@ pub fn status_owner(path: &str) -> Option<RequestKey> {
 }
 
 /// The Promise whose status file `path` is, if it is one.
-pub fn promise_status_owner(path: &str) -> Option<Segment> {
+pub(crate) fn promise_status_owner(path: &str) -> Option<Segment> {
     match Owned::of(path)? {
         Owned::PromiseStatus(name) => Some(name),
         _ => None,

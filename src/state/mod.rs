@@ -1,14 +1,15 @@
-//! The repository as output: where files go ([`layout`]), how units are hashed
-//! ([`digest`]), what a request's and a Promise's status files say ([`status`], [`promise_status`]), and what a pass changes
-//! ([`tree`]).
+//! The repository as output: where files go (`layout`), how units are hashed
+//! (`digest`), what a request's and a Promise's status files say (`status`, `promise_status`), and what a pass changes
+//! (`tree`).
 
 pub(crate) mod aggregate;
-pub mod digest;
-pub mod kustomization;
-pub mod layout;
-pub mod promise_status;
-pub mod status;
-pub mod tree;
+pub(crate) mod digest;
+pub(crate) mod kustomization;
+pub(crate) mod layout;
+pub(crate) mod promise_status;
+pub(crate) mod status;
+pub(crate) mod tree;
 
-pub use layout::{DIGEST_FILE, STATE_DIR, STATUS_DIR};
-pub use tree::{Changes, Content, CurrentTree, DesiredTree, Keep};
+pub(crate) use layout::{DIGEST_FILE, STATE_DIR, STATUS_DIR};
+pub use tree::{Changes, Content};
+pub(crate) use tree::{CurrentTree, DesiredTree, Keep};

@@ -11,7 +11,7 @@ use crate::yaml;
 
 /// Whether requests of a Promise may run, as Kratix's `status.status` says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Availability {
+pub(crate) enum Availability {
     /// Its Promise workflows succeeded (or it has none) and its required Promises are
     /// available: its requests run.
     Available,
@@ -21,7 +21,7 @@ pub enum Availability {
 
 /// Why a Promise is unavailable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Unavailable {
+pub(crate) enum Unavailable {
     /// A workflow of it failed.
     Failed,
     /// A Promise it requires is missing, at another version, or unavailable.
@@ -36,47 +36,47 @@ pub enum Unavailable {
 
 /// What promised records about a Promise.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PromiseRecord {
+pub(crate) struct PromiseRecord {
     /// Whether its requests may run.
-    pub availability: Availability,
+    pub(crate) availability: Availability,
     /// Why it is unavailable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub(crate) reason: Option<String>,
     /// Which kind of reason: a Promise that waited for the Promises it requires runs its
     /// workflow once they are there, in whichever pass sees that first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub unavailable: Option<Unavailable>,
+    pub(crate) unavailable: Option<Unavailable>,
     /// The Promise file and its blob id: read back to run its delete workflows once the
     /// file is gone.
-    pub promise: RequestRef,
+    pub(crate) promise: RequestRef,
     /// Promise workflow pipelines run, with their images.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub pipelines: Vec<PipelineRef>,
+    pub(crate) pipelines: Vec<PipelineRef>,
     /// Where each output group of its Promise workflows went.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub placements: Vec<PlacementRef>,
+    pub(crate) placements: Vec<PlacementRef>,
     /// The dependency units written, with their digests.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub outputs: Vec<OutputRef>,
+    pub(crate) outputs: Vec<OutputRef>,
 }
 
 /// A Promise status file's content, before rendering.
 #[derive(Debug, Clone, PartialEq)]
-pub struct PromiseStatus {
+pub(crate) struct PromiseStatus {
     /// What the platform team reads first.
-    pub message: String,
+    pub(crate) message: String,
     /// The `message` the Promise workflows wrote to `status.yaml`, if any: as in Kratix,
     /// the only key of a Promise workflow's status that is kept.
-    pub pipeline_message: Option<Value>,
+    pub(crate) pipeline_message: Option<Value>,
     /// Why it is unavailable, when it is.
-    pub unavailable: Option<Unavailable>,
+    pub(crate) unavailable: Option<Unavailable>,
     /// promised's own record.
-    pub record: PromiseRecord,
+    pub(crate) record: PromiseRecord,
 }
 
 impl PromiseStatus {
     /// The status file's bytes.
-    pub fn render(&self) -> Vec<u8> {
+    pub(crate) fn render(&self) -> Vec<u8> {
         let record = &self.record;
         let available = record.availability == Availability::Available;
         let mut doc = Map::new();
@@ -139,7 +139,7 @@ impl PromiseStatus {
 
 /// Reads promised's record back from a Promise status file written earlier. A file that
 /// cannot be read counts as no record.
-pub fn read_promise_record(bytes: &[u8]) -> Option<PromiseRecord> {
+pub(crate) fn read_promise_record(bytes: &[u8]) -> Option<PromiseRecord> {
     #[derive(Deserialize)]
     struct StatusFile {
         promised: PromiseRecord,

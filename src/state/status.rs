@@ -14,7 +14,7 @@ use crate::yaml;
 
 /// Where a request stands after a pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Phase {
+pub(crate) enum Phase {
     /// Pipelines succeeded and every output group is placed.
     Ready,
     /// Pipelines succeeded but some output has no destination yet.
@@ -43,7 +43,7 @@ pub enum Phase {
 impl Phase {
     /// Whether the request is where it should be, or waits for something that is not
     /// its own error: a destination, its Promise, a retry or a person.
-    pub fn is_settled(self) -> bool {
+    pub(crate) fn is_settled(self) -> bool {
         matches!(
             self,
             Phase::Ready | Phase::Pending | Phase::Waiting | Phase::Suspended | Phase::Paused
@@ -68,56 +68,56 @@ impl std::fmt::Display for Phase {
 
 /// What promised records about a request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Record {
+pub(crate) struct Record {
     /// Where it stands.
-    pub phase: Phase,
+    pub(crate) phase: Phase,
     /// The request file and its blob id.
-    pub request: RequestRef,
+    pub(crate) request: RequestRef,
     /// Pipelines run, with their images.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub pipelines: Vec<PipelineRef>,
+    pub(crate) pipelines: Vec<PipelineRef>,
     /// Where each output group went. Read back on the next pass: a placement is kept.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub placements: Vec<PlacementRef>,
+    pub(crate) placements: Vec<PlacementRef>,
     /// The units written, with their digests.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub outputs: Vec<OutputRef>,
+    pub(crate) outputs: Vec<OutputRef>,
     /// Where and why its workflow is suspended, when it is. Boxed: a pass holds a
     /// record per request, and few are suspended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub suspended: Option<Box<SuspendedRef>>,
+    pub(crate) suspended: Option<Box<SuspendedRef>>,
 }
 
 /// A workflow suspended by a pipeline's `workflow-control.yaml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SuspendedRef {
+pub(crate) struct SuspendedRef {
     /// The pipeline that suspended it.
-    pub pipeline: String,
+    pub(crate) pipeline: String,
     /// Its `message`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
+    pub(crate) message: Option<String>,
     /// Its `retryAfter`, as written by promised (`10s`, `5m`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retry_after: Option<String>,
+    pub(crate) retry_after: Option<String>,
     /// How many times in a row this pipeline has asked for a retry, counted only when it
     /// sets `maxAttempts` (else 1: a count would make a commit at every retry).
     #[serde(default, skip_serializing_if = "is_zero")]
-    pub attempts: u32,
+    pub(crate) attempts: u32,
     /// The blob id of the Promise file it was suspended under: a changed Promise reruns
     /// it from its first pipeline, in any pass.
     #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub promise: String,
+    pub(crate) promise: String,
     /// The status the pipelines had written when it was suspended: what the resumed
     /// pipeline reads in its `object.yaml`. Not part of the record; [`read_record`]
     /// reads it back from the status file's own keys (all but `message`, which the file
     /// shows only once a request is Ready).
     #[serde(skip)]
-    pub status: Map<String, Value>,
+    pub(crate) status: Map<String, Value>,
     /// The status the pipelines before it wrote, `message` included: where the resumed
     /// run's status starts, so that it ends as a run from the first pipeline would.
     #[serde(default, skip_serializing_if = "Map::is_empty")]
-    pub status_before: Map<String, Value>,
+    pub(crate) status_before: Map<String, Value>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -126,22 +126,22 @@ fn is_zero(n: &u32) -> bool {
 
 /// The request a status describes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RequestRef {
+pub(crate) struct RequestRef {
     /// Repository path.
-    pub path: String,
+    pub(crate) path: String,
     /// Git blob id of the file that was reconciled. With several requests in the file,
     /// that blob read with [`RequestFile::read_all`] gives this one by its key.
-    pub blob: String,
+    pub(crate) blob: String,
     /// sha256 of the request's own document, when its file holds several: a change to
     /// another document of the file does not rerun this one, and then `blob` stays that
     /// of the file it last ran from. Absent for a file of one document.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub document: Option<String>,
+    pub(crate) document: Option<String>,
 }
 
 impl RequestRef {
     /// The reference to `request` as it is now.
-    pub fn of(request: &RequestFile) -> Self {
+    pub(crate) fn of(request: &RequestFile) -> Self {
         RequestRef {
             path: request.path.clone(),
             blob: request.blob.clone(),
@@ -151,7 +151,7 @@ impl RequestRef {
 
     /// Whether this reference is to `request` as it is now: same file, and same file
     /// version or, in a file of several documents, same document bytes.
-    pub fn describes(&self, request: &RequestFile) -> bool {
+    pub(crate) fn describes(&self, request: &RequestFile) -> bool {
         let same_document = match (&self.document, &request.part) {
             (Some(digest), Some(part)) => *digest == part.digest,
             _ => false,
@@ -162,43 +162,42 @@ impl RequestRef {
 
 /// A pipeline that ran.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PipelineRef {
-    /// Pipeline name.
-    pub name: String,
+pub(crate) struct PipelineRef {
+    pub(crate) name: String,
     /// Container images, in order.
-    pub images: Vec<String>,
+    pub(crate) images: Vec<String>,
 }
 
 /// Where one output group went.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PlacementRef {
+pub(crate) struct PlacementRef {
     /// The group: pipeline name, and `/directory` for a directory group.
-    pub group: String,
+    pub(crate) group: String,
     /// The destination, unless pending.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub destination: Option<String>,
+    pub(crate) destination: Option<String>,
     /// Whether it is where its selectors place it.
-    pub state: PlacementState,
+    pub(crate) state: PlacementState,
     /// Why it is pending or misplaced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub(crate) reason: Option<String>,
     /// The group's files, as paths in the request's folder on its destination. Recorded
     /// only for a workflow of several pipelines: a suspension keeps the files of the
     /// pipelines after the suspending one, and a resumed workflow those before it,
     /// without running them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub files: Vec<String>,
+    pub(crate) files: Vec<String>,
     /// The group's selectors (its own and the Promise's), recorded with `files`: a
     /// group kept from an earlier run is checked against them again.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub selectors: BTreeMap<String, String>,
+    pub(crate) selectors: BTreeMap<String, String>,
 }
 
 /// Where an output group stands, as its status record says: `placed`, `misplaced` or
 /// `pending`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum PlacementState {
+pub(crate) enum PlacementState {
     /// On the destination its selectors choose.
     Placed,
     /// On a destination its selectors no longer choose: it stays there.
@@ -209,36 +208,35 @@ pub enum PlacementState {
 
 impl PlacementRef {
     /// The pipeline whose output the group is: the group name up to its `/directory`.
-    pub fn pipeline(&self) -> &str {
+    pub(crate) fn pipeline(&self) -> &str {
         self.group.split_once('/').map_or(&self.group, |(p, _)| p)
     }
 }
 
 /// One written unit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct OutputRef {
-    /// Destination name.
-    pub destination: String,
+pub(crate) struct OutputRef {
+    pub(crate) destination: String,
     /// Folder in the repository.
-    pub path: String,
+    pub(crate) path: String,
     /// sha256 of its `SHA256SUMS`.
-    pub digest: String,
+    pub(crate) digest: String,
 }
 
 /// A status file's content, before rendering.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RequestStatus {
+pub(crate) struct RequestStatus {
     /// The message for the requester.
-    pub message: String,
+    pub(crate) message: String,
     /// Keys from the pipelines' `status.yaml`, merged in pipeline order.
-    pub pipeline_status: Map<String, Value>,
+    pub(crate) pipeline_status: Map<String, Value>,
     /// promised's own record.
-    pub record: Record,
+    pub(crate) record: Record,
 }
 
 impl RequestStatus {
     /// The status file's bytes.
-    pub fn render(&self) -> Vec<u8> {
+    pub(crate) fn render(&self) -> Vec<u8> {
         let mut doc = Map::new();
         // The pipeline's message is shown once its request is Ready; until then, what
         // keeps it from being ready is what the requester needs to read.
@@ -391,7 +389,7 @@ pub(super) fn condition(kind: &str, ok: bool, reason: &str, message: &str) -> Va
 
 /// Reads promised's record back from a status file written earlier, for the placements
 /// and outputs it holds. A file that cannot be read counts as no record.
-pub fn read_record(bytes: &[u8]) -> Option<Record> {
+pub(crate) fn read_record(bytes: &[u8]) -> Option<Record> {
     /// The part of a status file read back; the rest is skipped, not built.
     #[derive(Deserialize)]
     struct StatusFile {

@@ -9,13 +9,13 @@ use crate::git::BlobId;
 use crate::model::RequestKey;
 
 /// Managed files as they are: path to blob id.
-pub type CurrentTree = BTreeMap<String, BlobId>;
+pub(crate) type CurrentTree = BTreeMap<String, BlobId>;
 
 /// Files of the managed area that stay as they are, whatever the pass computes: the
 /// outputs of requests that could not be reconciled, so bad input never removes a
 /// running service.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Keep {
+pub(crate) enum Keep {
     /// Every output file and the status of this request.
     Request(RequestKey),
     /// Output files (not the status) of this request.
@@ -61,7 +61,8 @@ pub enum Content {
 
 impl Content {
     /// The bytes, when they are held here.
-    pub fn bytes(&self) -> Option<&[u8]> {
+    #[cfg(test)]
+    pub(crate) fn bytes(&self) -> Option<&[u8]> {
         match self {
             Content::Bytes(bytes) => Some(bytes),
             Content::Blob(_) => None,
@@ -76,7 +77,7 @@ impl Content {
 /// been compared (by [`DesiredTree::spill`] or [`DesiredTree::changes`]): a rerun of 100k
 /// requests holds no copy of the 300k files it leaves as they are.
 #[derive(Debug, Clone)]
-pub struct DesiredTree<'c> {
+pub(crate) struct DesiredTree<'c> {
     current: &'c CurrentTree,
     /// Wanted as they are in `current`.
     unchanged: HashSet<&'c str>,
@@ -105,14 +106,14 @@ pub struct Changes {
 
 impl Changes {
     /// Whether the pass changes nothing.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.upserts.is_empty() && self.removals.is_empty()
     }
 }
 
 impl<'c> DesiredTree<'c> {
     /// Wants nothing yet; `current` is the managed part of the branch.
-    pub fn new(current: &'c CurrentTree) -> Self {
+    pub(crate) fn new(current: &'c CurrentTree) -> Self {
         DesiredTree {
             current,
             unchanged: HashSet::new(),
@@ -126,7 +127,7 @@ impl<'c> DesiredTree<'c> {
     }
 
     /// Wants `bytes` at `path`, which must be in the managed area.
-    pub fn file(&mut self, path: String, bytes: Vec<u8>) {
+    pub(crate) fn file(&mut self, path: String, bytes: Vec<u8>) {
         debug_assert!(is_managed(&path), "{path} is outside the managed folders");
         self.unchanged.remove(path.as_str());
         self.written.remove(&path);
@@ -137,7 +138,7 @@ impl<'c> DesiredTree<'c> {
     }
 
     /// How many bytes of wanted files are held in memory, not compared or written yet.
-    pub fn pending_bytes(&self) -> usize {
+    pub(crate) fn pending_bytes(&self) -> usize {
         self.pending_bytes
     }
 
@@ -145,7 +146,7 @@ impl<'c> DesiredTree<'c> {
     /// a pass over many requests does not hold all their outputs: a file with the content
     /// it has is kept as a path only, and the others go to `write` in one batch of
     /// `(path, bytes)`, which returns their blob ids in order.
-    pub fn spill<E>(
+    pub(crate) fn spill<E>(
         &mut self,
         blob_id: impl Fn(&[u8]) -> BlobId,
         write: impl FnOnce(&[(&str, &[u8])]) -> Result<Vec<BlobId>, E>,
@@ -173,7 +174,7 @@ impl<'c> DesiredTree<'c> {
     }
 
     /// Wants `files` under `dir` plus their `SHA256SUMS`; returns the unit's digest.
-    pub fn unit(&mut self, dir: &str, files: &BTreeMap<String, Vec<u8>>) -> String {
+    pub(crate) fn unit(&mut self, dir: &str, files: &BTreeMap<String, Vec<u8>>) -> String {
         let sums = sums_file(files);
         for (path, bytes) in files {
             self.file(format!("{dir}/{path}"), bytes.clone());
@@ -184,7 +185,7 @@ impl<'c> DesiredTree<'c> {
     }
 
     /// Leaves what `rule` covers as it is.
-    pub fn keep(&mut self, rule: Keep) {
+    pub(crate) fn keep(&mut self, rule: Keep) {
         match rule {
             Keep::Request(key) => {
                 self.kept_requests.insert(key);
@@ -215,7 +216,7 @@ impl<'c> DesiredTree<'c> {
 
     /// What must change to turn the current tree into this one. `blob_id` computes the
     /// id a content would have, to compare without writing anything.
-    pub fn changes(self, blob_id: impl Fn(&[u8]) -> BlobId) -> Changes {
+    pub(crate) fn changes(self, blob_id: impl Fn(&[u8]) -> BlobId) -> Changes {
         let mut changes = Changes::default();
         for path in self.current.keys() {
             let wanted = self.unchanged.contains(path.as_str())
