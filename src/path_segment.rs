@@ -2,8 +2,8 @@
 //! Git. Names come from request files, Promises, Destinations and pipeline images, any of
 //! which may be hostile, and one bad tree entry is enough for a remote that checks
 //! objects on push (`receive.fsckObjects`, as GitHub and GitLab do) to refuse every later
-//! push. So every segment passes [`check`] before it becomes part of a path, and the
-//! types that carry checked names ([`Segment`], [`SegmentPath`]) are what the writers of
+//! push. So every segment passes `check` before it becomes part of a path, and the
+//! types that carry checked names ([`Segment`], `SegmentPath`) are what the writers of
 //! paths take. Pure.
 //!
 //! The rules are git fsck's (no `.`, `..`, `/`, empty name, no `.git` in any case or in a
@@ -18,9 +18,9 @@ use std::fmt;
 use std::ops::Deref;
 
 /// The longest name, in bytes, that common file systems hold in one path component.
-pub const MAX_SEGMENT_BYTES: usize = 255;
+pub(crate) const MAX_SEGMENT_BYTES: usize = 255;
 
-/// Why a string cannot be one path segment. The message completes "<name> ...".
+/// Why a string cannot be one path segment. The message completes `"<name> ..."`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SegmentError {
     /// The empty string.
@@ -41,7 +41,7 @@ pub enum SegmentError {
     /// A control character such as a newline.
     #[error("holds the control character {0:?}")]
     Control(char),
-    /// More than [`MAX_SEGMENT_BYTES`] bytes.
+    /// More than `MAX_SEGMENT_BYTES` bytes.
     #[error("is {0} bytes long; a file name may have at most 255")]
     TooLong(usize),
     /// `.git`, or a name some file system takes for it.
@@ -71,7 +71,7 @@ pub enum SegmentError {
 }
 
 /// Checks that `name` is safe as one path segment that `promised` writes to Git.
-pub fn check(name: &str) -> Result<(), SegmentError> {
+pub(crate) fn check(name: &str) -> Result<(), SegmentError> {
     if name.is_empty() {
         return Err(SegmentError::Empty);
     }
@@ -137,7 +137,7 @@ fn is_hfs_ignorable(c: char) -> bool {
     matches!(c as u32, 0x200c..=0x200f | 0x202a..=0x202e | 0x206a..=0x206f | 0xfeff)
 }
 
-/// A string that passed [`check`]: one path segment that is safe to write.
+/// A string that passed `check`: one path segment that is safe to write.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Segment(String);
 
@@ -149,8 +149,7 @@ impl Segment {
         Ok(Segment(name))
     }
 
-    /// The name.
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }
@@ -207,21 +206,20 @@ impl From<String> for Segment {
 /// One or more [`Segment`]s joined by `/`: a relative folder path that is safe to write,
 /// such as a destination's folder under `state/`.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct SegmentPath(String);
+pub(crate) struct SegmentPath(String);
 
 /// Why a string cannot be a [`SegmentPath`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("folder {segment:?} {error}")]
-pub struct SegmentPathError {
+pub(crate) struct SegmentPathError {
     /// The segment that failed, as written.
-    pub segment: String,
-    /// Why.
-    pub error: SegmentError,
+    pub(crate) segment: String,
+    pub(crate) error: SegmentError,
 }
 
 impl SegmentPath {
     /// Checks every `/`-separated segment of `path`.
-    pub fn new(path: impl Into<String>) -> Result<Self, SegmentPathError> {
+    pub(crate) fn new(path: impl Into<String>) -> Result<Self, SegmentPathError> {
         let path = path.into();
         for segment in path.split('/') {
             check(segment).map_err(|error| SegmentPathError {
@@ -232,8 +230,8 @@ impl SegmentPath {
         Ok(SegmentPath(path))
     }
 
-    /// The path.
-    pub fn as_str(&self) -> &str {
+    #[cfg(test)]
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }

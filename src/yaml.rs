@@ -26,14 +26,14 @@ pub enum YamlError {
 /// How deeply mappings and sequences may nest in a request, a Destination, a metadata
 /// file or a pipeline output. Parsing, the JSON values and their checks all recurse, so
 /// a bound protects the stack; no sane request needs more.
-pub const MAX_DEPTH: usize = 64;
+pub(crate) const MAX_DEPTH: usize = 64;
 
 /// How deeply a Promise may nest: its `api` holds a whole CRD, whose schemas of
 /// real-world APIs go deeper than [`MAX_DEPTH`]. Still a bound, as a Promise comes from
 /// any Promise author.
-pub const PROMISE_MAX_DEPTH: usize = 256;
+pub(crate) const PROMISE_MAX_DEPTH: usize = 256;
 
-/// Parses every document of a YAML stream, nested at most [`MAX_DEPTH`] deep. Empty
+/// Parses every document of a YAML stream, nested at most `MAX_DEPTH` deep. Empty
 /// documents (a lone `---`) are dropped.
 pub fn documents(text: &str) -> Result<Vec<Value>, YamlError> {
     documents_nested(text, MAX_DEPTH)
@@ -51,7 +51,7 @@ fn documents_nested(text: &str, max_depth: usize) -> Result<Vec<Value>, YamlErro
 
 /// Parses a YAML text that must hold exactly one document, nested at most
 /// [`MAX_DEPTH`] deep.
-pub fn document(text: &str) -> Result<Value, YamlError> {
+pub(crate) fn document(text: &str) -> Result<Value, YamlError> {
     document_nested(text, MAX_DEPTH)
 }
 
@@ -62,7 +62,7 @@ pub fn document(text: &str) -> Result<Value, YamlError> {
 /// [`MAX_DEPTH`] it runs on a thread of its own whose stack fits `max_depth` levels
 /// (only the pages used are backed by memory), so that it does not depend on the stack
 /// of the caller (2 MiB for a Tokio blocking thread, as the daemon's passes run on).
-pub fn document_nested(text: &str, max_depth: usize) -> Result<Value, YamlError> {
+pub(crate) fn document_nested(text: &str, max_depth: usize) -> Result<Value, YamlError> {
     if max_depth <= MAX_DEPTH {
         return document_on_this_thread(text, max_depth);
     }
@@ -99,11 +99,11 @@ fn document_on_this_thread(text: &str, max_depth: usize) -> Result<Value, YamlEr
 /// One document of a YAML stream as written: where its text is in the stream and the
 /// line that text starts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Slice {
+pub(crate) struct Slice {
     /// Byte range of the document's text, separator lines excluded.
-    pub range: std::ops::Range<usize>,
+    pub(crate) range: std::ops::Range<usize>,
     /// 1-based line of the stream on which the text starts.
-    pub line: usize,
+    pub(crate) line: usize,
 }
 
 /// Splits a YAML stream into the texts of its documents as kubectl does: at each line
@@ -117,7 +117,7 @@ pub struct Slice {
 /// scalar too, so for YAML that reads the split is the parser's. `--- {a: 1}` (a
 /// document on the separator's line) or `...` between two documents are not split: the
 /// text then holds two documents, which its reader refuses.
-pub fn split_documents(bytes: &[u8]) -> impl Iterator<Item = Slice> + '_ {
+pub(crate) fn split_documents(bytes: &[u8]) -> impl Iterator<Item = Slice> + '_ {
     let mut at = 0;
     let mut line = 1;
     std::iter::from_fn(move || {
@@ -169,7 +169,7 @@ fn is_blank(line: &[u8]) -> bool {
 impl YamlError {
     /// The error of a text that starts on line `first_line` of a larger file, with the
     /// line it names counted in that file.
-    pub fn from_line(self, first_line: usize) -> Self {
+    pub(crate) fn at_line(self, first_line: usize) -> Self {
         let YamlError::Syntax(message) = self else {
             return self;
         };
@@ -183,7 +183,7 @@ impl YamlError {
 }
 
 /// Reads a typed shape out of a parsed document, naming the field that does not fit.
-pub fn typed<T: DeserializeOwned>(value: Value) -> Result<T, YamlError> {
+pub(crate) fn typed<T: DeserializeOwned>(value: Value) -> Result<T, YamlError> {
     serde_path_to_error::deserialize(value).map_err(|err| {
         let field = err.path().to_string();
         YamlError::Shape {
@@ -194,14 +194,14 @@ pub fn typed<T: DeserializeOwned>(value: Value) -> Result<T, YamlError> {
 }
 
 /// Writes a value as one YAML document.
-pub fn to_string(value: &impl serde::Serialize) -> String {
+pub(crate) fn to_string(value: &impl serde::Serialize) -> String {
     serde_saphyr::to_string(value).expect("serde_json values always serialize to YAML")
 }
 
 /// The line (1-based) of every field of the first document of `text`, keyed by the
 /// dotted path [`crate::schema::Violation`] uses (`spec.ports[0].name`; `.` for the
 /// document). A key's line is where the key is written.
-pub fn field_lines(text: &str) -> std::collections::HashMap<String, usize> {
+pub(crate) fn field_lines(text: &str) -> std::collections::HashMap<String, usize> {
     use serde_saphyr::granit_parser::{Event, Parser};
     enum Frame {
         Map { path: String, key: Option<String> },
@@ -269,7 +269,7 @@ pub fn field_lines(text: &str) -> std::collections::HashMap<String, usize> {
 }
 
 /// The line of `field`, or of its nearest ancestor that has one.
-pub fn line_of(lines: &std::collections::HashMap<String, usize>, field: &str) -> usize {
+pub(crate) fn line_of(lines: &std::collections::HashMap<String, usize>, field: &str) -> usize {
     let mut field = field;
     loop {
         if let Some(line) = lines.get(field) {
@@ -370,7 +370,7 @@ mod tests {
 
     #[test]
     fn syntax_errors_of_a_part_name_lines_of_the_whole_file() {
-        let err = documents("a: 1\nb: [1, 2\n").unwrap_err().from_line(7);
+        let err = documents("a: 1\nb: [1, 2\n").unwrap_err().at_line(7);
         assert_eq!(err.to_string(), "line 8 column 4: unclosed bracket '['");
     }
 

@@ -8,20 +8,20 @@ use crate::yaml;
 
 /// A destination, as read from `destinations/<file>.yaml`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Destination {
+pub(crate) struct Destination {
     /// `metadata.name`.
-    pub name: String,
+    pub(crate) name: String,
     /// Repository path of the file it came from.
-    pub path: String,
+    pub(crate) path: String,
     /// `metadata.labels`, matched against selectors.
-    pub labels: Labels,
+    pub(crate) labels: Labels,
     /// The folder under the state directory: `spec.path`, or the name. Every segment is
     /// safe to write.
-    pub folder: SegmentPath,
+    pub(crate) folder: SegmentPath,
     /// `spec.strictMatchLabels`: take nothing that comes without selectors.
-    pub strict_match_labels: bool,
+    pub(crate) strict_match_labels: bool,
     /// `spec.filepath`: how the folder presents its documents.
-    pub filepath: FilepathMode,
+    pub(crate) filepath: FilepathMode,
 }
 
 /// Kratix's `spec.filepath.mode`, as `promised` honours it. Every mode keeps each
@@ -29,7 +29,7 @@ pub struct Destination {
 /// those paths); the mode decides what else the destination's folder holds and what
 /// its `kustomization.yaml` lists.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum FilepathMode {
+pub(crate) enum FilepathMode {
     /// `nestedByMetadata`, the default: `kustomization.yaml` lists every document file.
     #[default]
     NestedByMetadata,
@@ -102,7 +102,10 @@ impl Destination {
     /// further nor copied anywhere. A file with no destination document at all is an
     /// error, so that a misspelt kind does not pass unseen. Also returns a note for each
     /// document skipped or read under the seed era's `Cluster`, for `validate`.
-    pub fn parse_file(path: &str, text: &str) -> Result<(Vec<Self>, Vec<String>), LoadError> {
+    pub(crate) fn parse_file(
+        path: &str,
+        text: &str,
+    ) -> Result<(Vec<Self>, Vec<String>), LoadError> {
         let fail = |err: yaml::YamlError| LoadError::new(path, err.to_string());
         let docs = yaml::documents(text).map_err(fail)?;
         let kind_of = |doc: &serde_json::Value| {

@@ -15,35 +15,37 @@ use std::collections::BTreeMap;
 
 use crate::path_segment::{Segment, SegmentError};
 
-pub use destination::{Destination, FilepathMode};
-pub use pipeline::{Container, EnvVar, Pipeline, PodSettings};
-pub use platform::{INPUT_DIRS, Platform, SourceFile, input_dir, is_input, outside_layout};
-pub use promise::{
-    Api, ApiVersion, INTERVAL_ANNOTATION, PLATFORM_API_VERSION, Promise, RequiredPromise,
-    VERSION_LABEL,
-};
-pub use request::{
-    DEFAULT_NAMESPACE, INVALID_NAMES, MAX_DOCUMENTS, Part, RequestDoc, RequestFile, RequestKey,
-    promise_folder,
-};
+pub(crate) use destination::{Destination, FilepathMode};
+pub(crate) use pipeline::Container;
+#[cfg(test)]
+pub(crate) use pipeline::EnvVar;
+pub use pipeline::Pipeline;
+pub(crate) use platform::{INPUT_DIRS, input_dir, is_input, outside_layout};
+pub use platform::{Platform, SourceFile};
+pub use promise::Promise;
+pub(crate) use promise::{ApiVersion, PLATFORM_API_VERSION, VERSION_LABEL};
+#[cfg(test)]
+pub(crate) use request::INVALID_NAMES;
+pub(crate) use request::promise_folder;
+pub use request::{RequestDoc, RequestFile, RequestKey};
 pub use workflows::{Action, Workflow, WorkflowType, Workflows};
 
 /// Kubernetes labels, or a selector's `matchLabels`; sorted, so output is stable.
-pub type Labels = BTreeMap<String, String>;
+pub(crate) type Labels = BTreeMap<String, String>;
 
 /// A file of the platform repository that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{path}: {message}")]
 pub struct LoadError {
     /// Repository path of the file.
-    pub path: String,
+    pub(crate) path: String,
     /// What is wrong, starting with the field where one is known.
-    pub message: String,
+    pub(crate) message: String,
 }
 
 impl LoadError {
     /// An error about the file at `path`.
-    pub fn new(path: &str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(path: &str, message: impl Into<String>) -> Self {
         LoadError {
             path: path.to_string(),
             message: message.into(),
@@ -79,7 +81,7 @@ pub(crate) fn unknown_field(field: &str, what: &str, known: &[&str]) -> String {
 }
 
 /// Whether every label of `selector` is on `labels` (equality matching, as Kratix does).
-pub fn labels_match(selector: &Labels, labels: &Labels) -> bool {
+pub(crate) fn labels_match(selector: &Labels, labels: &Labels) -> bool {
     selector.iter().all(|(k, v)| labels.get(k) == Some(v))
 }
 

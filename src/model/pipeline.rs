@@ -127,66 +127,63 @@ pub(crate) fn check_image(image: &str) -> Result<(), String> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pipeline {
     /// `metadata.name` (`KRATIX_PIPELINE_NAME`).
-    pub name: String,
+    pub(crate) name: String,
     /// The containers, run in order.
-    pub containers: Vec<Container>,
+    pub(crate) containers: Vec<Container>,
     /// The seed's form: each container's output becomes the next one's input, and the
     /// output must be flat. Otherwise (Kratix's `workflows` form) all containers share
     /// one output and one metadata folder.
-    pub chained: bool,
-    /// Pod-level settings.
-    pub pod: PodSettings,
+    pub(crate) chained: bool,
+    pub(crate) pod: PodSettings,
 }
 
 /// One container of a pipeline.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct Container {
+pub(crate) struct Container {
     /// Container name, unique in the pipeline.
-    pub name: String,
+    pub(crate) name: String,
     /// OCI image reference.
-    pub image: String,
+    pub(crate) image: String,
     /// Entrypoint override; the process executor runs this.
     #[serde(default)]
-    pub command: Vec<String>,
+    pub(crate) command: Vec<String>,
     /// Arguments after the command.
     #[serde(default)]
-    pub args: Vec<String>,
-    /// Environment variables.
+    pub(crate) args: Vec<String>,
     #[serde(default)]
-    pub env: Vec<EnvVar>,
+    pub(crate) env: Vec<EnvVar>,
     /// Every other field of the Kubernetes container (`envFrom`, `resources`,
     /// `volumeMounts`, `securityContext`, ...), passed through by the kubernetes executor.
     #[serde(flatten)]
-    pub extra: serde_json::Map<String, Value>,
+    pub(crate) extra: serde_json::Map<String, Value>,
 }
 
 /// What a Pipeline says about the Pod it runs in, for the kubernetes executor.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct PodSettings {
+pub(crate) struct PodSettings {
     /// `spec.rbac.serviceAccount`.
-    pub service_account: Option<String>,
+    pub(crate) service_account: Option<String>,
     /// `spec.volumes`, added to the Pod.
-    pub volumes: Vec<Value>,
+    pub(crate) volumes: Vec<Value>,
     /// `spec.imagePullSecrets`.
-    pub image_pull_secrets: Vec<Value>,
+    pub(crate) image_pull_secrets: Vec<Value>,
     /// `spec.nodeSelector`, added to the Pod's (which asks for Linux nodes).
-    pub node_selector: serde_json::Map<String, Value>,
+    pub(crate) node_selector: serde_json::Map<String, Value>,
     /// `spec.tolerations`.
-    pub tolerations: Vec<Value>,
+    pub(crate) tolerations: Vec<Value>,
 }
 
 /// An environment variable of a container.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct EnvVar {
-    /// Variable name.
-    pub name: String,
+pub(crate) struct EnvVar {
+    pub(crate) name: String,
     /// Literal value.
     #[serde(default)]
-    pub value: Option<String>,
+    pub(crate) value: Option<String>,
     /// A Kubernetes `valueFrom` source; only container executors on Kubernetes resolve it.
     #[serde(default)]
-    pub value_from: Option<Value>,
+    pub(crate) value_from: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -293,7 +290,7 @@ impl Pipeline {
     /// The seed's `xaasRequestPipeline: [image, ...]` as one chained pipeline (each image
     /// checked first with [`check_image`]). Containers
     /// get no command: the image's entrypoint runs, which needs an OCI executor.
-    pub fn from_seed_images(promise: &str, images: &[String]) -> Self {
+    pub(crate) fn from_seed_images(promise: &str, images: &[String]) -> Self {
         let containers = images.iter().enumerate();
         Pipeline {
             name: format!("{promise}-request-pipeline"),
@@ -313,7 +310,7 @@ impl Pipeline {
     }
 
     /// Images of every container, in order.
-    pub fn images(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn images(&self) -> impl Iterator<Item = &str> {
         self.containers.iter().map(|c| c.image.as_str())
     }
 }

@@ -21,17 +21,17 @@ pub struct Platform {
     /// Promises by name.
     pub promises: BTreeMap<String, Promise>,
     /// Destinations by name.
-    pub destinations: BTreeMap<String, Destination>,
+    pub(crate) destinations: BTreeMap<String, Destination>,
     /// Requests, sorted by key; keys are unique.
     pub requests: Vec<RequestFile>,
     /// Files that could not be read. Nothing they describe is changed in this pass.
-    pub problems: Vec<LoadError>,
+    pub(crate) problems: Vec<LoadError>,
     /// Whether a Destination file could not be read: then no destination folder is
     /// removed and no placement is moved, since the missing one may be it.
-    pub destinations_incomplete: bool,
+    pub(crate) destinations_incomplete: bool,
     /// Whether a Promise file could not be read: then requests whose Promise is missing
     /// are left as they are (their Promise may be the unreadable one).
-    pub promises_incomplete: bool,
+    pub(crate) promises_incomplete: bool,
     /// Request files that declare an identity another file holds. Loading keeps the
     /// first in path order; a pass gives the identity back to the file that its status
     /// records (`reconcile::prepare::keep_identities`), so a new file cannot take over
@@ -43,7 +43,7 @@ pub struct Platform {
 }
 
 /// The folders `promised` reads.
-pub const INPUT_DIRS: [&str; 3] = ["promises", "destinations", "requests"];
+pub(crate) const INPUT_DIRS: [&str; 3] = ["promises", "destinations", "requests"];
 
 /// Which input folder a path belongs to.
 enum Kind {
@@ -75,7 +75,7 @@ fn kind_of(path: &str) -> Option<Kind> {
 /// to be: directly under `requests/`, in a folder under `promises/` or
 /// `destinations/`, or in a folder named almost like an input folder (`request/`,
 /// `Promises/`). `None` for an input, and for any other file.
-pub fn outside_layout(path: &str) -> Option<String> {
+pub(crate) fn outside_layout(path: &str) -> Option<String> {
     if !(path.ends_with(".yaml") || path.ends_with(".yml")) || is_input(path) {
         return None;
     }
@@ -96,12 +96,12 @@ pub fn outside_layout(path: &str) -> Option<String> {
 }
 
 /// Whether a path is an input of the platform (a change to it may change the output).
-pub fn is_input(path: &str) -> bool {
+pub(crate) fn is_input(path: &str) -> bool {
     kind_of(path).is_some()
 }
 
 /// The input folder (one of [`INPUT_DIRS`]) that `path` lies in, input or not.
-pub fn input_dir(path: &str) -> Option<&'static str> {
+pub(crate) fn input_dir(path: &str) -> Option<&'static str> {
     INPUT_DIRS
         .into_iter()
         .find(|dir| path.strip_prefix(dir).is_some_and(|r| r.starts_with('/')))
@@ -110,7 +110,7 @@ pub fn input_dir(path: &str) -> Option<&'static str> {
 impl Platform {
     /// Reads every input file. Files outside `promises/`, `destinations/` and
     /// `requests/<promise>/`, and files not ending in `.yaml`/`.yml`, are ignored.
-    /// One bad file never stops the others: it is recorded in [`Platform::problems`].
+    /// One bad file never stops the others: it is recorded in `Platform::problems`.
     pub fn load(files: impl IntoIterator<Item = SourceFile>) -> Self {
         let mut files: Vec<SourceFile> = files.into_iter().collect();
         files.sort_by(|a, b| a.path.cmp(&b.path));
@@ -184,7 +184,7 @@ impl Platform {
     /// submodule: `why` says which); others are ignored, as other files there are. It
     /// counts as an unreadable file of its folder: it may hold the Promise or
     /// Destination that others need.
-    pub fn add_unread(&mut self, path: &str, why: &str) {
+    pub(crate) fn add_unread(&mut self, path: &str, why: &str) {
         let Some(dir) = input_dir(path) else {
             return;
         };

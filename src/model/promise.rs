@@ -13,95 +13,95 @@ use crate::path_segment::Segment;
 use crate::yaml;
 
 /// The `apiVersion` of Kratix platform documents (`Promise`, `Destination`, `Pipeline`).
-pub const PLATFORM_API_VERSION: &str = "platform.kratix.io/v1alpha1";
+pub(crate) const PLATFORM_API_VERSION: &str = "platform.kratix.io/v1alpha1";
 
 /// A Promise, as read from `promises/<file>.yaml`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Promise {
     /// `metadata.name`; requests for it live under `requests/<name>/`. A Kubernetes name,
     /// and a safe path segment: it names folders under `status/` and `state/`.
-    pub name: Segment,
+    pub(crate) name: Segment,
     /// `metadata.annotations`; promised reads `promised.dev/executor` and
     /// `promised.dev/pipeline-network` from them.
-    pub annotations: BTreeMap<String, String>,
+    pub(crate) annotations: BTreeMap<String, String>,
     /// Repository path of the file it came from.
-    pub path: String,
+    pub(crate) path: String,
     /// The API that requests must match; `None` for a Promise without `spec.api`, which
     /// offers dependencies (and Promise workflows) but no requests.
-    pub api: Option<Api>,
+    pub(crate) api: Option<Api>,
     /// `spec.destinationSelectors`, merged into one label set.
-    pub destination_selectors: Labels,
+    pub(crate) destination_selectors: Labels,
     /// Git blob id of its file: what its status records, to tell a changed Promise.
-    pub blob: String,
+    pub(crate) blob: String,
     /// The file as committed: a Promise workflow's `object.yaml`.
-    pub source: Vec<u8>,
+    pub(crate) source: Vec<u8>,
     /// The `kratix.io/promise-version` label, which `spec.requiredPromises` of other
     /// Promises name.
-    pub version: Option<String>,
+    pub(crate) version: Option<String>,
     /// `spec.requiredPromises`: Promises that must be available before this one is.
-    pub required_promises: Vec<RequiredPromise>,
+    pub(crate) required_promises: Vec<RequiredPromise>,
     /// Whether it carries Kratix's `kratix.io/paused: "true"` label: none of its
     /// workflows runs, nor any of its requests', until the label goes.
-    pub paused: bool,
+    pub(crate) paused: bool,
     /// `spec.workflows` (the seed's `xaasRequestPipeline` is the resource configure
     /// workflow's one chained pipeline).
     pub workflows: Workflows,
     /// `spec.dependencies`: static documents written to every matching destination.
-    pub dependencies: Vec<Value>,
+    pub(crate) dependencies: Vec<Value>,
     /// How often its requests rerun, from `spec.workflows.config.reconciliationInterval`
     /// or the `kratix.io/reconciliation-interval` annotation; `None` follows the global
     /// schedule.
-    pub reconciliation_interval: Option<Duration>,
+    pub(crate) reconciliation_interval: Option<Duration>,
     /// What loads but deserves a word (the seed era's field names), for `validate`.
     pub(crate) notes: Vec<String>,
 }
 
 /// One entry of `spec.requiredPromises`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct RequiredPromise {
+pub(crate) struct RequiredPromise {
     /// The required Promise's name.
-    pub name: String,
+    pub(crate) name: String,
     /// The `kratix.io/promise-version` it must have; any version when `None`.
     #[serde(default)]
-    pub version: Option<String>,
+    pub(crate) version: Option<String>,
 }
 
 /// The label that gives a Promise's version.
-pub const VERSION_LABEL: &str = "kratix.io/promise-version";
+pub(crate) const VERSION_LABEL: &str = "kratix.io/promise-version";
 
 /// The label that pauses a Promise or a request, as in Kratix.
-pub const PAUSED_LABEL: &str = "kratix.io/paused";
+pub(crate) const PAUSED_LABEL: &str = "kratix.io/paused";
 
 /// The annotation Kratix reads a Promise's rerun interval from.
-pub const INTERVAL_ANNOTATION: &str = "kratix.io/reconciliation-interval";
+pub(crate) const INTERVAL_ANNOTATION: &str = "kratix.io/reconciliation-interval";
 
 /// The request API of a Promise: what `spec.api` (a CustomResourceDefinition) declares.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Api {
+pub(crate) struct Api {
     /// API group, e.g. `marketplace.kratix.io`.
-    pub group: String,
+    pub(crate) group: String,
     /// Kind of request documents.
-    pub kind: String,
+    pub(crate) kind: String,
     /// Plural resource name (`KRATIX_CRD_PLURAL`).
-    pub plural: String,
+    pub(crate) plural: String,
     /// Whether requests are cluster-scoped (no namespace).
-    pub cluster_scoped: bool,
+    pub(crate) cluster_scoped: bool,
     /// Served versions, each with its schema.
-    pub versions: Vec<ApiVersion>,
+    pub(crate) versions: Vec<ApiVersion>,
 }
 
 /// One served version of a Promise's API.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ApiVersion {
+pub(crate) struct ApiVersion {
     /// Version name, e.g. `v1alpha1`.
-    pub name: String,
+    pub(crate) name: String,
     /// `schema.openAPIV3Schema`, when the version has one.
-    pub schema: Option<Value>,
+    pub(crate) schema: Option<Value>,
 }
 
 impl Api {
     /// The served version that a request's `apiVersion` names, if it names this API.
-    pub fn version_for(&self, api_version: &str, kind: &str) -> Option<&ApiVersion> {
+    pub(crate) fn version_for(&self, api_version: &str, kind: &str) -> Option<&ApiVersion> {
         let (group, version) = api_version.split_once('/')?;
         if group != self.group || kind != self.kind {
             return None;
@@ -110,7 +110,7 @@ impl Api {
     }
 
     /// `group/version` strings of every served version, for error messages.
-    pub fn served(&self) -> Vec<String> {
+    pub(crate) fn served(&self) -> Vec<String> {
         let versions = self.versions.iter();
         versions
             .map(|v| format!("{}/{}", self.group, v.name))
@@ -120,7 +120,7 @@ impl Api {
 
 impl Promise {
     /// Reads a Promise document. `path` is only used in errors.
-    pub fn parse(path: &str, text: &str) -> Result<Self, LoadError> {
+    pub(crate) fn parse(path: &str, text: &str) -> Result<Self, LoadError> {
         let fail = |err: yaml::YamlError| LoadError::new(path, err.to_string());
         let value = yaml::document_nested(text, yaml::PROMISE_MAX_DEPTH).map_err(fail)?;
         let doc: PromiseDoc = yaml::typed(value).map_err(fail)?;

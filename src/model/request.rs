@@ -10,17 +10,17 @@ use crate::state::digest::sha256;
 use crate::yaml;
 
 /// The namespace of a request that names none.
-pub const DEFAULT_NAMESPACE: &str = "default";
+pub(crate) const DEFAULT_NAMESPACE: &str = "default";
 
 /// The namespace folder of the status of a request whose names cannot be folder names
 /// (`status/<promise>/_invalid-names/<hash>.yaml`). No request can claim it: a namespace
 /// must be a Kubernetes name, which has no `_`.
-pub const INVALID_NAMES: &str = "_invalid-names";
+pub(crate) const INVALID_NAMES: &str = "_invalid-names";
 
 /// Who a request is: the Promise it asks, its namespace and name. Outputs and status are
 /// keyed by this, so two files may not claim the same one. Each part is a [`Segment`],
 /// safe as a folder name in Git, and the name is also safe with `.yaml` added: a key is
-/// always a path `promised` may write (see [`RequestFile::parse`] for a request whose
+/// always a path `promised` may write (see `RequestFile::parse` for a request whose
 /// names are not).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RequestKey {
@@ -41,16 +41,16 @@ impl fmt::Display for RequestKey {
 /// How many documents a request file may hold. Each is a request with its pipelines to
 /// run: a bound keeps one file from costing a pass without limit, far above what a team
 /// keeps in one file.
-pub const MAX_DOCUMENTS: usize = 1000;
+pub(crate) const MAX_DOCUMENTS: usize = 1000;
 
 /// A request as found in the repository: one document of a request file (the whole file
 /// when it holds one), parsed as far as it goes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RequestFile {
     /// Repository path of its file, e.g. `requests/redis/team-a.yaml`.
-    pub path: String,
+    pub(crate) path: String,
     /// Git blob id of the file: changes exactly when the file changes.
-    pub blob: String,
+    pub(crate) blob: String,
     /// The document's bytes as committed (the whole file when it holds one document,
     /// comments and `---` included); the pipeline sees these as `object.yaml` unless
     /// storing the request as the API server would changes it
@@ -62,24 +62,24 @@ pub struct RequestFile {
     pub document: Result<RequestDoc, String>,
     /// Where in its file the document is, when the file holds several. Boxed: most
     /// files hold one, and a pass may hold 100k requests.
-    pub part: Option<Box<Part>>,
+    pub(crate) part: Option<Box<Part>>,
     /// Whether this is a request the status records for this file although the file no
     /// longer gives it, because a document of it (or the whole file) does not read: it
     /// is left as it is, outputs and status, until the file reads again (see
     /// `reconcile::prepare::keep_identities`). `document` says why.
-    pub held: bool,
+    pub(crate) held: bool,
 }
 
 /// Where a request is in a file of several documents.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Part {
+pub(crate) struct Part {
     /// 1-based, counting the documents that are not empty.
-    pub index: usize,
+    pub(crate) index: usize,
     /// 1-based line of the file on which the document's text starts.
-    pub line: usize,
+    pub(crate) line: usize,
     /// sha256 of the document's bytes: with several requests in a file, a request
     /// reruns when its own document changed, not whenever the file did.
-    pub digest: String,
+    pub(crate) digest: String,
 }
 
 impl fmt::Display for Part {
@@ -90,16 +90,16 @@ impl fmt::Display for Part {
 
 /// The parts of a request document that `promised` reads. The whole document is not
 /// kept: a pass may hold 100k requests, and the schema check parses the bytes again
-/// ([`RequestFile::value`]) only for the requests that run.
+/// (`RequestFile::value`) only for the requests that run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RequestDoc {
     /// `apiVersion`, `group/version`.
-    pub api_version: String,
+    pub(crate) api_version: String,
     /// `kind`.
-    pub kind: String,
+    pub(crate) kind: String,
     /// Whether it carries Kratix's `kratix.io/paused: "true"` label: no pipeline runs
     /// for it until the label goes.
-    pub paused: bool,
+    pub(crate) paused: bool,
 }
 
 impl RequestFile {
@@ -113,7 +113,7 @@ impl RequestFile {
     ///
     /// This is also how a request is found again in a file from history: read the blob
     /// its status records and pick the request by key.
-    pub fn read_all(path: &str, blob: String, bytes: Vec<u8>) -> Vec<RequestFile> {
+    pub(crate) fn read_all(path: &str, blob: String, bytes: Vec<u8>) -> Vec<RequestFile> {
         let slices = yaml::split_documents(&bytes).take(MAX_DOCUMENTS + 1);
         let slices: Vec<yaml::Slice> = slices.collect();
         if slices.len() > MAX_DOCUMENTS {
@@ -143,7 +143,7 @@ impl RequestFile {
     /// Reads a request file of one document (the whole file, as one request). A file
     /// that cannot be read still gets a key (from its path) so that its status can say
     /// why.
-    pub fn parse(path: &str, blob: String, bytes: Vec<u8>) -> Self {
+    pub(crate) fn parse(path: &str, blob: String, bytes: Vec<u8>) -> Self {
         let promise = promise_folder(path).unwrap_or_default();
         let parsed = std::str::from_utf8(&bytes)
             .map_err(|_| "the file is not UTF-8 text".to_string())
@@ -175,7 +175,7 @@ impl RequestFile {
         let parsed = match std::str::from_utf8(&bytes) {
             Err(_) => Err("the document is not UTF-8 text".to_string()),
             Ok(text) => match yaml::documents(text) {
-                Err(err) => Err(err.from_line(part.line).to_string()),
+                Err(err) => Err(err.at_line(part.line).to_string()),
                 // Nothing but `~`: no document, as an empty one.
                 Ok(mut values) if values.len() <= 1 => Ok(values.pop()?),
                 Ok(values) => Err(format!(
@@ -209,7 +209,7 @@ impl RequestFile {
 
     /// Where the request is: its file, and the document when the file holds several
     /// (`document 2 (line 7) of requests/app/x.yaml`).
-    pub fn origin(&self) -> String {
+    pub(crate) fn origin(&self) -> String {
         match &self.part {
             Some(part) => format!("{part} of {}", self.path),
             None => self.path.clone(),
@@ -229,7 +229,7 @@ fn joined(naming: String, document: Result<RequestDoc, String>) -> String {
 
 impl RequestFile {
     /// The whole document, parsed again from the bytes, for the schema check.
-    pub fn value(&self) -> Result<Value, String> {
+    pub(crate) fn value(&self) -> Result<Value, String> {
         let text = std::str::from_utf8(&self.bytes).map_err(|_| "the file is not UTF-8 text")?;
         yaml::document(text).map_err(|e| e.to_string())
     }
@@ -325,7 +325,7 @@ fn read_document(value: &Value) -> (Names, Result<RequestDoc, String>) {
 }
 
 /// `requests/<promise>/...` gives `<promise>`.
-pub fn promise_folder(path: &str) -> Option<&str> {
+pub(crate) fn promise_folder(path: &str) -> Option<&str> {
     let rest = path.strip_prefix("requests/")?;
     let (folder, file) = rest.split_once('/')?;
     (!folder.is_empty() && !file.is_empty()).then_some(folder)

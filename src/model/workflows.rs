@@ -52,11 +52,11 @@ pub struct Workflows {
     /// `xaasRequestPipeline` as one chained configure pipeline.
     pub resource: Workflow,
     /// Run on the Promise: `spec.workflows.promise`.
-    pub promise: Workflow,
+    pub(crate) promise: Workflow,
     /// `spec.workflows.config.pipelineNamespace`: where the kubernetes executor runs
     /// this Promise's pipelines, of both types, instead of the request's namespace or
     /// `--kube-namespace` (as Kratix does). A DNS-1123 label.
-    pub pipeline_namespace: Option<String>,
+    pub(crate) pipeline_namespace: Option<String>,
 }
 
 /// The pipelines of one workflow type, by action, each list run in order.
@@ -65,12 +65,12 @@ pub struct Workflow {
     /// `configure`.
     pub configure: Vec<Pipeline>,
     /// `delete`.
-    pub delete: Vec<Pipeline>,
+    pub(crate) delete: Vec<Pipeline>,
 }
 
 impl Workflows {
     /// The pipelines run for `action` on an object of `kind`.
-    pub fn pipelines(&self, kind: WorkflowType, action: Action) -> &[Pipeline] {
+    pub(crate) fn pipelines(&self, kind: WorkflowType, action: Action) -> &[Pipeline] {
         let workflow = match kind {
             WorkflowType::Resource => &self.resource,
             WorkflowType::Promise => &self.promise,
@@ -82,7 +82,8 @@ impl Workflows {
     }
 
     /// Every pipeline of every workflow.
-    pub fn all(&self) -> impl Iterator<Item = &Pipeline> {
+    #[cfg(test)]
+    pub(crate) fn all(&self) -> impl Iterator<Item = &Pipeline> {
         let resource = self.resource.configure.iter().chain(&self.resource.delete);
         resource
             .chain(&self.promise.configure)
