@@ -28,10 +28,10 @@ use super::ExecError;
 use crate::pipeline::open_log;
 
 /// How many of a stream's first bytes its file keeps.
-pub const HEAD_BYTES: u64 = 8 * 1024 * 1024;
+pub(crate) const HEAD_BYTES: u64 = 8 * 1024 * 1024;
 /// How many of a stream's last bytes are kept in memory (and appended to its file when
 /// bytes were left out between the head and them).
-pub const TAIL_BYTES: usize = 64 * 1024;
+pub(crate) const TAIL_BYTES: usize = 64 * 1024;
 
 /// What one stream of a container left: a bounded file, and its last bytes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -39,7 +39,7 @@ pub struct StreamLog {
     /// The file holding its first bytes (and, past the cap, a note and its tail).
     pub path: PathBuf,
     /// Its last bytes, at most [`TAIL_BYTES`].
-    pub tail: Vec<u8>,
+    pub(crate) tail: Vec<u8>,
     /// How many bytes it wrote in all.
     pub total: u64,
 }
@@ -108,7 +108,7 @@ fn in_file(path: &Path, e: std::io::Error) -> ExecError {
     ))
 }
 
-pub use imp::Logs;
+pub(crate) use imp::Logs;
 
 #[cfg(target_os = "linux")]
 mod imp {
@@ -124,7 +124,7 @@ mod imp {
     const AFTER_EXIT: usize = 16 * CHUNK;
 
     /// A container's two streams while it runs.
-    pub struct Logs {
+    pub(crate) struct Logs {
         /// stdout, stderr; each with its pipe's read end while that is open.
         streams: [(Sink, Option<Receiver>); 2],
         buffer: Vec<u8>,
@@ -134,7 +134,10 @@ mod imp {
         /// Opens the two log files and the pipes; the returned write ends are the
         /// child's stdout and stderr. Called within the runtime (from a run's future),
         /// whose reactor then watches the read ends.
-        pub fn open(stdout: &Path, stderr: &Path) -> Result<(Logs, Stdio, Stdio), ExecError> {
+        pub(crate) fn open(
+            stdout: &Path,
+            stderr: &Path,
+        ) -> Result<(Logs, Stdio, Stdio), ExecError> {
             let (out_read, out_write) = pipe_with(PipeFlags::CLOEXEC).map_err(pipe_error)?;
             let (err_read, err_write) = pipe_with(PipeFlags::CLOEXEC).map_err(pipe_error)?;
             let logs = Logs {
@@ -156,7 +159,7 @@ mod imp {
         /// Drains both streams until `child` exits (its status), or `deadline` passes
         /// or `stop` is cancelled (`None`; it is left running). The reactor wakes it;
         /// it holds no thread.
-        pub async fn wait(
+        pub(crate) async fn wait(
             &mut self,
             child: &mut Child,
             deadline: Instant,
@@ -209,7 +212,7 @@ mod imp {
         /// pipe is empty: the reactor may not have seen a last write made just before
         /// the exit (then `try_read` would answer "would block" without reading), and
         /// that write is often the error line the status shows.
-        pub fn finish(self) -> Result<(StreamLog, StreamLog), ExecError> {
+        pub(crate) fn finish(self) -> Result<(StreamLog, StreamLog), ExecError> {
             let Logs {
                 streams,
                 mut buffer,
@@ -264,13 +267,16 @@ mod imp {
 
     /// A container's two streams while it runs: here they go to their files, which
     /// are not capped, and only their tails are read back.
-    pub struct Logs {
+    pub(crate) struct Logs {
         paths: [PathBuf; 2],
     }
 
     impl Logs {
         /// Opens the two log files, which are the child's stdout and stderr.
-        pub fn open(stdout: &Path, stderr: &Path) -> Result<(Logs, Stdio, Stdio), ExecError> {
+        pub(crate) fn open(
+            stdout: &Path,
+            stderr: &Path,
+        ) -> Result<(Logs, Stdio, Stdio), ExecError> {
             let out = Stdio::from(open_log(stdout)?);
             let err = Stdio::from(open_log(stderr)?);
             let paths = [stdout.to_path_buf(), stderr.to_path_buf()];
@@ -279,7 +285,7 @@ mod imp {
 
         /// Waits until `child` exits (its status), or `deadline` passes or `stop` is
         /// cancelled (`None`).
-        pub async fn wait(
+        pub(crate) async fn wait(
             &mut self,
             child: &mut Child,
             deadline: Instant,
@@ -292,7 +298,7 @@ mod imp {
         }
 
         /// Reads the last bytes of each file.
-        pub fn finish(self) -> Result<(StreamLog, StreamLog), ExecError> {
+        pub(crate) fn finish(self) -> Result<(StreamLog, StreamLog), ExecError> {
             let read = |path: &PathBuf| -> Result<StreamLog, ExecError> {
                 let mut file = fs_err::File::open(path)?;
                 let total = file.metadata()?.len();

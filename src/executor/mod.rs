@@ -11,23 +11,27 @@ use std::path::Path;
 
 use futures_util::future::BoxFuture;
 
-pub use kubernetes::{KubeSettings, KubernetesExecutor};
-pub use log::{HEAD_BYTES, StreamLog, TAIL_BYTES};
-pub use oci::{NETWORK_ANNOTATION, OciExecutor, OciExit, OciRun};
+pub(crate) use kubernetes::{KubeSettings, KubernetesExecutor};
+#[cfg(test)]
+use log::HEAD_BYTES;
+pub use log::StreamLog;
+pub(crate) use log::TAIL_BYTES;
+pub use oci::{OciExecutor, OciExit, OciRun};
 pub use process::ProcessExecutor;
 
-pub use crate::pipeline::{ExecError, Executor, StepDirs, last_lines, step_dirs};
+pub use crate::pipeline::{ExecError, Executor};
 use crate::pipeline::{Job, Workspace};
+pub(crate) use crate::pipeline::{StepDirs, last_lines, step_dirs};
 
 /// The annotation with which a Promise picks its executor, overriding `--executor`.
-pub const EXECUTOR_ANNOTATION: &str = "promised.dev/executor";
+pub(crate) const EXECUTOR_ANNOTATION: &str = "promised.dev/executor";
 
 /// How many Pods the kubernetes executor runs at once unless `--jobs` says.
-pub const KUBERNETES_JOBS: usize = 32;
+pub(crate) const KUBERNETES_JOBS: usize = 32;
 
 /// The executors `--executor` names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
-pub enum ExecutorKind {
+pub(crate) enum ExecutorKind {
     /// Each container's command runs as a local process (no image).
     Process,
     /// Each container's image runs with podman.
@@ -43,7 +47,7 @@ impl ExecutorKind {
     /// executors whose pipelines run on this machine; for kubernetes, whose Pods run on
     /// the cluster and mostly wait, [`KUBERNETES_JOBS`]. A pipeline in flight that waits
     /// holds no thread: the pass runs them on as many threads as there are cores.
-    pub fn default_jobs(self, cores: usize) -> usize {
+    pub(crate) fn default_jobs(self, cores: usize) -> usize {
         match self {
             ExecutorKind::Kubernetes => KUBERNETES_JOBS,
             _ => cores,
@@ -51,7 +55,7 @@ impl ExecutorKind {
     }
 
     /// The name used on the command line and in the annotation.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             ExecutorKind::Process => "process",
             ExecutorKind::Podman => "podman",
@@ -72,7 +76,7 @@ impl ExecutorKind {
 
 /// Every executor, and the default one; a Promise's `promised.dev/executor` annotation
 /// picks another for its pipelines.
-pub struct Executors {
+pub(crate) struct Executors {
     default: ExecutorKind,
     allow_process: bool,
     all: BTreeMap<ExecutorKind, Box<dyn Executor>>,
@@ -83,7 +87,7 @@ impl Executors {
     ///
     /// Nothing connects or probes until a pipeline runs. `allow_process` lets a Promise
     /// pick `process` when `default` is another executor (see [`choose`]).
-    pub fn new(default: ExecutorKind, allow_process: bool, kube: &KubeSettings) -> Self {
+    pub(crate) fn new(default: ExecutorKind, allow_process: bool, kube: &KubeSettings) -> Self {
         let kinds = [
             ExecutorKind::Process,
             ExecutorKind::Podman,
@@ -99,10 +103,6 @@ impl Executors {
 }
 
 impl Executor for Executors {
-    fn name(&self) -> &'static str {
-        self.default.name()
-    }
-
     fn run<'a>(
         &'a self,
         job: &'a Job<'_>,

@@ -23,7 +23,7 @@ use crate::model::Container;
 use crate::pipeline::{Job, Workspace};
 
 /// The annotation with which a Promise lets its pipelines reach the network.
-pub const NETWORK_ANNOTATION: &str = "promised.dev/pipeline-network";
+pub(crate) const NETWORK_ANNOTATION: &str = "promised.dev/pipeline-network";
 
 /// Runs containers with `podman` or `docker`.
 #[derive(Debug)]
@@ -240,10 +240,6 @@ impl OciExecutor {
 }
 
 impl Executor for OciExecutor {
-    fn name(&self) -> &'static str {
-        self.program
-    }
-
     fn run<'a>(
         &'a self,
         job: &'a Job<'_>,

@@ -22,7 +22,8 @@ use crate::pipeline::{Job, Workspace};
 
 /// The only variables a pipeline inherits from promised's environment: what programs
 /// need to run at all. Nothing else leaks in (promised's own secrets included).
-pub const INHERITED_ENV: [&str; 7] = ["PATH", "HOME", "USER", "LANG", "LC_ALL", "TZ", "TMPDIR"];
+pub(crate) const INHERITED_ENV: [&str; 7] =
+    ["PATH", "HOME", "USER", "LANG", "LC_ALL", "TZ", "TMPDIR"];
 
 /// Runs containers as local processes.
 #[derive(Debug, Default)]
@@ -32,10 +33,6 @@ pub struct ProcessExecutor {
 }
 
 impl Executor for ProcessExecutor {
-    fn name(&self) -> &'static str {
-        "process"
-    }
-
     fn run<'a>(
         &'a self,
         job: &'a Job<'_>,

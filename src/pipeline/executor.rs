@@ -13,9 +13,6 @@ use super::{Job, Workspace};
 
 /// Runs the containers of one pipeline run.
 pub trait Executor: Send + Sync {
-    /// Short name for logs and `--executor`.
-    fn name(&self) -> &'static str;
-
     /// Runs every container of `job.pipeline` in order against `workspace`, stopping at
     /// the first failure and within `job.timeout`.
     ///
@@ -67,7 +64,7 @@ pub enum ExecError {
         container: String,
         /// Exit code or signal.
         exit: String,
-        /// The last bytes it wrote to stderr (at most [`TAIL_BYTES`](crate::executor::TAIL_BYTES)), lossily decoded
+        /// The last bytes it wrote to stderr (at most `TAIL_BYTES`), lossily decoded
         /// and unredacted: for promised's own log, not for a status file.
         stderr_tail: String,
     },
@@ -115,7 +112,7 @@ const SHOWN_LINES: usize = 20;
 const SHOWN_BYTES: usize = 4096;
 
 /// The last lines of a log, at most a few KiB: what an error and a status show of it.
-pub fn last_lines(log: &str) -> &str {
+pub(crate) fn last_lines(log: &str) -> &str {
     let log = log.trim_end();
     let mut start = log.len().saturating_sub(SHOWN_BYTES);
     while !log.is_char_boundary(start) {
@@ -131,19 +128,17 @@ pub fn last_lines(log: &str) -> &str {
 
 /// The folders one container of a run sees.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StepDirs {
-    /// Its input folder.
-    pub input: PathBuf,
-    /// Its output folder.
-    pub output: PathBuf,
+pub(crate) struct StepDirs {
+    pub(crate) input: PathBuf,
+    pub(crate) output: PathBuf,
     /// The metadata folder (shared by all containers).
-    pub metadata: PathBuf,
+    pub(crate) metadata: PathBuf,
 }
 
 /// The folders of each container of a run. In Kratix's form every container shares the
 /// workspace's folders; in the seed's chained form container `i` reads what container
 /// `i - 1` wrote, and only the last writes to the workspace's output.
-pub fn step_dirs(workspace: &Workspace, containers: usize, chained: bool) -> Vec<StepDirs> {
+pub(crate) fn step_dirs(workspace: &Workspace, containers: usize, chained: bool) -> Vec<StepDirs> {
     let chain_output = |i: usize| workspace.scratch.join(format!("chain-{i}"));
     (0..containers)
         .map(|i| {

@@ -18,23 +18,24 @@ use crate::model::Labels;
 use crate::yaml;
 
 /// Selector file names, current first.
-pub const SELECTOR_FILES: [&str; 2] = ["destination-selectors.yaml", "cluster-selectors.yaml"];
+pub(crate) const SELECTOR_FILES: [&str; 2] =
+    ["destination-selectors.yaml", "cluster-selectors.yaml"];
 /// The file whose keys go into the request's status.
-pub const STATUS_FILE: &str = "status.yaml";
+pub(crate) const STATUS_FILE: &str = "status.yaml";
 /// The file that suspends a workflow after its pipeline, or asks for a retry.
-pub const CONTROL_FILE: &str = "workflow-control.yaml";
+pub(crate) const CONTROL_FILE: &str = "workflow-control.yaml";
 /// The status key `promised` keeps for itself; a pipeline may not set it.
-pub const RESERVED_STATUS_KEY: &str = "promised";
+pub(crate) const RESERVED_STATUS_KEY: &str = "promised";
 
 /// What a pipeline left in its metadata folder.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Metadata {
+pub(crate) struct Metadata {
     /// Selector entries, in file order.
-    pub selectors: Vec<Selector>,
+    pub(crate) selectors: Vec<Selector>,
     /// Top-level keys of `status.yaml`, in file order.
-    pub status: Map<String, Value>,
+    pub(crate) status: Map<String, Value>,
     /// `workflow-control.yaml`, when it suspends the workflow or asks for a retry.
-    pub control: Option<WorkflowControl>,
+    pub(crate) control: Option<WorkflowControl>,
 }
 
 /// What `workflow-control.yaml` asks, as Kratix reads it: stop the workflow after this
@@ -42,30 +43,30 @@ pub struct Metadata {
 /// `message` for the status. `maxAttempts` is promised's own: how many times in a row
 /// `retryAfter` may suspend this pipeline before the request fails (Kratix has no bound).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WorkflowControl {
+pub(crate) struct WorkflowControl {
     /// Why, for the status.
-    pub message: Option<String>,
+    pub(crate) message: Option<String>,
     /// When to run the pipeline again; `None` for a plain suspension.
-    pub retry_after: Option<std::time::Duration>,
+    pub(crate) retry_after: Option<std::time::Duration>,
     /// How many retries in a row are allowed.
-    pub max_attempts: Option<u32>,
+    pub(crate) max_attempts: Option<u32>,
 }
 
 /// One entry of a selector file.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Selector {
+pub(crate) struct Selector {
     /// One top-level folder of the output that this entry schedules on its own; absent
     /// for the entry that refines the rest of the output.
     #[serde(default)]
-    pub directory: Option<String>,
+    pub(crate) directory: Option<String>,
     /// Labels a destination must carry.
-    pub match_labels: Labels,
+    pub(crate) match_labels: Labels,
 }
 
 /// Reads the honoured files of a metadata folder, before `deadline`. A folder that is
 /// not there holds nothing.
-pub fn read_metadata(dir: &Path, deadline: &Deadline) -> Result<Metadata, String> {
+pub(crate) fn read_metadata(dir: &Path, deadline: &Deadline) -> Result<Metadata, String> {
     let mut metadata = Metadata::default();
     let Some(dir) = Folder::open_root(dir, "metadata folder").map_err(|e| e.to_string())? else {
         return Ok(metadata);

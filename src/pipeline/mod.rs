@@ -4,7 +4,7 @@
 //!
 //! Executors ([`crate::executor`]) only run containers; preparing the folders and reading
 //! the results is done here, once for all of them. What a pipeline leaves is read as
-//! hostile input ([`read_back`]).
+//! hostile input (`read_back`).
 
 mod executor;
 mod metadata;
@@ -20,11 +20,14 @@ use std::time::Duration;
 use fs_err as fs;
 use tokio_util::sync::CancellationToken;
 
-pub use executor::{ExecError, Executor, StepDirs, last_lines, step_dirs};
-pub use metadata::{Metadata, Selector, WorkflowControl, read_metadata};
-pub use output::{OutputFiles, read_output};
-pub use plain_secret::ALLOW_PLAIN_SECRETS_ANNOTATION;
-pub use read_back::{Deadline, OutputLimits};
+pub use executor::{ExecError, Executor};
+pub(crate) use executor::{StepDirs, last_lines, step_dirs};
+#[cfg(test)]
+pub(crate) use metadata::Selector;
+pub(crate) use metadata::{Metadata, WorkflowControl, read_metadata};
+pub(crate) use output::{OutputFiles, read_output};
+pub(crate) use read_back::Deadline;
+pub use read_back::OutputLimits;
 pub use run_folder::RunFolder;
 pub(crate) use run_folder::open_log;
 
@@ -61,13 +64,13 @@ pub struct Job<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Subject<'a> {
     /// `apiVersion`, `group/version`.
-    pub api_version: &'a str,
+    pub(crate) api_version: &'a str,
     /// `kind`.
-    pub kind: &'a str,
+    pub(crate) kind: &'a str,
     /// `metadata.name`.
-    pub name: &'a str,
+    pub(crate) name: &'a str,
     /// `metadata.namespace`; empty for a Promise.
-    pub namespace: &'a str,
+    pub(crate) namespace: &'a str,
 }
 
 impl<'a> Subject<'a> {
@@ -82,7 +85,7 @@ impl<'a> Subject<'a> {
     }
 
     /// The Promise itself, which its Promise workflows run on.
-    pub fn promise(promise: &'a Promise) -> Self {
+    pub(crate) fn promise(promise: &'a Promise) -> Self {
         Subject {
             api_version: PLATFORM_API_VERSION,
             kind: "Promise",
@@ -103,7 +106,7 @@ impl std::fmt::Display for Subject<'_> {
 
 impl Job<'_> {
     /// The variables Kratix sets for every container, besides the folder paths.
-    pub fn kratix_env(&self) -> Vec<(String, String)> {
+    pub(crate) fn kratix_env(&self) -> Vec<(String, String)> {
         let (group, version) = self
             .object
             .api_version
@@ -140,26 +143,26 @@ impl Job<'_> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Workspace {
     /// Holds `object.yaml`.
-    pub input: PathBuf,
+    pub(crate) input: PathBuf,
     /// Where the (final) container leaves the documents to schedule.
-    pub output: PathBuf,
+    pub(crate) output: PathBuf,
     /// Selector files and `status.yaml`.
-    pub metadata: PathBuf,
+    pub(crate) metadata: PathBuf,
     /// The run's own folder, beside the three: the seed form's intermediate outputs go
     /// here.
-    pub scratch: PathBuf,
+    pub(crate) scratch: PathBuf,
     /// Where executors write each container's stdout and stderr. `promised` writes these
     /// files from pipes, so no container reaches them, and a worker keeps them in its own
     /// folder from run to run: two fewer files made and removed per container (see
     /// `RunFolder`). `pipeline run` keeps them beside the run's folders.
-    pub logs: PathBuf,
+    pub(crate) logs: PathBuf,
 }
 
 impl Workspace {
     /// Lays out empty folders under `root` and writes `object.yaml`, as a new file: an
     /// entry already there (a link to a file elsewhere) is an error, never written through.
     /// Logs go to `logs`.
-    pub fn create(root: &Path, logs: &Path, object_yaml: &[u8]) -> Result<Self, ExecError> {
+    pub(crate) fn create(root: &Path, logs: &Path, object_yaml: &[u8]) -> Result<Self, ExecError> {
         let workspace = Workspace {
             input: root.join("input"),
             output: root.join("output"),
@@ -179,7 +182,7 @@ impl Workspace {
     }
 
     /// Where the request is given to the pipeline.
-    pub fn object_yaml(&self) -> PathBuf {
+    pub(crate) fn object_yaml(&self) -> PathBuf {
         self.input.join("object.yaml")
     }
 }
@@ -188,9 +191,9 @@ impl Workspace {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunOutput {
     /// The output documents, by path relative to the output folder.
-    pub files: OutputFiles,
+    pub(crate) files: OutputFiles,
     /// What the pipeline said in its metadata folder.
-    pub metadata: Metadata,
+    pub(crate) metadata: Metadata,
 }
 
 /// Why a run produced nothing usable.
@@ -210,7 +213,11 @@ pub enum RunError {
 /// Runs `job` with its workspace under `root` (empty or absent), and leaves the folders
 /// there: how `promised pipeline run` shows a Promise author everything the pipeline
 /// wrote.
-pub fn run_in(executor: &dyn Executor, job: &Job<'_>, root: &Path) -> Result<RunOutput, RunError> {
+pub(crate) fn run_in(
+    executor: &dyn Executor,
+    job: &Job<'_>,
+    root: &Path,
+) -> Result<RunOutput, RunError> {
     let workspace = Workspace::create(root, root, job.object_yaml)?;
     crate::runtime::block_here(run_on(executor, job, &workspace))
 }

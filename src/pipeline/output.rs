@@ -16,12 +16,12 @@ use crate::state::layout::is_document_file;
 use crate::yaml;
 
 /// Output files by `/`-separated path relative to the output folder.
-pub type OutputFiles = BTreeMap<String, Vec<u8>>;
+pub(crate) type OutputFiles = BTreeMap<String, Vec<u8>>;
 
 /// Reads and checks every file under `dir`, within `limits` and before `deadline`.
 /// `flat` (the seed's chained form) refuses subfolders. Errors name the file and say
 /// what is wrong with it.
-pub fn read_output(
+pub(crate) fn read_output(
     dir: &Path,
     flat: bool,
     limits: OutputLimits,

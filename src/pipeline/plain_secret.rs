@@ -17,11 +17,11 @@ use crate::state::layout::is_document_file;
 use crate::yaml;
 
 /// The annotation with which a Promise lets its pipelines write plain Secrets: `"true"`.
-pub const ALLOW_PLAIN_SECRETS_ANNOTATION: &str = "promised.dev/allow-plain-secrets";
+pub(crate) const ALLOW_PLAIN_SECRETS_ANNOTATION: &str = "promised.dev/allow-plain-secrets";
 
 /// Fails on the first document of `files` that is a plain Secret with values, unless
 /// `promise` allows them. The error names the file, the document and the annotation.
-pub fn refuse_plain_secrets(files: &OutputFiles, promise: &Promise) -> Result<(), String> {
+pub(crate) fn refuse_plain_secrets(files: &OutputFiles, promise: &Promise) -> Result<(), String> {
     let allowed = promise.annotations.get(ALLOW_PLAIN_SECRETS_ANNOTATION);
     if allowed.is_some_and(|v| v == "true") {
         return Ok(());

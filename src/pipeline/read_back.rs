@@ -29,17 +29,17 @@ use nix::sys::stat::Mode;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OutputLimits {
     /// The most bytes the output files may hold together (`--max-output-bytes`).
-    pub max_bytes: u64,
+    pub(crate) max_bytes: u64,
     /// The most files and folders the output may hold (`--max-output-files`).
-    pub max_files: usize,
+    pub(crate) max_files: usize,
 }
 
 impl OutputLimits {
     /// 64 MiB: far more than a rendered Helm chart, little enough that one per job fits
     /// in memory.
-    pub const DEFAULT_MAX_BYTES: u64 = 64 << 20;
+    pub(crate) const DEFAULT_MAX_BYTES: u64 = 64 << 20;
     /// 10,000 files and folders.
-    pub const DEFAULT_MAX_FILES: usize = 10_000;
+    pub(crate) const DEFAULT_MAX_FILES: usize = 10_000;
 }
 
 impl Default for OutputLimits {
@@ -52,7 +52,7 @@ impl Default for OutputLimits {
 }
 
 /// The most bytes a metadata file (`status.yaml`, a selector file) may hold.
-pub const METADATA_FILE_CAP: u64 = 1 << 20;
+pub(crate) const METADATA_FILE_CAP: u64 = 1 << 20;
 
 /// How many bytes are read between two looks at the deadline.
 const CHUNK: u64 = 1 << 16;
@@ -60,22 +60,18 @@ const CHUNK: u64 = 1 << 16;
 /// Why something a pipeline left could not be read back. `path` is as the pipeline
 /// author knows it: relative to the output or metadata folder.
 #[derive(Debug, thiserror::Error)]
-pub enum ReadError {
+pub(crate) enum ReadError {
     /// A symbolic link where a file or folder was expected.
     #[error(
         "{path}: is a symbolic link; write the file itself, links may point outside the output"
     )]
-    Link {
-        /// Where.
-        path: String,
-    },
+    Link { path: String },
     /// A regular file with more than one name: a hard link to a file elsewhere.
     #[error(
         "{path}: is a hard link ({links} names for one file), which may be a file from outside \
          the pipeline's folders; write the file itself"
     )]
     HardLink {
-        /// Where.
         path: String,
         /// How many names the file has.
         links: u64,
@@ -83,19 +79,13 @@ pub enum ReadError {
     /// A named pipe, socket or device.
     #[error("{path}: is {kind}, not a regular file; write a regular file")]
     NotRegular {
-        /// Where.
         path: String,
         /// What it is instead.
         kind: &'static str,
     },
     /// A file larger than the cap for its kind.
     #[error("{path}: holds more than {}, the most promised reads of such a file; write less", size(*.cap))]
-    TooLarge {
-        /// Which file.
-        path: String,
-        /// The cap.
-        cap: u64,
-    },
+    TooLarge { path: String, cap: u64 },
     /// The output files together hold more than `--max-output-bytes`.
     #[error(
         "holds more than {} (found at {path}), the most one pipeline's output may hold; \
@@ -104,7 +94,6 @@ pub enum ReadError {
     OutputBytes {
         /// The file being read when the limit was passed.
         path: String,
-        /// The limit.
         limit: u64,
     },
     /// The output holds more than `--max-output-files` files and folders.
@@ -115,15 +104,11 @@ pub enum ReadError {
     OutputFiles {
         /// The entry past the limit.
         path: String,
-        /// The limit.
         limit: usize,
     },
     /// A file that should hold text does not.
     #[error("{path}: is not UTF-8 text")]
-    NotText {
-        /// Which file.
-        path: String,
-    },
+    NotText { path: String },
     /// Folders nested deeper than [`MAX_DEPTH`].
     #[error("{path}: folders nest deeper than {MAX_DEPTH} levels; flatten the output")]
     TooDeep {
@@ -138,7 +123,6 @@ pub enum ReadError {
     Deadline {
         /// What was being read.
         path: String,
-        /// The time limit.
         timeout: Duration,
     },
     /// The operating system refused a read.
@@ -152,7 +136,7 @@ pub enum ReadError {
 }
 
 /// How deep output folders may nest: each level holds a descriptor open while it is read.
-pub const MAX_DEPTH: usize = 32;
+pub(crate) const MAX_DEPTH: usize = 32;
 
 /// `bytes` as people read it: exact bytes, and MiB or KiB when it is a whole number of them.
 fn size(bytes: u64) -> String {
@@ -168,14 +152,14 @@ fn size(bytes: u64) -> String {
 /// When reading back must end: the pipeline's own deadline, so that a run and its
 /// read-back together stay within the pipeline's time limit.
 #[derive(Debug, Clone, Copy)]
-pub struct Deadline {
+pub(crate) struct Deadline {
     at: Instant,
     timeout: Duration,
 }
 
 impl Deadline {
     /// `timeout` from now.
-    pub fn after(timeout: Duration) -> Self {
+    pub(crate) fn after(timeout: Duration) -> Self {
         Deadline {
             at: Instant::now() + timeout,
             timeout,
@@ -183,7 +167,7 @@ impl Deadline {
     }
 
     /// An error naming `path` if the deadline has passed.
-    pub fn check(&self, path: &str) -> Result<(), ReadError> {
+    pub(crate) fn check(&self, path: &str) -> Result<(), ReadError> {
         if Instant::now() >= self.at {
             return Err(ReadError::Deadline {
                 path: path.to_string(),
@@ -196,16 +180,15 @@ impl Deadline {
 
 /// A folder a pipeline wrote, opened without following a link.
 #[derive(Debug)]
-pub struct Folder {
+pub(crate) struct Folder {
     fd: OwnedFd,
 }
 
 /// What an entry of a folder turned out to be once opened.
 #[derive(Debug)]
-pub enum Opened {
+pub(crate) enum Opened {
     /// A regular file, with its size when it was opened.
     File(File, u64),
-    /// A folder.
     Folder(Folder),
 }
 
@@ -219,7 +202,7 @@ const OPEN: OFlag = OFlag::O_RDONLY
 impl Folder {
     /// Opens the folder at `path` (one of a run's own folders; `shown` names it in
     /// errors). `Ok(None)` if there is nothing there.
-    pub fn open_root(path: &Path, shown: &str) -> Result<Option<Folder>, ReadError> {
+    pub(crate) fn open_root(path: &Path, shown: &str) -> Result<Option<Folder>, ReadError> {
         let opened = open(path, OPEN, Mode::empty());
         match classify(opened, shown)? {
             None => Ok(None),
@@ -230,7 +213,7 @@ impl Folder {
 
     /// The names in this folder, in the order the file system gives them, read as they
     /// are asked for.
-    pub fn names(
+    pub(crate) fn names(
         &self,
         shown: &str,
     ) -> Result<impl Iterator<Item = Result<OsString, ReadError>>, ReadError> {
@@ -251,7 +234,7 @@ impl Folder {
 
     /// Opens `name` in this folder (`shown` names it in errors): a regular file or a
     /// folder, never a link, pipe, socket or device. `Ok(None)` if there is no such entry.
-    pub fn open(&self, name: &OsStr, shown: &str) -> Result<Option<Opened>, ReadError> {
+    pub(crate) fn open(&self, name: &OsStr, shown: &str) -> Result<Option<Opened>, ReadError> {
         classify(openat(&self.fd, name, OPEN, Mode::empty()), shown)
     }
 }
@@ -314,7 +297,7 @@ fn classify(opened: nix::Result<OwnedFd>, shown: &str) -> Result<Option<Opened>,
 /// Reads `file` (of `len` bytes when opened), or `Ok(None)` as soon as it holds more
 /// than `cap` bytes: at most `cap + 1` bytes are read, whatever the file claims or
 /// becomes while it is read.
-pub fn read_capped(
+pub(crate) fn read_capped(
     mut file: File,
     len: u64,
     cap: u64,

@@ -75,11 +75,6 @@ impl RunFolder {
         RunFolder::default()
     }
 
-    /// Where the worker's folder is, once a run made it.
-    pub fn path(&self) -> Option<&Path> {
-        self.made.get().map(|made| made.root.path())
-    }
-
     /// Runs `job` in a new folder and reads back what it produced; the folder is then
     /// removed.
     pub async fn run(&self, executor: &dyn Executor, job: &Job<'_>) -> Result<RunOutput, RunError> {
@@ -213,10 +208,6 @@ mod tests {
     }
 
     impl<F: Fn(&Workspace) + Send + Sync> Executor for Step<F> {
-        fn name(&self) -> &'static str {
-            "step"
-        }
-
         fn run<'a>(
             &'a self,
             _job: &'a Job<'_>,
@@ -273,10 +264,6 @@ mod tests {
     }
 
     impl Executor for InPairs {
-        fn name(&self) -> &'static str {
-            "pairs"
-        }
-
         fn run<'a>(
             &'a self,
             _job: &'a Job<'_>,

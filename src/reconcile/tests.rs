@@ -111,10 +111,6 @@ struct FakeExecutor {
 }
 
 impl Executor for FakeExecutor {
-    fn name(&self) -> &'static str {
-        "fake"
-    }
-
     fn run<'a>(
         &'a self,
         job: &'a Job<'_>,
@@ -341,10 +337,6 @@ struct StoppingExecutor {
 }
 
 impl Executor for StoppingExecutor {
-    fn name(&self) -> &'static str {
-        "stopping"
-    }
-
     fn run<'a>(
         &'a self,
         job: &'a Job<'_>,

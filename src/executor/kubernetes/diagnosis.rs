@@ -11,7 +11,7 @@ use super::ExecError;
 
 /// How a container ended, for an error: its exit code, and the reason when the
 /// kubelet gave one that says more (a container killed for its memory).
-pub fn exit(terminated: &ContainerStateTerminated) -> String {
+pub(crate) fn exit(terminated: &ContainerStateTerminated) -> String {
     match terminated.reason.as_deref() {
         Some("OOMKilled") => format!(
             "killed for using more memory than its limit (OOMKilled, exit code {}); raise its \
@@ -27,7 +27,7 @@ pub fn exit(terminated: &ContainerStateTerminated) -> String {
 /// for good (no such image or tag, no access). Other pull errors (a registry that
 /// times out, refuses connections or limits its rate) the kubelet retries with
 /// backoff, and the run waits for it, up to its timeout.
-pub fn stuck(pod: &Pod) -> Option<String> {
+pub(crate) fn stuck(pod: &Pod) -> Option<String> {
     const FATAL: [&str; 3] = [
         "InvalidImageName",
         "CreateContainerConfigError",
@@ -69,7 +69,7 @@ fn pull_refused(message: &str) -> bool {
 
 /// Why a Pod failed with no container that failed: evicted, past its deadline, or
 /// what its status says.
-pub fn pod_failed(pod: &Pod) -> String {
+pub(crate) fn pod_failed(pod: &Pod) -> String {
     let name = pod.metadata.name.as_deref().unwrap_or_default();
     let status = pod.status.clone().unwrap_or_default();
     let message = status.message.unwrap_or_default();
@@ -88,7 +88,7 @@ pub fn pod_failed(pod: &Pod) -> String {
 /// scheduled (and why), the container that was running, a container waiting for a
 /// reason of its own, the kubelet's last warning about the Pod (`events`: a volume it
 /// cannot mount, say), or a container still waiting to be created.
-pub fn unfinished(pod: Option<&Pod>, events: &[Event], timeout: Duration) -> ExecError {
+pub(crate) fn unfinished(pod: Option<&Pod>, events: &[Event], timeout: Duration) -> ExecError {
     let timed_out = |container: String| ExecError::TimedOut { container, timeout };
     let Some(status) = pod.and_then(|pod| pod.status.as_ref()) else {
         return timed_out("(not started)".into());

@@ -22,9 +22,9 @@ use fs_err as fs;
 use sha2::{Digest, Sha256};
 
 /// The start of the line before the archive; its length and SHA-256 follow.
-pub const BEGIN: &str = "promised-handback v2 begin";
+pub(crate) const BEGIN: &str = "promised-handback v2 begin";
 /// The line after the archive.
-pub const END: &str = "promised-handback v2 end";
+pub(crate) const END: &str = "promised-handback v2 end";
 /// The markers of the first format (an uncompressed archive, no length), still read
 /// from helper images of earlier versions.
 const V1: (&str, &str) = ("promised-handback v1 begin", "promised-handback v1 end");
@@ -34,7 +34,7 @@ const V1: (&str, &str) = ("promised-handback v1 begin", "promised-handback v1 en
 pub const DEFAULT_MAX_ARCHIVE_BYTES: u64 = 4 << 20;
 /// What an archive may unpack to besides the output's own limit: the tar headers and
 /// the metadata folder.
-pub const UNPACK_SLACK: u64 = 8 << 20;
+pub(crate) const UNPACK_SLACK: u64 = 8 << 20;
 /// The bound the unit tests unpack within.
 #[cfg(test)]
 const MAX_UNPACKED: u64 = 256 << 20;
@@ -97,7 +97,7 @@ impl std::io::Write for Bounded {
 /// reading at most `bound` bytes out of the archive (the output's limit and
 /// [`UNPACK_SLACK`]: a small archive of zeros can unpack to gigabytes). The error says
 /// what is wrong, in the words of the local output checks.
-pub fn unpack(log: &str, output: &Path, metadata: &Path, bound: u64) -> Result<(), String> {
+pub(crate) fn unpack(log: &str, output: &Path, metadata: &Path, bound: u64) -> Result<(), String> {
     if let Some(start) = log.find(BEGIN) {
         let rest = &log[start + BEGIN.len()..];
         let (header, rest) = rest.split_once('\n').unwrap_or((rest, ""));

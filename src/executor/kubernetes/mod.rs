@@ -24,9 +24,11 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
-pub use handback::{DEFAULT_MAX_ARCHIVE_BYTES, pack, unpack};
+pub(crate) use handback::unpack;
+pub use handback::{DEFAULT_MAX_ARCHIVE_BYTES, pack};
 pub(crate) use names::is_label_value;
-pub use pod::{HANDBACK_CONTAINER, INSTANCE_LABEL, PodNames, default_service_account};
+pub use pod::HANDBACK_CONTAINER;
+pub(crate) use pod::{INSTANCE_LABEL, PodNames, default_service_account};
 
 use super::{ExecError, Executor, TAIL_BYTES};
 use crate::model::WorkflowType;
@@ -38,32 +40,32 @@ pub(crate) const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_s
 
 /// Where and how Pods are created.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KubeSettings {
+pub(crate) struct KubeSettings {
     /// The API server's URL, without authentication (for tests and proxies such as
     /// `kubectl proxy`); `None`: the kubeconfig or the in-cluster configuration.
-    pub api_server: Option<String>,
+    pub(crate) api_server: Option<String>,
     /// The namespace of Promise pipelines' Pods, Secrets and default ServiceAccounts,
     /// and of request pipelines' with `one_namespace`.
-    pub namespace: String,
+    pub(crate) namespace: String,
     /// Whether every pipeline runs in `namespace`. Otherwise a request's pipelines run
     /// in its own namespace, and a Promise's `pipelineNamespace` places all of its
     /// pipelines, as in Kratix ([`pipeline_namespace`]).
-    pub one_namespace: bool,
+    pub(crate) one_namespace: bool,
     /// The `promised` image the handback container runs.
-    pub helper_image: String,
+    pub(crate) helper_image: String,
     /// The most bytes of compressed output a Pod's log carries back.
-    pub max_handback_bytes: u64,
+    pub(crate) max_handback_bytes: u64,
     /// Who this reconciler is among those sharing the namespace (a label value): its
     /// runs carry it, and at start it removes what an earlier life of it left.
-    pub instance: String,
+    pub(crate) instance: String,
     /// How long a Pod's watch may stay silent before the Pod is listed and watched
     /// anew: a connection that died without closing (a load balancer or an API server
     /// gone) is noticed within this time, not at the run's timeout.
-    pub watch_recheck: std::time::Duration,
+    pub(crate) watch_recheck: std::time::Duration,
 }
 
 /// Runs pipelines as Pods.
-pub struct KubernetesExecutor {
+pub(crate) struct KubernetesExecutor {
     settings: KubeSettings,
     /// Set on the first successful connection; a failure is retried on the next run.
     client: tokio::sync::OnceCell<kube::Client>,
@@ -74,7 +76,7 @@ pub struct KubernetesExecutor {
 
 impl KubernetesExecutor {
     /// An executor that connects on first use.
-    pub fn new(settings: KubeSettings) -> Self {
+    pub(crate) fn new(settings: KubeSettings) -> Self {
         KubernetesExecutor {
             settings,
             client: tokio::sync::OnceCell::new(),
@@ -141,10 +143,6 @@ pub(crate) async fn client(settings: &KubeSettings) -> Result<kube::Client, Stri
 }
 
 impl Executor for KubernetesExecutor {
-    fn name(&self) -> &'static str {
-        "kubernetes"
-    }
-
     fn run<'a>(
         &'a self,
         job: &'a Job<'_>,

@@ -7,12 +7,11 @@
 
 /// The longest Pod name (a DNS-1123 label: the Pod's hostname).
 const MAX_POD_NAME: usize = 63;
-/// The longest label value.
 const MAX_LABEL_VALUE: usize = 63;
 
 /// `promised-<promise>-<request>-<hash>`: readable where the names allow it, at most
 /// [`MAX_POD_NAME`] characters, with `hash` (8 hex characters) keeping it unique.
-pub fn pod_name(promise: &str, request: &str, hash: &str) -> String {
+pub(crate) fn pod_name(promise: &str, request: &str, hash: &str) -> String {
     let parts = [
         String::from("promised"),
         dns_part(promise),
@@ -31,7 +30,7 @@ pub fn pod_name(promise: &str, request: &str, hash: &str) -> String {
 
 /// `value` as a label value: characters a label may not hold become `-`, then it is
 /// cut to [`MAX_LABEL_VALUE`] and trimmed to start and end with a letter or digit.
-pub fn label_value(value: &str) -> String {
+pub(crate) fn label_value(value: &str) -> String {
     let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
     let mapped: String = value
         .chars()
@@ -46,7 +45,7 @@ pub fn label_value(value: &str) -> String {
 /// Whether the API server takes `value` as a label value (`IsValidLabelValue`): empty,
 /// or at most [`MAX_LABEL_VALUE`] letters, digits, `-`, `_` and `.`, starting and
 /// ending with a letter or digit.
-pub fn is_label_value(value: &str) -> bool {
+pub(crate) fn is_label_value(value: &str) -> bool {
     let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
     value.is_empty()
         || (value.len() <= MAX_LABEL_VALUE

@@ -15,37 +15,36 @@ use crate::pipeline::Job;
 /// The container that hands the output back.
 pub const HANDBACK_CONTAINER: &str = "promised-handback";
 /// Label on everything promised creates.
-pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "promised");
+pub(crate) const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "promised");
 /// Label naming the reconciler a run's Pod and Secret belong to (`--kube-instance`): at
 /// start, a reconciler removes what its earlier life left under its own instance, and
 /// nothing of another's.
-pub const INSTANCE_LABEL: &str = "promised.dev/instance";
+pub(crate) const INSTANCE_LABEL: &str = "promised.dev/instance";
 
 /// What the Pod needs besides the job.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PodNames {
+pub(crate) struct PodNames {
     /// The Pod's name; the Secret has the same.
-    pub pod: String,
+    pub(crate) pod: String,
     /// The reconciler's instance ([`INSTANCE_LABEL`]).
-    pub instance: String,
-    /// The namespace.
-    pub namespace: String,
+    pub(crate) instance: String,
+    pub(crate) namespace: String,
     /// The ServiceAccount the Pod runs as.
-    pub service_account: String,
+    pub(crate) service_account: String,
     /// The `promised` image that hands the output back.
-    pub helper_image: String,
+    pub(crate) helper_image: String,
     /// The most bytes of compressed output it prints.
-    pub max_handback_bytes: u64,
+    pub(crate) max_handback_bytes: u64,
 }
 
 /// The ServiceAccount a pipeline runs as without `spec.rbac.serviceAccount`: the seed's.
-pub fn default_service_account(promise: &str) -> String {
+pub(crate) fn default_service_account(promise: &str) -> String {
     format!("{promise}-default-promise-pipeline")
 }
 
 /// The Secret holding the request as `object.yaml`. Its owner, the Pod, is set once the
 /// Pod is made ([`owned_by_pod`]).
-pub fn secret(job: &Job<'_>, names: &PodNames) -> Value {
+pub(crate) fn secret(job: &Job<'_>, names: &PodNames) -> Value {
     use base64::Engine;
     let encoded = base64::engine::general_purpose::STANDARD.encode(job.object_yaml);
     json!({
@@ -65,7 +64,7 @@ pub fn secret(job: &Job<'_>, names: &PodNames) -> Value {
 /// removes it with the Pod, whoever deletes that. The Pod is made first, and waits for
 /// its Secret volume as the kubelet retries the mount. No `blockOwnerDeletion`, which
 /// would need the `pods/finalizers` permission.
-pub fn owned_by_pod(secret: &mut Secret, name: &str, uid: &str) {
+pub(crate) fn owned_by_pod(secret: &mut Secret, name: &str, uid: &str) {
     secret.metadata.owner_references = Some(vec![OwnerReference {
         api_version: "v1".into(),
         kind: "Pod".into(),
@@ -75,8 +74,7 @@ pub fn owned_by_pod(secret: &mut Secret, name: &str, uid: &str) {
     }]);
 }
 
-/// The Pod.
-pub fn pod(job: &Job<'_>, names: &PodNames) -> Value {
+pub(crate) fn pod(job: &Job<'_>, names: &PodNames) -> Value {
     let containers = &job.pipeline.containers;
     let chained = job.pipeline.chained;
     // A folder may hold what the output may: a pipeline that writes more is stopped
