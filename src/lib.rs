@@ -2,9 +2,9 @@
 //!
 //! A platform repository holds Promises, Destinations and Resource Requests. One
 //! reconcile pass reads them from a commit ([`model`]), validates each request against
-//! its Promise's schema ([`schema`]), runs the Promise's pipelines through an
+//! its Promise's schema (`schema`), runs the Promise's pipelines through an
 //! [`executor`] under the [`pipeline`] contract, decides where each output goes
-//! ([`scheduling`]), lays the outputs and statuses out as files ([`state`]), and commits
+//! (`scheduling`), lays the outputs and statuses out as files ([`state`]), and commits
 //! what changed ([`git`]). [`reconcile`] ties these together.
 
 mod child;
@@ -16,11 +16,11 @@ pub mod model;
 pub mod path_segment;
 pub mod pipeline;
 pub mod reconcile;
-pub mod redact;
+mod redact;
 mod runtime;
-pub mod scheduling;
-pub mod schema;
-pub mod serve;
+mod scheduling;
+mod schema;
+mod serve;
 pub mod state;
-pub mod validate;
+mod validate;
 pub mod yaml;
