@@ -242,12 +242,12 @@ pub(crate) fn field_lines(text: &str) -> std::collections::HashMap<String, usize
                 }
             }
             Event::Scalar(value, ..) => {
-                if let Some(Frame::Map { path, key }) = stack.last_mut() {
-                    if key.is_none() {
-                        lines.insert(join(path, &value), line);
-                        *key = Some(value.to_string());
-                        continue;
-                    }
+                if let Some(Frame::Map { path, key }) = stack.last_mut()
+                    && key.is_none()
+                {
+                    lines.insert(join(path, &value), line);
+                    *key = Some(value.to_string());
+                    continue;
                 }
                 value_path(&mut stack, &mut lines);
             }

@@ -201,12 +201,12 @@ fn parse_selectors(text: &str) -> Result<Vec<Selector>, String> {
         if entry.match_labels.is_empty() {
             return Err(format!("[{i}].matchLabels: must name at least one label"));
         }
-        if let Some(dir) = &entry.directory {
-            if let Err(why) = crate::path_segment::check(dir) {
-                return Err(format!(
-                    "[{i}].directory: {dir:?} must be one top-level folder of the output: it {why}"
-                ));
-            }
+        if let Some(dir) = &entry.directory
+            && let Err(why) = crate::path_segment::check(dir)
+        {
+            return Err(format!(
+                "[{i}].directory: {dir:?} must be one top-level folder of the output: it {why}"
+            ));
         }
     }
     Ok(entries)
@@ -215,12 +215,12 @@ fn parse_selectors(text: &str) -> Result<Vec<Selector>, String> {
 fn check_directories(entries: &[Selector]) -> Result<(), String> {
     let mut seen = BTreeSet::new();
     for entry in entries {
-        if let Some(dir) = &entry.directory {
-            if !seen.insert(dir) {
-                return Err(format!(
-                    "selectors: directory {dir:?} is listed twice; give one entry per folder"
-                ));
-            }
+        if let Some(dir) = &entry.directory
+            && !seen.insert(dir)
+        {
+            return Err(format!(
+                "selectors: directory {dir:?} is listed twice; give one entry per folder"
+            ));
         }
     }
     Ok(())

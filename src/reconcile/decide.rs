@@ -163,14 +163,14 @@ fn unmet_requirements(
                     let Some(found) = platform.promises.get(wanted) else {
                         return Some(format!("Promise {wanted:?} is not installed"));
                     };
-                    if let Some(version) = &required.version {
-                        if found.version.as_ref() != Some(version) {
-                            let actual = found.version.as_deref().unwrap_or("no version label");
-                            return Some(format!(
-                                "Promise {wanted:?} is at {actual}, not {version} (label {})",
-                                crate::model::VERSION_LABEL
-                            ));
-                        }
+                    if let Some(version) = &required.version
+                        && found.version.as_ref() != Some(version)
+                    {
+                        let actual = found.version.as_deref().unwrap_or("no version label");
+                        return Some(format!(
+                            "Promise {wanted:?} is at {actual}, not {version} (label {})",
+                            crate::model::VERSION_LABEL
+                        ));
                     }
                     if found.paused {
                         return Some(format!("Promise {wanted:?} is paused"));

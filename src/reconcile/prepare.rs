@@ -340,11 +340,11 @@ pub(crate) fn keep_identities(platform: &mut Platform, previous: &BTreeMap<Reque
 
 /// What of the file at `path` does not read: the file, or the documents of `unread`.
 fn unreadable(path: &str, unread: &[&RequestFile]) -> String {
-    if let [whole] = unread {
-        if whole.part.is_none() {
-            let why = whole.document.as_ref().err().map_or("", String::as_str);
-            return format!("{path} does not read: {why}");
-        }
+    if let [whole] = unread
+        && whole.part.is_none()
+    {
+        let why = whole.document.as_ref().err().map_or("", String::as_str);
+        return format!("{path} does not read: {why}");
     }
     let parts: Vec<String> = unread
         .iter()

@@ -180,10 +180,10 @@ impl Walk {
                 self.unknown(&At::Key(at, &key), || suggest(&key, schema, at));
             }
         }
-        if origin == Origin::Root {
-            if let Some(Value::Object(metadata)) = map.get_mut("metadata") {
-                self.metadata(metadata);
-            }
+        if origin == Origin::Root
+            && let Some(Value::Object(metadata)) = map.get_mut("metadata")
+        {
+            self.metadata(metadata);
         }
 
         let mut defaulted = std::collections::BTreeSet::new();

@@ -569,13 +569,14 @@ fn place_outputs(
             let previous = before
                 .and_then(|b| b.placements.iter().find(|p| p.group == group_name))
                 .and_then(|p| p.destination.as_deref());
-            if let Some(name) = previous {
-                if platform.destinations_incomplete && !platform.destinations.contains_key(name) {
-                    return Err(format!(
-                        "output group {group_name} is placed on destination {name:?}, which is \
-                         not loaded while a file under destinations/ has errors; fix it to go on"
-                    ));
-                }
+            if let Some(name) = previous
+                && platform.destinations_incomplete
+                && !platform.destinations.contains_key(name)
+            {
+                return Err(format!(
+                    "output group {group_name} is placed on destination {name:?}, which is \
+                     not loaded while a file under destinations/ has errors; fix it to go on"
+                ));
             }
             let placement = place(
                 &platform.destinations,
