@@ -257,8 +257,9 @@ fn run_size(args: &Args, size: usize, narrow_passes: &mut Vec<NarrowPasses>) -> 
     // A full rerun: every pipeline runs again, nothing changes.
     let (rerun, stdout, rerun_rss) = full_pass();
     assert!(
-        stdout.contains(&format!("{size} requests, 0 with problems"))
-            && stdout.contains("nothing changed, no commit"),
+        stdout.contains(&format!(
+            "{size} requests ({size} ready and unchanged), 0 with problems"
+        )) && stdout.contains("nothing changed, no commit"),
         "a rerun of unchanged inputs commits nothing: {}",
         stdout.lines().last().unwrap_or_default()
     );

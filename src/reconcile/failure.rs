@@ -46,16 +46,17 @@ pub(super) fn status_message(promise: &Promise, pipeline: &Pipeline, err: &RunEr
     message
 }
 
-/// Logs the failure for operators, with the log tail as the container wrote it. At info:
-/// the report of `reconcile` says it already (its log shows warnings), and `serve`, whose
-/// log is its report, logs info.
+/// Logs the failure for operators, naming the request or Promise, with the log tail as
+/// the container wrote it: the report and the status file have it redacted (or, with
+/// `promised.dev/status-logs: off`, not at all), so this line is where an operator reads
+/// it whole.
 pub(super) fn log_failure(object: &impl std::fmt::Display, pipeline: &Pipeline, err: &RunError) {
     match err {
         RunError::Exec(ExecError::Failed {
             container,
             exit,
             stderr_tail,
-        }) => tracing::info!(
+        }) => tracing::warn!(
             object = %object,
             pipeline = %pipeline.name,
             container = %container,
@@ -64,7 +65,7 @@ pub(super) fn log_failure(object: &impl std::fmt::Display, pipeline: &Pipeline, 
             "pipeline failed"
         ),
         other => {
-            tracing::info!(object = %object, pipeline = %pipeline.name, "pipeline failed: {other}")
+            tracing::warn!(object = %object, pipeline = %pipeline.name, "pipeline failed: {other}")
         }
     }
 }

@@ -88,6 +88,9 @@ fn one_container_repo(name: &str, spec: &str) -> crate::support::TestRepo {
 
 #[test]
 fn a_pipeline_runs_as_a_pod_and_everything_it_created_is_deleted() {
+    if !crate::podman::here() {
+        return;
+    }
     let api = ApiServer::start();
     api.add_secret("team", "promise-secret", "apikey", "topsecret");
     let image = image("base", None);
@@ -165,6 +168,9 @@ fn a_pipeline_runs_as_a_pod_and_everything_it_created_is_deleted() {
 
 #[test]
 fn a_failing_container_reports_its_log_tail_and_is_cleaned_up() {
+    if !crate::podman::here() {
+        return;
+    }
     let api = ApiServer::start();
     let repo = one_container_repo(
         "broken",
@@ -184,6 +190,9 @@ fn a_failing_container_reports_its_log_tail_and_is_cleaned_up() {
 
 #[test]
 fn a_log_tail_that_is_not_utf8_is_kept_with_the_bad_bytes_replaced() {
+    if !crate::podman::here() {
+        return;
+    }
     let api = ApiServer::start();
     let repo = one_container_repo(
         "broken",
@@ -201,6 +210,9 @@ fn a_log_tail_that_is_not_utf8_is_kept_with_the_bad_bytes_replaced() {
 
 #[test]
 fn a_watch_that_falls_silent_is_given_up_and_the_pod_listed_anew() {
+    if !crate::podman::here() {
+        return;
+    }
     let api = ApiServer::start();
     // The first plain watch and the watcher's first watch both go silent.
     api.silence_next_watches(2);
@@ -218,6 +230,9 @@ fn a_watch_that_falls_silent_is_given_up_and_the_pod_listed_anew() {
 
 #[test]
 fn a_pull_that_fails_for_a_while_is_waited_for_and_one_the_registry_refuses_fails_at_once() {
+    if !crate::podman::here() {
+        return;
+    }
     let api = ApiServer::start();
     // Before, any ErrImagePull failed the run at once.
     api.fail_pulls_with(&[
@@ -242,6 +257,9 @@ fn a_pull_that_fails_for_a_while_is_waited_for_and_one_the_registry_refuses_fail
 
 #[test]
 fn a_pod_whose_volume_never_mounts_says_so_at_the_timeout() {
+    if !crate::podman::here() {
+        return;
+    }
     let api = ApiServer::start();
     let message =
         r#"MountVolume.SetUp failed for volume "config" : configmap "app-config" not found"#;
@@ -260,6 +278,9 @@ fn a_pod_whose_volume_never_mounts_says_so_at_the_timeout() {
 
 #[test]
 fn names_and_labels_from_long_and_dotted_names_are_ones_the_api_server_takes() {
+    if !crate::podman::here() {
+        return;
+    }
     // The double refuses (422) what the API server refuses: a Pod or Secret name that
     // is not a DNS-1123 subdomain, a label value past 63 characters or with a character
     // a label may not hold, a container or volume name that is not a DNS-1123 label.
@@ -288,6 +309,9 @@ fn names_and_labels_from_long_and_dotted_names_are_ones_the_api_server_takes() {
 
 #[test]
 fn a_container_killed_for_its_memory_says_so_and_what_to_raise() {
+    if !crate::podman::here() {
+        return;
+    }
     let api = ApiServer::start();
     api.oom_kill("render");
     let repo = one_container_repo("render", "command: [sh, -c, 'true']");
@@ -304,6 +328,9 @@ fn a_container_killed_for_its_memory_says_so_and_what_to_raise() {
 
 #[test]
 fn watches_the_api_server_ends_and_a_slow_api_server_do_not_fail_the_run() {
+    if !crate::podman::here() {
+        return;
+    }
     let api = ApiServer::start();
     // Every watch ends cleanly after a second, as the API server ends one at its
     // timeoutSeconds; each call takes 200 ms. The Pod itself takes longer than both.
@@ -318,6 +345,9 @@ fn watches_the_api_server_ends_and_a_slow_api_server_do_not_fail_the_run() {
 
 #[test]
 fn a_pipeline_past_its_timeout_names_the_running_container_and_is_cleaned_up() {
+    if !crate::podman::here() {
+        return;
+    }
     let api = ApiServer::start();
     let repo = one_container_repo("slow", "command: [sleep, '20']");
     let started = std::time::Instant::now();
@@ -338,6 +368,9 @@ fn a_pipeline_past_its_timeout_names_the_running_container_and_is_cleaned_up() {
 /// killed.
 #[test]
 fn a_pod_never_scheduled_says_why_at_the_timeout_and_is_cleaned_up() {
+    if !crate::podman::here() {
+        return;
+    }
     let api = ApiServer::start();
     api.leave_pods_unscheduled("0/3 nodes are available: 3 Insufficient memory.");
     let repo = one_container_repo("render", "command: [sh, -c, 'true']");
@@ -359,6 +392,9 @@ fn a_pod_never_scheduled_says_why_at_the_timeout_and_is_cleaned_up() {
 /// failed every pipeline in flight.
 #[test]
 fn a_watch_that_fails_is_watched_again_and_the_run_goes_on() {
+    if !crate::podman::here() {
+        return;
+    }
     let api = ApiServer::start();
     api.break_next_watches(3);
     let repo = one_container_repo(
@@ -372,6 +408,9 @@ fn a_watch_that_fails_is_watched_again_and_the_run_goes_on() {
 
 #[test]
 fn the_seed_form_chains_through_step_volumes() {
+    if !crate::podman::here() {
+        return;
+    }
     let api = ApiServer::start();
     let first = image(
         "k8s-seed-first",
@@ -415,6 +454,9 @@ fn the_seed_form_chains_through_step_volumes() {
 /// Pipeline could make the Pod admissible.)
 #[test]
 fn a_pipeline_with_restricted_containers_runs_where_the_namespace_enforces_restricted() {
+    if !crate::podman::here() {
+        return;
+    }
     let api = ApiServer::start();
     api.enforce_restricted_pod_security();
     let repo = one_container_repo(
@@ -431,6 +473,9 @@ fn a_pipeline_with_restricted_containers_runs_where_the_namespace_enforces_restr
 /// says which container must set what; promised's own container is not among them.
 #[test]
 fn a_container_without_a_restricted_context_is_refused_naming_what_it_must_set() {
+    if !crate::podman::here() {
+        return;
+    }
     let api = ApiServer::start();
     api.enforce_restricted_pod_security();
     let repo = one_container_repo("render", "command: [sh, -c, 'true']");
@@ -453,6 +498,9 @@ fn a_container_without_a_restricted_context_is_refused_naming_what_it_must_set()
 /// no archive".
 #[test]
 fn a_large_output_crosses_a_log_that_rotates_at_ten_mebibytes() {
+    if !crate::podman::here() {
+        return;
+    }
     let api = ApiServer::start();
     api.rotate_logs_at(10 << 20);
     let repo = one_container_repo(
@@ -469,6 +517,9 @@ fn a_large_output_crosses_a_log_that_rotates_at_ten_mebibytes() {
 /// says why, instead of printing what the kubelet would cut.
 #[test]
 fn an_output_past_what_the_log_carries_is_refused_naming_the_limit() {
+    if !crate::podman::here() {
+        return;
+    }
     let api = ApiServer::start();
     api.rotate_logs_at(10 << 20);
     let repo = one_container_repo(
@@ -512,6 +563,9 @@ fn wait_for_a_pod(api: &ApiServer) {
 
 #[test]
 fn a_name_another_run_holds_fails_this_run_and_leaves_the_other_pod_alone() {
+    if !crate::podman::here() {
+        return;
+    }
     let api = ApiServer::start();
     api.collide_next_pod();
     let repo = one_container_repo("render", "command: [sh, -c, 'true']");
@@ -531,6 +585,9 @@ fn a_name_another_run_holds_fails_this_run_and_leaves_the_other_pod_alone() {
 
 #[test]
 fn the_secret_is_made_after_its_pod_and_owned_by_it() {
+    if !crate::podman::here() {
+        return;
+    }
     let api = ApiServer::start();
     let repo = one_container_repo("render", "command: [sh, -c, 'true']");
     let run = reconcile_on(&api, &repo);
@@ -553,6 +610,9 @@ fn the_secret_is_made_after_its_pod_and_owned_by_it() {
 
 #[test]
 fn a_reconciler_killed_while_its_pod_runs_removes_what_it_left_when_it_starts_again() {
+    if !crate::podman::here() {
+        return;
+    }
     let api = ApiServer::start();
     let repo = one_container_repo("render", "command: [sh, -c, 'sleep 30']");
     let mut first = spawn_reconcile(&api, &repo);
@@ -578,6 +638,9 @@ fn a_reconciler_killed_while_its_pod_runs_removes_what_it_left_when_it_starts_ag
 
 #[test]
 fn sigterm_ends_the_pods_in_flight_removes_them_and_leaves_their_requests_for_the_next_pass() {
+    if !crate::podman::here() {
+        return;
+    }
     let api = ApiServer::start();
     let repo = one_container_repo("render", "command: [sh, -c, 'sleep 120']");
     let before = repo.head();
@@ -646,6 +709,9 @@ fn namespaces_since(api: &ApiServer, seen: &mut usize) -> Vec<String> {
 
 #[test]
 fn request_pipelines_run_in_the_requests_namespace_as_in_kratix_unless_told_otherwise() {
+    if !crate::podman::here() {
+        return;
+    }
     let api = ApiServer::start();
     api.add_secret("team", "team-secret", "key", "from-team");
     api.add_secret("pipelines", "team-secret", "key", "from-pipelines");
@@ -699,6 +765,9 @@ fn request_pipelines_run_in_the_requests_namespace_as_in_kratix_unless_told_othe
 
 #[test]
 fn a_request_whose_namespace_the_cluster_lacks_fails_and_says_what_to_do() {
+    if !crate::podman::here() {
+        return;
+    }
     let api = ApiServer::start();
     api.only_namespaces(&["pipelines"]);
     let repo = one_container_repo("render", "command: [sh, -c, 'true']");

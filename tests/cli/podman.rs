@@ -9,6 +9,37 @@ use crate::support::{TestRepo, destination, request};
 /// The test image: busybox and its applets, `CMD ["/bin/sh"]`.
 const IMAGE: &str = "localhost/promised-test-busybox:1";
 
+/// Whether podman, runc and busybox-static are here to run the tests' containers.
+/// Where they are not, a test that needs them says so and returns without running,
+/// unless `PROMISED_REQUIRE_PODMAN` is set: `.ci/run` sets it, so CI never skips them.
+pub fn here() -> bool {
+    static HERE: OnceLock<Result<(), String>> = OnceLock::new();
+    let found = HERE.get_or_init(|| {
+        let missing: Vec<&str> = ["podman", "/usr/sbin/runc", "busybox"]
+            .into_iter()
+            .filter(|tool| which::which(tool).is_err())
+            .collect();
+        match missing.as_slice() {
+            [] => Ok(()),
+            _ => Err(format!("{} not installed", missing.join(", "))),
+        }
+    });
+    match found {
+        Ok(()) => true,
+        Err(why) if std::env::var_os("PROMISED_REQUIRE_PODMAN").is_some() => {
+            panic!(
+                "{why}, and PROMISED_REQUIRE_PODMAN is set (apt-get install podman runc busybox-static)"
+            )
+        }
+        Err(why) => {
+            eprintln!(
+                "skipped: {why} (apt-get install podman runc busybox-static to run this test)"
+            );
+            false
+        }
+    }
+}
+
 /// Imports `IMAGE` (once per test run) and images with the given entrypoint scripts.
 pub fn image(name: &str, entrypoint: Option<&str>) -> String {
     static BASE: OnceLock<tempfile::TempDir> = OnceLock::new();
@@ -120,6 +151,9 @@ pub fn repo_with(promise: &str) -> TestRepo {
 
 #[test]
 fn containers_share_output_and_see_both_mount_forms() {
+    if !crate::podman::here() {
+        return;
+    }
     let image = image("base", None);
     let workflows = format!(
         r#"  workflows:
@@ -172,6 +206,9 @@ fn containers_share_output_and_see_both_mount_forms() {
 
 #[test]
 fn the_seed_form_chains_each_output_into_the_next_input() {
+    if !crate::podman::here() {
+        return;
+    }
     let first = image(
         "seed-first",
         Some(
@@ -201,6 +238,9 @@ fn the_seed_form_chains_each_output_into_the_next_input() {
 
 #[test]
 fn the_seed_form_refuses_a_subfolder_in_the_final_output() {
+    if !crate::podman::here() {
+        return;
+    }
     let step = image(
         "seed-subfolder",
         Some(
@@ -219,6 +259,9 @@ fn the_seed_form_refuses_a_subfolder_in_the_final_output() {
 
 #[test]
 fn a_container_past_the_timeout_is_killed() {
+    if !crate::podman::here() {
+        return;
+    }
     let image = image("sleeper", Some("sleep 60"));
     let workflows = format!(
         "  workflows:\n    resource:\n      configure:\n        - kind: Pipeline\n          metadata: {{name: slow}}\n          spec:\n            containers:\n              - {{name: sleeper, image: {image}}}\n"
@@ -259,6 +302,9 @@ fn a_container_past_the_timeout_is_killed() {
 
 #[test]
 fn pipeline_run_writes_the_folders_for_a_promise_author() {
+    if !crate::podman::here() {
+        return;
+    }
     let image = image("base", None);
     let workflows = format!(
         "  workflows:\n    resource:\n      configure:\n        - kind: Pipeline\n          metadata: {{name: configure}}\n          spec:\n            containers:\n              - name: render\n                image: {image}\n                command: [sh, -c, \"printf 'apiVersion: v1\\\\nkind: Namespace\\\\nmetadata: {{name: x}}\\\\n' > /kratix/output/ns.yaml\"]\n"
@@ -295,6 +341,9 @@ fn pipeline_run_writes_the_folders_for_a_promise_author() {
 
 #[test]
 fn a_seed_era_promise_runs_on_legacy_clusters_with_map_form_cluster_selectors() {
+    if !crate::podman::here() {
+        return;
+    }
     let render = image(
         "seed-era-render",
         Some(
