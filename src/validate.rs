@@ -217,19 +217,11 @@ fn syntax_line(message: &str) -> Option<usize> {
 mod tests {
     use super::*;
 
-    fn file(path: &str, text: &str) -> SourceFile {
-        SourceFile {
-            path: path.into(),
-            blob: String::new(),
-            bytes: text.into(),
-        }
-    }
-
     const PROMISE: &str = "kind: Promise\nmetadata: {name: app}\nspec:\n  api:\n    spec:\n      group: a.b\n      names: {kind: App}\n      versions:\n        - name: v1\n          schema:\n            openAPIV3Schema:\n              type: object\n              properties:\n                spec:\n                  type: object\n                  properties:\n                    size: {type: integer}\n";
 
     #[test]
     fn unmet_required_promises_are_a_warning_on_the_field() {
-        let app = file(
+        let app = SourceFile::test(
             "promises/app.yaml",
             "kind: Promise\nmetadata: {name: app}\nspec:\n  requiredPromises:\n    - {name: db}\n",
         );
@@ -255,8 +247,8 @@ mod tests {
             "kind: Secret\nmetadata: {name: creds}\n---\nkind: Cluster\nmetadata: {name: dev}\n";
         let validation = validate(
             vec![
-                file("promises/old.yaml", old),
-                file("destinations/dev.yaml", destination),
+                SourceFile::test("promises/old.yaml", old),
+                SourceFile::test("destinations/dev.yaml", destination),
             ],
             &BTreeMap::new(),
         );
@@ -284,8 +276,8 @@ mod tests {
         );
         let validation = validate(
             vec![
-                file("promises/app.yaml", PROMISE),
-                file("requests/app/x.yaml", &text),
+                SourceFile::test("promises/app.yaml", PROMISE),
+                SourceFile::test("requests/app/x.yaml", &text),
             ],
             &BTreeMap::new(),
         );
@@ -317,16 +309,16 @@ mod tests {
             findings, checked, ..
         } = validate(
             vec![
-                file("promises/app.yaml", PROMISE),
-                file(
+                SourceFile::test("promises/app.yaml", PROMISE),
+                SourceFile::test(
                     "requests/app/a.yaml",
                     "apiVersion: a.b/v1\nkind: App\nmetadata:\n  name: a\nspec:\n  size: big\n",
                 ),
-                file(
+                SourceFile::test(
                     "requests/app/b.yaml",
                     "apiVersion: a.b/v1\nkind: App\nmetadata: {name: [\n",
                 ),
-                file(
+                SourceFile::test(
                     "destinations/dev.yaml",
                     "kind: Destination\nmetadata:\n  name: dev\n  labels:\n    on: true\n",
                 ),
@@ -365,14 +357,6 @@ mod tests {
 mod schema_tests {
     use super::*;
 
-    fn file(path: &str, text: &str) -> SourceFile {
-        SourceFile {
-            path: path.into(),
-            blob: String::new(),
-            bytes: text.into(),
-        }
-    }
-
     fn lines(validation: &Validation) -> Vec<String> {
         validation
             .findings
@@ -387,11 +371,11 @@ mod schema_tests {
     fn a_schema_that_does_not_compile_is_reported_once_at_the_promise() {
         let request = |name: &str| {
             let text = format!("apiVersion: a.b/v1\nkind: App\nmetadata: {{name: {name}}}\n");
-            file(&format!("requests/app/{name}.yaml"), &text)
+            SourceFile::test(&format!("requests/app/{name}.yaml"), &text)
         };
         let validation = validate(
             vec![
-                file("promises/app.yaml", PROMISE),
+                SourceFile::test("promises/app.yaml", PROMISE),
                 request("a"),
                 request("b"),
             ],
@@ -419,8 +403,8 @@ mod schema_tests {
         let request = "apiVersion: a.b/v1\nkind: App\nmetadata:\n  name: a\n  lables: {a: b}\nspec:\n  sise: small\n";
         let validation = validate(
             vec![
-                file("promises/app.yaml", &promise),
-                file("requests/app/a.yaml", request),
+                SourceFile::test("promises/app.yaml", &promise),
+                SourceFile::test("requests/app/a.yaml", request),
             ],
             &BTreeMap::new(),
         );

@@ -57,14 +57,6 @@ fn destination_yaml(name: &str, path: &str) -> String {
     )
 }
 
-fn file(path: &str, bytes: impl Into<Vec<u8>>) -> SourceFile {
-    SourceFile {
-        path: path.into(),
-        blob: "0".repeat(40),
-        bytes: bytes.into(),
-    }
-}
-
 /// Whether `segment` is one that git's fsck, and every filesystem a clone may land on,
 /// accepts as a path component.
 fn writable(segment: &str) -> bool {
@@ -116,7 +108,7 @@ proptest! {
         which in 0usize..3,
     ) {
         let path = ["promises/x.yaml", "destinations/x.yaml", "requests/app/x.yaml"][which];
-        let platform = Platform::load([file(path, bytes)]);
+        let platform = Platform::load([SourceFile::test(path, bytes)]);
         assert_contained(&platform, &[path]);
     }
 
@@ -126,7 +118,7 @@ proptest! {
         namespace in hostile_name(),
     ) {
         let path = "requests/app/x.yaml";
-        let platform = Platform::load([file(path, request_yaml(&name, &namespace, "{}"))]);
+        let platform = Platform::load([SourceFile::test(path, request_yaml(&name, &namespace, "{}"))]);
         assert_contained(&platform, &[path]);
         prop_assert_eq!(platform.requests.len(), 1, "a request file always gets a key");
     }
@@ -145,7 +137,7 @@ proptest! {
     ) {
         let path = "requests/app/x.yaml";
         let text = documents.join("\n---\n");
-        let platform = Platform::load([file(path, text.as_str())]);
+        let platform = Platform::load([SourceFile::test(path, text.as_str())]);
         assert_contained(&platform, &[path]);
         prop_assert!(!platform.requests.is_empty(), "a request file always gets a key");
         prop_assert!(platform.requests.len() <= documents.len().max(1));
@@ -161,8 +153,8 @@ proptest! {
         path in hostile_name(),
     ) {
         let files = [
-            file("promises/p.yaml", promise_yaml(&name)),
-            file("destinations/d.yaml", destination_yaml(&name, &path)),
+            SourceFile::test("promises/p.yaml", promise_yaml(&name)),
+            SourceFile::test("destinations/d.yaml", destination_yaml(&name, &path)),
         ];
         let platform = Platform::load(files);
         assert_contained(&platform, &["promises/p.yaml", "destinations/d.yaml"]);
@@ -187,7 +179,7 @@ proptest! {
         }
         for tail in [nested, format!("\n{}", indent(&bomb))] {
             let path = "requests/app/x.yaml";
-            let platform = Platform::load([file(path, request_yaml("a", "b", &tail))]);
+            let platform = Platform::load([SourceFile::test(path, request_yaml("a", "b", &tail))]);
             assert_contained(&platform, &[path]);
         }
     }

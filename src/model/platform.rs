@@ -15,6 +15,19 @@ pub struct SourceFile {
     pub bytes: Vec<u8>,
 }
 
+#[cfg(test)]
+impl SourceFile {
+    /// A file for tests, whose blob id names its path: two files differ, and a file
+    /// keeps its id from one load to the next.
+    pub(crate) fn test(path: &str, bytes: impl AsRef<[u8]>) -> Self {
+        SourceFile {
+            path: path.into(),
+            blob: format!("blob-of-{path}"),
+            bytes: bytes.as_ref().to_vec(),
+        }
+    }
+}
+
 /// Everything `promised` reads from one commit.
 #[derive(Debug, Clone, Default)]
 pub struct Platform {
@@ -353,8 +366,8 @@ mod tests {
             )
         };
         let platform = Platform::load([
-            file("destinations/a.yaml", &destination("a", "clusters/Dev")),
-            file("destinations/b.yaml", &destination("b", "clusters/dev")),
+            SourceFile::test("destinations/a.yaml", &destination("a", "clusters/Dev")),
+            SourceFile::test("destinations/b.yaml", &destination("b", "clusters/dev")),
         ]);
         assert_eq!(platform.destinations.len(), 1);
         assert!(platform.destinations_incomplete);
@@ -367,27 +380,19 @@ mod tests {
         );
     }
 
-    fn file(path: &str, text: &str) -> SourceFile {
-        SourceFile {
-            path: path.into(),
-            blob: format!("blob-of-{path}"),
-            bytes: text.into(),
-        }
-    }
-
     const DEST: &str = "kind: Destination\nmetadata: {name: dev}\n";
 
     #[test]
     fn one_bad_file_does_not_stop_the_others() {
         let platform = Platform::load([
-            file("destinations/dev.yaml", DEST),
-            file("destinations/broken.yaml", "kind: [\n"),
-            file(
+            SourceFile::test("destinations/dev.yaml", DEST),
+            SourceFile::test("destinations/broken.yaml", "kind: [\n"),
+            SourceFile::test(
                 "requests/redis/a.yaml",
                 "apiVersion: x/v1\nkind: redis\nmetadata: {name: a}\n",
             ),
-            file("README.md", "# not an input"),
-            file("requests/redis/notes.txt", "ignored"),
+            SourceFile::test("README.md", "# not an input"),
+            SourceFile::test("requests/redis/notes.txt", "ignored"),
         ]);
         assert_eq!(platform.destinations.len(), 1);
         assert_eq!(platform.requests.len(), 1);
@@ -400,8 +405,8 @@ mod tests {
     fn two_files_claiming_one_request_are_reported() {
         let doc = "apiVersion: x/v1\nkind: redis\nmetadata: {name: a}\n";
         let platform = Platform::load([
-            file("requests/redis/b.yaml", doc),
-            file("requests/redis/a.yaml", doc),
+            SourceFile::test("requests/redis/b.yaml", doc),
+            SourceFile::test("requests/redis/a.yaml", doc),
         ]);
         assert_eq!(platform.requests.len(), 1);
         assert_eq!(platform.requests[0].path, "requests/redis/a.yaml");
@@ -414,8 +419,8 @@ mod tests {
             |name: &str| format!("apiVersion: x/v1\nkind: redis\nmetadata: {{name: {name}}}\n");
         let several = format!("{}---\n{}---\n{}", doc("a"), doc("b"), doc("a"));
         let platform = Platform::load([
-            file("requests/redis/x.yaml", &several),
-            file(
+            SourceFile::test("requests/redis/x.yaml", &several),
+            SourceFile::test(
                 "requests/redis/y.yaml",
                 &format!("{}---\n{}", doc("c"), doc("b")),
             ),
@@ -442,8 +447,8 @@ mod tests {
     #[test]
     fn destinations_may_not_share_a_folder() {
         let platform = Platform::load([
-            file("destinations/a.yaml", DEST),
-            file(
+            SourceFile::test("destinations/a.yaml", DEST),
+            SourceFile::test(
                 "destinations/b.yaml",
                 "kind: Destination\nmetadata: {name: b}\nspec: {path: dev}\n",
             ),
@@ -460,8 +465,8 @@ mod tests {
                 format!("kind: Destination\nmetadata: {{name: b}}\nspec: {{path: {folder:?}}}\n");
             for (first, second) in [(aggregated, other.as_str()), (other.as_str(), aggregated)] {
                 let platform = Platform::load([
-                    file("destinations/a.yaml", first),
-                    file("destinations/b.yaml", second),
+                    SourceFile::test("destinations/a.yaml", first),
+                    SourceFile::test("destinations/b.yaml", second),
                 ]);
                 assert_eq!(platform.destinations.len(), 1, "{folder}");
                 assert!(platform.problems[0].message.contains("clashes"), "{folder}");
@@ -469,8 +474,8 @@ mod tests {
         }
         let beside = "kind: Destination\nmetadata: {name: b}\nspec: {path: dev/eu}\n";
         let platform = Platform::load([
-            file("destinations/a.yaml", aggregated),
-            file("destinations/b.yaml", beside),
+            SourceFile::test("destinations/a.yaml", aggregated),
+            SourceFile::test("destinations/b.yaml", beside),
         ]);
         assert_eq!(platform.destinations.len(), 2, "{:?}", platform.problems);
     }

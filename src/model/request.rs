@@ -32,6 +32,18 @@ pub struct RequestKey {
     pub name: Segment,
 }
 
+#[cfg(test)]
+impl RequestKey {
+    /// A key for tests: `RequestKey::test("app", "team", "a")`.
+    pub(crate) fn test(promise: &str, namespace: &str, name: &str) -> Self {
+        RequestKey {
+            promise: promise.into(),
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+}
+
 impl fmt::Display for RequestKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}/{}", self.promise, self.namespace, self.name)

@@ -342,17 +342,9 @@ mod tests {
     use crate::model::SourceFile;
     use crate::state::status::RequestRef;
 
-    fn file(path: &str, text: &str) -> SourceFile {
-        SourceFile {
-            path: path.into(),
-            blob: format!("blob-of-{path}"),
-            bytes: text.into(),
-        }
-    }
-
     fn promise(name: &str, extra: &str) -> SourceFile {
         let text = format!("kind: Promise\nmetadata: {{name: {name}{extra}}}\n");
-        file(&format!("promises/{name}.yaml"), &text)
+        SourceFile::test(&format!("promises/{name}.yaml"), &text)
     }
 
     const INSTALL: &str = "\nspec:\n  workflows:\n    promise:\n      configure:\n        - {kind: Pipeline, metadata: {name: install}, spec: {containers: [{name: c, image: i}]}}\n";
@@ -399,7 +391,7 @@ mod tests {
             let text = format!(
                 "kind: Promise\nmetadata: {{name: {name}}}\nspec:\n  requiredPromises: [{requires}]\n  workflows:\n    promise:\n      configure:\n        - {{kind: Pipeline, metadata: {{name: install}}, spec: {{containers: [{{name: c, image: i}}]}}}}\n"
             );
-            file(&format!("promises/{name}.yaml"), &text)
+            SourceFile::test(&format!("promises/{name}.yaml"), &text)
         };
         let platform = Platform::load([
             with("app", "{name: db}, {name: net}"),
@@ -426,7 +418,7 @@ mod tests {
         let decisions = promises(&platform, &records, &Scope::default());
         assert_eq!(decisions["gone"], PromiseDecision::Delete);
 
-        let request = file(
+        let request = SourceFile::test(
             "requests/gone/a.yaml",
             "apiVersion: a/v1\nkind: A\nmetadata: {name: a}\n",
         );
@@ -443,11 +435,11 @@ mod tests {
 
     #[test]
     fn promises_that_require_each_other_or_themselves_are_decided_and_not_held() {
-        let a = file(
+        let a = SourceFile::test(
             "promises/a.yaml",
             "kind: Promise\nmetadata: {name: a}\nspec:\n  requiredPromises: [{name: b}, {name: a}]\n",
         );
-        let b = file(
+        let b = SourceFile::test(
             "promises/b.yaml",
             "kind: Promise\nmetadata: {name: b}\nspec:\n  requiredPromises: [{name: a}]\n",
         );
@@ -459,11 +451,11 @@ mod tests {
 
     #[test]
     fn unmet_required_promises_make_a_promise_wait_and_say_which() {
-        let app = file(
+        let app = SourceFile::test(
             "promises/app.yaml",
             "kind: Promise\nmetadata: {name: app}\nspec:\n  requiredPromises: [{name: db, version: v2}, {name: net}]\n",
         );
-        let db = file(
+        let db = SourceFile::test(
             "promises/db.yaml",
             "kind: Promise\nmetadata: {name: db, labels: {kratix.io/promise-version: v1}}\n",
         );
@@ -477,7 +469,7 @@ mod tests {
                     .into()
             )
         );
-        let db = file(
+        let db = SourceFile::test(
             "promises/db.yaml",
             "kind: Promise\nmetadata: {name: db, labels: {kratix.io/promise-version: v2}}\n",
         );
@@ -489,11 +481,11 @@ mod tests {
 
     #[test]
     fn a_suspended_request_resumes_at_its_pipeline_only_under_the_same_request_and_promise() {
-        let app = file(
+        let app = SourceFile::test(
             "promises/app.yaml",
             "kind: Promise\nmetadata: {name: app}\nspec:\n  api: {spec: {group: g, names: {kind: A}, versions: [{name: v1}]}}\n  workflows:\n    resource:\n      configure:\n        - {kind: Pipeline, metadata: {name: first}, spec: {containers: [{name: c, image: i}]}}\n        - {kind: Pipeline, metadata: {name: approve}, spec: {containers: [{name: c, image: i}]}}\n",
         );
-        let request = file(
+        let request = SourceFile::test(
             "requests/app/a.yaml",
             "apiVersion: g/v1\nkind: A\nmetadata: {name: a}\n",
         );

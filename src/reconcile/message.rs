@@ -135,11 +135,7 @@ mod tests {
     use crate::reconcile::RequestReport;
 
     fn report(changed: usize, removed: usize) -> PassReport {
-        let key = |i: usize| RequestKey {
-            promise: "redis".into(),
-            namespace: "default".into(),
-            name: format!("r{i}").into(),
-        };
+        let key = |i: usize| RequestKey::test("redis", "default", &format!("r{i}"));
         let mut report = PassReport::default();
         for i in 0..changed {
             report.changed.insert(key(i));

@@ -473,11 +473,7 @@ mod tests {
         let file = source("requests/app/cache.yaml", "metadata: {name: [\n");
         let mut platform = Platform::load([file]);
         assert_eq!(platform.requests[0].key.to_string(), "app/default/cache");
-        let recorded = RequestKey {
-            promise: "app".into(),
-            namespace: "team".into(),
-            name: "redis-cache".into(),
-        };
+        let recorded = RequestKey::test("app", "team", "redis-cache");
         let record = record_of("requests/app/cache.yaml");
         keep_identities(&mut platform, &BTreeMap::from([(recorded.clone(), record)]));
         assert_eq!(platform.requests[0].key, recorded);
@@ -499,11 +495,7 @@ mod tests {
 
     /// The records of a pass over `requests/app/x.yaml` holding `names`.
     fn recorded(names: &[&str]) -> BTreeMap<RequestKey, Record> {
-        let key = |name: &str| RequestKey {
-            promise: "app".into(),
-            namespace: "team".into(),
-            name: name.into(),
-        };
+        let key = |name: &str| RequestKey::test("app", "team", name);
         let names = names.iter();
         names
             .map(|n| (key(n), record_of("requests/app/x.yaml")))
@@ -599,11 +591,7 @@ mod tests {
     #[test]
     fn a_file_that_stops_reading_holds_its_other_requests_even_when_its_name_is_one_of_them() {
         let recorded = |name: &str, namespace: &str| {
-            let key = RequestKey {
-                promise: "app".into(),
-                namespace: namespace.into(),
-                name: name.into(),
-            };
+            let key = RequestKey::test("app", namespace, name);
             (key, record_of("requests/app/x.yaml"))
         };
         let previous = BTreeMap::from([recorded("x", "default"), recorded("y", "team")]);
@@ -677,11 +665,7 @@ mod tests {
             platform.requests[0].key.namespace.as_str(),
             crate::model::INVALID_NAMES
         );
-        let recorded = RequestKey {
-            promise: "app".into(),
-            namespace: "team".into(),
-            name: "x".into(),
-        };
+        let recorded = RequestKey::test("app", "team", "x");
         let record = record_of("requests/app/cache.yaml");
         keep_identities(&mut platform, &BTreeMap::from([(recorded.clone(), record)]));
         assert_eq!(platform.requests[0].key, recorded);

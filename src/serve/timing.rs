@@ -202,11 +202,7 @@ mod tests {
     }
 
     fn key(name: &str) -> RequestKey {
-        RequestKey {
-            promise: "app".into(),
-            namespace: "default".into(),
-            name: name.into(),
-        }
+        RequestKey::test("app", "default", name)
     }
 
     #[test]

@@ -167,11 +167,7 @@ mod tests {
     use super::*;
 
     fn key() -> RequestKey {
-        RequestKey {
-            promise: "redis".into(),
-            namespace: "team-a".into(),
-            name: "cache".into(),
-        }
+        RequestKey::test("redis", "team-a", "cache")
     }
 
     #[test]

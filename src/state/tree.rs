@@ -256,11 +256,7 @@ mod tests {
     }
 
     fn key(name: &str) -> RequestKey {
-        RequestKey {
-            promise: "redis".into(),
-            namespace: "default".into(),
-            name: name.into(),
-        }
+        RequestKey::test("redis", "default", name)
     }
 
     #[test]

@@ -778,26 +778,18 @@ spec:
             containers: [{name: c, image: test/app:v1, command: ["true"]}]
 "#;
 
-    fn file(path: &str, text: &str) -> SourceFile {
-        SourceFile {
-            path: path.into(),
-            blob: "b".into(),
-            bytes: text.into(),
-        }
-    }
-
     fn platform() -> Platform {
         let dest = |name: &str, env: &str| {
             let text = format!(
                 "kind: Destination\nmetadata: {{name: {name}, labels: {{tier: gold, env: {env}}}}}\n"
             );
-            file(&format!("destinations/{name}.yaml"), &text)
+            SourceFile::test(&format!("destinations/{name}.yaml"), &text)
         };
         Platform::load([
-            file("promises/app.yaml", PROMISE),
+            SourceFile::test("promises/app.yaml", PROMISE),
             dest("dev", "dev"),
             dest("prod", "prod"),
-            file(
+            SourceFile::test(
                 "requests/app/a.yaml",
                 "apiVersion: test.promised.dev/v1\nkind: App\nmetadata: {name: a}\n",
             ),
