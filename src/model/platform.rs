@@ -366,8 +366,8 @@ mod tests {
             )
         };
         let platform = Platform::load([
-            SourceFile::test("destinations/a.yaml", &destination("a", "clusters/Dev")),
-            SourceFile::test("destinations/b.yaml", &destination("b", "clusters/dev")),
+            SourceFile::test("destinations/a.yaml", destination("a", "clusters/Dev")),
+            SourceFile::test("destinations/b.yaml", destination("b", "clusters/dev")),
         ]);
         assert_eq!(platform.destinations.len(), 1);
         assert!(platform.destinations_incomplete);
@@ -422,7 +422,7 @@ mod tests {
             SourceFile::test("requests/redis/x.yaml", &several),
             SourceFile::test(
                 "requests/redis/y.yaml",
-                &format!("{}---\n{}", doc("c"), doc("b")),
+                format!("{}---\n{}", doc("c"), doc("b")),
             ),
         ]);
         let keys: Vec<String> = platform
