@@ -40,6 +40,22 @@ pub(crate) struct DaemonState {
     /// requests.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub(crate) interval_passes: BTreeMap<String, DateTime<Utc>>,
+    /// Requests (`promise/namespace/name`) waiting for a retry: how many times in a row
+    /// each failed, and when it is retried. A restart keeps the backoff where it was
+    /// instead of starting it over.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) retries: BTreeMap<String, SavedRetry>,
+    /// Promises waiting for a retry of their Promise workflow, by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) promise_retries: BTreeMap<String, SavedRetry>,
+}
+
+/// One retry as saved: the attempt the backoff is at, and when the retry is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SavedRetry {
+    pub(crate) attempt: u32,
+    pub(crate) due: DateTime<Utc>,
 }
 
 impl DaemonState {
@@ -71,6 +87,14 @@ mod tests {
                 "app".to_string(),
                 DateTime::from_timestamp(1_800_000_060, 0).unwrap(),
             )]),
+            retries: BTreeMap::from([(
+                "app/team/a".to_string(),
+                SavedRetry {
+                    attempt: 2,
+                    due: DateTime::from_timestamp(1_800_000_120, 0).unwrap(),
+                },
+            )]),
+            promise_retries: BTreeMap::new(),
         };
         let text = String::from_utf8(state.render()).unwrap();
         assert!(

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use croner::Cron;
 
 use crate::model::RequestKey;
+use crate::serve::state::SavedRetry;
 
 /// The default schedule, close to Kratix's 10-hour interval: at 00:00, 10:00 and 20:00
 /// UTC (cron cannot say "every 10 hours" exactly; the last gap of a day is 4 hours).
@@ -93,6 +94,46 @@ impl<K: Ord + Clone> Retries<K> {
     /// that asks for `0s` would otherwise have the daemon rerun it back to back.
     pub(crate) fn after(&mut self, key: K, now: DateTime<Utc>, after: Duration, floor: Duration) {
         self.due.insert(key, (0, later(now, after.max(floor))));
+    }
+
+    /// Takes back the retry of a failure a previous daemon saved: the same step of the
+    /// backoff, due when it was, or sooner if `backoff` (the options of this daemon)
+    /// gives that step a shorter delay from `now`.
+    pub(crate) fn resume_failed(
+        &mut self,
+        key: K,
+        saved: SavedRetry,
+        now: DateTime<Utc>,
+        backoff: Backoff,
+    ) {
+        let due = saved.due.min(later(now, backoff.delay(saved.attempt)));
+        self.due.insert(key, (saved.attempt, due));
+    }
+
+    /// Takes back a `retryAfter` a previous daemon saved: due when it was, and never
+    /// later than `after` (at least `floor`) from `now`.
+    pub(crate) fn resume_after(
+        &mut self,
+        key: K,
+        saved: SavedRetry,
+        now: DateTime<Utc>,
+        after: Duration,
+        floor: Duration,
+    ) {
+        let due = saved.due.min(later(now, after.max(floor)));
+        self.due.insert(key, (0, due));
+    }
+
+    /// Every retry, for the saved state, keyed as `name` gives each key.
+    pub(crate) fn saved(&self, name: impl Fn(&K) -> String) -> BTreeMap<String, SavedRetry> {
+        let saved = self.due.iter().map(|(key, (attempt, due))| {
+            let retry = SavedRetry {
+                attempt: *attempt,
+                due: *due,
+            };
+            (name(key), retry)
+        });
+        saved.collect()
     }
 
     /// Forgets `key`: it succeeded, or is gone.

@@ -134,7 +134,9 @@ pub(crate) enum Synced {
 }
 
 /// The daemon's memory between syncs. What must survive a restart is saved in Git
-/// ([`DaemonState`]); the rest (retry backoff) is rebuilt from the status records.
+/// ([`DaemonState`], retries included); the first pass after a start reads the rest
+/// (the Promises' intervals, and requests waiting that the state does not name) from the
+/// status records.
 pub(crate) struct Daemon {
     config: SyncConfig,
     git: Box<dyn Remote>,
@@ -151,7 +153,7 @@ pub(crate) struct Daemon {
     /// Work selected but not yet pushed.
     pending: Scope,
     /// Whether the next pass is the first since the daemon started: it runs even with
-    /// nothing selected, and its report seeds the retries, which are not saved.
+    /// nothing selected, and its report seeds the retries the saved state does not name.
     first_pass: bool,
     /// Failed requests and when they are retried.
     pub(crate) retries: Retries,
@@ -425,6 +427,7 @@ impl Daemon {
 
         self.intervals.update(&report.intervals, now);
         let saved = self.saved.clone().unwrap_or_default();
+        let retries = self.retries_after(&report, now);
         let state = DaemonState {
             input_commit: report.input_commit.clone(),
             full_pass: if scope.all {
@@ -433,6 +436,8 @@ impl Daemon {
                 saved.full_pass
             },
             interval_passes: self.intervals.last_runs(),
+            retries: retries.0.saved(ToString::to_string),
+            promise_retries: retries.1.saved(String::clone),
         };
         let state_commit = match state != saved {
             true => Some(self.commit_state(&state, state_tip.as_deref())?),
@@ -512,55 +517,84 @@ impl Daemon {
             }),
             _ => None,
         };
-        self.finish(report, now)
+        self.finish(report, retries, now)
     }
 
-    /// Records a pass whose result reached the remote.
-    fn finish(&mut self, report: PassReport, now: DateTime<Utc>) -> Result<Attempt, SyncError> {
+    /// The retries after `report`'s pass: failures wait longer each time, requests that
+    /// succeeded or are gone are forgotten. The first pass after a start also takes the
+    /// requests left waiting for a retry from their status records, each where the saved
+    /// state says its backoff was (or at the first step, when it says nothing of it), and
+    /// no later than this daemon's options would put it from now: a restart with a
+    /// shorter `--retry-base` or `--retry-max` retries sooner.
+    fn retries_after(&self, report: &PassReport, now: DateTime<Utc>) -> (Retries, Retries<String>) {
+        let backoff = self.config.retry_backoff;
+        let floor = backoff.base;
+        let (mut retries, mut promise_retries) =
+            (self.retries.clone(), self.promise_retries.clone());
         for request in &report.requests {
             if matches!(request.phase, Some(Phase::Failed | Phase::DeleteFailed)) {
-                self.metrics.pipeline_failures.inc();
-                self.retries
-                    .failed(request.key.clone(), now, self.config.retry_backoff);
+                retries.failed(request.key.clone(), now, backoff);
             } else if let Some(after) = request.retry_after {
-                let floor = self.config.retry_backoff.base;
-                self.retries.after(request.key.clone(), now, after, floor);
+                retries.after(request.key.clone(), now, after, floor);
             } else {
-                self.retries.succeeded(&request.key);
+                retries.succeeded(&request.key);
             }
         }
         for promise in &report.promises {
             if promise.failed {
-                self.metrics.pipeline_failures.inc();
-                let name = promise.name.clone();
-                self.promise_retries
-                    .failed(name, now, self.config.retry_backoff);
+                promise_retries.failed(promise.name.clone(), now, backoff);
             } else if let Some(after) = promise.retry_after {
-                let floor = self.config.retry_backoff.base;
-                self.promise_retries
-                    .after(promise.name.clone(), now, after, floor);
+                promise_retries.after(promise.name.clone(), now, after, floor);
             } else {
-                self.promise_retries.succeeded(&promise.name);
+                promise_retries.succeeded(&promise.name);
             }
         }
         for (key, _) in &report.removed {
-            self.retries.succeeded(key);
+            retries.succeeded(key);
         }
-        if std::mem::take(&mut self.first_pass) {
-            let floor = self.config.retry_backoff.base;
+        if self.first_pass {
+            let saved = self.saved.clone().unwrap_or_default();
             for (key, after) in &report.awaiting_retry {
-                match after {
-                    None => self
-                        .retries
-                        .failed(key.clone(), now, self.config.retry_backoff),
-                    Some(after) => self.retries.after(key.clone(), now, *after, floor),
+                let key = key.clone();
+                match (saved.retries.get(&key.to_string()), after) {
+                    (Some(retry), None) => retries.resume_failed(key, *retry, now, backoff),
+                    (Some(retry), Some(after)) => {
+                        retries.resume_after(key, *retry, now, *after, floor)
+                    }
+                    (None, None) => retries.failed(key, now, backoff),
+                    (None, Some(after)) => retries.after(key, now, *after, floor),
                 }
             }
             for name in &report.promises_awaiting_retry {
-                self.promise_retries
-                    .failed(name.clone(), now, self.config.retry_backoff);
+                match saved.promise_retries.get(name) {
+                    Some(retry) => {
+                        promise_retries.resume_failed(name.clone(), *retry, now, backoff)
+                    }
+                    None => promise_retries.failed(name.clone(), now, backoff),
+                }
             }
         }
+        (retries, promise_retries)
+    }
+
+    /// Records a pass whose result reached the remote, with the retries it leaves.
+    fn finish(
+        &mut self,
+        report: PassReport,
+        retries: (Retries, Retries<String>),
+        now: DateTime<Utc>,
+    ) -> Result<Attempt, SyncError> {
+        for request in &report.requests {
+            if matches!(request.phase, Some(Phase::Failed | Phase::DeleteFailed)) {
+                self.metrics.pipeline_failures.inc();
+            }
+        }
+        let failed_promises = report.promises.iter().filter(|p| p.failed);
+        self.metrics
+            .pipeline_failures
+            .inc_by(failed_promises.count() as u64);
+        (self.retries, self.promise_retries) = retries;
+        self.first_pass = false;
         self.metrics.queue_depth.set(self.retries.len() as i64);
         self.metrics.last_success.set(now.timestamp() as f64);
         self.pending = Scope::default();

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use super::*;
 use crate::executor::ProcessExecutor;
 use crate::git::{GitCli, run_git as git};
+use crate::model::RequestKey;
 
 /// The `git` program, except that the first `refuse` pushes are refused as a remote
 /// that moved refuses them.
@@ -332,4 +333,50 @@ fn a_saved_state_that_does_not_read_reruns_everything_and_is_written_anew() {
     assert_eq!(ran(second.sync(at(100)).unwrap()), 1);
     let saved = git(&remote, &["show", "refs/promised/daemon/main:daemon.yaml"]);
     assert!(DaemonState::parse(saved.as_bytes()).is_ok(), "{saved}");
+}
+
+#[test]
+fn a_restart_keeps_the_retry_backoff_where_the_last_daemon_left_it() {
+    let platform = Platform::new();
+    let broken = PROMISE
+        .replace("name: app}", "name: broken}")
+        .replace("apps.test", "brokens.test")
+        .replace("kind: App, plural: apps", "kind: Broken, plural: brokens")
+        .replace(r#"args: ["printf"#, r#"args: ["exit 3; printf"#);
+    let clone = platform.clone();
+    fs_err::write(clone.join("promises/broken.yaml"), broken).unwrap();
+    fs_err::create_dir_all(clone.join("requests/broken")).unwrap();
+    fs_err::write(
+        clone.join("requests/broken/x.yaml"),
+        "apiVersion: test.promised.dev/v1\nkind: Broken\nmetadata: {name: x}\n",
+    )
+    .unwrap();
+    platform.commit("A request whose pipeline fails");
+    let x = RequestKey::test("broken", "default", "x");
+
+    let (mut first, _) = platform.daemon("a", 0);
+    first.sync(at(0)).unwrap();
+    assert_eq!(
+        first.retries.next().map(second),
+        Some(30),
+        "first retry: 30 s"
+    );
+    // The retry at 31 fails again: the next waits 60 s.
+    assert_eq!(ran(first.sync(at(31)).unwrap()), 1);
+    assert_eq!(first.retries.next().map(second), Some(91));
+    // (A sync's clock moves on with the milliseconds it takes: due a moment after 91.)
+    assert_eq!(first.retries.due(at(92)), vec![x]);
+    drop(first);
+
+    // Its lease (renewed at 31 for 45 s) has ended at 76: a new daemon takes over, runs
+    // nothing, and keeps the retry at 91, the second step of the backoff.
+    let (mut second_daemon, _) = platform.daemon("b", 0);
+    assert_eq!(ran(second_daemon.sync(at(77)).unwrap()), 0);
+    assert_eq!(second_daemon.retries.next().map(second), Some(91));
+    assert_eq!(ran(second_daemon.sync(at(92)).unwrap()), 1);
+    assert_eq!(
+        second_daemon.retries.next().map(second),
+        Some(92 + 120),
+        "the third step: 120 s"
+    );
 }
