@@ -7,6 +7,15 @@ use serde::Serialize;
 use crate::reconcile::{PassReport, RequestReport};
 use crate::state::promise_status::Availability;
 
+/// `--format` of the commands whose report is text or JSON (`reconcile`, `status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Format {
+    /// For people: lines, or a table.
+    Text,
+    /// For machines: one JSON object.
+    Json,
+}
+
 /// One request, as `reconcile` and `plan` report it.
 #[derive(Debug, Serialize)]
 pub(super) struct RequestView {

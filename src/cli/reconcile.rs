@@ -8,7 +8,7 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::executor_args::ExecutorArgs;
-use super::json::ReconcileView;
+use super::json::{Format, ReconcileView};
 use super::output_limit_args::OutputLimitArgs;
 use super::{EXIT_OK, EXIT_PROBLEMS, style};
 use crate::escape::one_line;
@@ -65,15 +65,6 @@ pub(crate) struct ReconcileArgs {
     /// warnings, as one object (docs/output.md).
     #[arg(long, value_enum, default_value = "text")]
     pub(crate) format: Format,
-}
-
-/// How the report is printed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub(crate) enum Format {
-    /// Lines for a terminal.
-    Text,
-    /// One JSON object.
-    Json,
 }
 
 /// Runs the pass and prints a line per request and a summary.

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use super::json::Format;
 use super::{EXIT_OK, EXIT_PROBLEMS};
 use crate::escape::one_line;
 use crate::git::{BlobId, GixStore, Snapshot, Store};
@@ -46,15 +47,6 @@ pub(crate) enum Output {
     Table,
     /// Also the phase recorded at the last pass and the file.
     Wide,
-}
-
-/// How the rows are printed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub(crate) enum Format {
-    /// A table.
-    Text,
-    /// One JSON object.
-    Json,
 }
 
 /// Where an object stands against the commit's inputs.
