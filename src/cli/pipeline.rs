@@ -24,8 +24,20 @@ use crate::state::layout::resource_dir;
 pub(crate) enum PipelineCommand {
     /// Run one of a Promise's workflows (by default its resource configure workflow, on
     /// a request file) and keep what each pipeline wrote.
+    #[command(after_help = RUN_HELP)]
     Run(RunArgs),
 }
+
+const RUN_HELP: &str = "\
+Examples:
+  promised pipeline run --promise promises/redis.yaml --request requests/redis/a.yaml
+  promised pipeline run --promise promises/redis.yaml --request requests/redis/a.yaml --repo .
+  promised pipeline run --promise promises/redis.yaml --workflow promise --out /tmp/run
+
+Exit codes:
+  0  every pipeline succeeded (their folders are kept, and named)
+  1  a pipeline failed, or the request is invalid
+  2  an error stopped the command (a file that does not read, --out not empty)";
 
 /// Arguments of `promised pipeline run`.
 #[derive(Debug, clap::Args)]

@@ -54,8 +54,16 @@ fn quiet_prints_only_what_went_wrong() {
 
 #[test]
 fn help_shows_examples_and_exit_codes() {
-    for command in ["reconcile", "plan", "validate", "status", "serve"] {
-        let run = promised(&[command, "--help"]);
+    for command in [
+        "reconcile",
+        "plan",
+        "validate",
+        "status",
+        "serve",
+        "pipeline run",
+    ] {
+        let args: Vec<&str> = command.split(' ').chain(["--help"]).collect();
+        let run = promised(&args);
         assert_eq!(run.code, 0);
         assert!(
             run.raw_stdout.contains("Examples:\n  promised ")
