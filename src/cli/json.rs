@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::reconcile::{PassReport, RequestReport};
 use crate::state::promise_status::Availability;
+use crate::state::status::Phase;
 
 /// `--format` of the commands whose report is text or JSON (`reconcile`, `status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -29,6 +30,9 @@ pub(super) struct RequestView {
     /// Whether this pass changed its outputs or status (`reconcile` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) changed: Option<bool>,
+    /// The phase as the pass has it (`None`: skipped), for the text forms to decide on.
+    #[serde(skip)]
+    pub(crate) state: Option<Phase>,
 }
 
 impl RequestView {
@@ -44,6 +48,7 @@ impl RequestView {
                 .map(|o| o.destination.clone())
                 .collect(),
             changed,
+            state: report.phase,
         }
     }
 }

@@ -17,6 +17,7 @@ use crate::git::GixStore;
 use crate::reconcile::plan::{Change, FileChange, Plan, plan};
 use crate::reconcile::{Options, RequestReport};
 use crate::state::promise_status::Availability;
+use crate::state::status::Phase;
 
 /// How the plan is printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -151,7 +152,12 @@ impl View {
         let failing = self
             .requests
             .iter()
-            .filter(|r| ["Failed", "Invalid", "DeleteFailed"].contains(&r.phase.as_str()))
+            .filter(|r| {
+                matches!(
+                    r.state,
+                    Some(Phase::Failed | Phase::Invalid | Phase::DeleteFailed)
+                )
+            })
             .count();
         format!(
             "{} requests would be reconciled ({failing} failing), {} removed; {} files would change",
@@ -178,7 +184,7 @@ impl View {
             let first = request.message.lines().next().unwrap_or_default();
             out.push_str(&format!(
                 "\n{:<8} {} ({}): {}\n",
-                request.phase.to_lowercase(),
+                super::reconcile::phase_label(request.state),
                 request.request,
                 one_line(&request.path),
                 one_line(first)
@@ -229,11 +235,11 @@ impl View {
         if !self.requests.is_empty() || !self.removed.is_empty() {
             out.push_str("\n| Request | Phase | Destinations | Message |\n|---|---|---|---|\n");
             for r in &self.requests {
-                let icon = match r.phase.as_str() {
-                    "Ready" => "✅",
-                    "Pending" | "Waiting" => "⏳",
-                    "Suspended" | "Paused" => "⏸️",
-                    _ => "❌",
+                let icon = match r.state {
+                    Some(Phase::Ready) => "✅",
+                    Some(Phase::Pending | Phase::Waiting) => "⏳",
+                    Some(Phase::Suspended | Phase::Paused) => "⏸️",
+                    Some(Phase::Failed | Phase::Invalid | Phase::DeleteFailed) | None => "❌",
                 };
                 let message = table_cell(&r.message);
                 out.push_str(&format!(

@@ -279,7 +279,7 @@ enum Listing {
 }
 
 /// The report's label for a request's phase; `None`: left unreconciled.
-fn phase_label(phase: Option<Phase>) -> &'static str {
+pub(super) fn phase_label(phase: Option<Phase>) -> &'static str {
     match phase {
         Some(Phase::Ready) => "ready",
         Some(Phase::Pending) => "pending",
