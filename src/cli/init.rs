@@ -78,13 +78,16 @@ pub(crate) fn new_promise(args: NewPromiseArgs, out: &mut dyn Write) -> anyhow::
              starting with a letter, at most 63 characters"
         );
     }
-    let top = crate::git::repository_top(&args.repo).unwrap_or_else(|_| args.repo.clone());
-    if !top.join("promises").is_dir() {
+    // The nearest folder holding promises/, from the one given up: a platform
+    // repository's top, found from any folder in it, even where it sits inside another
+    // repository.
+    let given = std::path::absolute(&args.repo)?;
+    let Some(top) = given.ancestors().find(|dir| dir.join("promises").is_dir()) else {
         anyhow::bail!(
-            "{} has no promises/ folder: run promised init there first",
-            top.display()
+            "no promises/ folder in {} or above it: run promised init first",
+            given.display()
         );
-    }
+    };
     let fill = |template: &str| {
         template
             .replace("{{name}}", name)
@@ -99,7 +102,7 @@ pub(crate) fn new_promise(args: NewPromiseArgs, out: &mut dyn Write) -> anyhow::
         .iter()
         .map(|(p, t)| (p.as_str(), t.as_str()))
         .collect();
-    write_new(&top, &files, out)?;
+    write_new(top, &files, out)?;
     writeln!(
         out,
         "next: commit them, then run promised validate and promised reconcile \

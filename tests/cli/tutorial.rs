@@ -134,3 +134,19 @@ fn pipeline_run_says_where_the_output_would_go_and_keeps_its_folders_without_out
     assert!(configmap.is_file(), "{}", run.stdout);
     fs_err::remove_dir_all(Path::new(kept).parent().unwrap()).unwrap();
 }
+
+#[test]
+fn promise_new_finds_the_platform_from_a_subfolder_even_inside_another_repository() {
+    let outer = crate::support::TestRepo::new();
+    let platform = outer.path().join("platform");
+    let init = crate::support::promised(&["init", platform.to_str().unwrap()]);
+    assert_eq!(init.code, 0, "{}", init.stderr);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_promised"))
+        .args(["promise", "new", "db"])
+        .current_dir(platform.join("destinations"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert!(platform.join("promises/db.yaml").is_file());
+    assert!(platform.join("requests/db/example.yaml").is_file());
+}
