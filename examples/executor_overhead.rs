@@ -57,6 +57,7 @@ fn measure(kind: &str, runs: usize, image: &str) -> (Duration, Duration) {
         timeout: Duration::from_secs(60),
         limits: Default::default(),
         stop: &Default::default(),
+        pipelines: None,
     };
     // One warm-up each: the podman executor probes the host's flags on first use.
     // Runs go through one RunFolder (a new folder inside it per run), as each worker of

@@ -207,6 +207,14 @@ fn run_pipelines(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         Instant::now()
     ));
     let stop = crate::runtime::stop_on_signal();
+    // The scripts the process executor reaches: `pipelines/` of the nearest folder above
+    // the Promise file that has one, as it is on disk (a pass reads them from its commit).
+    let promise_file = std::path::absolute(&args.promise)?;
+    let pipelines_dir = promise_file
+        .ancestors()
+        .skip(1)
+        .map(|dir| dir.join(crate::model::PIPELINES_DIR))
+        .find(|dir| dir.is_dir());
     let mut status = serde_json::Map::new();
     for pipeline in promise.workflows.pipelines(kind, action) {
         let object_yaml = object_for(&object, &status);
@@ -219,6 +227,7 @@ fn run_pipelines(args: RunArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
             timeout: args.timeout,
             limits: args.output_limits.limits(),
             stop: &stop,
+            pipelines: pipelines_dir.as_deref(),
         };
         let root = out_dir.join(&pipeline.name);
         match pipeline::run_in(&executors, &job, &root) {

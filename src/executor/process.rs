@@ -100,6 +100,9 @@ async fn run_container(
             .env("KRATIX_OUTPUT", &dirs.output)
             .env("KRATIX_METADATA", &dirs.metadata)
             .envs(job.kratix_env());
+        if let Some(pipelines) = job.pipelines {
+            command.env("PROMISED_PIPELINES", pipelines);
+        }
         // The command, holding the pipes' write ends, is dropped here: only the child
         // keeps them open.
         let child = command.spawn().map_err(spawn_error)?;
@@ -256,6 +259,7 @@ spec:
             timeout,
             limits: Default::default(),
             stop: &Default::default(),
+            pipelines: None,
         };
         let root = tempfile::tempdir().unwrap();
         let workspace = Workspace::create(root.path(), root.path(), &request.bytes).unwrap();

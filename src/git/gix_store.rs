@@ -9,6 +9,7 @@ use super::objects::{object_id, write_objects};
 use super::tree_edit::{Edit, write_edited};
 use super::{BlobId, CommitRequest, GitError, PartialRead, Skipped, Snapshot, Store};
 use crate::model::SourceFile;
+use crate::path_segment::Segment;
 use crate::state::{Changes, Content};
 
 /// Reads of fewer objects than this go through the long-lived handle
@@ -480,6 +481,60 @@ impl Store for GixStore {
 
     fn partial(&self) -> Option<&dyn PartialRead> {
         Some(self)
+    }
+
+    fn export_folder(&self, commit: &str, folder: &str, into: &Path) -> Result<bool, GitError> {
+        let repo = self.reader(1)?;
+        let id = gix::ObjectId::from_hex(commit.as_bytes()).map_err(|e| GitError::Read {
+            what: commit.to_string(),
+            message: e.to_string(),
+        })?;
+        let tree = repo
+            .find_commit(id)
+            .map_err(self.read_error("a commit"))?
+            .tree_id()
+            .map_err(self.read_error("a commit's tree"))?
+            .detach();
+        let Some((folder_tree, true)) = self.entry(&repo, tree, folder)? else {
+            return Ok(false);
+        };
+        let entries = repo
+            .find_tree(folder_tree)
+            .map_err(self.read_error("a tree"))?
+            .traverse()
+            .breadthfirst
+            .files()
+            .map_err(self.read_error("a tree"))?;
+        let write_error = |path: &Path, e: std::io::Error| GitError::Read {
+            what: format!("{folder}/ of {commit}"),
+            message: format!("cannot write {}: {e}", path.display()),
+        };
+        for entry in entries.iter().filter(|e| e.mode.is_blob()) {
+            let relative = entry.filepath.to_string();
+            // Git allows names no file system should get (`..`, `.git`): such a file is
+            // left out rather than written outside `into`.
+            if relative.split('/').any(|part| Segment::new(part).is_err()) {
+                tracing::warn!(path = %relative, "not exported: not a safe path");
+                continue;
+            }
+            let path = into.join(folder).join(&relative);
+            let blob = repo
+                .find_blob(entry.oid)
+                .map_err(self.read_error("a blob"))?;
+            if let Some(parent) = path.parent() {
+                fs_err::create_dir_all(parent).map_err(|e| write_error(parent, e))?;
+            }
+            fs_err::write(&path, &blob.data).map_err(|e| write_error(&path, e))?;
+            let mode = if entry.mode.is_executable() {
+                0o555
+            } else {
+                0o444
+            };
+            use std::os::unix::fs::PermissionsExt;
+            fs_err::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+                .map_err(|e| write_error(&path, e))?;
+        }
+        Ok(true)
     }
 
     fn read(&self, snapshot: &Snapshot, paths: &[&str]) -> Result<Vec<SourceFile>, GitError> {

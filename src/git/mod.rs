@@ -11,6 +11,7 @@ mod tree_edit;
 mod worktree;
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 pub use gix_store::GixStore;
 pub(crate) use gix_store::repository_top;
@@ -138,6 +139,15 @@ pub trait Store: Sync {
     /// reads only what that change touches.
     fn partial(&self) -> Option<&dyn PartialRead> {
         None
+    }
+
+    /// Writes the files of the folder `folder` of `commit` under `into` (as
+    /// `into/<folder>/...`, executable files executable), skipping symbolic links,
+    /// submodules and names that are not safe path segments. Returns whether the commit
+    /// has that folder. A store that cannot says it has none.
+    fn export_folder(&self, commit: &str, folder: &str, into: &Path) -> Result<bool, GitError> {
+        let _ = (commit, folder, into);
+        Ok(false)
     }
 }
 

@@ -182,6 +182,7 @@ pub(crate) fn uncommitted_inputs(dir: &Path) -> Result<Vec<String>, GitError> {
         "promises",
         "destinations",
         "requests",
+        crate::model::PIPELINES_DIR,
     ];
     let listed = git(&worktree, &args, None)?;
     // Each entry is `XY path`, NUL-terminated.

@@ -20,7 +20,9 @@ pub(crate) use pipeline::Container;
 #[cfg(test)]
 pub(crate) use pipeline::EnvVar;
 pub use pipeline::Pipeline;
-pub(crate) use platform::{INPUT_DIRS, input_dir, is_input, outside_layout};
+pub(crate) use platform::{
+    INPUT_DIRS, PIPELINES_DIR, input_dir, is_input, is_script, outside_layout,
+};
 pub use platform::{Platform, SourceFile};
 pub use promise::Promise;
 pub(crate) use promise::{ApiVersion, PLATFORM_API_VERSION, VERSION_LABEL};

@@ -58,6 +58,18 @@ pub struct Platform {
 /// The folders `promised` reads.
 pub(crate) const INPUT_DIRS: [&str; 3] = ["promises", "destinations", "requests"];
 
+/// The folder of scripts the process executor's containers reach as
+/// `$PROMISED_PIPELINES`: read from the commit a pass reads, like the inputs, but not an
+/// input itself (nothing in it is a Promise, Destination or request).
+pub(crate) const PIPELINES_DIR: &str = "pipelines";
+
+/// Whether `path` is a file of [`PIPELINES_DIR`]: a change to one reruns every request,
+/// since any Promise's pipeline may run it.
+pub(crate) fn is_script(path: &str) -> bool {
+    path.strip_prefix(PIPELINES_DIR)
+        .is_some_and(|rest| rest.starts_with('/'))
+}
+
 /// Which input folder a path belongs to.
 enum Kind {
     Promise,

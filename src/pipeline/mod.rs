@@ -58,6 +58,9 @@ pub struct Job<'a> {
     /// Cancelled when the reconciler stops: the run ends early, with
     /// [`ExecError::Cancelled`], after removing what it made.
     pub stop: &'a CancellationToken,
+    /// The repository's `pipelines/` folder, for the process executor
+    /// (`PROMISED_PIPELINES`); `None` when the commit has none.
+    pub pipelines: Option<&'a std::path::Path>,
 }
 
 /// Who a workflow runs on: what `KRATIX_OBJECT_*` say.

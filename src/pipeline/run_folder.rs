@@ -238,6 +238,7 @@ mod tests {
             object_yaml: &request.bytes,
             timeout: Duration::from_secs(3600),
             limits: Default::default(),
+            pipelines: None,
             stop: Box::leak(Box::default()),
         }
     }

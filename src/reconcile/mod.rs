@@ -33,6 +33,7 @@ use run::{Undeleted, Workflow};
 
 use crate::executor::Executor;
 use crate::git::{CommitRequest, GitError, Snapshot, Store};
+use crate::model::PIPELINES_DIR;
 use crate::model::{
     Action, LoadError, Platform, RequestFile, RequestKey, SourceFile, WorkflowType, is_input,
 };
@@ -67,6 +68,10 @@ pub struct Options {
     /// and clean up, runs not started are not started, and the pass commits what
     /// finished, leaving the rest as it was for the next pass.
     pub stop: CancellationToken,
+    /// The repository's `pipelines/` folder as the process executor's containers reach
+    /// it (`PROMISED_PIPELINES`): a pass sets it to the folder of the commit it reads;
+    /// `pipeline run` to the worktree's.
+    pub pipelines: Option<std::path::PathBuf>,
 }
 
 impl Default for Options {
@@ -80,6 +85,7 @@ impl Default for Options {
             output_limits: OutputLimits::default(),
             run_delete_workflows: true,
             stop: CancellationToken::new(),
+            pipelines: None,
         }
     }
 }
@@ -158,6 +164,9 @@ pub enum ReconcileError {
     /// Reading or writing Git failed.
     #[error(transparent)]
     Git(#[from] GitError),
+    /// The folder for the commit's `pipelines/` could not be made.
+    #[error("cannot make a folder for the scripts of pipelines/: {0}")]
+    Scripts(#[source] std::io::Error),
 }
 
 /// Runs one pass: reads the inputs from `inputs`, reruns the requests `scope` selects,
@@ -188,6 +197,23 @@ pub fn reconcile(
     }
     prepare::keep_identities(&mut platform, &previous);
     prepare::forget_placements(&mut previous, &scope.replace);
+    // The scripts under `pipelines/` as this commit holds them, for the process
+    // executor: kept for the pass, removed after it.
+    let scripts = match (&options.pipelines, &input_commit) {
+        (None, Some(commit)) => export_pipelines(inputs, commit)?,
+        _ => None,
+    };
+    let with_scripts;
+    let options = match &scripts {
+        Some(dir) => {
+            with_scripts = Options {
+                pipelines: Some(dir.path().join(PIPELINES_DIR)),
+                ..options.clone()
+            };
+            &with_scripts
+        }
+        None => options,
+    };
     let Snapshot {
         commit,
         files: current,
@@ -729,6 +755,20 @@ fn run_promise_configures(
         outcomes.insert(name.to_string(), outcome);
     }
     outcomes
+}
+
+/// Writes the `pipelines/` folder of `commit` to a new temporary folder; `None` when the
+/// commit has none.
+fn export_pipelines(
+    store: &dyn Store,
+    commit: &str,
+) -> Result<Option<tempfile::TempDir>, ReconcileError> {
+    let dir = tempfile::Builder::new()
+        .prefix("promised-pipelines-")
+        .tempdir()
+        .map_err(ReconcileError::Scripts)?;
+    let found = store.export_folder(commit, PIPELINES_DIR, dir.path())?;
+    Ok(found.then_some(dir))
 }
 
 /// Says which requests and Promises the changes belong to. `gone_records` holds those of

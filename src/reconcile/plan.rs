@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use super::{Options, PassReport, Progress, ReconcileError, Scope, reconcile};
 use crate::executor::Executor;
 use crate::git::{BlobId, CommitRequest, GitError, Snapshot, Store};
+use crate::model::is_script;
 use crate::model::{LoadError, SourceFile, is_input};
 use crate::state::layout::is_managed;
 use crate::state::{Changes, Content};
@@ -58,7 +59,9 @@ pub(crate) fn plan(
 ) -> Result<Plan, ReconcileError> {
     let (base_files, head_files) = (base.snapshot()?.files, head.snapshot()?.files);
     let inputs = |files: &BTreeMap<String, BlobId>| -> BTreeMap<String, BlobId> {
-        let files = files.iter().filter(|(path, _)| is_input(path));
+        let files = files
+            .iter()
+            .filter(|(path, _)| is_input(path) || is_script(path));
         files.map(|(path, blob)| (path.clone(), *blob)).collect()
     };
     let scope = Scope::from_input_changes(&inputs(&base_files), &inputs(&head_files));
@@ -219,6 +222,15 @@ impl Store for Capture<'_> {
 
     fn blob_id(&self, bytes: &[u8]) -> BlobId {
         self.store.blob_id(bytes)
+    }
+
+    fn export_folder(
+        &self,
+        commit: &str,
+        folder: &str,
+        into: &std::path::Path,
+    ) -> Result<bool, GitError> {
+        self.store.export_folder(commit, folder, into)
     }
 
     fn write_blobs(&self, blobs: &[(&str, &[u8])]) -> Result<Vec<BlobId>, GitError> {

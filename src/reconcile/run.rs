@@ -182,6 +182,7 @@ impl Workflow<'_> {
                 timeout: options.timeout,
                 limits: options.output_limits,
                 stop: &options.stop,
+                pipelines: options.pipelines.as_deref(),
             };
             let mut output = match folder.run(executor, &job).await {
                 Ok(output) => output,

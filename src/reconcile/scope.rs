@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::git::BlobId;
-use crate::model::{Platform, RequestFile, RequestKey, input_dir, is_input};
+use crate::model::{Platform, RequestFile, RequestKey, input_dir, is_input, is_script};
 use crate::state::layout::Owned;
 use crate::state::status::{Phase, Record};
 
@@ -77,7 +77,9 @@ impl Scope {
     pub fn from_changed_paths<'a>(paths: impl IntoIterator<Item = &'a String>) -> Self {
         let mut scope = Scope::default();
         for path in paths {
-            if !is_input(path) {
+            if is_script(path) {
+                scope.all = true;
+            } else if !is_input(path) {
                 if input_dir(path).is_some() {
                     scope.other_files.insert(path.clone());
                 }
@@ -299,6 +301,14 @@ mod tests {
         // An edited index alone belongs to no one, and still makes a pass run.
         let index = Scope::from_edited_outputs(&edited[4..]);
         assert!(index.requests.is_empty() && !index.is_empty());
+    }
+
+    #[test]
+    fn a_changed_script_of_pipelines_reruns_everything() {
+        let changed = Scope::from_changed_paths([&"pipelines/app/render".to_string()]);
+        assert!(changed.all);
+        let elsewhere = Scope::from_changed_paths([&"pipelinesx/a".to_string()]);
+        assert!(!elsewhere.all);
     }
 
     #[test]

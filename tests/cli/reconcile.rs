@@ -341,3 +341,78 @@ fn ends(pid: i32) -> bool {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// Scripts kept in the repository (issue 15, point 6): the process executor's containers
+/// reach the commit's `pipelines/` folder as `$PROMISED_PIPELINES`, executable files
+/// executable; an edit not committed is named and not run; `pipeline run` reaches the
+/// folder as it is on disk.
+#[test]
+fn scripts_under_pipelines_are_run_as_the_commit_holds_them() {
+    let repo = app_repo(r#"exec "$PROMISED_PIPELINES/app/render""#);
+    repo.write("requests/app/a.yaml", &request("a", "team", "small"))
+        .write(
+            "pipelines/app/render",
+            &format!("#!/bin/sh\n{CONFIGMAP_SCRIPT}\n"),
+        );
+    let executable = |repo: &crate::support::TestRepo| {
+        use std::os::unix::fs::PermissionsExt;
+        let script = repo.path().join("pipelines/app/render");
+        fs_err::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    executable(&repo);
+    repo.commit("a request, and the script its Promise runs");
+    let run = repo.reconcile(&[]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let configmap = |repo: &crate::support::TestRepo| {
+        let files = repo.managed_files();
+        let path = files
+            .lines()
+            .find(|p| p.ends_with("/team/app/a/configmap.yaml"))
+            .unwrap_or_else(|| panic!("no configmap in {files}"))
+            .to_string();
+        repo.show(&path)
+    };
+    assert!(configmap(&repo).ends_with("size: small\n"));
+
+    // Edited, not committed: named, and the commit's version runs.
+    let edited = format!(
+        "#!/bin/sh\n{CONFIGMAP_SCRIPT}\necho '  edited: \"yes\"' >> \"$KRATIX_OUTPUT/configmap.yaml\"\n"
+    );
+    repo.write("pipelines/app/render", &edited);
+    executable(&repo);
+    let run = repo.reconcile(&[]);
+    assert!(
+        run.stdout
+            .contains("1 uncommitted change under pipelines/ is not reconciled"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("nothing changed, no commit"),
+        "{}",
+        run.stdout
+    );
+
+    // pipeline run, the author's loop, runs the script on disk.
+    let out = tempfile::tempdir().unwrap();
+    let pipeline = crate::support::promised(&[
+        "pipeline",
+        "run",
+        "--promise",
+        repo.path().join("promises/app.yaml").to_str().unwrap(),
+        "--request",
+        repo.path().join("requests/app/a.yaml").to_str().unwrap(),
+        "--out",
+        out.path().join("run").to_str().unwrap(),
+    ]);
+    assert_eq!(pipeline.code, 0, "{}{}", pipeline.stdout, pipeline.stderr);
+    let written =
+        fs_err::read_to_string(out.path().join("run/configure/output/configmap.yaml")).unwrap();
+    assert!(written.contains("edited: \"yes\""), "{written}");
+
+    // Committed: the next pass runs it.
+    repo.commit("the script adds a key");
+    let run = repo.reconcile(&[]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(configmap(&repo).contains("edited: \"yes\""));
+}

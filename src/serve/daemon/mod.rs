@@ -133,6 +133,14 @@ pub(crate) enum Synced {
     },
 }
 
+/// The folders whose changes select work: the inputs, and the scripts of `pipelines/`.
+const WATCHED_DIRS: [&str; 4] = [
+    crate::model::INPUT_DIRS[0],
+    crate::model::INPUT_DIRS[1],
+    crate::model::INPUT_DIRS[2],
+    crate::model::PIPELINES_DIR,
+];
+
 /// The daemon's memory between syncs. What must survive a restart is saved in Git
 /// ([`DaemonState`], retries included); the first pass after a start reads the rest
 /// (the Promises' intervals, and requests waiting that the state does not name) from the
@@ -347,7 +355,7 @@ impl Daemon {
         let mut scope = self.pending.clone();
         match &self.last_input_commit {
             None => scope.all = true,
-            Some(old) => match inputs.changed_inputs(old, &head) {
+            Some(old) => match inputs.changed_under(old, &head, &WATCHED_DIRS) {
                 Ok(changed) => scope.extend(Scope::from_changed_paths(&changed)),
                 // The saved commit is gone from the branch's history (a force push).
                 Err(err) if self.first_pass => {
