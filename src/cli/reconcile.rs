@@ -320,7 +320,12 @@ fn print_report(report: &PassReport, listing: Listing, out: &mut dyn Write) -> s
         )?;
     }
     for request in &report.requests {
-        let label = phase_label(request.phase);
+        // A ready request whose output stays on a destination that no longer matches is
+        // worth a line of its own, changed or not.
+        let (label, message) = match (&request.misplaced, request.phase) {
+            (Some(why), Some(Phase::Ready)) => ("misplaced", why.as_str()),
+            _ => (phase_label(request.phase), request.message.as_str()),
+        };
         let listed = match listing {
             Listing::Problems => matches!(label, "failed" | "invalid" | "skipped"),
             Listing::News => label != "ready" || report.changed.contains(&request.key),
@@ -329,7 +334,7 @@ fn print_report(report: &PassReport, listing: Listing, out: &mut dyn Write) -> s
         if !listed {
             continue;
         }
-        let mut lines = request.message.lines();
+        let mut lines = message.lines();
         let first = lines.next().unwrap_or_default();
         let path = one_line(&request.path);
         writeln!(
@@ -354,13 +359,13 @@ fn print_report(report: &PassReport, listing: Listing, out: &mut dyn Write) -> s
     Ok(())
 }
 
-/// The requests of the report that are ready and that this pass left as they were.
+/// The requests of the report that are ready, placed where their selectors say, and
+/// that this pass left as they were.
 fn unchanged(report: &PassReport) -> usize {
-    report
-        .requests
-        .iter()
-        .filter(|r| r.phase == Some(Phase::Ready) && !report.changed.contains(&r.key))
-        .count()
+    let unchanged = report.requests.iter().filter(|r| {
+        r.phase == Some(Phase::Ready) && r.misplaced.is_none() && !report.changed.contains(&r.key)
+    });
+    unchanged.count()
 }
 
 fn summary(report: &PassReport, elapsed: Duration) -> String {

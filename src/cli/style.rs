@@ -20,7 +20,9 @@ pub(super) fn wanted<S: anstream::stream::RawStream>(when: clap::ColorChoice, st
 pub(super) fn label(label: &str) -> String {
     let style = match label {
         "error" | "failed" | "invalid" => Style::new().bold().fg_color(Some(AnsiColor::Red.into())),
-        "warning" | "stopped" | "skipped" => Style::new().fg_color(Some(AnsiColor::Yellow.into())),
+        "warning" | "stopped" | "skipped" | "misplaced" => {
+            Style::new().fg_color(Some(AnsiColor::Yellow.into()))
+        }
         "waiting" | "pending" | "suspended" | "paused" => {
             Style::new().fg_color(Some(AnsiColor::Cyan.into()))
         }

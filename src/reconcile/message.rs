@@ -147,6 +147,7 @@ mod tests {
                 outputs: Vec::new(),
                 retry_after: None,
                 new: true,
+                misplaced: None,
             });
         }
         for i in changed..changed + removed {

@@ -68,6 +68,9 @@ pub(crate) struct RequestReport {
     pub(crate) new: bool,
     /// When a suspended workflow asked to run again (`retryAfter`).
     pub(crate) retry_after: Option<std::time::Duration>,
+    /// Why an output group of it stays on a destination that no longer matches its
+    /// selectors (the first such group), when one does.
+    pub(crate) misplaced: Option<String>,
 }
 
 /// The managed tree a pass wants, and its per-request reports.
@@ -183,6 +186,7 @@ impl<'a, 'c> Renderer<'a, 'c> {
             outputs: status.record.outputs,
             new: false,
             retry_after: None,
+            misplaced: None,
         });
     }
 
@@ -246,6 +250,7 @@ fn render_request(
         outputs: Vec::new(),
         new: before.is_none(),
         retry_after: None,
+        misplaced: None,
     };
     let placed = match outcome {
         Outcome::Unchanged => unreachable!("unchanged requests are kept by the caller"),
@@ -361,6 +366,12 @@ fn render_request(
         .filter(|_| status.record.phase == Phase::Suspended)
         .and_then(|s| s.retry_after.as_deref())
         .and_then(|text| humantime::parse_duration(text).ok());
+    report.misplaced = status
+        .record
+        .placements
+        .iter()
+        .find(|p| p.state == PlacementState::Misplaced)
+        .map(|p| format!("{}: {}", p.group, p.reason.as_deref().unwrap_or_default()));
     report.phase = Some(status.record.phase);
     report.message = status.message.clone();
     report.outputs = status.record.outputs.clone();
