@@ -2,7 +2,7 @@
 //! that commit: a request whose file changed since it ran is `Outdated`, one whose file
 //! is gone but whose outputs are still there is `Removing`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -131,6 +131,7 @@ pub(crate) fn run(args: StatusArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
             None => ("Unreadable", true),
         };
         let promise = record.as_ref().map(|r| &r.promise);
+        let message = message_of(&file.bytes);
         rows.push(Row {
             object: format!("Promise/{name}"),
             kind: "Promise",
@@ -143,8 +144,8 @@ pub(crate) fn run(args: StatusArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
             ),
             path: promise.map(|p| p.path.clone()).unwrap_or_default(),
             destinations: destinations(record.as_ref().map(|r| (&r.outputs, &r.placements))),
-            reason: reason(&message_of(&file.bytes)),
-            message: message_of(&file.bytes),
+            reason: reason(&message),
+            message,
             problem,
         });
     }
@@ -162,16 +163,16 @@ pub(crate) fn run(args: StatusArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         .collect();
     // A file of several requests that changed: which of its requests changed is told
     // by their documents, so those files are read.
-    let mut multi: Vec<String> = records
+    // A file's requests need not have neighbouring status files: a set reads it once.
+    let multi: BTreeSet<&str> = records
         .iter()
         .filter_map(|(_, record, _)| {
             let request = &record.as_ref()?.request;
             let changed = !same_blob(snapshot.files.get(&request.path)?, &request.blob);
-            (changed && request.document.is_some()).then(|| request.path.clone())
+            (changed && request.document.is_some()).then_some(request.path.as_str())
         })
         .collect();
-    multi.dedup();
-    let multi: Vec<&str> = multi.iter().map(String::as_str).collect();
+    let multi: Vec<&str> = multi.into_iter().collect();
     let mut documents: BTreeMap<String, Vec<RequestFile>> = BTreeMap::new();
     for file in store.read(&snapshot, &multi)? {
         let requests = RequestFile::read_all(&file.path, file.blob, file.bytes);
