@@ -16,7 +16,6 @@ use crate::escape::{code_block, code_span, html_code, one_line, table_cell};
 use crate::git::GixStore;
 use crate::reconcile::plan::{Change, FileChange, Plan, plan};
 use crate::reconcile::{Options, RequestReport};
-use crate::state::promise_status::Availability;
 use crate::state::status::Phase;
 
 /// How the plan is printed.
@@ -133,12 +132,7 @@ impl View {
                 .promises
                 .iter()
                 .filter_map(|p| {
-                    let label = match (p.failed, p.removed, p.availability) {
-                        (true, _, _) => "failed",
-                        (_, true, _) => "removed",
-                        (_, _, Some(Availability::Unavailable)) => "waiting",
-                        _ => return None,
-                    };
+                    let label = super::reconcile::promise_label(p)?;
                     let message = p.message.lines().next().unwrap_or_default();
                     Some(format!("{label:<8} Promise {}: {message}", p.name))
                 })

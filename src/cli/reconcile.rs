@@ -13,7 +13,7 @@ use super::output_limit_args::OutputLimitArgs;
 use super::{EXIT_OK, EXIT_PROBLEMS, style};
 use crate::escape::one_line;
 use crate::git::{GixStore, WorktreeCheck, check_worktree, sync_worktree};
-use crate::reconcile::{Options, PassReport, Progress, Scope, reconcile};
+use crate::reconcile::{Options, PassReport, Progress, PromiseReport, Scope, reconcile};
 use crate::state::promise_status::Availability;
 use crate::state::status::Phase;
 
@@ -99,9 +99,18 @@ pub(crate) fn run(args: ReconcileArgs, out: &mut dyn Write) -> anyhow::Result<u8
     let cwd = std::env::current_dir().ok();
     let path_of = |p: &String| repository_path(p, store.path(), cwd.as_deref());
     let replace: Vec<String> = args.replace.iter().map(path_of).collect();
-    let mut requested: Vec<String> = args.requests.iter().map(path_of).collect();
-    requested.extend(replace.iter().cloned());
-    requested.dedup();
+    let mut requested: Vec<String> = Vec::new();
+    // Each path once, in the order given: a path named twice is reported once.
+    for path in args
+        .requests
+        .iter()
+        .map(path_of)
+        .chain(replace.iter().cloned())
+    {
+        if !requested.contains(&path) {
+            requested.push(path);
+        }
+    }
     let scope = if requested.is_empty() {
         Scope::all()
     } else {
@@ -278,6 +287,17 @@ enum Listing {
     Every,
 }
 
+/// The report's label for a Promise worth a line (it failed, waits or was removed);
+/// `None` for one that is available or was left as it was.
+pub(super) fn promise_label(promise: &PromiseReport) -> Option<&'static str> {
+    match (promise.failed, promise.removed, promise.availability) {
+        (true, _, _) => Some("failed"),
+        (_, true, _) => Some("removed"),
+        (_, _, Some(Availability::Unavailable)) => Some("waiting"),
+        _ => None,
+    }
+}
+
 /// The report's label for a request's phase; `None`: left unreconciled.
 pub(super) fn phase_label(phase: Option<Phase>) -> &'static str {
     match phase {
@@ -302,11 +322,8 @@ fn print_report(report: &PassReport, listing: Listing, out: &mut dyn Write) -> s
         writeln!(out, "{} {path}: {message}", style::label("error"))?;
     }
     for promise in &report.promises {
-        let label = match (promise.failed, promise.availability) {
-            (true, _) => "failed",
-            (false, Some(Availability::Unavailable)) => "waiting",
-            (false, None) if promise.removed => "removed",
-            _ => continue,
+        let Some(label) = promise_label(promise) else {
+            continue;
         };
         if quiet && label != "failed" {
             continue;
