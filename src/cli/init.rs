@@ -5,8 +5,6 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
-
 use super::EXIT_OK;
 use crate::model::is_dns_label;
 
@@ -48,7 +46,7 @@ pub(crate) fn init(args: InitArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     fs_err::create_dir_all(dir)?;
     let in_repository = crate::git::repository_top(dir).is_ok();
     if !in_repository {
-        git(dir, &["init", "--quiet", "--initial-branch=main"])?;
+        crate::git::init_repository(dir)?;
         writeln!(out, "initialized a Git repository in {}", dir.display())?;
     }
     let files = [
@@ -148,21 +146,6 @@ fn write_new(top: &Path, files: &[(&str, &str)], out: &mut dyn Write) -> anyhow:
             writeln!(out, "wrote    {path}")?;
         }
     }
-    Ok(())
-}
-
-fn git(dir: &Path, args: &[&str]) -> anyhow::Result<()> {
-    let status = std::process::Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .status()
-        .with_context(|| format!("cannot run git in {}", dir.display()))?;
-    anyhow::ensure!(
-        status.success(),
-        "git {} failed in {}",
-        args.join(" "),
-        dir.display()
-    );
     Ok(())
 }
 

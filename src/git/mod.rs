@@ -16,10 +16,10 @@ use std::path::Path;
 pub use gix_store::GixStore;
 pub(crate) use gix_store::repository_top;
 pub(crate) use remote::{GitCli, PushOutcome, RefUpdate, Remote, fetched_promised_ref};
-pub(crate) use worktree::checked_out;
 pub(crate) use worktree::{
     WorktreeCheck, check_worktree, sync_worktree, uncommitted_inputs, uncommitted_warning,
 };
+pub(crate) use worktree::{checked_out, init_repository};
 
 use crate::model::SourceFile;
 use crate::state::Changes;

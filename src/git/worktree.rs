@@ -226,6 +226,11 @@ pub(crate) fn checked_out(dir: &Path, reference: &str) -> Option<gix::Repository
     (head.as_bstr() == reference).then_some(repo)
 }
 
+/// Makes `dir` a new Git repository whose first branch is `main`.
+pub(crate) fn init_repository(dir: &Path) -> Result<(), GitError> {
+    git(dir, &["init", "--quiet", "--initial-branch=main"], None).map(drop)
+}
+
 /// Runs `git args` in `dir` with `stdin`, paths taken literally; returns its stdout.
 fn git(dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Result<Vec<u8>, GitError> {
     let failure = |message: String| GitError::Command {
