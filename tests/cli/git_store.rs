@@ -277,3 +277,43 @@ fn a_large_read_gives_every_file_in_order() {
         assert_eq!(file.bytes, format!("n: {i}\n").into_bytes());
     }
 }
+
+/// A crafted commit can hold tree entries git itself would never check out (`..`,
+/// `.git`): exporting `pipelines/` writes none of them, and nothing outside its folder.
+#[test]
+fn exporting_a_folder_writes_nothing_outside_it_whatever_the_tree_names() {
+    use crate::support::git_with_input;
+    let repo = TestRepo::new();
+    let dir = repo.path();
+    let hash = |text: &str| git_with_input(dir, &["hash-object", "-w", "--stdin"], text).1;
+    let mktree = |entries: &str| git_with_input(dir, &["mktree"], entries).1;
+    let (escape, script) = (hash("escaped\n"), hash("#!/bin/sh\necho ok\n"));
+    let climbing = mktree(&format!("100644 blob {}\tescape\n", escape.trim()));
+    let app = mktree(&format!("100755 blob {}\trender\n", script.trim()));
+    let pipelines = mktree(&format!(
+        "040000 tree {}\t..\n040000 tree {}\t.git\n040000 tree {}\tapp\n",
+        climbing.trim(),
+        climbing.trim(),
+        app.trim()
+    ));
+    let root = mktree(&format!("040000 tree {}\tpipelines\n", pipelines.trim()));
+    let commit = repo.git(&["commit-tree", root.trim(), "-m", "crafted"]);
+    repo.git(&["update-ref", "refs/heads/main", commit.trim()]);
+
+    let store = GixStore::open(dir, Some("main")).unwrap();
+    let into = tempfile::tempdir().unwrap();
+    let exported = store
+        .export_folder(commit.trim(), "pipelines", into.path())
+        .unwrap();
+    assert!(exported);
+    let render = into.path().join("pipelines/app/render");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs_err::metadata(&render).unwrap().permissions().mode();
+    assert_eq!(mode & 0o111, 0o111, "executable as committed");
+    assert!(!into.path().join("escape").exists(), "nothing climbs out");
+    assert!(!into.path().join("pipelines/.git").exists());
+    let missing = store
+        .export_folder(commit.trim(), "scripts", into.path())
+        .unwrap();
+    assert!(!missing, "a folder the commit lacks is none");
+}
