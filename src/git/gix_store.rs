@@ -483,7 +483,11 @@ impl Store for GixStore {
         Some(self)
     }
 
-    fn export_folder(&self, commit: &str, folder: &str, into: &Path) -> Result<bool, GitError> {
+    fn export_folder(
+        &self,
+        commit: &str,
+        folder: &str,
+    ) -> Result<Option<tempfile::TempDir>, GitError> {
         let repo = self.reader(1)?;
         let id = gix::ObjectId::from_hex(commit.as_bytes()).map_err(|e| GitError::Read {
             what: commit.to_string(),
@@ -496,7 +500,7 @@ impl Store for GixStore {
             .map_err(self.read_error("a commit's tree"))?
             .detach();
         let Some((folder_tree, true)) = self.entry(&repo, tree, folder)? else {
-            return Ok(false);
+            return Ok(None);
         };
         let entries = repo
             .find_tree(folder_tree)
@@ -509,6 +513,11 @@ impl Store for GixStore {
             what: format!("{folder}/ of {commit}"),
             message: format!("cannot write {}: {e}", path.display()),
         };
+        let made = tempfile::Builder::new()
+            .prefix("promised-export-")
+            .tempdir()
+            .map_err(|e| write_error(&std::env::temp_dir(), e))?;
+        let into = made.path();
         for entry in entries.iter().filter(|e| e.mode.is_blob()) {
             let relative = entry.filepath.to_string();
             // Git allows names no file system should get (`..`, `.git`): such a file is
@@ -534,7 +543,7 @@ impl Store for GixStore {
             fs_err::set_permissions(&path, std::fs::Permissions::from_mode(mode))
                 .map_err(|e| write_error(&path, e))?;
         }
-        Ok(true)
+        Ok(Some(made))
     }
 
     fn read(&self, snapshot: &Snapshot, paths: &[&str]) -> Result<Vec<SourceFile>, GitError> {

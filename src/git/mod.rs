@@ -11,7 +11,6 @@ mod tree_edit;
 mod worktree;
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 pub use gix_store::GixStore;
 pub(crate) use gix_store::repository_top;
@@ -141,13 +140,17 @@ pub trait Store: Sync {
         None
     }
 
-    /// Writes the files of the folder `folder` of `commit` under `into` (as
-    /// `into/<folder>/...`, executable files executable), skipping symbolic links,
-    /// submodules and names that are not safe path segments. Returns whether the commit
-    /// has that folder. A store that cannot says it has none.
-    fn export_folder(&self, commit: &str, folder: &str, into: &Path) -> Result<bool, GitError> {
-        let _ = (commit, folder, into);
-        Ok(false)
+    /// Writes the files of the folder `folder` of `commit` to a new temporary folder (as
+    /// `<it>/<folder>/...`, executable files executable), skipping symbolic links,
+    /// submodules and names that are not safe path segments; `None`, with nothing made,
+    /// when the commit has no such folder. A store that cannot says it has none.
+    fn export_folder(
+        &self,
+        commit: &str,
+        folder: &str,
+    ) -> Result<Option<tempfile::TempDir>, GitError> {
+        let _ = (commit, folder);
+        Ok(None)
     }
 }
 

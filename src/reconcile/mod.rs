@@ -164,9 +164,6 @@ pub enum ReconcileError {
     /// Reading or writing Git failed.
     #[error(transparent)]
     Git(#[from] GitError),
-    /// The folder for the commit's `pipelines/` could not be made.
-    #[error("cannot make a folder for the scripts of pipelines/: {0}")]
-    Scripts(#[source] std::io::Error),
 }
 
 /// Runs one pass: reads the inputs from `inputs`, reruns the requests `scope` selects,
@@ -200,7 +197,7 @@ pub fn reconcile(
     // The scripts under `pipelines/` as this commit holds them, for the process
     // executor: kept for the pass, removed after it.
     let scripts = match (&options.pipelines, &input_commit) {
-        (None, Some(commit)) => export_pipelines(inputs, commit)?,
+        (None, Some(commit)) => inputs.export_folder(commit, PIPELINES_DIR)?,
         _ => None,
     };
     let with_scripts;
@@ -755,20 +752,6 @@ fn run_promise_configures(
         outcomes.insert(name.to_string(), outcome);
     }
     outcomes
-}
-
-/// Writes the `pipelines/` folder of `commit` to a new temporary folder; `None` when the
-/// commit has none.
-fn export_pipelines(
-    store: &dyn Store,
-    commit: &str,
-) -> Result<Option<tempfile::TempDir>, ReconcileError> {
-    let dir = tempfile::Builder::new()
-        .prefix("promised-pipelines-")
-        .tempdir()
-        .map_err(ReconcileError::Scripts)?;
-    let found = store.export_folder(commit, PIPELINES_DIR, dir.path())?;
-    Ok(found.then_some(dir))
 }
 
 /// Says which requests and Promises the changes belong to. `gone_records` holds those of

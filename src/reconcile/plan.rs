@@ -228,9 +228,8 @@ impl Store for Capture<'_> {
         &self,
         commit: &str,
         folder: &str,
-        into: &std::path::Path,
-    ) -> Result<bool, GitError> {
-        self.store.export_folder(commit, folder, into)
+    ) -> Result<Option<tempfile::TempDir>, GitError> {
+        self.store.export_folder(commit, folder)
     }
 
     fn write_blobs(&self, blobs: &[(&str, &[u8])]) -> Result<Vec<BlobId>, GitError> {
