@@ -52,7 +52,7 @@ fn measure(kind: &str, runs: usize, image: &str) -> (Duration, Duration) {
         promise,
         pipeline: &promise.workflows.resource.configure[0],
         workflow: (WorkflowType::Resource, Action::Configure),
-        object: Subject::request(&request.key, request.document.as_ref().unwrap()),
+        object: Subject::request(&request.key, request.document().unwrap()),
         object_yaml: &request.bytes,
         timeout: Duration::from_secs(60),
         limits: Default::default(),

@@ -7,7 +7,7 @@ use std::fmt;
 use serde_json::Value;
 
 use crate::git::Skipped;
-use crate::model::{Platform, Promise, SourceFile};
+use crate::model::{Platform, Problem, Promise, SourceFile};
 use crate::reconcile::Scope;
 use crate::reconcile::decide::{self, PromiseDecision};
 use crate::reconcile::prepare::{Rejection, Schemas, check};
@@ -54,9 +54,9 @@ pub(crate) fn validate(files: Vec<SourceFile>, skipped: &BTreeMap<String, Skippe
             )
         })
         .collect();
-    let line_for = |path: &str, field: Option<&str>, message: &str| -> usize {
+    let line_for = |path: &str, problem: &Problem| -> usize {
         let text = texts.get(path).map(String::as_str).unwrap_or_default();
-        line_in(text, 1, field, message)
+        line_in(text, 1, problem)
     };
     let mut platform = Platform::load(files);
     for (path, why) in skipped {
@@ -67,8 +67,8 @@ pub(crate) fn validate(files: Vec<SourceFile>, skipped: &BTreeMap<String, Skippe
         .iter()
         .map(|p| Finding {
             path: p.path.clone(),
-            line: line_for(&p.path, None, &p.message),
-            message: p.message.clone(),
+            line: line_for(&p.path, &p.problem),
+            message: p.message(),
         })
         .collect();
     let schemas = Schemas::default();
@@ -77,11 +77,11 @@ pub(crate) fn validate(files: Vec<SourceFile>, skipped: &BTreeMap<String, Skippe
             .get(&promise.path)
             .map(String::as_str)
             .unwrap_or_default();
-        for message in invalid_schemas(promise, &schemas, text) {
+        for problem in invalid_schemas(promise, &schemas, text) {
             findings.push(Finding {
                 path: promise.path.clone(),
-                line: line_for(&promise.path, None, &message),
-                message,
+                line: line_for(&promise.path, &problem),
+                message: problem.to_string(),
             });
         }
     }
@@ -89,15 +89,11 @@ pub(crate) fn validate(files: Vec<SourceFile>, skipped: &BTreeMap<String, Skippe
     for request in &platform.requests {
         if let Err(Rejection::Invalid { problems, .. }) = check(&platform, &schemas, request) {
             for problem in problems {
-                let field = problem.field.as_deref();
                 let (line, message) = match &request.part {
-                    None => (
-                        line_for(&request.path, field, &problem.message),
-                        problem.to_string(),
-                    ),
+                    None => (line_for(&request.path, &problem), problem.to_string()),
                     Some(part) => {
                         let text = String::from_utf8_lossy(&request.bytes);
-                        let line = line_in(&text, part.line, field, &problem.message);
+                        let line = line_in(&text, part.line, &problem);
                         (line, format!("document {}: {problem}", part.index))
                     }
                 };
@@ -115,8 +111,8 @@ pub(crate) fn validate(files: Vec<SourceFile>, skipped: &BTreeMap<String, Skippe
         .iter()
         .map(|n| Finding {
             path: n.path.clone(),
-            line: line_for(&n.path, None, &n.message),
-            message: format!("warning: {}", n.message),
+            line: line_for(&n.path, &n.problem),
+            message: format!("warning: {}", n.problem),
         })
         .collect();
     // Unmet requirements as this commit alone shows them (whether a required Promise's
@@ -125,15 +121,14 @@ pub(crate) fn validate(files: Vec<SourceFile>, skipped: &BTreeMap<String, Skippe
     for (name, decision) in decisions {
         if let PromiseDecision::Wait(why) = decision {
             let path = platform.promises[&name].path.clone();
-            let message = format!(
-                "spec.requiredPromises: {why}; the Promise stays unavailable and its requests \
-                 wait until it is"
+            let problem = Problem::at(
+                "spec.requiredPromises",
+                format!("{why}; the Promise stays unavailable and its requests wait until it is"),
             );
-            let line = line_for(&path, Some("spec.requiredPromises"), &message);
             warnings.push(Finding {
+                line: line_for(&path, &problem),
                 path,
-                line,
-                message: format!("warning: {message}"),
+                message: format!("warning: {problem}"),
             });
         }
     }
@@ -150,8 +145,8 @@ pub(crate) fn validate(files: Vec<SourceFile>, skipped: &BTreeMap<String, Skippe
 }
 
 /// What is wrong with each schema of `promise` (its file is `text`) that does not
-/// compile, as `field: message` with the field dotted from the file's root.
-fn invalid_schemas(promise: &Promise, schemas: &Schemas, text: &str) -> Vec<String> {
+/// compile, with the field dotted from the file's root.
+fn invalid_schemas(promise: &Promise, schemas: &Schemas, text: &str) -> Vec<Problem> {
     let Some(api) = &promise.api else {
         return Vec::new();
     };
@@ -165,10 +160,15 @@ fn invalid_schemas(promise: &Promise, schemas: &Schemas, text: &str) -> Vec<Stri
             });
             let at = version_field(document, &version.name)
                 .unwrap_or_else(|| format!("spec.api.spec.versions[{}]", version.name));
-            invalid.push(format!(
-                "{at}.schema.{error}; requests for {}/{} cannot run until it is fixed",
-                api.group, version.name
-            ));
+            let field = match error.field.as_str() {
+                "" => format!("{at}.schema.openAPIV3Schema"),
+                inner => format!("{at}.schema.openAPIV3Schema.{inner}"),
+            };
+            let why = format!(
+                "{}; requests for {}/{} cannot run until it is fixed",
+                error.message, api.group, version.name
+            );
+            invalid.push(Problem::at(field, why));
         }
     }
     invalid
@@ -187,30 +187,16 @@ fn version_field(document: &Value, name: &str) -> Option<String> {
     })
 }
 
-/// The line of a problem in `text`, a document that starts on line `first_line` of its
-/// file: the line a syntax error names, else that of the field to blame (given, or the
-/// dotted path the message starts with), else the document's first.
-fn line_in(text: &str, first_line: usize, field: Option<&str>, message: &str) -> usize {
-    if let Some(line) = syntax_line(message) {
+/// The line of `problem` in `text`, a document that starts on line `first_line` of its
+/// file: the line the problem names (a syntax error's, counted in the whole file), else
+/// that of the field to blame, else the document's first.
+fn line_in(text: &str, first_line: usize, problem: &Problem) -> usize {
+    if let Some(line) = problem.line {
         return line;
     }
-    let field = field.or_else(|| {
-        let (head, _) = message.split_once(": ")?;
-        (!head.contains(' ')).then_some(head)
-    });
-    field.map_or(first_line, |field| {
+    problem.field.as_deref().map_or(first_line, |field| {
         first_line - 1 + line_of(&field_lines(text), field)
     })
-}
-
-/// `line 3 column 5: ...` gives 3, and so does `document 2 (line 3): ...`.
-fn syntax_line(message: &str) -> Option<usize> {
-    if let Some(rest) = message.strip_prefix("document ") {
-        let (_, rest) = rest.split_once("(line ")?;
-        return rest.split_once(')')?.0.parse().ok();
-    }
-    let rest = message.strip_prefix("line ")?;
-    rest.split_whitespace().next()?.parse().ok()
 }
 
 #[cfg(test)]
@@ -413,6 +399,28 @@ mod schema_tests {
             [
                 "requests/app/a.yaml:5: metadata.lables: unknown field, did you mean metadata.labels?",
                 "requests/app/a.yaml:7: spec.sise: unknown field, did you mean spec.size?",
+            ]
+        );
+    }
+
+    /// The field is taken from the problem, not read back out of its message: a field
+    /// whose name holds a space was put at line 1 when it was.
+    #[test]
+    fn a_field_whose_name_holds_a_space_is_found_on_its_line() {
+        let promise = PROMISE.replace("{type: SIZE}", "{type: string}") + "  \"my notes\": x\n";
+        let validation = validate(
+            vec![SourceFile::test("promises/app.yaml", &promise)],
+            &BTreeMap::new(),
+        );
+        let warnings: Vec<String> = validation
+            .warnings
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            warnings,
+            [
+                "promises/app.yaml:20: warning: spec.my notes: not a field of a Promise's spec, and not read"
             ]
         );
     }

@@ -10,9 +10,14 @@ use serde_json::Value;
 /// Why a YAML text could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum YamlError {
-    /// The text is not YAML; the message carries the line and column.
-    #[error("{0}")]
-    Syntax(String),
+    /// The text is not YAML (or holds a number of documents the caller does not take).
+    #[error("{}{message}", at.map(|(line, column)| format!("line {line} column {column}: ")).unwrap_or_default())]
+    Syntax {
+        /// 1-based line and column of the error, when the parser names them.
+        at: Option<(usize, usize)>,
+        /// What is wrong there.
+        message: String,
+    },
     /// The YAML is well formed but a field does not have the expected shape.
     #[error("{field}: {message}")]
     Shape {
@@ -74,7 +79,7 @@ pub(crate) fn document_nested(text: &str, max_depth: usize) -> Result<Value, Yam
             .spawn_scoped(scope, || document_on_this_thread(text, max_depth));
         match parse {
             Ok(parse) => parse.join().expect("parsing YAML does not panic"),
-            Err(err) => Err(YamlError::Syntax(format!(
+            Err(err) => Err(YamlError::whole(format!(
                 "cannot start a thread to parse a document nested up to {max_depth} deep: {err}"
             ))),
         }
@@ -89,8 +94,8 @@ fn document_on_this_thread(text: &str, max_depth: usize) -> Result<Value, YamlEr
     let mut docs = documents_nested(text, max_depth)?;
     match docs.len() {
         1 => Ok(docs.remove(0)),
-        0 => Err(YamlError::Syntax("the file holds no YAML document".into())),
-        n => Err(YamlError::Syntax(format!(
+        0 => Err(YamlError::whole("the file holds no YAML document")),
+        n => Err(YamlError::whole(format!(
             "the file holds {n} YAML documents; one is expected"
         ))),
     }
@@ -170,15 +175,24 @@ impl YamlError {
     /// The error of a text that starts on line `first_line` of a larger file, with the
     /// line it names counted in that file.
     pub(crate) fn at_line(self, first_line: usize) -> Self {
-        let YamlError::Syntax(message) = self else {
-            return self;
-        };
-        let shifted = message.strip_prefix("line ").and_then(|rest| {
-            let (number, rest) = rest.split_once(' ')?;
-            let number: usize = number.parse().ok()?;
-            Some(format!("line {} {rest}", number + first_line - 1))
-        });
-        YamlError::Syntax(shifted.unwrap_or(message))
+        match self {
+            YamlError::Syntax {
+                at: Some((line, column)),
+                message,
+            } => YamlError::Syntax {
+                at: Some((line + first_line - 1, column)),
+                message,
+            },
+            other => other,
+        }
+    }
+
+    /// A syntax error about the text as a whole, at no line of it.
+    fn whole(message: impl Into<String>) -> Self {
+        YamlError::Syntax {
+            at: None,
+            message: message.into(),
+        }
     }
 }
 
@@ -282,12 +296,26 @@ pub(crate) fn line_of(lines: &std::collections::HashMap<String, usize>, field: &
     }
 }
 
-/// Keeps the first line of serde-saphyr's report (`line L column C: message`) and drops
-/// the source snippet it renders below, which would repeat the user's file in a status.
+/// Keeps the first line of serde-saphyr's report and drops the source snippet it renders
+/// below, which would repeat the user's file in a status; the location is kept apart,
+/// typed, for `validate` to name the line.
 fn syntax(err: serde_saphyr::Error) -> YamlError {
+    let at = err.location().and_then(|location| {
+        let line = usize::try_from(location.line()).ok()?;
+        let column = usize::try_from(location.column()).ok()?;
+        (line > 0).then_some((line, column))
+    });
     let rendered = err.to_string();
     let first = rendered.lines().next().unwrap_or_default();
-    YamlError::Syntax(first.trim_start_matches("error: ").to_string())
+    let mut message = first.trim_start_matches("error: ");
+    if let Some((line, column)) = at {
+        let location = format!("line {line} column {column}: ");
+        message = message.strip_prefix(location.as_str()).unwrap_or(message);
+    }
+    YamlError::Syntax {
+        at,
+        message: message.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -299,8 +327,12 @@ mod tests {
         let err = documents("a: 1\nb: [1, 2\n").unwrap_err();
         assert_eq!(
             err,
-            YamlError::Syntax("line 2 column 4: unclosed bracket '['".into())
+            YamlError::Syntax {
+                at: Some((2, 4)),
+                message: "unclosed bracket '['".into()
+            }
         );
+        assert_eq!(err.to_string(), "line 2 column 4: unclosed bracket '['");
     }
 
     /// A mapping nested `depth` deep, counting the document's own mapping.

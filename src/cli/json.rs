@@ -103,7 +103,7 @@ impl ReconcileView {
         let problems = report.problems.iter().map(|p| ProblemView {
             path: p.path.clone(),
             line: None,
-            message: p.message.clone(),
+            message: p.message(),
         });
         let unknown = unknown.iter().map(|path| ProblemView {
             path: path.clone(),

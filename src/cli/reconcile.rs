@@ -318,7 +318,8 @@ pub(super) fn phase_label(phase: Option<Phase>) -> &'static str {
 fn print_report(report: &PassReport, listing: Listing, out: &mut dyn Write) -> std::io::Result<()> {
     let quiet = listing == Listing::Problems;
     for problem in &report.problems {
-        let (path, message) = (one_line(&problem.path), one_line(&problem.message));
+        let message = problem.message();
+        let (path, message) = (one_line(&problem.path), one_line(&message));
         writeln!(out, "{} {path}: {message}", style::label("error"))?;
     }
     for promise in &report.promises {

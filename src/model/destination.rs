@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use super::{Labels, LoadError, promise::Metadata};
+use super::{Labels, LoadError, Problem, promise::Metadata};
 use crate::path_segment::{Segment, SegmentPath};
 use crate::yaml;
 
@@ -105,8 +105,8 @@ impl Destination {
     pub(crate) fn parse_file(
         path: &str,
         text: &str,
-    ) -> Result<(Vec<Self>, Vec<String>), LoadError> {
-        let fail = |err: yaml::YamlError| LoadError::new(path, err.to_string());
+    ) -> Result<(Vec<Self>, Vec<Problem>), LoadError> {
+        let fail = |err: yaml::YamlError| LoadError::new(path, err);
         let docs = yaml::documents(text).map_err(fail)?;
         let kind_of = |doc: &serde_json::Value| {
             let kind = doc.get("kind").and_then(serde_json::Value::as_str);
@@ -115,13 +115,16 @@ impl Destination {
         let kinds: Vec<String> = docs.iter().map(kind_of).collect();
         let notes = kinds.iter().enumerate().filter_map(|(i, kind)| match kind.as_str() {
             "Destination" => None,
-            "Cluster" => Some(format!(
+            "Cluster" => Some(Problem::new(format!(
                 "document {}: kind: Cluster is the seed era's name, deprecated; read as a Destination",
                 i + 1
-            )),
-            other => Some(format!("document {}: kind: {other:?} is not read", i + 1)),
+            ))),
+            other => Some(Problem::new(format!(
+                "document {}: kind: {other:?} is not read",
+                i + 1
+            ))),
         });
-        let mut notes: Vec<String> = notes.collect();
+        let mut notes: Vec<Problem> = notes.collect();
         let several = docs.len() > 1;
         let mut destinations = Vec::new();
         for (i, (doc, kind)) in docs.into_iter().zip(&kinds).enumerate() {
@@ -129,12 +132,12 @@ impl Destination {
                 continue;
             }
             let (destination, unknown) = Self::from_value(path, doc)?;
-            let at = if several {
-                format!("document {}: ", i + 1)
-            } else {
-                String::new()
-            };
-            notes.extend(unknown.into_iter().map(|note| format!("{at}{note}")));
+            // Fields are looked up in the file's first document only: in a file of
+            // several, the warning names the document instead.
+            notes.extend(unknown.into_iter().map(|note| match several {
+                true => Problem::new(format!("document {}: {note}", i + 1)),
+                false => note,
+            }));
             destinations.push(destination);
         }
         if destinations.is_empty() {
@@ -143,10 +146,8 @@ impl Destination {
                 [one] => format!("{one:?}"),
                 many => format!("{many:?}"),
             };
-            return Err(LoadError::new(
-                path,
-                format!("kind: expected Destination (or Cluster), found {found}"),
-            ));
+            let why = format!("expected Destination (or Cluster), found {found}");
+            return Err(LoadError::new(path, Problem::at("kind", why)));
         }
         Ok((destinations, notes))
     }
@@ -168,46 +169,42 @@ impl Destination {
     }
 
     /// One destination document, with a warning for each unknown field of its spec.
-    fn from_value(path: &str, value: serde_json::Value) -> Result<(Self, Vec<String>), LoadError> {
-        let fail = |err: yaml::YamlError| LoadError::new(path, err.to_string());
+    fn from_value(path: &str, value: serde_json::Value) -> Result<(Self, Vec<Problem>), LoadError> {
+        let fail = |err: yaml::YamlError| LoadError::new(path, err);
         let doc: DestinationDoc = yaml::typed(value).map_err(fail)?;
         let spec = doc.spec.unwrap_or_default();
         let unknown = spec
             .other
             .keys()
             .filter(|f| !SPEC_FIELDS.contains(&f.as_str()));
-        let notes: Vec<String> = unknown
+        let notes: Vec<Problem> = unknown
             .map(|field| {
-                let text = super::unknown_field(field, "a Kratix Destination's spec", &SPEC_FIELDS);
-                format!("spec.{text}")
+                super::unknown_field(field, "a Kratix Destination's spec", &SPEC_FIELDS)
+                    .within("spec")
             })
             .collect();
         // The name is the folder when there is no spec.path, and is written into status
         // files and commit messages: a Kubernetes name, as Kratix has it.
         let name = &doc.metadata.name;
-        super::kubernetes_name(name, 253)
-            .map_err(|e| LoadError::new(path, format!("metadata.name: {name:?} {e}")))?;
+        super::kubernetes_name(name, 253).map_err(|e| {
+            LoadError::new(path, Problem::at("metadata.name", format!("{name:?} {e}")))
+        })?;
         let (field, folder) = match &spec.path {
             Some(folder) => ("spec.path", folder.trim_matches('/')),
             None => ("metadata.name", name.as_str()),
         };
         let folder = SegmentPath::new(folder).map_err(|e| {
-            LoadError::new(
-                path,
-                format!(
-                    "{field}: {folder:?} must be a relative path inside the state folder: its {e}"
-                ),
-            )
+            let why =
+                format!("{folder:?} must be a relative path inside the state folder: its {e}");
+            LoadError::new(path, Problem::at(field, why))
         })?;
         if let Some(reserved) = folder.split('/').find(|part| RESERVED.contains(part)) {
-            return Err(LoadError::new(
-                path,
-                format!(
-                    "spec.path: {folder:?} has a folder named {reserved:?}, which the output \
-                     layout reserves (state/<destination>/resources/..., \
-                     state/<destination>/dependencies/...); choose another name"
-                ),
-            ));
+            let why = format!(
+                "{folder:?} has a folder named {reserved:?}, which the output layout reserves \
+                 (state/<destination>/resources/..., state/<destination>/dependencies/...); \
+                 choose another name"
+            );
+            return Err(LoadError::new(path, Problem::at("spec.path", why)));
         }
         let destination = Destination {
             name: doc.metadata.name.clone(),
@@ -223,29 +220,36 @@ impl Destination {
 }
 
 /// Reads `spec.filepath`; the error names the field and says what to write instead.
-fn filepath_mode(doc: FilepathDoc) -> Result<FilepathMode, String> {
+fn filepath_mode(doc: FilepathDoc) -> Result<FilepathMode, Problem> {
+    let (mode, filename) = ("spec.filepath.mode", "spec.filepath.filename");
     match (doc.mode.as_deref(), doc.filename) {
         (None | Some("nestedByMetadata"), None) => Ok(FilepathMode::NestedByMetadata),
-        (None | Some("nestedByMetadata"), Some(filename)) => Err(format!(
-            "spec.filepath.filename: {filename:?} is only read with mode: aggregatedYAML; \
-             set spec.filepath.mode: aggregatedYAML, or remove the filename"
+        (None | Some("nestedByMetadata"), Some(name)) => Err(Problem::at(
+            filename,
+            format!(
+                "{name:?} is only read with mode: aggregatedYAML; set spec.filepath.mode: \
+                 aggregatedYAML, or remove the filename"
+            ),
         )),
-        (Some("aggregatedYAML"), filename) => {
-            let filename = filename.unwrap_or_else(|| DEFAULT_AGGREGATE.to_string());
-            aggregate_name(&filename)
+        (Some("aggregatedYAML"), name) => {
+            let name = name.unwrap_or_else(|| DEFAULT_AGGREGATE.to_string());
+            aggregate_name(&name)
                 .map(|filename| FilepathMode::AggregatedYaml { filename })
-                .map_err(|why| format!("spec.filepath.filename: {filename:?} {why}"))
+                .map_err(|why| Problem::at(filename, format!("{name:?} {why}")))
         }
-        (Some("none"), _) => Err(
-            "spec.filepath.mode: \"none\" (every file flat at the top of the destination's \
-             folder) is not supported: promised knows which request a file belongs to by \
-             its folder, and flat files of two requests could overwrite each other; use \
-             nestedByMetadata (the default), or aggregatedYAML for one file"
-                .to_string(),
-        ),
-        (Some(other), _) => Err(format!(
-            "spec.filepath.mode: {other:?} is not a filepath mode: write nestedByMetadata \
-             (the default) or aggregatedYAML"
+        (Some("none"), _) => Err(Problem::at(
+            mode,
+            "\"none\" (every file flat at the top of the destination's folder) is not \
+             supported: promised knows which request a file belongs to by its folder, and \
+             flat files of two requests could overwrite each other; use nestedByMetadata (the \
+             default), or aggregatedYAML for one file",
+        )),
+        (Some(other), _) => Err(Problem::at(
+            mode,
+            format!(
+                "{other:?} is not a filepath mode: write nestedByMetadata (the default) or \
+                 aggregatedYAML"
+            ),
         )),
     }
 }
@@ -307,7 +311,7 @@ mod tests {
             "kind: Secret\nmetadata: {name: creds}\n---\nkind: Destinaton\nmetadata: {name: dev}\n";
         let err = Destination::parse_file("destinations/dev.yaml", text).unwrap_err();
         assert_eq!(
-            err.message,
+            err.message(),
             "kind: expected Destination (or Cluster), found [\"Secret\", \"Destinaton\"]"
         );
     }
@@ -334,8 +338,8 @@ mod tests {
             let text =
                 format!("kind: Destination\nmetadata: {{name: x}}\nspec: {{path: {path}}}\n");
             let err = Destination::parse("destinations/x.yaml", &text).unwrap_err();
-            assert!(err.message.starts_with("spec.path:"), "{}", err.message);
-            assert!(err.message.contains("reserves"), "{}", err.message);
+            assert!(err.message().starts_with("spec.path:"), "{}", err.message());
+            assert!(err.message().contains("reserves"), "{}", err.message());
         }
         let text = "kind: Destination\nmetadata: {name: x}\nspec: {path: team/my-resources}\n";
         assert!(Destination::parse("destinations/x.yaml", text).is_ok());
@@ -348,7 +352,7 @@ mod tests {
         let text = format!("kind: Destination\nmetadata: {{name: x}}\nspec: {spec}\n");
         Destination::parse("destinations/x.yaml", &text)
             .map(|d| d.filepath)
-            .map_err(|e| e.message)
+            .map_err(|e| e.message())
     }
 
     #[test]
@@ -439,7 +443,7 @@ mod tests {
     fn path_must_stay_inside_the_state_folder() {
         let text = "kind: Destination\nmetadata: {name: x}\nspec: {path: ../etc}\n";
         let err = Destination::parse("destinations/x.yaml", text).unwrap_err();
-        assert!(err.message.starts_with("spec.path:"), "{}", err.message);
+        assert!(err.message().starts_with("spec.path:"), "{}", err.message());
     }
 
     #[test]
@@ -456,12 +460,16 @@ mod tests {
             let text =
                 format!("kind: Destination\nmetadata: {{name: x}}\nspec: {{path: {path:?}}}\n");
             let err = Destination::parse("destinations/x.yaml", &text).unwrap_err();
-            assert!(err.message.starts_with("spec.path:"), "{}", err.message);
+            assert!(err.message().starts_with("spec.path:"), "{}", err.message());
         }
         for name in [".git", "\".git/hooks\"", "Dev"] {
             let text = format!("kind: Destination\nmetadata: {{name: {name}}}\n");
             let err = Destination::parse("destinations/x.yaml", &text).unwrap_err();
-            assert!(err.message.starts_with("metadata.name:"), "{}", err.message);
+            assert!(
+                err.message().starts_with("metadata.name:"),
+                "{}",
+                err.message()
+            );
         }
     }
 }

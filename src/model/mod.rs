@@ -4,6 +4,7 @@
 mod destination;
 mod pipeline;
 mod platform;
+pub(crate) mod problem;
 mod promise;
 mod request;
 mod workflows;
@@ -24,6 +25,7 @@ pub(crate) use platform::{
     INPUT_DIRS, PIPELINES_DIR, input_dir, is_input, is_script, outside_layout,
 };
 pub use platform::{Platform, SourceFile};
+pub(crate) use problem::Problem;
 pub use promise::Promise;
 pub(crate) use promise::{ApiVersion, PLATFORM_API_VERSION, VERSION_LABEL};
 #[cfg(test)]
@@ -35,23 +37,28 @@ pub use workflows::{Action, Workflow, WorkflowType, Workflows};
 /// Kubernetes labels, or a selector's `matchLabels`; sorted, so output is stable.
 pub(crate) type Labels = BTreeMap<String, String>;
 
-/// A file of the platform repository that could not be read.
+/// A file of the platform repository that could not be read, or a warning about one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{path}: {message}")]
+#[error("{path}: {problem}")]
 pub struct LoadError {
     /// Repository path of the file.
     pub(crate) path: String,
-    /// What is wrong, starting with the field where one is known.
-    pub(crate) message: String,
+    /// What is wrong, and where in the file.
+    pub(crate) problem: Problem,
 }
 
 impl LoadError {
     /// An error about the file at `path`.
-    pub(crate) fn new(path: &str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(path: &str, problem: impl Into<Problem>) -> Self {
         LoadError {
             path: path.to_string(),
-            message: message.into(),
+            problem: problem.into(),
         }
+    }
+
+    /// What is wrong, as written after the path: `field: message`.
+    pub(crate) fn message(&self) -> String {
+        self.problem.to_string()
     }
 }
 
@@ -72,14 +79,14 @@ fn selectors_from_kratix(list: &[KratixSelector]) -> Labels {
 /// The warning for a field that `what` does not have, with the known field it is
 /// closest to: `volumeMount: not a field of a Kubernetes container, and not read; did
 /// you mean volumeMounts?`.
-pub(crate) fn unknown_field(field: &str, what: &str, known: &[&str]) -> String {
+pub(crate) fn unknown_field(field: &str, what: &str, known: &[&str]) -> Problem {
     let closest = known
         .iter()
         .map(|k| (strsim::levenshtein(field, k), *k))
         .min()
         .filter(|(distance, _)| *distance <= 2);
     let hint = closest.map_or(String::new(), |(_, k)| format!("; did you mean {k}?"));
-    format!("{field}: not a field of {what}, and not read{hint}")
+    Problem::at(field, format!("not a field of {what}, and not read{hint}"))
 }
 
 /// Whether every label of `selector` is on `labels` (equality matching, as Kratix does).

@@ -3,6 +3,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::Problem;
 use crate::yaml;
 
 /// The fields of a Kubernetes container (core/v1 `Container`).
@@ -58,34 +59,33 @@ const UNREAD_SPEC_FIELDS: [(&str, &str); 2] = [
 
 /// A warning for each field of `spec` and of its containers that neither Kubernetes nor
 /// Kratix defines, with the known field it is closest to.
-fn unknown_fields(spec: &PipelineSpec) -> Vec<String> {
+fn unknown_fields(spec: &PipelineSpec) -> Vec<Problem> {
     let spec_fields = spec.other.keys().map(|field| {
         match UNREAD_SPEC_FIELDS.iter().find(|(known, _)| known == field) {
-            Some((_, why)) => {
-                format!("spec.{field}: a Kratix Pipeline field promised does not read yet: {why}")
-            }
+            Some((_, why)) => Problem::at(
+                format!("spec.{field}"),
+                format!("a Kratix Pipeline field promised does not read yet: {why}"),
+            ),
             None => {
                 let all: Vec<&str> = SPEC_FIELDS
                     .iter()
                     .copied()
                     .chain(UNREAD_SPEC_FIELDS.iter().map(|(f, _)| *f))
                     .collect();
-                let text = super::unknown_field(field, "a Kratix Pipeline's spec", &all);
-                format!("spec.{text}")
+                super::unknown_field(field, "a Kratix Pipeline's spec", &all).within("spec")
             }
         }
     });
     let rbac = spec.rbac.iter().flat_map(|rbac| {
         let permissions = rbac.permissions.as_ref().map(|_| {
-            "spec.rbac.permissions: not granted: promised creates no Role or ClusterRole; a \
-             pipeline that calls the Kubernetes API needs a ServiceAccount \
-             (spec.rbac.serviceAccount) that already has these permissions"
-                .to_string()
+            let why = "not granted: promised creates no Role or ClusterRole; a pipeline that \
+                       calls the Kubernetes API needs a ServiceAccount \
+                       (spec.rbac.serviceAccount) that already has these permissions";
+            Problem::at("spec.rbac.permissions", why)
         });
         let unknown = rbac.other.keys().map(|field| {
             let known = ["serviceAccount", "permissions"];
-            let text = super::unknown_field(field, "a Kratix Pipeline's spec.rbac", &known);
-            format!("spec.rbac.{text}")
+            super::unknown_field(field, "a Kratix Pipeline's spec.rbac", &known).within("spec.rbac")
         });
         permissions.into_iter().chain(unknown)
     });
@@ -95,8 +95,8 @@ fn unknown_fields(spec: &PipelineSpec) -> Vec<String> {
             .keys()
             .filter(|f| !CONTAINER_FIELDS.contains(&f.as_str()));
         unknown.map(move |field| {
-            let text = super::unknown_field(field, "a Kubernetes container", &CONTAINER_FIELDS);
-            format!("spec.containers[{i}].{text}")
+            let unread = super::unknown_field(field, "a Kubernetes container", &CONTAINER_FIELDS);
+            unread.within(&format!("spec.containers[{i}]"))
         })
     });
     spec_fields.chain(rbac).chain(container_fields).collect()
@@ -229,47 +229,48 @@ impl Pipeline {
     /// Reads one entry of `spec.workflows.resource.configure`, with a warning for each
     /// field that no Kubernetes container and no Kratix Pipeline has (a `volumeMount`
     /// typo). Errors and warnings start with the field path inside that entry.
-    pub(crate) fn with_notes(value: Value) -> Result<(Self, Vec<String>), String> {
-        let doc: PipelineDoc = yaml::typed(value).map_err(|e| e.to_string())?;
+    pub(crate) fn with_notes(value: Value) -> Result<(Self, Vec<Problem>), Problem> {
+        let doc: PipelineDoc = yaml::typed(value)?;
         if doc.kind != "Pipeline" {
-            return Err(format!("kind: expected Pipeline, found {:?}", doc.kind));
+            let why = format!("expected Pipeline, found {:?}", doc.kind);
+            return Err(Problem::at("kind", why));
         }
         if doc.spec.containers.is_empty() {
-            return Err("spec.containers: a pipeline needs at least one container".into());
+            let why = "a pipeline needs at least one container";
+            return Err(Problem::at("spec.containers", why));
         }
-        super::kubernetes_name(&doc.metadata.name, 63)
-            .map_err(|why| format!("metadata.name: {:?} {why}", doc.metadata.name))?;
+        super::kubernetes_name(&doc.metadata.name, 63).map_err(|why| {
+            Problem::at("metadata.name", format!("{:?} {why}", doc.metadata.name))
+        })?;
         let mut seen = std::collections::BTreeSet::new();
         for (i, container) in doc.spec.containers.iter().enumerate() {
             // A container's name is a DNS-1123 label, as the API server checks it.
             if !super::is_dns_label(&container.name) {
-                return Err(format!(
-                    "spec.containers[{i}].name: {:?} is not a container name: 1 to 63 \
-                     lowercase letters, digits and '-', starting and ending with a letter or \
-                     digit",
-                    container.name
+                return Err(Problem::at(
+                    format!("spec.containers[{i}].name"),
+                    format!(
+                        "{:?} is not a container name: 1 to 63 lowercase letters, digits and \
+                         '-', starting and ending with a letter or digit",
+                        container.name
+                    ),
                 ));
             }
             check_image(&container.image)
-                .map_err(|why| format!("spec.containers[{i}].image: {why}"))?;
+                .map_err(|why| Problem::at(format!("spec.containers[{i}].image"), why))?;
             if !seen.insert(container.name.as_str()) {
-                return Err(format!(
-                    "spec.containers[{i}].name: {:?} is used twice",
-                    container.name
-                ));
+                let why = format!("{:?} is used twice", container.name);
+                return Err(Problem::at(format!("spec.containers[{i}].name"), why));
             }
         }
         let mut notes = unknown_fields(&doc.spec);
         let api_version = doc.api_version.as_deref();
         if let Some(other) = api_version.filter(|v| *v != super::PLATFORM_API_VERSION) {
-            notes.insert(
-                0,
-                format!(
-                    "apiVersion: {other:?} is not {}, which Kratix requires of a Pipeline; \
-                     promised reads it as one",
-                    super::PLATFORM_API_VERSION
-                ),
+            let why = format!(
+                "{other:?} is not {}, which Kratix requires of a Pipeline; promised reads it as \
+                 one",
+                super::PLATFORM_API_VERSION
             );
+            notes.insert(0, Problem::at("apiVersion", why));
         }
         let spec = doc.spec;
         let pipeline = Pipeline {
@@ -326,7 +327,9 @@ mod tests {
             serde_json::to_string(container).unwrap(),
             serde_json::to_string(image).unwrap(),
         );
-        Pipeline::with_notes(yaml::document(&text).unwrap()).map(|(pipeline, _)| pipeline)
+        Pipeline::with_notes(yaml::document(&text).unwrap())
+            .map(|(pipeline, _)| pipeline)
+            .map_err(|problem| problem.to_string())
     }
 
     #[test]
@@ -349,15 +352,21 @@ mod tests {
         assert_eq!(notes.len(), 4, "{notes:?}");
         let unread = "a Kratix Pipeline field promised does not read yet";
         assert!(
-            notes[0].starts_with(&format!("spec.restartPolicy: {unread}")),
+            notes[0]
+                .to_string()
+                .starts_with(&format!("spec.restartPolicy: {unread}")),
             "{notes:?}"
         );
         assert!(
-            notes[1].starts_with(&format!("spec.jobOptions: {unread}")),
+            notes[1]
+                .to_string()
+                .starts_with(&format!("spec.jobOptions: {unread}")),
             "{notes:?}"
         );
         assert!(
-            notes[2].starts_with("spec.rbac.permissions: not granted"),
+            notes[2]
+                .to_string()
+                .starts_with("spec.rbac.permissions: not granted"),
             "{notes:?}"
         );
         assert_eq!(
@@ -370,7 +379,7 @@ mod tests {
     fn the_pod_s_node_selector_and_tolerations_are_read_without_a_warning() {
         let text = "kind: Pipeline\nmetadata: {name: render}\nspec:\n  containers: [{name: a, image: i}]\n  nodeSelector: {disk: ssd}\n  tolerations: [{key: dedicated, operator: Exists}]\n";
         let (pipeline, notes) = Pipeline::with_notes(yaml::document(text).unwrap()).unwrap();
-        assert_eq!(notes, Vec::<String>::new());
+        assert_eq!(notes, Vec::<Problem>::new());
         assert_eq!(pipeline.pod.node_selector["disk"], "ssd");
         assert_eq!(pipeline.pod.tolerations[0]["key"], "dedicated");
     }

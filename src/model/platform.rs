@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Destination, LoadError, Promise, RequestFile, RequestKey, promise_folder};
+use super::{Destination, LoadError, Problem, Promise, RequestFile, RequestKey, promise_folder};
 
 /// A file of the repository, as the git store hands it over.
 #[derive(Debug, Clone, PartialEq)]
@@ -218,7 +218,7 @@ impl Platform {
             "destinations" => self.destinations_incomplete = true,
             _ => {}
         }
-        self.problems.push(LoadError::new(path, why));
+        self.problems.push(LoadError::new(path, Problem::new(why)));
         self.problems.sort_by(|a, b| a.path.cmp(&b.path));
     }
 
@@ -227,8 +227,9 @@ impl Platform {
         match promise {
             Ok(p) if self.promises.contains_key(p.name.as_str()) => {
                 let first = &self.promises[p.name.as_str()].path;
-                let message = format!("Promise {:?} is also defined in {first}", p.name);
-                self.problems.push(LoadError::new(&file.path, message));
+                let why = format!("Promise {:?} is also defined in {first}", p.name);
+                let problem = Problem::at("metadata.name", why);
+                self.problems.push(LoadError::new(&file.path, problem));
             }
             Ok(mut p) => {
                 p.blob.clone_from(&file.blob);
@@ -262,13 +263,11 @@ impl Platform {
                         || holds_aggregate(d, &o.folder)
                 });
                 if let Some(other) = clash {
-                    return Err(LoadError::new(
-                        &file.path,
-                        format!(
-                            "Destination {:?} (folder {:?}) clashes with {} (folder {:?})",
-                            d.name, d.folder, other.path, other.folder
-                        ),
-                    ));
+                    let why = format!(
+                        "Destination {:?} (folder {:?}) clashes with {} (folder {:?})",
+                        d.name, d.folder, other.path, other.folder
+                    );
+                    return Err(LoadError::new(&file.path, Problem::new(why)));
                 }
             }
             Ok(all)
@@ -299,7 +298,11 @@ fn clash(request: &RequestFile, holder: &str) -> LoadError {
         "{document}declares request {} which {holder} declares already; rename one of them",
         request.key
     );
-    LoadError::new(&request.path, message)
+    let problem = Problem {
+        line: request.part.as_ref().map(|part| part.line),
+        ..Problem::new(message)
+    };
+    LoadError::new(&request.path, problem)
 }
 
 /// Whether two destination folders are one on some clone: equal, or equal but for case
@@ -320,7 +323,7 @@ fn holds_aggregate(destination: &Destination, folder: &str) -> bool {
 
 fn text(file: &SourceFile) -> Result<&str, LoadError> {
     std::str::from_utf8(&file.bytes)
-        .map_err(|_| LoadError::new(&file.path, "the file is not UTF-8 text"))
+        .map_err(|_| LoadError::new(&file.path, Problem::new("the file is not UTF-8 text")))
 }
 
 #[cfg(test)]
@@ -466,7 +469,7 @@ mod tests {
             ),
         ]);
         assert_eq!(platform.destinations.len(), 1);
-        assert!(platform.problems[0].message.contains("clashes"));
+        assert!(platform.problems[0].message().contains("clashes"));
     }
 
     #[test]
@@ -481,7 +484,10 @@ mod tests {
                     SourceFile::test("destinations/b.yaml", second),
                 ]);
                 assert_eq!(platform.destinations.len(), 1, "{folder}");
-                assert!(platform.problems[0].message.contains("clashes"), "{folder}");
+                assert!(
+                    platform.problems[0].message().contains("clashes"),
+                    "{folder}"
+                );
             }
         }
         let beside = "kind: Destination\nmetadata: {name: b}\nspec: {path: dev/eu}\n";

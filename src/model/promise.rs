@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::workflows::{self, Workflows, WorkflowsDoc};
-use super::{Labels, LoadError, selectors_from_kratix};
+use super::{Labels, LoadError, Problem, selectors_from_kratix};
 use crate::path_segment::Segment;
 use crate::yaml;
 
@@ -53,7 +53,7 @@ pub struct Promise {
     /// schedule.
     pub(crate) reconciliation_interval: Option<Duration>,
     /// What loads but deserves a word (the seed era's field names), for `validate`.
-    pub(crate) notes: Vec<String>,
+    pub(crate) notes: Vec<Problem>,
 }
 
 /// One entry of `spec.requiredPromises`.
@@ -121,13 +121,13 @@ impl Api {
 impl Promise {
     /// Reads a Promise document. `path` is only used in errors.
     pub(crate) fn parse(path: &str, text: &str) -> Result<Self, LoadError> {
-        let fail = |err: yaml::YamlError| LoadError::new(path, err.to_string());
+        let fail = |err: yaml::YamlError| LoadError::new(path, err);
         let value = yaml::document_nested(text, yaml::PROMISE_MAX_DEPTH).map_err(fail)?;
         let doc: PromiseDoc = yaml::typed(value).map_err(fail)?;
         if doc.kind != "Promise" {
             return Err(LoadError::new(
                 path,
-                format!("kind: expected Promise, found {:?}", doc.kind),
+                Problem::at("kind", format!("expected Promise, found {:?}", doc.kind)),
             ));
         }
         let mut spec = doc.spec.unwrap_or_default();
@@ -139,7 +139,8 @@ impl Promise {
         )
         .map_err(|m| LoadError::new(path, m))?;
         let name = super::promise_name(&doc.metadata.name).map_err(|e| {
-            LoadError::new(path, format!("metadata.name: {:?} {e}", doc.metadata.name))
+            let why = format!("{:?} {e}", doc.metadata.name);
+            LoadError::new(path, Problem::at("metadata.name", why))
         })?;
         let annotations = doc.metadata.annotations.unwrap_or_default();
         let mut notes = seed_era_notes(&spec);
@@ -152,8 +153,7 @@ impl Promise {
                 .map_err(|m| LoadError::new(path, m))?;
         notes.extend(unread);
         notes.extend(spec.other.keys().map(|field| {
-            let text = super::unknown_field(field, "a Promise's spec", &SPEC_FIELDS);
-            format!("spec.{text}")
+            super::unknown_field(field, "a Promise's spec", &SPEC_FIELDS).within("spec")
         }));
         let label = |name: &str| doc.metadata.labels.as_ref()?.get(name).cloned();
         let version = label(VERSION_LABEL);
@@ -179,7 +179,7 @@ impl Promise {
 
 /// A deprecation note for each seed-era field the Promise uses: it still runs, but
 /// Kratix reads the newer fields today.
-fn seed_era_notes(spec: &PromiseSpec) -> Vec<String> {
+fn seed_era_notes(spec: &PromiseSpec) -> Vec<Problem> {
     let used = [
         (spec.xaas_crd.is_some(), "spec.xaasCrd", "spec.api"),
         (
@@ -195,27 +195,29 @@ fn seed_era_notes(spec: &PromiseSpec) -> Vec<String> {
     ];
     let used = used.into_iter().filter(|(used, _, _)| *used);
     used.map(|(_, old, new)| {
-        format!("{old}: the seed era's field, deprecated; Kratix reads {new} today")
+        Problem::at(
+            old,
+            format!("the seed era's field, deprecated; Kratix reads {new} today"),
+        )
     })
     .collect()
 }
 
 /// The API and the dependencies, under their names or the seed era's (`xaasCrd`,
 /// `workerClusterResources`), which older Promises still use; one of each at most.
-fn seed_era_names(spec: &mut PromiseSpec) -> Result<(Option<CrdDoc>, Vec<Value>), String> {
+fn seed_era_names(spec: &mut PromiseSpec) -> Result<(Option<CrdDoc>, Vec<Value>), Problem> {
     let api = match (spec.api.take(), spec.xaas_crd.take()) {
         (Some(_), Some(_)) => {
-            return Err("spec: give spec.api or the older spec.xaasCrd, not both".into());
+            let why = "give spec.api or the older spec.xaasCrd, not both";
+            return Err(Problem::at("spec", why));
         }
         (api, xaas) => api.or(xaas),
     };
     let dependencies = std::mem::take(&mut spec.dependencies);
     let older = std::mem::take(&mut spec.worker_cluster_resources);
     if !dependencies.is_empty() && !older.is_empty() {
-        return Err(
-            "spec: give spec.dependencies or the older spec.workerClusterResources, not both"
-                .into(),
-        );
+        let why = "give spec.dependencies or the older spec.workerClusterResources, not both";
+        return Err(Problem::at("spec", why));
     }
     Ok((
         api,
@@ -234,17 +236,17 @@ fn seed_era_names(spec: &mut PromiseSpec) -> Result<(Option<CrdDoc>, Vec<Value>)
 fn interval(
     annotations: &Option<BTreeMap<String, String>>,
     workflows: Option<&WorkflowsDoc>,
-    notes: &mut Vec<String>,
-) -> Result<Option<Duration>, String> {
+    notes: &mut Vec<Problem>,
+) -> Result<Option<Duration>, Problem> {
     let annotation = annotations
         .as_ref()
         .and_then(|a| a.get(INTERVAL_ANNOTATION));
     if let Some(text) = annotation {
         match humantime::parse_duration(text) {
             Ok(duration) if duration >= MIN_ANNOTATED_INTERVAL => return Ok(Some(duration)),
-            _ => notes.push(format!(
-                "metadata.annotations[{INTERVAL_ANNOTATION}]: {text:?} is not a duration of at \
-                 least 1m; as in Kratix, it is ignored"
+            _ => notes.push(Problem::at(
+                format!("metadata.annotations[{INTERVAL_ANNOTATION}]"),
+                format!("{text:?} is not a duration of at least 1m; as in Kratix, it is ignored"),
             )),
         }
     }
@@ -255,10 +257,15 @@ fn interval(
         return Ok(None);
     };
     let field = "spec.workflows.config.reconciliationInterval";
-    let duration = humantime::parse_duration(text)
-        .map_err(|e| format!("{field}: {text:?} is not a duration such as 30m or 1h: {e}"))?;
+    let duration = humantime::parse_duration(text).map_err(|e| {
+        Problem::at(
+            field,
+            format!("{text:?} is not a duration such as 30m or 1h: {e}"),
+        )
+    })?;
     if duration < Duration::from_secs(1) {
-        return Err(format!("{field}: {text:?} is too short; give at least 1s"));
+        let why = format!("{text:?} is too short; give at least 1s");
+        return Err(Problem::at(field, why));
     }
     Ok(Some(duration))
 }
@@ -364,7 +371,7 @@ struct CrdSchema {
 }
 
 impl CrdDoc {
-    fn into_api(self) -> Result<Api, String> {
+    fn into_api(self) -> Result<Api, Problem> {
         let spec = self.spec;
         let versions: Vec<ApiVersion> = spec
             .versions
@@ -376,7 +383,10 @@ impl CrdDoc {
             })
             .collect();
         if versions.is_empty() {
-            return Err("spec.api.spec.versions: no version is served".into());
+            return Err(Problem::at(
+                "spec.api.spec.versions",
+                "no version is served",
+            ));
         }
         Ok(Api {
             plural: spec
@@ -583,10 +593,10 @@ spec:
         );
         let err = Promise::parse("p.yaml", &bad).unwrap_err();
         assert!(
-            err.message
+            err.message()
                 .starts_with("spec.workflows.config.reconciliationInterval:"),
             "{}",
-            err.message
+            err.message()
         );
     }
 
@@ -619,6 +629,7 @@ spec:
             );
             assert!(
                 promise.notes[0]
+                    .to_string()
                     .contains("is not a duration of at least 1m; as in Kratix, it is ignored"),
                 "{:?}",
                 promise.notes
@@ -632,10 +643,10 @@ spec:
         let err = Promise::parse("promises/redis.yaml", &text).unwrap_err();
         assert_eq!(err.path, "promises/redis.yaml");
         assert!(
-            err.message
+            err.message()
                 .starts_with("spec.workflows.resource.configure[0].spec.containers[0].name:"),
             "{}",
-            err.message
+            err.message()
         );
     }
 
@@ -649,7 +660,11 @@ spec:
             );
             assert_ne!(text, REDIS);
             let err = Promise::parse("promises/redis.yaml", &text).unwrap_err();
-            assert!(err.message.starts_with("metadata.name:"), "{}", err.message);
+            assert!(
+                err.message().starts_with("metadata.name:"),
+                "{}",
+                err.message()
+            );
         }
     }
 
@@ -665,7 +680,7 @@ spec:
             "  dependencies: [{kind: A}]\n  workerClusterResources:",
         );
         let err = Promise::parse("promises/old.yaml", &both).unwrap_err();
-        assert!(err.message.contains("not both"), "{}", err.message);
+        assert!(err.message().contains("not both"), "{}", err.message());
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde_json::Value;
 
-use super::kubernetes_name;
+use super::{Problem, kubernetes_name};
 use crate::path_segment::{Segment, SegmentError};
 use crate::state::digest::sha256;
 use crate::yaml;
@@ -70,8 +70,8 @@ pub struct RequestFile {
     pub bytes: Vec<u8>,
     /// Identity: from the document, or from the path when the document has none.
     pub key: RequestKey,
-    /// The parsed document, or why it could not be read.
-    pub document: Result<RequestDoc, String>,
+    /// The parsed document, or why it could not be read (one problem or more).
+    pub(crate) document: Result<RequestDoc, Vec<Problem>>,
     /// Where in its file the document is, when the file holds several. Boxed: most
     /// files hold one, and a pass may hold 100k requests.
     pub(crate) part: Option<Box<Part>>,
@@ -134,7 +134,7 @@ impl RequestFile {
                  into several files"
             );
             let mut request = RequestFile::parse(path, blob, Vec::new());
-            request.document = Err(message);
+            request.document = Err(vec![Problem::new(message)]);
             return vec![request];
         }
         if slices.len() <= 1 {
@@ -158,14 +158,14 @@ impl RequestFile {
     pub(crate) fn parse(path: &str, blob: String, bytes: Vec<u8>) -> Self {
         let promise = promise_folder(path).unwrap_or_default();
         let parsed = std::str::from_utf8(&bytes)
-            .map_err(|_| "the file is not UTF-8 text".to_string())
-            .and_then(|text| yaml::document(text).map_err(|e| e.to_string()));
+            .map_err(|_| Problem::new("the file is not UTF-8 text"))
+            .and_then(|text| yaml::document(text).map_err(Problem::from));
         let (names, document) = match parsed {
             Ok(value) => read_document(&value),
-            Err(message) => (Names::default(), Err(message)),
+            Err(problem) => (Names::default(), Err(problem)),
         };
         let (key, document) = match names.key(promise, Some(file_stem(path))) {
-            Ok(key) => (key, document),
+            Ok(key) => (key, document.map_err(|problem| vec![problem])),
             Err(naming) => (fallback_key(path, promise), Err(joined(naming, document))),
         };
         RequestFile {
@@ -185,24 +185,24 @@ impl RequestFile {
     fn parse_part(path: &str, blob: &str, bytes: Vec<u8>, part: Box<Part>) -> Option<Self> {
         let promise = promise_folder(path).unwrap_or_default();
         let parsed = match std::str::from_utf8(&bytes) {
-            Err(_) => Err("the document is not UTF-8 text".to_string()),
+            Err(_) => Err(Problem::new("the document is not UTF-8 text")),
             Ok(text) => match yaml::documents(text) {
-                Err(err) => Err(err.at_line(part.line).to_string()),
+                Err(err) => Err(Problem::from(err.at_line(part.line))),
                 // Nothing but `~`: no document, as an empty one.
                 Ok(mut values) if values.len() <= 1 => Ok(values.pop()?),
-                Ok(values) => Err(format!(
+                Ok(values) => Err(Problem::new(format!(
                     "the document holds {} YAML documents: a `---` that starts a request \
                      must stand on a line of its own",
                     values.len()
-                )),
+                ))),
             },
         };
         let (names, document) = match parsed {
             Ok(value) => read_document(&value),
-            Err(message) => (Names::default(), Err(message)),
+            Err(problem) => (Names::default(), Err(problem)),
         };
         let (key, document) = match names.key(promise, None) {
-            Ok(key) => (key, document),
+            Ok(key) => (key, document.map_err(|problem| vec![problem])),
             Err(naming) => {
                 let own = format!("{path}#{}", part.index);
                 (fallback_key(&own, promise), Err(joined(naming, document)))
@@ -231,19 +231,31 @@ impl RequestFile {
 
 /// What is wrong with a document's names, and with the rest of it if anything is. A
 /// document that names nothing because it does not read says only why it does not.
-fn joined(naming: String, document: Result<RequestDoc, String>) -> String {
+fn joined(naming: Problem, document: Result<RequestDoc, Problem>) -> Vec<Problem> {
     match document {
-        Ok(_) => naming,
-        Err(other) if naming == NO_NAME => other,
-        Err(other) => format!("{naming}\n{other}"),
+        Ok(_) => vec![naming],
+        Err(other) if naming == no_name() => vec![other],
+        Err(other) => vec![naming, other],
     }
 }
 
 impl RequestFile {
+    /// Its document, when it reads.
+    pub fn document(&self) -> Option<&RequestDoc> {
+        self.document.as_ref().ok()
+    }
+
+    /// What is wrong with its document, one problem per line, for tests to match.
+    #[cfg(test)]
+    pub(crate) fn error(&self) -> String {
+        super::problem::lines(self.document.as_ref().expect_err("the document reads"))
+    }
+
     /// The whole document, parsed again from the bytes, for the schema check.
-    pub(crate) fn value(&self) -> Result<Value, String> {
-        let text = std::str::from_utf8(&self.bytes).map_err(|_| "the file is not UTF-8 text")?;
-        yaml::document(text).map_err(|e| e.to_string())
+    pub(crate) fn value(&self) -> Result<Value, Problem> {
+        let text = std::str::from_utf8(&self.bytes)
+            .map_err(|_| Problem::new("the file is not UTF-8 text"))?;
+        Ok(yaml::document(text)?)
     }
 }
 
@@ -259,23 +271,25 @@ impl Names {
     /// `stem`, or what the requester must change. A name or namespace from the document
     /// must be a Kubernetes name; each part must be a safe path segment.
     /// A document of a file of several has no `stem`: its name must be its own.
-    fn key(&self, promise: &str, stem: Option<&str>) -> Result<RequestKey, String> {
+    fn key(&self, promise: &str, stem: Option<&str>) -> Result<RequestKey, Problem> {
         // Kubernetes names only, here as for the document's names: two folders or file
         // names that differ only in case or Unicode form are two requests here, and one
         // file on a clone to macOS or Windows.
         let promise = super::promise_name(promise)
-            .map_err(|e| format!("the folder {promise:?} under requests/ {e}"))?;
+            .map_err(|e| Problem::new(format!("the folder {promise:?} under requests/ {e}")))?;
         let namespace = self.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE);
         let namespace = kubernetes_name(namespace, 63)
-            .map_err(|e| format!("metadata.namespace: {namespace:?} {e}"))?;
+            .map_err(|e| Problem::at("metadata.namespace", format!("{namespace:?} {e}")))?;
         let name = match (self.name.as_deref(), stem) {
             (Some(name), _) => kubernetes_name(name, 253)
                 .and_then(|s| file_name(s).map_err(Into::into))
-                .map_err(|e| format!("metadata.name: {name:?} {e}"))?,
+                .map_err(|e| Problem::at("metadata.name", format!("{name:?} {e}")))?,
             (None, Some(stem)) => kubernetes_name(stem, 250).map_err(|e| {
-                format!("the file name {stem:?}, the request's name while it has none, {e}")
+                Problem::new(format!(
+                    "the file name {stem:?}, the request's name while it has none, {e}"
+                ))
             })?,
-            (None, None) => return Err(NO_NAME.to_string()),
+            (None, None) => return Err(no_name()),
         };
         Ok(RequestKey {
             promise,
@@ -312,19 +326,21 @@ fn fallback_key(path: &str, promise: &str) -> RequestKey {
 const PAUSED_POINTER: &str = "/metadata/labels/kratix.io~1paused";
 
 /// Why a document without `metadata.name` does not run.
-const NO_NAME: &str = "metadata.name: a request needs a name";
+fn no_name() -> Problem {
+    Problem::at("metadata.name", "a request needs a name")
+}
 
-fn read_document(value: &Value) -> (Names, Result<RequestDoc, String>) {
+fn read_document(value: &Value) -> (Names, Result<RequestDoc, Problem>) {
     let text = |pointer: &str| value.pointer(pointer).and_then(Value::as_str);
     let names = Names {
         namespace: text("/metadata/namespace").map(String::from),
         name: text("/metadata/name").map(String::from),
     };
     if names.name.is_none() {
-        return (names, Err(NO_NAME.to_string()));
+        return (names, Err(no_name()));
     }
     let (Some(api_version), Some(kind)) = (text("/apiVersion"), text("/kind")) else {
-        return (names, Err("apiVersion and kind are required".to_string()));
+        return (names, Err(Problem::new("apiVersion and kind are required")));
     };
     let (api_version, kind) = (api_version.to_string(), kind.to_string());
     let paused = text(PAUSED_POINTER) == Some("true");
@@ -367,17 +383,14 @@ mod tests {
     fn unreadable_files_still_get_a_key_from_their_path() {
         let file = parse("apiVersion: [\n");
         assert_eq!(file.key.to_string(), "redis/default/team-a");
-        assert!(file.document.unwrap_err().starts_with("line "));
+        assert!(file.error().starts_with("line "));
     }
 
     #[test]
     fn a_name_is_required() {
         let file = parse("apiVersion: a.b/v1\nkind: redis\nmetadata: {namespace: ns}\n");
         assert_eq!(file.key.to_string(), "redis/ns/team-a");
-        assert_eq!(
-            file.document.unwrap_err(),
-            "metadata.name: a request needs a name"
-        );
+        assert_eq!(file.error(), "metadata.name: a request needs a name");
     }
 
     #[test]
@@ -413,7 +426,7 @@ mod tests {
             let file = parse(&format!(
                 "apiVersion: a.b/v1\nkind: redis\nmetadata: {{{metadata}}}\n"
             ));
-            let error = file.document.unwrap_err();
+            let error = file.error();
             assert!(error.starts_with(field), "{metadata}: {error}");
             assert_eq!(file.key.promise.as_str(), "redis");
             assert_eq!(file.key.namespace.as_str(), INVALID_NAMES);
@@ -437,8 +450,7 @@ mod tests {
         );
         assert_eq!(file.key.promise.as_str(), INVALID_NAMES);
         assert!(
-            file.document
-                .unwrap_err()
+            file.error()
                 .starts_with("the folder \".Git\" under requests/")
         );
         let file = RequestFile::parse("requests/redis/.git.yaml", "b".into(), b"kind: [".to_vec());
@@ -448,7 +460,7 @@ mod tests {
     #[test]
     fn a_name_that_is_a_safe_folder_but_not_a_kubernetes_name_is_refused() {
         let file = parse("apiVersion: a.b/v1\nkind: redis\nmetadata: {name: Cache}\n");
-        let error = file.document.unwrap_err();
+        let error = file.error();
         assert!(error.contains("is not a Kubernetes name"), "{error}");
     }
 
@@ -545,13 +557,7 @@ mod tests {
         let requests = read_all("---\n# nothing\n---\n");
         assert_eq!(requests.len(), 1);
         assert_eq!(requests[0].key.to_string(), "redis/default/team-a");
-        assert!(
-            requests[0]
-                .document
-                .as_ref()
-                .unwrap_err()
-                .contains("no YAML document")
-        );
+        assert!(requests[0].error().contains("no YAML document"));
     }
 
     #[test]
@@ -564,14 +570,14 @@ mod tests {
         assert_eq!(requests.len(), 4);
         let broken = &requests[1];
         assert_eq!(broken.part.as_ref().unwrap().line, 5);
-        let error = broken.document.as_ref().unwrap_err();
+        let error = broken.error();
         assert!(
             error.starts_with("line 5 column 18"),
             "lines of the file: {error}"
         );
         assert_eq!(broken.key.namespace.as_str(), INVALID_NAMES);
         let nameless = &requests[2];
-        assert_eq!(nameless.document, Err(NO_NAME.to_string()));
+        assert_eq!(nameless.document, Err(vec![no_name()]));
         assert_eq!(
             nameless.key.namespace.as_str(),
             INVALID_NAMES,
@@ -585,7 +591,7 @@ mod tests {
     #[test]
     fn a_document_on_its_separator_line_is_refused_not_merged() {
         let requests = read_all(&format!("{A}---\n{A}--- {{b: 1}}\n"));
-        let error = requests[1].document.as_ref().unwrap_err();
+        let error = requests[1].error();
         assert!(error.contains("on a line of its own"), "{error}");
         assert!(requests[0].document.is_ok());
     }
@@ -595,7 +601,7 @@ mod tests {
         let text = "---\na: 1\n".repeat(100_000);
         let requests = read_all(&text);
         assert_eq!(requests.len(), 1);
-        let error = requests[0].document.as_ref().unwrap_err();
+        let error = requests[0].error();
         assert!(
             error.starts_with("the file holds more than 1000 documents"),
             "{error}"

@@ -7,6 +7,7 @@ use std::fmt;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use super::Problem;
 use super::pipeline::{Pipeline, check_image};
 
 /// What a workflow runs on, as Kratix names it in `KRATIX_WORKFLOW_TYPE`.
@@ -133,29 +134,31 @@ pub(super) fn read(
     promise: &str,
     doc: Option<WorkflowsDoc>,
     xaas: Vec<String>,
-) -> Result<(Workflows, Vec<String>), String> {
+) -> Result<(Workflows, Vec<Problem>), Problem> {
     let doc = doc.unwrap_or_default();
     let mut notes = Vec::new();
     for field in doc.other.keys() {
         let known = ["resource", "promise", "config"];
-        let text = super::unknown_field(field, "a Promise's spec.workflows", &known);
-        notes.push(format!("spec.workflows.{text}"));
+        let unread = super::unknown_field(field, "a Promise's spec.workflows", &known);
+        notes.push(unread.within("spec.workflows"));
     }
     if let Some(config) = &doc.config {
         for field in config.other.keys() {
             let known = ["reconciliationInterval", "pipelineNamespace"];
-            let text = super::unknown_field(field, "spec.workflows.config", &known);
-            notes.push(format!("spec.workflows.config.{text}"));
+            let unread = super::unknown_field(field, "spec.workflows.config", &known);
+            notes.push(unread.within("spec.workflows.config"));
         }
     }
     let pipeline_namespace = doc.config.and_then(|c| c.pipeline_namespace);
     if let Some(namespace) = &pipeline_namespace
         && !super::is_dns_label(namespace)
     {
-        return Err(format!(
-            "spec.workflows.config.pipelineNamespace: {namespace:?} is not a namespace name: \
-             1 to 63 lowercase letters, digits and '-', starting and ending with a letter or \
-             digit"
+        return Err(Problem::at(
+            "spec.workflows.config.pipelineNamespace",
+            format!(
+                "{namespace:?} is not a namespace name: 1 to 63 lowercase letters, digits and \
+                 '-', starting and ending with a letter or digit"
+            ),
         ));
     }
     let mut workflows = Workflows {
@@ -165,14 +168,13 @@ pub(super) fn read(
     };
     if !xaas.is_empty() {
         if !workflows.resource.configure.is_empty() {
-            return Err(
-                "spec: give spec.workflows.resource.configure or spec.xaasRequestPipeline, \
-                 not both"
-                    .into(),
-            );
+            let why =
+                "give spec.workflows.resource.configure or spec.xaasRequestPipeline, not both";
+            return Err(Problem::at("spec", why));
         }
         for (i, image) in xaas.iter().enumerate() {
-            check_image(image).map_err(|why| format!("spec.xaasRequestPipeline[{i}]: {why}"))?;
+            check_image(image)
+                .map_err(|why| Problem::at(format!("spec.xaasRequestPipeline[{i}]"), why))?;
         }
         workflows.resource.configure = vec![Pipeline::from_seed_images(promise, &xaas)];
     }
@@ -183,30 +185,33 @@ pub(super) fn read(
 fn workflow(
     kind: &str,
     doc: Option<WorkflowDoc>,
-    notes: &mut Vec<String>,
-) -> Result<Workflow, String> {
+    notes: &mut Vec<Problem>,
+) -> Result<Workflow, Problem> {
     let Some(doc) = doc else {
         return Ok(Workflow::default());
     };
     for field in doc.other.keys() {
         let what = format!("spec.workflows.{kind}");
-        let text = super::unknown_field(field, &what, &["configure", "delete"]);
-        notes.push(format!("spec.workflows.{kind}.{text}"));
+        let unread = super::unknown_field(field, &what, &["configure", "delete"]);
+        notes.push(unread.within(&what));
     }
-    let mut read = |action: &str, values: Vec<Value>| -> Result<Vec<Pipeline>, String> {
+    let mut read = |action: &str, values: Vec<Value>| -> Result<Vec<Pipeline>, Problem> {
         let mut pipelines: Vec<Pipeline> = Vec::new();
         for (i, value) in values.into_iter().enumerate() {
             let field = format!("spec.workflows.{kind}.{action}[{i}]");
             let (pipeline, unread) =
-                Pipeline::with_notes(value).map_err(|m| format!("{field}.{m}"))?;
+                Pipeline::with_notes(value).map_err(|problem| problem.within(&field))?;
             if pipelines.iter().any(|p| p.name == pipeline.name) {
                 // Kratix records a workflow's progress by pipeline name.
-                return Err(format!(
-                    "{field}.metadata.name: {:?} names an earlier pipeline of this workflow too",
-                    pipeline.name
+                return Err(Problem::at(
+                    format!("{field}.metadata.name"),
+                    format!(
+                        "{:?} names an earlier pipeline of this workflow too",
+                        pipeline.name
+                    ),
                 ));
             }
-            notes.extend(unread.into_iter().map(|note| format!("{field}.{note}")));
+            notes.extend(unread.into_iter().map(|note| note.within(&field)));
             pipelines.push(pipeline);
         }
         Ok(pipelines)
@@ -224,7 +229,8 @@ mod tests {
 
     fn read_text(text: &str) -> Result<(Workflows, Vec<String>), String> {
         let doc: WorkflowsDoc = yaml::typed(yaml::document(text).unwrap()).unwrap();
-        read("app", Some(doc), Vec::new())
+        let (workflows, notes) = read("app", Some(doc), Vec::new()).map_err(|p| p.to_string())?;
+        Ok((workflows, notes.iter().map(ToString::to_string).collect()))
     }
 
     const PIPELINE: &str =

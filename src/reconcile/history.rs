@@ -8,7 +8,9 @@ use super::decide::PromiseDecision;
 use super::prepare::{Schemas, check_against};
 use super::run::Workflow;
 use crate::git::{Store, parse_blob_id};
-use crate::model::{Action, LoadError, Platform, Promise, RequestFile, RequestKey, WorkflowType};
+use crate::model::{
+    Action, LoadError, Platform, Problem, Promise, RequestFile, RequestKey, WorkflowType, problem,
+};
 use crate::pipeline::Subject;
 use crate::state::promise_status::PromiseRecord;
 use crate::state::status::Record;
@@ -58,7 +60,7 @@ impl Removed {
                 .and_then(|id| store.read_blob(&id, path))
                 .map_err(|e| e.to_string())
                 .and_then(|bytes| String::from_utf8(bytes).map_err(|e| e.to_string()))
-                .and_then(|text| Promise::parse(path, &text).map_err(|e| e.message))
+                .and_then(|text| Promise::parse(path, &text).map_err(|e| e.message()))
                 // A record edited to point at another Promise's file must not run that
                 // Promise's delete workflow, nor remove it.
                 .and_then(|promise| {
@@ -78,12 +80,12 @@ impl Removed {
                 }
                 Err(why) => removed.problems.push(LoadError::new(
                     path,
-                    format!(
+                    Problem::new(format!(
                         "the removed Promise cannot be read back from history ({why}); its \
                          outputs and status stay, and so do those of its removed requests, \
                          whose delete workflows cannot run without it: reconcile in a clone \
                          with full history, or restore the Promise file"
-                    ),
+                    )),
                 )),
             }
         }
@@ -122,7 +124,10 @@ impl Removed {
                 })?;
                 match &file.document {
                     Ok(_) => Ok(file),
-                    Err(why) => Err(format!("{path} as last committed does not read: {why}")),
+                    Err(why) => Err(format!(
+                        "{path} as last committed does not read: {}",
+                        problem::lines(why)
+                    )),
                 }
             });
         let object = match &file {
@@ -145,7 +150,7 @@ impl RemovedRequest<'_> {
     /// Its delete workflow, when its object could be read back.
     pub(crate) fn workflow(&self) -> Result<Workflow<'_>, String> {
         let file = self.file.as_ref().map_err(Clone::clone)?;
-        let document = file.document.as_ref().map_err(Clone::clone)?;
+        let document = file.document.as_ref().map_err(|p| problem::lines(p))?;
         Ok(Workflow {
             promise: self.promise,
             kind: (WorkflowType::Resource, Action::Delete),

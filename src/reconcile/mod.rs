@@ -35,7 +35,8 @@ use crate::executor::Executor;
 use crate::git::{CommitRequest, GitError, Snapshot, Store};
 use crate::model::PIPELINES_DIR;
 use crate::model::{
-    Action, LoadError, Platform, RequestFile, RequestKey, SourceFile, WorkflowType, is_input,
+    Action, LoadError, Platform, Problem, RequestFile, RequestKey, SourceFile, WorkflowType,
+    is_input,
 };
 use crate::pipeline::{OutputLimits, RunFolder, Subject};
 use crate::state::kustomization::{Unlisted, index_destinations};
@@ -190,7 +191,7 @@ pub fn reconcile(
         frame,
     } = branch;
     for problem in &platform.problems {
-        tracing::warn!(path = %problem.path, "{}", problem.message);
+        tracing::warn!(path = %problem.path, "{}", problem.problem);
     }
     prepare::keep_identities(&mut platform, &previous);
     prepare::forget_placements(&mut previous, &scope.replace);
@@ -226,7 +227,7 @@ pub fn reconcile(
     let mut removed = Removed::read(inputs, &platform, &promise_records, &promise_decisions);
     let removed_problems = std::mem::take(&mut removed.problems);
     for problem in &removed_problems {
-        tracing::warn!(path = %problem.path, "{}", problem.message);
+        tracing::warn!(path = %problem.path, "{}", problem.problem);
     }
     let mut promise_outcomes =
         run_promise_configures(&platform, &promise_decisions, executor, options);
@@ -439,7 +440,7 @@ pub fn reconcile(
             PromiseDecision::Pause(why) => PromiseOutcome::Paused(why.clone()),
             PromiseDecision::Hold(why) => {
                 let path = before.map_or("promises/", |b| b.promise.path.as_str());
-                held.push(LoadError::new(path, why.clone()));
+                held.push(LoadError::new(path, Problem::new(why.clone())));
                 PromiseOutcome::Held(why.clone())
             }
             PromiseDecision::Configure => match promise_outcomes.remove(name) {

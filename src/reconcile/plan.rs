@@ -9,7 +9,7 @@ use super::{Options, PassReport, Progress, ReconcileError, Scope, reconcile};
 use crate::executor::Executor;
 use crate::git::{BlobId, CommitRequest, GitError, Snapshot, Store};
 use crate::model::is_script;
-use crate::model::{LoadError, SourceFile, is_input};
+use crate::model::{LoadError, Problem, SourceFile, is_input};
 use crate::state::layout::is_managed;
 use crate::state::{Changes, Content};
 
@@ -74,12 +74,10 @@ pub(crate) fn plan(
     };
     let mut report = reconcile(&capture, None, &scope, executor, options, progress)?;
     report.problems.extend(edited.into_iter().map(|path| {
-        LoadError::new(
-            &path,
-            "this change edits a file promised writes: outputs under state/ are rebuilt from \
-             the inputs, but status/ holds the records a pass trusts (where each request is \
-             placed); revert the edit and change the inputs instead",
-        )
+        let why = "this change edits a file promised writes: outputs under state/ are rebuilt \
+                   from the inputs, but status/ holds the records a pass trusts (where each \
+                   request is placed); revert the edit and change the inputs instead";
+        LoadError::new(&path, Problem::new(why))
     }));
     let changes = capture
         .changes

@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use super::render::Outcome;
-use crate::model::{ApiVersion, Platform, Promise, RequestDoc, RequestFile, RequestKey};
+use crate::model::{
+    ApiVersion, Platform, Problem, Promise, RequestDoc, RequestFile, RequestKey, problem,
+};
 use crate::schema::{InvalidSchema, RequestSchema, admit_without_schema};
 use crate::state::status::Record;
 
@@ -46,24 +48,6 @@ pub(crate) struct Ready<'a> {
     pub(crate) object: Cow<'a, [u8]>,
 }
 
-/// One thing wrong with a request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Problem {
-    /// The field, dotted (`spec.size`), when one is to blame.
-    pub(crate) field: Option<String>,
-    /// What is wrong.
-    pub(crate) message: String,
-}
-
-impl std::fmt::Display for Problem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.field {
-            Some(field) => write!(f, "{field}: {}", self.message),
-            None => f.write_str(&self.message),
-        }
-    }
-}
-
 /// Why a request does not run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Rejection {
@@ -82,13 +66,10 @@ pub(crate) enum Rejection {
 }
 
 impl Rejection {
-    fn invalid(field: Option<&str>, message: String) -> Self {
+    fn invalid(problem: Problem) -> Self {
         Rejection::Invalid {
             headline: None,
-            problems: vec![Problem {
-                field: field.map(String::from),
-                message,
-            }],
+            problems: vec![problem],
         }
     }
 
@@ -98,8 +79,7 @@ impl Rejection {
             Rejection::Unreconciled(message) => Outcome::Unreconciled(message),
             Rejection::PromiseSchema(message) => Outcome::Invalid(message),
             Rejection::Invalid { headline, problems } => {
-                let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
-                let lines = lines.join("\n");
+                let lines = problem::lines(&problems);
                 Outcome::Invalid(match headline {
                     Some(headline) => format!("{headline}:\n{lines}"),
                     None => lines,
@@ -143,12 +123,17 @@ pub(crate) fn check<'a>(
     request: &'a RequestFile,
 ) -> Result<Ready<'a>, Rejection> {
     if request.held {
-        let why = request.document.as_ref().err().cloned().unwrap_or_default();
-        return Err(Rejection::Unreconciled(why));
+        let why = request.document.as_ref().err();
+        return Err(Rejection::Unreconciled(
+            why.map_or(String::new(), |p| problem::lines(p)),
+        ));
     }
     // A document that does not read is the requester's to fix, whatever its Promise.
-    if let Err(why) = &request.document {
-        return Err(Rejection::invalid(None, why.clone()));
+    if let Err(problems) = &request.document {
+        return Err(Rejection::Invalid {
+            headline: None,
+            problems: problems.clone(),
+        });
     }
     let promise_name = &request.key.promise;
     let Some(promise) = platform.promises.get(promise_name.as_str()) else {
@@ -158,13 +143,10 @@ pub(crate) fn check<'a>(
                  the request is left as it is until they are fixed"
             )));
         }
-        return Err(Rejection::invalid(
-            None,
-            format!(
-                "no Promise named {promise_name:?}: requests under requests/{promise_name}/ need a \
-                 Promise with metadata.name {promise_name:?} in promises/"
-            ),
-        ));
+        return Err(Rejection::invalid(Problem::new(format!(
+            "no Promise named {promise_name:?}: requests under requests/{promise_name}/ need a \
+             Promise with metadata.name {promise_name:?} in promises/"
+        ))));
     };
     check_against(promise, schemas, request)
 }
@@ -179,20 +161,20 @@ pub(crate) fn check_against<'a>(
     let document = request
         .document
         .as_ref()
-        .map_err(|e| Rejection::invalid(None, e.clone()))?;
+        .map_err(|problems| Rejection::Invalid {
+            headline: None,
+            problems: problems.clone(),
+        })?;
     let Some(api) = &promise.api else {
-        return Err(Rejection::invalid(
-            None,
-            format!(
-                "Promise {:?} has no spec.api: it offers dependencies, not requests; remove \
-                 requests/{}/ or give the Promise an API",
-                promise.name, promise.name
-            ),
-        ));
+        return Err(Rejection::invalid(Problem::new(format!(
+            "Promise {:?} has no spec.api: it offers dependencies, not requests; remove \
+             requests/{}/ or give the Promise an API",
+            promise.name, promise.name
+        ))));
     };
     let Some(version) = api.version_for(&document.api_version, &document.kind) else {
-        return Err(Rejection::invalid(
-            Some("apiVersion"),
+        return Err(Rejection::invalid(Problem::at(
+            "apiVersion",
             format!(
                 "Promise {:?} serves kind {} as {}; this request is {} {}",
                 promise.name,
@@ -201,7 +183,7 @@ pub(crate) fn check_against<'a>(
                 document.api_version,
                 document.kind,
             ),
-        ));
+        )));
     };
     let compiled = schemas.get(promise, version);
     let schema = compiled.as_ref().as_ref().map_err(|_| {
@@ -211,32 +193,25 @@ pub(crate) fn check_against<'a>(
             promise.name, document.api_version, promise.path
         ))
     })?;
-    let mut value = request.value().map_err(|e| Rejection::invalid(None, e))?;
+    let mut value = request.value().map_err(Rejection::invalid)?;
     let admitted = match schema {
         Some(schema) => schema
             .admit(&mut value)
-            .map_err(|v| Rejection::invalid(Some(&v.field), v.message))?,
+            .map_err(|v| Rejection::invalid(Problem::at(v.field, v.message)))?,
         None => admit_without_schema(&mut value),
     };
     let mut problems: Vec<Problem> = admitted
         .unknown
         .iter()
-        .map(|unknown| Problem {
-            field: Some(unknown.field.clone()),
-            message: unknown.message(),
-        })
+        .map(|unknown| Problem::at(unknown.field.clone(), unknown.message()))
         .collect();
     if admitted.unlisted > 0 {
-        problems.push(Problem {
-            field: None,
-            message: format!("and {} more unknown fields", admitted.unlisted),
-        });
+        let more = format!("and {} more unknown fields", admitted.unlisted);
+        problems.push(Problem::new(more));
     }
     if let Some(schema) = schema {
-        problems.extend(schema.violations(&value).into_iter().map(|v| Problem {
-            field: Some(v.field),
-            message: v.message,
-        }));
+        let violations = schema.violations(&value).into_iter();
+        problems.extend(violations.map(|v| Problem::at(v.field, v.message)));
     }
     if !problems.is_empty() {
         return Err(Rejection::Invalid {
@@ -326,10 +301,10 @@ pub(crate) fn keep_identities(platform: &mut Platform, previous: &BTreeMap<Reque
             blob: blob.clone(),
             bytes: Vec::new(),
             key: (*key).clone(),
-            document: Err(format!(
+            document: Err(vec![Problem::new(format!(
                 "{why}; this request, last reconciled from that file, is left as it is \
                  until the file reads again"
-            )),
+            ))]),
             part: None,
             held: true,
         }));
@@ -343,8 +318,8 @@ fn unreadable(path: &str, unread: &[&RequestFile]) -> String {
     if let [whole] = unread
         && whole.part.is_none()
     {
-        let why = whole.document.as_ref().err().map_or("", String::as_str);
-        return format!("{path} does not read: {why}");
+        let why = whole.document.as_ref().err().map(|p| problem::lines(p));
+        return format!("{path} does not read: {}", why.unwrap_or_default());
     }
     let parts: Vec<String> = unread
         .iter()
@@ -576,14 +551,8 @@ mod tests {
             2,
             "the broken documents say why, each under its own key"
         );
-        let message = platform
-            .requests
-            .iter()
-            .find(|r| r.held)
-            .unwrap()
-            .document
-            .clone();
-        assert!(message.unwrap_err().starts_with(
+        let message = platform.requests.iter().find(|r| r.held).unwrap().error();
+        assert!(message.starts_with(
             "document 2 (line 5), document 3 (line 7) of requests/app/x.yaml do not read;"
         ));
     }
@@ -649,7 +618,7 @@ mod tests {
         assert_eq!(platform.problems.len(), 1);
         assert!(
             platform.problems[0]
-                .message
+                .message()
                 .starts_with("document 2 (line 5): declares")
         );
     }

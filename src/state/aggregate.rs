@@ -8,7 +8,7 @@
 //! may only start a stream or follow a `...`. A file with a directive line is
 //! therefore parsed and its documents written again instead.
 
-use crate::model::LoadError;
+use crate::model::{LoadError, Problem};
 use crate::yaml;
 
 /// The line the aggregate starts with.
@@ -26,11 +26,11 @@ pub(crate) fn aggregate<'a>(
         let unreadable = |why: String| {
             LoadError::new(
                 path,
-                format!(
+                Problem::new(format!(
                     "{why}; this file of the state folder was changed by hand, and the \
                      destination's aggregate is left as it was: remove the file, and promised \
                      writes it again when its request or Promise next runs"
-                ),
+                )),
             )
         };
         let file = std::str::from_utf8(bytes)
@@ -123,8 +123,16 @@ mod tests {
         ])
         .unwrap_err();
         assert_eq!(err.path, "resources/ns/app/a/bad.yaml");
-        assert!(err.message.starts_with("is not YAML: "), "{}", err.message);
-        assert!(err.message.contains("left as it was"), "{}", err.message);
+        assert!(
+            err.message().starts_with("is not YAML: "),
+            "{}",
+            err.message()
+        );
+        assert!(
+            err.message().contains("left as it was"),
+            "{}",
+            err.message()
+        );
     }
 
     /// Files that end or start in ways a plain join could get wrong.
