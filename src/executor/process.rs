@@ -204,17 +204,6 @@ mod tests {
     use crate::model::{Action, Pipeline, Promise, RequestFile, WorkflowType};
     use crate::pipeline::Subject;
 
-    const PROMISE: &str = r#"
-kind: Promise
-metadata: {name: redis}
-spec:
-  api:
-    spec:
-      group: example.promised.dev
-      names: {kind: Redis, plural: redises}
-      versions: [{name: v1}]
-"#;
-
     fn pipeline(scripts: &[&str], chained: bool) -> Pipeline {
         let containers = scripts.iter().enumerate();
         Pipeline {
@@ -247,9 +236,9 @@ spec:
         pipeline: &Pipeline,
         timeout: Duration,
     ) -> (Result<(), ExecError>, tempfile::TempDir) {
-        let promise = Promise::parse("promises/redis.yaml", PROMISE).unwrap();
-        let object = "apiVersion: example.promised.dev/v1\nkind: Redis\nmetadata: {name: cache, namespace: team}\n";
-        let request = RequestFile::parse("requests/redis/cache.yaml", "0".into(), object.into());
+        let promise = Promise::test("app").build();
+        let object = "apiVersion: test.promised.dev/v1\nkind: App\nmetadata: {name: cache, namespace: team}\n";
+        let request = RequestFile::parse("requests/app/cache.yaml", "0".into(), object.into());
         let job = Job {
             promise: &promise,
             pipeline,
@@ -277,7 +266,7 @@ spec:
         let out = root.path().join("output");
         assert_eq!(
             fs::read_to_string(out.join("a")).unwrap(),
-            "cache team redises hi\n"
+            "cache team apps hi\n"
         );
         let seen = fs::read_to_string(root.path().join("metadata/seen")).unwrap();
         assert_eq!(seen, "a\nobject.yaml\n");

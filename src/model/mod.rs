@@ -2,6 +2,8 @@
 //! from the files of one commit. Pure: the caller hands over paths and bytes.
 
 mod destination;
+#[cfg(test)]
+pub(crate) mod fixtures;
 mod pipeline;
 mod platform;
 pub(crate) mod problem;

@@ -401,18 +401,6 @@ impl CrdDoc {
     }
 }
 
-/// A Promise `app` with one served version and no pipelines, carrying `annotations`
-/// (a YAML flow map): for tests of what an annotation changes.
-#[cfg(test)]
-impl Promise {
-    pub(crate) fn with_annotations_for_tests(annotations: &str) -> Promise {
-        let text = format!(
-            "kind: Promise\nmetadata: {{name: app, annotations: {annotations}}}\nspec:\n  api:\n    spec:\n      group: example.promised.dev\n      names: {{kind: App, plural: apps}}\n      versions: [{{name: v1}}]\n"
-        );
-        Promise::parse("promises/app.yaml", &text).expect("the test Promise reads")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -85,8 +85,8 @@ fn plain_secret(doc: &Value) -> Option<String> {
 mod tests {
     use super::*;
 
-    fn promise(annotations: &str) -> Promise {
-        Promise::with_annotations_for_tests(annotations)
+    fn promise() -> Promise {
+        Promise::test("app").build()
     }
 
     fn files(text: &str) -> OutputFiles {
@@ -101,7 +101,7 @@ mod tests {
 
     #[test]
     fn a_plain_secret_is_refused_naming_the_file_the_document_and_the_annotation() {
-        let err = refuse_plain_secrets(&files(PLAIN), &promise("{}")).unwrap_err();
+        let err = refuse_plain_secrets(&files(PLAIN), &promise()).unwrap_err();
         assert!(
             err.starts_with("db/creds.yaml: document 2 is a plain Secret (\"db\")"),
             "{err}"
@@ -112,9 +112,9 @@ mod tests {
         );
         let data =
             "apiVersion: v1\nkind: Secret\nmetadata: {name: db}\ndata: {password: RkFLRQ==}\n";
-        assert!(refuse_plain_secrets(&files(data), &promise("{}")).is_err());
+        assert!(refuse_plain_secrets(&files(data), &promise()).is_err());
         let listed = "apiVersion: v1\nkind: List\nmetadata: {name: l}\nitems:\n- {apiVersion: v1, kind: Secret, metadata: {name: db}, data: {a: RkFLRQ==}}\n";
-        assert!(refuse_plain_secrets(&files(listed), &promise("{}")).is_err());
+        assert!(refuse_plain_secrets(&files(listed), &promise()).is_err());
     }
 
     #[test]
@@ -128,15 +128,15 @@ mod tests {
             let text = format!(
                 "apiVersion: v1\nkind: {kind}\nmetadata: {{name: db}}\nstringData: {{password: FAKE}}\n"
             );
-            let err = refuse_plain_secrets(&files(&text), &promise("{}")).unwrap_err();
+            let err = refuse_plain_secrets(&files(&text), &promise()).unwrap_err();
             assert!(err.contains("is a plain Secret"), "{kind}: {err}");
         }
     }
 
     #[test]
     fn a_promise_that_opts_in_writes_plain_secrets() {
-        let annotations = format!("{{{ALLOW_PLAIN_SECRETS_ANNOTATION}: \"true\"}}");
-        refuse_plain_secrets(&files(PLAIN), &promise(&annotations)).unwrap();
+        let promise = Promise::test("app").annotated(ALLOW_PLAIN_SECRETS_ANNOTATION, "true");
+        refuse_plain_secrets(&files(PLAIN), &promise.build()).unwrap();
     }
 
     #[test]
@@ -148,13 +148,13 @@ mod tests {
             "apiVersion: v1\nkind: Secret\nmetadata: {name: tls}\ntype: kubernetes.io/tls\n",
         ];
         for text in passing {
-            refuse_plain_secrets(&files(text), &promise("{}")).unwrap();
+            refuse_plain_secrets(&files(text), &promise()).unwrap();
         }
     }
 
     #[test]
     fn a_sops_secret_with_a_value_left_in_clear_is_refused() {
         let text = "apiVersion: v1\nkind: Secret\nmetadata: {name: db}\nstringData: {user: admin, password: 'ENC[AES256_GCM,data:FAKE]'}\nsops: {version: 3.9.0}\n";
-        assert!(refuse_plain_secrets(&files(text), &promise("{}")).is_err());
+        assert!(refuse_plain_secrets(&files(text), &promise()).is_err());
     }
 }

@@ -198,8 +198,6 @@ mod tests {
     use crate::model::{Action, Promise, RequestFile, WorkflowType};
     use crate::pipeline::Subject;
 
-    const PROMISE: &str = "kind: Promise\nmetadata: {name: app}\nspec:\n  api:\n    spec:\n      group: test.promised.dev\n      names: {kind: App}\n      versions: [{name: v1}]\n  workflows:\n    resource:\n      configure:\n        - kind: Pipeline\n          metadata: {name: render}\n          spec:\n            containers: [{name: render, image: unused, command: ['true']}]\n";
-
     /// An executor that runs `step` on the workspace instead of containers, and
     /// remembers each workspace.
     struct Step<F> {
@@ -220,13 +218,8 @@ mod tests {
     }
 
     fn request(name: &str) -> RequestFile {
-        let text =
-            format!("apiVersion: test.promised.dev/v1\nkind: App\nmetadata: {{name: {name}}}\n");
-        RequestFile::parse(
-            &format!("requests/app/{name}.yaml"),
-            "0".into(),
-            text.into(),
-        )
+        let file = crate::model::fixtures::request("app", name);
+        RequestFile::parse(&file.path, file.blob, file.bytes)
     }
 
     fn job<'a>(promise: &'a Promise, request: &'a RequestFile) -> Job<'a> {
@@ -245,7 +238,9 @@ mod tests {
 
     /// Runs `step` twice in one worker's folder, on two requests; the workspaces it ran in.
     fn run_twice(step: impl Fn(&Workspace) + Send + Sync) -> Vec<Workspace> {
-        let promise = Promise::parse("promises/app.yaml", PROMISE).unwrap();
+        let promise = Promise::test("app")
+            .with_pipeline("resource.configure", "render")
+            .build();
         let executor = Step {
             step,
             seen: Mutex::new(Vec::new()),
@@ -280,7 +275,9 @@ mod tests {
 
     #[test]
     fn runs_in_flight_at_once_write_their_logs_apart_and_later_runs_reuse_them() {
-        let promise = Promise::parse("promises/app.yaml", PROMISE).unwrap();
+        let promise = Promise::test("app")
+            .with_pipeline("resource.configure", "render")
+            .build();
         let executor = InPairs {
             both_started: tokio::sync::Barrier::new(2),
             seen: Mutex::new(Vec::new()),

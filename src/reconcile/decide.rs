@@ -339,15 +339,11 @@ pub(crate) fn gone_requests<'r, 'p>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::SourceFile;
+    use crate::model::Promise;
+    use crate::model::fixtures::request;
     use crate::state::status::RequestRef;
 
-    fn promise(name: &str, extra: &str) -> SourceFile {
-        let text = format!("kind: Promise\nmetadata: {{name: {name}{extra}}}\n");
-        SourceFile::test(&format!("promises/{name}.yaml"), &text)
-    }
-
-    const INSTALL: &str = "\nspec:\n  workflows:\n    promise:\n      configure:\n        - {kind: Pipeline, metadata: {name: install}, spec: {containers: [{name: c, image: i}]}}\n";
+    const VERSION: &str = "kratix.io/promise-version";
 
     fn record(path: &str, availability: Availability) -> PromiseRecord {
         PromiseRecord {
@@ -367,9 +363,8 @@ mod tests {
 
     #[test]
     fn a_promise_workflow_runs_when_new_or_changed_and_is_kept_otherwise() {
-        let mut with_workflow = promise("op", "");
-        with_workflow.bytes = format!("kind: Promise\nmetadata: {{name: op}}{INSTALL}").into();
-        let platform = Platform::load([with_workflow, promise("plain", "")]);
+        let with_workflow = Promise::test("op").with_pipeline("promise.configure", "install");
+        let platform = Platform::load([with_workflow.file(), Promise::test("plain").file()]);
         let none = BTreeMap::new();
         let decisions = promises(&platform, &none, &Scope::default());
         assert_eq!(decisions["op"], PromiseDecision::Configure);
@@ -387,17 +382,16 @@ mod tests {
 
     #[test]
     fn promise_workflows_run_after_those_of_the_promises_they_require() {
-        let with = |name: &str, requires: &str| {
-            let text = format!(
-                "kind: Promise\nmetadata: {{name: {name}}}\nspec:\n  requiredPromises: [{requires}]\n  workflows:\n    promise:\n      configure:\n        - {{kind: Pipeline, metadata: {{name: install}}, spec: {{containers: [{{name: c, image: i}}]}}}}\n"
-            );
-            SourceFile::test(&format!("promises/{name}.yaml"), &text)
+        let with = |name: &str, requires: &[&str]| {
+            let promise = Promise::test(name).with_pipeline("promise.configure", "install");
+            let promise = requires.iter().fold(promise, |p, r| p.requiring(r, None));
+            promise.file()
         };
         let platform = Platform::load([
-            with("app", "{name: db}, {name: net}"),
-            with("db", "{name: net}"),
-            with("net", ""),
-            with("zzz", ""),
+            with("app", &["db", "net"]),
+            with("db", &["net"]),
+            with("net", &[]),
+            with("zzz", &[]),
         ]);
         let decisions = BTreeMap::from(
             ["app", "db", "net", "zzz"].map(|n| (n.to_string(), PromiseDecision::Configure)),
@@ -418,11 +412,7 @@ mod tests {
         let decisions = promises(&platform, &records, &Scope::default());
         assert_eq!(decisions["gone"], PromiseDecision::Delete);
 
-        let request = SourceFile::test(
-            "requests/gone/a.yaml",
-            "apiVersion: a/v1\nkind: A\nmetadata: {name: a}\n",
-        );
-        let platform = Platform::load([request]);
+        let platform = Platform::load([request("gone", "a")]);
         let decisions = promises(&platform, &records, &Scope::default());
         let PromiseDecision::Hold(why) = &decisions["gone"] else {
             panic!("{decisions:?}")
@@ -435,15 +425,9 @@ mod tests {
 
     #[test]
     fn promises_that_require_each_other_or_themselves_are_decided_and_not_held() {
-        let a = SourceFile::test(
-            "promises/a.yaml",
-            "kind: Promise\nmetadata: {name: a}\nspec:\n  requiredPromises: [{name: b}, {name: a}]\n",
-        );
-        let b = SourceFile::test(
-            "promises/b.yaml",
-            "kind: Promise\nmetadata: {name: b}\nspec:\n  requiredPromises: [{name: a}]\n",
-        );
-        let platform = Platform::load([a, b]);
+        let a = Promise::test("a").requiring("b", None).requiring("a", None);
+        let b = Promise::test("b").requiring("a", None);
+        let platform = Platform::load([a.file(), b.file()]);
         let decisions = promises(&platform, &BTreeMap::new(), &Scope::default());
         assert_eq!(decisions["a"], PromiseDecision::Static);
         assert_eq!(decisions["b"], PromiseDecision::Static);
@@ -451,14 +435,11 @@ mod tests {
 
     #[test]
     fn unmet_required_promises_make_a_promise_wait_and_say_which() {
-        let app = SourceFile::test(
-            "promises/app.yaml",
-            "kind: Promise\nmetadata: {name: app}\nspec:\n  requiredPromises: [{name: db, version: v2}, {name: net}]\n",
-        );
-        let db = SourceFile::test(
-            "promises/db.yaml",
-            "kind: Promise\nmetadata: {name: db, labels: {kratix.io/promise-version: v1}}\n",
-        );
+        let app = Promise::test("app")
+            .requiring("db", Some("v2"))
+            .requiring("net", None)
+            .file();
+        let db = Promise::test("db").labelled(VERSION, "v1").file();
         let platform = Platform::load([app.clone(), db]);
         let decisions = promises(&platform, &BTreeMap::new(), &Scope::default());
         assert_eq!(
@@ -469,27 +450,18 @@ mod tests {
                     .into()
             )
         );
-        let db = SourceFile::test(
-            "promises/db.yaml",
-            "kind: Promise\nmetadata: {name: db, labels: {kratix.io/promise-version: v2}}\n",
-        );
-        let net = promise("net", "");
-        let platform = Platform::load([app, db, net]);
+        let db = Promise::test("db").labelled(VERSION, "v2").file();
+        let platform = Platform::load([app, db, Promise::test("net").file()]);
         let decisions = promises(&platform, &BTreeMap::new(), &Scope::default());
         assert_eq!(decisions["app"], PromiseDecision::Static);
     }
 
     #[test]
     fn a_suspended_request_resumes_at_its_pipeline_only_under_the_same_request_and_promise() {
-        let app = SourceFile::test(
-            "promises/app.yaml",
-            "kind: Promise\nmetadata: {name: app}\nspec:\n  api: {spec: {group: g, names: {kind: A}, versions: [{name: v1}]}}\n  workflows:\n    resource:\n      configure:\n        - {kind: Pipeline, metadata: {name: first}, spec: {containers: [{name: c, image: i}]}}\n        - {kind: Pipeline, metadata: {name: approve}, spec: {containers: [{name: c, image: i}]}}\n",
-        );
-        let request = SourceFile::test(
-            "requests/app/a.yaml",
-            "apiVersion: g/v1\nkind: A\nmetadata: {name: a}\n",
-        );
-        let platform = Platform::load([app, request]);
+        let app = Promise::test("app")
+            .with_pipeline("resource.configure", "first")
+            .with_pipeline("resource.configure", "approve");
+        let platform = Platform::load([app.file(), request("app", "a")]);
         let request = &platform.requests[0];
         let suspended = |pipeline: &str, promise_blob: &str| Record {
             phase: Phase::Suspended,

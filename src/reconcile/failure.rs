@@ -75,8 +75,8 @@ mod tests {
     use super::*;
     use crate::model::{Container, EnvVar};
 
-    fn promise(annotations: &str) -> Promise {
-        Promise::with_annotations_for_tests(annotations)
+    fn promise() -> Promise {
+        Promise::test("app").build()
     }
 
     fn pipeline() -> Pipeline {
@@ -111,7 +111,7 @@ mod tests {
     fn the_status_names_the_container_and_shows_its_redacted_last_lines() {
         let log =
             "starting\nusing FAKE-deploy-key-value\nAuthorization: Bearer FAKEfakeFAKEfake0000\n";
-        let message = status_message(&promise("{}"), &pipeline(), &failed(log));
+        let message = status_message(&promise(), &pipeline(), &failed(log));
         assert_eq!(
             message,
             "pipeline \"configure\": container \"render\" failed (exit code 3)\n\
@@ -123,14 +123,15 @@ mod tests {
 
     #[test]
     fn a_promise_can_keep_logs_out_of_the_status() {
-        for value in ["\"off\"", "of", "\"no\""] {
-            let annotations = format!("{{{STATUS_LOGS_ANNOTATION}: {value}}}");
-            let message = status_message(&promise(&annotations), &pipeline(), &failed("a line\n"));
+        let annotated = |value| Promise::test("app").annotated(STATUS_LOGS_ANNOTATION, value);
+        for value in ["off", "of", "no"] {
+            let promise = annotated(value).build();
+            let message = status_message(&promise, &pipeline(), &failed("a line\n"));
             assert!(message.starts_with("pipeline \"configure\": container \"render\" failed (exit code 3); its log is kept out"), "{message}");
             assert!(!message.contains("a line"), "{message}");
         }
-        let annotations = format!("{{{STATUS_LOGS_ANNOTATION}: redacted}}");
-        let message = status_message(&promise(&annotations), &pipeline(), &failed("a line\n"));
+        let promise = annotated("redacted").build();
+        let message = status_message(&promise, &pipeline(), &failed("a line\n"));
         assert!(message.ends_with("\na line"), "{message}");
     }
 
@@ -139,7 +140,7 @@ mod tests {
         let mut log = String::from("-----BEGIN PRIVATE KEY-----\n");
         log.extend((0..40).map(|i| format!("FAKEKEYLINE{i:02}\n")));
         log.push_str("-----END PRIVATE KEY-----\nbye\n");
-        let message = status_message(&promise("{}"), &pipeline(), &failed(&log));
+        let message = status_message(&promise(), &pipeline(), &failed(&log));
         assert!(!message.contains("FAKEKEYLINE"), "{message}");
         assert!(
             message.ends_with("[REDACTED private-key]\nbye"),

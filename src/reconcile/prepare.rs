@@ -346,22 +346,14 @@ fn return_identities(platform: &mut Platform, previous: &BTreeMap<RequestKey, Re
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::SourceFile;
+    use crate::model::{SourceFile, fixtures};
     use crate::state::status::{Phase, RequestRef};
-
-    fn source(path: &str, text: &str) -> SourceFile {
-        SourceFile {
-            path: path.into(),
-            blob: "b".into(),
-            bytes: text.as_bytes().to_vec(),
-        }
-    }
 
     /// A request of kind App in namespace team, named `name`.
     fn file(path: &str, name: &str) -> SourceFile {
         let text =
             format!("apiVersion: a.b/v1\nkind: App\nmetadata: {{name: {name}, namespace: team}}\n");
-        source(path, &text)
+        SourceFile::test(path, &text)
     }
 
     fn record_of(path: &str) -> Record {
@@ -408,11 +400,11 @@ mod tests {
 
     #[test]
     fn a_file_without_a_name_cannot_take_the_identity_its_file_name_gives_from_a_named_one() {
-        let nameless = source(
+        let nameless = SourceFile::test(
             "requests/app/a/good.yaml",
             "apiVersion: a.b/v1\nkind: App\nmetadata: {}\n",
         );
-        let named = source(
+        let named = SourceFile::test(
             "requests/app/good.yaml",
             "apiVersion: a.b/v1\nkind: App\nmetadata: {name: good}\n",
         );
@@ -424,15 +416,8 @@ mod tests {
 
     #[test]
     fn a_request_for_a_promise_without_an_api_is_invalid_and_says_why() {
-        let promise = source(
-            "promises/base.yaml",
-            "kind: Promise\nmetadata: {name: base}\n",
-        );
-        let request = source(
-            "requests/base/x.yaml",
-            "apiVersion: a.b/v1\nkind: Base\nmetadata: {name: x}\n",
-        );
-        let platform = Platform::load([promise, request]);
+        let promise = Promise::test("base").without_api().file();
+        let platform = Platform::load([promise, fixtures::request("base", "x")]);
         let outcome = prepare(&platform, &Schemas::default(), &platform.requests[0]);
         let Err(Outcome::Invalid(message)) = outcome else {
             panic!("expected Invalid");
@@ -445,7 +430,7 @@ mod tests {
 
     #[test]
     fn an_unreadable_request_keeps_its_recorded_identity() {
-        let file = source("requests/app/cache.yaml", "metadata: {name: [\n");
+        let file = SourceFile::test("requests/app/cache.yaml", "metadata: {name: [\n");
         let mut platform = Platform::load([file]);
         assert_eq!(platform.requests[0].key.to_string(), "app/default/cache");
         let recorded = RequestKey::test("app", "team", "redis-cache");
@@ -465,7 +450,7 @@ mod tests {
                 ),
             })
             .collect();
-        source(path, &documents.join("---\n"))
+        SourceFile::test(path, &documents.join("---\n"))
     }
 
     /// The records of a pass over `requests/app/x.yaml` holding `names`.
@@ -508,7 +493,7 @@ mod tests {
 
     #[test]
     fn a_file_of_several_requests_that_stops_reading_holds_every_recorded_identity() {
-        let mut platform = Platform::load([source("requests/app/x.yaml", "# emptied\n")]);
+        let mut platform = Platform::load([SourceFile::test("requests/app/x.yaml", "# emptied\n")]);
         keep_identities(&mut platform, &recorded(&["a", "b", "c"]));
         let identities = identities(&platform);
         assert_eq!(
@@ -564,7 +549,7 @@ mod tests {
             (key, record_of("requests/app/x.yaml"))
         };
         let previous = BTreeMap::from([recorded("x", "default"), recorded("y", "team")]);
-        let mut platform = Platform::load([source("requests/app/x.yaml", "# emptied\n")]);
+        let mut platform = Platform::load([SourceFile::test("requests/app/x.yaml", "# emptied\n")]);
         keep_identities(&mut platform, &previous);
         let identities = identities(&platform);
         assert_eq!(
@@ -582,7 +567,7 @@ mod tests {
         let text = format!(
             "apiVersion: a.b/v1\nkind: App\nmetadata: {{name: a, namespace: team}}\n---\n{no_kind}"
         );
-        let mut platform = Platform::load([source("requests/app/x.yaml", &text)]);
+        let mut platform = Platform::load([SourceFile::test("requests/app/x.yaml", &text)]);
         keep_identities(&mut platform, &recorded(&["a", "b", "c"]));
         let identities = identities(&platform);
         assert_eq!(
@@ -625,7 +610,7 @@ mod tests {
 
     #[test]
     fn a_request_whose_names_turn_unsafe_keeps_its_recorded_identity() {
-        let file = source(
+        let file = SourceFile::test(
             "requests/app/cache.yaml",
             "apiVersion: a/v1\nkind: App\nmetadata: {name: x, namespace: ../../state}\n",
         );

@@ -255,23 +255,9 @@ mod tests {
     }
 
     fn platform() -> Platform {
-        let file = |path: &str, text: &str| crate::model::SourceFile {
-            path: path.into(),
-            blob: "x".into(),
-            bytes: text.into(),
-        };
-        let promise = "kind: Promise\nmetadata: {name: app}\nspec:\n  api:\n    spec:\n      group: a.b\n      names: {kind: App}\n      versions: [{name: v1}]\n";
-        Platform::load([
-            file("promises/app.yaml", promise),
-            file(
-                "destinations/dev.yaml",
-                "kind: Destination\nmetadata: {name: dev}\n",
-            ),
-            file(
-                "destinations/prod.yaml",
-                "kind: Destination\nmetadata: {name: prod}\n",
-            ),
-        ])
+        use crate::model::fixtures::destination;
+        let promise = crate::model::Promise::test("app").file();
+        Platform::load([promise, destination("dev"), destination("prod")])
     }
 
     fn scope(promise_files: &[&str], destination_files: &[&str]) -> Scope {

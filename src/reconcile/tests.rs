@@ -8,7 +8,8 @@ use super::*;
 use crate::executor::ExecError;
 use crate::git::BlobId;
 use crate::git::CommitRequest;
-use crate::model::SourceFile;
+use crate::model::fixtures;
+use crate::model::{Promise, SourceFile};
 use crate::pipeline::{Job, Workspace};
 
 /// A branch held in memory; blob ids are sha256 of the content.
@@ -126,27 +127,22 @@ impl Executor for FakeExecutor {
     }
 }
 
-const PROMISE: &str = r#"
-kind: Promise
-metadata: {name: app}
-spec:
-  api:
-    spec:
-      group: test.promised.dev
-      names: {kind: App}
-      versions: [{name: v1}]
-  workflows:
-    resource:
-      configure:
-        - kind: Pipeline
-          metadata: {name: configure}
-          spec:
-            containers: [{name: c, image: test/app:v1}]
-"#;
+/// The Promise `app`, whose one pipeline `configure` the fake executor runs.
+fn promise() -> String {
+    Promise::test("app")
+        .with_pipeline("resource.configure", "configure")
+        .text()
+}
 
 fn request(name: &str) -> String {
-    format!("apiVersion: test.promised.dev/v1\nkind: App\nmetadata: {{name: {name}}}\n")
+    fixtures::request_text("app", name)
 }
+
+/// The Destination `dev`, which takes every output.
+const DEV: (&str, &str) = (
+    "destinations/dev.yaml",
+    "kind: Destination\nmetadata: {name: dev}\n",
+);
 
 fn pass(store: &MemoryStore, executor: &FakeExecutor) -> PassReport {
     reconcile(
@@ -163,11 +159,8 @@ fn pass(store: &MemoryStore, executor: &FakeExecutor) -> PassReport {
 #[test]
 fn a_pass_writes_outputs_and_a_rerun_commits_nothing() {
     let store = MemoryStore::with(&[
-        ("promises/app.yaml", PROMISE),
-        (
-            "destinations/dev.yaml",
-            "kind: Destination\nmetadata: {name: dev}\n",
-        ),
+        ("promises/app.yaml", &promise()),
+        DEV,
         ("requests/app/a.yaml", &request("a")),
     ]);
     let executor = FakeExecutor::default();
@@ -192,13 +185,8 @@ fn a_pass_writes_outputs_and_a_rerun_commits_nothing() {
 
 #[test]
 fn files_written_ahead_as_blobs_commit_the_same_tree() {
-    let inputs = [
-        ("promises/app.yaml", PROMISE),
-        (
-            "destinations/dev.yaml",
-            "kind: Destination\nmetadata: {name: dev}\n",
-        ),
-    ];
+    let promise = promise();
+    let inputs = [("promises/app.yaml", promise.as_str()), DEV];
     let requests: Vec<(String, String)> = (0..5)
         .map(|i| (format!("requests/app/r{i}.yaml"), request(&format!("r{i}"))))
         .collect();
@@ -230,13 +218,8 @@ fn files_written_ahead_as_blobs_commit_the_same_tree() {
 
 #[test]
 fn a_plan_shows_the_bytes_of_files_written_ahead() {
-    let platform = [
-        ("promises/app.yaml", PROMISE),
-        (
-            "destinations/dev.yaml",
-            "kind: Destination\nmetadata: {name: dev}\n",
-        ),
-    ];
+    let promise = promise();
+    let platform = [("promises/app.yaml", promise.as_str()), DEV];
     let base = MemoryStore::with(&platform);
     let head = MemoryStore::with(&platform);
     head.put("requests/app/a.yaml", &request("a"));
@@ -266,8 +249,9 @@ fn a_plan_shows_the_bytes_of_files_written_ahead() {
 
 #[test]
 fn an_aggregate_is_built_from_files_written_ahead_in_a_pass_and_in_a_plan() {
+    let promise = promise();
     let platform = [
-        ("promises/app.yaml", PROMISE),
+        ("promises/app.yaml", promise.as_str()),
         (
             "destinations/dev.yaml",
             "kind: Destination\nmetadata: {name: dev}\nspec: {filepath: {mode: aggregatedYAML}}\n",
@@ -302,11 +286,8 @@ fn an_aggregate_is_built_from_files_written_ahead_in_a_pass_and_in_a_plan() {
 #[test]
 fn removing_a_request_removes_its_files_and_reports_it() {
     let store = MemoryStore::with(&[
-        ("promises/app.yaml", PROMISE),
-        (
-            "destinations/dev.yaml",
-            "kind: Destination\nmetadata: {name: dev}\n",
-        ),
+        ("promises/app.yaml", &promise()),
+        DEV,
         ("requests/app/a.yaml", &request("a")),
     ]);
     let executor = FakeExecutor::default();
@@ -350,10 +331,13 @@ impl Executor for StoppingExecutor {
     }
 }
 
-/// [`PROMISE`] with a delete workflow for its requests and one for itself.
+/// [`promise`] with a delete workflow for its requests and one for itself.
 fn deletable_promise() -> String {
-    let delete = "{kind: Pipeline, metadata: {name: delete}, spec: {containers: [{name: c, image: test/app:v1}]}}";
-    format!("{PROMISE}      delete: [{delete}]\n    promise:\n      delete: [{delete}]\n")
+    Promise::test("app")
+        .with_pipeline("resource.configure", "configure")
+        .with_pipeline("resource.delete", "delete")
+        .with_pipeline("promise.delete", "delete")
+        .text()
 }
 
 #[test]
@@ -361,10 +345,7 @@ fn a_deletion_stopped_with_the_reconciler_leaves_the_request_and_its_promise_as_
     for stop_at in [WorkflowType::Resource, WorkflowType::Promise] {
         let store = MemoryStore::with(&[
             ("promises/app.yaml", &deletable_promise()),
-            (
-                "destinations/dev.yaml",
-                "kind: Destination\nmetadata: {name: dev}\n",
-            ),
+            DEV,
             ("requests/app/a.yaml", &request("a")),
         ]);
         pass(&store, &FakeExecutor::default());

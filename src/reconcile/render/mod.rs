@@ -741,7 +741,7 @@ pub(super) fn groups<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::SourceFile;
+    use crate::model::{Promise, SourceFile, fixtures};
     use crate::pipeline::{Metadata, Selector};
 
     #[test]
@@ -770,25 +770,6 @@ mod tests {
         renderer.finish()
     }
 
-    const PROMISE: &str = r#"
-kind: Promise
-metadata: {name: app}
-spec:
-  destinationSelectors: [{matchLabels: {tier: gold}}]
-  api:
-    spec:
-      group: test.promised.dev
-      names: {kind: App}
-      versions: [{name: v1}]
-  workflows:
-    resource:
-      configure:
-        - kind: Pipeline
-          metadata: {name: configure}
-          spec:
-            containers: [{name: c, image: test/app:v1, command: ["true"]}]
-"#;
-
     fn platform() -> Platform {
         let dest = |name: &str, env: &str| {
             let text = format!(
@@ -796,14 +777,14 @@ spec:
             );
             SourceFile::test(&format!("destinations/{name}.yaml"), &text)
         };
+        let promise = Promise::test("app")
+            .selecting("tier", "gold")
+            .with_pipeline("resource.configure", "configure");
         Platform::load([
-            SourceFile::test("promises/app.yaml", PROMISE),
+            promise.file(),
             dest("dev", "dev"),
             dest("prod", "prod"),
-            SourceFile::test(
-                "requests/app/a.yaml",
-                "apiVersion: test.promised.dev/v1\nkind: App\nmetadata: {name: a}\n",
-            ),
+            fixtures::request("app", "a"),
         ])
     }
 

@@ -67,32 +67,8 @@ fn git_with(dir: &Path, args: &[&str], input: &str) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-const PROMISE: &str = r#"apiVersion: platform.kratix.io/v1alpha1
-kind: Promise
-metadata: {name: app}
-spec:
-  api:
-    apiVersion: apiextensions.k8s.io/v1
-    kind: CustomResourceDefinition
-    metadata: {name: apps.test.promised.dev}
-    spec:
-      group: test.promised.dev
-      names: {kind: App, plural: apps}
-      scope: Namespaced
-      versions: [{name: v1, served: true}]
-  workflows:
-    resource:
-      configure:
-        - apiVersion: platform.kratix.io/v1alpha1
-          kind: Pipeline
-          metadata: {name: configure}
-          spec:
-            containers:
-              - name: run
-                image: test/app:v1
-                command: [sh, -c]
-                args: ["printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n' > \"$KRATIX_OUTPUT/cm.yaml\""]
-"#;
+/// The pipeline of the `app` Promise: one ConfigMap.
+const SCRIPT: &str = "printf 'apiVersion: v1\\nkind: ConfigMap\\nmetadata: {name: x}\\n' > \"$KRATIX_OUTPUT/cm.yaml\"";
 
 /// A remote (a bare repository) holding the `app` Promise, a destination and request
 /// `a`, and a developer's clone of it.
@@ -115,14 +91,16 @@ impl Platform {
             fs_err::create_dir_all(file.parent().unwrap()).unwrap();
             fs_err::write(file, text).unwrap();
         };
-        write("promises/app.yaml", PROMISE);
+        let promise = crate::model::Promise::test("app");
+        let promise = promise.with_script("resource.configure", "configure", SCRIPT);
+        write("promises/app.yaml", &promise.text());
         write(
             "destinations/dev.yaml",
             "kind: Destination\nmetadata: {name: dev, labels: {env: dev}}\n",
         );
         write(
             "requests/app/a.yaml",
-            "apiVersion: test.promised.dev/v1\nkind: App\nmetadata: {name: a}\n",
+            &crate::model::fixtures::request_text("app", "a"),
         );
         let platform = Platform { dir };
         platform.commit("The platform");
@@ -338,17 +316,14 @@ fn a_saved_state_that_does_not_read_reruns_everything_and_is_written_anew() {
 #[test]
 fn a_restart_keeps_the_retry_backoff_where_the_last_daemon_left_it() {
     let platform = Platform::new();
-    let broken = PROMISE
-        .replace("name: app}", "name: broken}")
-        .replace("apps.test", "brokens.test")
-        .replace("kind: App, plural: apps", "kind: Broken, plural: brokens")
-        .replace(r#"args: ["printf"#, r#"args: ["exit 3; printf"#);
+    let broken = crate::model::Promise::test("broken");
+    let broken = broken.with_script("resource.configure", "configure", "exit 3");
     let clone = platform.clone();
-    fs_err::write(clone.join("promises/broken.yaml"), broken).unwrap();
+    fs_err::write(clone.join("promises/broken.yaml"), broken.text()).unwrap();
     fs_err::create_dir_all(clone.join("requests/broken")).unwrap();
     fs_err::write(
         clone.join("requests/broken/x.yaml"),
-        "apiVersion: test.promised.dev/v1\nkind: Broken\nmetadata: {name: x}\n",
+        crate::model::fixtures::request_text("broken", "x"),
     )
     .unwrap();
     platform.commit("A request whose pipeline fails");
