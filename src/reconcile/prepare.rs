@@ -450,7 +450,7 @@ mod tests {
                 ),
             })
             .collect();
-        SourceFile::test(path, &documents.join("---\n"))
+        SourceFile::test(path, documents.join("---\n"))
     }
 
     /// The records of a pass over `requests/app/x.yaml` holding `names`.
