@@ -105,8 +105,9 @@ fn reconcile_twice(
     )
 }
 
-/// What the case shows on the process executor, as one text to snapshot.
-fn run_case(case: &str) -> String {
+/// What the case shows on the process executor, as one text to snapshot, and the
+/// repository it ran in.
+fn run_case(case: &str) -> (TestRepo, String) {
     let repo = case_repo(case);
     let validate = promised(&["validate", "--repo", repo.path().to_str().unwrap()]);
     assert_eq!(
@@ -145,7 +146,7 @@ fn run_case(case: &str) -> String {
         text.push_str(&reconcile_twice(&repo, case, (&[], &[]), 0));
         text.push_str(&status(&repo));
     }
-    text
+    (repo, text)
 }
 
 /// What `promised plan` says of the change from `base` to `head`; it must exit 0.
@@ -169,7 +170,8 @@ fn every_case_of_the_corpus_validates_reconciles_and_reruns_without_a_commit() {
     let cases = cases();
     assert!(cases.len() >= 15, "the corpus holds {cases:?}");
     for case in &cases {
-        let text = run_case(case);
+        let (repo, text) = run_case(case);
+        let _redacted = repo.redactions();
         insta::assert_snapshot!(format!("compat_{case}"), text);
     }
 }
@@ -237,5 +239,6 @@ fn the_seed_era_pipeline_runs_its_images_chained_on_podman() {
     let repo = case_repo(case);
     let podman: &[&str] = &["--executor", "podman"];
     let text = reconcile_twice(&repo, case, (podman, podman), 0);
+    let _redacted = repo.redactions();
     insta::assert_snapshot!("compat_seed-era-pipeline_on_podman", text);
 }

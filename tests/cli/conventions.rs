@@ -9,7 +9,7 @@ fn completions_are_generated_for_each_shell_and_know_the_flags() {
         let run = promised(&["completions", shell]);
         assert_eq!(run.code, 0, "{shell}: {}", run.stderr);
         assert!(
-            run.raw_stdout.contains("kube-one-namespace") && run.raw_stdout.contains("reconcile"),
+            run.stdout.contains("kube-one-namespace") && run.stdout.contains("reconcile"),
             "{shell}"
         );
     }
@@ -66,13 +66,13 @@ fn help_shows_examples_and_exit_codes() {
         let run = promised(&args);
         assert_eq!(run.code, 0);
         assert!(
-            run.raw_stdout.contains("Examples:\n  promised ")
-                && run.raw_stdout.contains("Exit codes:\n  0  "),
+            run.stdout.contains("Examples:\n  promised ")
+                && run.stdout.contains("Exit codes:\n  0  "),
             "{command}: {}",
-            run.raw_stdout
+            run.stdout
         );
         // Every flag an example uses is one the command has.
-        let (options, examples) = run.raw_stdout.split_once("Examples:").unwrap();
+        let (options, examples) = run.stdout.split_once("Examples:").unwrap();
         for flag in examples.split_whitespace().filter(|w| w.starts_with('-')) {
             assert!(
                 options.contains(&format!("{flag} ")) || options.contains(&format!("{flag},")),
@@ -86,7 +86,7 @@ fn help_shows_examples_and_exit_codes() {
 fn the_version_names_the_commit_it_was_built_from() {
     let run = promised(&["--version"]);
     assert_eq!(run.code, 0);
-    let version = run.raw_stdout.trim();
+    let version = run.stdout.trim();
     let checkout = std::process::Command::new("git")
         .args(["rev-parse", "--short=12", "HEAD"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))

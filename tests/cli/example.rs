@@ -7,12 +7,10 @@ fn the_example_reconciles_into_the_documented_layout() {
     let repo = TestRepo::example();
     let run = repo.reconcile(&[]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let _redacted = repo.redactions();
     insta::assert_snapshot!("example_stdout", run.stdout);
     insta::assert_snapshot!("example_tree", repo.managed_files());
-    insta::assert_snapshot!(
-        "example_commit",
-        crate::support::redact(&repo.last_message())
-    );
+    insta::assert_snapshot!("example_commit", repo.last_message());
     insta::assert_snapshot!(
         "example_status_orders",
         repo.show("status/postgres/payments/orders.yaml")

@@ -43,7 +43,7 @@ fn reconcile_json_holds_every_request_and_says_which_changed() {
     let repo = TestRepo::example();
     let first = run_in(&repo, &["reconcile", "--format", "json"]);
     assert_eq!(first.code, 0, "{}", first.stderr);
-    let report = checked(&first.raw_stdout, "reconcile-report.schema.json");
+    let report = checked(&first.stdout, "reconcile-report.schema.json");
     assert_eq!(report["ok"], true);
     assert_eq!(report["requests"].as_array().unwrap().len(), 4);
     assert!(
@@ -69,7 +69,7 @@ fn reconcile_json_holds_every_request_and_says_which_changed() {
         ],
     );
     assert_eq!(second.code, 1, "{}", second.stderr);
-    let report = checked(&second.raw_stdout, "reconcile-report.schema.json");
+    let report = checked(&second.stdout, "reconcile-report.schema.json");
     assert_eq!(report["ok"], false);
     let broken = report["requests"]
         .as_array()
@@ -114,7 +114,7 @@ fn validate_speaks_json_github_and_gitlab() {
 
     let json = run_in(&repo, &["validate", "--format", "json"]);
     assert_eq!(json.code, 1);
-    let report = checked(&json.raw_stdout, "validate-report.schema.json");
+    let report = checked(&json.stdout, "validate-report.schema.json");
     assert_eq!(report["problems"][0]["line"], 7);
     assert_eq!(report["warnings"][0]["path"], "requests/top-level.yaml");
 
@@ -128,13 +128,13 @@ fn validate_speaks_json_github_and_gitlab() {
 
     let gitlab = run_in(&repo, &["validate", "--format", "gitlab"]);
     assert_eq!(gitlab.code, 1);
-    let report = checked(&gitlab.raw_stdout, "validate-gitlab.schema.json");
+    let report = checked(&gitlab.stdout, "validate-gitlab.schema.json");
     assert_eq!(report[0]["severity"], "major");
     assert_eq!(report[0]["location"]["lines"]["begin"], 7);
     assert_eq!(report[1]["severity"], "minor");
     // The same finding keeps its fingerprint from run to run.
     let again = run_in(&repo, &["validate", "--format", "gitlab"]);
-    assert_eq!(gitlab.raw_stdout, again.raw_stdout);
+    assert_eq!(gitlab.stdout, again.stdout);
 }
 
 #[test]
@@ -185,7 +185,7 @@ fn status_says_outdated_removing_and_misplaced_and_speaks_json() {
     ");
 
     let json = run_in(&repo, &["status", "--format", "json"]);
-    let report = checked(&json.raw_stdout, "status-report.schema.json");
+    let report = checked(&json.stdout, "status-report.schema.json");
     assert_eq!(report["ok"], true);
     assert_eq!(report["objects"][1]["destinations"][0]["misplaced"], true);
     assert_eq!(report["objects"][1]["freshness"], "Current");
@@ -204,7 +204,7 @@ fn plan_json_conforms_to_its_schema() {
         ],
     );
     assert_eq!(plan.code, 0, "{}", plan.stderr);
-    checked(&plan.raw_stdout, "plan-report.schema.json");
+    checked(&plan.stdout, "plan-report.schema.json");
 }
 
 #[test]

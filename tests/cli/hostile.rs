@@ -154,7 +154,7 @@ fn run_case(dir: &Path) -> (String, Vec<String>) {
     let mut args: Vec<&str> = vec!["--timeout", "20s"];
     args.extend(case.args.iter().map(String::as_str));
     let run = reconcile_within_deadline(&repo, &args);
-    let output = format!("stdout:\n{}stderr:\n{}", run.raw_stdout, run.stderr);
+    let output = format!("stdout:\n{}stderr:\n{}", run.stdout, run.stderr);
     check(
         run.code == case.exit,
         format!("exit code {} (expected {})\n{output}", run.code, case.exit),
@@ -187,7 +187,7 @@ fn run_case(dir: &Path) -> (String, Vec<String>) {
             .or_else(|| of_file.next());
         let found = status.is_some_and(|(_, text)| text.contains(&expected.contains))
             || run
-                .raw_stdout
+                .stdout
                 .lines()
                 .any(|line| line.contains(&expected.file) && line.contains(&expected.contains));
         check(
@@ -230,7 +230,7 @@ fn run_case(dir: &Path) -> (String, Vec<String>) {
             "a second pass changed something (exit {}, head moved: {})\n{}{}",
             again.code,
             repo.head() != head,
-            again.raw_stdout,
+            again.stdout,
             again.stderr
         ),
     );
@@ -280,11 +280,9 @@ fn reconcile_within_deadline(repo: &TestRepo, args: &[&str]) -> Run {
         .args(args)
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     Run {
         code: output.status.code().unwrap_or(-1),
-        stdout: stdout.clone(),
-        raw_stdout: stdout,
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
 }

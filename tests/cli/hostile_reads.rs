@@ -48,7 +48,7 @@ fn a_status_file_linked_to_a_host_file_is_refused_and_the_file_never_reaches_git
     );
     assert!(repo.show("status/app/team/b.yaml").contains("phase: Ready"));
     assert!(!every_object(&repo).contains("hunter2"));
-    assert!(!run.raw_stdout.contains("hunter2"));
+    assert!(!run.stdout.contains("hunter2"));
 }
 
 #[test]

@@ -158,12 +158,20 @@ fn a_pipeline_runs_as_a_pod_and_everything_it_created_is_deleted() {
         .as_str()
         .unwrap()
         .to_string();
-    let text = serde_json::to_string_pretty(&pods[0])
-        .unwrap()
-        .replace(&name, "[pod]")
-        .replace(&instance, "[instance]")
-        .replace(&image, "[image]");
-    insta::assert_snapshot!("kubernetes_pod_spec", text);
+    let (name, instance, image) = (
+        regex::escape(&name),
+        regex::escape(&instance),
+        regex::escape(&image),
+    );
+    let filters = vec![
+        (name.as_str(), "[pod]"),
+        (instance.as_str(), "[instance]"),
+        (image.as_str(), "[image]"),
+    ];
+    insta::with_settings!({filters => filters}, {
+        let text = serde_json::to_string_pretty(&pods[0]).unwrap();
+        insta::assert_snapshot!("kubernetes_pod_spec", text);
+    });
 }
 
 #[test]

@@ -182,6 +182,7 @@ fn replace_moves_a_misplaced_output_where_the_selectors_say_now() {
     assert!(misplaced.contains("state/prod/") && !misplaced.contains("state/dev/resources"));
     // Every pass says so, though nothing changes: it is not counted as placed.
     let run = repo.reconcile(&[]);
+    let _redacted = repo.redactions();
     insta::assert_snapshot!(run.stdout, @r#"
     misplaced app/team/a (requests/app/a.yaml): configure: destination "prod" no longer matches the selectors; the output stays there (`promised reconcile --replace` with the request's file places it anew)
     1 request, 0 with problems, 0 unreadable files; nothing changed, no commit in [time]

@@ -103,6 +103,31 @@ impl TestRepo {
         self.git(&["log", "-1", "--format=%B", "main"])
     }
 
+    /// Snapshot filters, for the rest of the scope, for what differs from run to run:
+    /// this repository's commit ids, whole or as `promised` shortens them, `[commit]`;
+    /// a pass's duration, `in [time]`; the repository's path, `[repo]`. Blob ids stay:
+    /// they follow from the content. Take it after the last commit of the test.
+    #[must_use = "the filters hold while the guard lives"]
+    pub fn redactions(&self) -> insta::internals::SettingsBindDropGuard {
+        self.redactions_and(&[])
+    }
+
+    /// [`TestRepo::redactions`], and each text of `also` replaced by its placeholder.
+    #[must_use = "the filters hold while the guard lives"]
+    pub fn redactions_and(&self, also: &[(&str, &str)]) -> insta::internals::SettingsBindDropGuard {
+        let mut settings = insta::Settings::clone_current();
+        for (text, placeholder) in also {
+            settings.add_filter(&regex::escape(text), *placeholder);
+        }
+        for commit in self.git(&["rev-list", "--all", "--reflog"]).lines() {
+            settings.add_filter(&format!(r"\b{commit}\b"), "[commit]");
+            settings.add_filter(&format!(r"\b{}\b", &commit[..12]), "[commit]");
+        }
+        settings.add_filter(r"(?m) in [0-9.]+s$", " in [time]");
+        settings.add_filter(&regex::escape(self.path().to_str().unwrap()), "[repo]");
+        settings.bind_to_scope()
+    }
+
     /// The trailers of the commit `main` points at, as `git interpret-trailers` parses them.
     pub fn last_trailers(&self) -> String {
         let message = self.last_message();
@@ -190,10 +215,9 @@ pub fn git_in(dir: &Path, args: &[&str]) -> String {
 pub struct Run {
     /// Exit code.
     pub code: i32,
-    /// Standard output, with commit ids and timings replaced by placeholders.
+    /// Standard output (snapshots replace what differs between runs: see
+    /// [`TestRepo::redactions`]).
     pub stdout: String,
-    /// Standard output as printed.
-    pub raw_stdout: String,
     /// Standard error.
     pub stderr: String,
 }
@@ -207,21 +231,9 @@ pub fn promised(args: &[&str]) -> Run {
     let stdout = String::from_utf8(output.stdout).unwrap();
     Run {
         code: output.status.code().unwrap_or(-1),
-        stdout: redact(&stdout),
-        raw_stdout: stdout.clone(),
+        stdout,
         stderr: String::from_utf8(output.stderr).unwrap(),
     }
-}
-
-/// Replaces what differs between runs (commit ids, timings) with placeholders.
-pub fn redact(text: &str) -> String {
-    let commit = regex::Regex::new(r"\b[0-9a-f]{40}\b|(committed )[0-9a-f]{12}\b").unwrap();
-    let text = commit.replace_all(text, "${1}[commit]");
-    let time = regex::Regex::new(r" in [0-9.]+s$").unwrap();
-    let lines = text
-        .lines()
-        .map(|line| time.replace(line, " in [time]").into_owned());
-    lines.map(|line| line + "\n").collect()
 }
 
 /// Copies the folder `from` into `to`, recursively.
