@@ -25,6 +25,59 @@ pub(crate) fn pipeline(name: &str, script: &str) -> String {
     )
 }
 
+/// A Promise `name` with no API, which offers dependencies only: built up with
+/// [`ApiLess::labelled`], [`ApiLess::requiring`] and [`ApiLess::with`].
+pub(crate) struct ApiLess {
+    name: String,
+    labels: Vec<String>,
+    spec: String,
+}
+
+pub(crate) fn api_less(name: &str) -> ApiLess {
+    ApiLess {
+        name: name.to_string(),
+        labels: Vec::new(),
+        spec: String::new(),
+    }
+}
+
+impl ApiLess {
+    /// With the label `key: value`.
+    pub(crate) fn labelled(mut self, key: &str, value: &str) -> Self {
+        self.labels.push(format!("    {key}: {value}\n"));
+        self
+    }
+
+    /// Requiring the Promise `name`.
+    pub(crate) fn requiring(mut self, name: &str) -> Self {
+        self.spec += &format!("  requiredPromises: [{{name: {name}}}]\n");
+        self
+    }
+
+    /// With the Promise workflow for `action` (`configure` or `delete`): `pipelines`
+    /// from [`pipeline`].
+    pub(crate) fn with(mut self, action: &str, pipelines: &[String]) -> Self {
+        let pipelines = pipelines.concat();
+        self.spec += &format!("  workflows:\n    promise:\n      {action}:\n{pipelines}");
+        self
+    }
+
+    pub(crate) fn text(&self) -> String {
+        let labels = match self.labels.is_empty() {
+            true => String::new(),
+            false => format!("  labels:\n{}", self.labels.concat()),
+        };
+        let spec = match self.spec.is_empty() {
+            true => String::new(),
+            false => format!("spec:\n{}", self.spec),
+        };
+        format!(
+            "apiVersion: platform.kratix.io/v1alpha1\nkind: Promise\nmetadata:\n  name: {}\n{labels}{spec}",
+            self.name
+        )
+    }
+}
+
 /// The `app` Promise (kind App) with the given workflows, each a list of pipelines
 /// from [`pipeline`], and `spec` lines (at two spaces) before them.
 pub(crate) struct Workflows<'a> {
@@ -79,6 +132,9 @@ metadata:
         ),
     )
 }
+
+/// The label that gives a Promise's version.
+const VERSION: &str = "kratix.io/promise-version";
 
 /// A repository with destinations `dev` and `prod` (labelled `env`).
 pub(crate) fn repo() -> TestRepo {
@@ -493,7 +549,7 @@ fn unmet_required_promises_hold_a_promise_and_its_requests() {
 
     repo.write(
         "promises/db.yaml",
-        "apiVersion: platform.kratix.io/v1alpha1\nkind: Promise\nmetadata:\n  name: db\n  labels: {kratix.io/promise-version: v1}\n",
+        &api_less("db").labelled(VERSION, "v1").text(),
     );
     repo.commit("db at v1");
     let run = repo.reconcile(&[]);
@@ -504,7 +560,7 @@ fn unmet_required_promises_hold_a_promise_and_its_requests() {
     );
     repo.write(
         "promises/db.yaml",
-        "apiVersion: platform.kratix.io/v1alpha1\nkind: Promise\nmetadata:\n  name: db\n  labels: {kratix.io/promise-version: v2}\n",
+        &api_less("db").labelled(VERSION, "v2").text(),
     );
     repo.commit("db at v2");
     let run = repo.reconcile(&[]);
@@ -753,10 +809,9 @@ fn a_required_promise_s_workflow_runs_first_and_its_failure_holds_back_the_depen
     );
     repo.write(
         "promises/db.yaml",
-        &format!(
-            "apiVersion: platform.kratix.io/v1alpha1\nkind: Promise\nmetadata:\n  name: db\nspec:\n  workflows:\n    promise:\n      configure:\n{}",
-            pipeline("install-db", &install_db)
-        ),
+        &api_less("db")
+            .with("configure", &[pipeline("install-db", &install_db)])
+            .text(),
     );
     repo.write(
         "promises/app.yaml",

@@ -2,7 +2,7 @@
 //! reruns that must commit nothing.
 
 use crate::lifecycle::{
-    CONFIGMAP, Workflows, app_promise, deleting_repo, log_line, pipeline, read_log, repo,
+    CONFIGMAP, Workflows, api_less, app_promise, deleting_repo, log_line, pipeline, read_log, repo,
     request_ready_on, serving_promise_workflow,
 };
 use crate::support::{TestRepo, request};
@@ -242,10 +242,7 @@ fn a_promise_that_waited_for_a_required_promise_runs_its_workflow_once_that_is_i
     );
     assert_eq!(read_log(log.path()), "");
 
-    repo.write(
-        "promises/db.yaml",
-        "apiVersion: platform.kratix.io/v1alpha1\nkind: Promise\nmetadata: {name: db}\n",
-    );
+    repo.write("promises/db.yaml", &api_less("db").text());
     repo.commit("Install db");
     // A pass scoped to the request, as serve's passes after a push are scoped.
     let run = repo.reconcile(&["--request", "requests/app/a.yaml"]);
@@ -264,7 +261,7 @@ fn a_removed_promise_held_for_its_requests_and_a_waiting_promise_commit_nothing_
     let repo = deleting_repo(log.path(), &flag.path().join("broken"));
     repo.write(
         "promises/needy.yaml",
-        "apiVersion: platform.kratix.io/v1alpha1\nkind: Promise\nmetadata: {name: needy}\nspec:\n  requiredPromises: [{name: missing}]\n",
+        &api_less("needy").requiring("missing").text(),
     );
     repo.remove("promises/app.yaml");
     repo.commit("Remove the Promise only; add one that waits");
@@ -310,11 +307,8 @@ fn a_removed_promise_whose_status_names_another_promise_s_blob_runs_nothing_and_
     let flag = tempfile::tempdir().unwrap();
     let repo = deleting_repo(log.path(), &flag.path().join("broken"));
     let db_delete = log_line(log.path(), "db-delete");
-    let db = format!(
-        "apiVersion: platform.kratix.io/v1alpha1\nkind: Promise\nmetadata: {{name: db}}\nspec:\n  workflows:\n    promise:\n      delete:\n{}",
-        pipeline("drop", &db_delete)
-    );
-    repo.write("promises/db.yaml", &db);
+    let db = api_less("db").with("delete", &[pipeline("drop", &db_delete)]);
+    repo.write("promises/db.yaml", &db.text());
     repo.remove("requests/app/a.yaml");
     repo.remove("requests/app/b.yaml");
     repo.commit("db, and app without requests");
@@ -662,10 +656,7 @@ fi"#;
 #[test]
 fn a_promise_or_request_folder_named_like_a_promise_s_status_file_is_refused() {
     let repo = repo();
-    repo.write(
-        "promises/x.yaml",
-        "apiVersion: platform.kratix.io/v1alpha1\nkind: Promise\nmetadata: {name: x}\n",
-    );
+    repo.write("promises/x.yaml", &api_less("x").text());
     repo.write(
         "promises/x-yaml.yaml",
         &crate::support::promise("x.yaml", "", CONFIGMAP),
