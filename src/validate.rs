@@ -199,6 +199,18 @@ fn line_in(text: &str, first_line: usize, problem: &Problem) -> usize {
     })
 }
 
+/// Findings and warnings as the CLI prints them, for tests to compare.
+#[cfg(test)]
+impl Validation {
+    fn finding_lines(&self) -> Vec<String> {
+        self.findings.iter().map(ToString::to_string).collect()
+    }
+
+    fn warning_lines(&self) -> Vec<String> {
+        self.warnings.iter().map(ToString::to_string).collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,11 +225,7 @@ mod tests {
         );
         let validation = validate(vec![app], &BTreeMap::new());
         assert!(validation.findings.is_empty());
-        let warnings: Vec<String> = validation
-            .warnings
-            .iter()
-            .map(ToString::to_string)
-            .collect();
+        let warnings: Vec<String> = validation.warning_lines();
         assert_eq!(
             warnings,
             [
@@ -239,11 +247,7 @@ mod tests {
             &BTreeMap::new(),
         );
         assert!(validation.findings.is_empty(), "{:?}", validation.findings);
-        let lines: Vec<String> = validation
-            .warnings
-            .iter()
-            .map(ToString::to_string)
-            .collect();
+        let lines: Vec<String> = validation.warning_lines();
         assert_eq!(
             lines,
             [
@@ -267,11 +271,7 @@ mod tests {
             ],
             &BTreeMap::new(),
         );
-        let lines: Vec<String> = validation
-            .findings
-            .iter()
-            .map(ToString::to_string)
-            .collect();
+        let lines: Vec<String> = validation.finding_lines();
         assert_eq!(
             lines,
             [
@@ -343,14 +343,6 @@ mod tests {
 mod schema_tests {
     use super::*;
 
-    fn lines(validation: &Validation) -> Vec<String> {
-        validation
-            .findings
-            .iter()
-            .map(ToString::to_string)
-            .collect()
-    }
-
     const PROMISE: &str = "kind: Promise\nmetadata: {name: app}\nspec:\n  api:\n    spec:\n      group: a.b\n      names: {kind: App}\n      versions:\n        - name: v0\n          served: false\n        - name: v1\n          schema:\n            openAPIV3Schema:\n              type: object\n              properties:\n                spec:\n                  type: object\n                  properties:\n                    size: {type: SIZE}\n";
 
     #[test]
@@ -367,7 +359,7 @@ mod schema_tests {
             ],
             &BTreeMap::new(),
         );
-        let lines = lines(&validation);
+        let lines = validation.finding_lines();
         assert_eq!(lines.len(), 1, "{lines:#?}");
         assert!(
             lines[0].starts_with(
@@ -395,7 +387,7 @@ mod schema_tests {
             &BTreeMap::new(),
         );
         assert_eq!(
-            lines(&validation),
+            validation.finding_lines(),
             [
                 "requests/app/a.yaml:5: metadata.lables: unknown field, did you mean metadata.labels?",
                 "requests/app/a.yaml:7: spec.sise: unknown field, did you mean spec.size?",
@@ -412,11 +404,7 @@ mod schema_tests {
             vec![SourceFile::test("promises/app.yaml", &promise)],
             &BTreeMap::new(),
         );
-        let warnings: Vec<String> = validation
-            .warnings
-            .iter()
-            .map(ToString::to_string)
-            .collect();
+        let warnings: Vec<String> = validation.warning_lines();
         assert_eq!(
             warnings,
             [
