@@ -102,7 +102,8 @@ impl ReconcileView {
     pub(crate) fn new(report: &PassReport, warnings: Vec<String>, unknown: &[String]) -> Self {
         let problems = report.problems.iter().map(|p| ProblemView {
             path: p.path.clone(),
-            line: None,
+            // The line a syntax error names; finding a field's line is `validate`'s.
+            line: p.problem.line,
             message: p.message(),
         });
         let unknown = unknown.iter().map(|path| ProblemView {

@@ -57,6 +57,10 @@ fn reconcile_json_holds_every_request_and_says_which_changed() {
 
     repo.write("requests/redis/broken.yaml", "apiVersion: [\n")
         .write("promises/notes.yml", "not a promise\n")
+        .write(
+            "promises/broken.yaml",
+            "kind: Promise\nmetadata:\n  name: [x\n",
+        )
         .commit("a request that does not read");
     let second = run_in(
         &repo,
@@ -88,6 +92,14 @@ fn reconcile_json_holds_every_request_and_says_which_changed() {
         problems.contains(&"requests/redis/gone.yaml"),
         "{problems:?}"
     );
+    // A file that is not YAML: the line the parser names.
+    let broken = report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["path"] == "promises/broken.yaml")
+        .unwrap();
+    assert_eq!(broken["line"], 3, "{broken}");
 }
 
 /// A repository with one request that breaks its Promise's schema and a seed-era field
