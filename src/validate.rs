@@ -252,7 +252,7 @@ mod tests {
             lines,
             [
                 "destinations/dev.yaml:1: warning: document 1: kind: \"Secret\" is not read",
-                "destinations/dev.yaml:1: warning: document 2: kind: Cluster is the seed era's name, deprecated; read as a Destination",
+                "destinations/dev.yaml:4: warning: document 2: kind: Cluster is the seed era's name, deprecated; read as a Destination",
                 "promises/old.yaml:4: warning: spec.xaasCrd: the seed era's field, deprecated; Kratix reads spec.api today",
             ]
         );
@@ -409,6 +409,24 @@ mod schema_tests {
             warnings,
             [
                 "promises/app.yaml:20: warning: spec.my notes: not a field of a Promise's spec, and not read"
+            ]
+        );
+    }
+
+    /// A warning about a later document of a Destination file is placed on the line
+    /// that document starts on, not at the top of the file.
+    #[test]
+    fn a_warning_about_a_later_destination_document_is_on_its_line() {
+        let text = "apiVersion: v1\nkind: Secret\nmetadata: {name: creds}\n---\n# the destination\nkind: Destination\nmetadata: {name: dev}\nspec:\n  strictMatchLabel: true\n";
+        let validation = validate(
+            vec![SourceFile::test("destinations/dev.yaml", text)],
+            &BTreeMap::new(),
+        );
+        assert_eq!(
+            validation.warning_lines(),
+            [
+                "destinations/dev.yaml:1: warning: document 1: kind: \"Secret\" is not read",
+                "destinations/dev.yaml:5: warning: document 2: spec.strictMatchLabel: not a field of a Kratix Destination's spec, and not read; did you mean strictMatchLabels?",
             ]
         );
     }

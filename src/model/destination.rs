@@ -113,17 +113,27 @@ impl Destination {
             kind.unwrap_or_default().to_string()
         };
         let kinds: Vec<String> = docs.iter().map(kind_of).collect();
-        let notes = kinds.iter().enumerate().filter_map(|(i, kind)| match kind.as_str() {
-            "Destination" => None,
-            "Cluster" => Some(Problem::new(format!(
-                "document {}: kind: Cluster is the seed era's name, deprecated; read as a Destination",
-                i + 1
-            ))),
-            other => Some(Problem::new(format!(
-                "document {}: kind: {other:?} is not read",
-                i + 1
-            ))),
-        });
+        // The line each document starts on, where kubectl's split of the file agrees
+        // with the parser's (it does unless a document is `~` alone).
+        let starts: Vec<usize> = yaml::split_documents(text.as_bytes())
+            .map(|slice| slice.line)
+            .collect();
+        let starts = (starts.len() == docs.len()).then_some(starts);
+        let in_document = |i: usize, message: &dyn std::fmt::Display| Problem {
+            line: starts.as_ref().map(|starts| starts[i]),
+            ..Problem::new(format!("document {}: {message}", i + 1))
+        };
+        let notes = kinds
+            .iter()
+            .enumerate()
+            .filter_map(|(i, kind)| match kind.as_str() {
+                "Destination" => None,
+                "Cluster" => Some(in_document(
+                    i,
+                    &"kind: Cluster is the seed era's name, deprecated; read as a Destination",
+                )),
+                other => Some(in_document(i, &format!("kind: {other:?} is not read"))),
+            });
         let mut notes: Vec<Problem> = notes.collect();
         let several = docs.len() > 1;
         let mut destinations = Vec::new();
@@ -132,10 +142,10 @@ impl Destination {
                 continue;
             }
             let (destination, unknown) = Self::from_value(path, doc)?;
-            // Fields are looked up in the file's first document only: in a file of
-            // several, the warning names the document instead.
+            // In a file of several, the warning names the document, and is placed on
+            // the line the document starts on.
             notes.extend(unknown.into_iter().map(|note| match several {
-                true => Problem::new(format!("document {}: {note}", i + 1)),
+                true => in_document(i, &note),
                 false => note,
             }));
             destinations.push(destination);
