@@ -188,8 +188,9 @@ fn version_field(document: &Value, name: &str) -> Option<String> {
 }
 
 /// The line of `problem` in `text`, a document that starts on line `first_line` of its
-/// file: the line the problem names (a syntax error's, counted in the whole file), else
-/// that of the field to blame, else the document's first.
+/// file: the line the problem names (a syntax error's, or its document's in a file of
+/// several; counted in the whole file), else that of the field to blame, else the
+/// document's first.
 fn line_in(text: &str, first_line: usize, problem: &Problem) -> usize {
     if let Some(line) = problem.line {
         return line;
@@ -428,6 +429,25 @@ mod schema_tests {
                 "destinations/dev.yaml:1: warning: document 1: kind: \"Secret\" is not read",
                 "destinations/dev.yaml:5: warning: document 2: spec.strictMatchLabel: not a field of a Kratix Destination's spec, and not read; did you mean strictMatchLabels?",
             ]
+        );
+    }
+
+    /// Where the pieces kubectl's split gives are not one document each, no document
+    /// gets a line it might not be on: the warnings stay at the top of the file.
+    #[test]
+    fn destination_documents_the_split_pairs_wrongly_get_no_line() {
+        let text = "~\n---\nkind: Secret\nmetadata: {name: creds}\n--- {kind: Cluster, metadata: {name: dev}}\n";
+        let validation = validate(
+            vec![SourceFile::test("destinations/dev.yaml", text)],
+            &BTreeMap::new(),
+        );
+        let lines: Vec<String> = validation.warning_lines();
+        assert_eq!(lines.len(), 2, "{lines:#?}");
+        assert!(
+            lines
+                .iter()
+                .all(|l| l.starts_with("destinations/dev.yaml:1: ")),
+            "{lines:#?}"
         );
     }
 }

@@ -102,7 +102,8 @@ impl ReconcileView {
     pub(crate) fn new(report: &PassReport, warnings: Vec<String>, unknown: &[String]) -> Self {
         let problems = report.problems.iter().map(|p| ProblemView {
             path: p.path.clone(),
-            // The line a syntax error names; finding a field's line is `validate`'s.
+            // The line a syntax error names, or that of the document (of a file of
+            // several) at fault; finding a field's line is `validate`'s.
             line: p.problem.line,
             message: p.message(),
         });

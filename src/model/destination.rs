@@ -114,11 +114,15 @@ impl Destination {
         };
         let kinds: Vec<String> = docs.iter().map(kind_of).collect();
         // The line each document starts on, where kubectl's split of the file agrees
-        // with the parser's (it does unless a document is `~` alone).
-        let starts: Vec<usize> = yaml::split_documents(text.as_bytes())
-            .map(|slice| slice.line)
-            .collect();
-        let starts = (starts.len() == docs.len()).then_some(starts);
+        // with the parser's: each piece one document (not `~` alone, not two documents
+        // for want of a separator on a line of its own).
+        let slices: Vec<yaml::Slice> = yaml::split_documents(text.as_bytes()).collect();
+        let one_each = slices.iter().all(|slice| {
+            let piece = &text[slice.range.clone()];
+            yaml::documents(piece).is_ok_and(|found| found.len() == 1)
+        });
+        let starts = (one_each && slices.len() == docs.len())
+            .then(|| slices.iter().map(|slice| slice.line).collect::<Vec<_>>());
         let in_document = |i: usize, message: &dyn std::fmt::Display| Problem {
             line: starts.as_ref().map(|starts| starts[i]),
             ..Problem::new(format!("document {}: {message}", i + 1))

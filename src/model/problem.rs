@@ -1,6 +1,6 @@
-//! What is wrong with a file, and where in it: the field to blame, or the line a YAML
-//! syntax error names. The where is kept apart from the words, so that `validate` can
-//! point at a line without reading it back out of a message.
+//! What is wrong with a file, and where in it: the field to blame, or a line of the
+//! file. The where is kept apart from the words, so that `validate` can point at a line
+//! without reading it back out of a message.
 
 use std::fmt;
 
@@ -11,7 +11,9 @@ use crate::yaml::YamlError;
 pub(crate) struct Problem {
     /// Dotted path of the field to blame (`spec.containers[0].image`), when one is.
     pub(crate) field: Option<String>,
-    /// 1-based line of the file that a syntax error names, when it names one.
+    /// 1-based line of the file, when it is known without looking fields up: the line
+    /// a syntax error names, or the first line of the document (of a file of several)
+    /// the problem is about. It takes precedence over `field` in `validate`.
     pub(crate) line: Option<usize>,
     /// What is wrong; it does not repeat the field.
     pub(crate) message: String,

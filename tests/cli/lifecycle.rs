@@ -26,18 +26,22 @@ pub(crate) fn pipeline(name: &str, script: &str) -> String {
 }
 
 /// A Promise `name` with no API, which offers dependencies only: built up with
-/// [`ApiLess::labelled`], [`ApiLess::requiring`] and [`ApiLess::with`].
+/// [`ApiLess::labelled`], [`ApiLess::requiring`] and [`ApiLess::with`], each as often
+/// as a test needs.
 pub(crate) struct ApiLess {
     name: String,
     labels: Vec<String>,
-    spec: String,
+    required: Vec<String>,
+    /// Per action of the Promise workflow, its pipelines from [`pipeline`].
+    workflows: Vec<(String, Vec<String>)>,
 }
 
 pub(crate) fn api_less(name: &str) -> ApiLess {
     ApiLess {
         name: name.to_string(),
         labels: Vec::new(),
-        spec: String::new(),
+        required: Vec::new(),
+        workflows: Vec::new(),
     }
 }
 
@@ -48,32 +52,44 @@ impl ApiLess {
         self
     }
 
-    /// Requiring the Promise `name`.
+    /// Requiring the Promise `name` too.
     pub(crate) fn requiring(mut self, name: &str) -> Self {
-        self.spec += &format!("  requiredPromises: [{{name: {name}}}]\n");
+        self.required.push(format!("{{name: {name}}}"));
         self
     }
 
-    /// With the Promise workflow for `action` (`configure` or `delete`): `pipelines`
-    /// from [`pipeline`].
+    /// With `pipelines` added to the Promise workflow for `action` (`configure` or
+    /// `delete`).
     pub(crate) fn with(mut self, action: &str, pipelines: &[String]) -> Self {
-        let pipelines = pipelines.concat();
-        self.spec += &format!("  workflows:\n    promise:\n      {action}:\n{pipelines}");
+        match self.workflows.iter_mut().find(|(a, _)| a == action) {
+            Some((_, listed)) => listed.extend_from_slice(pipelines),
+            None => self
+                .workflows
+                .push((action.to_string(), pipelines.to_vec())),
+        }
         self
     }
 
     pub(crate) fn text(&self) -> String {
-        let labels = match self.labels.is_empty() {
-            true => String::new(),
-            false => format!("  labels:\n{}", self.labels.concat()),
-        };
-        let spec = match self.spec.is_empty() {
-            true => String::new(),
-            false => format!("spec:\n{}", self.spec),
-        };
+        let mut metadata = format!("  name: {}\n", self.name);
+        if !self.labels.is_empty() {
+            metadata += &format!("  labels:\n{}", self.labels.concat());
+        }
+        let mut spec = String::new();
+        if !self.required.is_empty() {
+            spec += &format!("  requiredPromises: [{}]\n", self.required.join(", "));
+        }
+        if !self.workflows.is_empty() {
+            spec += "  workflows:\n    promise:\n";
+            for (action, pipelines) in &self.workflows {
+                spec += &format!("      {action}:\n{}", pipelines.concat());
+            }
+        }
+        if !spec.is_empty() {
+            spec = format!("spec:\n{spec}");
+        }
         format!(
-            "apiVersion: platform.kratix.io/v1alpha1\nkind: Promise\nmetadata:\n  name: {}\n{labels}{spec}",
-            self.name
+            "apiVersion: platform.kratix.io/v1alpha1\nkind: Promise\nmetadata:\n{metadata}{spec}"
         )
     }
 }
