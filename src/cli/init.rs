@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::EXIT_OK;
-use crate::model::is_dns_label;
+use crate::model::{is_dns_label, kind_for};
 
 /// Arguments of `promised init`.
 #[derive(Debug, clap::Args)]
@@ -89,7 +89,7 @@ pub(crate) fn new_promise(args: NewPromiseArgs, out: &mut dyn Write) -> anyhow::
     let fill = |template: &str| {
         template
             .replace("{{name}}", name)
-            .replace("{{kind}}", &kind(name))
+            .replace("{{kind}}", &kind_for(name))
             .replace("{{plural}}", &format!("{name}s"))
     };
     let files = [
@@ -107,19 +107,6 @@ pub(crate) fn new_promise(args: NewPromiseArgs, out: &mut dyn Write) -> anyhow::
          (its pipeline needs python3 and PyYAML on this machine)"
     )?;
     Ok(EXIT_OK)
-}
-
-/// The API kind of a Promise name: `my-db` gives `MyDb`.
-fn kind(name: &str) -> String {
-    name.split('-')
-        .map(|part| {
-            let mut chars = part.chars();
-            match chars.next() {
-                Some(first) => first.to_ascii_uppercase().to_string() + chars.as_str(),
-                None => String::new(),
-            }
-        })
-        .collect()
 }
 
 /// Writes each file under `top` unless one is already there, and says which it wrote.
@@ -147,15 +134,4 @@ fn write_new(top: &Path, files: &[(&str, &str)], out: &mut dyn Write) -> anyhow:
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_kind_is_the_name_in_camel_case() {
-        assert_eq!(kind("redis"), "Redis");
-        assert_eq!(kind("my-db"), "MyDb");
-    }
 }

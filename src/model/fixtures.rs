@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Promise, SourceFile};
+use super::{Promise, SourceFile, kind_for};
 use crate::yaml;
 
 /// The API group of every test Promise.
@@ -27,7 +27,7 @@ impl Promise {
             "spec": {
                 "api": {"spec": {
                     "group": GROUP,
-                    "names": {"kind": kind_of(name), "plural": format!("{name}s")},
+                    "names": {"kind": kind_for(name), "plural": format!("{name}s")},
                     "versions": [{"name": "v1"}],
                 }},
             },
@@ -147,7 +147,7 @@ pub(crate) fn request(promise: &str, name: &str) -> SourceFile {
 pub(crate) fn request_text(promise: &str, name: &str) -> String {
     format!(
         "apiVersion: {GROUP}/v1\nkind: {}\nmetadata: {{name: {name}}}\n",
-        kind_of(promise)
+        kind_for(promise)
     )
 }
 
@@ -163,14 +163,6 @@ pub(crate) fn destination_text(name: &str) -> String {
     format!("kind: Destination\nmetadata: {{name: {name}}}\n")
 }
 
-/// `app` gives `App`.
-fn kind_of(name: &str) -> String {
-    let mut chars = name.chars();
-    chars.next().map_or(String::new(), |first| {
-        first.to_uppercase().chain(chars).collect()
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,7 +175,7 @@ mod tests {
             .with_pipeline("resource.configure", "second")
             .with_pipeline("promise.configure", "install")
             .requiring("db", Some("v2"))
-            .labelled("kratix.io/promise-version", "v1")
+            .labelled(crate::model::VERSION_LABEL, "v1")
             .selecting("env", "dev");
         let platform = Platform::load([promise.file(), request("app", "a")]);
         assert!(platform.problems.is_empty(), "{:?}", platform.problems);

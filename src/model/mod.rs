@@ -29,7 +29,7 @@ pub(crate) use platform::{
 pub use platform::{Platform, SourceFile};
 pub(crate) use problem::Problem;
 pub use promise::Promise;
-pub(crate) use promise::{ApiVersion, PLATFORM_API_VERSION, VERSION_LABEL};
+pub(crate) use promise::{ApiVersion, PLATFORM_API_VERSION, VERSION_LABEL, kind_for};
 #[cfg(test)]
 pub(crate) use request::INVALID_NAMES;
 pub(crate) use request::promise_folder;

@@ -229,6 +229,20 @@ fn seed_era_names(spec: &mut PromiseSpec) -> Result<(Option<CrdDoc>, Vec<Value>)
     ))
 }
 
+/// The API kind a Promise named `name` gets where promised writes the Promise (`promised
+/// promise new`, and the Promises of tests): `my-db` gives `MyDb`.
+pub(crate) fn kind_for(name: &str) -> String {
+    name.split('-')
+        .map(|part| {
+            let mut chars = part.chars();
+            match chars.next() {
+                Some(first) => first.to_ascii_uppercase().to_string() + chars.as_str(),
+                None => String::new(),
+            }
+        })
+        .collect()
+}
+
 /// The rerun interval, as Kratix picks it: the annotation when it is a duration of at
 /// least a minute (Kratix ignores it otherwise, and so does promised, with a warning),
 /// else the workflow config, else `None` (the global schedule). A malformed
@@ -404,6 +418,12 @@ impl CrdDoc {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_kind_is_the_name_in_camel_case() {
+        assert_eq!(kind_for("redis"), "Redis");
+        assert_eq!(kind_for("my-db"), "MyDb");
+    }
 
     const REDIS: &str = r#"
 apiVersion: platform.kratix.io/v1alpha1

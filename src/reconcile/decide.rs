@@ -339,11 +339,9 @@ pub(crate) fn gone_requests<'r, 'p>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Promise;
     use crate::model::fixtures::request;
+    use crate::model::{Promise, VERSION_LABEL};
     use crate::state::status::RequestRef;
-
-    const VERSION: &str = "kratix.io/promise-version";
 
     fn record(path: &str, availability: Availability) -> PromiseRecord {
         PromiseRecord {
@@ -439,7 +437,7 @@ mod tests {
             .requiring("db", Some("v2"))
             .requiring("net", None)
             .file();
-        let db = Promise::test("db").labelled(VERSION, "v1").file();
+        let db = Promise::test("db").labelled(VERSION_LABEL, "v1").file();
         let platform = Platform::load([app.clone(), db]);
         let decisions = promises(&platform, &BTreeMap::new(), &Scope::default());
         assert_eq!(
@@ -450,7 +448,7 @@ mod tests {
                     .into()
             )
         );
-        let db = Promise::test("db").labelled(VERSION, "v2").file();
+        let db = Promise::test("db").labelled(VERSION_LABEL, "v2").file();
         let platform = Platform::load([app, db, Promise::test("net").file()]);
         let decisions = promises(&platform, &BTreeMap::new(), &Scope::default());
         assert_eq!(decisions["app"], PromiseDecision::Static);
