@@ -107,22 +107,28 @@ impl Destination {
         text: &str,
     ) -> Result<(Vec<Self>, Vec<Problem>), LoadError> {
         let fail = |err: yaml::YamlError| LoadError::new(path, err);
-        let docs = yaml::documents(text).map_err(fail)?;
+        // Each document with the line it starts on, where kubectl's split of the file
+        // gives one document a piece (not `~` alone, not two for want of a separator on
+        // a line of its own); otherwise the file is read as one stream, without lines.
+        let pieces: Option<Vec<(serde_json::Value, usize)>> =
+            yaml::split_documents(text.as_bytes())
+                .map(|slice| {
+                    let mut found = yaml::documents(&text[slice.range]).ok()?;
+                    (found.len() == 1).then(|| (found.remove(0), slice.line))
+                })
+                .collect();
+        let (docs, starts): (Vec<serde_json::Value>, Option<Vec<usize>>) = match pieces {
+            Some(pieces) => {
+                let (docs, starts) = pieces.into_iter().unzip();
+                (docs, Some(starts))
+            }
+            None => (yaml::documents(text).map_err(fail)?, None),
+        };
         let kind_of = |doc: &serde_json::Value| {
             let kind = doc.get("kind").and_then(serde_json::Value::as_str);
             kind.unwrap_or_default().to_string()
         };
         let kinds: Vec<String> = docs.iter().map(kind_of).collect();
-        // The line each document starts on, where kubectl's split of the file agrees
-        // with the parser's: each piece one document (not `~` alone, not two documents
-        // for want of a separator on a line of its own).
-        let slices: Vec<yaml::Slice> = yaml::split_documents(text.as_bytes()).collect();
-        let one_each = slices.iter().all(|slice| {
-            let piece = &text[slice.range.clone()];
-            yaml::documents(piece).is_ok_and(|found| found.len() == 1)
-        });
-        let starts = (one_each && slices.len() == docs.len())
-            .then(|| slices.iter().map(|slice| slice.line).collect::<Vec<_>>());
         let in_document = |i: usize, message: &dyn std::fmt::Display| Problem {
             line: starts.as_ref().map(|starts| starts[i]),
             ..Problem::new(format!("document {}: {message}", i + 1))
