@@ -396,7 +396,8 @@ pub(crate) fn read_record(bytes: &[u8]) -> Option<Record> {
         promised: Record,
     }
     let text = std::str::from_utf8(bytes).ok()?;
-    let mut record = serde_saphyr::from_str::<StatusFile>(text).ok()?.promised;
+    let parse = |text| serde_saphyr::from_str::<StatusFile>(text).ok();
+    let mut record = parse(record_part(text)).or_else(|| parse(text))?.promised;
     // Lists come back with room for four; a pass holds a record per request.
     record.pipelines.shrink_to_fit();
     for pipeline in &mut record.pipelines {
@@ -408,6 +409,22 @@ pub(crate) fn read_record(bytes: &[u8]) -> Option<Record> {
         suspended.status = status_so_far(text);
     }
     Some(record)
+}
+
+/// The end of a status file that holds the record: from its `promised:` key, which
+/// [`RequestStatus::render`] writes last and at the start of a line (the YAML
+/// serializer indents every line of a multi-line value). Parsing only this part skips
+/// the message, the conditions and the pipelines' own keys, which can hold many lines
+/// of a failed container's log: YAML parsing is most of what reading every status
+/// file costs. A file edited out of this shape is parsed whole, and so is one that
+/// holds a document marker, so that a record in a second document is refused as the
+/// whole file's parse refuses it.
+fn record_part(text: &str) -> &str {
+    let markers = text.starts_with("---") || text.contains("\n---") || text.contains("\n...");
+    match text.rfind("\npromised:\n") {
+        Some(at) if !markers => &text[at + 1..],
+        _ => text,
+    }
 }
 
 /// The keys the pipelines wrote to a status file: every key but promised's own, and
@@ -512,6 +529,59 @@ mod tests {
         status.record.request.document = Some("sha256:0a".into());
         let record = read_record(&status.render()).unwrap();
         assert_eq!(record.request.document.as_deref(), Some("sha256:0a"));
+    }
+
+    /// The record is read from its key on: lines of a pipeline's status or of a failed
+    /// container's log that look like the key are indented, so never taken for it. A
+    /// pipeline that wrote a `promised` key of its own puts the record where that key
+    /// was, before the pipeline's other keys.
+    #[test]
+    fn lines_that_look_like_the_record_in_other_keys_are_not_read_as_it() {
+        let mut status = status(Phase::Failed);
+        let fake = "promised:\n  phase: Ready\n  request:\n    path: elsewhere\n    blob: x\n";
+        status.message = format!("container failed\n{fake}");
+        status.pipeline_status = json!({"promised": "theirs", "notes": fake, "zzz": {"log": fake}})
+            .as_object()
+            .unwrap()
+            .clone();
+        let text = String::from_utf8(status.render()).unwrap();
+        assert!(text.matches("promised:").count() > 1, "{text}");
+        assert_eq!(read_record(text.as_bytes()).unwrap(), status.record);
+    }
+
+    /// A file edited by hand out of the shape promised writes is read whole.
+    #[test]
+    fn a_record_written_by_hand_in_another_shape_reads_back() {
+        let record = "promised: {phase: Ready, request: {path: requests/a.yaml, blob: b1}}\n";
+        let first = format!("{record}message: by hand\n");
+        let read = read_record(first.as_bytes()).unwrap();
+        assert_eq!(
+            (read.phase, read.request.blob.as_str()),
+            (Phase::Ready, "b1")
+        );
+        // The part from the last `promised:` line does not parse alone: a quoted value
+        // whose second line starts with the key.
+        let block =
+            "promised:\n  phase: Ready\n  request:\n    path: requests/a.yaml\n    blob: b2\n";
+        let tricky = format!("{block}note: \"one\npromised:\n two\"\n");
+        let read = read_record(tricky.as_bytes()).unwrap();
+        assert_eq!(read.request.blob, "b2");
+    }
+
+    /// A record in a document after the first is no record, whichever part is parsed.
+    #[test]
+    fn a_record_in_a_second_document_is_not_read() {
+        let text = String::from_utf8(status(Phase::Ready).render()).unwrap();
+        let second = format!(
+            "message: by hand\n---\n{}",
+            &text[text.find("promised:").unwrap()..]
+        );
+        assert_eq!(read_record(second.as_bytes()), None);
+        let ended = format!(
+            "message: by hand\n...\n---\n{}",
+            &text[text.find("promised:").unwrap()..]
+        );
+        assert_eq!(read_record(ended.as_bytes()), None);
     }
 
     #[test]
