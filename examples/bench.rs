@@ -21,7 +21,9 @@
 //!   the one-request pass reading everything;
 //! - committing min(N, 10k) changed output files against git plumbing doing the same;
 //! - the peak RSS of the `promised reconcile` process for the first full pass and for
-//!   the rerun.
+//!   the rerun;
+//! - the full rerun's CPU time per pipeline run, promised's own and its pipelines',
+//!   beside the plain loop's: where the difference in wall time goes.
 //!
 //! Absolute times depend on the machine; the ratios are what to compare.
 //!
@@ -238,24 +240,24 @@ fn run_size(args: &Args, size: usize, narrow_passes: &mut Vec<NarrowPasses>) -> 
     let full_pass = || {
         let started = Instant::now();
         let repo = dir.to_str().unwrap();
-        let (stdout, rss) = run_promised(&dir, &["reconcile", "--repo", repo, "--jobs", &jobs]);
-        (started.elapsed(), stdout, rss)
+        let (stdout, usage) = run_promised(&dir, &["reconcile", "--repo", repo, "--jobs", &jobs]);
+        (started.elapsed(), stdout, usage)
     };
 
     // The first full pass: everything is new.
-    let (first, _, rss) = full_pass();
+    let (first, _, usage) = full_pass();
     eprintln!("size {size}: first pass in {:.1} s", first.as_secs_f64());
     rows.push(Row {
         size,
         what: "peak RSS of the first full pass (`promised reconcile`)".into(),
-        ours: format!("{} MiB", rss / 1024),
+        ours: format!("{} MiB", usage.peak_rss_kib / 1024),
         baseline: "".into(),
         ratio: None,
         target: "≤ 256 MiB at 100k",
     });
 
     // A full rerun: every pipeline runs again, nothing changes.
-    let (rerun, stdout, rerun_rss) = full_pass();
+    let (rerun, stdout, rerun_usage) = full_pass();
     assert!(
         stdout.contains(&format!(
             "{size} requests ({size} ready and unchanged), 0 with problems"
@@ -266,12 +268,12 @@ fn run_size(args: &Args, size: usize, narrow_passes: &mut Vec<NarrowPasses>) -> 
     rows.push(Row {
         size,
         what: "peak RSS of a full rerun (`promised reconcile`, nothing to commit)".into(),
-        ours: format!("{} MiB", rerun_rss / 1024),
+        ours: format!("{} MiB", rerun_usage.peak_rss_kib / 1024),
         baseline: "".into(),
         ratio: None,
         target: "≤ 256 MiB at 100k",
     });
-    let plain = plain_loop(size, args.jobs);
+    let (plain, plain_cpu) = plain_loop(size, args.jobs);
     rows.push(Row {
         size,
         what: format!(
@@ -281,6 +283,26 @@ fn run_size(args: &Args, size: usize, narrow_passes: &mut Vec<NarrowPasses>) -> 
         baseline: seconds(plain),
         ratio: Some(rerun.as_secs_f64() / plain.as_secs_f64()),
         target: "≤ 1.2x at 10k",
+    });
+    // The same two, in CPU time per pipeline run: steadier than wall time, and it
+    // tells promised's own work from its pipelines'.
+    let per_run = |ms: u64| format!("{:.0} µs", ms as f64 * 1000.0 / size as f64);
+    rows.push(Row {
+        size,
+        what: "the full rerun's CPU per pipeline run: promised's own vs the plain loop's own"
+            .into(),
+        ours: per_run(rerun_usage.own_cpu_ms),
+        baseline: per_run(plain_cpu.own_ms),
+        ratio: None,
+        target: "",
+    });
+    rows.push(Row {
+        size,
+        what: "the full rerun's CPU per pipeline run: the pipelines' (`sh`, `sed`) under promised vs under the plain loop".into(),
+        ours: per_run(rerun_usage.children_cpu_ms),
+        baseline: per_run(plain_cpu.children_ms),
+        ratio: Some(rerun_usage.children_cpu_ms as f64 / plain_cpu.children_ms as f64),
+        target: "",
     });
 
     let store = GixStore::open(&dir, Some("main")).unwrap();
@@ -464,12 +486,20 @@ fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// Runs the promised binary next to this example; returns its stdout and peak RSS (KiB).
-fn run_promised(dir: &Path, args: &[&str]) -> (String, u64) {
+/// What a run of the promised binary used, as it reports it.
+struct Usage {
+    peak_rss_kib: u64,
+    own_cpu_ms: u64,
+    /// Of the processes it started and waited for: its pipelines.
+    children_cpu_ms: u64,
+}
+
+/// Runs the promised binary next to this example; returns its stdout and what it used.
+fn run_promised(dir: &Path, args: &[&str]) -> (String, Usage) {
     let binary = promised_binary();
     let output = Command::new(&binary)
         .args(args)
-        .env("PROMISED_REPORT_PEAK_RSS", "1")
+        .env("PROMISED_REPORT_USAGE", "1")
         .current_dir(dir)
         .output()
         .unwrap_or_else(|e| {
@@ -480,12 +510,27 @@ fn run_promised(dir: &Path, args: &[&str]) -> (String, u64) {
         });
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
-    let rss = stderr
+    let peak_rss_kib = stderr
         .lines()
         .find_map(|l| l.strip_prefix("promised: peak RSS "))
         .and_then(|rest| rest.trim_end_matches(" KiB").parse().ok())
         .expect("the binary reports its peak RSS");
-    (String::from_utf8_lossy(&output.stdout).into_owned(), rss)
+    // "promised: CPU 1234 ms own, 5678 ms of its children"
+    let (own_cpu_ms, children_cpu_ms) = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("promised: CPU "))
+        .and_then(|rest| {
+            let (own, children) = rest.split_once(" ms own, ")?;
+            let children = children.strip_suffix(" ms of its children")?;
+            Some((own.parse().ok()?, children.parse().ok()?))
+        })
+        .expect("the binary reports its CPU time");
+    let usage = Usage {
+        peak_rss_kib,
+        own_cpu_ms,
+        children_cpu_ms,
+    };
+    (String::from_utf8_lossy(&output.stdout).into_owned(), usage)
 }
 
 fn request_path(i: usize, promises: usize) -> String {
@@ -605,9 +650,26 @@ fn fast_import(dir: &Path, parent: Option<&str>, files: &[(String, String)], mes
     assert!(child.wait().unwrap().success());
 }
 
+/// CPU time used by the plain loop: its threads', and its children's.
+struct PlainCpu {
+    own_ms: u64,
+    children_ms: u64,
+}
+
 /// The baseline for a full pass: the same step spawned `n` times by `jobs` threads,
-/// each with its own input and output folder.
-fn plain_loop(n: usize, jobs: usize) -> Duration {
+/// each with its own input and output folder. Also the CPU time it took, measured as
+/// this process's before and after (nothing else runs meanwhile).
+fn plain_loop(n: usize, jobs: usize) -> (Duration, PlainCpu) {
+    use nix::sys::resource::{UsageWho, getrusage};
+    use nix::sys::time::TimeValLike;
+    let cpu_ms = |who| {
+        let usage = getrusage(who).unwrap();
+        (usage.user_time().num_milliseconds() + usage.system_time().num_milliseconds()) as u64
+    };
+    let before = (
+        cpu_ms(UsageWho::RUSAGE_SELF),
+        cpu_ms(UsageWho::RUSAGE_CHILDREN),
+    );
     let work = tempfile::tempdir().unwrap();
     let next = std::sync::atomic::AtomicUsize::new(0);
     let started = Instant::now();
@@ -634,7 +696,12 @@ fn plain_loop(n: usize, jobs: usize) -> Duration {
             });
         }
     });
-    started.elapsed()
+    let elapsed = started.elapsed();
+    let cpu = PlainCpu {
+        own_ms: cpu_ms(UsageWho::RUSAGE_SELF) - before.0,
+        children_ms: cpu_ms(UsageWho::RUSAGE_CHILDREN) - before.1,
+    };
+    (elapsed, cpu)
 }
 
 /// The median of seven runs.

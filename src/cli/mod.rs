@@ -236,18 +236,32 @@ pub fn main() -> ExitCode {
             ExitCode::from(EXIT_ERROR)
         }
     };
-    if std::env::var("PROMISED_REPORT_PEAK_RSS").is_ok_and(|v| v == "1") {
-        report_peak_rss();
+    if std::env::var("PROMISED_REPORT_USAGE").is_ok_and(|v| v == "1") {
+        report_usage();
     }
     code
 }
 
-/// For the benchmark harness: the process's peak resident set size, from Linux's
-/// `/proc/self/status` (`VmHWM`), on stderr.
-fn report_peak_rss() {
+/// For the benchmark harness, on stderr: the process's peak resident set size (Linux's
+/// `VmHWM`), and the CPU time it used itself and the CPU time of the processes it
+/// started and waited for (its pipelines), which wall time on a busy machine cannot
+/// tell apart.
+fn report_usage() {
+    use nix::sys::resource::{UsageWho, getrusage};
+    use nix::sys::time::TimeValLike;
     let status = fs_err::read_to_string("/proc/self/status").unwrap_or_default();
     let peak = status.lines().find_map(|l| l.strip_prefix("VmHWM:"));
     if let Some(peak) = peak {
         eprintln!("promised: peak RSS {}", peak.trim().replace(" kB", " KiB"));
     }
+    let cpu_ms = |who| {
+        getrusage(who).map_or(0, |usage| {
+            usage.user_time().num_milliseconds() + usage.system_time().num_milliseconds()
+        })
+    };
+    eprintln!(
+        "promised: CPU {} ms own, {} ms of its children",
+        cpu_ms(UsageWho::RUSAGE_SELF),
+        cpu_ms(UsageWho::RUSAGE_CHILDREN)
+    );
 }
