@@ -829,7 +829,7 @@ fn the_harness_runs_at_1k() {
     generate(&dir, 200, args.promises, args.destinations);
     run_promised(&dir, &["reconcile", "--repo", dir.to_str().unwrap()]);
     narrow_on(&dir, &args);
-    assert_eq!(rows.len(), 8);
+    assert_eq!(rows.len(), 10);
     assert_eq!(narrow_passes.len(), 1, "the one-request passes were narrow");
     for row in rows {
         eprintln!("{row}");
