@@ -243,9 +243,9 @@ pub fn main() -> ExitCode {
 }
 
 /// For the benchmark harness, on stderr: the process's peak resident set size (Linux's
-/// `VmHWM`), and the CPU time it used itself and the CPU time of the processes it
-/// started and waited for (its pipelines), which wall time on a busy machine cannot
-/// tell apart.
+/// `VmHWM`), and the CPU time it used itself and that of the processes it started and
+/// waited for (its pipelines, and git where a pass runs it), which wall time on a
+/// busy machine cannot tell apart.
 fn report_usage() {
     use nix::sys::resource::{UsageWho, getrusage};
     use nix::sys::time::TimeValLike;

@@ -131,7 +131,7 @@ impl PromiseStatus {
         doc.insert("promised".into(), record);
         let header = format!(
             "# Status of {}, written by promised: edits are overwritten.\n",
-            self.record.promise.path
+            crate::escape::one_line(&self.record.promise.path)
         );
         (header + &yaml::to_string(&doc)).into_bytes()
     }
@@ -192,6 +192,18 @@ mod tests {
             Some(status.record.clone())
         );
         assert_eq!(read_promise_record(b"promised: {}\n"), None);
+    }
+
+    /// A path that holds a newline stays in the header comment, and the record reads
+    /// back (the file is read whole).
+    #[test]
+    fn a_promise_path_with_a_newline_keeps_the_file_readable() {
+        let mut status = status(Availability::Available, None, None);
+        status.record.promise.path = "promises/x\n- y.yaml".into();
+        assert_eq!(
+            read_promise_record(&status.render()),
+            Some(status.record.clone())
+        );
     }
 
     #[test]

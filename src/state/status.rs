@@ -254,9 +254,11 @@ impl RequestStatus {
         }
         let record = serde_json::to_value(&self.record).expect("records serialize");
         doc.insert("promised".into(), record);
+        // On one line: a path can hold a newline, which would end the comment and
+        // make the rest of it YAML, so that the file no longer parses.
         let header = format!(
             "# Status of {}, written by promised: edits are overwritten.\n",
-            self.record.request.path
+            crate::escape::one_line(&self.record.request.path)
         );
         (header + &yaml::to_string(&doc)).into_bytes()
     }
@@ -406,19 +408,23 @@ pub(crate) fn read_record(bytes: &[u8]) -> Option<Record> {
     record.placements.shrink_to_fit();
     record.outputs.shrink_to_fit();
     if let Some(suspended) = &mut record.suspended {
-        suspended.status = status_so_far(text);
+        // The status the pipelines wrote is read from the whole file: one that does
+        // not parse whole gives no record, rather than a resumed run without it.
+        suspended.status = status_so_far(text)?;
     }
     Some(record)
 }
 
 /// The end of a status file that holds the record: from its `promised:` key, which
 /// [`RequestStatus::render`] writes last and at the start of a line (the YAML
-/// serializer indents every line of a multi-line value). Parsing only this part skips
-/// the message, the conditions and the pipelines' own keys, which can hold many lines
-/// of a failed container's log: YAML parsing is most of what reading every status
-/// file costs. A file edited out of this shape is parsed whole, and so is one that
-/// holds a document marker, so that a record in a second document is refused as the
-/// whole file's parse refuses it.
+/// serializer indents every line of a multi-line value, and quotes a key that holds a
+/// newline). Parsing only this part skips the message, the conditions and the
+/// pipelines' own keys, which can hold many lines of a failed container's log: YAML
+/// parsing is most of what reading every status file costs. A file without that line,
+/// or with a document marker (so that a record in a second document is refused as the
+/// whole file's parse refuses it), is parsed whole; so is one whose part does not
+/// parse alone. What comes before the record is not read, so a hand edit that breaks
+/// it no longer costs the record.
 fn record_part(text: &str) -> &str {
     let markers = text.starts_with("---") || text.contains("\n---") || text.contains("\n...");
     match text.rfind("\npromised:\n") {
@@ -429,9 +435,9 @@ fn record_part(text: &str) -> &str {
 
 /// The keys the pipelines wrote to a status file: every key but promised's own, and
 /// the conditions but promised's own.
-fn status_so_far(text: &str) -> Map<String, Value> {
+fn status_so_far(text: &str) -> Option<Map<String, Value>> {
     let Ok(Value::Object(mut doc)) = yaml::document(text) else {
-        return Map::new();
+        return None;
     };
     // `shift_remove`: the keys keep their order, so a resumed run writes them as a run
     // from the first pipeline would.
@@ -446,7 +452,7 @@ fn status_so_far(text: &str) -> Map<String, Value> {
             doc.shift_remove("conditions");
         }
     }
-    doc
+    Some(doc)
 }
 
 #[cfg(test)]
@@ -532,21 +538,56 @@ mod tests {
     }
 
     /// The record is read from its key on: lines of a pipeline's status or of a failed
-    /// container's log that look like the key are indented, so never taken for it. A
-    /// pipeline that wrote a `promised` key of its own puts the record where that key
-    /// was, before the pipeline's other keys.
+    /// container's log that look like the key are indented (and a key that holds a
+    /// newline is quoted), so never taken for it.
     #[test]
     fn lines_that_look_like_the_record_in_other_keys_are_not_read_as_it() {
         let mut status = status(Phase::Failed);
         let fake = "promised:\n  phase: Ready\n  request:\n    path: elsewhere\n    blob: x\n";
         status.message = format!("container failed\n{fake}");
-        status.pipeline_status = json!({"promised": "theirs", "notes": fake, "zzz": {"log": fake}})
-            .as_object()
-            .unwrap()
-            .clone();
+        let theirs = json!({"notes": fake, "x\npromised": fake, "zzz": {"log": fake}});
+        status.pipeline_status = theirs.as_object().unwrap().clone();
         let text = String::from_utf8(status.render()).unwrap();
-        assert!(text.matches("promised:").count() > 1, "{text}");
+        assert!(text.matches("promised:").count() > 3, "{text}");
+        let part = record_part(&text);
+        assert!(part.starts_with("promised:\n  phase: Failed\n"), "{part}");
+        let alone = serde_saphyr::from_str::<Value>(part).unwrap();
+        assert_eq!(
+            alone["promised"],
+            serde_json::to_value(&status.record).unwrap()
+        );
         assert_eq!(read_record(text.as_bytes()).unwrap(), status.record);
+    }
+
+    /// A request path that holds a newline stays in the header comment: the file parses
+    /// whole, as a suspended record's status needs it to.
+    #[test]
+    fn a_request_path_with_a_newline_keeps_the_file_readable() {
+        let mut status = status(Phase::Ready);
+        status.record.request.path = "requests/redis/x\n- y.yaml\npromised: 1 #".into();
+        let text = String::from_utf8(status.render()).unwrap();
+        assert!(yaml::document(&text).is_ok(), "{text}");
+        assert_eq!(read_record(text.as_bytes()).unwrap(), status.record);
+    }
+
+    /// A suspended record whose file does not parse whole is no record: the status the
+    /// pipelines wrote, which its resumed run needs, is not in the part read first.
+    #[test]
+    fn a_suspended_record_in_a_file_that_does_not_parse_whole_is_no_record() {
+        let mut status = status(Phase::Suspended);
+        status.record.suspended = Some(Box::new(SuspendedRef {
+            pipeline: "approve".into(),
+            message: None,
+            retry_after: None,
+            attempts: 0,
+            promise: "p1".into(),
+            status: Map::new(),
+            status_before: Map::new(),
+        }));
+        let text = String::from_utf8(status.render()).unwrap();
+        assert!(read_record(text.as_bytes()).is_some());
+        let broken = text.replacen("message:", "message: [\nmessage:", 1);
+        assert_eq!(read_record(broken.as_bytes()), None);
     }
 
     /// A file edited by hand out of the shape promised writes is read whole.
