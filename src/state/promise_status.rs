@@ -6,8 +6,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::status::{OutputRef, PipelineRef, PlacementRef, RequestRef, condition};
-use crate::yaml;
+use super::status::{OutputRef, PipelineRef, PlacementRef, RequestRef, condition, status_file};
 
 /// Whether requests of a Promise may run, as Kratix's `status.status` says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,12 +127,7 @@ impl PromiseStatus {
         });
         doc.insert("conditions".into(), Value::Array(conditions));
         let record = serde_json::to_value(record).expect("records serialize");
-        doc.insert("promised".into(), record);
-        let header = format!(
-            "# Status of {}, written by promised: edits are overwritten.\n",
-            crate::escape::one_line(&self.record.promise.path)
-        );
-        (header + &yaml::to_string(&doc)).into_bytes()
+        status_file(&self.record.promise.path, doc, record)
     }
 }
 
@@ -151,6 +145,7 @@ pub(crate) fn read_promise_record(bytes: &[u8]) -> Option<PromiseRecord> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::yaml;
 
     fn status(
         availability: Availability,

@@ -253,14 +253,7 @@ impl RequestStatus {
             }
         }
         let record = serde_json::to_value(&self.record).expect("records serialize");
-        doc.insert("promised".into(), record);
-        // On one line: a path can hold a newline, which would end the comment and
-        // make the rest of it YAML, so that the file no longer parses.
-        let header = format!(
-            "# Status of {}, written by promised: edits are overwritten.\n",
-            crate::escape::one_line(&self.record.request.path)
-        );
-        (header + &yaml::to_string(&doc)).into_bytes()
+        status_file(&self.record.request.path, doc, record)
     }
 
     /// promised's conditions, then the pipelines', merged by `type`; a pipeline cannot
@@ -375,6 +368,20 @@ const OWN_CONDITIONS: [&str; 3] = [
     "DeleteWorkflowCompleted",
     "Scheduled",
 ];
+
+/// The bytes of the status file of `path` (a request's or a Promise's): a header
+/// comment naming it, then `doc` with the `record` last, under `promised:`, where
+/// [`read_record`] looks for it first. The path is written on one line: one that holds
+/// a newline would end the comment and make the rest of it YAML, so that the file no
+/// longer parses.
+pub(super) fn status_file(path: &str, mut doc: Map<String, Value>, record: Value) -> Vec<u8> {
+    doc.insert("promised".into(), record);
+    let header = format!(
+        "# Status of {}, written by promised: edits are overwritten.\n",
+        crate::escape::one_line(path)
+    );
+    (header + &yaml::to_string(&doc)).into_bytes()
+}
 
 /// A Kubernetes condition, without the time (so that reruns write the same bytes).
 pub(super) fn condition(kind: &str, ok: bool, reason: &str, message: &str) -> Value {
