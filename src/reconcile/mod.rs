@@ -12,6 +12,7 @@ pub(crate) mod message;
 mod narrow;
 pub(crate) mod plan;
 pub(crate) mod prepare;
+mod records;
 pub(crate) mod render;
 mod run;
 mod scope;
@@ -35,14 +36,14 @@ use crate::executor::Executor;
 use crate::git::{CommitRequest, GitError, Snapshot, Store};
 use crate::model::PIPELINES_DIR;
 use crate::model::{
-    Action, LoadError, Platform, Problem, RequestFile, RequestKey, SourceFile, WorkflowType,
-    is_input,
+    Action, LoadError, Platform, Problem, Promise, RequestDoc, RequestFile, RequestKey,
+    WorkflowType, is_input,
 };
 use crate::pipeline::{OutputLimits, RunFolder, Subject};
 use crate::state::kustomization::{Unlisted, index_destinations};
-use crate::state::layout::{Owned, is_managed, promise_status_owner, status_owner};
-use crate::state::promise_status::{PromiseRecord, Unavailable, read_promise_record};
-use crate::state::status::{Phase, Record, read_record};
+use crate::state::layout::{Owned, is_managed};
+use crate::state::promise_status::{PromiseRecord, Unavailable};
+use crate::state::status::{Phase, Record};
 use crate::state::{Changes, DesiredTree};
 
 /// How a pass runs.
@@ -628,14 +629,22 @@ fn read_branch(inputs: &dyn Store, outputs: Option<&dyn Store>) -> Result<Branch
         }
     };
     // The inputs and the records are read side by side: both are a parse per request,
-    // and no pipeline runs yet.
-    let (loaded, previous) = std::thread::scope(|threads| {
-        let records = threads.spawn(|| previous_records(store, &managed));
+    // and no pipeline runs yet. The records take longer: the thread that read the
+    // inputs then reads records too.
+    let statuses = records::StatusSlices::new(store, &managed);
+    let (loaded, mine, theirs) = std::thread::scope(|threads| {
+        let helper = threads.spawn(|| {
+            let promises = records::promise_records(store, &managed)?;
+            Ok::<_, GitError>((promises, statuses.read()?))
+        });
         let loaded = read_inputs(inputs, input_listing);
-        let records = records.join().expect("reading records does not panic");
-        (loaded, records)
+        let mine = statuses.read();
+        let theirs = helper.join().expect("reading records does not panic");
+        (loaded, mine, theirs)
     });
-    let (previous, promise_records) = previous?;
+    let (promise_records, mut previous) = theirs?;
+    previous.append(&mut mine?);
+    drop(statuses);
     Ok(Branch {
         input_commit,
         platform: loaded?,
@@ -669,44 +678,6 @@ fn spill(tree: &mut DesiredTree<'_>, store: &dyn Store) -> Result<(), GitError> 
         |bytes| store.blob_id(bytes),
         |blobs| store.write_blobs(blobs),
     )
-}
-
-/// The records of every status file on the branch: by request, and by Promise.
-type Records = (
-    BTreeMap<RequestKey, Record>,
-    BTreeMap<String, PromiseRecord>,
-);
-
-fn previous_records(store: &dyn Store, snapshot: &Snapshot) -> Result<Records, GitError> {
-    let promise_paths = snapshot.paths(|path| promise_status_owner(path).is_some());
-    let mut promises = BTreeMap::new();
-    for file in store.read(snapshot, &promise_paths)? {
-        let owner = promise_status_owner(&file.path).expect("listed as a Promise's status");
-        if let Some(record) = read_promise_record(&file.bytes) {
-            promises.insert(owner.to_string(), record);
-        }
-    }
-    let paths = snapshot.paths(|path| status_owner(path).is_some());
-    // Read a slice at a time: at 100k requests the files themselves are ~70 MiB, and
-    // only the records are kept.
-    let mut records = BTreeMap::new();
-    for chunk in paths.chunks(1024) {
-        let files = store.read(snapshot, chunk)?;
-        records.extend(files.iter().filter_map(record_of));
-    }
-    Ok((records, promises))
-}
-
-/// The record of a request's status file, by the request's key.
-fn record_of(file: &SourceFile) -> Option<(RequestKey, Record)> {
-    let key = status_owner(&file.path)?;
-    let mut record = read_record(&file.bytes)?;
-    // A pass records the pipelines it runs; the ones recorded before are not read, but
-    // for an Invalid request, where none means it was never admitted.
-    if record.phase != Phase::Invalid {
-        record.pipelines = Vec::new();
-    }
-    Some((key, record))
 }
 
 /// Runs the Promise configure workflow of each Promise decided so, one at a time (there

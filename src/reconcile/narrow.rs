@@ -276,7 +276,7 @@ impl Reader<'_> {
             .reader
             .select(self.commit, &|p, folder| pick.wanted(p, folder))?;
         let files = self.store.read(&listing, &listing.paths(|_| true))?;
-        Ok(files.iter().filter_map(super::record_of).collect())
+        Ok(files.iter().filter_map(super::records::record_of).collect())
     }
 
     /// Every Promise's record.

@@ -14,7 +14,7 @@ use crate::pipeline::{Job, Workspace};
 
 /// A branch held in memory; blob ids are sha256 of the content.
 #[derive(Default)]
-struct MemoryStore {
+pub(super) struct MemoryStore {
     files: Mutex<BTreeMap<String, Vec<u8>>>,
     /// Every content ever put, by id: the history a delete workflow reads from.
     history: Mutex<BTreeMap<BlobId, Vec<u8>>>,
@@ -23,7 +23,7 @@ struct MemoryStore {
 }
 
 impl MemoryStore {
-    fn with(files: &[(&str, &str)]) -> Self {
+    pub(super) fn with(files: &[(&str, &str)]) -> Self {
         let store = MemoryStore::default();
         for (path, text) in files {
             store.put(path, text);
