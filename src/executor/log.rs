@@ -127,6 +127,7 @@ mod imp {
     pub(crate) struct Logs {
         /// stdout, stderr; each with its pipe's read end while that is open.
         streams: [(Sink, Option<Receiver>); 2],
+        /// Made on the first read: most containers of a pass write nothing.
         buffer: Vec<u8>,
     }
 
@@ -151,7 +152,7 @@ mod imp {
                         Some(Receiver::from_owned_fd(err_read)?),
                     ),
                 ],
-                buffer: vec![0; CHUNK],
+                buffer: Vec::new(),
             };
             Ok((logs, Stdio::from(out_write), Stdio::from(err_write)))
         }
@@ -186,13 +187,14 @@ mod imp {
             let Some(reader) = pipe.as_ref() else {
                 return Ok(Some(0));
             };
-            match reader.try_read(&mut self.buffer) {
+            let buffer = chunk(&mut self.buffer);
+            match reader.try_read(buffer) {
                 Ok(0) => {
                     *pipe = None;
                     Ok(Some(0))
                 }
                 Ok(n) => {
-                    sink.take(&self.buffer[..n])?;
+                    sink.take(&buffer[..n])?;
                     Ok(Some(n))
                 }
                 Err(e)
@@ -217,13 +219,20 @@ mod imp {
                 streams,
                 mut buffer,
             } = self;
+            // A container that wrote nothing yet is read into a few bytes of stack:
+            // its pipe is most likely empty.
+            let mut small = [0; 4096];
+            let buffer: &mut [u8] = match buffer.is_empty() {
+                true => &mut small,
+                false => &mut buffer,
+            };
             let mut ended = Vec::with_capacity(streams.len());
             for (mut sink, pipe) in streams {
                 if let Some(pipe) = pipe {
                     let fd = pipe.into_nonblocking_fd()?;
                     let mut read = 0;
                     while read < AFTER_EXIT {
-                        match rustix::io::read(&fd, &mut buffer) {
+                        match rustix::io::read(&fd, &mut *buffer) {
                             Ok(0) | Err(rustix::io::Errno::AGAIN) => break,
                             Ok(n) => {
                                 sink.take(&buffer[..n])?;
@@ -239,6 +248,14 @@ mod imp {
             let [stdout, stderr]: [StreamLog; 2] = ended.try_into().expect("two streams, two logs");
             Ok((stdout, stderr))
         }
+    }
+
+    /// The read buffer, made on first use.
+    fn chunk(buffer: &mut Vec<u8>) -> &mut [u8] {
+        if buffer.is_empty() {
+            buffer.resize(CHUNK, 0);
+        }
+        buffer
     }
 
     /// Resolves when `pipe` has something to read (or its end); never if it is closed.
