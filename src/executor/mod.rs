@@ -7,7 +7,6 @@ mod oci;
 mod process;
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use futures_util::future::BoxFuture;
 
@@ -183,9 +182,19 @@ pub(crate) fn literal_env(
         .collect()
 }
 
-/// Creates a step's output folder when the chained form needs a fresh one.
-pub(crate) fn ensure_dir(path: &Path) -> Result<(), ExecError> {
-    Ok(fs_err::create_dir_all(path)?)
+/// Makes the output folder of the container at `step`, unless it is the workspace's
+/// and no container ran before it: [`Workspace::create`] has just made that one. A later
+/// container finds its folder again even if one before removed it, as it would an
+/// `emptyDir` mount in a Pod; the chained form's own folders are made here.
+pub(crate) fn ensure_output(
+    step: usize,
+    dirs: &StepDirs,
+    workspace: &Workspace,
+) -> Result<(), ExecError> {
+    if step == 0 && dirs.output == workspace.output {
+        return Ok(());
+    }
+    Ok(fs_err::create_dir_all(&dirs.output)?)
 }
 
 #[cfg(test)]

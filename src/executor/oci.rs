@@ -17,7 +17,7 @@ use futures_util::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
 use super::log::{Logs, StreamLog};
-use super::{ExecError, Executor, StepDirs, ensure_dir, literal_env, step_dirs};
+use super::{ExecError, Executor, StepDirs, ensure_output, literal_env, step_dirs};
 use crate::child::{CaptureError, Captured, exit_before, run_captured};
 use crate::model::Container;
 use crate::pipeline::{Job, Workspace};
@@ -260,11 +260,11 @@ impl OciExecutor {
             .get(NETWORK_ANNOTATION)
             .map(String::as_str)
             == Some("enabled");
-        for (container, dirs) in containers.iter().zip(dirs) {
+        for (i, (container, dirs)) in containers.iter().zip(dirs).enumerate() {
             if job.stop.is_cancelled() {
                 return Err(ExecError::Cancelled);
             }
-            ensure_dir(&dirs.output)?;
+            ensure_output(i, &dirs, workspace)?;
             let spec = OciRun {
                 name: container.name.clone(),
                 image: container.image.clone(),

@@ -5,6 +5,7 @@
 //! container runs in its own process group so that a timeout kills everything it started.
 
 use std::collections::HashMap;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::Mutex;
@@ -16,7 +17,7 @@ use nix::unistd::Pid;
 use tokio::process::{Child, Command};
 
 use super::log::Logs;
-use super::{ExecError, Executor, StepDirs, ensure_dir, literal_env, step_dirs};
+use super::{ExecError, Executor, StepDirs, ensure_output, literal_env, step_dirs};
 use crate::model::Container;
 use crate::pipeline::{Job, Workspace};
 
@@ -30,6 +31,22 @@ pub(crate) const INHERITED_ENV: [&str; 7] =
 pub struct ProcessExecutor {
     /// Programs already found in `PATH`: a pass runs the same few thousands of times.
     found: ProgramCache,
+    /// What a pipeline inherits of promised's environment.
+    inherited: Inherited,
+}
+
+/// The variables of [`INHERITED_ENV`] that promised's environment holds, read when the
+/// executor is made rather than at each container's start: reading the environment
+/// copies every variable in it, and promised never changes its own.
+#[derive(Debug)]
+struct Inherited(Vec<(OsString, OsString)>);
+
+impl Default for Inherited {
+    fn default() -> Self {
+        let inherited = std::env::vars_os()
+            .filter(|(key, _)| key.to_str().is_some_and(|k| INHERITED_ENV.contains(&k)));
+        Inherited(inherited.collect())
+    }
 }
 
 impl Executor for ProcessExecutor {
@@ -46,9 +63,9 @@ impl Executor for ProcessExecutor {
                 if job.stop.is_cancelled() {
                     return Err(ExecError::Cancelled);
                 }
-                ensure_dir(&dirs.output)?;
+                ensure_output(i, &dirs, workspace)?;
                 let log = workspace.logs.join(format!("{i}-{}", container.name));
-                run_container(job, container, &dirs, &log, deadline, &self.found).await?;
+                run_container(job, container, &dirs, &log, deadline, self).await?;
             }
             Ok(())
         })
@@ -61,8 +78,9 @@ async fn run_container(
     dirs: &StepDirs,
     log: &Path,
     deadline: Instant,
-    found: &ProgramCache,
+    executor: &ProcessExecutor,
 ) -> Result<(), ExecError> {
+    let found = &executor.found;
     let (program, rest) = container
         .command
         .split_first()
@@ -89,10 +107,7 @@ async fn run_container(
             // A run dropped before its end (its pass stopped) takes its process along.
             .kill_on_drop(true)
             .env_clear()
-            .envs(
-                std::env::vars_os()
-                    .filter(|(key, _)| key.to_str().is_some_and(|k| INHERITED_ENV.contains(&k))),
-            )
+            .envs(executor.inherited.0.iter().map(|(k, v)| (k, v)))
             .envs(literal_env(container)?);
         // The contract's variables come last, so a container's env cannot redirect them.
         command
@@ -270,6 +285,17 @@ mod tests {
         );
         let seen = fs::read_to_string(root.path().join("metadata/seen")).unwrap();
         assert_eq!(seen, "a\nobject.yaml\n");
+    }
+
+    #[test]
+    fn a_container_finds_its_output_folder_though_one_before_removed_it() {
+        // As a Pod's `emptyDir` mount would be there for each container.
+        let first = r#"rm -r "$KRATIX_OUTPUT""#;
+        let second = r#"echo two > "$KRATIX_OUTPUT/from-second""#;
+        let (result, root) = run(&pipeline(&[first, second], false), TEST_TIMEOUT);
+        result.unwrap();
+        let written = fs::read_to_string(root.path().join("output/from-second"));
+        assert_eq!(written.unwrap(), "two\n");
     }
 
     #[test]
