@@ -635,16 +635,17 @@ fn read_branch(inputs: &dyn Store, outputs: Option<&dyn Store>) -> Result<Branch
     let (loaded, mine, theirs) = std::thread::scope(|threads| {
         let helper = threads.spawn(|| {
             let promises = records::promise_records(store, &managed)?;
-            Ok::<_, GitError>((promises, statuses.read()?))
+            statuses.read()?;
+            Ok::<_, GitError>(promises)
         });
         let loaded = read_inputs(inputs, input_listing);
         let mine = statuses.read();
         let theirs = helper.join().expect("reading records does not panic");
         (loaded, mine, theirs)
     });
-    let (promise_records, mut previous) = theirs?;
-    previous.append(&mut mine?);
-    drop(statuses);
+    let promise_records = theirs?;
+    mine?;
+    let previous = statuses.into_records();
     Ok(Branch {
         input_commit,
         platform: loaded?,
