@@ -80,16 +80,7 @@ pub struct RequestFile {
     /// is left as it is, outputs and status, until the file reads again (see
     /// `reconcile::prepare::keep_identities`). `document` says why.
     pub(crate) held: bool,
-    /// Whether its Promise's schema admitted the document as committed when it was
-    /// read (nothing pruned or defaulted, nothing wrong): the check before its run then
-    /// does not parse it again. Only [`Platform::load_admitting`](super::Platform)
-    /// sets it, against the platform's own Promise.
-    pub(crate) admitted: bool,
 }
-
-/// Asks, of a document just parsed, whether its Promise admits it as committed: the
-/// request's key and document, and the whole parsed document.
-pub(crate) type Admits<'a> = &'a dyn Fn(&RequestKey, &RequestDoc, Value) -> bool;
 
 /// Where a request is in a file of several documents.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,17 +126,6 @@ impl RequestFile {
     /// This is also how a request is found again in a file from history: read the blob
     /// its status records and pick the request by key.
     pub(crate) fn read_all(path: &str, blob: String, bytes: Vec<u8>) -> Vec<RequestFile> {
-        RequestFile::read_admitting(path, blob, bytes, None)
-    }
-
-    /// [`RequestFile::read_all`], asking `admits` of each document that reads whether
-    /// it is [admitted](RequestFile::admitted) as committed.
-    pub(crate) fn read_admitting(
-        path: &str,
-        blob: String,
-        bytes: Vec<u8>,
-        admits: Option<Admits<'_>>,
-    ) -> Vec<RequestFile> {
         let slices = yaml::split_documents(&bytes).take(MAX_DOCUMENTS + 1);
         let slices: Vec<yaml::Slice> = slices.collect();
         if slices.len() > MAX_DOCUMENTS {
@@ -158,7 +138,7 @@ impl RequestFile {
             return vec![request];
         }
         if slices.len() <= 1 {
-            return vec![RequestFile::parse_admitting(path, blob, bytes, admits)];
+            return vec![RequestFile::parse(path, blob, bytes)];
         }
         let requests = slices.into_iter().enumerate().filter_map(|(i, slice)| {
             let text = bytes[slice.range].to_vec();
@@ -167,7 +147,7 @@ impl RequestFile {
                 line: slice.line,
                 digest: sha256(&text),
             };
-            RequestFile::parse_part(path, &blob, text, Box::new(part), admits)
+            RequestFile::parse_part(path, &blob, text, Box::new(part))
         });
         requests.collect()
     }
@@ -176,17 +156,13 @@ impl RequestFile {
     /// that cannot be read still gets a key (from its path) so that its status can say
     /// why.
     pub(crate) fn parse(path: &str, blob: String, bytes: Vec<u8>) -> Self {
-        RequestFile::parse_admitting(path, blob, bytes, None)
-    }
-
-    fn parse_admitting(path: &str, blob: String, bytes: Vec<u8>, admits: Option<Admits>) -> Self {
         let promise = promise_folder(path).unwrap_or_default();
         let parsed = std::str::from_utf8(&bytes)
             .map_err(|_| Problem::new("the file is not UTF-8 text"))
             .and_then(|text| yaml::document(text).map_err(Problem::from));
-        let (names, document, value) = match parsed {
-            Ok(value) => read_document(value),
-            Err(problem) => (Names::default(), Err(problem), None),
+        let (names, document) = match parsed {
+            Ok(value) => read_document(&value),
+            Err(problem) => (Names::default(), Err(problem)),
         };
         let (key, document) = match names.key(promise, Some(file_stem(path))) {
             Ok(key) => (key, document.map_err(|problem| vec![problem])),
@@ -196,7 +172,6 @@ impl RequestFile {
             path: path.to_string(),
             blob,
             bytes,
-            admitted: admitted(admits, &key, &document, value),
             key,
             document,
             part: None,
@@ -207,13 +182,7 @@ impl RequestFile {
     /// Reads one document of a file of several, `None` when it holds nothing (`~`).
     /// A document's name is its own: one without a name, or whose names cannot be
     /// folders, gets a key of safe parts of its own (the file name is no one's).
-    fn parse_part(
-        path: &str,
-        blob: &str,
-        bytes: Vec<u8>,
-        part: Box<Part>,
-        admits: Option<Admits>,
-    ) -> Option<Self> {
+    fn parse_part(path: &str, blob: &str, bytes: Vec<u8>, part: Box<Part>) -> Option<Self> {
         let promise = promise_folder(path).unwrap_or_default();
         let parsed = match std::str::from_utf8(&bytes) {
             Err(_) => Err(Problem::new("the document is not UTF-8 text")),
@@ -228,9 +197,9 @@ impl RequestFile {
                 ))),
             },
         };
-        let (names, document, value) = match parsed {
-            Ok(value) => read_document(value),
-            Err(problem) => (Names::default(), Err(problem), None),
+        let (names, document) = match parsed {
+            Ok(value) => read_document(&value),
+            Err(problem) => (Names::default(), Err(problem)),
         };
         let (key, document) = match names.key(promise, None) {
             Ok(key) => (key, document.map_err(|problem| vec![problem])),
@@ -243,7 +212,6 @@ impl RequestFile {
             path: path.to_string(),
             blob: blob.to_string(),
             bytes,
-            admitted: admitted(admits, &key, &document, value),
             key,
             document,
             part: Some(part),
@@ -258,19 +226,6 @@ impl RequestFile {
             Some(part) => format!("{part} of {}", self.path),
             None => self.path.clone(),
         }
-    }
-}
-
-/// Whether `admits` admits a document that reads, as committed.
-fn admitted(
-    admits: Option<Admits>,
-    key: &RequestKey,
-    document: &Result<RequestDoc, Vec<Problem>>,
-    value: Option<Value>,
-) -> bool {
-    match (admits, document, value) {
-        (Some(admits), Ok(document), Some(value)) => admits(key, document, value),
-        _ => false,
     }
 }
 
@@ -376,20 +331,17 @@ fn no_name() -> Problem {
     Problem::at("metadata.name", "a request needs a name")
 }
 
-/// The names and the document `value` gives; `value` itself too when it is a request's,
-/// for the schema check.
-fn read_document(value: Value) -> (Names, Result<RequestDoc, Problem>, Option<Value>) {
+fn read_document(value: &Value) -> (Names, Result<RequestDoc, Problem>) {
     let text = |pointer: &str| value.pointer(pointer).and_then(Value::as_str);
     let names = Names {
         namespace: text("/metadata/namespace").map(String::from),
         name: text("/metadata/name").map(String::from),
     };
     if names.name.is_none() {
-        return (names, Err(no_name()), None);
+        return (names, Err(no_name()));
     }
     let (Some(api_version), Some(kind)) = (text("/apiVersion"), text("/kind")) else {
-        let required = Problem::new("apiVersion and kind are required");
-        return (names, Err(required), None);
+        return (names, Err(Problem::new("apiVersion and kind are required")));
     };
     let (api_version, kind) = (api_version.to_string(), kind.to_string());
     let paused = text(PAUSED_POINTER) == Some("true");
@@ -398,7 +350,7 @@ fn read_document(value: Value) -> (Names, Result<RequestDoc, Problem>, Option<Va
         kind,
         paused,
     };
-    (names, Ok(doc), Some(value))
+    (names, Ok(doc))
 }
 
 /// `requests/<promise>/...` gives `<promise>`.

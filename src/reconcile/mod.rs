@@ -662,13 +662,7 @@ fn read_inputs(inputs: &dyn Store, listing: Snapshot) -> Result<Platform, GitErr
     let paths = listing.paths(is_input);
     let files = inputs.read(&listing, &paths)?;
     drop(paths);
-    // Each request's schema check is made as it is read, while its parsed document is
-    // at hand; one admitted as committed is not parsed again before its run.
-    let schemas = prepare::Schemas::default();
-    let admits = |promise: &Promise, document: &RequestDoc, value| {
-        prepare::admits_as_committed(promise, &schemas, document, value)
-    };
-    let mut platform = Platform::load_admitting(files, Some(&admits));
+    let mut platform = Platform::load(files);
     for (path, skipped) in &listing.skipped {
         platform.add_unread(path, &skipped.to_string());
     }
