@@ -251,8 +251,7 @@ impl RequestFile {
         super::problem::lines(self.document.as_ref().expect_err("the document reads"))
     }
 
-    /// The whole document, parsed again from the bytes, for the schema check of a
-    /// request not [admitted](RequestFile::admitted) as it was read.
+    /// The whole document, parsed again from the bytes, for the schema check.
     pub(crate) fn value(&self) -> Result<Value, Problem> {
         let text = std::str::from_utf8(&self.bytes)
             .map_err(|_| Problem::new("the file is not UTF-8 text"))?;

@@ -36,8 +36,7 @@ use crate::executor::Executor;
 use crate::git::{CommitRequest, GitError, Snapshot, Store};
 use crate::model::PIPELINES_DIR;
 use crate::model::{
-    Action, LoadError, Platform, Problem, Promise, RequestDoc, RequestFile, RequestKey,
-    WorkflowType, is_input,
+    Action, LoadError, Platform, Problem, RequestFile, RequestKey, WorkflowType, is_input,
 };
 use crate::pipeline::{OutputLimits, RunFolder, Subject};
 use crate::state::kustomization::{Unlisted, index_destinations};
