@@ -22,10 +22,8 @@ use super::scope::{Scope, Since};
 use crate::git::{BlobId, GitError, PartialRead, Snapshot, Store};
 use crate::model::{FilepathMode, Platform, RequestKey, is_input};
 use crate::state::kustomization::{INDEX_HEADER, KUSTOMIZATION_FILE};
-use crate::state::layout::{
-    STATE_DIR, STATUS_DIR, promise_status_owner, request_folder, resource_dir, status_path,
-};
-use crate::state::promise_status::{PromiseRecord, read_promise_record};
+use crate::state::layout::{STATE_DIR, STATUS_DIR, request_folder, resource_dir, status_path};
+use crate::state::promise_status::PromiseRecord;
 use crate::state::status::Record;
 
 /// What a narrow pass did not read, that the rest of the pass needs.
@@ -285,13 +283,7 @@ impl Reader<'_> {
         let listing = self
             .reader
             .select(self.commit, &|p, folder| pick.wanted(p, folder))?;
-        let paths = listing.paths(|p| promise_status_owner(p).is_some());
-        let files = self.store.read(&listing, &paths)?;
-        let records = files.iter().filter_map(|file| {
-            let owner = promise_status_owner(&file.path)?;
-            Some((owner.to_string(), read_promise_record(&file.bytes)?))
-        });
-        Ok(records.collect())
+        super::records::promise_records(self.store, &listing)
     }
 }
 
