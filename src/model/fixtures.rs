@@ -43,6 +43,13 @@ impl TestPromise {
         self
     }
 
+    /// With `schema` as the `openAPIV3Schema` of its one version.
+    pub(crate) fn with_schema(mut self, schema: Value) -> Self {
+        let version = &mut self.spec()["api"]["spec"]["versions"][0];
+        version["schema"] = json!({"openAPIV3Schema": schema});
+        self
+    }
+
     /// With a pipeline `name` appended to `workflow` (`resource.configure`,
     /// `promise.delete`, ...): one container `c` running `true`.
     pub(crate) fn with_pipeline(self, workflow: &str, name: &str) -> Self {

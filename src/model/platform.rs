@@ -2,7 +2,12 @@
 
 use std::collections::BTreeMap;
 
-use super::{Destination, LoadError, Problem, Promise, RequestFile, promise_folder};
+use serde_json::Value;
+
+use super::request::Admits;
+use super::{
+    Destination, LoadError, Problem, Promise, RequestDoc, RequestFile, RequestKey, promise_folder,
+};
 
 /// A file of the repository, as the git store hands it over.
 #[derive(Debug, Clone, PartialEq)]
@@ -133,12 +138,28 @@ pub(crate) fn input_dir(path: &str) -> Option<&'static str> {
         .find(|dir| path.strip_prefix(dir).is_some_and(|r| r.starts_with('/')))
 }
 
+/// Asks whether a Promise admits a request's document (its whole parsed `Value`) as
+/// committed: see [`Platform::load_admitting`].
+pub(crate) type PromiseAdmits<'a> = &'a dyn Fn(&Promise, &RequestDoc, Value) -> bool;
+
 impl Platform {
     /// Reads every input file. Files outside `promises/`, `destinations/` and
     /// `requests/<promise>/`, and files not ending in `.yaml`/`.yml`, are ignored.
     /// One bad file never stops the others: it is recorded in `Platform::problems`.
     pub fn load(files: impl IntoIterator<Item = SourceFile>) -> Self {
+        Platform::load_admitting(files, None)
+    }
+
+    /// [`Platform::load`], asking `admits` of each request document that reads whether
+    /// its Promise (the platform's, by the request's key) admits it as committed; the
+    /// answer is kept as [`RequestFile::admitted`]. A request is parsed once here, where
+    /// its document is at hand, rather than again before its run.
+    pub(crate) fn load_admitting(
+        files: impl IntoIterator<Item = SourceFile>,
+        admits: Option<PromiseAdmits>,
+    ) -> Self {
         let mut files: Vec<SourceFile> = files.into_iter().collect();
+        // Promises sort before requests: each is loaded before a request asks for it.
         files.sort_by(|a, b| a.path.cmp(&b.path));
         let mut platform = Platform::default();
         // Most request files hold one request: room for them all at once, so that the
@@ -152,7 +173,17 @@ impl Platform {
                 Some(Kind::Promise) => platform.add_promise(&file),
                 Some(Kind::Destination) => platform.add_destination(&file),
                 Some(Kind::Request) => {
-                    requests.extend(RequestFile::read_all(&file.path, file.blob, file.bytes));
+                    let promises = &platform.promises;
+                    let by_key = admits.map(|admits| {
+                        move |key: &RequestKey, document: &RequestDoc, value: Value| {
+                            let promise = promises.get(key.promise.as_str());
+                            promise.is_some_and(|promise| admits(promise, document, value))
+                        }
+                    });
+                    let by_key = by_key.as_ref().map(|f| f as Admits);
+                    let read =
+                        RequestFile::read_admitting(&file.path, file.blob, file.bytes, by_key);
+                    requests.extend(read);
                 }
                 None => {}
             }

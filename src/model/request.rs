@@ -80,7 +80,16 @@ pub struct RequestFile {
     /// is left as it is, outputs and status, until the file reads again (see
     /// `reconcile::prepare::keep_identities`). `document` says why.
     pub(crate) held: bool,
+    /// Whether its Promise's schema admitted the document as committed when it was
+    /// read (nothing pruned or defaulted, nothing wrong): the check before its run then
+    /// does not parse it again. Only [`Platform::load_admitting`](super::Platform)
+    /// sets it, against the platform's own Promise.
+    pub(crate) admitted: bool,
 }
+
+/// Asks, of a document just parsed, whether its Promise admits it as committed: the
+/// request's key and document, and the whole parsed document.
+pub(crate) type Admits<'a> = &'a dyn Fn(&RequestKey, &RequestDoc, Value) -> bool;
 
 /// Where a request is in a file of several documents.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,6 +135,17 @@ impl RequestFile {
     /// This is also how a request is found again in a file from history: read the blob
     /// its status records and pick the request by key.
     pub(crate) fn read_all(path: &str, blob: String, bytes: Vec<u8>) -> Vec<RequestFile> {
+        RequestFile::read_admitting(path, blob, bytes, None)
+    }
+
+    /// [`RequestFile::read_all`], asking `admits` of each document that reads whether
+    /// it is [admitted](RequestFile::admitted) as committed.
+    pub(crate) fn read_admitting(
+        path: &str,
+        blob: String,
+        bytes: Vec<u8>,
+        admits: Option<Admits<'_>>,
+    ) -> Vec<RequestFile> {
         let slices = yaml::split_documents(&bytes).take(MAX_DOCUMENTS + 1);
         let slices: Vec<yaml::Slice> = slices.collect();
         if slices.len() > MAX_DOCUMENTS {
@@ -138,7 +158,7 @@ impl RequestFile {
             return vec![request];
         }
         if slices.len() <= 1 {
-            return vec![RequestFile::parse(path, blob, bytes)];
+            return vec![RequestFile::parse_admitting(path, blob, bytes, admits)];
         }
         let requests = slices.into_iter().enumerate().filter_map(|(i, slice)| {
             let text = bytes[slice.range].to_vec();
@@ -147,7 +167,7 @@ impl RequestFile {
                 line: slice.line,
                 digest: sha256(&text),
             };
-            RequestFile::parse_part(path, &blob, text, Box::new(part))
+            RequestFile::parse_part(path, &blob, text, Box::new(part), admits)
         });
         requests.collect()
     }
@@ -156,13 +176,17 @@ impl RequestFile {
     /// that cannot be read still gets a key (from its path) so that its status can say
     /// why.
     pub(crate) fn parse(path: &str, blob: String, bytes: Vec<u8>) -> Self {
+        RequestFile::parse_admitting(path, blob, bytes, None)
+    }
+
+    fn parse_admitting(path: &str, blob: String, bytes: Vec<u8>, admits: Option<Admits>) -> Self {
         let promise = promise_folder(path).unwrap_or_default();
         let parsed = std::str::from_utf8(&bytes)
             .map_err(|_| Problem::new("the file is not UTF-8 text"))
             .and_then(|text| yaml::document(text).map_err(Problem::from));
-        let (names, document) = match parsed {
-            Ok(value) => read_document(&value),
-            Err(problem) => (Names::default(), Err(problem)),
+        let (names, document, value) = match parsed {
+            Ok(value) => read_document(value),
+            Err(problem) => (Names::default(), Err(problem), None),
         };
         let (key, document) = match names.key(promise, Some(file_stem(path))) {
             Ok(key) => (key, document.map_err(|problem| vec![problem])),
@@ -172,6 +196,7 @@ impl RequestFile {
             path: path.to_string(),
             blob,
             bytes,
+            admitted: admitted(admits, &key, &document, value),
             key,
             document,
             part: None,
@@ -182,7 +207,13 @@ impl RequestFile {
     /// Reads one document of a file of several, `None` when it holds nothing (`~`).
     /// A document's name is its own: one without a name, or whose names cannot be
     /// folders, gets a key of safe parts of its own (the file name is no one's).
-    fn parse_part(path: &str, blob: &str, bytes: Vec<u8>, part: Box<Part>) -> Option<Self> {
+    fn parse_part(
+        path: &str,
+        blob: &str,
+        bytes: Vec<u8>,
+        part: Box<Part>,
+        admits: Option<Admits>,
+    ) -> Option<Self> {
         let promise = promise_folder(path).unwrap_or_default();
         let parsed = match std::str::from_utf8(&bytes) {
             Err(_) => Err(Problem::new("the document is not UTF-8 text")),
@@ -197,9 +228,9 @@ impl RequestFile {
                 ))),
             },
         };
-        let (names, document) = match parsed {
-            Ok(value) => read_document(&value),
-            Err(problem) => (Names::default(), Err(problem)),
+        let (names, document, value) = match parsed {
+            Ok(value) => read_document(value),
+            Err(problem) => (Names::default(), Err(problem), None),
         };
         let (key, document) = match names.key(promise, None) {
             Ok(key) => (key, document.map_err(|problem| vec![problem])),
@@ -212,6 +243,7 @@ impl RequestFile {
             path: path.to_string(),
             blob: blob.to_string(),
             bytes,
+            admitted: admitted(admits, &key, &document, value),
             key,
             document,
             part: Some(part),
@@ -226,6 +258,19 @@ impl RequestFile {
             Some(part) => format!("{part} of {}", self.path),
             None => self.path.clone(),
         }
+    }
+}
+
+/// Whether `admits` admits a document that reads, as committed.
+fn admitted(
+    admits: Option<Admits>,
+    key: &RequestKey,
+    document: &Result<RequestDoc, Vec<Problem>>,
+    value: Option<Value>,
+) -> bool {
+    match (admits, document, value) {
+        (Some(admits), Ok(document), Some(value)) => admits(key, document, value),
+        _ => false,
     }
 }
 
@@ -251,7 +296,8 @@ impl RequestFile {
         super::problem::lines(self.document.as_ref().expect_err("the document reads"))
     }
 
-    /// The whole document, parsed again from the bytes, for the schema check.
+    /// The whole document, parsed again from the bytes, for the schema check of a
+    /// request not [admitted](RequestFile::admitted) as it was read.
     pub(crate) fn value(&self) -> Result<Value, Problem> {
         let text = std::str::from_utf8(&self.bytes)
             .map_err(|_| Problem::new("the file is not UTF-8 text"))?;
@@ -330,17 +376,20 @@ fn no_name() -> Problem {
     Problem::at("metadata.name", "a request needs a name")
 }
 
-fn read_document(value: &Value) -> (Names, Result<RequestDoc, Problem>) {
+/// The names and the document `value` gives; `value` itself too when it is a request's,
+/// for the schema check.
+fn read_document(value: Value) -> (Names, Result<RequestDoc, Problem>, Option<Value>) {
     let text = |pointer: &str| value.pointer(pointer).and_then(Value::as_str);
     let names = Names {
         namespace: text("/metadata/namespace").map(String::from),
         name: text("/metadata/name").map(String::from),
     };
     if names.name.is_none() {
-        return (names, Err(no_name()));
+        return (names, Err(no_name()), None);
     }
     let (Some(api_version), Some(kind)) = (text("/apiVersion"), text("/kind")) else {
-        return (names, Err(Problem::new("apiVersion and kind are required")));
+        let required = Problem::new("apiVersion and kind are required");
+        return (names, Err(required), None);
     };
     let (api_version, kind) = (api_version.to_string(), kind.to_string());
     let paused = text(PAUSED_POINTER) == Some("true");
@@ -349,7 +398,7 @@ fn read_document(value: &Value) -> (Names, Result<RequestDoc, Problem>) {
         kind,
         paused,
     };
-    (names, Ok(doc))
+    (names, Ok(doc), Some(value))
 }
 
 /// `requests/<promise>/...` gives `<promise>`.

@@ -36,7 +36,8 @@ use crate::executor::Executor;
 use crate::git::{CommitRequest, GitError, Snapshot, Store};
 use crate::model::PIPELINES_DIR;
 use crate::model::{
-    Action, LoadError, Platform, Problem, RequestFile, RequestKey, WorkflowType, is_input,
+    Action, LoadError, Platform, Problem, Promise, RequestDoc, RequestFile, RequestKey,
+    WorkflowType, is_input,
 };
 use crate::pipeline::{OutputLimits, RunFolder, Subject};
 use crate::state::kustomization::{Unlisted, index_destinations};
@@ -661,7 +662,13 @@ fn read_inputs(inputs: &dyn Store, listing: Snapshot) -> Result<Platform, GitErr
     let paths = listing.paths(is_input);
     let files = inputs.read(&listing, &paths)?;
     drop(paths);
-    let mut platform = Platform::load(files);
+    // Each request's schema check is made as it is read, while its parsed document is
+    // at hand; one admitted as committed is not parsed again before its run.
+    let schemas = prepare::Schemas::default();
+    let admits = |promise: &Promise, document: &RequestDoc, value| {
+        prepare::admits_as_committed(promise, &schemas, document, value)
+    };
+    let mut platform = Platform::load_admitting(files, Some(&admits));
     for (path, skipped) in &listing.skipped {
         platform.add_unread(path, &skipped.to_string());
     }

@@ -11,6 +11,8 @@ use super::render::Outcome;
 use crate::model::{
     ApiVersion, Platform, Problem, Promise, RequestDoc, RequestFile, RequestKey, problem,
 };
+use serde_json::Value;
+
 use crate::schema::{InvalidSchema, RequestSchema, admit_without_schema};
 use crate::state::status::Record;
 
@@ -148,6 +150,18 @@ pub(crate) fn check<'a>(
              Promise with metadata.name {promise_name:?} in promises/"
         ))));
     };
+    if request.admitted {
+        // Admitted as committed by this Promise when the platform was loaded.
+        let document = request
+            .document
+            .as_ref()
+            .expect("an admitted document reads");
+        return Ok(Ready {
+            promise,
+            document,
+            object: Cow::Borrowed(request.bytes.as_slice()),
+        });
+    }
     check_against(promise, schemas, request)
 }
 
@@ -165,6 +179,37 @@ pub(crate) fn check_against<'a>(
             headline: None,
             problems: problems.clone(),
         })?;
+    let value = request.value().map_err(Rejection::invalid)?;
+    let object = match admit(promise, schemas, document, value)? {
+        None => Cow::Borrowed(request.bytes.as_slice()),
+        Some(stored) => Cow::Owned(stored),
+    };
+    Ok(Ready {
+        promise,
+        document,
+        object,
+    })
+}
+
+/// Whether `promise` admits `value`, a request's whole document, exactly as committed:
+/// what [`Platform::load_admitting`] asks of each request as it reads it.
+pub(crate) fn admits_as_committed(
+    promise: &Promise,
+    schemas: &Schemas,
+    document: &RequestDoc,
+    value: Value,
+) -> bool {
+    matches!(admit(promise, schemas, document, value), Ok(None))
+}
+
+/// Stores `value`, the document of a request of `promise`, as the API server would:
+/// `None` when that changes nothing, else the document to give the pipelines.
+fn admit(
+    promise: &Promise,
+    schemas: &Schemas,
+    document: &RequestDoc,
+    mut value: Value,
+) -> Result<Option<Vec<u8>>, Rejection> {
     let Some(api) = &promise.api else {
         return Err(Rejection::invalid(Problem::new(format!(
             "Promise {:?} has no spec.api: it offers dependencies, not requests; remove \
@@ -193,7 +238,6 @@ pub(crate) fn check_against<'a>(
             promise.name, document.api_version, promise.path
         ))
     })?;
-    let mut value = request.value().map_err(Rejection::invalid)?;
     let admitted = match schema {
         Some(schema) => schema
             .admit(&mut value)
@@ -222,15 +266,9 @@ pub(crate) fn check_against<'a>(
             problems,
         });
     }
-    let object = match admitted.changed {
-        false => Cow::Borrowed(request.bytes.as_slice()),
-        true => Cow::Owned(crate::yaml::to_string(&value).into_bytes()),
-    };
-    Ok(Ready {
-        promise,
-        document,
-        object,
-    })
+    Ok(admitted
+        .changed
+        .then(|| crate::yaml::to_string(&value).into_bytes()))
 }
 
 /// Forgets where the requests of the files in `replace` were placed, and any suspended
@@ -307,6 +345,7 @@ pub(crate) fn keep_identities(platform: &mut Platform, previous: &BTreeMap<Reque
             ))]),
             part: None,
             held: true,
+            admitted: false,
         }));
     }
     platform.requests.extend(held);
@@ -412,6 +451,79 @@ mod tests {
         assert_eq!(platform.requests.len(), 1);
         assert_eq!(platform.requests[0].path, "requests/app/good.yaml");
         assert_eq!(platform.problems[0].path, "requests/app/a/good.yaml");
+    }
+
+    /// The platform of Promise `app`, whose schema defaults `spec.size` and knows no
+    /// other field, and of `requests`, loaded as a pass loads it.
+    fn admitting(requests: &[(&str, &str)]) -> Platform {
+        let schema = serde_json::json!({"type": "object", "properties": {"spec": {
+            "type": "object",
+            "properties": {"size": {"type": "string", "default": "small"}},
+        }}});
+        let promise = Promise::test("app").with_schema(schema).file();
+        let requests = requests.iter().map(|(name, spec)| {
+            let text = format!("{}spec: {spec}\n", fixtures::request_text("app", name));
+            SourceFile::test(&format!("requests/app/{name}.yaml"), text)
+        });
+        let schemas = Schemas::default();
+        let admits = |promise: &Promise, document: &RequestDoc, value| {
+            admits_as_committed(promise, &schemas, document, value)
+        };
+        Platform::load_admitting([promise].into_iter().chain(requests), Some(&admits))
+    }
+
+    #[test]
+    fn a_request_the_schema_leaves_as_committed_is_admitted_as_it_is_read() {
+        let platform = admitting(&[
+            ("plain", "{size: large}"),
+            ("defaulted", "{}"),
+            ("unknown", "{size: large, colour: red}"),
+            ("wrong", "{size: 3}"),
+        ]);
+        let admitted: Vec<(&str, bool)> = platform
+            .requests
+            .iter()
+            .map(|r| (r.key.name.as_str(), r.admitted))
+            .collect();
+        assert_eq!(
+            admitted,
+            [
+                ("defaulted", false),
+                ("plain", true),
+                ("unknown", false),
+                ("wrong", false)
+            ]
+        );
+        // Those it did not admit as committed are checked again before their run, and
+        // get what the check gives.
+        let schemas = Schemas::default();
+        let ready = |name: &str| {
+            let request = platform
+                .requests
+                .iter()
+                .find(|r| r.key.name.as_str() == name);
+            check(&platform, &schemas, request.unwrap())
+        };
+        let defaulted = ready("defaulted").ok().unwrap();
+        assert!(String::from_utf8_lossy(&defaulted.object).contains("size: small"));
+        assert!(matches!(ready("unknown"), Err(Rejection::Invalid { .. })));
+        assert!(matches!(ready("wrong"), Err(Rejection::Invalid { .. })));
+        let plain = ready("plain").ok().unwrap();
+        assert!(matches!(plain.object, Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn an_admitted_request_is_not_parsed_again_before_its_run() {
+        let mut platform = admitting(&[("plain", "{size: large}")]);
+        let request = &mut platform.requests[0];
+        assert!(request.admitted);
+        // Bytes that would not parse: the check trusts what the load found.
+        request.bytes = b"{ not: [yaml".to_vec();
+        let ready = check(&platform, &Schemas::default(), &platform.requests[0]);
+        assert_eq!(ready.ok().unwrap().object.as_ref(), b"{ not: [yaml");
+        platform.requests[0].admitted = false;
+        let again = check(&platform, &Schemas::default(), &platform.requests[0]);
+        assert!(matches!(again, Err(Rejection::Invalid { .. })));
     }
 
     #[test]
