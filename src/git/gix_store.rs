@@ -568,6 +568,10 @@ impl Store for GixStore {
         self.blob(bytes).0
     }
 
+    fn cache_dir(&self) -> Option<PathBuf> {
+        Some(self.repo.git_dir().join("promised"))
+    }
+
     fn write_blobs(&self, blobs: &[(&str, &[u8])]) -> Result<Vec<BlobId>, GitError> {
         let repo = self.repo.to_thread_local();
         let objects = blobs.iter().map(|(_, bytes)| self.blob(bytes));

@@ -134,6 +134,13 @@ pub trait Store: Sync {
         request: &CommitRequest<'_>,
     ) -> Result<String, GitError>;
 
+    /// A folder of the repository's own, outside its history, where promised may keep
+    /// what it can derive again from Git (see `reconcile::record_cache`); `None` when
+    /// the store has none.
+    fn cache_dir(&self) -> Option<std::path::PathBuf> {
+        None
+    }
+
     /// Reading part of a commit, when the store can: then a pass after a small change
     /// reads only what that change touches.
     fn partial(&self) -> Option<&dyn PartialRead> {

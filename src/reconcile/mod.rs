@@ -12,6 +12,7 @@ pub(crate) mod message;
 mod narrow;
 pub(crate) mod plan;
 pub(crate) mod prepare;
+mod record_cache;
 mod records;
 pub(crate) mod render;
 mod run;
@@ -299,7 +300,16 @@ pub fn reconcile(
         options,
     };
 
+    // A full pass leaves the records of the status files it writes or keeps for the
+    // next one (see `record_cache`).
+    let mut cache = match frame {
+        None => record_cache::CacheWriter::create(store, &current, &scope.replace),
+        Some(_) => None,
+    };
     let mut renderer = render::Renderer::new(&platform, previous, &current);
+    if let Some(cache) = &mut cache {
+        renderer = renderer.with_sink(cache);
+    }
     for key in &kept_gone {
         renderer.keep_gone(key);
     }
@@ -550,6 +560,9 @@ pub fn reconcile(
         ..PassReport::default()
     };
     attribute(&changes, &platform, &rendered.unrendered, &mut report);
+    if let Some(cache) = cache {
+        cache.persist();
+    }
     if changes.is_empty() {
         tracing::info!(pipelines = pipelines_run, "nothing changed; no commit");
         return Ok(report);
@@ -630,22 +643,33 @@ fn read_branch(inputs: &dyn Store, outputs: Option<&dyn Store>) -> Result<Branch
     };
     // The inputs and the records are read side by side: both are a parse per request,
     // and no pipeline runs yet. The records take longer: the thread that read the
-    // inputs then reads records too.
-    let statuses = records::StatusSlices::new(store, &managed);
+    // inputs then reads records too. Records an earlier pass cached are not read again:
+    // the helper takes them from the cache before any status file is read.
+    let statuses = std::sync::OnceLock::new();
     let (loaded, mine, theirs) = std::thread::scope(|threads| {
         let helper = threads.spawn(|| {
             let promises = records::promise_records(store, &managed)?;
-            statuses.read()?;
+            let cached = store
+                .cache_dir()
+                .map(|dir| record_cache::read(&dir, &managed));
+            let new = || records::StatusSlices::new(store, &managed, cached.unwrap_or_default());
+            statuses.get_or_init(new).read()?;
             Ok::<_, GitError>(promises)
         });
         let loaded = read_inputs(inputs, input_listing);
-        let mine = statuses.read();
+        let mine = statuses.get().map_or(Ok(()), records::StatusSlices::read);
         let theirs = helper.join().expect("reading records does not panic");
         (loaded, mine, theirs)
     });
     let promise_records = theirs?;
     mine?;
+    let statuses = statuses
+        .into_inner()
+        .expect("made before the helper read records");
+    let read = statuses.files();
     let previous = statuses.into_records();
+    let cached = previous.len().saturating_sub(read);
+    tracing::debug!(cached, read, "status records");
     Ok(Branch {
         input_commit,
         platform: loaded?,

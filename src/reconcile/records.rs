@@ -37,9 +37,15 @@ pub(super) struct StatusSlices<'a> {
 }
 
 impl<'a> StatusSlices<'a> {
-    /// The request status files of `snapshot`, none taken yet.
-    pub(super) fn new(store: &'a dyn Store, snapshot: &'a Snapshot) -> Self {
-        let paths = snapshot.paths(|path| status_owner(path).is_some());
+    /// The request status files of `snapshot` but those of the requests `known` holds
+    /// the records of (from the [cache](super::record_cache)), none taken yet.
+    pub(super) fn new(
+        store: &'a dyn Store,
+        snapshot: &'a Snapshot,
+        known: BTreeMap<RequestKey, Record>,
+    ) -> Self {
+        let paths =
+            snapshot.paths(|path| status_owner(path).is_some_and(|key| !known.contains_key(&key)));
         let per_slice = (paths.len() / 32).clamp(64, MOST_PER_SLICE);
         StatusSlices {
             store,
@@ -47,7 +53,7 @@ impl<'a> StatusSlices<'a> {
             paths,
             per_slice,
             next: AtomicUsize::new(0),
-            records: Mutex::default(),
+            records: Mutex::new(known),
         }
     }
 
@@ -64,6 +70,11 @@ impl<'a> StatusSlices<'a> {
             drop(files);
             self.lock().extend(read);
         }
+    }
+
+    /// How many status files are read from the branch (those not cached).
+    pub(super) fn files(&self) -> usize {
+        self.paths.len()
     }
 
     /// Every record read, by request.
@@ -100,13 +111,17 @@ pub(super) fn promise_records(
 /// The record of a request's status file, by the request's key.
 pub(super) fn record_of(file: &SourceFile) -> Option<(RequestKey, Record)> {
     let key = status_owner(&file.path)?;
-    let mut record = read_record(&file.bytes)?;
-    // A pass records the pipelines it runs; the ones recorded before are not read, but
-    // for an Invalid request, where none means it was never admitted.
+    Some((key, as_previous(read_record(&file.bytes)?)))
+}
+
+/// A record as a pass keeps it from the last: a pass records the pipelines it runs, and
+/// the ones recorded before are dropped, but for an Invalid request, where none means
+/// it was never admitted.
+pub(super) fn as_previous(mut record: Record) -> Record {
     if record.phase != Phase::Invalid {
         record.pipelines = Vec::new();
     }
-    Some((key, record))
+    record
 }
 
 #[cfg(test)]
@@ -130,7 +145,7 @@ mod tests {
             .collect();
         let store = MemoryStore::with(&files);
         let snapshot = store.snapshot().unwrap();
-        let slices = StatusSlices::new(&store, &snapshot);
+        let slices = StatusSlices::new(&store, &snapshot, BTreeMap::new());
         assert!(slices.paths.len() >= slices.per_slice * 4, "several slices");
         let read = std::thread::scope(|threads| {
             let helper = threads.spawn(|| slices.read().unwrap());

@@ -11,6 +11,7 @@ use crate::git::CommitRequest;
 use crate::model::fixtures;
 use crate::model::{Promise, SourceFile};
 use crate::pipeline::{Job, Workspace};
+use crate::state::layout::status_owner;
 
 /// A branch held in memory; blob ids are sha256 of the content.
 #[derive(Default)]
@@ -20,6 +21,10 @@ pub(super) struct MemoryStore {
     history: Mutex<BTreeMap<BlobId, Vec<u8>>>,
     blobs: HeldBlobs,
     commits: Mutex<Vec<String>>,
+    /// The cache folder it offers, if any (see `record_cache`).
+    cache: Option<tempfile::TempDir>,
+    /// How many request status files were read.
+    status_reads: Mutex<usize>,
 }
 
 impl MemoryStore {
@@ -29,6 +34,12 @@ impl MemoryStore {
             store.put(path, text);
         }
         store
+    }
+
+    /// With a cache folder of its own.
+    pub(super) fn with_cache(mut self) -> Self {
+        self.cache = Some(tempfile::tempdir().unwrap());
+        self
     }
 
     fn put(&self, path: &str, text: &str) {
@@ -58,6 +69,8 @@ impl Store for MemoryStore {
     }
 
     fn read(&self, _: &Snapshot, paths: &[&str]) -> Result<Vec<SourceFile>, GitError> {
+        let statuses = paths.iter().filter(|p| status_owner(p).is_some()).count();
+        *self.status_reads.lock().unwrap() += statuses;
         let files = self.files.lock().unwrap();
         let read = paths.iter().map(|p| SourceFile {
             path: p.to_string(),
@@ -80,6 +93,10 @@ impl Store for MemoryStore {
 
     fn blob_id(&self, bytes: &[u8]) -> BlobId {
         crate::git::sha1_blob_id(bytes)
+    }
+
+    fn cache_dir(&self) -> Option<std::path::PathBuf> {
+        self.cache.as_ref().map(|dir| dir.path().to_path_buf())
     }
 
     fn write_blobs(&self, blobs: &[(&str, &[u8])]) -> Result<Vec<BlobId>, GitError> {
@@ -180,6 +197,69 @@ fn a_pass_writes_outputs_and_a_rerun_commits_nothing() {
         *executor.runs.lock().unwrap(),
         2,
         "a full pass reruns every pipeline"
+    );
+}
+
+#[test]
+fn a_full_pass_takes_the_records_an_earlier_one_cached_and_ends_as_one_that_read_them() {
+    let promise = promise();
+    let files: Vec<(String, String)> = (0..4)
+        .map(|i| (format!("requests/app/r{i}.yaml"), request(&format!("r{i}"))))
+        .chain([
+            ("promises/app.yaml".into(), promise),
+            (DEV.0.into(), DEV.1.into()),
+        ])
+        .collect();
+    let files: Vec<(&str, &str)> = files.iter().map(|(p, t)| (&p[..], &t[..])).collect();
+    let executor = FakeExecutor::default();
+    let reads = |store: &MemoryStore| std::mem::take(&mut *store.status_reads.lock().unwrap());
+
+    let cached = MemoryStore::with(&files).with_cache();
+    let first = pass(&cached, &executor);
+    assert_eq!(
+        (first.output_commit.as_deref(), reads(&cached)),
+        (Some("commit-1"), 0)
+    );
+    // r1 is paused: left as it is, its record is kept from the cache to the next one.
+    cached.put(
+        "requests/app/r1.yaml",
+        &request("r1").replace(
+            "metadata:",
+            "metadata:\n  labels: {kratix.io/paused: \"true\"}",
+        ),
+    );
+    let second = pass(&cached, &executor);
+    assert_eq!(reads(&cached), 0, "every record came from the cache");
+    // A status file changed by hand since: its entry no longer matches, so it is read.
+    let edited = "status/app/default/r2.yaml";
+    let text = String::from_utf8(cached.files.lock().unwrap()[edited].clone()).unwrap();
+    cached.put(edited, &text.replace("# Status", "# Edited status"));
+    let third = pass(&cached, &executor);
+    assert_eq!(reads(&cached), 1, "only the status file edited since");
+
+    let uncached = MemoryStore::with(&files);
+    pass(&uncached, &executor);
+    uncached.put(
+        "requests/app/r1.yaml",
+        &request("r1").replace(
+            "metadata:",
+            "metadata:\n  labels: {kratix.io/paused: \"true\"}",
+        ),
+    );
+    let second_read = pass(&uncached, &executor);
+    assert_eq!(
+        reads(&uncached),
+        4,
+        "without a cache, a pass reads them all"
+    );
+    uncached.put(edited, &text.replace("# Status", "# Edited status"));
+    let third_read = pass(&uncached, &executor);
+    assert_eq!(second.requests, second_read.requests);
+    assert_eq!(third.requests, third_read.requests);
+    assert_eq!(
+        *cached.files.lock().unwrap(),
+        *uncached.files.lock().unwrap(),
+        "the same branch, with or without the cache"
     );
 }
 

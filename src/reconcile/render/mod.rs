@@ -86,6 +86,16 @@ pub(crate) struct Rendered<'c> {
     pub(crate) unrendered: BTreeMap<RequestKey, Record>,
 }
 
+/// Told of each request status file a pass leaves, and of the record it holds: how the
+/// records reach the next pass without being parsed again (see
+/// `reconcile::record_cache`).
+pub(crate) trait RecordSink {
+    /// A status file rendered in this pass: its path, its bytes and its record.
+    fn rendered(&mut self, path: &str, bytes: &[u8], record: &Record);
+    /// A status file left as it was, and the record read from it.
+    fn kept(&mut self, path: &str, record: &Record);
+}
+
 /// Lays out every request's outcome, one at a time as outcomes arrive, and every
 /// Promise's static dependencies.
 pub(crate) struct Renderer<'a, 'c> {
@@ -94,6 +104,7 @@ pub(crate) struct Renderer<'a, 'c> {
     /// hold every record and every report at once.
     previous: BTreeMap<RequestKey, Record>,
     rendered: Rendered<'c>,
+    sink: Option<&'a mut dyn RecordSink>,
 }
 
 impl<'a, 'c> Renderer<'a, 'c> {
@@ -113,7 +124,14 @@ impl<'a, 'c> Renderer<'a, 'c> {
                 promises: Vec::new(),
                 unrendered: BTreeMap::new(),
             },
+            sink: None,
         }
+    }
+
+    /// Tells `sink` of every request status file rendered or kept from now on.
+    pub(crate) fn with_sink(mut self, sink: &'a mut dyn RecordSink) -> Self {
+        self.sink = Some(sink);
+        self
     }
 
     /// The record of a request from the last pass, until its request is rendered.
@@ -125,11 +143,15 @@ impl<'a, 'c> Renderer<'a, 'c> {
     pub(crate) fn add(&mut self, request: &RequestFile, outcome: Outcome) {
         let before = self.previous.remove(&request.key);
         let tree = &mut self.rendered.tree;
+        let sink = self.sink.as_deref_mut();
         if let Outcome::Unchanged = outcome {
             tree.keep(Keep::Request(request.key.clone()));
+            if let (Some(sink), Some(before)) = (sink, &before) {
+                sink.kept(&status_path(&request.key), before);
+            }
             return;
         }
-        let report = render_request(self.platform, request, outcome, before.as_ref(), tree);
+        let report = render_request(self.platform, request, outcome, before.as_ref(), tree, sink);
         self.rendered.requests.push(report);
     }
 
@@ -156,8 +178,11 @@ impl<'a, 'c> Renderer<'a, 'c> {
     /// Leaves a request whose file is gone exactly as it is, outputs and status: what
     /// would delete it cannot be known in this pass.
     pub(crate) fn keep_gone(&mut self, key: &RequestKey) {
-        if self.previous.remove(key).is_some() {
+        if let Some(record) = self.previous.remove(key) {
             self.rendered.tree.keep(Keep::Request(key.clone()));
+            if let Some(sink) = self.sink.as_deref_mut() {
+                sink.kept(&status_path(key), &record);
+            }
         }
     }
 
@@ -177,7 +202,7 @@ impl<'a, 'c> Renderer<'a, 'c> {
             pipeline_status: Map::new(),
             record,
         };
-        tree.file(status_path(key), status.render());
+        write_status(tree, key, &status, self.sink.as_deref_mut());
         self.rendered.requests.push(RequestReport {
             key: key.clone(),
             path: status.record.request.path.clone(),
@@ -202,6 +227,7 @@ impl<'a, 'c> Renderer<'a, 'c> {
             platform,
             previous,
             mut rendered,
+            sink: _,
         } = self;
         rendered.unrendered = previous;
         rendered.requests.sort_by(|a, b| a.key.cmp(&b.key));
@@ -224,12 +250,28 @@ impl<'a, 'c> Renderer<'a, 'c> {
     }
 }
 
-fn render_request(
+/// Writes a request's status file, and tells `sink` of it.
+fn write_status<'s>(
+    tree: &mut DesiredTree,
+    key: &RequestKey,
+    status: &RequestStatus,
+    sink: Option<&mut (dyn RecordSink + 's)>,
+) {
+    let path = status_path(key);
+    let bytes = status.render();
+    if let Some(sink) = sink {
+        sink.rendered(&path, &bytes, &status.record);
+    }
+    tree.file(path, bytes);
+}
+
+fn render_request<'s>(
     platform: &Platform,
     request: &RequestFile,
     outcome: Outcome,
     before: Option<&Record>,
     tree: &mut DesiredTree,
+    sink: Option<&mut (dyn RecordSink + 's)>,
 ) -> RequestReport {
     let key = &request.key;
     let promise = platform.promises.get(key.promise.as_str());
@@ -358,7 +400,7 @@ fn render_request(
             }
         }
     };
-    tree.file(status_path(key), status.render());
+    write_status(tree, key, &status, sink);
     report.retry_after = status
         .record
         .suspended
