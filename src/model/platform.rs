@@ -139,8 +139,8 @@ pub(crate) fn input_dir(path: &str) -> Option<&'static str> {
 }
 
 /// Asks whether a Promise admits a request's document (its whole parsed `Value`) as
-/// committed: see [`Platform::load_admitting`].
-pub(crate) type PromiseAdmits<'a> = &'a dyn Fn(&Promise, &RequestDoc, Value) -> bool;
+/// committed: see [`Platform::request_reader`].
+pub(crate) type PromiseAdmits<'a> = &'a (dyn Fn(&Promise, &RequestDoc, Value) -> bool + Sync);
 
 impl Platform {
     /// Reads every input file. Files outside `promises/`, `destinations/` and
@@ -150,51 +150,79 @@ impl Platform {
         Platform::load_admitting(files, None)
     }
 
-    /// [`Platform::load`], asking `admits` of each request document that reads whether
-    /// its Promise (the platform's, by the request's key) admits it as committed; the
-    /// answer is kept as [`RequestFile::admitted`]. A request is parsed once here, where
-    /// its document is at hand, rather than again before its run.
+    /// [`Platform::load`], asking `admits` of each request document that reads (see
+    /// [`Platform::request_reader`]).
     pub(crate) fn load_admitting(
         files: impl IntoIterator<Item = SourceFile>,
         admits: Option<PromiseAdmits>,
     ) -> Self {
-        let mut files: Vec<SourceFile> = files.into_iter().collect();
-        // Promises sort before requests: each is loaded before a request asks for it.
-        files.sort_by(|a, b| a.path.cmp(&b.path));
-        let mut platform = Platform::default();
+        let (mut platform, request_files) = Platform::load_definitions(files);
         // Most request files hold one request: room for them all at once, so that the
         // list of 100k requests is not copied as it grows.
-        let request_files = files
-            .iter()
-            .filter(|f| kind_of(&f.path) == Some(Kind::Request));
-        let mut requests = Vec::with_capacity(request_files.count());
+        let mut requests = Vec::with_capacity(request_files.len());
+        let read = platform.request_reader(admits);
+        requests.extend(request_files.into_iter().flat_map(read));
+        platform.add_requests(requests);
+        platform
+    }
+
+    /// Loads the Promises and Destinations of `files`, and hands back the request files,
+    /// unread, in path order: [`Platform::request_reader`] reads them (a pass reads them
+    /// on several threads), and [`Platform::add_requests`] takes what it read.
+    pub(crate) fn load_definitions(
+        files: impl IntoIterator<Item = SourceFile>,
+    ) -> (Self, Vec<SourceFile>) {
+        let mut files: Vec<SourceFile> = files.into_iter().collect();
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        let mut platform = Platform::default();
+        let mut requests = Vec::new();
         for file in files {
             match kind_of(&file.path) {
                 Some(Kind::Promise) => platform.add_promise(&file),
                 Some(Kind::Destination) => platform.add_destination(&file),
-                Some(Kind::Request) => {
-                    let promises = &platform.promises;
-                    let by_key = admits.map(|admits| {
-                        move |key: &RequestKey, document: &RequestDoc, value: Value| {
-                            let promise = promises.get(key.promise.as_str());
-                            promise.is_some_and(|promise| admits(promise, document, value))
-                        }
-                    });
-                    let by_key = by_key.as_ref().map(|f| f as Admits);
-                    let read =
-                        RequestFile::read_admitting(&file.path, file.blob, file.bytes, by_key);
-                    requests.extend(read);
-                }
+                Some(Kind::Request) => requests.push(file),
                 None => {}
             }
         }
-        platform.hold_identities(&mut requests);
-        platform.requests = requests;
-        platform
+        (platform, requests)
     }
 
-    /// Leaves one request per identity in `requests` (read in path order, then
-    /// document order), sorted by key; the others are displaced. Of two that declare
+    /// Whether `path` is a request file's.
+    pub(crate) fn is_request_file(path: &str) -> bool {
+        kind_of(path) == Some(Kind::Request)
+    }
+
+    /// Reads a request file into its requests, asking `admits` of each document that
+    /// reads whether its Promise (this platform's, by the request's key) admits it as
+    /// committed; the answer is kept as [`RequestFile::admitted`]. A request is then
+    /// checked once, where its parsed document is at hand, rather than parsed again
+    /// before its run.
+    pub(crate) fn request_reader<'p>(
+        &'p self,
+        admits: Option<PromiseAdmits<'p>>,
+    ) -> impl Fn(SourceFile) -> Vec<RequestFile> + Sync + 'p {
+        let promises = &self.promises;
+        let by_key = admits.map(|admits| {
+            move |key: &RequestKey, document: &RequestDoc, value: Value| {
+                let promise = promises.get(key.promise.as_str());
+                promise.is_some_and(|promise| admits(promise, document, value))
+            }
+        });
+        move |file: SourceFile| {
+            let by_key = by_key.as_ref().map(|f| f as Admits);
+            RequestFile::read_admitting(&file.path, file.blob, file.bytes, by_key)
+        }
+    }
+
+    /// Takes the requests read from the request files, in any order: one per identity
+    /// stays, the others are displaced (see [`Platform::hold_identities`]).
+    pub(crate) fn add_requests(&mut self, mut requests: Vec<RequestFile>) {
+        self.hold_identities(&mut requests);
+        self.requests = requests;
+    }
+
+    /// Leaves one request per identity in `requests` (read in any order), sorted by
+    /// key; the others are displaced, as if read in path order, then document order. Of two that declare
     /// one, the first holds it, except that a request that declares the identity holds
     /// it against one whose identity is only its file name (no name, or no YAML).
     ///
@@ -517,6 +545,43 @@ mod tests {
         );
         let displaced: Vec<&str> = platform.displaced.iter().map(|r| r.path.as_str()).collect();
         assert_eq!(displaced, problems);
+    }
+
+    #[test]
+    fn requests_read_in_any_order_are_held_as_when_read_in_path_order() {
+        let named =
+            |name: &str| format!("apiVersion: x/v1\nkind: redis\nmetadata: {{name: {name}}}\n");
+        let several = format!("{}---\n{}", named("yy"), named("ww"));
+        let files = [
+            SourceFile::test("requests/redis/a.yaml", named("zz")),
+            SourceFile::test("requests/redis/b.yaml", &several),
+            SourceFile::test("requests/redis/c.yaml", named("zz")),
+            SourceFile::test("requests/redis/d.yaml", named("ww")),
+            SourceFile::test("requests/redis/q.yaml", "apiVersion: x/v1\nkind: redis\n"),
+            SourceFile::test("requests/redis/e.yaml", named("q")),
+        ];
+        let in_order = Platform::load(files.clone());
+        let summary = |p: &Platform| {
+            let held: Vec<(String, String)> = p
+                .requests
+                .iter()
+                .map(|r| (r.key.to_string(), r.origin()))
+                .collect();
+            let problems: Vec<String> = p.problems.iter().map(|p| p.to_string()).collect();
+            let displaced: Vec<String> = p.displaced.iter().map(|r| r.origin()).collect();
+            (held, problems, displaced)
+        };
+        // Two threads, each a slice of files, finishing in any order.
+        for split in 0..files.len() {
+            let (mut platform, requests) = Platform::load_definitions(files.clone());
+            let read = platform.request_reader(None);
+            let (first, second) = requests.split_at(split);
+            let mut loaded: Vec<RequestFile> = second.iter().cloned().flat_map(&read).collect();
+            loaded.extend(first.iter().rev().cloned().flat_map(&read));
+            drop(read);
+            platform.add_requests(loaded);
+            assert_eq!(summary(&platform), summary(&in_order), "split at {split}");
+        }
     }
 
     #[test]

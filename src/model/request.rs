@@ -82,7 +82,7 @@ pub struct RequestFile {
     pub(crate) held: bool,
     /// Whether its Promise's schema admitted the document as committed when it was
     /// read (nothing pruned or defaulted, nothing wrong): the check before its run then
-    /// does not parse it again. Only [`Platform::load_admitting`](super::Platform)
+    /// does not parse it again. Only [`Platform::request_reader`](super::Platform)
     /// sets it, against the platform's own Promise.
     pub(crate) admitted: bool,
 }

@@ -17,6 +17,7 @@ mod records;
 pub(crate) mod render;
 mod run;
 mod scope;
+mod slices;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -32,12 +33,13 @@ pub use scope::{Scope, Since};
 use decide::{PromiseDecision, RequestDecision};
 use history::Removed;
 use run::{Undeleted, Workflow};
+use slices::Slices;
 
 use crate::executor::Executor;
 use crate::git::{CommitRequest, GitError, Snapshot, Store};
 use crate::model::PIPELINES_DIR;
 use crate::model::{
-    Action, LoadError, Platform, Problem, Promise, RequestDoc, RequestFile, RequestKey,
+    Action, LoadError, Platform, Problem, Promise, RequestDoc, RequestFile, RequestKey, SourceFile,
     WorkflowType, is_input,
 };
 use crate::pipeline::{OutputLimits, RunFolder, Subject};
@@ -641,38 +643,65 @@ fn read_branch(inputs: &dyn Store, outputs: Option<&dyn Store>) -> Result<Branch
             (input_snapshot, managed)
         }
     };
-    // The inputs and the records are read side by side: both are a parse per request,
-    // and no pipeline runs yet. The records take longer: the thread that read the
-    // inputs then reads records too. Records an earlier pass cached are not read again:
-    // the helper takes them from the cache before any status file is read.
+    // The requests and their records are read side by side, each a parse per request,
+    // while no pipeline runs yet: both threads take slices of request files, then of
+    // status files, until none is left. Records an earlier pass cached are not read
+    // again: the helper takes them from the cache before any status file is read.
+    let mut platform = read_definitions(inputs, &input_listing)?;
+    let request_paths = input_listing.paths(Platform::is_request_file);
+    // Each request's schema check is made as it is read, while its parsed document is
+    // at hand; one admitted as committed is not parsed again before its run.
+    let schemas = prepare::Schemas::default();
+    let admits = |promise: &Promise, document: &RequestDoc, value| {
+        prepare::admits_as_committed(promise, &schemas, document, value)
+    };
+    let reader = platform.request_reader(Some(&admits));
+    // Room for a request per file at once, so that the list of 100k is not copied as it
+    // grows.
+    let room = Vec::with_capacity(request_paths.len());
+    let read_requests = |files: Vec<SourceFile>| -> Vec<RequestFile> {
+        files.into_iter().flat_map(&reader).collect()
+    };
+    let requests = Slices::new(inputs, &input_listing, request_paths, room, read_requests);
     let statuses = std::sync::OnceLock::new();
-    let (loaded, mine, theirs) = std::thread::scope(|threads| {
+    let (mine, theirs) = std::thread::scope(|threads| {
         let helper = threads.spawn(|| {
             let promises = records::promise_records(store, &managed)?;
             let cached = store
                 .cache_dir()
                 .map(|dir| record_cache::read(&dir, &managed));
-            let new = || records::StatusSlices::new(store, &managed, cached.unwrap_or_default());
-            statuses.get_or_init(new).read()?;
+            let statuses = statuses.get_or_init(|| {
+                records::status_slices(store, &managed, cached.unwrap_or_default())
+            });
+            requests.read()?;
+            statuses.read()?;
             Ok::<_, GitError>(promises)
         });
-        let loaded = read_inputs(inputs, input_listing);
-        let mine = statuses.get().map_or(Ok(()), records::StatusSlices::read);
+        let mine = requests
+            .read()
+            .and_then(|()| statuses.get().map_or(Ok(()), Slices::read));
         let theirs = helper.join().expect("reading records does not panic");
-        (loaded, mine, theirs)
+        (mine, theirs)
     });
     let promise_records = theirs?;
     mine?;
+    let loaded = requests.into_parsed();
+    drop(reader);
+    platform.add_requests(loaded);
+    for (path, skipped) in &input_listing.skipped {
+        platform.add_unread(path, &skipped.to_string());
+    }
+    drop(input_listing);
     let statuses = statuses
         .into_inner()
         .expect("made before the helper read records");
     let read = statuses.files();
-    let previous = statuses.into_records();
+    let previous = statuses.into_parsed();
     let cached = previous.len().saturating_sub(read);
     tracing::debug!(cached, read, "status records");
     Ok(Branch {
         input_commit,
-        platform: loaded?,
+        platform,
         previous,
         promise_records,
         managed,
@@ -680,22 +709,11 @@ fn read_branch(inputs: &dyn Store, outputs: Option<&dyn Store>) -> Result<Branch
     })
 }
 
-/// Reads and loads the inputs of `listing`, which goes as soon as they are read: the
-/// records, read meanwhile, are the peak of a pass's memory.
-fn read_inputs(inputs: &dyn Store, listing: Snapshot) -> Result<Platform, GitError> {
-    let paths = listing.paths(is_input);
-    let files = inputs.read(&listing, &paths)?;
-    drop(paths);
-    // Each request's schema check is made as it is read, while its parsed document is
-    // at hand; one admitted as committed is not parsed again before its run.
-    let schemas = prepare::Schemas::default();
-    let admits = |promise: &Promise, document: &RequestDoc, value| {
-        prepare::admits_as_committed(promise, &schemas, document, value)
-    };
-    let mut platform = Platform::load_admitting(files, Some(&admits));
-    for (path, skipped) in &listing.skipped {
-        platform.add_unread(path, &skipped.to_string());
-    }
+/// Reads and loads the Promises and Destinations of `listing`.
+fn read_definitions(inputs: &dyn Store, listing: &Snapshot) -> Result<Platform, GitError> {
+    let paths = listing.paths(|path| is_input(path) && !Platform::is_request_file(path));
+    let (platform, requests) = Platform::load_definitions(inputs.read(listing, &paths)?);
+    debug_assert!(requests.is_empty(), "request files are read apart");
     Ok(platform)
 }
 

@@ -192,7 +192,7 @@ pub(crate) fn check_against<'a>(
 }
 
 /// Whether `promise` admits `value`, a request's whole document, exactly as committed:
-/// what [`Platform::load_admitting`] asks of each request as it reads it.
+/// what [`Platform::request_reader`] asks of each request as it reads it.
 pub(crate) fn admits_as_committed(
     promise: &Promise,
     schemas: &Schemas,

@@ -97,7 +97,9 @@ pub(super) fn read(dir: &Path, snapshot: &Snapshot) -> BTreeMap<RequestKey, Reco
         };
         let cached = BlobId::from_hex(entry.blob.as_bytes()).ok();
         if cached.is_some() && snapshot.files.get(&entry.path) == cached.as_ref() {
-            records.insert(key, super::records::as_previous(entry.record));
+            let mut record = super::records::as_previous(entry.record);
+            record.shrink_to_fit();
+            records.insert(key, record);
         }
     }
     records
@@ -283,6 +285,9 @@ promised:
         let a = &read.values().next().unwrap();
         assert!(a.pipelines.is_empty(), "dropped as from a status file");
         assert_eq!(a.placements, record.placements);
+        // A pass holds a record per request: read one element at a time, a list has
+        // room for four.
+        assert_eq!(a.placements.capacity(), a.placements.len(), "no spare room");
     }
 
     #[test]

@@ -1,95 +1,34 @@
 //! The records of the last pass: what each status file on the output branch says a
 //! request or a Promise was reconciled from, and where its outputs went.
-//!
-//! A full pass reads every request's status file before it runs anything, and parsing
-//! their records is the longest part of that wait (longer than reading the inputs,
-//! which goes on beside it). So the status files are read a slice at a time by whichever
-//! thread asks next ([`StatusSlices`]): the thread that reads the inputs joins in once
-//! it is done, and both cores parse until none is left.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
+use super::slices::Slices;
 use crate::git::{GitError, Snapshot, Store};
 use crate::model::{RequestKey, SourceFile};
 use crate::state::layout::{promise_status_owner, status_owner};
 use crate::state::promise_status::{PromiseRecord, read_promise_record};
 use crate::state::status::{Phase, Record, read_record};
 
-/// The most status files read at once by one thread: at 100k requests the files
-/// themselves are ~70 MiB, and only the records are kept.
-const MOST_PER_SLICE: usize = 1024;
+/// Records by request.
+pub(super) type Records = BTreeMap<RequestKey, Record>;
 
-/// The request status files of a branch, handed out a slice at a time to the threads
-/// that read them, and the records read so far.
-pub(super) struct StatusSlices<'a> {
+/// The request status files of a branch, read a slice at a time by the threads that
+/// ask (see [`Slices`]), into their records.
+pub(super) type StatusSlices<'a> = Slices<'a, Records, fn(Vec<SourceFile>) -> Records>;
+
+/// The request status files of `snapshot` but those of the requests `known` holds the
+/// records of (from the [cache](super::record_cache)), which start the records.
+pub(super) fn status_slices<'a>(
     store: &'a dyn Store,
     snapshot: &'a Snapshot,
-    paths: Vec<&'a str>,
-    /// Files per slice: small enough that a thread joining late still finds some.
-    per_slice: usize,
-    /// The next slice no thread has taken.
-    next: AtomicUsize,
-    /// One map that every thread adds to: a map per thread would be merged into a third
-    /// at the end.
-    records: Mutex<BTreeMap<RequestKey, Record>>,
-}
-
-impl<'a> StatusSlices<'a> {
-    /// The request status files of `snapshot` but those of the requests `known` holds
-    /// the records of (from the [cache](super::record_cache)), none taken yet.
-    pub(super) fn new(
-        store: &'a dyn Store,
-        snapshot: &'a Snapshot,
-        known: BTreeMap<RequestKey, Record>,
-    ) -> Self {
-        let paths =
-            snapshot.paths(|path| status_owner(path).is_some_and(|key| !known.contains_key(&key)));
-        let per_slice = (paths.len() / 32).clamp(64, MOST_PER_SLICE);
-        StatusSlices {
-            store,
-            snapshot,
-            paths,
-            per_slice,
-            next: AtomicUsize::new(0),
-            records: Mutex::new(known),
-        }
-    }
-
-    /// Reads slices until none is left; their records join the others.
-    pub(super) fn read(&self) -> Result<(), GitError> {
-        loop {
-            let at = self.next.fetch_add(1, Ordering::Relaxed);
-            let Some(slice) = self.paths.chunks(self.per_slice).nth(at) else {
-                return Ok(());
-            };
-            let files = self.store.read(self.snapshot, slice)?;
-            // Parsed apart, added together: the lock is held for the insertions only.
-            let read: Vec<(RequestKey, Record)> = files.iter().filter_map(record_of).collect();
-            drop(files);
-            self.lock().extend(read);
-        }
-    }
-
-    /// How many status files are read from the branch (those not cached).
-    pub(super) fn files(&self) -> usize {
-        self.paths.len()
-    }
-
-    /// Every record read, by request.
-    pub(super) fn into_records(self) -> BTreeMap<RequestKey, Record> {
-        self.records
-            .into_inner()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<RequestKey, Record>> {
-        // A map a panicking thread held is still whole (it only inserts).
-        self.records
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
+    known: Records,
+) -> StatusSlices<'a> {
+    let paths =
+        snapshot.paths(|path| status_owner(path).is_some_and(|key| !known.contains_key(&key)));
+    let parse: fn(Vec<SourceFile>) -> Records =
+        |files| files.iter().filter_map(record_of).collect();
+    Slices::new(store, snapshot, paths, known, parse)
 }
 
 /// The records of every Promise's status file on the branch, by Promise.
@@ -130,35 +69,28 @@ mod tests {
     use crate::reconcile::tests::MemoryStore;
 
     #[test]
-    fn every_status_file_is_read_once_whichever_threads_take_the_slices() {
-        let statuses: Vec<(String, String)> = (0..300)
-            .map(|i| {
-                let record = format!(
-                    "promised:\n  phase: Ready\n  request:\n    path: requests/app/r{i}.yaml\n    blob: b{i}\n"
-                );
-                (format!("status/app/default/r{i}.yaml"), record)
-            })
+    fn status_files_whose_records_are_known_are_not_read() {
+        let record = |i: usize| {
+            format!(
+                "promised:\n  phase: Ready\n  request:\n    path: requests/app/r{i}.yaml\n    blob: b{i}\n"
+            )
+        };
+        let statuses: Vec<(String, String)> = (0..3)
+            .map(|i| (format!("status/app/default/r{i}.yaml"), record(i)))
+            .chain([("status/app.yaml".into(), "promised: {}\n".into())])
             .collect();
-        let files: Vec<(&str, &str)> = statuses
-            .iter()
-            .map(|(p, t)| (p.as_str(), t.as_str()))
-            .collect();
+        let files: Vec<(&str, &str)> = statuses.iter().map(|(p, t)| (&p[..], &t[..])).collect();
         let store = MemoryStore::with(&files);
         let snapshot = store.snapshot().unwrap();
-        let slices = StatusSlices::new(&store, &snapshot, BTreeMap::new());
-        assert!(slices.paths.len() >= slices.per_slice * 4, "several slices");
-        let read = std::thread::scope(|threads| {
-            let helper = threads.spawn(|| slices.read().unwrap());
-            slices.read().unwrap();
-            helper.join().unwrap();
-            slices.next.load(Ordering::Relaxed)
-        });
-        let slices_taken = slices.paths.len().div_ceil(slices.per_slice);
-        // Each thread asked once more than it read, when none was left.
-        assert_eq!(read, slices_taken + 2, "each slice taken once");
-        let all = slices.into_records();
-        assert_eq!(all.len(), 300, "by each of its requests");
-        let key = status_owner("status/app/default/r7.yaml").unwrap();
-        assert_eq!(all[&key].request.blob, "b7");
+        let known_key = status_owner("status/app/default/r1.yaml").unwrap();
+        let mut known_record = read_record(record(1).as_bytes()).unwrap();
+        known_record.request.blob = "from the cache".into();
+        let known = Records::from([(known_key.clone(), known_record)]);
+        let slices = status_slices(&store, &snapshot, known);
+        assert_eq!(slices.files(), 2, "r0 and r2; not a Promise's status");
+        slices.read().unwrap();
+        let records = slices.into_parsed();
+        let blobs: Vec<&str> = records.values().map(|r| r.request.blob.as_str()).collect();
+        assert_eq!(blobs, ["b0", "from the cache", "b2"]);
     }
 }

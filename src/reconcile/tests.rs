@@ -212,53 +212,48 @@ fn a_full_pass_takes_the_records_an_earlier_one_cached_and_ends_as_one_that_read
         .collect();
     let files: Vec<(&str, &str)> = files.iter().map(|(p, t)| (&p[..], &t[..])).collect();
     let executor = FakeExecutor::default();
-    let reads = |store: &MemoryStore| std::mem::take(&mut *store.status_reads.lock().unwrap());
+    let paused = request("r1").replace(
+        "metadata:",
+        "metadata:\n  labels: {kratix.io/paused: \"true\"}",
+    );
+    // Three full passes; the requests' reports of the last two, the status files each
+    // read, and the branch at the end.
+    let passes = |store: MemoryStore| {
+        let reads = || std::mem::take(&mut *store.status_reads.lock().unwrap());
+        let run = |scope: Scope| {
+            let report = reconcile(
+                &store,
+                None,
+                &scope,
+                &executor,
+                &Options::default(),
+                &|_| {},
+            );
+            (report.unwrap().requests, reads())
+        };
+        let (_, first) = run(Scope::all());
+        // r1 is paused (its status is rewritten); the others have not changed, so
+        // they are left as they are, status and all.
+        store.put("requests/app/r1.yaml", &paused);
+        let (second, second_reads) = run(Scope::default());
+        // A status file changed by hand since the last pass.
+        let edited = "status/app/default/r2.yaml";
+        let text = String::from_utf8(store.files.lock().unwrap()[edited].clone()).unwrap();
+        store.put(edited, &text.replace("# Status", "# Edited status"));
+        let (third, third_reads) = run(Scope::all());
+        let branch = store.files.lock().unwrap().clone();
+        ((second, third), [first, second_reads, third_reads], branch)
+    };
 
-    let cached = MemoryStore::with(&files).with_cache();
-    let first = pass(&cached, &executor);
+    let (reports, reads, branch) = passes(MemoryStore::with(&files).with_cache());
+    // The second pass takes every record from the cache; the third too, but that of
+    // the status file edited since, whose entry no longer matches.
+    assert_eq!(reads, [0, 0, 1]);
+    let (reports_read, reads, branch_read) = passes(MemoryStore::with(&files));
+    assert_eq!(reads, [0, 4, 4], "without a cache, a pass reads them all");
+    assert_eq!(reports, reports_read);
     assert_eq!(
-        (first.output_commit.as_deref(), reads(&cached)),
-        (Some("commit-1"), 0)
-    );
-    // r1 is paused: left as it is, its record is kept from the cache to the next one.
-    cached.put(
-        "requests/app/r1.yaml",
-        &request("r1").replace(
-            "metadata:",
-            "metadata:\n  labels: {kratix.io/paused: \"true\"}",
-        ),
-    );
-    let second = pass(&cached, &executor);
-    assert_eq!(reads(&cached), 0, "every record came from the cache");
-    // A status file changed by hand since: its entry no longer matches, so it is read.
-    let edited = "status/app/default/r2.yaml";
-    let text = String::from_utf8(cached.files.lock().unwrap()[edited].clone()).unwrap();
-    cached.put(edited, &text.replace("# Status", "# Edited status"));
-    let third = pass(&cached, &executor);
-    assert_eq!(reads(&cached), 1, "only the status file edited since");
-
-    let uncached = MemoryStore::with(&files);
-    pass(&uncached, &executor);
-    uncached.put(
-        "requests/app/r1.yaml",
-        &request("r1").replace(
-            "metadata:",
-            "metadata:\n  labels: {kratix.io/paused: \"true\"}",
-        ),
-    );
-    let second_read = pass(&uncached, &executor);
-    assert_eq!(
-        reads(&uncached),
-        4,
-        "without a cache, a pass reads them all"
-    );
-    uncached.put(edited, &text.replace("# Status", "# Edited status"));
-    let third_read = pass(&uncached, &executor);
-    assert_eq!(second.requests, second_read.requests);
-    assert_eq!(third.requests, third_read.requests);
-    assert_eq!(
-        *cached.files.lock().unwrap(),
-        *uncached.files.lock().unwrap(),
+        branch, branch_read,
         "the same branch, with or without the cache"
     );
 }

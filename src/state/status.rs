@@ -88,6 +88,20 @@ pub(crate) struct Record {
     pub(crate) suspended: Option<Box<SuspendedRef>>,
 }
 
+impl Record {
+    /// Gives back the room its lists were read with: a list deserialized one element at
+    /// a time has room for four, and a pass holds a record per request (at 100k
+    /// requests, some 60 MB).
+    pub(crate) fn shrink_to_fit(&mut self) {
+        self.pipelines.shrink_to_fit();
+        for pipeline in &mut self.pipelines {
+            pipeline.images.shrink_to_fit();
+        }
+        self.placements.shrink_to_fit();
+        self.outputs.shrink_to_fit();
+    }
+}
+
 /// A workflow suspended by a pipeline's `workflow-control.yaml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -407,13 +421,7 @@ pub(crate) fn read_record(bytes: &[u8]) -> Option<Record> {
     let text = std::str::from_utf8(bytes).ok()?;
     let parse = |text| serde_saphyr::from_str::<StatusFile>(text).ok();
     let mut record = parse(record_part(text)).or_else(|| parse(text))?.promised;
-    // Lists come back with room for four; a pass holds a record per request.
-    record.pipelines.shrink_to_fit();
-    for pipeline in &mut record.pipelines {
-        pipeline.images.shrink_to_fit();
-    }
-    record.placements.shrink_to_fit();
-    record.outputs.shrink_to_fit();
+    record.shrink_to_fit();
     if let Some(suspended) = &mut record.suspended {
         // The status the pipelines wrote is read from the whole file: one that does
         // not parse whole gives no record, rather than a resumed run without it.
