@@ -24,7 +24,7 @@ pub use executor::{ExecError, Executor};
 pub(crate) use executor::{StepDirs, last_lines, step_dirs};
 #[cfg(test)]
 pub(crate) use metadata::Selector;
-pub(crate) use metadata::{Metadata, WorkflowControl, read_metadata};
+pub(crate) use metadata::{Metadata, RESERVED_STATUS_KEY, WorkflowControl, read_metadata};
 pub(crate) use output::{OutputFiles, read_output};
 pub(crate) use read_back::Deadline;
 pub use read_back::OutputLimits;

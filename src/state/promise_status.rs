@@ -126,8 +126,7 @@ impl PromiseStatus {
             _ => condition("RequirementsFulfilled", true, "RequirementsInstalled", ""),
         });
         doc.insert("conditions".into(), Value::Array(conditions));
-        let record = serde_json::to_value(record).expect("records serialize");
-        status_file(&self.record.promise.path, doc, record)
+        status_file(&self.record.promise.path, &doc, record)
     }
 }
 

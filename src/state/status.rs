@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::model::RequestFile;
+use crate::pipeline::RESERVED_STATUS_KEY;
 use crate::yaml;
 
 /// Where a request stands after a pass.
@@ -266,8 +267,7 @@ impl RequestStatus {
                 doc.insert(key.clone(), value.clone());
             }
         }
-        let record = serde_json::to_value(&self.record).expect("records serialize");
-        status_file(&self.record.request.path, doc, record)
+        status_file(&self.record.request.path, &doc, &self.record)
     }
 
     /// promised's conditions, then the pipelines', merged by `type`; a pipeline cannot
@@ -388,13 +388,38 @@ const OWN_CONDITIONS: [&str; 3] = [
 /// [`read_record`] looks for it first. The path is written on one line: one that holds
 /// a newline would end the comment and make the rest of it YAML, so that the file no
 /// longer parses.
-pub(super) fn status_file(path: &str, mut doc: Map<String, Value>, record: Value) -> Vec<u8> {
-    doc.insert("promised".into(), record);
+/// The record is serialized as it is, not made a `Value` first: that copy was a tenth of
+/// rendering a request's outcome.
+pub(super) fn status_file(
+    path: &str,
+    doc: &Map<String, Value>,
+    record: &impl Serialize,
+) -> Vec<u8> {
+    /// `doc`, then `promised:` and the record (a pipeline cannot set that key).
+    struct File<'a, R> {
+        doc: &'a Map<String, Value>,
+        record: &'a R,
+    }
+    impl<R: Serialize> Serialize for File<'_, R> {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeMap;
+            let mut map = serializer.serialize_map(None)?;
+            for (key, value) in self
+                .doc
+                .iter()
+                .filter(|(key, _)| *key != RESERVED_STATUS_KEY)
+            {
+                map.serialize_entry(key, value)?;
+            }
+            map.serialize_entry(RESERVED_STATUS_KEY, self.record)?;
+            map.end()
+        }
+    }
     let header = format!(
         "# Status of {}, written by promised: edits are overwritten.\n",
         crate::escape::one_line(path)
     );
-    (header + &yaml::to_string(&doc)).into_bytes()
+    (header + &yaml::to_string(&File { doc, record })).into_bytes()
 }
 
 /// A Kubernetes condition, without the time (so that reruns write the same bytes).
