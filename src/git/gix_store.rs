@@ -568,8 +568,11 @@ impl Store for GixStore {
         self.blob(bytes).0
     }
 
+    /// `<git dir>/promised/<reference>`: passes on two branches of one repository keep
+    /// apart what each derives from its own. A store of a revision writes nothing.
     fn cache_dir(&self) -> Option<PathBuf> {
-        Some(self.repo.git_dir().join("promised"))
+        let cache = self.repo.git_dir().join("promised").join(&self.reference);
+        self.revision.is_none().then_some(cache)
     }
 
     fn write_blobs(&self, blobs: &[(&str, &[u8])]) -> Result<Vec<BlobId>, GitError> {

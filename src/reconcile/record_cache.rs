@@ -1,6 +1,6 @@
 //! The records of request status files, kept between passes beside the object database
-//! (`<git dir>/promised/status-records`), so that a full pass does not read and parse
-//! again the status files an earlier pass left.
+//! (`<git dir>/promised/<branch's ref>/status-records`), so that a full pass does not
+//! read and parse again the status files an earlier pass left.
 //!
 //! A full pass needs every request's record before it runs anything, and reading them
 //! (each blob, then its YAML) was the largest part of promised's own CPU in a full

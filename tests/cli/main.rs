@@ -25,6 +25,7 @@ mod paused;
 mod plan;
 mod podman;
 mod reconcile;
+mod record_cache;
 mod replicas;
 mod report;
 mod restart;
