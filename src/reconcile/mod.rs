@@ -680,7 +680,9 @@ fn read_branch(inputs: &dyn Store, outputs: Option<&dyn Store>) -> Result<Branch
         let mine = requests
             .read()
             .and_then(|()| statuses.get().map_or(Ok(()), Slices::read));
-        let theirs = helper.join().expect("reading records does not panic");
+        let theirs = helper
+            .join()
+            .expect("reading requests and records does not panic");
         (mine, theirs)
     });
     let promise_records = theirs?;

@@ -26,16 +26,22 @@ use crate::git::{BlobId, Snapshot, Store};
 use crate::model::RequestKey;
 use crate::state::CurrentTree;
 use crate::state::layout::status_owner;
-use crate::state::status::Record;
+use crate::state::status::{Record, record_read_alone};
 
 /// The cache's file in the store's cache folder.
 const FILE: &str = "status-records";
 
-/// The first line of the file. A cache written by another version of promised is not
-/// read: its records may not mean what this version's do.
+/// The cache's format: raise it with any change to [`Record`], to how a status file is
+/// read into one (`read_record`, `records::as_previous`) or to what is cached, so that
+/// a build never takes what another build's reading would not give.
+const FORMAT: u32 = 1;
+
+/// The first line of the file. A cache another version of promised or another format
+/// wrote is not read: its records may not mean what this build's do.
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
 struct Header {
     cache: String,
+    format: u32,
     promised: String,
 }
 
@@ -43,10 +49,15 @@ impl Header {
     fn ours() -> Self {
         Header {
             cache: "promised status records".into(),
+            format: FORMAT,
             promised: env!("CARGO_PKG_VERSION").into(),
         }
     }
 }
+
+/// How old a temporary file of the cache's must be to count as left by a pass that was
+/// killed: a pass writes to its own as it renders, so one still running touches it.
+const ABANDONED: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// One line after the header, as read.
 #[derive(Deserialize)]
@@ -127,8 +138,12 @@ impl<'p> CacheWriter<'p> {
         replaced: &'p BTreeSet<String>,
     ) -> Option<Self> {
         let dir = store.cache_dir()?;
+        remove_abandoned(&dir);
         let made = fs_err::create_dir_all(&dir)
-            .and_then(|()| tempfile::NamedTempFile::new_in(&dir))
+            .and_then(|()| {
+                let mut named = tempfile::Builder::new();
+                named.prefix(TEMPORARY).suffix(".tmp").tempfile_in(&dir)
+            })
             .and_then(|file| {
                 let mut file = BufWriter::new(file);
                 serde_json::to_writer(&mut file, &Header::ours())?;
@@ -186,8 +201,35 @@ impl<'p> CacheWriter<'p> {
     }
 }
 
+/// How the cache's temporary files begin.
+const TEMPORARY: &str = "status-records.";
+
+/// Removes the temporary files of passes that were killed before they put theirs in
+/// place (each about 500 bytes per request).
+fn remove_abandoned(dir: &Path) {
+    let Ok(entries) = fs_err::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !(name.starts_with(TEMPORARY) && name.ends_with(".tmp")) {
+            continue;
+        }
+        let modified = entry.metadata().and_then(|m| m.modified());
+        let age = modified.ok().and_then(|at| at.elapsed().ok());
+        if age.is_some_and(|age| age > ABANDONED) {
+            let _ = fs_err::remove_file(entry.path());
+        }
+    }
+}
+
 impl RecordSink for CacheWriter<'_> {
     fn rendered(&mut self, path: &str, bytes: &[u8], record: &Record) {
+        // Only where reading the file gives this record back (see `record_read_alone`).
+        if !record_read_alone(bytes) {
+            return;
+        }
         let blob = self.store.blob_id(bytes);
         self.add(path, blob, record);
     }
@@ -295,10 +337,19 @@ promised:
         let dir = tempfile::tempdir().unwrap();
         let branch = [("status/app/default/a.yaml", "a")];
         let blob = crate::git::sha1_blob_id(b"a").to_string();
-        let header = r#"{"cache":"promised status records","promised":"0.0.1"}"#;
         let line = entry("status/app/default/a.yaml", &blob, &record());
-        fs_err::write(dir.path().join(FILE), format!("{header}\n{line}\n")).unwrap();
-        assert!(read(dir.path(), &snapshot(&branch)).is_empty());
+        let version = env!("CARGO_PKG_VERSION");
+        let headers = [
+            r#"{"cache":"promised status records","promised":"0.0.1"}"#.to_string(),
+            format!(r#"{{"cache":"promised status records","format":0,"promised":"{version}"}}"#),
+        ];
+        for header in headers {
+            fs_err::write(dir.path().join(FILE), format!("{header}\n{line}\n")).unwrap();
+            assert!(read(dir.path(), &snapshot(&branch)).is_empty(), "{header}");
+        }
+        let ours = serde_json::to_string(&Header::ours()).unwrap();
+        fs_err::write(dir.path().join(FILE), format!("{ours}\n{line}\n")).unwrap();
+        assert_eq!(read(dir.path(), &snapshot(&branch)).len(), 1, "{ours}");
         fs_err::write(dir.path().join(FILE), "").unwrap();
         assert!(read(dir.path(), &snapshot(&branch)).is_empty());
     }
@@ -328,7 +379,19 @@ promised:
             status: Default::default(),
             status_before: Default::default(),
         }));
-        writer.rendered("status/app/default/new.yaml", b"new", &record());
+        let rendered = "message: ok\npromised:\n  phase: Ready\n";
+        // Read whole, as a file with a document marker among the pipelines' keys is.
+        let marked = "# Status\n...x: 1\npromised:\n  phase: Ready\n";
+        writer.rendered(
+            "status/app/default/new.yaml",
+            rendered.as_bytes(),
+            &record(),
+        );
+        writer.rendered(
+            "status/app/default/marked.yaml",
+            marked.as_bytes(),
+            &record(),
+        );
         writer.rendered("status/app/default/suspended.yaml", b"s", &suspended);
         writer.kept(kept, &record());
         writer.kept("status/app/default/replaced.yaml", &replaced_record);
@@ -336,7 +399,8 @@ promised:
         assert!(!dir.join(FILE).exists(), "in place only once the pass ends");
         writer.persist();
         let branch = [
-            ("status/app/default/new.yaml", "new"),
+            ("status/app/default/new.yaml", rendered),
+            ("status/app/default/marked.yaml", marked),
             ("status/app/default/suspended.yaml", "s"),
             (kept, "kept"),
             ("status/app/default/replaced.yaml", "r"),
@@ -344,5 +408,35 @@ promised:
         let read = read(&dir, &snapshot(&branch));
         let names: Vec<String> = read.keys().map(|k| k.name.to_string()).collect();
         assert_eq!(names, ["kept", "new"]);
+    }
+
+    #[test]
+    fn a_temporary_file_a_killed_pass_left_is_removed_and_a_running_pass_s_is_not() {
+        let store = MemoryStore::default().with_cache();
+        let dir = store.cache_dir().unwrap();
+        fs_err::create_dir_all(&dir).unwrap();
+        let (left, running) = (
+            dir.join("status-records.a.tmp"),
+            dir.join("status-records.b.tmp"),
+        );
+        for file in [&left, &running] {
+            fs_err::write(file, "").unwrap();
+        }
+        let two_hours_ago = std::time::SystemTime::now() - 2 * ABANDONED;
+        let file = std::fs::File::options().write(true).open(&left).unwrap();
+        file.set_modified(two_hours_ago).unwrap();
+        let (current, replaced) = (CurrentTree::new(), BTreeSet::new());
+        let writer = CacheWriter::create(&store, &current, &replaced).unwrap();
+        assert!(!left.exists() && running.exists());
+        drop(writer);
+        let names: Vec<String> = fs_err::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            ["status-records.b.tmp"],
+            "a writer dropped unpersisted leaves none"
+        );
     }
 }

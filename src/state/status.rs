@@ -466,11 +466,23 @@ pub(crate) fn read_record(bytes: &[u8]) -> Option<Record> {
 /// parse alone. What comes before the record is not read, so a hand edit that breaks
 /// it no longer costs the record.
 fn record_part(text: &str) -> &str {
-    let markers = text.starts_with("---") || text.contains("\n---") || text.contains("\n...");
     match text.rfind("\npromised:\n") {
-        Some(at) if !markers => &text[at + 1..],
+        Some(at) if !has_document_markers(text) => &text[at + 1..],
         _ => text,
     }
+}
+
+fn has_document_markers(text: &str) -> bool {
+    text.starts_with("---") || text.contains("\n---") || text.contains("\n...")
+}
+
+/// Whether [`read_record`] reads a status file promised rendered from its record part
+/// alone: then it reads back the record the file was rendered from. One with a document
+/// marker among the pipelines' keys is parsed whole, within the parser's limits, which
+/// a large status can exceed.
+pub(crate) fn record_read_alone(bytes: &[u8]) -> bool {
+    std::str::from_utf8(bytes)
+        .is_ok_and(|text| text.contains("\npromised:\n") && !has_document_markers(text))
 }
 
 /// The keys the pipelines wrote to a status file: every key but promised's own, and
