@@ -193,6 +193,7 @@ pub fn reconcile(
         promise_records,
         managed,
         frame,
+        schemas,
     } = branch;
     for problem in &platform.problems {
         tracing::warn!(path = %problem.path, "{}", problem.problem);
@@ -350,7 +351,6 @@ pub fn reconcile(
     let mut not_run = 0;
     let mut spilled = Ok(());
     progress(Progress::Start(selected.len() + deletes.len()));
-    let schemas = prepare::Schemas::default();
     run::pool(
         &selected,
         options.jobs,
@@ -599,6 +599,9 @@ struct Branch {
     managed: Snapshot,
     /// What a narrow pass did not read; `None` when the pass read everything.
     frame: Option<narrow::Frame>,
+    /// The schemas compiled while reading the requests, for the checks before their
+    /// runs: each compiles once per pass.
+    schemas: prepare::Schemas,
 }
 
 /// Lists the branch (or the two branches) and reads the inputs and the last pass's
@@ -708,6 +711,7 @@ fn read_branch(inputs: &dyn Store, outputs: Option<&dyn Store>) -> Result<Branch
         promise_records,
         managed,
         frame: None,
+        schemas,
     })
 }
 

@@ -207,6 +207,8 @@ pub(super) fn read(
         promise_records,
         managed,
         frame: Some(frame),
+        // A narrow pass checks its few requests before their runs.
+        schemas: super::prepare::Schemas::default(),
     }))
 }
 

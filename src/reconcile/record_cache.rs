@@ -108,9 +108,7 @@ pub(super) fn read(dir: &Path, snapshot: &Snapshot) -> BTreeMap<RequestKey, Reco
         };
         let cached = BlobId::from_hex(entry.blob.as_bytes()).ok();
         if cached.is_some() && snapshot.files.get(&entry.path) == cached.as_ref() {
-            let mut record = super::records::as_previous(entry.record);
-            record.shrink_to_fit();
-            records.insert(key, record);
+            records.insert(key, super::records::as_previous(entry.record));
         }
     }
     records

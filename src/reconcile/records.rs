@@ -55,11 +55,13 @@ pub(super) fn record_of(file: &SourceFile) -> Option<(RequestKey, Record)> {
 
 /// A record as a pass keeps it from the last: a pass records the pipelines it runs, and
 /// the ones recorded before are dropped, but for an Invalid request, where none means
-/// it was never admitted.
+/// it was never admitted; and its lists keep no spare room (see
+/// [`Record::shrink_to_fit`]), whether it was read from YAML or from the cache.
 pub(super) fn as_previous(mut record: Record) -> Record {
     if record.phase != Phase::Invalid {
         record.pipelines = Vec::new();
     }
+    record.shrink_to_fit();
     record
 }
 

@@ -388,6 +388,7 @@ const OWN_CONDITIONS: [&str; 3] = [
 /// [`read_record`] looks for it first. The path is written on one line: one that holds
 /// a newline would end the comment and make the rest of it YAML, so that the file no
 /// longer parses.
+///
 /// The record is serialized as it is, not made a `Value` first: that copy was a tenth of
 /// rendering a request's outcome.
 pub(super) fn status_file(
@@ -477,12 +478,11 @@ fn has_document_markers(text: &str) -> bool {
 }
 
 /// Whether [`read_record`] reads a status file promised rendered from its record part
-/// alone: then it reads back the record the file was rendered from. One with a document
-/// marker among the pipelines' keys is parsed whole, within the parser's limits, which
-/// a large status can exceed.
+/// alone (see [`record_part`]): then it reads back the record the file was rendered
+/// from. One with a document marker among the pipelines' keys is parsed whole, within
+/// the parser's limits, which a large status can exceed.
 pub(crate) fn record_read_alone(bytes: &[u8]) -> bool {
-    std::str::from_utf8(bytes)
-        .is_ok_and(|text| text.contains("\npromised:\n") && !has_document_markers(text))
+    std::str::from_utf8(bytes).is_ok_and(|text| record_part(text).len() < text.len())
 }
 
 /// The keys the pipelines wrote to a status file: every key but promised's own, and
