@@ -112,6 +112,8 @@ pub(crate) use imp::Logs;
 
 #[cfg(target_os = "linux")]
 mod imp {
+    use std::os::fd::OwnedFd;
+
     use rustix::pipe::{PipeFlags, pipe_with};
     use tokio::net::unix::pipe::Receiver;
 
@@ -139,18 +141,12 @@ mod imp {
             stdout: &Path,
             stderr: &Path,
         ) -> Result<(Logs, Stdio, Stdio), ExecError> {
-            let (out_read, out_write) = pipe_with(PipeFlags::CLOEXEC).map_err(pipe_error)?;
-            let (err_read, err_write) = pipe_with(PipeFlags::CLOEXEC).map_err(pipe_error)?;
+            let (out_read, out_write) = pipe()?;
+            let (err_read, err_write) = pipe()?;
             let logs = Logs {
                 streams: [
-                    (
-                        Sink::open(stdout)?,
-                        Some(Receiver::from_owned_fd(out_read)?),
-                    ),
-                    (
-                        Sink::open(stderr)?,
-                        Some(Receiver::from_owned_fd(err_read)?),
-                    ),
+                    (Sink::open(stdout)?, Some(out_read)),
+                    (Sink::open(stderr)?, Some(err_read)),
                 ],
                 buffer: Vec::new(),
             };
@@ -264,6 +260,16 @@ mod imp {
             Some(pipe) => pipe.readable().await,
             None => std::future::pending().await,
         }
+    }
+
+    /// A pipe whose read end the reactor watches, and whose write end, blocking as
+    /// a program expects its stdout to be, is for the child. Only the read end is made
+    /// non-blocking, by promised, which knows what the pipe is: tokio's checked
+    /// conversion would ask the kernel twice more per pipe (`fstat`, `F_GETFL`).
+    fn pipe() -> Result<(Receiver, OwnedFd), ExecError> {
+        let (read, write) = pipe_with(PipeFlags::CLOEXEC).map_err(pipe_error)?;
+        rustix::io::ioctl_fionbio(&read, true).map_err(pipe_error)?;
+        Ok((Receiver::from_owned_fd_unchecked(read)?, write))
     }
 
     fn pipe_error(e: rustix::io::Errno) -> ExecError {

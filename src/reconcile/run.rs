@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::sync::{Mutex, PoisonError};
 
 use futures_util::StreamExt;
 use serde_json::{Map, Value};
@@ -18,7 +18,10 @@ use crate::yaml;
 
 /// Runs `work` on every item, up to `jobs` at once, and hands each result to `sink` as
 /// soon as it is known, in no particular order (so that a pass over many requests never
-/// holds all their outputs). `sink` runs on the calling thread.
+/// holds all their outputs). `sink` runs on the worker that has the result, one worker
+/// at a time: handing each result to another thread woke that thread once per run (a
+/// `futex` call on each side, and a switch of threads), which cost more than the
+/// rendering it was for.
 ///
 /// The work runs on one thread per core at most, each keeping its share of the `jobs`
 /// in flight on a runtime of its own: a run that waits (for a process, a container
@@ -30,7 +33,7 @@ pub(crate) fn pool<T: Sync, O: Send>(
     items: &[T],
     jobs: usize,
     work: &(impl AsyncFn(&T, &RunFolder) -> O + Sync),
-    sink: &mut dyn FnMut(&T, O),
+    sink: &mut (dyn FnMut(&T, O) + Send),
 ) {
     if items.is_empty() {
         return;
@@ -39,13 +42,11 @@ pub(crate) fn pool<T: Sync, O: Send>(
     let jobs = jobs.clamp(1, items.len());
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let threads = jobs.min(cores);
-    // Bounded: when rendering falls behind, workers wait rather than pile up outputs.
-    let (done, finished) = mpsc::sync_channel::<(usize, O)>(jobs + threads * 4);
+    let sink = Mutex::new(sink);
     std::thread::scope(|scope| {
         for thread in 0..threads {
             let in_flight = jobs / threads + usize::from(thread < jobs % threads);
-            let done = done.clone();
-            let next = &next;
+            let (next, sink) = (&next, &sink);
             scope.spawn(move || {
                 let folder = RunFolder::new();
                 let claimed = std::iter::from_fn(|| {
@@ -60,17 +61,13 @@ pub(crate) fn pool<T: Sync, O: Send>(
                     .buffer_unordered(in_flight);
                 crate::runtime::for_this_thread().block_on(async {
                     futures_util::pin_mut!(runs);
-                    while let Some(result) = runs.next().await {
-                        if done.send(result).is_err() {
-                            return;
-                        }
+                    while let Some((i, outcome)) = runs.next().await {
+                        // A sink that panicked ends the pass: the scope passes it on.
+                        let mut sink = sink.lock().unwrap_or_else(PoisonError::into_inner);
+                        sink(&items[i], outcome);
                     }
                 });
             });
-        }
-        drop(done);
-        for (i, outcome) in finished {
-            sink(&items[i], outcome);
         }
     });
 }

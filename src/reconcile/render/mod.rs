@@ -89,7 +89,7 @@ pub(crate) struct Rendered<'c> {
 /// Told of each request status file a pass leaves, and of the record it holds: how the
 /// records reach the next pass without being parsed again (see
 /// `reconcile::record_cache`).
-pub(crate) trait RecordSink {
+pub(crate) trait RecordSink: Send {
     /// A status file rendered in this pass: its path, its bytes and its record.
     fn rendered(&mut self, path: &str, bytes: &[u8], record: &Record);
     /// A status file left as it was, and the record read from it.
