@@ -15,9 +15,7 @@
 //! closed: a process it left behind cannot hold the run open.
 
 use std::collections::VecDeque;
-use std::fs::File;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 
 use std::time::Instant;
@@ -25,7 +23,9 @@ use tokio::process::Child;
 use tokio_util::sync::CancellationToken;
 
 use super::ExecError;
+#[cfg(not(target_os = "linux"))]
 use crate::pipeline::open_log;
+use crate::pipeline::{LogFile, LogFolder};
 
 /// How many of a stream's first bytes its file keeps.
 pub(crate) const HEAD_BYTES: u64 = 8 * 1024 * 1024;
@@ -46,20 +46,18 @@ pub struct StreamLog {
 
 /// One stream being written to its file and its tail.
 struct Sink {
-    path: PathBuf,
-    file: File,
+    file: LogFile,
     tail: VecDeque<u8>,
     total: u64,
 }
 
 impl Sink {
-    fn open(path: &Path) -> Result<Self, ExecError> {
-        Ok(Sink {
-            path: path.to_path_buf(),
-            file: open_log(path)?,
+    fn new(file: LogFile) -> Self {
+        Sink {
+            file,
             tail: VecDeque::new(),
             total: 0,
-        })
+        }
     }
 
     /// Takes the next bytes of the stream.
@@ -67,9 +65,7 @@ impl Sink {
         let room = HEAD_BYTES.saturating_sub(self.total);
         let head = &bytes[..bytes.len().min(usize::try_from(room).unwrap_or(usize::MAX))];
         if !head.is_empty() {
-            self.file
-                .write_all(head)
-                .map_err(|e| in_file(&self.path, e))?;
+            self.file.write_all(head)?;
         }
         self.total += bytes.len() as u64;
         let bytes = &bytes[bytes.len().saturating_sub(TAIL_BYTES)..];
@@ -80,32 +76,23 @@ impl Sink {
     }
 
     /// Ends the file: past the cap, a note of what was left out, then the tail that
-    /// follows the head.
-    fn finish(mut self) -> Result<StreamLog, ExecError> {
+    /// follows the head. Gives back the file, written to its end.
+    fn finish(mut self) -> Result<(StreamLog, LogFile), ExecError> {
         let tail: Vec<u8> = self.tail.into();
         if self.total > HEAD_BYTES {
             let after_head = (self.total - HEAD_BYTES).min(tail.len() as u64) as usize;
             let left_out = self.total - HEAD_BYTES - after_head as u64;
             let note = format!("\n[promised: {left_out} bytes of this log were not kept]\n");
-            let path = &self.path;
-            self.file
-                .write_all(note.as_bytes())
-                .and_then(|()| self.file.write_all(&tail[tail.len() - after_head..]))
-                .map_err(|e| in_file(path, e))?;
+            self.file.write_all(note.as_bytes())?;
+            self.file.write_all(&tail[tail.len() - after_head..])?;
         }
-        Ok(StreamLog {
-            path: self.path,
+        let log = StreamLog {
+            path: self.file.path.clone(),
             tail,
             total: self.total,
-        })
+        };
+        Ok((log, self.file))
     }
-}
-
-fn in_file(path: &Path, e: std::io::Error) -> ExecError {
-    ExecError::Io(std::io::Error::new(
-        e.kind(),
-        format!("writing {}: {e}", path.display()),
-    ))
 }
 
 pub(crate) use imp::Logs;
@@ -126,27 +113,33 @@ mod imp {
     const AFTER_EXIT: usize = 16 * CHUNK;
 
     /// A container's two streams while it runs.
-    pub(crate) struct Logs {
+    pub(crate) struct Logs<'f> {
+        /// Where their files are, and go back to.
+        folder: &'f LogFolder,
         /// stdout, stderr; each with its pipe's read end while that is open.
         streams: [(Sink, Option<Receiver>); 2],
         /// Made on the first read: most containers of a pass write nothing.
         buffer: Vec<u8>,
     }
 
-    impl Logs {
-        /// Opens the two log files and the pipes; the returned write ends are the
-        /// child's stdout and stderr. Called within the runtime (from a run's future),
-        /// whose reactor then watches the read ends.
+    impl<'f> Logs<'f> {
+        /// Takes the two log files of container `name` from `folder`
+        /// (`<name>.stdout`, `<name>.stderr`) and makes the pipes; the returned write
+        /// ends are the child's stdout and stderr. Called within the runtime (from a
+        /// run's future), whose reactor then watches the read ends.
         pub(crate) fn open(
-            stdout: &Path,
-            stderr: &Path,
-        ) -> Result<(Logs, Stdio, Stdio), ExecError> {
+            folder: &'f LogFolder,
+            name: &str,
+        ) -> Result<(Logs<'f>, Stdio, Stdio), ExecError> {
             let (out_read, out_write) = pipe()?;
             let (err_read, err_write) = pipe()?;
+            let stdout = folder.file(&format!("{name}.stdout"))?;
+            let stderr = folder.file(&format!("{name}.stderr"))?;
             let logs = Logs {
+                folder,
                 streams: [
-                    (Sink::open(stdout)?, Some(out_read)),
-                    (Sink::open(stderr)?, Some(err_read)),
+                    (Sink::new(stdout), Some(out_read)),
+                    (Sink::new(stderr), Some(err_read)),
                 ],
                 buffer: Vec::new(),
             };
@@ -212,6 +205,7 @@ mod imp {
         /// that write is often the error line the status shows.
         pub(crate) fn finish(self) -> Result<(StreamLog, StreamLog), ExecError> {
             let Logs {
+                folder,
                 streams,
                 mut buffer,
             } = self;
@@ -239,7 +233,9 @@ mod imp {
                         }
                     }
                 }
-                ended.push(sink.finish()?);
+                let (log, file) = sink.finish()?;
+                folder.give_back(file);
+                ended.push(log);
             }
             let [stdout, stderr]: [StreamLog; 2] = ended.try_into().expect("two streams, two logs");
             Ok((stdout, stderr))
@@ -290,20 +286,25 @@ mod imp {
 
     /// A container's two streams while it runs: here they go to their files, which
     /// are not capped, and only their tails are read back.
-    pub(crate) struct Logs {
+    pub(crate) struct Logs<'f> {
         paths: [PathBuf; 2],
+        folder: std::marker::PhantomData<&'f LogFolder>,
     }
 
-    impl Logs {
-        /// Opens the two log files, which are the child's stdout and stderr.
+    impl<'f> Logs<'f> {
+        /// Opens the two log files of container `name` in `folder`, which are the
+        /// child's stdout and stderr.
         pub(crate) fn open(
-            stdout: &Path,
-            stderr: &Path,
-        ) -> Result<(Logs, Stdio, Stdio), ExecError> {
-            let out = Stdio::from(open_log(stdout)?);
-            let err = Stdio::from(open_log(stderr)?);
-            let paths = [stdout.to_path_buf(), stderr.to_path_buf()];
-            Ok((Logs { paths }, out, err))
+            folder: &'f LogFolder,
+            name: &str,
+        ) -> Result<(Logs<'f>, Stdio, Stdio), ExecError> {
+            let [stdout, stderr] =
+                ["stdout", "stderr"].map(|s| folder.path().join(format!("{name}.{s}")));
+            let out = Stdio::from(open_log(&stdout)?);
+            let err = Stdio::from(open_log(&stderr)?);
+            let paths = [stdout, stderr];
+            let folder = std::marker::PhantomData;
+            Ok((Logs { paths, folder }, out, err))
         }
 
         /// Waits until `child` exits (its status), or `deadline` passes or `stop` is
@@ -346,9 +347,9 @@ mod tests {
 
     fn run(script: &str) -> (tempfile::TempDir, Option<ExitStatus>, StreamLog, StreamLog) {
         let dir = tempfile::tempdir().unwrap();
+        let folder = LogFolder::new(dir.path().to_path_buf(), 0);
         let (status, stdout, stderr) = crate::runtime::block_here(async {
-            let (mut logs, out, err) =
-                Logs::open(&dir.path().join("c.stdout"), &dir.path().join("c.stderr")).unwrap();
+            let (mut logs, out, err) = Logs::open(&folder, "c").unwrap();
             let mut child = tokio::process::Command::new("sh")
                 .args(["-c", script])
                 .stdin(Stdio::null())

@@ -8,7 +8,7 @@
 //! by a probe that starts the first image with an entrypoint that does not exist, and
 //! logged at info level (`-v`).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -20,7 +20,7 @@ use super::log::{Logs, StreamLog};
 use super::{ExecError, Executor, StepDirs, ensure_output, literal_env, step_dirs};
 use crate::child::{CaptureError, Captured, exit_before, run_captured};
 use crate::model::Container;
-use crate::pipeline::{Job, Workspace};
+use crate::pipeline::{Job, LogFolder, Workspace};
 
 /// The annotation with which a Promise lets its pipelines reach the network.
 pub(crate) const NETWORK_ANNOTATION: &str = "promised.dev/pipeline-network";
@@ -163,7 +163,7 @@ impl OciExecutor {
     pub async fn run_one(
         &self,
         spec: &OciRun,
-        log_dir: &Path,
+        log_dir: &LogFolder,
         deadline: Instant,
         stop: &CancellationToken,
     ) -> Result<Option<OciExit>, ExecError> {
@@ -198,10 +198,7 @@ impl OciExecutor {
         // Named after the container, not the run: a worker's log folder lasts across runs,
         // and the next run of the same container truncates these files instead of adding
         // two.
-        let (mut logs, stdout, stderr) = Logs::open(
-            &log_dir.join(format!("{}.stdout", spec.name)),
-            &log_dir.join(format!("{}.stderr", spec.name)),
-        )?;
+        let (mut logs, stdout, stderr) = Logs::open(log_dir, &spec.name)?;
         command.stdout(stdout).stderr(stderr);
         tracing::debug!(container = %spec.name, image = %spec.image, "starting container");
 

@@ -64,8 +64,8 @@ impl Executor for ProcessExecutor {
                     return Err(ExecError::Cancelled);
                 }
                 ensure_output(i, &dirs, workspace)?;
-                let log = workspace.logs.join(format!("{i}-{}", container.name));
-                run_container(job, container, &dirs, &log, deadline, self).await?;
+                let log = format!("{i}-{}", container.name);
+                run_container(job, container, &dirs, workspace, &log, deadline, self).await?;
             }
             Ok(())
         })
@@ -76,7 +76,8 @@ async fn run_container(
     job: &Job<'_>,
     container: &Container,
     dirs: &StepDirs,
-    log: &Path,
+    workspace: &Workspace,
+    log: &str,
     deadline: Instant,
     executor: &ProcessExecutor,
 ) -> Result<(), ExecError> {
@@ -93,8 +94,7 @@ async fn run_container(
         source,
     };
     let spawn = |path: &Path| -> Result<(Child, Logs), ExecError> {
-        let (logs, stdout, stderr) =
-            Logs::open(&log.with_extension("stdout"), &log.with_extension("stderr"))?;
+        let (logs, stdout, stderr) = Logs::open(&workspace.logs, log)?;
         let mut command = Command::new(path);
         command
             .args(rest)
@@ -217,7 +217,7 @@ mod tests {
     /// Long enough for any test, short enough to notice a hang.
     const TEST_TIMEOUT: Duration = Duration::from_secs(30);
     use crate::model::{Action, Pipeline, Promise, RequestFile, WorkflowType};
-    use crate::pipeline::Subject;
+    use crate::pipeline::{LogFolder, Subject};
 
     fn pipeline(scripts: &[&str], chained: bool) -> Pipeline {
         let containers = scripts.iter().enumerate();
@@ -251,6 +251,16 @@ mod tests {
         pipeline: &Pipeline,
         timeout: Duration,
     ) -> (Result<(), ExecError>, tempfile::TempDir) {
+        run_logging(executor, pipeline, timeout, None)
+    }
+
+    /// Runs `pipeline` in a new folder, its logs in `logs` (or beside its folders).
+    fn run_logging(
+        executor: &ProcessExecutor,
+        pipeline: &Pipeline,
+        timeout: Duration,
+        logs: Option<&std::sync::Arc<LogFolder>>,
+    ) -> (Result<(), ExecError>, tempfile::TempDir) {
         let promise = Promise::test("app").build();
         let object = "apiVersion: test.promised.dev/v1\nkind: App\nmetadata: {name: cache, namespace: team}\n";
         let request = RequestFile::parse("requests/app/cache.yaml", "0".into(), object.into());
@@ -266,9 +276,29 @@ mod tests {
             pipelines: None,
         };
         let root = tempfile::tempdir().unwrap();
-        let workspace = Workspace::create(root.path(), root.path(), &request.bytes).unwrap();
+        let logs = logs.cloned();
+        let logs = logs.unwrap_or_else(|| crate::pipeline::test_logs(root.path()));
+        let workspace = Workspace::create(root.path(), logs, &request.bytes).unwrap();
         let ran = crate::runtime::block_here(executor.run(&job, &workspace));
         (ran, root)
+    }
+
+    #[test]
+    fn a_log_file_kept_open_from_an_earlier_run_holds_only_the_next_run_s_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = std::sync::Arc::new(LogFolder::new(dir.path().to_path_buf(), 4));
+        let stderr = dir.path().join("0-step0.stderr");
+        let executor = ProcessExecutor::default();
+        for (script, logged) in [
+            ("echo a first run >&2", "a first run\n"),
+            ("true", ""),
+            ("echo third >&2", "third\n"),
+        ] {
+            let pipeline = pipeline(&[script], false);
+            let (ran, _root) = run_logging(&executor, &pipeline, TEST_TIMEOUT, Some(&logs));
+            ran.unwrap();
+            assert_eq!(fs::read_to_string(&stderr).unwrap(), logged, "{script}");
+        }
     }
 
     #[test]

@@ -251,6 +251,30 @@ impl RequestFile {
         })
     }
 
+    /// A request file of one document that an earlier reading of the same bytes, against
+    /// the same Promise, found to read as `key` and `document`, `admitted` or not: how a
+    /// full pass takes a request from what the last one read (`reconcile::request_cache`)
+    /// without parsing it again.
+    pub(crate) fn read_before(
+        path: &str,
+        blob: String,
+        bytes: Vec<u8>,
+        key: RequestKey,
+        document: RequestDoc,
+        admitted: bool,
+    ) -> Self {
+        RequestFile {
+            path: path.to_string(),
+            blob,
+            bytes,
+            key,
+            document: Ok(document),
+            part: None,
+            held: false,
+            admitted,
+        }
+    }
+
     /// Where the request is: its file, and the document when the file holds several
     /// (`document 2 (line 7) of requests/app/x.yaml`).
     pub(crate) fn origin(&self) -> String {

@@ -7,6 +7,7 @@
 //! hostile input (`read_back`).
 
 mod executor;
+mod log_folder;
 mod metadata;
 mod output;
 mod plain_secret;
@@ -15,6 +16,7 @@ mod run_folder;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use fs_err as fs;
@@ -22,6 +24,10 @@ use tokio_util::sync::CancellationToken;
 
 pub use executor::{ExecError, Executor};
 pub(crate) use executor::{StepDirs, last_lines, step_dirs};
+pub(crate) use log_folder::LogFile;
+pub use log_folder::LogFolder;
+#[cfg(not(target_os = "linux"))]
+pub(crate) use log_folder::open_log;
 #[cfg(test)]
 pub(crate) use metadata::Selector;
 pub(crate) use metadata::{Metadata, RESERVED_STATUS_KEY, WorkflowControl, read_metadata};
@@ -29,7 +35,6 @@ pub(crate) use output::{OutputFiles, read_output};
 pub(crate) use read_back::Deadline;
 pub use read_back::OutputLimits;
 pub use run_folder::RunFolder;
-pub(crate) use run_folder::open_log;
 
 use crate::model::{
     Action, PLATFORM_API_VERSION, Pipeline, Promise, RequestDoc, RequestKey, WorkflowType,
@@ -158,20 +163,24 @@ pub struct Workspace {
     /// files from pipes, so no container reaches them, and a worker keeps them in its own
     /// folder from run to run: two fewer files made and removed per container (see
     /// `RunFolder`). `pipeline run` keeps them beside the run's folders.
-    pub(crate) logs: PathBuf,
+    pub(crate) logs: Arc<LogFolder>,
 }
 
 impl Workspace {
     /// Lays out empty folders under `root` and writes `object.yaml`, as a new file: an
     /// entry already there (a link to a file elsewhere) is an error, never written through.
     /// Logs go to `logs`.
-    pub(crate) fn create(root: &Path, logs: &Path, object_yaml: &[u8]) -> Result<Self, ExecError> {
+    pub(crate) fn create(
+        root: &Path,
+        logs: Arc<LogFolder>,
+        object_yaml: &[u8],
+    ) -> Result<Self, ExecError> {
         let workspace = Workspace {
             input: root.join("input"),
             output: root.join("output"),
             metadata: root.join("metadata"),
             scratch: root.to_path_buf(),
-            logs: logs.to_path_buf(),
+            logs,
         };
         for dir in [&workspace.input, &workspace.output, &workspace.metadata] {
             fs::create_dir_all(dir)?;
@@ -188,6 +197,12 @@ impl Workspace {
     pub(crate) fn object_yaml(&self) -> PathBuf {
         self.input.join("object.yaml")
     }
+}
+
+/// A log folder at `path` that keeps no file open, for tests.
+#[cfg(test)]
+pub(crate) fn test_logs(path: &Path) -> Arc<LogFolder> {
+    Arc::new(LogFolder::new(path.to_path_buf(), 0))
 }
 
 /// What a successful run produced.
@@ -221,7 +236,8 @@ pub(crate) fn run_in(
     job: &Job<'_>,
     root: &Path,
 ) -> Result<RunOutput, RunError> {
-    let workspace = Workspace::create(root, root, job.object_yaml)?;
+    let logs = Arc::new(LogFolder::new(root.to_path_buf(), 0));
+    let workspace = Workspace::create(root, logs, job.object_yaml)?;
     crate::runtime::block_here(run_on(executor, job, &workspace))
 }
 

@@ -26,15 +26,22 @@
 //! step this still costs about 0.2 to 0.4 ms more than reusing one folder did (see
 //! docs/performance.md).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::mpsc::{SyncSender, sync_channel};
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::thread::JoinHandle;
 
 use fs_err as fs;
 
-use super::{ExecError, Executor};
+use super::{ExecError, Executor, LogFolder};
 use super::{Job, RunError, RunOutput, Workspace, run_on};
+
+/// How many of a worker's log folders keep their files open from run to run, and how
+/// many files each keeps (see [`LogFolder`]): two containers' streams, in the log
+/// folders of the first four runs in flight; at most 16 open files per worker, whatever
+/// `--jobs`.
+const FOLDERS_KEEPING_FILES: usize = 4;
+const FILES_KEPT: usize = 4;
 
 /// How many finished runs' folders may wait for removal before a worker waits too.
 const REMOVALS_WAITING: usize = 64;
@@ -53,7 +60,7 @@ const REMOVAL_BATCH: usize = 16;
 pub struct RunFolder {
     made: OnceLock<Made>,
     /// Log folders no run is using, and how many were made.
-    logs: Mutex<(Vec<PathBuf>, usize)>,
+    logs: Mutex<(Vec<Arc<LogFolder>>, usize)>,
 }
 
 /// The worker's folder once made, and what removes its runs' folders.
@@ -127,7 +134,7 @@ impl RunFolder {
             .tempdir_in(made.root.path())
             .map_err(|e| in_folder(made.root.path(), e))?;
         let logs = self.take_logs(made.root.path())?;
-        let workspace = Workspace::create(folder.path(), &logs.path, job.object_yaml)?;
+        let workspace = Workspace::create(folder.path(), logs.folder.clone(), job.object_yaml)?;
         let result = run_on(executor, job, &workspace).await;
         drop(logs);
         if let Some(remover) = &made.remover {
@@ -153,33 +160,38 @@ impl RunFolder {
     /// folders, and no two runs write the same file.
     fn take_logs(&self, root: &Path) -> Result<LogSlot<'_>, ExecError> {
         let mut logs = self.lock_logs();
-        let path = match logs.0.pop() {
+        let folder = match logs.0.pop() {
             Some(free) => free,
             None => {
-                let path = root.join(format!("logs-{}", logs.1));
+                let made = logs.1;
+                let path = root.join(format!("logs-{made}"));
                 fs::create_dir(&path)?;
                 logs.1 += 1;
-                path
+                let keep = if made < FOLDERS_KEEPING_FILES {
+                    FILES_KEPT
+                } else {
+                    0
+                };
+                Arc::new(LogFolder::new(path, keep))
             }
         };
-        Ok(LogSlot { folder: self, path })
+        Ok(LogSlot { run: self, folder })
     }
 
-    fn lock_logs(&self) -> std::sync::MutexGuard<'_, (Vec<PathBuf>, usize)> {
+    fn lock_logs(&self) -> std::sync::MutexGuard<'_, (Vec<Arc<LogFolder>>, usize)> {
         self.logs.lock().expect("no panics hold the lock")
     }
 }
 
 /// A log folder held by one run; dropping it gives it back.
 struct LogSlot<'f> {
-    folder: &'f RunFolder,
-    path: PathBuf,
+    run: &'f RunFolder,
+    folder: Arc<LogFolder>,
 }
 
 impl Drop for LogSlot<'_> {
     fn drop(&mut self) {
-        let path = std::mem::take(&mut self.path);
-        self.folder.lock_logs().0.push(path);
+        self.run.lock_logs().0.push(self.folder.clone());
     }
 }
 
@@ -265,18 +277,8 @@ impl Drop for Made {
     }
 }
 
-/// Opens `path` for a container's log: created if absent, emptied if it holds anything.
-pub(crate) fn open_log(path: &Path) -> Result<std::fs::File, ExecError> {
-    let file = fs::OpenOptions::new().write(true).create(true).open(path)?;
-    if file.metadata()?.len() > 0 {
-        file.set_len(0)?;
-    }
-    Ok(file.into_parts().0)
-}
-
 #[cfg(test)]
 mod tests {
-    use std::io::Write;
     use std::path::PathBuf;
     use std::sync::Mutex;
     use std::time::Duration;
@@ -386,7 +388,7 @@ mod tests {
             .into_inner()
             .unwrap()
             .into_iter()
-            .map(|w| w.logs)
+            .map(|w| w.logs.path().to_path_buf())
             .collect();
         assert_ne!(logs[0], logs[1]);
         let mut earlier = logs[..2].to_vec();
@@ -404,8 +406,8 @@ mod tests {
         let seen = run_twice(|_| {});
         assert_eq!(seen[0].logs, seen[1].logs);
         for workspace in &seen {
-            assert!(!workspace.logs.starts_with(&workspace.scratch));
-            assert_eq!(workspace.scratch.parent(), workspace.logs.parent());
+            assert!(!workspace.logs.path().starts_with(&workspace.scratch));
+            assert_eq!(workspace.scratch.parent(), workspace.logs.path().parent());
         }
     }
 
@@ -467,7 +469,12 @@ mod tests {
         let worker = tempfile::tempdir().unwrap();
         let root = worker.path().join("run");
         fs::create_dir(&root).unwrap();
-        let workspace = Workspace::create(&root, worker.path(), b"kind: A\n").unwrap();
+        let workspace = Workspace::create(
+            &root,
+            crate::pipeline::test_logs(worker.path()),
+            b"kind: A\n",
+        )
+        .unwrap();
         for output in outputs {
             fs::write(workspace.output.join(output), "kind: B\n").unwrap();
         }
@@ -529,21 +536,6 @@ mod tests {
         for file in ["object.yaml", "a.yaml"] {
             let text = fs::read_to_string(elsewhere.path().join(file)).unwrap();
             assert_eq!(text, "untouched\n", "{file}");
-        }
-    }
-
-    #[test]
-    fn a_log_is_opened_empty() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("step.stderr");
-        for earlier in [None, Some(""), Some("an earlier run's log\n")] {
-            if let Some(text) = earlier {
-                fs::write(&path, text).unwrap();
-            }
-            let mut log = open_log(&path).unwrap();
-            log.write_all(b"new\n").unwrap();
-            drop(log);
-            assert_eq!(fs::read_to_string(&path).unwrap(), "new\n");
         }
     }
 }

@@ -4,6 +4,7 @@
 //! The steps that decide (`prepare`, `render`, `message`) are pure; this file
 //! only moves data between them and the edges ([`Store`], [`Executor`]).
 
+mod cache_file;
 mod carry;
 pub(crate) mod decide;
 mod failure;
@@ -15,6 +16,7 @@ pub(crate) mod prepare;
 mod record_cache;
 mod records;
 pub(crate) mod render;
+mod request_cache;
 mod run;
 mod scope;
 mod slices;
@@ -516,6 +518,11 @@ pub fn reconcile(
     drop(removed);
     platform.problems.extend(removed_problems);
     platform.problems.extend(held);
+    // Where a full pass caches the records, it keeps what it read of the request files
+    // too, while it holds their bytes.
+    if let (Some(_), Some(dir)) = (&cache, store.cache_dir()) {
+        request_cache::write(&dir, &platform);
+    }
     // Every pipeline has run, so the request files' bytes are done with; what follows
     // (the changes and the commit) is where a large first pass peaks in memory.
     for request in &mut platform.requests {
@@ -659,9 +666,25 @@ fn read_branch(inputs: &dyn Store, outputs: Option<&dyn Store>) -> Result<Branch
         prepare::admits_as_committed(promise, &schemas, document, value)
     };
     let reader = platform.request_reader(Some(&admits));
+    // What the last full pass read from each request file: a file that reads the same
+    // (same bytes, same Promise) is neither read nor parsed again.
+    let known = store
+        .cache_dir()
+        .map(|dir| request_cache::Reads::read(&dir))
+        .unwrap_or_default();
+    let promise_blob = |folder: &str| platform.promises.get(folder).map(|p| p.blob.as_str());
+    let blob_id = |bytes: &[u8]| store.blob_id(bytes);
     // Room for a request per file at once, so that the list of 100k is not copied as it
     // grows.
-    let room = Vec::with_capacity(request_paths.len());
+    let mut room = Vec::with_capacity(request_paths.len());
+    let request_paths = known.take(
+        &input_listing,
+        request_paths,
+        promise_blob,
+        blob_id,
+        &mut room,
+    );
+    let cached_requests = room.len();
     let read_requests = |files: Vec<SourceFile>| -> Vec<RequestFile> {
         files.into_iter().flat_map(&reader).collect()
     };
@@ -690,7 +713,9 @@ fn read_branch(inputs: &dyn Store, outputs: Option<&dyn Store>) -> Result<Branch
     });
     let promise_records = theirs?;
     mine?;
+    let read = requests.files();
     let loaded = requests.into_parsed();
+    tracing::debug!(cached = cached_requests, read, "request files");
     drop(reader);
     platform.add_requests(loaded);
     for (path, skipped) in &input_listing.skipped {

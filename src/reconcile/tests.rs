@@ -259,6 +259,53 @@ fn a_full_pass_takes_the_records_an_earlier_one_cached_and_ends_as_one_that_read
 }
 
 #[test]
+fn a_full_pass_takes_a_request_file_as_the_last_one_read_it_while_its_bytes_and_promise_are_the_same()
+ {
+    let store = MemoryStore::with(&[
+        ("promises/app.yaml", &promise()),
+        DEV,
+        ("requests/app/a.yaml", &request("a")),
+        ("requests/app/b.yaml", &request("b")),
+    ])
+    .with_cache();
+    let executor = FakeExecutor::default();
+    assert!(pass(&store, &executor).succeeded());
+    // What the pass read of `a`, changed by hand to say that it is paused: a pass that
+    // takes the entry pauses `a`; one that reads the file runs it.
+    let reads = store.cache_dir().unwrap().join("request-reads");
+    let text = fs_err::read_to_string(&reads).unwrap();
+    let a = "requests/app/a.yaml";
+    let lines: Vec<String> = text
+        .lines()
+        .map(|line| match line.contains(a) {
+            true => line.replace(r#""paused":false"#, r#""paused":true"#),
+            false => line.to_string(),
+        })
+        .collect();
+    assert_eq!(lines.len(), 3, "a header and both requests: {text}");
+    let paused_a = lines.join("\n") + "\n";
+    let phases = |report: &PassReport| -> Vec<Option<Phase>> {
+        report.requests.iter().map(|r| r.phase).collect()
+    };
+
+    fs_err::write(&reads, &paused_a).unwrap();
+    let taken = pass(&store, &executor);
+    assert_eq!(phases(&taken), [Some(Phase::Paused), Some(Phase::Ready)]);
+
+    // Another Promise file: what was read against the last one is not taken.
+    fs_err::write(&reads, &paused_a).unwrap();
+    store.put("promises/app.yaml", &format!("{}# changed\n", promise()));
+    let read = pass(&store, &executor);
+    assert_eq!(phases(&read), [Some(Phase::Ready), Some(Phase::Ready)]);
+
+    // Another request file: the same.
+    fs_err::write(&reads, &paused_a).unwrap();
+    store.put(a, &format!("{}# changed\n", request("a")));
+    let read = pass(&store, &executor);
+    assert_eq!(phases(&read), [Some(Phase::Ready), Some(Phase::Ready)]);
+}
+
+#[test]
 fn files_written_ahead_as_blobs_commit_the_same_tree() {
     let promise = promise();
     let inputs = [("promises/app.yaml", promise.as_str()), DEV];

@@ -31,6 +31,7 @@ use axum::routing::get;
 use base64::Engine;
 use futures_util::StreamExt;
 use promised::executor::{OciExecutor, OciRun};
+use promised::pipeline::LogFolder;
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
@@ -1224,7 +1225,12 @@ fn run_pod(cluster: &Cluster, key: &Key) {
             };
             let deadline = Instant::now() + Duration::from_secs(60);
             let never = tokio_util::sync::CancellationToken::new();
-            let ran = runtime.block_on(podman.run_one(&spec, &root, deadline, &never));
+            let ran = runtime.block_on(podman.run_one(
+                &spec,
+                &LogFolder::new(root.clone(), 0),
+                deadline,
+                &never,
+            ));
             let exit = ran.unwrap().unwrap_or(promised::executor::OciExit {
                 code: Some(137),
                 ..Default::default()
