@@ -251,6 +251,17 @@ impl RequestFile {
         })
     }
 
+    /// The key a document naming `namespace` and `name` has in the folder of `promise`,
+    /// checked as reading the document checks it; `None` where reading would refuse
+    /// the names.
+    pub(crate) fn key_of(promise: &str, namespace: &str, name: &str) -> Option<RequestKey> {
+        let names = Names {
+            namespace: Some(namespace.to_string()),
+            name: Some(name.to_string()),
+        };
+        names.key(promise, None).ok()
+    }
+
     /// A request file of one document that an earlier reading of the same bytes, against
     /// the same Promise, found to read as `key` and `document`, `admitted` or not: how a
     /// full pass takes a request from what the last one read (`reconcile::request_cache`)

@@ -75,7 +75,9 @@ struct Made {
 /// some file systems (on ext4 mounted with `discard`, up to 1 ms of waiting for the
 /// device per folder, for 0.01 to 0.03 ms of CPU), so the worker goes on with its next
 /// run meanwhile. A folder waiting for removal is one no later run uses, so nothing
-/// reads it again. Folders are handed over [`REMOVAL_BATCH`] at a time.
+/// reads it again. Folders are handed over [`REMOVAL_BATCH`] at a time: up to that many
+/// less one wait, with whatever their runs left in them, until the batch fills or the
+/// worker ends.
 #[derive(Debug)]
 struct Remover {
     queue: SyncSender<Vec<Finished>>,

@@ -23,8 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use super::cache_file::CacheFile;
 use crate::git::{BlobId, Snapshot};
-use crate::model::{Platform, RequestDoc, RequestFile, RequestKey, promise_folder};
-use crate::path_segment::Segment;
+use crate::model::{Platform, RequestDoc, RequestFile, promise_folder};
 
 /// The cache's file. Raise its format with any change to what reading a request file
 /// gives ([`RequestFile::read_all`] and the schema check), or to an entry.
@@ -155,11 +154,8 @@ impl Read {
         if !same {
             return None;
         }
-        let key = RequestKey {
-            promise: Segment::new(folder).ok()?,
-            namespace: Segment::new(shared(self.namespace)).ok()?,
-            name: Segment::new(&*self.name).ok()?,
-        };
+        // Checked as reading the file checks them: the entry names folders.
+        let key = RequestFile::key_of(folder, shared(self.namespace), &self.name)?;
         let document = RequestDoc {
             api_version: shared(self.api_version).to_string(),
             kind: shared(self.kind).to_string(),
@@ -234,7 +230,7 @@ pub(super) fn write(dir: &Path, platform: &Platform) {
 mod tests {
     use super::*;
     use crate::git::sha1_blob_id;
-    use crate::model::SourceFile;
+    use crate::model::{RequestKey, SourceFile};
 
     /// A platform of one Promise, `app`, and `requests`, read as a full pass reads them
     /// (every request checked against its Promise's schema).
@@ -345,6 +341,8 @@ mod tests {
         let damaged = [
             // A name that is no safe folder.
             entry("../x", A),
+            // A safe folder, but no Kubernetes name: reading the file would refuse it.
+            entry("Not_A_Name", A),
             // Another text than the blob the entry names.
             entry("first", &A.replace("team", "other")),
         ];

@@ -3,8 +3,8 @@
 //! earlier ones wrote).
 
 use std::borrow::Cow;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
 
 use futures_util::StreamExt;
 use serde_json::{Map, Value};
@@ -21,7 +21,10 @@ use crate::yaml;
 /// holds all their outputs). `sink` runs on the worker that has the result, one worker
 /// at a time: handing each result to another thread woke that thread once per run (a
 /// `futex` call on each side, and a switch of threads), which cost more than the
-/// rendering it was for.
+/// rendering it was for. While a worker is in `sink` (or waits for it), its runs in
+/// flight are not polled: a container that fills its pipe meanwhile waits, and a
+/// deadline that passes is seen once the worker is back. A pass's sink renders, and now
+/// and then writes the outputs it holds to the object database (`spill`).
 ///
 /// The work runs on one thread per core at most, each keeping its share of the `jobs`
 /// in flight on a runtime of its own: a run that waits (for a process, a container
@@ -62,8 +65,13 @@ pub(crate) fn pool<T: Sync, O: Send>(
                 crate::runtime::for_this_thread().block_on(async {
                     futures_util::pin_mut!(runs);
                     while let Some((i, outcome)) = runs.next().await {
-                        // A sink that panicked ends the pass: the scope passes it on.
-                        let mut sink = sink.lock().unwrap_or_else(PoisonError::into_inner);
+                        let Ok(mut sink) = sink.lock() else {
+                            // Another worker's sink panicked: no item is started any
+                            // more, the runs in flight are dropped (their processes
+                            // killed), and the scope passes the panic on.
+                            next.store(items.len(), Ordering::Relaxed);
+                            return;
+                        };
                         sink(&items[i], outcome);
                     }
                 });
@@ -371,6 +379,31 @@ mod tests {
         });
         seen.sort();
         assert_eq!(seen, items.iter().map(|i| (*i, i * 2)).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_sink_that_panics_stops_every_worker_from_starting_more() {
+        let items: Vec<usize> = (0..500).collect();
+        let started = AtomicUsize::new(0);
+        let work = async |_: &usize, _: &RunFolder| {
+            started.fetch_add(1, Ordering::Relaxed);
+            tokio::task::yield_now().await;
+        };
+        let mut first = true;
+        let pass = std::panic::AssertUnwindSafe(|| {
+            pool(&items, 2, &work, &mut |_, ()| {
+                // Only once: the other worker's sink would work.
+                if std::mem::take(&mut first) {
+                    panic!("a sink that fails");
+                }
+            })
+        });
+        assert!(
+            std::panic::catch_unwind(pass).is_err(),
+            "the panic is passed on"
+        );
+        let started = started.into_inner();
+        assert!(started < 50, "{started} of {} started", items.len());
     }
 
     #[test]
