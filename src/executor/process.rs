@@ -277,7 +277,7 @@ mod tests {
         };
         let root = tempfile::tempdir().unwrap();
         let logs = logs.cloned();
-        let logs = logs.unwrap_or_else(|| crate::pipeline::test_logs(root.path()));
+        let logs = logs.unwrap_or_else(|| crate::pipeline::logs_in(root.path()));
         let workspace = Workspace::create(root.path(), logs, &request.bytes).unwrap();
         let ran = crate::runtime::block_here(executor.run(&job, &workspace));
         (ran, root)

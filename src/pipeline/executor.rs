@@ -181,7 +181,7 @@ mod tests {
             output: "/w/output".into(),
             metadata: "/w/metadata".into(),
             scratch: "/w".into(),
-            logs: std::sync::Arc::new(crate::pipeline::LogFolder::new("/w".into(), 0)),
+            logs: crate::pipeline::logs_in("/w".as_ref()),
         }
     }
 

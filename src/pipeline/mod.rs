@@ -199,10 +199,10 @@ impl Workspace {
     }
 }
 
-/// A log folder at `path` that keeps no file open, for tests.
-#[cfg(test)]
-pub(crate) fn test_logs(path: &Path) -> Arc<LogFolder> {
-    Arc::new(LogFolder::new(path.to_path_buf(), 0))
+/// Logs written into `root` itself, no file kept open: a single run's, as `pipeline run`
+/// leaves them beside the run's folders.
+pub(crate) fn logs_in(root: &Path) -> Arc<LogFolder> {
+    Arc::new(LogFolder::new(root.to_path_buf(), 0))
 }
 
 /// What a successful run produced.
@@ -236,8 +236,7 @@ pub(crate) fn run_in(
     job: &Job<'_>,
     root: &Path,
 ) -> Result<RunOutput, RunError> {
-    let logs = Arc::new(LogFolder::new(root.to_path_buf(), 0));
-    let workspace = Workspace::create(root, logs, job.object_yaml)?;
+    let workspace = Workspace::create(root, logs_in(root), job.object_yaml)?;
     crate::runtime::block_here(run_on(executor, job, &workspace))
 }
 

@@ -329,6 +329,15 @@ mod tests {
 
     /// Runs `step` twice in one worker's folder, on two requests; the workspaces it ran in.
     fn run_twice(step: impl Fn(&Workspace) + Send + Sync) -> Vec<Workspace> {
+        run_in_one_folder(&["a", "b"], step).1
+    }
+
+    /// Runs `step` in one worker's folder on a request per name, one after the other;
+    /// the folder, still there, and the workspaces it ran in.
+    fn run_in_one_folder(
+        names: &[&str],
+        step: impl Fn(&Workspace) + Send + Sync,
+    ) -> (RunFolder, Vec<Workspace>) {
         let promise = Promise::test("app")
             .with_pipeline("resource.configure", "render")
             .build();
@@ -337,11 +346,11 @@ mod tests {
             seen: Mutex::new(Vec::new()),
         };
         let folder = RunFolder::new();
-        for name in ["a", "b"] {
+        for name in names {
             let request = request(name);
             crate::runtime::block_here(folder.run(&executor, &job(&promise, &request))).unwrap();
         }
-        executor.seen.into_inner().unwrap()
+        (folder, executor.seen.into_inner().unwrap())
     }
 
     /// An executor whose runs each wait until two are in flight.
@@ -415,19 +424,8 @@ mod tests {
 
     #[test]
     fn finished_runs_folders_go_to_the_remover_a_batch_at_a_time_and_all_by_the_end() {
-        let promise = Promise::test("app")
-            .with_pipeline("resource.configure", "render")
-            .build();
-        let executor = Step {
-            step: |_: &Workspace| {},
-            seen: Mutex::new(Vec::new()),
-        };
-        let folder = RunFolder::new();
-        let request = request("a");
-        for _ in 1..REMOVAL_BATCH {
-            crate::runtime::block_here(folder.run(&executor, &job(&promise, &request))).unwrap();
-        }
-        let seen = std::mem::take(&mut *executor.seen.lock().unwrap());
+        let names = vec!["a"; REMOVAL_BATCH - 1];
+        let (folder, seen) = run_in_one_folder(&names, |_| {});
         assert_eq!(seen.len(), REMOVAL_BATCH - 1);
         assert!(
             seen.iter().all(|w| w.scratch.exists()),
@@ -471,12 +469,9 @@ mod tests {
         let worker = tempfile::tempdir().unwrap();
         let root = worker.path().join("run");
         fs::create_dir(&root).unwrap();
-        let workspace = Workspace::create(
-            &root,
-            crate::pipeline::test_logs(worker.path()),
-            b"kind: A\n",
-        )
-        .unwrap();
+        let workspace =
+            Workspace::create(&root, crate::pipeline::logs_in(worker.path()), b"kind: A\n")
+                .unwrap();
         for output in outputs {
             fs::write(workspace.output.join(output), "kind: B\n").unwrap();
         }

@@ -467,14 +467,11 @@ pub(crate) fn read_record(bytes: &[u8]) -> Option<Record> {
 /// parse alone. What comes before the record is not read, so a hand edit that breaks
 /// it no longer costs the record.
 fn record_part(text: &str) -> &str {
+    let markers = text.starts_with("---") || text.contains("\n---") || text.contains("\n...");
     match text.rfind("\npromised:\n") {
-        Some(at) if !has_document_markers(text) => &text[at + 1..],
+        Some(at) if !markers => &text[at + 1..],
         _ => text,
     }
-}
-
-fn has_document_markers(text: &str) -> bool {
-    text.starts_with("---") || text.contains("\n---") || text.contains("\n...")
 }
 
 /// Whether [`read_record`] reads a status file promised rendered from its record part
